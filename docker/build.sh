@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Installs the dependencies for a profile (see install-deps.sh), then
+# configures and builds everything into ./build (or $SCOPEBOX_BUILD_DIR).
+#   docker/build.sh [build|test]
+set -euo pipefail
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+build=${SCOPEBOX_BUILD_DIR:-$repo/build}
+
+bash "$repo/docker/install-deps.sh" "${1:-build}"
+# install-deps.sh may have put a Node >= 20 there.
+[ -x /opt/scopebox/node/bin/node ] && export PATH=/opt/scopebox/node/bin:$PATH
+cmake -S "$repo" -B "$build" -DCMAKE_BUILD_TYPE="${CMAKE_BUILD_TYPE:-RelWithDebInfo}" >/dev/null
+cmake --build "$build" -j "$(nproc)"

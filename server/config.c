@@ -1,0 +1,179 @@
+#include "config.h"
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "frame.h"
+
+/* Build-time defaults: the build tree's node and runtime, so that a freshly
+ * built server runs with no flags at all. */
+#ifndef SCOPEBOX_DEFAULT_NODE
+#define SCOPEBOX_DEFAULT_NODE "node"
+#endif
+#ifndef SCOPEBOX_DEFAULT_RUNTIME_DIR
+#define SCOPEBOX_DEFAULT_RUNTIME_DIR "runtime"
+#endif
+#ifndef SCOPEBOX_DEFAULT_WEB_DIR
+#define SCOPEBOX_DEFAULT_WEB_DIR "web"
+#endif
+
+/* A run frame wraps the body in a few more members; leave room for them so
+ * that any accepted body fits in one frame. */
+#define MAX_BODY_LIMIT (FRAME_MAX_PAYLOAD - 65536u)
+
+enum flag_kind { FLAG_STRING, FLAG_UINT, FLAG_SIZE, FLAG_NODE_ARG };
+
+struct flag {
+    const char *name;
+    enum flag_kind kind;
+    size_t offset;
+    unsigned long long min, max;
+    const char *value_name;
+    const char *help;
+};
+
+#define OFF(member) offsetof(struct config, member)
+
+static const struct flag flags[] = {
+    {"host", FLAG_STRING, OFF(host), 0, 0, "ADDR", "address to listen on (default 127.0.0.1)"},
+    {"port", FLAG_UINT, OFF(port), 0, 65535, "N", "TCP port; 0 picks a free one (default 8080)"},
+    {"workers", FLAG_UINT, OFF(workers), 1, 256, "N", "worker processes (default 2)"},
+    {"queue-size", FLAG_UINT, OFF(queue_size), 0, 1000000, "N",
+     "requests that may wait for a worker; more get 503 (default 64)"},
+    {"node", FLAG_STRING, OFF(node), 0, 0, "PATH", "node executable (default " SCOPEBOX_DEFAULT_NODE ")"},
+    {"node-arg", FLAG_NODE_ARG, 0, 0, 0, "ARG", "extra argument for node before the script (repeatable)"},
+    {"runtime-dir", FLAG_STRING, OFF(runtime_dir), 0, 0, "DIR",
+     "directory holding worker.mjs (default " SCOPEBOX_DEFAULT_RUNTIME_DIR ")"},
+    {"web-dir", FLAG_STRING, OFF(web_dir), 0, 0, "DIR",
+     "static files served at / (default " SCOPEBOX_DEFAULT_WEB_DIR ")"},
+    {"boot-timeout-ms", FLAG_UINT, OFF(boot_timeout_ms), 1, 3600000, "MS",
+     "time a worker has to send ready (default 30000)"},
+    {"run-timeout-ms", FLAG_UINT, OFF(run_timeout_ms), 1, 3600000, "MS",
+     "time a run has before its worker is killed (default 10000)"},
+    {"queue-timeout-ms", FLAG_UINT, OFF(queue_timeout_ms), 0, 3600000, "MS",
+     "time a request may wait for a worker, 0 = no limit (default 60000)"},
+    {"max-body-bytes", FLAG_SIZE, OFF(max_body_bytes), 1, MAX_BODY_LIMIT, "N",
+     "largest accepted request body (default 1048576)"},
+};
+
+#define N_FLAGS (sizeof flags / sizeof flags[0])
+
+static void set_defaults(struct config *cfg) {
+    memset(cfg, 0, sizeof *cfg);
+    cfg->host = "127.0.0.1";
+    cfg->port = 8080;
+    cfg->workers = 2;
+    cfg->queue_size = 64;
+    cfg->node = SCOPEBOX_DEFAULT_NODE;
+    cfg->runtime_dir = SCOPEBOX_DEFAULT_RUNTIME_DIR;
+    cfg->web_dir = SCOPEBOX_DEFAULT_WEB_DIR;
+    cfg->boot_timeout_ms = 30000;
+    cfg->run_timeout_ms = 10000;
+    cfg->queue_timeout_ms = 60000;
+    cfg->max_body_bytes = 1048576;
+}
+
+/* Decimal digits only: "08" is 8, but "+1", " 1", "1k", "-1", "" are errors. */
+static bool parse_number(const char *s, unsigned long long *out) {
+    unsigned long long v = 0;
+    if (*s == '\0')
+        return false;
+    for (; *s; s++) {
+        if (*s < '0' || *s > '9')
+            return false;
+        if (v > (~0ULL - 9) / 10)
+            return false;
+        v = v * 10 + (unsigned long long)(*s - '0');
+    }
+    *out = v;
+    return true;
+}
+
+static bool apply(struct config *cfg, const struct flag *f, const char *value, char *err,
+                  size_t err_len) {
+    unsigned long long v;
+    char *base = (char *)cfg + f->offset;
+
+    switch (f->kind) {
+    case FLAG_STRING:
+        if (*value == '\0') {
+            snprintf(err, err_len, "--%s: value must not be empty", f->name);
+            return false;
+        }
+        *(const char **)(void *)base = value;
+        return true;
+    case FLAG_NODE_ARG:
+        if (cfg->n_node_args == CONFIG_MAX_NODE_ARGS) {
+            snprintf(err, err_len, "--%s: at most %d allowed", f->name, CONFIG_MAX_NODE_ARGS);
+            return false;
+        }
+        cfg->node_args[cfg->n_node_args++] = value;
+        return true;
+    case FLAG_UINT:
+    case FLAG_SIZE:
+        if (!parse_number(value, &v) || v < f->min || v > f->max) {
+            snprintf(err, err_len, "--%s: expected a whole number from %llu to %llu, got '%.64s'",
+                     f->name, f->min, f->max, value);
+            return false;
+        }
+        if (f->kind == FLAG_UINT)
+            *(unsigned *)(void *)base = (unsigned)v;
+        else
+            *(size_t *)(void *)base = (size_t)v;
+        return true;
+    }
+    return false;
+}
+
+enum config_result config_parse(struct config *cfg, int argc, char **argv, char *err,
+                                size_t err_len) {
+    set_defaults(cfg);
+    for (int i = 1; i < argc; i++) {
+        const char *arg = argv[i], *name, *eq, *value;
+        size_t name_len;
+        const struct flag *f = NULL;
+
+        if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0)
+            return CONFIG_HELP;
+        if (strncmp(arg, "--", 2) != 0 || arg[2] == '\0') {
+            snprintf(err, err_len, "unexpected argument '%.64s'", arg);
+            return CONFIG_ERROR;
+        }
+        name = arg + 2;
+        eq = strchr(name, '=');
+        name_len = eq ? (size_t)(eq - name) : strlen(name);
+        for (size_t k = 0; k < N_FLAGS; k++)
+            if (strlen(flags[k].name) == name_len && memcmp(flags[k].name, name, name_len) == 0)
+                f = &flags[k];
+        if (f == NULL) {
+            snprintf(err, err_len, "unknown flag '--%.*s'", (int)(name_len > 64 ? 64 : name_len),
+                     name);
+            return CONFIG_ERROR;
+        }
+        if (eq != NULL) {
+            value = eq + 1;
+        } else if (i + 1 < argc) {
+            value = argv[++i];
+        } else {
+            snprintf(err, err_len, "--%s needs a value (%s)", f->name, f->value_name);
+            return CONFIG_ERROR;
+        }
+        if (!apply(cfg, f, value, err, err_len))
+            return CONFIG_ERROR;
+    }
+    return CONFIG_OK;
+}
+
+void config_usage(FILE *out) {
+    fprintf(out, "usage: scopebox-server [flags]\n\n"
+                 "Runs Python snippets posted to /v1/run in a pool of Pyodide workers.\n\n");
+    for (size_t k = 0; k < N_FLAGS; k++) {
+        char left[64];
+        snprintf(left, sizeof left, "--%s %s", flags[k].name, flags[k].value_name);
+        fprintf(out, "  %-26s %s\n", left, flags[k].help);
+    }
+    fprintf(out, "  %-26s %s\n", "--help", "show this and exit");
+}

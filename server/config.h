@@ -1,0 +1,35 @@
+/* Command-line flags -> one immutable struct, built before any thread starts. */
+#ifndef SCOPEBOX_CONFIG_H
+#define SCOPEBOX_CONFIG_H
+
+#include <stddef.h>
+#include <stdio.h>
+
+#define CONFIG_MAX_NODE_ARGS 32
+
+struct config {
+    const char *host;
+    unsigned port;
+    unsigned workers;
+    unsigned queue_size;
+    const char *node;
+    const char *node_args[CONFIG_MAX_NODE_ARGS];
+    size_t n_node_args;
+    const char *runtime_dir;
+    const char *web_dir;
+    unsigned boot_timeout_ms;
+    unsigned run_timeout_ms;
+    unsigned queue_timeout_ms; /* 0: wait for a worker as long as it takes */
+    size_t max_body_bytes;
+};
+
+enum config_result { CONFIG_OK, CONFIG_HELP, CONFIG_ERROR };
+
+/* Fills `cfg` from argv (strings point into argv or at static defaults).
+ * CONFIG_ERROR leaves a one-line reason in `err`. Never exits or prints. */
+enum config_result config_parse(struct config *cfg, int argc, char **argv, char *err,
+                                size_t err_len);
+
+void config_usage(FILE *out);
+
+#endif

@@ -1,0 +1,156 @@
+/* scopebox-server: flags, start-up order, signals and orderly shutdown. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "http.h"
+#include "log.h"
+#include "pool.h"
+
+/* How long a SIGTERM waits for runs in flight before killing them. */
+#define DRAIN_MS 5000
+/* And then for their answers to reach the clients. */
+#define FLUSH_MS 1000
+
+struct banner {
+    struct http *http;
+    unsigned workers;
+};
+
+/* The one line tests and supervisors wait for; printed by the dispatcher
+ * once every worker slot has a ready worker. */
+static void announce(void *arg) {
+    struct banner *b = arg;
+    char url[320], line[400];
+    http_url(b->http, url, sizeof url);
+    snprintf(line, sizeof line, "scopebox: ready on %s (%u workers)", url, b->workers);
+    log_raw(line);
+}
+
+/* The worker is exec'd after fork, where PATH search is off limits, so a
+ * bare "node" is resolved here, once. */
+static char *resolve_executable(const char *name) {
+    const char *path = getenv("PATH");
+    char buf[PATH_MAX];
+
+    if (strchr(name, '/') != NULL)
+        return access(name, X_OK) == 0 ? realpath(name, NULL) : NULL;
+    if (path == NULL)
+        path = "/usr/local/bin:/usr/bin:/bin";
+    while (*path) {
+        const char *end = strchr(path, ':');
+        size_t n = end ? (size_t)(end - path) : strlen(path);
+        if (n > 0 && (size_t)snprintf(buf, sizeof buf, "%.*s/%s", (int)n, path, name) < sizeof buf &&
+            access(buf, X_OK) == 0)
+            return realpath(buf, NULL);
+        path += n + (end != NULL);
+    }
+    return NULL;
+}
+
+/* The pipes handed to workers must land on fds 0-2; if the server itself was
+ * started with one of them closed, a pipe could take its number. */
+static void ensure_std_fds(void) {
+    for (int fd = 0; fd < 3; fd++)
+        if (fcntl(fd, F_GETFD) < 0 && errno == EBADF)
+            if (open("/dev/null", fd == 0 ? O_RDONLY : O_WRONLY) < 0)
+                exit(1);
+}
+
+int main(int argc, char **argv) {
+    struct config cfg;
+    char err[512], script[PATH_MAX];
+    char *node;
+    struct stat st;
+    struct banner banner;
+    struct pool *pool;
+    struct http *http;
+    sigset_t stop_signals;
+    int sig;
+
+    switch (config_parse(&cfg, argc, argv, err, sizeof err)) {
+    case CONFIG_HELP:
+        config_usage(stdout);
+        return 0;
+    case CONFIG_ERROR:
+        fprintf(stderr, "scopebox-server: %s\nTry 'scopebox-server --help'.\n", err);
+        return 2;
+    case CONFIG_OK:
+        break;
+    }
+    ensure_std_fds();
+
+    node = resolve_executable(cfg.node);
+    if (node == NULL) {
+        fprintf(stderr, "scopebox-server: --node %s: not an executable file\n", cfg.node);
+        return 1;
+    }
+    snprintf(script, sizeof script, "%s/worker.mjs", cfg.runtime_dir);
+    if (stat(script, &st) != 0 || !S_ISREG(st.st_mode)) {
+        fprintf(stderr, "scopebox-server: --runtime-dir %s: no worker.mjs there\n",
+                cfg.runtime_dir);
+        free(node);
+        return 1;
+    }
+    if (stat(cfg.web_dir, &st) != 0 || !S_ISDIR(st.st_mode))
+        log_msg("warning: --web-dir %s is not a directory; / will answer 404", cfg.web_dir);
+
+    /* Signals are taken synchronously by main (sigwait below); every thread
+     * started from here on inherits the block, so none of them is ever
+     * interrupted by them. Writes to a dead worker's pipe must fail with
+     * EPIPE, not kill the server. */
+    sigemptyset(&stop_signals);
+    sigaddset(&stop_signals, SIGINT);
+    sigaddset(&stop_signals, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &stop_signals, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    /* Order: the pool exists before the first request can reach it, the
+     * socket is bound before workers start so the ready line can name the
+     * real port, and workers boot while requests already queue. */
+    pool = pool_create(&cfg, node, announce, &banner);
+    if (pool == NULL) {
+        fprintf(stderr, "scopebox-server: cannot create the worker pool\n");
+        free(node);
+        return 1;
+    }
+    http = http_start(&cfg, pool, err, sizeof err);
+    if (http == NULL) {
+        fprintf(stderr, "scopebox-server: %s\n", err);
+        pool_destroy(pool);
+        free(node);
+        return 1;
+    }
+    banner.http = http;
+    banner.workers = cfg.workers;
+    log_msg("listening on port %u; starting %u workers (%s %s)", http_port(http), cfg.workers,
+            node, script);
+    if (!pool_start(pool)) {
+        pool_shutdown(pool, 0);
+        http_stop(http);
+        pool_destroy(pool);
+        free(node);
+        return 1;
+    }
+
+    while (sigwait(&stop_signals, &sig) != 0)
+        ;
+    log_msg("got %s: stopping", sig == SIGINT ? "SIGINT" : "SIGTERM");
+
+    http_quiesce(http);
+    pool_shutdown(pool, DRAIN_MS); /* every job done, every connection resumed */
+    http_wait_idle(http, FLUSH_MS);
+    http_stop(http);
+    pool_destroy(pool);
+    free(node);
+    log_msg("stopped");
+    return 0;
+}

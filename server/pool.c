@@ -1,0 +1,914 @@
+#define _GNU_SOURCE
+#include "pool.h"
+
+#include <errno.h>
+#include <math.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include "clock.h"
+#include "frame.h"
+#include "log.h"
+#include "worker.h"
+
+/* A worker that closed its stdout, sent `fatal`, or was asked to finish gets
+ * this long to exit on its own before SIGKILL. */
+#define EXIT_GRACE_MS 1000.0
+#define STOP_GRACE_MS 2000.0
+/* Failed starts are retried after 0.25 s, 0.5 s, 1 s, ... up to 30 s, so a
+ * broken runtime does not turn into a fork loop. */
+#define BACKOFF_BASE_MS 250.0
+#define BACKOFF_MAX_MS 30000.0
+/* A job whose worker died before reading it is retried, at most this often. */
+#define MAX_ATTEMPTS 3
+/* While a worker is exiting it is reaped by polling waitpid this often. */
+#define REAP_POLL_MS 10.0
+/* Upper bound on one poll() so timers never depend on an event arriving. */
+#define MAX_SLEEP_MS 1000.0
+/* Reads per descriptor per loop turn: one chatty worker cannot starve the
+ * others. */
+#define READS_PER_TURN 16
+#define READ_CHUNK 65536
+
+enum slot_state { SLOT_EMPTY, SLOT_BOOTING, SLOT_IDLE, SLOT_BUSY, SLOT_EXITING };
+
+struct pool;
+
+struct slot {
+    struct pool *pool;
+    int index;
+    enum slot_state state;
+    struct worker_proc proc;
+    struct frame_decoder dec;
+    struct job *job;       /* SLOT_BUSY only */
+    size_t written;        /* bytes of job->frame already in the pipe */
+    double spawned_at;
+    double deadline;       /* BOOTING: boot, BUSY: run, EXITING: kill */
+    double respawn_at;     /* EMPTY */
+    unsigned failures;     /* consecutive failed starts */
+    bool booted, killed, out_eof, err_eof, reap_warned;
+    char line[1024];       /* stderr bytes not yet ending in a newline */
+    size_t line_len;
+};
+
+struct pool {
+    const struct config *cfg;
+    char **argv;
+    size_t argc;
+    void (*announce)(void *arg);
+    void *announce_arg;
+    bool announced;
+    int wake_fd;
+    pthread_t thread;
+    bool thread_started;
+    struct slot *slots;
+    int n_slots;
+    atomic_uint_fast64_t next_id;
+
+    pthread_mutex_t lock; /* guards the fields below */
+    struct job *head, *tail;
+    int queued, ready, busy;
+    bool stopping;
+    double drain_deadline;
+};
+
+/* ---- jobs ----------------------------------------------------------------- */
+
+struct job *job_new(void) {
+    struct job *job = calloc(1, sizeof *job);
+    if (job == NULL)
+        return NULL;
+    pthread_mutex_init(&job->lock, NULL);
+    atomic_init(&job->refs, 1);
+    return job;
+}
+
+void job_release(struct job *job) {
+    if (job == NULL || atomic_fetch_sub(&job->refs, 1) != 1)
+        return;
+    json_decref(job->result);
+    free(job->frame);
+    pthread_mutex_destroy(&job->lock);
+    free(job);
+}
+
+bool job_park(struct job *job) {
+    bool wait;
+    pthread_mutex_lock(&job->lock);
+    wait = !job->done;
+    if (wait) {
+        job->parked = true;
+        job->suspend(job->arg);
+    }
+    pthread_mutex_unlock(&job->lock);
+    return wait;
+}
+
+bool job_abandon(struct job *job) {
+    bool done;
+    pthread_mutex_lock(&job->lock);
+    job->parked = false;
+    done = job->done;
+    pthread_mutex_unlock(&job->lock);
+    return done;
+}
+
+/* The one way a job ends. The result is published and the waiter resumed
+ * under the job lock, so job_park sees either "not done" (and will be
+ * resumed) or "done" (and answers itself), never a lost wake-up. */
+static void job_complete(struct job *job, json_t *result, const struct api_error *err) {
+    pthread_mutex_lock(&job->lock);
+    job->result = result;
+    if (result == NULL && err != NULL)
+        job->error = *err;
+    else if (result == NULL)
+        api_error_set(&job->error, 500, ERR_INTERNAL, "the job ended without an answer");
+    job->done = true;
+    if (job->parked) {
+        job->parked = false;
+        job->resume(job->arg);
+    }
+    pthread_mutex_unlock(&job->lock);
+    job_release(job); /* the pool's reference */
+}
+
+static void job_fail(struct job *job, int status, const char *code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static void job_fail(struct job *job, int status, const char *code, const char *fmt, ...) {
+    struct api_error err;
+    va_list ap;
+    err.status = status;
+    err.code = code;
+    va_start(ap, fmt);
+    vsnprintf(err.message, sizeof err.message, fmt, ap);
+    va_end(ap);
+    job_complete(job, NULL, &err);
+}
+
+/* ---- submission (HTTP threads) --------------------------------------------- */
+
+static void wake(struct pool *p) {
+    uint64_t one = 1;
+    /* Fails only when the counter is saturated, and then it is awake anyway. */
+    (void)!write(p->wake_fd, &one, sizeof one);
+}
+
+bool pool_submit(struct pool *p, struct job *job, const struct run_request *req,
+                 struct api_error *err) {
+    char why[160];
+    json_t *msg;
+    bool ok;
+
+    job->id = (uint64_t)atomic_fetch_add(&p->next_id, 1) + 1;
+    msg = json_pack("{s:s, s:I, s:O, s:s, s:O}", "type", "run", "id", (json_int_t)job->id,
+                    "code", (json_t *)req->code, "mode", run_mode_name(req->mode), "scope",
+                    (json_t *)req->scope);
+    if (msg == NULL) {
+        api_error_set(err, 500, ERR_INTERNAL, "cannot build the run message");
+        return false;
+    }
+    ok = frame_encode(msg, &job->frame, &job->frame_len, why, sizeof why);
+    json_decref(msg);
+    if (!ok) {
+        api_error_set(err, 413, ERR_BODY_TOO_LARGE, "request does not fit in a worker frame: %s",
+                      why);
+        return false;
+    }
+
+    pthread_mutex_lock(&p->lock);
+    if (p->stopping) {
+        pthread_mutex_unlock(&p->lock);
+        api_error_set(err, 503, ERR_SHUTTING_DOWN, "the server is shutting down");
+        goto fail;
+    }
+    /* Idle workers take jobs straight off the queue: the bound is on jobs
+     * that would have to wait. */
+    if (p->queued >= (int)p->cfg->queue_size + p->ready) {
+        int queued = p->queued;
+        pthread_mutex_unlock(&p->lock);
+        api_error_set(err, 503, ERR_QUEUE_FULL,
+                      "all workers are busy and %d requests are already waiting", queued);
+        goto fail;
+    }
+    job->enqueued_at = clock_ms();
+    job->next = NULL;
+    atomic_fetch_add(&job->refs, 1); /* the pool's, dropped in job_complete */
+    if (p->tail)
+        p->tail->next = job;
+    else
+        p->head = job;
+    p->tail = job;
+    p->queued++;
+    pthread_mutex_unlock(&p->lock);
+    wake(p);
+    return true;
+
+fail:
+    free(job->frame);
+    job->frame = NULL;
+    return false;
+}
+
+void pool_stats(struct pool *p, struct pool_stats *out) {
+    pthread_mutex_lock(&p->lock);
+    out->ready = p->ready;
+    out->busy = p->busy;
+    out->total = p->n_slots;
+    out->queued = p->queued;
+    pthread_mutex_unlock(&p->lock);
+}
+
+static struct job *queue_pop(struct pool *p) {
+    struct job *job = p->head;
+    if (job) {
+        p->head = job->next;
+        if (p->head == NULL)
+            p->tail = NULL;
+        job->next = NULL;
+        p->queued--;
+    }
+    return job;
+}
+
+/* ---- worker life cycle (dispatcher thread only) ---------------------------- */
+
+static void flush_stderr_line(struct slot *s) {
+    char clean[sizeof s->line + 1];
+    if (s->line_len == 0)
+        return;
+    log_sanitize(clean, sizeof clean, s->line, s->line_len);
+    log_msg("worker %d: %s", (int)s->proc.pid, clean);
+    s->line_len = 0;
+}
+
+static void read_stderr(struct slot *s) {
+    char buf[8192];
+    for (int turn = 0; turn < READS_PER_TURN && !s->err_eof; turn++) {
+        ssize_t n = read(s->proc.err_fd, buf, sizeof buf);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && errno == EAGAIN)
+            return;
+        if (n <= 0) {
+            s->err_eof = true;
+            flush_stderr_line(s);
+            return;
+        }
+        for (ssize_t i = 0; i < n; i++) {
+            if (buf[i] == '\n') {
+                flush_stderr_line(s);
+            } else {
+                if (s->line_len == sizeof s->line)
+                    flush_stderr_line(s); /* an endless line: log it in pieces */
+                s->line[s->line_len++] = buf[i];
+            }
+        }
+    }
+}
+
+static double backoff_ms(unsigned failures) {
+    double d = BACKOFF_BASE_MS;
+    for (unsigned i = 1; i < failures && d < BACKOFF_MAX_MS; i++)
+        d *= 2;
+    return d < BACKOFF_MAX_MS ? d : BACKOFF_MAX_MS;
+}
+
+/* A run starts only once the worker has read its whole frame; bytes still
+ * in the pipe (FIONREAD works on the write end too) were never read. This
+ * is what makes a worker killed while idle harmless: the job that was
+ * handed to it in the meantime is provably untouched and can go elsewhere. */
+static bool job_untouched(const struct slot *s) {
+    int unread = 0;
+    if (s->written < s->job->frame_len)
+        return true;
+    return s->proc.in_fd >= 0 && ioctl(s->proc.in_fd, FIONREAD, &unread) == 0 && unread > 0;
+}
+
+static void requeue_front(struct pool *p, struct job *job) {
+    pthread_mutex_lock(&p->lock);
+    job->next = p->head;
+    p->head = job;
+    if (p->tail == NULL)
+        p->tail = job;
+    p->queued++;
+    pthread_mutex_unlock(&p->lock);
+}
+
+/* Ends a worker: fails its job, if any, with `err` (or, if the worker died
+ * or misbehaved before reading it, puts it back at the head of the queue),
+ * and either kills the worker now or asks it to finish by closing its
+ * stdin. It stays in the slot until reaped, so its pid and stderr remain
+ * accounted for. */
+static void retire(struct slot *s, double now, bool kill_now, const struct api_error *err) {
+    if (s->job) {
+        struct job *job = s->job;
+        /* Never for timeouts or shutdown: those are about the client's time. */
+        bool retry = err != NULL && (strcmp(err->code, ERR_WORKER_CRASHED) == 0 ||
+                                     strcmp(err->code, ERR_WORKER_PROTOCOL) == 0);
+        retry = retry && job->attempts < MAX_ATTEMPTS && job_untouched(s);
+        s->job = NULL;
+        if (retry) {
+            log_msg("worker %d: gone before reading run %llu; it goes back to the queue",
+                    (int)s->proc.pid, (unsigned long long)job->id);
+            job->worker_pid = 0;
+            requeue_front(s->pool, job);
+        } else {
+            job->run_ms = now - job->started_at;
+            job_complete(job, NULL, err);
+        }
+    }
+    if (kill_now) {
+        worker_kill(&s->proc);
+        s->killed = true;
+        s->deadline = now + 5000; /* only to warn if it will not go */
+    } else {
+        s->deadline = now + EXIT_GRACE_MS;
+    }
+    worker_close_stdin(&s->proc);
+    s->state = SLOT_EXITING;
+}
+
+static void retire_with(struct slot *s, double now, bool kill_now, int status, const char *code,
+                        const char *msg) {
+    struct api_error err;
+    api_error_set(&err, status, code, "%s", msg);
+    retire(s, now, kill_now, &err);
+}
+
+static void protocol_error(struct slot *s, double now, const char *why) {
+    log_msg("worker %d: protocol error: %s; killing it", (int)s->proc.pid, why);
+    retire_with(s, now, true, 500, ERR_WORKER_PROTOCOL,
+                "the worker broke the protocol and was replaced");
+}
+
+/* Called once waitpid has the worker: closes what is left and schedules the
+ * slot's next worker. */
+static void finish_exit(struct pool *p, struct slot *s, int status, double now) {
+    char how[96];
+    bool stopping;
+
+    if (!s->err_eof)
+        read_stderr(s); /* its last words, often the reason it died */
+    flush_stderr_line(s);
+    worker_close_fds(&s->proc);
+    frame_decoder_free(&s->dec);
+    log_msg("worker %d %s", (int)s->proc.pid, worker_describe_status(status, how, sizeof how));
+
+    pthread_mutex_lock(&p->lock);
+    stopping = p->stopping;
+    pthread_mutex_unlock(&p->lock);
+
+    s->state = SLOT_EMPTY;
+    s->proc.pid = 0;
+    if (s->booted) {
+        s->failures = 0;
+        s->respawn_at = now;
+    } else {
+        s->failures++;
+        s->respawn_at = now + backoff_ms(s->failures);
+        if (!stopping)
+            log_msg("worker slot %d: failed to start %u time(s) in a row; retrying in %.2f s",
+                    s->index, s->failures, backoff_ms(s->failures) / 1000.0);
+    }
+    s->booted = false;
+}
+
+static void spawn(struct pool *p, struct slot *s, double now) {
+    memset(&s->proc, 0, sizeof s->proc);
+    s->proc.in_fd = s->proc.out_fd = s->proc.err_fd = -1;
+    if (!worker_spawn(p->argv, &s->proc)) {
+        s->failures++;
+        s->respawn_at = now + backoff_ms(s->failures);
+        log_msg("worker slot %d: cannot start %s: %s; retrying in %.2f s", s->index, p->argv[0],
+                strerror(errno), backoff_ms(s->failures) / 1000.0);
+        return;
+    }
+    frame_decoder_init(&s->dec);
+    s->state = SLOT_BOOTING;
+    s->spawned_at = now;
+    s->deadline = now + p->cfg->boot_timeout_ms;
+    s->job = NULL;
+    s->written = 0;
+    s->booted = s->killed = s->out_eof = s->err_eof = s->reap_warned = false;
+    s->line_len = 0;
+    log_msg("worker slot %d: started pid %d", s->index, (int)s->proc.pid);
+}
+
+static const char *str_member(const json_t *msg, const char *key, char *buf, size_t len) {
+    const json_t *v = json_object_get(msg, key);
+    if (json_is_string(v))
+        return log_sanitize(buf, len, json_string_value(v), json_string_length(v));
+    if (json_is_number(v)) {
+        snprintf(buf, len, "%.0f", json_number_value(v));
+        return buf;
+    }
+    return "?";
+}
+
+static void on_ready(struct slot *s, const json_t *msg, double now) {
+    char py[32], pyo[32], dyn[32], boot[32];
+    s->state = SLOT_IDLE;
+    s->booted = true;
+    s->failures = 0;
+    log_msg("worker %d ready after %.0f ms (boot_ms %s; python %s, pyodide %s, dynscope %s)",
+            (int)s->proc.pid, now - s->spawned_at, str_member(msg, "boot_ms", boot, sizeof boot),
+            str_member(msg, "python", py, sizeof py), str_member(msg, "pyodide", pyo, sizeof pyo),
+            str_member(msg, "dynscope", dyn, sizeof dyn));
+}
+
+/* Keys the HTTP answer promises; a worker that leaves one out is broken. */
+static const char *const result_keys[] = {"ok", "result", "stdout", "stderr", "error", "scope"};
+
+static void on_result(struct slot *s, json_t *msg, double now) {
+    struct job *job = s->job;
+    const json_t *id = json_object_get(msg, "id");
+    char why[160];
+
+    if (!json_is_integer(id) || (uint64_t)json_integer_value(id) != job->id) {
+        if (json_is_integer(id))
+            snprintf(why, sizeof why, "result for id %" JSON_INTEGER_FORMAT " while running id %llu",
+                     json_integer_value(id), (unsigned long long)job->id);
+        else
+            snprintf(why, sizeof why, "result without an integer \"id\"");
+        json_decref(msg);
+        protocol_error(s, now, why);
+        return;
+    }
+    for (size_t i = 0; i < sizeof result_keys / sizeof result_keys[0]; i++) {
+        if (json_object_get(msg, result_keys[i]) == NULL) {
+            snprintf(why, sizeof why, "result without \"%s\"", result_keys[i]);
+            json_decref(msg);
+            protocol_error(s, now, why);
+            return;
+        }
+    }
+    if (!json_is_boolean(json_object_get(msg, "ok"))) {
+        json_decref(msg);
+        protocol_error(s, now, "result member \"ok\" is not a boolean");
+        return;
+    }
+    json_object_del(msg, "type");
+    json_object_del(msg, "id");
+    /* The host's timing is appended to the answer; a worker's own would
+     * become a duplicate key. */
+    json_object_del(msg, "timing");
+    s->job = NULL;
+    s->state = SLOT_IDLE;
+    job->run_ms = now - job->started_at;
+    job_complete(job, msg, NULL);
+}
+
+static void on_message(struct slot *s, uint8_t *payload, size_t len, double now) {
+    char why[192];
+    const char *type;
+    json_t *msg = frame_parse_message(payload, len, &type, why, sizeof why);
+
+    if (msg == NULL) {
+        protocol_error(s, now, why);
+        return;
+    }
+    if (strcmp(type, "fatal") == 0) {
+        char text[512];
+        log_msg("worker %d: fatal: %s", (int)s->proc.pid,
+                str_member(msg, "message", text, sizeof text));
+        json_decref(msg);
+        retire_with(s, now, false, 500, ERR_WORKER_CRASHED, "the worker failed and was replaced");
+        return;
+    }
+    if (s->state == SLOT_BOOTING && strcmp(type, "ready") == 0) {
+        on_ready(s, msg, now);
+        json_decref(msg);
+        return;
+    }
+    if (s->state == SLOT_BUSY && strcmp(type, "result") == 0) {
+        on_result(s, msg, now); /* takes msg */
+        return;
+    }
+    snprintf(why, sizeof why, "unexpected \"%.32s\" message while %s", type,
+             s->state == SLOT_BOOTING ? "booting" : s->state == SLOT_IDLE ? "idle" : "running");
+    json_decref(msg);
+    protocol_error(s, now, why);
+}
+
+static void on_stdout_eof(struct slot *s, double now) {
+    bool mid_frame = !frame_decoder_at_boundary(&s->dec);
+    s->out_eof = true;
+    if (s->state == SLOT_EXITING)
+        return;
+    if (mid_frame) {
+        protocol_error(s, now, "end of file inside a frame");
+        return;
+    }
+    log_msg("worker %d closed its stdout%s", (int)s->proc.pid,
+            s->state == SLOT_BOOTING ? " before sending ready" : "");
+    retire_with(s, now, false, 500, ERR_WORKER_CRASHED,
+                "the worker exited during the run and was replaced");
+}
+
+static void read_stdout(struct slot *s, double now) {
+    static uint8_t buf[READ_CHUNK]; /* dispatcher thread only */
+    for (int turn = 0; turn < READS_PER_TURN && !s->out_eof; turn++) {
+        ssize_t n = read(s->proc.out_fd, buf, sizeof buf);
+        size_t off = 0;
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && errno == EAGAIN)
+            return;
+        if (n <= 0) {
+            on_stdout_eof(s, now);
+            return;
+        }
+        /* Once retired, anything it still says is drained and ignored. */
+        while (off < (size_t)n && s->state != SLOT_EXITING) {
+            size_t used;
+            enum frame_status st = frame_decoder_feed(&s->dec, buf + off, (size_t)n - off, &used);
+            off += used;
+            if (st == FRAME_ERROR) {
+                protocol_error(s, now, s->dec.error);
+            } else if (st == FRAME_COMPLETE) {
+                size_t len;
+                uint8_t *payload = frame_decoder_take(&s->dec, &len);
+                on_message(s, payload, len, now);
+                free(payload);
+            }
+        }
+    }
+}
+
+static void write_frame(struct slot *s, double now) {
+    struct job *job = s->job;
+    while (job && s->written < job->frame_len) {
+        ssize_t n = write(s->proc.in_fd, job->frame + s->written, job->frame_len - s->written);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && errno == EAGAIN)
+            return;
+        if (n < 0) {
+            log_msg("worker %d: cannot write to its stdin: %s; killing it", (int)s->proc.pid,
+                    strerror(errno));
+            retire_with(s, now, true, 500, ERR_WORKER_CRASHED,
+                        "the worker stopped reading and was replaced");
+            return;
+        }
+        s->written += (size_t)n;
+    }
+}
+
+static void start_job(struct slot *s, struct job *job, double now, unsigned timeout_ms) {
+    s->job = job;
+    s->written = 0;
+    s->state = SLOT_BUSY;
+    s->deadline = now + timeout_ms;
+    job->attempts++;
+    job->started_at = now;
+    job->queue_ms = now - job->enqueued_at;
+    job->worker_pid = s->proc.pid;
+    write_frame(s, now);
+}
+
+/* ---- the dispatcher loop ------------------------------------------------- */
+
+static bool is_stopping(struct pool *p, double *drain_deadline) {
+    bool stopping;
+    pthread_mutex_lock(&p->lock);
+    stopping = p->stopping;
+    *drain_deadline = p->drain_deadline;
+    pthread_mutex_unlock(&p->lock);
+    return stopping;
+}
+
+/* Queued jobs past the queue timeout, or all of them once stopping, are
+ * answered here. Collected under the lock, completed outside it: job
+ * completion takes job locks and resumes connections. */
+static void expire_queue(struct pool *p, double now, bool stopping) {
+    struct job *expired = NULL, **tailp = &expired, *job;
+    double limit = p->cfg->queue_timeout_ms;
+
+    pthread_mutex_lock(&p->lock);
+    while (p->head &&
+           (stopping || (limit > 0 && now - p->head->enqueued_at >= limit))) {
+        job = queue_pop(p);
+        *tailp = job;
+        tailp = &job->next;
+    }
+    pthread_mutex_unlock(&p->lock);
+
+    while ((job = expired) != NULL) {
+        expired = job->next;
+        job->next = NULL;
+        job->queue_ms = clock_ms() - job->enqueued_at; /* may postdate `now` */
+        if (stopping)
+            job_fail(job, 503, ERR_SHUTTING_DOWN, "the server is shutting down");
+        else
+            job_fail(job, 503, ERR_QUEUE_TIMEOUT, "no worker became free within %u ms",
+                     p->cfg->queue_timeout_ms);
+    }
+}
+
+static void assign_jobs(struct pool *p) {
+    for (int i = 0; i < p->n_slots; i++) {
+        struct slot *s = &p->slots[i];
+        struct job *job;
+        if (s->state != SLOT_IDLE)
+            continue;
+        pthread_mutex_lock(&p->lock);
+        job = queue_pop(p);
+        if (job != NULL && p->ready > 0) { /* keep pool_submit's bound tight */
+            p->ready--;
+            p->busy++;
+        }
+        pthread_mutex_unlock(&p->lock);
+        if (job == NULL)
+            return;
+        /* `now` predates jobs submitted during this turn. */
+        start_job(s, job, clock_ms(), p->cfg->run_timeout_ms);
+    }
+}
+
+/* Timers of one slot: spawning, boot and run deadlines, reaping. */
+static void tick(struct pool *p, struct slot *s, double now, bool stopping,
+                 double drain_deadline) {
+    int status;
+
+    switch (s->state) {
+    case SLOT_EMPTY:
+        if (!stopping && now >= s->respawn_at)
+            spawn(p, s, now);
+        break;
+    case SLOT_BOOTING:
+        if (stopping) {
+            retire(s, now, true, NULL);
+        } else if (now >= s->deadline) {
+            log_msg("worker %d sent no ready within %u ms; killing it", (int)s->proc.pid,
+                    p->cfg->boot_timeout_ms);
+            retire(s, now, true, NULL);
+        }
+        break;
+    case SLOT_IDLE:
+        if (stopping) {
+            retire(s, now, false, NULL);
+            s->deadline = now + STOP_GRACE_MS;
+        }
+        break;
+    case SLOT_BUSY:
+        if (now >= s->deadline) {
+            log_msg("worker %d: run %llu passed %u ms; killing it", (int)s->proc.pid,
+                    (unsigned long long)s->job->id, p->cfg->run_timeout_ms);
+            struct api_error err;
+            api_error_set(&err, 504, ERR_TIMEOUT, "the run did not finish within %u ms",
+                          p->cfg->run_timeout_ms);
+            retire(s, now, true, &err);
+        } else if (stopping && now >= drain_deadline) {
+            log_msg("worker %d: run %llu still going at shutdown; killing it", (int)s->proc.pid,
+                    (unsigned long long)s->job->id);
+            retire_with(s, now, true, 503, ERR_SHUTTING_DOWN,
+                        "the server shut down before the run finished");
+        }
+        break;
+    case SLOT_EXITING:
+        if (worker_reap(&s->proc, &status)) {
+            finish_exit(p, s, status, now);
+        } else if (!s->killed && now >= s->deadline) {
+            worker_kill(&s->proc);
+            s->killed = true;
+            s->deadline = now + 5000;
+        } else if (s->killed && now >= s->deadline && !s->reap_warned) {
+            log_msg("worker %d: still not gone 5 s after SIGKILL", (int)s->proc.pid);
+            s->reap_warned = true;
+        }
+        break;
+    }
+}
+
+static void publish_stats(struct pool *p) {
+    int ready = 0, busy = 0;
+    for (int i = 0; i < p->n_slots; i++) {
+        ready += p->slots[i].state == SLOT_IDLE;
+        busy += p->slots[i].state == SLOT_BUSY;
+    }
+    pthread_mutex_lock(&p->lock);
+    p->ready = ready;
+    p->busy = busy;
+    pthread_mutex_unlock(&p->lock);
+    if (!p->announced && ready + busy == p->n_slots) {
+        p->announced = true;
+        if (p->announce)
+            p->announce(p->announce_arg);
+    }
+}
+
+static int poll_timeout(struct pool *p, double now, bool stopping, double drain_deadline) {
+    double next = now + MAX_SLEEP_MS;
+    for (int i = 0; i < p->n_slots; i++) {
+        const struct slot *s = &p->slots[i];
+        switch (s->state) {
+        case SLOT_EMPTY:
+            if (!stopping && s->respawn_at < next)
+                next = s->respawn_at;
+            break;
+        case SLOT_BOOTING:
+        case SLOT_BUSY:
+            if (s->deadline < next)
+                next = s->deadline;
+            break;
+        case SLOT_EXITING:
+            if (now + REAP_POLL_MS < next)
+                next = now + REAP_POLL_MS;
+            break;
+        case SLOT_IDLE:
+            break;
+        }
+    }
+    if (stopping && drain_deadline < next)
+        next = drain_deadline;
+    pthread_mutex_lock(&p->lock);
+    if (p->head && p->cfg->queue_timeout_ms > 0 &&
+        p->head->enqueued_at + p->cfg->queue_timeout_ms < next)
+        next = p->head->enqueued_at + p->cfg->queue_timeout_ms;
+    pthread_mutex_unlock(&p->lock);
+    return next <= now ? 0 : (int)ceil(next - now);
+}
+
+enum fd_role { ROLE_WAKE, ROLE_OUT, ROLE_ERR, ROLE_IN };
+
+static void *dispatcher(void *arg) {
+    struct pool *p = arg;
+    struct pollfd *fds = calloc((size_t)p->n_slots * 3 + 1, sizeof *fds);
+    struct { int slot; enum fd_role role; } *who = calloc((size_t)p->n_slots * 3 + 1, sizeof *who);
+
+    if (fds == NULL || who == NULL) {
+        log_msg("dispatcher: out of memory");
+        abort();
+    }
+    for (;;) {
+        double drain_deadline, now = clock_ms();
+        bool stopping = is_stopping(p, &drain_deadline), all_empty = true;
+        int nfds = 0, timeout;
+
+        expire_queue(p, now, stopping);
+        for (int i = 0; i < p->n_slots; i++)
+            tick(p, &p->slots[i], now, stopping, drain_deadline);
+        if (!stopping)
+            assign_jobs(p);
+        publish_stats(p);
+
+        fds[nfds] = (struct pollfd){.fd = p->wake_fd, .events = POLLIN};
+        who[nfds].role = ROLE_WAKE;
+        nfds++;
+        for (int i = 0; i < p->n_slots; i++) {
+            struct slot *s = &p->slots[i];
+            if (s->state == SLOT_EMPTY)
+                continue;
+            all_empty = false;
+            if (!s->out_eof) {
+                fds[nfds] = (struct pollfd){.fd = s->proc.out_fd, .events = POLLIN};
+                who[nfds].slot = i;
+                who[nfds++].role = ROLE_OUT;
+            }
+            if (!s->err_eof) {
+                fds[nfds] = (struct pollfd){.fd = s->proc.err_fd, .events = POLLIN};
+                who[nfds].slot = i;
+                who[nfds++].role = ROLE_ERR;
+            }
+            if (s->state == SLOT_BUSY && s->written < s->job->frame_len && s->proc.in_fd >= 0) {
+                fds[nfds] = (struct pollfd){.fd = s->proc.in_fd, .events = POLLOUT};
+                who[nfds].slot = i;
+                who[nfds++].role = ROLE_IN;
+            }
+        }
+        if (stopping && all_empty)
+            break;
+
+        timeout = poll_timeout(p, now, stopping, drain_deadline);
+        if (poll(fds, (nfds_t)nfds, timeout) < 0) {
+            if (errno != EINTR)
+                log_msg("dispatcher: poll: %s", strerror(errno));
+            continue;
+        }
+        now = clock_ms();
+        for (int k = 0; k < nfds; k++) {
+            struct slot *s = &p->slots[who[k].slot];
+            if (fds[k].revents == 0)
+                continue;
+            switch (who[k].role) {
+            case ROLE_WAKE: {
+                uint64_t v;
+                (void)!read(p->wake_fd, &v, sizeof v);
+                break;
+            }
+            case ROLE_OUT:
+                if (s->state != SLOT_EMPTY)
+                    read_stdout(s, now);
+                break;
+            case ROLE_ERR:
+                if (s->state != SLOT_EMPTY)
+                    read_stderr(s);
+                break;
+            case ROLE_IN:
+                /* Frames to write exist only while busy; the slot may have
+                 * been retired by an earlier event this turn. */
+                if (s->state == SLOT_BUSY)
+                    write_frame(s, now);
+                break;
+            }
+        }
+    }
+    /* Belt and braces: nothing may be left waiting once the loop ends. */
+    expire_queue(p, clock_ms(), true);
+    free(fds);
+    free(who);
+    return NULL;
+}
+
+/* ---- set-up and tear-down ----------------------------------------------- */
+
+struct pool *pool_create(const struct config *cfg, const char *node_path,
+                         void (*announce)(void *arg), void *announce_arg) {
+    struct pool *p = calloc(1, sizeof *p);
+    size_t argc = 0, len;
+
+    if (p == NULL)
+        return NULL;
+    p->cfg = cfg;
+    p->announce = announce;
+    p->announce_arg = announce_arg;
+    p->wake_fd = -1;
+    pthread_mutex_init(&p->lock, NULL);
+    atomic_init(&p->next_id, 0);
+
+    p->argc = cfg->n_node_args + 2;
+    p->argv = calloc(p->argc + 1, sizeof *p->argv);
+    p->n_slots = (int)cfg->workers;
+    p->slots = calloc((size_t)p->n_slots, sizeof *p->slots);
+    p->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (p->argv == NULL || p->slots == NULL || p->wake_fd < 0)
+        goto fail;
+    p->argv[argc++] = strdup(node_path);
+    for (size_t i = 0; i < cfg->n_node_args; i++)
+        p->argv[argc++] = strdup(cfg->node_args[i]);
+    len = strlen(cfg->runtime_dir) + sizeof "/worker.mjs";
+    p->argv[argc] = malloc(len);
+    if (p->argv[argc] != NULL)
+        snprintf(p->argv[argc], len, "%s/worker.mjs", cfg->runtime_dir);
+    argc++;
+    for (size_t i = 0; i < argc; i++)
+        if (p->argv[i] == NULL)
+            goto fail;
+    for (int i = 0; i < p->n_slots; i++) {
+        p->slots[i].pool = p;
+        p->slots[i].index = i;
+        p->slots[i].state = SLOT_EMPTY;
+        p->slots[i].proc.pid = 0;
+        p->slots[i].proc.in_fd = p->slots[i].proc.out_fd = p->slots[i].proc.err_fd = -1;
+    }
+    return p;
+fail:
+    pool_destroy(p);
+    return NULL;
+}
+
+bool pool_start(struct pool *p) {
+    int rc = pthread_create(&p->thread, NULL, dispatcher, p);
+    if (rc != 0) {
+        log_msg("cannot start the dispatcher thread: %s", strerror(rc));
+        return false;
+    }
+    p->thread_started = true;
+    return true;
+}
+
+void pool_shutdown(struct pool *p, unsigned drain_ms) {
+    pthread_mutex_lock(&p->lock);
+    p->stopping = true;
+    p->drain_deadline = clock_ms() + drain_ms;
+    pthread_mutex_unlock(&p->lock);
+    if (p->thread_started) {
+        wake(p);
+        pthread_join(p->thread, NULL);
+        p->thread_started = false;
+    } else {
+        expire_queue(p, clock_ms(), true);
+    }
+}
+
+void pool_destroy(struct pool *p) {
+    if (p == NULL)
+        return;
+    if (p->argv) {
+        for (size_t i = 0; i < p->argc; i++)
+            free(p->argv[i]);
+        free(p->argv);
+    }
+    free(p->slots);
+    if (p->wake_fd >= 0)
+        close(p->wake_fd);
+    pthread_mutex_destroy(&p->lock);
+    free(p);
+}

@@ -1,0 +1,88 @@
+/* The worker pool: a bounded FIFO of jobs and one dispatcher thread that owns
+ * every worker process, writes run frames, reads result frames, enforces
+ * deadlines and replaces workers that die. HTTP threads only submit jobs and
+ * wait for them without blocking (see job_park). */
+#ifndef SCOPEBOX_POOL_H
+#define SCOPEBOX_POOL_H
+
+#include <jansson.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "config.h"
+#include "request.h"
+
+struct pool;
+
+/* One run request, shared by the HTTP side and the dispatcher: reference
+ * counted, freed by whichever lets go last. */
+struct job {
+    /* Set by the submitter before pool_submit, never changed after. */
+    void (*suspend)(void *arg); /* called with the job lock held, see job_park */
+    void (*resume)(void *arg);  /* called from the dispatcher, same lock */
+    void *arg;
+
+    /* Written by the dispatcher before the job is done; read by the
+     * submitter after job_park said it is done (the job lock orders it). */
+    json_t *result;         /* worker's answer minus type/id, or NULL ... */
+    struct api_error error; /* ... and then this says why */
+    double queue_ms, run_ms;
+    pid_t worker_pid;       /* 0 if it never reached a worker */
+
+    /* Private to pool.c. */
+    uint64_t id;
+    uint8_t *frame;
+    size_t frame_len;
+    unsigned attempts;
+    double enqueued_at, started_at;
+    struct job *next;
+    pthread_mutex_t lock;
+    bool done, parked;
+    atomic_int refs;
+};
+
+struct job *job_new(void); /* one reference, the caller's */
+void job_release(struct job *job);
+
+/* The HTTP side, after a successful pool_submit: if the job is not done yet,
+ * calls job->suspend under the job lock and returns true; the dispatcher
+ * will call job->resume exactly once, later. If the job finished already,
+ * returns false and the caller answers right away. Deciding under one lock
+ * closes the window in which the job completes between submit and suspend. */
+bool job_park(struct job *job);
+
+/* The waiter is going away: never resume it. Returns whether the job is
+ * done, i.e. whether its results may be read. */
+bool job_abandon(struct job *job);
+
+/* Queues a validated request (encodes its run frame; the request can be
+ * freed after). On success the pool holds its own reference until the job
+ * is done. On failure (queue full, shutting down, ...) fills `err`. */
+bool pool_submit(struct pool *pool, struct job *job, const struct run_request *req,
+                 struct api_error *err);
+
+struct pool_stats {
+    int ready; /* booted and idle */
+    int busy;  /* running a job */
+    int total; /* worker slots */
+    int queued;
+};
+void pool_stats(struct pool *pool, struct pool_stats *out);
+
+/* argv for a worker: node [node args] <runtime-dir>/worker.mjs. The
+ * announce callback runs on the dispatcher thread once every slot has a
+ * ready worker for the first time. */
+struct pool *pool_create(const struct config *cfg, const char *node_path,
+                         void (*announce)(void *arg), void *announce_arg);
+bool pool_start(struct pool *pool);
+
+/* Stops taking jobs, fails queued ones (503 shutting_down), gives running
+ * ones up to drain_ms, ends the workers and joins the dispatcher. Every
+ * submitted job is done when this returns. */
+void pool_shutdown(struct pool *pool, unsigned drain_ms);
+void pool_destroy(struct pool *pool);
+
+#endif

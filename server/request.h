@@ -1,0 +1,72 @@
+/* Validation of client requests, kept free of any HTTP library so that it can
+ * be unit-tested and fuzzed on its own: bytes in, a validated request or an
+ * API error out. */
+#ifndef SCOPEBOX_REQUEST_H
+#define SCOPEBOX_REQUEST_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+/* Stable error codes: clients match on these, so they never change meaning. */
+#define ERR_INVALID_JSON          "invalid_json"
+#define ERR_INVALID_ENCODING      "invalid_encoding"
+#define ERR_INVALID_REQUEST       "invalid_request"
+#define ERR_MISSING_FIELD         "missing_field"
+#define ERR_INVALID_TYPE          "invalid_type"
+#define ERR_INVALID_VALUE         "invalid_value"
+#define ERR_UNKNOWN_FIELD         "unknown_field"
+#define ERR_BODY_TOO_LARGE        "body_too_large"
+#define ERR_UNSUPPORTED_MEDIA     "unsupported_media_type"
+#define ERR_NOT_FOUND             "not_found"
+#define ERR_METHOD_NOT_ALLOWED    "method_not_allowed"
+#define ERR_QUEUE_FULL            "queue_full"
+#define ERR_QUEUE_TIMEOUT         "queue_timeout"
+#define ERR_SHUTTING_DOWN         "shutting_down"
+#define ERR_TIMEOUT               "timeout"
+#define ERR_WORKER_CRASHED        "worker_crashed"
+#define ERR_WORKER_PROTOCOL       "worker_protocol_error"
+#define ERR_INTERNAL              "internal_error"
+
+struct api_error {
+    int status;          /* HTTP status to answer with */
+    const char *code;    /* one of the ERR_* strings */
+    char message[256];   /* for humans; names the offending field */
+};
+
+void api_error_set(struct api_error *err, int status, const char *code,
+                   const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+/* {"ok": false, "error": {"code": ..., "message": ...}} */
+json_t *api_error_json(const struct api_error *err);
+
+enum run_mode { RUN_EXEC, RUN_EVAL };
+
+const char *run_mode_name(enum run_mode mode);
+
+struct run_request {
+    json_t *root;        /* the parsed body; owns what the fields point to */
+    const json_t *code;  /* string, non-empty, without NUL */
+    const json_t *scope; /* object */
+    enum run_mode mode;
+};
+
+/* Parses and validates a POST /v1/run body. On success fills `out` (release
+ * with request_free) and returns true; otherwise fills `err`. The body is
+ * not NUL-terminated and may hold any bytes. */
+bool request_parse_run(const char *body, size_t len, struct run_request *out,
+                       struct api_error *err);
+void request_free(struct run_request *req);
+
+/* Whether a body with this Content-Type header (NULL when absent) is taken
+ * as JSON. */
+bool request_check_media_type(const char *content_type, struct api_error *err);
+
+/* 413 once a body is known to exceed `max` bytes. */
+bool request_check_size(unsigned long long len, size_t max, struct api_error *err);
+
+/* Strict UTF-8 (no overlongs, no surrogates, nothing above U+10FFFF), the
+ * same rules jansson applies. On failure *bad_offset is the first bad byte. */
+bool utf8_valid(const char *s, size_t len, size_t *bad_offset);
+
+#endif

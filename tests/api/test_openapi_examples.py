@@ -1,0 +1,67 @@
+"""Every request example in server/openapi.yaml, sent to the running server;
+every answer validated against the documented schema for its status."""
+import json
+import os
+
+import pytest
+import yaml
+
+from openapi_check import SPEC, OpenApi
+
+EXAMPLES = list(OpenApi.load().request_examples())
+
+# What each example must show beyond matching the schema.
+EXPECT = {
+    "eval": lambda b: b["result"] == 42,
+    "notebook_cell": lambda b: b["result"] == 8.0 and b["stdout"] == "root 4.0\n"
+    and b["definitions"] == {"math": "module"} and "math" not in b["scope"],
+    "nested_comprehension": lambda b: b["result"] == [
+        {"$type": "tuple", "items": [x, y]} for x in (0, 1) for y in ("a", "b")],
+    "class_body": lambda b: b["result"] == 42,
+    "mutated_value": lambda b: b["scope"] == {"settings": {"debug": True, "pi": 3.14}}
+    and b["changes"] == {"added": ["math"], "changed": ["settings"], "removed": []},
+    "dynamic_fallback": lambda b: b["stdout"] == "  top\n    nested\n"
+    and b["dynamic"]["final"][0]["bindings"] == {"indent": "  "},
+    "snapshot": lambda b: [f["bindings"] for f in b["dynamic"]["returned"]]
+    == [{"user": "ada"}, {"request_id": "r-1"}],
+    "tagged_values": lambda b: b["result"] == {"$type": "tuple", "items": [
+        {"$type": "int", "value": "123456789012345678901234567891"}, ["a", "b"],
+        {"$type": "bytes", "base64": "AgEA"}]},
+    "return_names": lambda b: b["scope"] == {"b": [1, 1, 1], "json": {
+        "$type": "module", "repr": b["scope"]["json"]["repr"]}} and b["definitions"] == {},
+    "syntax_error": lambda b: not b["ok"] and b["error"]["type"] == "SyntaxError" and b["error"]["line"] == 1,
+    "runtime_error": lambda b: not b["ok"] and b["error"]["type"] == "ZeroDivisionError"
+    and b["error"]["line"] == 2 and b["error"]["source"] == "    return a / b"
+    and [f["line"] for f in b["error"]["traceback"]] == [3, 2],
+    "timeout": lambda b: b["error"]["code"] == "timeout",
+    "empty": lambda b: b["scope"] == {},
+    "with_scope": lambda b: b["scope"] == {"counter": 0},
+    "increment": lambda b: b["result"] == 1,
+}
+
+
+def test_every_example_has_an_expectation():
+    assert {name for _, _, name, _ in EXAMPLES} == set(EXPECT)
+
+
+def test_served_document_is_the_spec(server):
+    status, _, body = server.request("GET", "/v1/openapi.json")
+    assert status == 200
+    with open(SPEC, encoding="utf-8") as f:
+        assert body == json.loads(json.dumps(yaml.safe_load(f)))
+
+
+@pytest.mark.parametrize("method,path,name,value", EXAMPLES, ids=[e[2] for e in EXAMPLES])
+def test_example(server, api, method, path, name, value):
+    url = path
+    if "{id}" in path:
+        status, _, session = server.request("POST", "/v1/sessions", {})
+        assert status == 201, session
+        url = path.replace("{id}", session["id"])
+    status, headers, body = server.request(method, url, value)
+    api.validate(method, path, status, body, headers)
+    assert EXPECT[name](body), json.dumps(body, indent=1)
+    if "{id}" in path:
+        server.request("DELETE", "/v1/sessions/" + session["id"])
+    elif path == "/v1/sessions" and status == 201:
+        server.request("DELETE", "/v1/sessions/" + body["id"])

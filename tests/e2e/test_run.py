@@ -1,0 +1,120 @@
+"""The walking skeleton end to end: HTTP -> C server -> worker -> Pyodide."""
+import os
+import signal
+import time
+
+
+def test_eval_returns_value(server):
+    status, _, body = server.run({"code": "x*2", "mode": "eval", "scope": {"x": 21}})
+    assert status == 200, body
+    assert body["ok"] is True
+    assert body["result"] == 42
+    assert body["error"] is None
+    assert body["scope"] == {"x": 21}
+    for key in ("stdout", "stderr", "timing"):
+        assert key in body
+
+
+def test_curl_style_form_body_is_read_as_json(server):
+    # `curl -d` sends application/x-www-form-urlencoded; the README's example relies on it.
+    status, _, body = server.request(
+        "POST", "/v1/run", b'{"code":"x*2","mode":"eval","scope":{"x":21}}',
+        headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert (status, body["result"]) == (200, 42)
+
+
+def test_exec_prints_and_returns_last_expression(server):
+    code = "import math\ny = [i * i for i in range(4)]\nprint('hi', sum(y))\ny[-1] + n"
+    status, _, body = server.run({"code": code, "mode": "exec", "scope": {"n": 1}})
+    assert status == 200, body
+    assert body["ok"] is True
+    assert body["stdout"] == "hi 14\n"
+    assert body["result"] == 10
+    assert body["scope"]["y"] == [0, 1, 4, 9]
+    assert "math" not in body["scope"]
+
+
+def test_exec_without_final_expression_has_null_result(server):
+    status, _, body = server.run({"code": "z = 5", "mode": "exec"})
+    assert (status, body["ok"], body["result"], body["scope"]) == (200, True, None, {"z": 5})
+
+
+def test_syntax_error_is_data(server):
+    status, _, body = server.run({"code": "x = (1,\ny = 2\n", "mode": "exec"})
+    assert status == 200
+    assert body["ok"] is False
+    assert body["error"]["type"] == "SyntaxError"
+    assert isinstance(body["error"]["line"], int)
+
+
+def test_runtime_error_names_line(server):
+    status, _, body = server.run({"code": "a = 1\nb = a + missing\n", "mode": "exec"})
+    assert status == 200
+    assert body["ok"] is False
+    assert body["error"]["type"] == "NameError"
+    assert body["error"]["line"] == 2
+    assert "missing" in body["error"]["message"]
+
+
+def test_dynscope_is_importable_from_the_side_module(server):
+    code = ("import dynscope\n"
+            "def callee():\n    return dynscope.get('user')\n"
+            "with dynscope.bind(user='ada'):\n    seen = callee()\n"
+            "[dynscope.__file__, dynscope.__version__, seen, dynscope.get('user', 'unbound')]")
+    status, _, body = server.run({"code": code, "mode": "exec"})
+    assert status == 200, body
+    path, version, seen, after = body["result"]
+    assert path.endswith("/dynscope.abi3.so")
+    assert version
+    assert (seen, after) == ("ada", "unbound")
+
+
+def test_bad_requests_get_400_and_server_keeps_serving(server):
+    cases = [
+        (b"{not json", "invalid_json"),
+        ({"mode": "eval"}, "missing_field"),
+        ({"code": "1", "mode": "run"}, "invalid_value"),
+        ({"code": 1, "mode": "eval"}, "invalid_type"),
+        ({"code": "1", "mode": "eval", "bogus": 1}, "unknown_field"),
+        (b"[1, 2]", "invalid_request"),
+    ]
+    for payload, code in cases:
+        status, _, body = server.run(payload, headers={"Content-Type": "application/json"})
+        assert status == 400, (payload, body)
+        assert body["ok"] is False
+        assert body["error"]["code"] == code, (payload, body)
+        assert body["error"]["message"]
+    status, _, body = server.run({"code": "1+1", "mode": "eval"})
+    assert (status, body["result"]) == (200, 2)
+
+
+def test_unknown_route_and_wrong_method(server):
+    status, _, body = server.request("GET", "/v1/nope")
+    assert status == 404 and body["error"]["code"] == "not_found"
+    status, headers, body = server.request("GET", "/v1/run")
+    assert status == 405 and body["error"]["code"] == "method_not_allowed"
+    assert "POST" in headers.get("Allow", "")
+
+
+def test_healthz(server):
+    status, _, body = server.request("GET", "/healthz")
+    assert status == 200
+    assert body["ok"] is True
+    assert body["workers"]["total"] == 2
+
+
+def test_killed_idle_worker_is_replaced(server):
+    victims = server.worker_pids()
+    assert len(victims) == 2
+    os.kill(victims[0], signal.SIGKILL)
+    # Requests keep succeeding: on the surviving worker at once, and the
+    # pool is back to full strength once the replacement has booted.
+    for _ in range(4):
+        status, _, body = server.run({"code": "6*7", "mode": "eval"})
+        assert (status, body["result"]) == (200, 42), body
+    server.wait_healthy(2)
+    deadline = time.monotonic() + 60
+    while victims[0] in server.worker_pids() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert victims[0] not in server.worker_pids()
+    assert len(server.worker_pids()) == 2

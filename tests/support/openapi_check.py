@@ -1,0 +1,51 @@
+"""Checks answers against server/openapi.yaml, the one description of the
+HTTP API: which statuses an operation documents, and the JSON Schema of each
+answer body."""
+import os
+
+import jsonschema
+import yaml
+
+SPEC = os.path.join(os.path.dirname(__file__), "..", "..", "server", "openapi.yaml")
+
+
+class OpenApi:
+    def __init__(self, doc):
+        self.doc = doc
+        self.resolver = jsonschema.RefResolver.from_schema(doc)
+
+    @classmethod
+    def load(cls, path=SPEC):
+        with open(path, encoding="utf-8") as f:
+            return cls(yaml.safe_load(f))
+
+    def operation(self, method, path):
+        return self.doc["paths"][path][method.lower()]
+
+    def _deref(self, node):
+        while "$ref" in node:
+            _, node = self.resolver.resolve(node["$ref"])
+        return node
+
+    def response(self, method, path, status):
+        responses = self.operation(method, path)["responses"]
+        assert str(status) in responses, f"{method} {path}: status {status} is not documented"
+        return self._deref(responses[str(status)])
+
+    def validate(self, method, path, status, body, headers=None):
+        """Asserts that (status, body, headers) is what the spec documents."""
+        resp = self.response(method, path, status)
+        schema = resp["content"]["application/json"]["schema"]
+        jsonschema.Draft202012Validator(schema, resolver=self.resolver).validate(body)
+        for name in resp.get("headers", {}):
+            assert headers and name.lower() in {h.lower() for h in headers}, f"missing header {name}"
+
+    def request_examples(self):
+        """(method, path, example name, value) for every request example."""
+        for path, item in self.doc["paths"].items():
+            for method, op in item.items():
+                if method == "parameters":
+                    continue
+                content = op.get("requestBody", {}).get("content", {}).get("application/json", {})
+                for name, ex in content.get("examples", {}).items():
+                    yield method.upper(), path, name, ex["value"]

@@ -1,0 +1,103 @@
+"""Starts a real scopebox-server on a free loopback port for a test, and
+talks to it with urllib (a client we did not write)."""
+import json
+import os
+import re
+import signal
+import subprocess
+import threading
+import time
+import urllib.error
+import urllib.request
+
+READY = re.compile(r"scopebox: ready on (http://[^ ]+) \((\d+) workers\)")
+
+
+class ScopeboxServer:
+    def __init__(self, *args, binary=None, ready_timeout=120, env=None):
+        self.binary = binary or os.environ["SCOPEBOX_SERVER"]
+        self.args = ["--port", "0", *args]
+        self.ready_timeout = ready_timeout
+        self.env = env
+        self.url = None
+        self.proc = None
+        self.log_lines = []
+        self._ready = threading.Event()
+
+    def __enter__(self):
+        self.proc = subprocess.Popen(
+            [self.binary, *self.args], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE, text=True, errors="replace", env=self.env)
+        threading.Thread(target=self._read_log, daemon=True).start()
+        if not self._ready.wait(self.ready_timeout):
+            self.stop()
+            raise RuntimeError("server not ready in time; log:\n" + self.log())
+        if self.url is None:
+            raise RuntimeError("server exited before ready; log:\n" + self.log())
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+
+    def _read_log(self):
+        for line in self.proc.stderr:
+            self.log_lines.append(line.rstrip("\n"))
+            m = READY.search(line)
+            if m and self.url is None:
+                self.url = m.group(1)
+                self._ready.set()
+        self._ready.set()
+
+    def log(self):
+        return "\n".join(self.log_lines[-200:])
+
+    def stop(self, timeout=20):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        return self.proc.returncode if self.proc else None
+
+    def worker_pids(self):
+        """The server's child processes (the workers), from /proc."""
+        pids = []
+        for task in os.listdir(f"/proc/{self.proc.pid}/task"):
+            with open(f"/proc/{self.proc.pid}/task/{task}/children") as f:
+                pids += [int(p) for p in f.read().split()]
+        return sorted(set(pids))
+
+    def request(self, method, path, body=None, headers=None, timeout=60):
+        """Returns (status, headers, parsed JSON or raw text)."""
+        data = body
+        hdrs = dict(headers or {})
+        if body is not None and not isinstance(body, (bytes, str)):
+            data = json.dumps(body)
+            hdrs.setdefault("Content-Type", "application/json")
+        if isinstance(data, str):
+            data = data.encode()
+        req = urllib.request.Request(self.url + path, data=data, method=method, headers=hdrs)
+        try:
+            with urllib.request.urlopen(req, timeout=timeout) as r:
+                status, rh, raw = r.status, dict(r.headers), r.read()
+        except urllib.error.HTTPError as e:
+            status, rh, raw = e.code, dict(e.headers), e.read()
+        text = raw.decode("utf-8", "replace")
+        try:
+            return status, rh, json.loads(text)
+        except ValueError:
+            return status, rh, text
+
+    def run(self, body, **kw):
+        return self.request("POST", "/v1/run", body, **kw)
+
+    def wait_healthy(self, workers, timeout=120):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            status, _, body = self.request("GET", "/healthz")
+            if status == 200 and body["workers"]["ready"] >= workers:
+                return body
+            time.sleep(0.2)
+        raise AssertionError(f"not {workers} ready workers in {timeout}s; log:\n" + self.log())

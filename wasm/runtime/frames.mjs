@@ -1,0 +1,64 @@
+// Length-prefixed JSON frames, as wasm/runtime/PROTOCOL.md describes them.
+export const MAX_FRAME = 64 * 1024 * 1024;
+const MIN_FRAME = 2;
+
+export function encodeFrame(payload) {
+  const body = Buffer.from(payload, "utf8");
+  if (body.length < MIN_FRAME || body.length > MAX_FRAME) {
+    throw new RangeError(`frame of ${body.length} bytes is outside ${MIN_FRAME}..${MAX_FRAME}`);
+  }
+  const head = Buffer.allocUnsafe(4);
+  head.writeUInt32BE(body.length, 0);
+  return Buffer.concat([head, body]);
+}
+
+export class ProtocolError extends Error {}
+
+// Feed it chunks as they arrive; it returns the complete payloads (strings).
+export class FrameDecoder {
+  #chunks = [];
+  #buffered = 0;
+
+  push(chunk) {
+    this.#chunks.push(chunk);
+    this.#buffered += chunk.length;
+    const out = [];
+    for (;;) {
+      if (this.#buffered < 4) break;
+      const buf = this.#flatten();
+      const len = buf.readUInt32BE(0);
+      if (len < MIN_FRAME || len > MAX_FRAME) {
+        throw new ProtocolError(`frame length ${len} is outside ${MIN_FRAME}..${MAX_FRAME}`);
+      }
+      if (buf.length < 4 + len) break;
+      out.push(buf.toString("utf8", 4, 4 + len));
+      this.#chunks = buf.length > 4 + len ? [buf.subarray(4 + len)] : [];
+      this.#buffered = buf.length - 4 - len;
+    }
+    return out;
+  }
+
+  // True when bytes of an unfinished frame are held: EOF now is an error.
+  get midFrame() {
+    return this.#buffered > 0;
+  }
+
+  #flatten() {
+    if (this.#chunks.length > 1) this.#chunks = [Buffer.concat(this.#chunks)];
+    return this.#chunks[0];
+  }
+}
+
+// Parses one payload into a message object, or throws ProtocolError.
+export function parseMessage(payload) {
+  let msg;
+  try {
+    msg = JSON.parse(payload);
+  } catch (e) {
+    throw new ProtocolError(`payload is not JSON: ${e.message}`);
+  }
+  if (msg === null || typeof msg !== "object" || Array.isArray(msg) || typeof msg.type !== "string") {
+    throw new ProtocolError("payload is not a JSON object with a string `type`");
+  }
+  return msg;
+}
