@@ -51,12 +51,24 @@ static const struct flag flags[] = {
      "static files served at / (default " SCOPEBOX_DEFAULT_WEB_DIR ")"},
     {"boot-timeout-ms", FLAG_UINT, OFF(boot_timeout_ms), 1, 3600000, "MS",
      "time a worker has to send ready (default 30000)"},
-    {"run-timeout-ms", FLAG_UINT, OFF(run_timeout_ms), 1, 3600000, "MS",
-     "time a run has before its worker is killed (default 10000)"},
+    {"timeout-ms", FLAG_UINT, OFF(timeout_ms), 1, 3600000, "MS",
+     "a run's time limit when the request sets no timeout_ms (default 5000)"},
+    {"max-timeout-ms", FLAG_UINT, OFF(max_timeout_ms), 1, 3600000, "MS",
+     "the largest timeout_ms a request gets; more is capped (default 60000)"},
+    {"timeout-grace-ms", FLAG_UINT, OFF(timeout_grace_ms), 0, 60000, "MS",
+     "past the limit, time to stop by interrupt before the worker is killed (default 1000)"},
     {"queue-timeout-ms", FLAG_UINT, OFF(queue_timeout_ms), 0, 3600000, "MS",
      "time a request may wait for a worker, 0 = no limit (default 60000)"},
     {"max-body-bytes", FLAG_SIZE, OFF(max_body_bytes), 1, MAX_BODY_LIMIT, "N",
      "largest accepted request body (default 1048576)"},
+    {"output-cap-bytes", FLAG_SIZE, OFF(output_cap_bytes), 0, 16777216, "N",
+     "characters kept of a run's stdout, and of its stderr (default 1048576)"},
+    {"max-sessions", FLAG_UINT, OFF(max_sessions), 0, 1024, "N",
+     "sessions at once, each on a worker of its own (default 4)"},
+    {"session-ttl-ms", FLAG_UINT, OFF(session_ttl_ms), 1, 86400000, "MS",
+     "a session idle this long ends (default 600000)"},
+    {"replica-id", FLAG_STRING, OFF(replica_id), 0, 0, "NAME",
+     "prefix of this server's session ids, for routing among replicas (default none)"},
 };
 
 #define N_FLAGS (sizeof flags / sizeof flags[0])
@@ -71,9 +83,15 @@ static void set_defaults(struct config *cfg) {
     cfg->runtime_dir = SCOPEBOX_DEFAULT_RUNTIME_DIR;
     cfg->web_dir = SCOPEBOX_DEFAULT_WEB_DIR;
     cfg->boot_timeout_ms = 30000;
-    cfg->run_timeout_ms = 10000;
+    cfg->timeout_ms = 5000;
+    cfg->max_timeout_ms = 60000;
+    cfg->timeout_grace_ms = 1000;
     cfg->queue_timeout_ms = 60000;
     cfg->max_body_bytes = 1048576;
+    cfg->output_cap_bytes = 1048576;
+    cfg->max_sessions = 4;
+    cfg->session_ttl_ms = 600000;
+    cfg->replica_id = NULL;
 }
 
 /* Decimal digits only: "08" is 8, but "+1", " 1", "1k", "-1", "" are errors. */
@@ -128,9 +146,44 @@ static bool apply(struct config *cfg, const struct flag *f, const char *value, c
     return false;
 }
 
+/* SCOPEBOX_ plus the flag's name in capitals with '_' for '-': every flag
+ * has one, so a container is configured with environment variables alone. */
+static void env_name(const struct flag *f, char *buf, size_t len) {
+    size_t n = (size_t)snprintf(buf, len, "SCOPEBOX_%s", f->name);
+    for (size_t i = 9; i < n && i < len; i++)
+        buf[i] = buf[i] == '-' ? '_' : (char)(buf[i] >= 'a' && buf[i] <= 'z' ? buf[i] - 32 : buf[i]);
+}
+
+static bool apply_env(struct config *cfg, char *err, size_t err_len) {
+    for (size_t k = 0; k < N_FLAGS; k++) {
+        char name[64];
+        const char *value;
+        env_name(&flags[k], name, sizeof name);
+        value = getenv(name);
+        if (value != NULL && !apply(cfg, &flags[k], value, err, err_len)) {
+            size_t used = strlen(err);
+            snprintf(err + used, err_len - used, " (from %s)", name);
+            return false;
+        }
+    }
+    return true;
+}
+
+/* Session ids are "<replica>-<hex>", and must stay URL- and header-safe. */
+static bool check_replica_id(const char *id, char *err, size_t err_len) {
+    size_t n = strlen(id);
+    if (n > 16 || strspn(id, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_") != n) {
+        snprintf(err, err_len, "--replica-id: at most 16 letters, digits or '_', got '%.64s'", id);
+        return false;
+    }
+    return true;
+}
+
 enum config_result config_parse(struct config *cfg, int argc, char **argv, char *err,
                                 size_t err_len) {
     set_defaults(cfg);
+    if (!apply_env(cfg, err, err_len))
+        return CONFIG_ERROR;
     for (int i = 1; i < argc; i++) {
         const char *arg = argv[i], *name, *eq, *value;
         size_t name_len;
@@ -164,6 +217,13 @@ enum config_result config_parse(struct config *cfg, int argc, char **argv, char 
         if (!apply(cfg, f, value, err, err_len))
             return CONFIG_ERROR;
     }
+    if (cfg->replica_id != NULL && !check_replica_id(cfg->replica_id, err, err_len))
+        return CONFIG_ERROR;
+    if (cfg->timeout_ms > cfg->max_timeout_ms) {
+        snprintf(err, err_len, "--timeout-ms %u is above --max-timeout-ms %u", cfg->timeout_ms,
+                 cfg->max_timeout_ms);
+        return CONFIG_ERROR;
+    }
     return CONFIG_OK;
 }
 
@@ -176,4 +236,6 @@ void config_usage(FILE *out) {
         fprintf(out, "  %-26s %s\n", left, flags[k].help);
     }
     fprintf(out, "  %-26s %s\n", "--help", "show this and exit");
+    fprintf(out, "\nEach flag can also be set by environment variable: --max-sessions is\n"
+                 "SCOPEBOX_MAX_SESSIONS, and so on. Flags win over the environment.\n");
 }

@@ -18,9 +18,15 @@ struct config {
     const char *runtime_dir;
     const char *web_dir;
     unsigned boot_timeout_ms;
-    unsigned run_timeout_ms;
+    unsigned timeout_ms;       /* a run's time limit when the request sets none */
+    unsigned max_timeout_ms;   /* the most a request may ask for */
+    unsigned timeout_grace_ms; /* past the limit, before the worker is killed */
     unsigned queue_timeout_ms; /* 0: wait for a worker as long as it takes */
     size_t max_body_bytes;
+    size_t output_cap_bytes;   /* of stdout and of stderr, each */
+    unsigned max_sessions;
+    unsigned session_ttl_ms;   /* idle time after which a session ends */
+    const char *replica_id;    /* prefixes session ids; NULL for none */
 };
 
 enum config_result { CONFIG_OK, CONFIG_HELP, CONFIG_ERROR };

@@ -17,7 +17,7 @@ def main(src, out):
         ", ".join(str(b) for b in text.encode()[i:i + 24]) for i in range(0, len(text), 24))
     with open(out, "w", encoding="ascii") as f:
         f.write("/* Generated from server/openapi.yaml by server/gen_openapi.py. */\n")
-        f.write("#include <stddef.h>\n\n")
+        f.write("#include \"openapi.h\"\n\n")
         f.write(f"const unsigned char openapi_json[] = {{\n{body}, 0\n}};\n")
         f.write(f"const size_t openapi_json_len = {len(text)};\n")
 

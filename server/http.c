@@ -14,6 +14,7 @@
 
 #include "clock.h"
 #include "log.h"
+#include "openapi.h"
 #include "request.h"
 #include "static.h"
 
@@ -41,7 +42,9 @@ struct http {
     atomic_int active; /* requests between first callback and completion */
 };
 
-enum route { ROUTE_RUN, ROUTE_HEALTH, ROUTE_STATIC, ROUTE_REFUSE };
+/* ROUTE_BODY: answered once a JSON body is in (runs, session creation);
+ * ROUTE_SESSION: a session GET or DELETE, answered by the pool. */
+enum route { ROUTE_BODY, ROUTE_SESSION, ROUTE_OPENAPI, ROUTE_HEALTH, ROUTE_STATIC, ROUTE_REFUSE };
 
 /* Per request, from the first access-handler call to the completion
  * callback (libmicrohttpd's *req_cls). */
@@ -54,6 +57,9 @@ struct exchange {
     enum route route;
     struct api_error refusal; /* ROUTE_REFUSE: the answer, decided early */
     const char *allow;        /* its Allow header, for 405 */
+    enum request_kind req_kind;           /* ROUTE_BODY */
+    enum job_kind job_kind;               /* ROUTE_BODY, ROUTE_SESSION */
+    char session[SESSION_ID_MAX + 1];     /* from the path, if any */
     char *body;
     size_t len, cap;
     unsigned long long seen; /* body bytes received, kept or not */
@@ -129,21 +135,28 @@ static enum MHD_Result respond_error(struct exchange *ex, const struct api_error
  * 0.12300000000000000, and the worker's own numbers must not be touched. */
 static enum MHD_Result respond_result(struct exchange *ex, const struct job *job) {
     char *text = json_dumps(job->result, JSON_COMPACT), *body;
-    char timing[128];
-    size_t n, t;
+    char timing[128], location[sizeof "/v1/sessions/" + SESSION_ID_MAX];
+    size_t n, t = 0;
 
     if (text == NULL)
         return MHD_NO;
     n = strlen(text);
-    t = (size_t)snprintf(timing, sizeof timing, "%s\"timing\":{\"queue_ms\":%.3f,\"run_ms\":%.3f}}\n",
-                         n > 2 ? "," : "", job->queue_ms, job->run_ms);
-    body = realloc(text, n - 1 + t + 1);
+    if (job->timed)
+        t = (size_t)snprintf(timing, sizeof timing, "%s\"timing\":{\"queue_ms\":%.3f,\"run_ms\":%.3f}",
+                             n > 2 ? "," : "", job->queue_ms, job->run_ms);
+    body = realloc(text, n + t + 2);
     if (body == NULL) {
         free(text);
         return MHD_NO;
     }
-    memcpy(body + n - 1, timing, t + 1); /* over the closing brace */
-    return respond(ex, 200, body, n - 1 + t, "application/json", NULL, NULL);
+    memcpy(body + n - 1, timing, t);  /* over the closing brace */
+    memcpy(body + n - 1 + t, "}\n", 3);
+    if (job->status == 201) {
+        snprintf(location, sizeof location, "/v1/sessions/%s", job->session);
+        return respond(ex, 201, body, n + t + 1, "application/json", MHD_HTTP_HEADER_LOCATION,
+                       location);
+    }
+    return respond(ex, (unsigned)job->status, body, n + t + 1, "application/json", NULL, NULL);
 }
 
 /* ---- routes --------------------------------------------------------------- */
@@ -205,6 +218,14 @@ static enum MHD_Result health(struct exchange *ex) {
                         NULL, NULL);
 }
 
+static enum MHD_Result openapi(struct exchange *ex) {
+    char *body = malloc(openapi_json_len);
+    if (body == NULL)
+        return MHD_NO;
+    memcpy(body, openapi_json, openapi_json_len);
+    return respond(ex, 200, body, openapi_json_len, "application/json", NULL, NULL);
+}
+
 static enum MHD_Result serve_static(struct exchange *ex, const char *url) {
     struct static_file f;
     struct MHD_Response *r;
@@ -229,19 +250,72 @@ static enum MHD_Result serve_static(struct exchange *ex, const char *url) {
     return ret;
 }
 
-/* Every route but /v1/run is answered from the headers alone. */
+static enum MHD_Result submit(struct exchange *ex, const struct run_request *req);
+
+/* Every route but those with a JSON body is answered from the headers. */
 static enum MHD_Result answer_now(struct exchange *ex, const char *url) {
     switch (ex->route) {
     case ROUTE_HEALTH:
         return health(ex);
+    case ROUTE_OPENAPI:
+        return openapi(ex);
+    case ROUTE_SESSION:
+        return submit(ex, NULL);
     case ROUTE_STATIC:
         return serve_static(ex, url);
     case ROUTE_REFUSE:
         return respond_refusal(ex);
-    case ROUTE_RUN:
+    case ROUTE_BODY:
         break;
     }
     return MHD_NO;
+}
+
+/* A route that takes a JSON body, if the headers allow it. */
+static void expect_body(struct exchange *ex, enum request_kind req_kind, enum job_kind job_kind) {
+    if (!request_check_media_type(
+            MHD_lookup_connection_value(ex->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE),
+            &ex->refusal) ||
+        !request_check_size(declared_length(ex), ex->http->cfg->max_body_bytes, &ex->refusal)) {
+        ex->route = ROUTE_REFUSE;
+        return;
+    }
+    ex->route = ROUTE_BODY;
+    ex->req_kind = req_kind;
+    ex->job_kind = job_kind;
+}
+
+/* /v1/sessions/{id}[/run]: the id, checked before anything else, since a
+ * malformed one names no session whatever the method. */
+static void route_session(struct exchange *ex, const char *rest) {
+    const char *slash = strchr(rest, '/');
+    size_t len = slash ? (size_t)(slash - rest) : strlen(rest);
+
+    if (!session_id_valid(rest, len)) {
+        char shown[SESSION_ID_MAX + 1];
+        log_sanitize(shown, sizeof shown, rest, len);
+        ex->route = ROUTE_REFUSE;
+        api_error_set(&ex->refusal, 404, ERR_SESSION_NOT_FOUND, "no session '%s'", shown);
+        return;
+    }
+    memcpy(ex->session, rest, len);
+    ex->session[len] = '\0';
+    if (slash == NULL) {
+        ex->route = ROUTE_SESSION;
+        if (is_method(ex, MHD_HTTP_METHOD_GET) || is_method(ex, MHD_HTTP_METHOD_HEAD))
+            ex->job_kind = JOB_SESSION_GET;
+        else if (is_method(ex, MHD_HTTP_METHOD_DELETE))
+            ex->job_kind = JOB_SESSION_DELETE;
+        else
+            refuse_method(ex, "GET, HEAD, DELETE");
+    } else if (strcmp(slash, "/run") == 0) {
+        if (is_method(ex, MHD_HTTP_METHOD_POST))
+            expect_body(ex, REQ_SESSION_RUN, JOB_SESSION_RUN);
+        else
+            refuse_method(ex, "POST");
+    } else {
+        refuse_not_found(ex);
+    }
 }
 
 /* First call, headers only: picks the route, and refuses what can be refused
@@ -252,17 +326,22 @@ static enum MHD_Result answer_now(struct exchange *ex, const char *url) {
  * at once; libmicrohttpd then skips the body and closes the connection. */
 static enum MHD_Result begin(struct exchange *ex, const char *url) {
     if (strcmp(url, "/v1/run") == 0) {
-        if (!is_method(ex, MHD_HTTP_METHOD_POST))
-            refuse_method(ex, "POST");
-        else if (!request_check_media_type(
-                     MHD_lookup_connection_value(ex->conn, MHD_HEADER_KIND,
-                                                 MHD_HTTP_HEADER_CONTENT_TYPE),
-                     &ex->refusal) ||
-                 !request_check_size(declared_length(ex), ex->http->cfg->max_body_bytes,
-                                     &ex->refusal))
-            ex->route = ROUTE_REFUSE;
+        if (is_method(ex, MHD_HTTP_METHOD_POST))
+            expect_body(ex, REQ_RUN, JOB_RUN);
         else
-            ex->route = ROUTE_RUN;
+            refuse_method(ex, "POST");
+    } else if (strcmp(url, "/v1/sessions") == 0) {
+        if (is_method(ex, MHD_HTTP_METHOD_POST))
+            expect_body(ex, REQ_SESSION_CREATE, JOB_SESSION_CREATE);
+        else
+            refuse_method(ex, "POST");
+    } else if (strncmp(url, "/v1/sessions/", 13) == 0) {
+        route_session(ex, url + 13);
+    } else if (strcmp(url, "/v1/openapi.json") == 0) {
+        if (is_method(ex, MHD_HTTP_METHOD_GET) || is_method(ex, MHD_HTTP_METHOD_HEAD))
+            ex->route = ROUTE_OPENAPI;
+        else
+            refuse_method(ex, "GET, HEAD");
     } else if (strcmp(url, "/healthz") == 0) {
         if (is_method(ex, MHD_HTTP_METHOD_GET) || is_method(ex, MHD_HTTP_METHOD_HEAD))
             ex->route = ROUTE_HEALTH;
@@ -281,7 +360,7 @@ static enum MHD_Result begin(struct exchange *ex, const char *url) {
             refuse_not_found(ex);
         }
     }
-    if (ex->route != ROUTE_RUN && has_body(ex) &&
+    if (ex->route != ROUTE_BODY && has_body(ex) &&
         (expects_continue(ex) || declared_length(ex) > drain_limit(ex)))
         return answer_now(ex, url);
     return MHD_YES; /* answered in the last call, after the body */
@@ -296,7 +375,7 @@ static bool take_body(struct exchange *ex, const char *data, size_t n) {
     ex->seen += n;
     if (ex->seen > drain_limit(ex))
         return false;
-    if (ex->route != ROUTE_RUN || ex->too_large)
+    if (ex->route != ROUTE_BODY || ex->too_large)
         return true; /* dropped */
     if (ex->len + n > max) {
         ex->too_large = true;
@@ -342,40 +421,45 @@ static enum MHD_Result answer_job(struct exchange *ex) {
     return respond_error(ex, &job->error, NULL, NULL);
 }
 
+/* Hands a job to the pool and waits for it without blocking. `req` is NULL
+ * for session GET and DELETE. */
+static enum MHD_Result submit(struct exchange *ex, const struct run_request *req) {
+    struct api_error err;
+    struct job *job = job_new();
+
+    if (job == NULL)
+        return MHD_NO;
+    job->suspend = suspend_exchange;
+    job->resume = resume_exchange;
+    job->arg = ex;
+    if (!pool_submit(ex->http->pool, job, ex->job_kind, ex->session, req, &err)) {
+        job_release(job);
+        return respond_error(ex, &err, NULL, NULL);
+    }
+    ex->job = job;
+    return answer_job(ex);
+}
+
 /* Last call: the whole body is in. */
 static enum MHD_Result run(struct exchange *ex) {
     struct run_request req;
     struct api_error err;
-    struct job *job;
+    enum MHD_Result ret;
     bool ok;
 
     if (ex->too_large) {
         request_check_size(ex->seen, ex->http->cfg->max_body_bytes, &err);
         return respond_error(ex, &err, NULL, NULL);
     }
-    ok = request_parse_run(ex->body ? ex->body : "", ex->len, &req, &err);
+    ok = request_parse(ex->req_kind, ex->body ? ex->body : "", ex->len, &req, &err);
     free(ex->body);
     ex->body = NULL;
     ex->len = ex->cap = 0;
     if (!ok)
         return respond_error(ex, &err, NULL, NULL);
-
-    job = job_new();
-    if (job == NULL) {
-        request_free(&req);
-        return MHD_NO;
-    }
-    job->suspend = suspend_exchange;
-    job->resume = resume_exchange;
-    job->arg = ex;
-    ok = pool_submit(ex->http->pool, job, &req, &err);
+    ret = submit(ex, &req);
     request_free(&req);
-    if (!ok) {
-        job_release(job);
-        return respond_error(ex, &err, NULL, NULL);
-    }
-    ex->job = job;
-    return answer_job(ex);
+    return ret;
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
@@ -406,7 +490,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     }
     if (ex->job != NULL) /* resumed */
         return answer_job(ex);
-    if (ex->route == ROUTE_RUN)
+    if (ex->route == ROUTE_BODY)
         return run(ex);
     return answer_now(ex, url);
 }

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
+#include <sys/random.h>
 #include <unistd.h>
 
 #include "clock.h"
@@ -35,10 +36,30 @@
  * others. */
 #define READS_PER_TURN 16
 #define READ_CHUNK 65536
+/* Runs that may wait on one session's worker; more get 503. */
+#define SESSION_QUEUE_MAX 16
+/* Ended sessions remembered, so a late request learns why its id is gone. */
+#define ENDED_MEMORY 64
 
 enum slot_state { SLOT_EMPTY, SLOT_BOOTING, SLOT_IDLE, SLOT_BUSY, SLOT_EXITING };
 
 struct pool;
+
+/* A session lives on a dedicated slot (one worker, never shared, never
+ * reset between runs) and queues its own jobs: one run at a time, in
+ * order. Dispatcher thread only. */
+struct session {
+    char id[SESSION_ID_MAX + 1];
+    double last_used;
+    unsigned runs;
+    struct job *head, *tail;
+    int queued;
+};
+
+struct ended_session {
+    char id[SESSION_ID_MAX + 1];
+    char why[96];
+};
 
 struct slot {
     struct pool *pool;
@@ -52,6 +73,8 @@ struct slot {
     double deadline;       /* BOOTING: boot, BUSY: run, EXITING: kill */
     double respawn_at;     /* EMPTY */
     unsigned failures;     /* consecutive failed starts */
+    bool dedicated;        /* a session slot: spawned on demand, never refilled */
+    struct session *session;
     bool booted, killed, out_eof, err_eof, reap_warned;
     char line[1024];       /* stderr bytes not yet ending in a newline */
     size_t line_len;
@@ -68,12 +91,16 @@ struct pool {
     pthread_t thread;
     bool thread_started;
     struct slot *slots;
-    int n_slots;
+    int n_slots;           /* pool slots first, then n_session_slots dedicated ones */
+    int n_pool;
     atomic_uint_fast64_t next_id;
+    struct ended_session ended[ENDED_MEMORY]; /* dispatcher only */
+    unsigned n_ended;
 
     pthread_mutex_t lock; /* guards the fields below */
     struct job *head, *tail;
-    int queued, ready, busy;
+    struct job *ctl_head, *ctl_tail; /* session jobs, for the dispatcher to route */
+    int queued, ready, busy, sessions;
     bool stopping;
     double drain_deadline;
 };
@@ -160,26 +187,63 @@ static void wake(struct pool *p) {
     (void)!write(p->wake_fd, &one, sizeof one);
 }
 
-bool pool_submit(struct pool *p, struct job *job, const struct run_request *req,
-                 struct api_error *err) {
+/* The worker frame for a job (PROTOCOL.md, "Messages"); NULL for DELETE,
+ * which never reaches a worker. */
+static json_t *job_message(const struct pool *p, const struct job *job,
+                           const struct run_request *req) {
+    switch (job->kind) {
+    case JOB_RUN:
+    case JOB_SESSION_RUN:
+        return json_pack("{s:s, s:I, s:O, s:s, s:O, s:O, s:O, s:I, s:I, s:b}", "type", "run",
+                         "id", (json_int_t)job->id, "code", (json_t *)req->code, "mode",
+                         run_mode_name(req->mode), "scope", (json_t *)req->scope, "dynamic",
+                         (json_t *)req->dynamic, "return", (json_t *)req->ret, "timeout_ms",
+                         (json_int_t)job->timeout_ms, "output_cap",
+                         (json_int_t)p->cfg->output_cap_bytes, "persist",
+                         job->kind == JOB_SESSION_RUN);
+    case JOB_SESSION_CREATE:
+        return json_pack("{s:s, s:I, s:O}", "type", "inspect", "id", (json_int_t)job->id, "scope",
+                         (json_t *)req->scope);
+    case JOB_SESSION_GET:
+        return json_pack("{s:s, s:I}", "type", "inspect", "id", (json_int_t)job->id);
+    case JOB_SESSION_DELETE:
+        break;
+    }
+    return NULL;
+}
+
+static unsigned job_timeout(const struct config *cfg, const struct run_request *req) {
+    unsigned ms = req && req->timeout_ms ? req->timeout_ms : cfg->timeout_ms;
+    return ms < cfg->max_timeout_ms ? ms : cfg->max_timeout_ms;
+}
+
+bool pool_submit(struct pool *p, struct job *job, enum job_kind kind, const char *session,
+                 const struct run_request *req, struct api_error *err) {
     char why[160];
     json_t *msg;
     bool ok;
 
-    job->id = (uint64_t)atomic_fetch_add(&p->next_id, 1) + 1;
-    msg = json_pack("{s:s, s:I, s:O, s:s, s:O}", "type", "run", "id", (json_int_t)job->id,
-                    "code", (json_t *)req->code, "mode", run_mode_name(req->mode), "scope",
-                    (json_t *)req->scope);
-    if (msg == NULL) {
-        api_error_set(err, 500, ERR_INTERNAL, "cannot build the run message");
-        return false;
+    if (kind == JOB_RUN && req->session != NULL) {
+        kind = JOB_SESSION_RUN;
+        session = json_string_value(req->session);
     }
-    ok = frame_encode(msg, &job->frame, &job->frame_len, why, sizeof why);
-    json_decref(msg);
-    if (!ok) {
-        api_error_set(err, 413, ERR_BODY_TOO_LARGE, "request does not fit in a worker frame: %s",
-                      why);
-        return false;
+    job->kind = kind;
+    snprintf(job->session, sizeof job->session, "%s", session ? session : "");
+    job->id = (uint64_t)atomic_fetch_add(&p->next_id, 1) + 1;
+    job->timeout_ms = job_timeout(p->cfg, req);
+    if (kind != JOB_SESSION_DELETE) {
+        msg = job_message(p, job, req);
+        if (msg == NULL) {
+            api_error_set(err, 500, ERR_INTERNAL, "cannot build the worker message");
+            return false;
+        }
+        ok = frame_encode(msg, &job->frame, &job->frame_len, why, sizeof why);
+        json_decref(msg);
+        if (!ok) {
+            api_error_set(err, 413, ERR_BODY_TOO_LARGE,
+                          "request does not fit in a worker frame: %s", why);
+            return false;
+        }
     }
 
     pthread_mutex_lock(&p->lock);
@@ -187,6 +251,20 @@ bool pool_submit(struct pool *p, struct job *job, const struct run_request *req,
         pthread_mutex_unlock(&p->lock);
         api_error_set(err, 503, ERR_SHUTTING_DOWN, "the server is shutting down");
         goto fail;
+    }
+    job->enqueued_at = clock_ms();
+    job->next = NULL;
+    if (kind != JOB_RUN) {
+        /* Sessions are the dispatcher's to look up; it bounds their queues. */
+        atomic_fetch_add(&job->refs, 1);
+        if (p->ctl_tail)
+            p->ctl_tail->next = job;
+        else
+            p->ctl_head = job;
+        p->ctl_tail = job;
+        pthread_mutex_unlock(&p->lock);
+        wake(p);
+        return true;
     }
     /* Idle workers take jobs straight off the queue: the bound is on jobs
      * that would have to wait. */
@@ -197,8 +275,6 @@ bool pool_submit(struct pool *p, struct job *job, const struct run_request *req,
                       "all workers are busy and %d requests are already waiting", queued);
         goto fail;
     }
-    job->enqueued_at = clock_ms();
-    job->next = NULL;
     atomic_fetch_add(&job->refs, 1); /* the pool's, dropped in job_complete */
     if (p->tail)
         p->tail->next = job;
@@ -220,8 +296,9 @@ void pool_stats(struct pool *p, struct pool_stats *out) {
     pthread_mutex_lock(&p->lock);
     out->ready = p->ready;
     out->busy = p->busy;
-    out->total = p->n_slots;
+    out->total = p->n_pool;
     out->queued = p->queued;
+    out->sessions = p->sessions;
     pthread_mutex_unlock(&p->lock);
 }
 
@@ -312,7 +389,7 @@ static void retire(struct slot *s, double now, bool kill_now, const struct api_e
         /* Never for timeouts or shutdown: those are about the client's time. */
         bool retry = err != NULL && (strcmp(err->code, ERR_WORKER_CRASHED) == 0 ||
                                      strcmp(err->code, ERR_WORKER_PROTOCOL) == 0);
-        retry = retry && job->attempts < MAX_ATTEMPTS && job_untouched(s);
+        retry = retry && !s->dedicated && job->attempts < MAX_ATTEMPTS && job_untouched(s);
         s->job = NULL;
         if (retry) {
             log_msg("worker %d: gone before reading run %llu; it goes back to the queue",
@@ -334,6 +411,189 @@ static void retire(struct slot *s, double now, bool kill_now, const struct api_e
     worker_close_stdin(&s->proc);
     s->state = SLOT_EXITING;
 }
+
+/* ---- sessions (dispatcher thread only) ------------------------------------ */
+
+static void session_new_id(const struct pool *p, char *out, size_t len) {
+    static const char hex[] = "0123456789abcdef";
+    unsigned char raw[16];
+    char text[sizeof raw * 2 + 1];
+    /* Unguessable: an id is the only key to a session's data. getrandom
+     * blocks only before the kernel's pool is seeded, long before we run. */
+    while (getrandom(raw, sizeof raw, 0) != (ssize_t)sizeof raw)
+        ;
+    for (size_t i = 0; i < sizeof raw; i++) {
+        text[2 * i] = hex[raw[i] >> 4];
+        text[2 * i + 1] = hex[raw[i] & 15];
+    }
+    text[sizeof text - 1] = '\0';
+    if (p->cfg->replica_id != NULL)
+        snprintf(out, len, "%s-%s", p->cfg->replica_id, text);
+    else
+        snprintf(out, len, "%s", text);
+}
+
+static struct slot *session_find(struct pool *p, const char *id) {
+    for (int i = p->n_pool; i < p->n_slots; i++)
+        if (p->slots[i].session != NULL && strcmp(p->slots[i].session->id, id) == 0)
+            return &p->slots[i];
+    return NULL;
+}
+
+static void session_push(struct session *ss, struct job *job) {
+    job->next = NULL;
+    if (ss->tail)
+        ss->tail->next = job;
+    else
+        ss->head = job;
+    ss->tail = job;
+    ss->queued++;
+}
+
+static struct job *session_pop(struct session *ss) {
+    struct job *job = ss->head;
+    if (job) {
+        ss->head = job->next;
+        if (ss->head == NULL)
+            ss->tail = NULL;
+        job->next = NULL;
+        ss->queued--;
+    }
+    return job;
+}
+
+static void fail_unknown_session(struct pool *p, struct job *job) {
+    for (unsigned i = 0; i < ENDED_MEMORY && i < p->n_ended; i++) {
+        const struct ended_session *e = &p->ended[(p->n_ended - 1 - i) % ENDED_MEMORY];
+        if (strcmp(e->id, job->session) == 0) {
+            job_fail(job, 404, ERR_SESSION_NOT_FOUND, "session '%s' %s", job->session, e->why);
+            return;
+        }
+    }
+    job_fail(job, 404, ERR_SESSION_NOT_FOUND, "no session '%s' (never created, or ended long ago)",
+             job->session);
+}
+
+/* Forgets a slot's session: its waiting jobs fail with the reason, which is
+ * also kept for requests that come later. The caller retires the worker. */
+static void session_end(struct pool *p, struct slot *s, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void session_end(struct pool *p, struct slot *s, const char *fmt, ...) {
+    struct session *ss = s->session;
+    struct ended_session *e = &p->ended[p->n_ended++ % ENDED_MEMORY];
+    struct job *job;
+    va_list ap;
+
+    if (ss == NULL)
+        return;
+    snprintf(e->id, sizeof e->id, "%s", ss->id);
+    va_start(ap, fmt);
+    vsnprintf(e->why, sizeof e->why, fmt, ap);
+    va_end(ap);
+    log_msg("session %s %s", ss->id, e->why);
+    while ((job = session_pop(ss)) != NULL) {
+        if (job->kind == JOB_SESSION_CREATE) /* the client never saw the id */
+            job_fail(job, 500, ERR_WORKER_CRASHED, "the session could not start: it %s", e->why);
+        else
+            job_fail(job, 404, ERR_SESSION_NOT_FOUND, "session '%s' %s", ss->id, e->why);
+    }
+    free(ss);
+    s->session = NULL;
+    pthread_mutex_lock(&p->lock);
+    p->sessions--;
+    pthread_mutex_unlock(&p->lock);
+}
+
+static void spawn(struct pool *p, struct slot *s, double now);
+
+static void session_create(struct pool *p, struct job *job, double now) {
+    struct slot *s = NULL;
+    struct session *ss;
+    int live;
+
+    pthread_mutex_lock(&p->lock);
+    live = p->sessions;
+    pthread_mutex_unlock(&p->lock);
+    for (int i = p->n_pool; i < p->n_slots && s == NULL && live < (int)p->cfg->max_sessions; i++)
+        if (p->slots[i].state == SLOT_EMPTY && p->slots[i].session == NULL)
+            s = &p->slots[i];
+    if (s == NULL) {
+        job_fail(job, 503, ERR_TOO_MANY_SESSIONS,
+                 "all %u session slots are in use: end one (DELETE) or retry later",
+                 p->cfg->max_sessions);
+        return;
+    }
+    ss = calloc(1, sizeof *ss);
+    if (ss == NULL) {
+        job_fail(job, 500, ERR_INTERNAL, "out of memory");
+        return;
+    }
+    session_new_id(p, ss->id, sizeof ss->id);
+    snprintf(job->session, sizeof job->session, "%s", ss->id);
+    ss->last_used = now;
+    spawn(p, s, now);
+    if (s->state == SLOT_EMPTY) {
+        free(ss);
+        job_fail(job, 500, ERR_WORKER_CRASHED, "cannot start a worker for the session");
+        return;
+    }
+    s->session = ss;
+    session_push(ss, job);
+    pthread_mutex_lock(&p->lock);
+    p->sessions++;
+    pthread_mutex_unlock(&p->lock);
+}
+
+static void session_delete(struct pool *p, struct slot *s, struct job *job, double now) {
+    struct api_error err;
+    json_t *body = json_pack("{s:b, s:s}", "ok", 1, "id", s->session->id);
+
+    session_end(p, s, "was deleted");
+    api_error_set(&err, 404, ERR_SESSION_NOT_FOUND, "session '%s' was deleted while running",
+                  job->session);
+    retire(s, now, s->state != SLOT_IDLE, s->state == SLOT_BUSY ? &err : NULL);
+    job->status = 200;
+    job_complete(job, body, NULL);
+}
+
+/* Session jobs arrive on the control queue; routing them is the only place
+ * session ids are looked up, so no lock guards the sessions themselves. */
+static void route_session_jobs(struct pool *p, double now, bool stopping) {
+    struct job *job, *list;
+
+    pthread_mutex_lock(&p->lock);
+    list = p->ctl_head;
+    p->ctl_head = p->ctl_tail = NULL;
+    pthread_mutex_unlock(&p->lock);
+
+    while ((job = list) != NULL) {
+        struct slot *s;
+        list = job->next;
+        job->next = NULL;
+        if (stopping) {
+            job_fail(job, 503, ERR_SHUTTING_DOWN, "the server is shutting down");
+            continue;
+        }
+        if (job->kind == JOB_SESSION_CREATE) {
+            session_create(p, job, now);
+            continue;
+        }
+        s = session_find(p, job->session);
+        if (s == NULL) {
+            fail_unknown_session(p, job);
+        } else if (job->kind == JOB_SESSION_DELETE) {
+            session_delete(p, s, job, now);
+        } else if (s->session->queued >= SESSION_QUEUE_MAX) {
+            job_fail(job, 503, ERR_QUEUE_FULL, "session '%s' already has %d runs waiting",
+                     job->session, s->session->queued);
+        } else {
+            s->session->last_used = now;
+            session_push(s->session, job);
+        }
+    }
+}
+
 
 static void retire_with(struct slot *s, double now, bool kill_now, int status, const char *code,
                         const char *msg) {
@@ -367,6 +627,12 @@ static void finish_exit(struct pool *p, struct slot *s, int status, double now) 
 
     s->state = SLOT_EMPTY;
     s->proc.pid = 0;
+    if (s->dedicated) {
+        /* Still attached only when it died on its own. */
+        session_end(p, s, s->booted ? "ended: its worker exited" : "ended: its worker failed to start");
+        s->booted = false;
+        return;
+    }
     if (s->booted) {
         s->failures = 0;
         s->respawn_at = now;
@@ -425,30 +691,70 @@ static void on_ready(struct slot *s, const json_t *msg, double now) {
 
 /* Keys the HTTP answer promises; a worker that leaves one out is broken. */
 static const char *const result_keys[] = {"ok", "result", "stdout", "stderr", "error", "scope"};
+static const char *const inspect_keys[] = {"scope", "definitions"};
 
-static void on_result(struct slot *s, json_t *msg, double now) {
-    struct job *job = s->job;
-    const json_t *id = json_object_get(msg, "id");
+static bool has_keys(struct slot *s, json_t *msg, const char *const *keys, size_t n, double now) {
     char why[160];
-
-    if (!json_is_integer(id) || (uint64_t)json_integer_value(id) != job->id) {
-        if (json_is_integer(id))
-            snprintf(why, sizeof why, "result for id %" JSON_INTEGER_FORMAT " while running id %llu",
-                     json_integer_value(id), (unsigned long long)job->id);
-        else
-            snprintf(why, sizeof why, "result without an integer \"id\"");
-        json_decref(msg);
-        protocol_error(s, now, why);
-        return;
-    }
-    for (size_t i = 0; i < sizeof result_keys / sizeof result_keys[0]; i++) {
-        if (json_object_get(msg, result_keys[i]) == NULL) {
-            snprintf(why, sizeof why, "result without \"%s\"", result_keys[i]);
+    for (size_t i = 0; i < n; i++) {
+        if (json_object_get(msg, keys[i]) == NULL) {
+            snprintf(why, sizeof why, "result without \"%s\"", keys[i]);
             json_decref(msg);
             protocol_error(s, now, why);
-            return;
+            return false;
         }
     }
+    return true;
+}
+
+/* The answer to the job in flight must carry its id. */
+static bool answers_job(struct slot *s, json_t *msg, double now) {
+    const json_t *id = json_object_get(msg, "id");
+    char why[160];
+    if (json_is_integer(id) && (uint64_t)json_integer_value(id) == s->job->id)
+        return true;
+    if (json_is_integer(id))
+        snprintf(why, sizeof why, "answer for id %" JSON_INTEGER_FORMAT " while running id %llu",
+                 json_integer_value(id), (unsigned long long)s->job->id);
+    else
+        snprintf(why, sizeof why, "answer without an integer \"id\"");
+    json_decref(msg);
+    protocol_error(s, now, why);
+    return false;
+}
+
+/* The job in flight is over and the worker is free again. */
+static struct job *take_job(struct slot *s, double now) {
+    struct job *job = s->job;
+    s->job = NULL;
+    s->state = SLOT_IDLE;
+    job->run_ms = now - job->started_at;
+    if (s->session)
+        s->session->last_used = now;
+    return job;
+}
+
+static void on_result(struct slot *s, json_t *msg, double now) {
+    struct job *job;
+    json_t *body;
+
+    if (!answers_job(s, msg, now))
+        return;
+    if (s->job->kind == JOB_SESSION_CREATE || s->job->kind == JOB_SESSION_GET) {
+        if (!has_keys(s, msg, inspect_keys, 2, now))
+            return;
+        job = take_job(s, now);
+        body = json_pack("{s:s, s:O, s:O, s:I, s:I}", "id", s->session->id, "scope",
+                         json_object_get(msg, "scope"), "definitions",
+                         json_object_get(msg, "definitions"), "idle_ttl_ms",
+                         (json_int_t)s->pool->cfg->session_ttl_ms, "runs",
+                         (json_int_t)s->session->runs);
+        json_decref(msg);
+        job->status = job->kind == JOB_SESSION_CREATE ? 201 : 200;
+        job_complete(job, body, NULL);
+        return;
+    }
+    if (!has_keys(s, msg, result_keys, sizeof result_keys / sizeof result_keys[0], now))
+        return;
     if (!json_is_boolean(json_object_get(msg, "ok"))) {
         json_decref(msg);
         protocol_error(s, now, "result member \"ok\" is not a boolean");
@@ -459,10 +765,56 @@ static void on_result(struct slot *s, json_t *msg, double now) {
     /* The host's timing is appended to the answer; a worker's own would
      * become a duplicate key. */
     json_object_del(msg, "timing");
-    s->job = NULL;
-    s->state = SLOT_IDLE;
-    job->run_ms = now - job->started_at;
+    job = take_job(s, now);
+    if (s->session)
+        s->session->runs++;
+    job->status = 200;
+    job->timed = true;
     job_complete(job, msg, NULL);
+}
+
+/* Python found the request invalid (a name, a tagged value): the client's
+ * 400, and the worker is fine. Only codes the API documents pass through. */
+static void on_rejected(struct slot *s, json_t *msg, double now) {
+    static const char *const codes[] = {ERR_INVALID_NAME, ERR_INVALID_VALUE, ERR_INVALID_TYPE};
+    const json_t *e = json_object_get(msg, "error");
+    const char *code = json_string_value(json_object_get(e, "code"));
+    const json_t *m = json_object_get(e, "message");
+    const char *known = NULL;
+    char text[sizeof ((struct api_error *)0)->message];
+    struct job *job;
+
+    if (!answers_job(s, msg, now))
+        return;
+    for (size_t i = 0; code && i < sizeof codes / sizeof codes[0]; i++)
+        if (strcmp(code, codes[i]) == 0)
+            known = codes[i];
+    if (known == NULL || !json_is_string(m)) {
+        json_decref(msg);
+        protocol_error(s, now, "rejected without a known error code and message");
+        return;
+    }
+    log_sanitize(text, sizeof text, json_string_value(m), json_string_length(m));
+    json_decref(msg);
+    job = take_job(s, now);
+    if (job->kind == JOB_SESSION_CREATE) {
+        /* Never handed out: the session did not come to be. */
+        session_end(s->pool, s, "was refused at creation");
+        retire(s, now, false, NULL);
+    }
+    job_fail(job, 400, known, "%s", text);
+}
+
+/* The worker's own watchdog interrupted the run at its limit; the worker
+ * survived and stays. */
+static void on_timeout(struct slot *s, json_t *msg, double now) {
+    struct job *job;
+    if (!answers_job(s, msg, now))
+        return;
+    json_decref(msg);
+    job = take_job(s, now);
+    job_fail(job, 504, ERR_TIMEOUT, "the run passed its time limit of %u ms and was interrupted",
+             job->timeout_ms);
 }
 
 static void on_message(struct slot *s, uint8_t *payload, size_t len, double now) {
@@ -488,7 +840,15 @@ static void on_message(struct slot *s, uint8_t *payload, size_t len, double now)
         return;
     }
     if (s->state == SLOT_BUSY && strcmp(type, "result") == 0) {
-        on_result(s, msg, now); /* takes msg */
+        on_result(s, msg, now); /* these take msg */
+        return;
+    }
+    if (s->state == SLOT_BUSY && strcmp(type, "rejected") == 0) {
+        on_rejected(s, msg, now);
+        return;
+    }
+    if (s->state == SLOT_BUSY && strcmp(type, "timeout") == 0) {
+        on_timeout(s, msg, now);
         return;
     }
     snprintf(why, sizeof why, "unexpected \"%.32s\" message while %s", type,
@@ -561,11 +921,13 @@ static void write_frame(struct slot *s, double now) {
     }
 }
 
-static void start_job(struct slot *s, struct job *job, double now, unsigned timeout_ms) {
+/* The worker interrupts a run at its limit itself; the host kills it only
+ * if that did not work within the grace period. */
+static void start_job(struct slot *s, struct job *job, double now) {
     s->job = job;
     s->written = 0;
     s->state = SLOT_BUSY;
-    s->deadline = now + timeout_ms;
+    s->deadline = now + job->timeout_ms + s->pool->cfg->timeout_grace_ms;
     job->attempts++;
     job->started_at = now;
     job->queue_ms = now - job->enqueued_at;
@@ -613,7 +975,12 @@ static void expire_queue(struct pool *p, double now, bool stopping) {
 }
 
 static void assign_jobs(struct pool *p) {
-    for (int i = 0; i < p->n_slots; i++) {
+    for (int i = p->n_pool; i < p->n_slots; i++) {
+        struct slot *s = &p->slots[i];
+        if (s->state == SLOT_IDLE && s->session && s->session->head)
+            start_job(s, session_pop(s->session), clock_ms());
+    }
+    for (int i = 0; i < p->n_pool; i++) {
         struct slot *s = &p->slots[i];
         struct job *job;
         if (s->state != SLOT_IDLE)
@@ -628,7 +995,7 @@ static void assign_jobs(struct pool *p) {
         if (job == NULL)
             return;
         /* `now` predates jobs submitted during this turn. */
-        start_job(s, job, clock_ms(), p->cfg->run_timeout_ms);
+        start_job(s, job, clock_ms());
     }
 }
 
@@ -639,7 +1006,7 @@ static void tick(struct pool *p, struct slot *s, double now, bool stopping,
 
     switch (s->state) {
     case SLOT_EMPTY:
-        if (!stopping && now >= s->respawn_at)
+        if (!stopping && !s->dedicated && now >= s->respawn_at)
             spawn(p, s, now);
         break;
     case SLOT_BOOTING:
@@ -653,17 +1020,24 @@ static void tick(struct pool *p, struct slot *s, double now, bool stopping,
         break;
     case SLOT_IDLE:
         if (stopping) {
+            session_end(p, s, "ended: the server shut down");
             retire(s, now, false, NULL);
             s->deadline = now + STOP_GRACE_MS;
+        } else if (s->session && s->session->head == NULL &&
+                   now - s->session->last_used >= p->cfg->session_ttl_ms) {
+            session_end(p, s, "expired after %u ms idle", p->cfg->session_ttl_ms);
+            retire(s, now, false, NULL);
         }
         break;
     case SLOT_BUSY:
         if (now >= s->deadline) {
-            log_msg("worker %d: run %llu passed %u ms; killing it", (int)s->proc.pid,
-                    (unsigned long long)s->job->id, p->cfg->run_timeout_ms);
             struct api_error err;
-            api_error_set(&err, 504, ERR_TIMEOUT, "the run did not finish within %u ms",
-                          p->cfg->run_timeout_ms);
+            log_msg("worker %d: run %llu passed %u ms and the grace period; killing it",
+                    (int)s->proc.pid, (unsigned long long)s->job->id, s->job->timeout_ms);
+            api_error_set(&err, 504, ERR_TIMEOUT,
+                          "the run passed its time limit of %u ms and did not stop when "
+                          "interrupted: its worker was killed", s->job->timeout_ms);
+            session_end(p, s, "ended: a run passed its time limit and its worker was killed");
             retire(s, now, true, &err);
         } else if (stopping && now >= drain_deadline) {
             log_msg("worker %d: run %llu still going at shutdown; killing it", (int)s->proc.pid,
@@ -689,7 +1063,7 @@ static void tick(struct pool *p, struct slot *s, double now, bool stopping,
 
 static void publish_stats(struct pool *p) {
     int ready = 0, busy = 0;
-    for (int i = 0; i < p->n_slots; i++) {
+    for (int i = 0; i < p->n_pool; i++) {
         ready += p->slots[i].state == SLOT_IDLE;
         busy += p->slots[i].state == SLOT_BUSY;
     }
@@ -697,7 +1071,7 @@ static void publish_stats(struct pool *p) {
     p->ready = ready;
     p->busy = busy;
     pthread_mutex_unlock(&p->lock);
-    if (!p->announced && ready + busy == p->n_slots) {
+    if (!p->announced && ready + busy == p->n_pool) {
         p->announced = true;
         if (p->announce)
             p->announce(p->announce_arg);
@@ -723,6 +1097,9 @@ static int poll_timeout(struct pool *p, double now, bool stopping, double drain_
                 next = now + REAP_POLL_MS;
             break;
         case SLOT_IDLE:
+            if (s->session && s->session->head == NULL &&
+                s->session->last_used + p->cfg->session_ttl_ms < next)
+                next = s->session->last_used + p->cfg->session_ttl_ms;
             break;
         }
     }
@@ -753,6 +1130,7 @@ static void *dispatcher(void *arg) {
         int nfds = 0, timeout;
 
         expire_queue(p, now, stopping);
+        route_session_jobs(p, now, stopping);
         for (int i = 0; i < p->n_slots; i++)
             tick(p, &p->slots[i], now, stopping, drain_deadline);
         if (!stopping)
@@ -822,6 +1200,7 @@ static void *dispatcher(void *arg) {
     }
     /* Belt and braces: nothing may be left waiting once the loop ends. */
     expire_queue(p, clock_ms(), true);
+    route_session_jobs(p, clock_ms(), true);
     free(fds);
     free(who);
     return NULL;
@@ -845,7 +1224,10 @@ struct pool *pool_create(const struct config *cfg, const char *node_path,
 
     p->argc = cfg->n_node_args + 2;
     p->argv = calloc(p->argc + 1, sizeof *p->argv);
-    p->n_slots = (int)cfg->workers;
+    p->n_pool = (int)cfg->workers;
+    /* Twice the sessions: a slot whose session ended stays busy until its
+     * worker is reaped, and that must not hold up the next session. */
+    p->n_slots = (int)(cfg->workers + 2 * cfg->max_sessions);
     p->slots = calloc((size_t)p->n_slots, sizeof *p->slots);
     p->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (p->argv == NULL || p->slots == NULL || p->wake_fd < 0)
@@ -865,6 +1247,7 @@ struct pool *pool_create(const struct config *cfg, const char *node_path,
         p->slots[i].pool = p;
         p->slots[i].index = i;
         p->slots[i].state = SLOT_EMPTY;
+        p->slots[i].dedicated = i >= p->n_pool;
         p->slots[i].proc.pid = 0;
         p->slots[i].proc.in_fd = p->slots[i].proc.out_fd = p->slots[i].proc.err_fd = -1;
     }

@@ -17,6 +17,14 @@
 
 struct pool;
 
+enum job_kind {
+    JOB_RUN,            /* a stateless run on any pool worker */
+    JOB_SESSION_CREATE, /* start a session on a worker of its own */
+    JOB_SESSION_RUN,    /* a run in a session's namespace */
+    JOB_SESSION_GET,    /* a session's scope */
+    JOB_SESSION_DELETE, /* end a session */
+};
+
 /* One run request, shared by the HTTP side and the dispatcher: reference
  * counted, freed by whichever lets go last. */
 struct job {
@@ -24,16 +32,21 @@ struct job {
     void (*suspend)(void *arg); /* called with the job lock held, see job_park */
     void (*resume)(void *arg);  /* called from the dispatcher, same lock */
     void *arg;
+    enum job_kind kind;                 /* set by pool_submit */
+    char session[SESSION_ID_MAX + 1];   /* the session it is about (CREATE: once done) */
 
     /* Written by the dispatcher before the job is done; read by the
      * submitter after job_park said it is done (the job lock orders it). */
-    json_t *result;         /* worker's answer minus type/id, or NULL ... */
+    json_t *result;         /* the answer's body, or NULL ... */
     struct api_error error; /* ... and then this says why */
+    int status;             /* with a result: 200, or 201 for a new session */
+    bool timed;             /* with a result: it gets the host's timing */
     double queue_ms, run_ms;
     pid_t worker_pid;       /* 0 if it never reached a worker */
 
     /* Private to pool.c. */
     uint64_t id;
+    unsigned timeout_ms;    /* the run's limit, capped by the server's */
     uint8_t *frame;
     size_t frame_len;
     unsigned attempts;
@@ -58,17 +71,20 @@ bool job_park(struct job *job);
  * done, i.e. whether its results may be read. */
 bool job_abandon(struct job *job);
 
-/* Queues a validated request (encodes its run frame; the request can be
- * freed after). On success the pool holds its own reference until the job
- * is done. On failure (queue full, shutting down, ...) fills `err`. */
-bool pool_submit(struct pool *pool, struct job *job, const struct run_request *req,
-                 struct api_error *err);
+/* Queues a job of `kind` (encodes its worker frame from `req`, which can be
+ * freed after; NULL for GET and DELETE). `session` names the session for
+ * the session kinds; a JOB_RUN whose request names a session becomes a
+ * JOB_SESSION_RUN. On success the pool holds its own reference until the
+ * job is done. On failure (queue full, shutting down, ...) fills `err`. */
+bool pool_submit(struct pool *pool, struct job *job, enum job_kind kind, const char *session,
+                 const struct run_request *req, struct api_error *err);
 
 struct pool_stats {
     int ready; /* booted and idle */
     int busy;  /* running a job */
     int total; /* worker slots */
     int queued;
+    int sessions; /* live sessions, each on a worker outside the pool */
 };
 void pool_stats(struct pool *pool, struct pool_stats *out);
 

@@ -152,14 +152,19 @@ bool request_check_size(unsigned long long len, size_t max, struct api_error *er
 
 /* ---- POST /v1/run ------------------------------------------------------ */
 
-/* Each accepted field is one row: a JSON kind, whether it must be present,
- * and a check that also stores it. New fields are new rows. */
-enum field_kind { KIND_STRING, KIND_OBJECT, KIND_BOOL, KIND_INTEGER };
+/* Each accepted field is one row: a JSON kind, the request kinds that
+ * accept it and those that require it, and a check that also stores it.
+ * New fields are new rows. */
+enum field_kind { KIND_STRING, KIND_OBJECT, KIND_BOOL, KIND_INTEGER, KIND_ANY };
+
+#define IN(kind) (1u << (kind))
+#define RUNS (IN(REQ_RUN) | IN(REQ_SESSION_RUN))
 
 struct field {
     const char *name;
     enum field_kind kind;
-    bool required;
+    unsigned accepted; /* IN(...) of request kinds */
+    unsigned required;
     bool (*store)(const struct field *f, const json_t *v, struct run_request *out,
                   struct api_error *err);
 };
@@ -170,6 +175,7 @@ static const char *kind_name(enum field_kind kind) {
     case KIND_OBJECT: return "an object";
     case KIND_BOOL: return "a boolean";
     case KIND_INTEGER: return "an integer";
+    case KIND_ANY: return "a value";
     }
     return "?";
 }
@@ -180,6 +186,7 @@ static bool kind_matches(enum field_kind kind, const json_t *v) {
     case KIND_OBJECT: return json_is_object(v);
     case KIND_BOOL: return json_is_boolean(v);
     case KIND_INTEGER: return json_is_integer(v);
+    case KIND_ANY: return true;
     }
     return false;
 }
@@ -218,6 +225,8 @@ static bool store_mode(const struct field *f, const json_t *v, struct run_reques
     return true;
 }
 
+/* Names and values inside are Python's business: the worker checks them
+ * (identifiers, tagged values) and answers `rejected` when they are wrong. */
 static bool store_scope(const struct field *f, const json_t *v, struct run_request *out,
                         struct api_error *err) {
     (void)f;
@@ -226,26 +235,122 @@ static bool store_scope(const struct field *f, const json_t *v, struct run_reque
     return true;
 }
 
-static const struct field run_fields[] = {
-    {"code", KIND_STRING, true, store_code},
-    {"mode", KIND_STRING, false, store_mode},   /* default: exec */
-    {"scope", KIND_OBJECT, false, store_scope}, /* default: {} */
+static bool store_dynamic(const struct field *f, const json_t *v, struct run_request *out,
+                          struct api_error *err) {
+    (void)f;
+    (void)err;
+    out->dynamic = v;
+    return true;
+}
+
+#define RETURN_NAMES_MAX 1000
+
+static bool store_return(const struct field *f, const json_t *v, struct run_request *out,
+                         struct api_error *err) {
+    size_t i;
+    const json_t *item;
+
+    if (json_is_string(v)) {
+        const char *s = json_string_value(v);
+        if (strcmp(s, "data") != 0 && strcmp(s, "all") != 0) {
+            api_error_set(err, 400, ERR_INVALID_VALUE,
+                          "field '%s' must be \"data\", \"all\" or a list of names", f->name);
+            return false;
+        }
+    } else if (json_is_array(v)) {
+        if (json_array_size(v) > RETURN_NAMES_MAX) {
+            api_error_set(err, 400, ERR_INVALID_VALUE, "field '%s' lists more than %d names",
+                          f->name, RETURN_NAMES_MAX);
+            return false;
+        }
+        json_array_foreach(v, i, item) {
+            if (!json_is_string(item)) {
+                api_error_set(err, 400, ERR_INVALID_TYPE,
+                              "field '%s' must list names as strings (item %zu is not)", f->name, i);
+                return false;
+            }
+        }
+    } else {
+        api_error_set(err, 400, ERR_INVALID_TYPE,
+                      "field '%s' must be \"data\", \"all\" or a list of names", f->name);
+        return false;
+    }
+    out->ret = v;
+    return true;
+}
+
+static bool store_timeout(const struct field *f, const json_t *v, struct run_request *out,
+                          struct api_error *err) {
+    json_int_t ms = json_integer_value(v);
+    if (ms < 1) {
+        api_error_set(err, 400, ERR_INVALID_VALUE, "field '%s' must be at least 1 (milliseconds)",
+                      f->name);
+        return false;
+    }
+    /* The server caps it to its maximum; anything above fits that cap. */
+    out->timeout_ms = ms > 0x7fffffff ? 0x7fffffff : (unsigned)ms;
+    return true;
+}
+
+bool session_id_valid(const char *id, size_t len) {
+    static const char ok[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-";
+    if (len == 0 || len > SESSION_ID_MAX)
+        return false;
+    for (size_t i = 0; i < len; i++)
+        if (id[i] == '\0' || strchr(ok, id[i]) == NULL)
+            return false;
+    return true;
+}
+
+/* A well-typed id that cannot exist is the same as an unknown one: 404. */
+static bool store_session(const struct field *f, const json_t *v, struct run_request *out,
+                          struct api_error *err) {
+    char shown[NAME_ECHO_MAX + 1];
+    (void)f;
+    if (!session_id_valid(json_string_value(v), json_string_length(v))) {
+        log_sanitize(shown, sizeof shown, json_string_value(v), json_string_length(v));
+        api_error_set(err, 404, ERR_SESSION_NOT_FOUND, "no session '%s'", shown);
+        return false;
+    }
+    out->session = v;
+    return true;
+}
+
+static const struct field fields[] = {
+    {"code", KIND_STRING, RUNS, RUNS, store_code},
+    {"mode", KIND_STRING, RUNS, 0, store_mode}, /* default: exec */
+    {"scope", KIND_OBJECT, RUNS | IN(REQ_SESSION_CREATE), 0, store_scope}, /* default: {} */
+    {"dynamic", KIND_OBJECT, RUNS, 0, store_dynamic}, /* default: {} */
+    {"return", KIND_ANY, RUNS, 0, store_return}, /* default: "data" */
+    {"timeout_ms", KIND_INTEGER, RUNS, 0, store_timeout},
+    {"session", KIND_STRING, IN(REQ_RUN), 0, store_session},
 };
 
-#define N_RUN_FIELDS (sizeof run_fields / sizeof run_fields[0])
+#define N_FIELDS (sizeof fields / sizeof fields[0])
 
-static const struct field *find_field(const char *name, size_t len) {
-    for (size_t i = 0; i < N_RUN_FIELDS; i++)
-        if (strlen(run_fields[i].name) == len && memcmp(run_fields[i].name, name, len) == 0)
-            return &run_fields[i];
+static const struct field *find_field(enum request_kind kind, const char *name, size_t len) {
+    for (size_t i = 0; i < N_FIELDS; i++)
+        if ((fields[i].accepted & IN(kind)) && strlen(fields[i].name) == len &&
+            memcmp(fields[i].name, name, len) == 0)
+            return &fields[i];
     return NULL;
+}
+
+static bool set_default(json_t *root, const char *name, json_t *value, const json_t **slot,
+                        struct api_error *err) {
+    if (value == NULL || json_object_set_new(root, name, value) != 0) {
+        api_error_set(err, 500, ERR_INTERNAL, "out of memory");
+        return false;
+    }
+    *slot = value;
+    return true;
 }
 
 /* Checks, in a fixed order so that one body always yields the same error:
  * size is the caller's; then encoding, syntax, top-level shape, unknown keys
  * (in body order), then each known field in table order. */
-bool request_parse_run(const char *body, size_t len, struct run_request *out,
-                       struct api_error *err) {
+bool request_parse(enum request_kind kind, const char *body, size_t len,
+                   struct run_request *out, struct api_error *err) {
     json_error_t jerr;
     size_t bad;
     const char *key;
@@ -254,6 +359,10 @@ bool request_parse_run(const char *body, size_t len, struct run_request *out,
     memset(out, 0, sizeof *out);
     out->mode = RUN_EXEC;
 
+    if (len == 0 && kind == REQ_SESSION_CREATE) {
+        body = "{}"; /* a session needs nothing to start */
+        len = 2;
+    }
     if (len == 0) {
         api_error_set(err, 400, ERR_INVALID_JSON, "request body is empty: expected a JSON object");
         return false;
@@ -272,6 +381,11 @@ bool request_parse_run(const char *body, size_t len, struct run_request *out,
             api_error_set(err, 400, ERR_INVALID_ENCODING,
                           "request body is not valid UTF-8 (byte offset %d)",
                           jerr.position);
+        else if (json_error_code(&jerr) == json_error_numeric_overflow)
+            api_error_set(err, 400, ERR_INVALID_VALUE,
+                          "the number at line %d, column %d is too large; integers beyond 64 "
+                          "bits are sent as {\"$type\": \"int\", \"value\": \"<digits>\"}",
+                          jerr.line, jerr.column);
         else
             api_error_set(err, 400, ERR_INVALID_JSON,
                           "request body is not valid JSON: %s (line %d, column %d)",
@@ -286,17 +400,20 @@ bool request_parse_run(const char *body, size_t len, struct run_request *out,
         /* Keys can hold NUL (escaped) and be long: echo a safe prefix. */
         size_t klen = strlen(key);
         char shown[NAME_ECHO_MAX + 1];
-        if (find_field(key, klen) != NULL)
+        if (find_field(kind, key, klen) != NULL)
             continue;
         log_sanitize(shown, sizeof shown, key, klen);
         api_error_set(err, 400, ERR_UNKNOWN_FIELD, "unknown field '%s'", shown);
         goto fail;
     }
-    for (size_t i = 0; i < N_RUN_FIELDS; i++) {
-        const struct field *f = &run_fields[i];
-        const json_t *v = json_object_get(out->root, f->name);
+    for (size_t i = 0; i < N_FIELDS; i++) {
+        const struct field *f = &fields[i];
+        const json_t *v;
+        if (!(f->accepted & IN(kind)))
+            continue;
+        v = json_object_get(out->root, f->name);
         if (v == NULL) {
-            if (f->required) {
+            if (f->required & IN(kind)) {
                 api_error_set(err, 400, ERR_MISSING_FIELD, "field '%s' is required", f->name);
                 goto fail;
             }
@@ -310,18 +427,24 @@ bool request_parse_run(const char *body, size_t len, struct run_request *out,
         if (!f->store(f, v, out, err))
             goto fail;
     }
-    if (out->scope == NULL) {
-        json_t *empty = json_object();
-        if (empty == NULL || json_object_set_new(out->root, "scope", empty) != 0) {
-            api_error_set(err, 500, ERR_INTERNAL, "out of memory");
+    if (out->scope == NULL && !set_default(out->root, "scope", json_object(), &out->scope, err))
+        goto fail;
+    if (kind != REQ_SESSION_CREATE) {
+        if (out->dynamic == NULL &&
+            !set_default(out->root, "dynamic", json_object(), &out->dynamic, err))
             goto fail;
-        }
-        out->scope = empty;
+        if (out->ret == NULL && !set_default(out->root, "return", json_string("data"), &out->ret, err))
+            goto fail;
     }
     return true;
 fail:
     request_free(out);
     return false;
+}
+
+bool request_parse_run(const char *body, size_t len, struct run_request *out,
+                       struct api_error *err) {
+    return request_parse(REQ_RUN, body, len, out, err);
 }
 
 void request_free(struct run_request *req) {

@@ -16,6 +16,9 @@
 #define ERR_INVALID_TYPE          "invalid_type"
 #define ERR_INVALID_VALUE         "invalid_value"
 #define ERR_UNKNOWN_FIELD         "unknown_field"
+#define ERR_INVALID_NAME          "invalid_name"
+#define ERR_SESSION_NOT_FOUND     "session_not_found"
+#define ERR_TOO_MANY_SESSIONS     "too_many_sessions"
 #define ERR_BODY_TOO_LARGE        "body_too_large"
 #define ERR_UNSUPPORTED_MEDIA     "unsupported_media_type"
 #define ERR_NOT_FOUND             "not_found"
@@ -44,16 +47,37 @@ enum run_mode { RUN_EXEC, RUN_EVAL };
 
 const char *run_mode_name(enum run_mode mode);
 
+/* Which body is being parsed: each accepts its own set of fields. */
+enum request_kind {
+    REQ_RUN,            /* POST /v1/run */
+    REQ_SESSION_RUN,    /* POST /v1/sessions/{id}/run: no `session` field */
+    REQ_SESSION_CREATE, /* POST /v1/sessions: only `scope`; may be empty */
+};
+
+/* Session ids as the API documents them; longer or other characters can
+ * never name a session. */
+#define SESSION_ID_MAX 64
+bool session_id_valid(const char *id, size_t len);
+
 struct run_request {
-    json_t *root;        /* the parsed body; owns what the fields point to */
-    const json_t *code;  /* string, non-empty, without NUL */
-    const json_t *scope; /* object */
+    json_t *root;          /* the parsed body; owns what the fields point to */
+    const json_t *code;    /* string, non-empty, without NUL (runs only) */
+    const json_t *scope;   /* object */
+    const json_t *dynamic; /* object */
+    const json_t *ret;     /* "data", "all" or an array of strings */
+    const json_t *session; /* string, or NULL */
+    unsigned timeout_ms;   /* 0: the server's default */
     enum run_mode mode;
 };
 
-/* Parses and validates a POST /v1/run body. On success fills `out` (release
- * with request_free) and returns true; otherwise fills `err`. The body is
- * not NUL-terminated and may hold any bytes. */
+/* Parses and validates a request body of the given kind. On success fills
+ * `out` (release with request_free) and returns true; otherwise fills
+ * `err`. The body is not NUL-terminated and may hold any bytes. Absent
+ * optional fields are filled in with their defaults, so the body can be
+ * forwarded as is. */
+bool request_parse(enum request_kind kind, const char *body, size_t len,
+                   struct run_request *out, struct api_error *err);
+/* request_parse(REQ_RUN, ...) */
 bool request_parse_run(const char *body, size_t len, struct run_request *out,
                        struct api_error *err);
 void request_free(struct run_request *req);

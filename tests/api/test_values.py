@@ -42,8 +42,15 @@ def test_tags_round_trip(server):
     assert types == ["int", "float", "tuple", "set", "bytes", "datetime", "Decimal", "complex", "dict", "dict"]
 
 
-def test_large_int_as_number_is_exact_in_python(server):
-    assert run(server, "x + 1", scope={"x": 2**70})["result"] == {"$type": "int", "value": str(2**70 + 1)}
+def test_large_int_within_64_bits_is_exact_in_python(server):
+    assert run(server, "x + 1", scope={"x": 2**62})["result"] == {"$type": "int", "value": str(2**62 + 1)}
+
+
+def test_int_beyond_64_bits_must_be_tagged(server):
+    status, _, body = server.run(b'{"code": "x", "mode": "eval", "scope": {"x": 1180591620717411303424}}',
+                                 headers={"Content-Type": "application/json"})
+    assert status == 400 and body["error"]["code"] == "invalid_value"
+    assert '"$type": "int"' in body["error"]["message"]
 
 
 def test_huge_int_beyond_str_limit_is_hex(server):

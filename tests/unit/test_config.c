@@ -29,7 +29,9 @@ static void test_defaults(void) {
     CHECK(cfg.workers == 2);
     CHECK(cfg.queue_size == 64);
     CHECK(cfg.boot_timeout_ms == 30000);
-    CHECK(cfg.run_timeout_ms == 10000);
+    CHECK(cfg.timeout_ms == 5000);
+    CHECK(cfg.max_timeout_ms == 60000);
+    CHECK(cfg.max_sessions == 4);
     CHECK(cfg.queue_timeout_ms == 60000);
     CHECK(cfg.max_body_bytes == 1048576);
     CHECK(cfg.n_node_args == 0);
@@ -43,7 +45,7 @@ static void test_flags(void) {
     char err[256];
     CHECK(parse(&cfg, err, "--host", "0.0.0.0", "--port", "0", "--workers", "4",
                 "--queue-size", "0", "--node", "/opt/node", "--runtime-dir", "/rt", "--web-dir",
-                "/w", "--boot-timeout-ms", "1", "--run-timeout-ms=250", "--queue-timeout-ms=0",
+                "/w", "--boot-timeout-ms", "1", "--timeout-ms=250", "--queue-timeout-ms=0",
                 "--max-body-bytes=2048", "--node-arg", "--stack-size=4000", "--node-arg=-x",
                 "--port=65535", NULL) == CONFIG_OK);
     CHECK_STR(err, "");
@@ -55,7 +57,7 @@ static void test_flags(void) {
     CHECK_STR(cfg.runtime_dir, "/rt");
     CHECK_STR(cfg.web_dir, "/w");
     CHECK(cfg.boot_timeout_ms == 1);
-    CHECK(cfg.run_timeout_ms == 250);
+    CHECK(cfg.timeout_ms == 250);
     CHECK(cfg.queue_timeout_ms == 0);
     CHECK(cfg.max_body_bytes == 2048);
     CHECK(cfg.n_node_args == 2);
@@ -89,7 +91,7 @@ static void test_errors(void) {
         {"--port", "99999999999999999999999", "--port"},
         {"--workers", "0", "--workers"},
         {"--workers", "257", "--workers"},
-        {"--run-timeout-ms", "0", "--run-timeout-ms"},
+        {"--timeout-ms", "0", "--timeout-ms"},
         {"--boot-timeout-ms", "3600001", "--boot-timeout-ms"},
         {"--max-body-bytes", "0", "--max-body-bytes"},
         {"--max-body-bytes", "67108864", "--max-body-bytes"},

@@ -52,7 +52,9 @@ interp.on("error", (err) => fatal(`interpreter thread failed: ${err?.stack ?? er
 interp.on("exit", (code) => fatal(`interpreter thread exited (${code})`));
 
 function onMessage(msg) {
-  if (msg.type !== "run") throw new ProtocolError(`unknown message type ${JSON.stringify(msg.type)}`);
+  if (msg.type !== "run" && msg.type !== "inspect") {
+    throw new ProtocolError(`unknown message type ${JSON.stringify(msg.type)}`);
+  }
   if (!Number.isSafeInteger(msg.id) || msg.id < 0) throw new ProtocolError("run without an unsigned integer id");
   if (inFlight !== null) throw new ProtocolError(`run ${msg.id} sent while run ${inFlight} is in flight`);
   inFlight = msg.id;

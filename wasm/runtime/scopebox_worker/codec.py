@@ -31,7 +31,8 @@ class DecodeError(ValueError):
 def type_name(value):
     t = type(value)
     mod = t.__module__
-    return t.__qualname__ if mod in ("builtins", None) else f"{mod}.{t.__qualname__}"
+    # The snippet's own classes live in __main__: their bare name says it all.
+    return t.__qualname__ if mod in ("builtins", "__main__", None) else f"{mod}.{t.__qualname__}"
 
 
 def safe_repr(value, limit=MAX_REPR):

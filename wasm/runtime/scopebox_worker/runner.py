@@ -104,17 +104,22 @@ def run(req):
     }
 
 
-def inspect():
-    g = _session_globals if _session_globals is not None else new_globals()
-    scope, definitions = report(g, "data")
-    return {"scope": scope, "definitions": definitions}
+def inspect(req):
+    """The persistent namespace; a session's first message also seeds it."""
+    global _session_globals
+    scope = decode_variables("scope", req.get("scope"))
+    if _session_globals is None:
+        _session_globals = new_globals()
+    _session_globals.update(scope)
+    scope_out, definitions = report(_session_globals, "data")
+    return {"scope": scope_out, "definitions": definitions}
 
 
 def run_json(payload):
     req = json.loads(payload)
     try:
         if req["type"] == "inspect":
-            answer = inspect()
+            answer = inspect(req)
         else:
             answer = run(req)
         answer["type"] = "result"
