@@ -14,6 +14,7 @@
 
 #include "clock.h"
 #include "log.h"
+#include "metrics.h"
 #include "openapi.h"
 #include "request.h"
 #include "static.h"
@@ -44,7 +45,8 @@ struct http {
 
 /* ROUTE_BODY: answered once a JSON body is in (runs, session creation);
  * ROUTE_SESSION: a session GET or DELETE, answered by the pool. */
-enum route { ROUTE_BODY, ROUTE_SESSION, ROUTE_OPENAPI, ROUTE_HEALTH, ROUTE_STATIC, ROUTE_REFUSE };
+enum route { ROUTE_BODY, ROUTE_SESSION, ROUTE_OPENAPI, ROUTE_HEALTH, ROUTE_METRICS, ROUTE_STATIC,
+             ROUTE_REFUSE };
 
 /* Per request, from the first access-handler call to the completion
  * callback (libmicrohttpd's *req_cls). */
@@ -218,6 +220,20 @@ static enum MHD_Result health(struct exchange *ex) {
                         NULL, NULL);
 }
 
+static enum MHD_Result metrics(struct exchange *ex) {
+    struct pool_stats st;
+    struct metrics_gauges g;
+    size_t len;
+    char *body;
+
+    pool_stats(ex->http->pool, &st);
+    g = (struct metrics_gauges){st.ready, st.busy, st.total, st.queued, st.sessions, st.pids, st.n_pids};
+    body = metrics_render(&g, &len);
+    if (body == NULL)
+        return MHD_NO;
+    return respond(ex, 200, body, len, "text/plain; version=0.0.4; charset=utf-8", NULL, NULL);
+}
+
 static enum MHD_Result openapi(struct exchange *ex) {
     char *body = malloc(openapi_json_len);
     if (body == NULL)
@@ -226,26 +242,47 @@ static enum MHD_Result openapi(struct exchange *ex) {
     return respond(ex, 200, body, openapi_json_len, "application/json", NULL, NULL);
 }
 
+/* Headers and validators come from static.c: a precompressed ".gz" copy
+ * when the client takes gzip, and 304 when its If-None-Match still holds. */
 static enum MHD_Result serve_static(struct exchange *ex, const char *url) {
     struct static_file f;
     struct MHD_Response *r;
     enum MHD_Result ret;
+    unsigned status = MHD_HTTP_OK;
 
-    if (!static_open(ex->http->cfg->web_dir, url, &f)) {
+    if (!static_open_negotiated(ex->http->cfg->web_dir, url,
+                                MHD_lookup_connection_value(ex->conn, MHD_HEADER_KIND,
+                                                            MHD_HTTP_HEADER_ACCEPT_ENCODING),
+                                &f)) {
         refuse_not_found(ex);
         return respond_refusal(ex);
     }
-    r = MHD_create_response_from_fd(f.size, f.fd); /* owns the fd now */
-    if (r == NULL) {
+    if (static_not_modified(&f, MHD_lookup_connection_value(ex->conn, MHD_HEADER_KIND,
+                                                            MHD_HTTP_HEADER_IF_NONE_MATCH))) {
         close(f.fd);
-        return MHD_NO;
+        f.size = 0;
+        status = MHD_HTTP_NOT_MODIFIED;
+        r = MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
+    } else {
+        r = MHD_create_response_from_fd(f.size, f.fd); /* owns the fd now */
+        if (r == NULL)
+            close(f.fd);
     }
+    if (r == NULL)
+        return MHD_NO;
     MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, f.content_type);
-    MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
-    MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
-    ret = MHD_queue_response(ex->conn, MHD_HTTP_OK, r);
+    for (size_t i = 0; static_headers[i][0] != NULL; i++)
+        MHD_add_response_header(r, static_headers[i][0], static_headers[i][1]);
+    MHD_add_response_header(r, MHD_HTTP_HEADER_ETAG, f.etag);
+    if (f.last_modified[0])
+        MHD_add_response_header(r, MHD_HTTP_HEADER_LAST_MODIFIED, f.last_modified);
+    if (f.content_encoding)
+        MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_ENCODING, f.content_encoding);
+    if (f.varies)
+        MHD_add_response_header(r, MHD_HTTP_HEADER_VARY, MHD_HTTP_HEADER_ACCEPT_ENCODING);
+    ret = MHD_queue_response(ex->conn, status, r);
     MHD_destroy_response(r);
-    ex->status = MHD_HTTP_OK;
+    ex->status = status;
     ex->bytes = (size_t)f.size;
     return ret;
 }
@@ -259,6 +296,8 @@ static enum MHD_Result answer_now(struct exchange *ex, const char *url) {
         return health(ex);
     case ROUTE_OPENAPI:
         return openapi(ex);
+    case ROUTE_METRICS:
+        return metrics(ex);
     case ROUTE_SESSION:
         return submit(ex, NULL);
     case ROUTE_STATIC:
@@ -340,6 +379,11 @@ static enum MHD_Result begin(struct exchange *ex, const char *url) {
     } else if (strcmp(url, "/v1/openapi.json") == 0) {
         if (is_method(ex, MHD_HTTP_METHOD_GET) || is_method(ex, MHD_HTTP_METHOD_HEAD))
             ex->route = ROUTE_OPENAPI;
+        else
+            refuse_method(ex, "GET, HEAD");
+    } else if (strcmp(url, "/metrics") == 0) {
+        if (is_method(ex, MHD_HTTP_METHOD_GET) || is_method(ex, MHD_HTTP_METHOD_HEAD))
+            ex->route = ROUTE_METRICS;
         else
             refuse_method(ex, "GET, HEAD");
     } else if (strcmp(url, "/healthz") == 0) {
@@ -504,6 +548,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
 
     if (ex == NULL)
         return;
+    metrics_http(ex->status);
     /* Normally done long ago; if not (the daemon tore the connection down),
      * the dispatcher must not resume it, nor may we read its results. */
     if (ex->job != NULL && job_abandon(ex->job)) {

@@ -16,6 +16,7 @@
 #include "clock.h"
 #include "frame.h"
 #include "log.h"
+#include "metrics.h"
 #include "worker.h"
 
 /* A worker that closed its stdout, sent `fatal`, or was asked to finish gets
@@ -74,6 +75,7 @@ struct slot {
     double respawn_at;     /* EMPTY */
     unsigned failures;     /* consecutive failed starts */
     bool dedicated;        /* a session slot: spawned on demand, never refilled */
+    enum worker_exit exit_why; /* for metrics, once it is gone */
     struct session *session;
     bool booted, killed, out_eof, err_eof, reap_warned;
     char line[1024];       /* stderr bytes not yet ending in a newline */
@@ -98,6 +100,8 @@ struct pool {
     unsigned n_ended;
 
     pthread_mutex_t lock; /* guards the fields below */
+    pid_t *pids;          /* live workers, published for /metrics */
+    size_t n_pids;
     struct job *head, *tail;
     struct job *ctl_head, *ctl_tail; /* session jobs, for the dispatcher to route */
     int queued, ready, busy, sessions;
@@ -149,7 +153,23 @@ bool job_abandon(struct job *job) {
 /* The one way a job ends. The result is published and the waiter resumed
  * under the job lock, so job_park sees either "not done" (and will be
  * resumed) or "done" (and answers itself), never a lost wake-up. */
+static enum run_outcome outcome_of(const json_t *result, const struct api_error *err) {
+    if (result != NULL)
+        return json_is_true(json_object_get(result, "ok")) ? OUTCOME_OK : OUTCOME_ERROR;
+    if (err == NULL)
+        return OUTCOME_CRASHED;
+    if (strcmp(err->code, ERR_TIMEOUT) == 0)
+        return OUTCOME_TIMEOUT;
+    if (strcmp(err->code, ERR_WORKER_CRASHED) == 0 || strcmp(err->code, ERR_WORKER_PROTOCOL) == 0)
+        return OUTCOME_CRASHED;
+    if (err->status == 400)
+        return OUTCOME_REJECTED;
+    return OUTCOME_UNSERVED;
+}
+
 static void job_complete(struct job *job, json_t *result, const struct api_error *err) {
+    if (job->kind == JOB_RUN || job->kind == JOB_SESSION_RUN)
+        metrics_run(outcome_of(result, err), job->queue_ms, job->run_ms);
     pthread_mutex_lock(&job->lock);
     job->result = result;
     if (result == NULL && err != NULL)
@@ -299,6 +319,8 @@ void pool_stats(struct pool *p, struct pool_stats *out) {
     out->total = p->n_pool;
     out->queued = p->queued;
     out->sessions = p->sessions;
+    out->n_pids = p->n_pids < POOL_STATS_MAX_PIDS ? p->n_pids : POOL_STATS_MAX_PIDS;
+    memcpy(out->pids, p->pids, out->n_pids * sizeof *out->pids);
     pthread_mutex_unlock(&p->lock);
 }
 
@@ -550,6 +572,7 @@ static void session_delete(struct pool *p, struct slot *s, struct job *job, doub
     json_t *body = json_pack("{s:b, s:s}", "ok", 1, "id", s->session->id);
 
     session_end(p, s, "was deleted");
+    s->exit_why = EXIT_SESSION;
     api_error_set(&err, 404, ERR_SESSION_NOT_FOUND, "session '%s' was deleted while running",
                   job->session);
     retire(s, now, s->state != SLOT_IDLE, s->state == SLOT_BUSY ? &err : NULL);
@@ -604,6 +627,7 @@ static void retire_with(struct slot *s, double now, bool kill_now, int status, c
 
 static void protocol_error(struct slot *s, double now, const char *why) {
     log_msg("worker %d: protocol error: %s; killing it", (int)s->proc.pid, why);
+    s->exit_why = EXIT_PROTOCOL;
     retire_with(s, now, true, 500, ERR_WORKER_PROTOCOL,
                 "the worker broke the protocol and was replaced");
 }
@@ -620,6 +644,7 @@ static void finish_exit(struct pool *p, struct slot *s, int status, double now) 
     worker_close_fds(&s->proc);
     frame_decoder_free(&s->dec);
     log_msg("worker %d %s", (int)s->proc.pid, worker_describe_status(status, how, sizeof how));
+    metrics_worker_exited(!s->booted && s->exit_why == EXIT_CRASH ? EXIT_BOOT : s->exit_why);
 
     pthread_mutex_lock(&p->lock);
     stopping = p->stopping;
@@ -657,6 +682,8 @@ static void spawn(struct pool *p, struct slot *s, double now) {
         return;
     }
     frame_decoder_init(&s->dec);
+    metrics_worker_started();
+    s->exit_why = EXIT_CRASH; /* until a reason to end it is known */
     s->state = SLOT_BOOTING;
     s->spawned_at = now;
     s->deadline = now + p->cfg->boot_timeout_ms;
@@ -1011,6 +1038,7 @@ static void tick(struct pool *p, struct slot *s, double now, bool stopping,
         break;
     case SLOT_BOOTING:
         if (stopping) {
+            s->exit_why = EXIT_SHUTDOWN;
             retire(s, now, true, NULL);
         } else if (now >= s->deadline) {
             log_msg("worker %d sent no ready within %u ms; killing it", (int)s->proc.pid,
@@ -1021,11 +1049,13 @@ static void tick(struct pool *p, struct slot *s, double now, bool stopping,
     case SLOT_IDLE:
         if (stopping) {
             session_end(p, s, "ended: the server shut down");
+            s->exit_why = EXIT_SHUTDOWN;
             retire(s, now, false, NULL);
             s->deadline = now + STOP_GRACE_MS;
         } else if (s->session && s->session->head == NULL &&
                    now - s->session->last_used >= p->cfg->session_ttl_ms) {
             session_end(p, s, "expired after %u ms idle", p->cfg->session_ttl_ms);
+            s->exit_why = EXIT_SESSION;
             retire(s, now, false, NULL);
         }
         break;
@@ -1038,10 +1068,12 @@ static void tick(struct pool *p, struct slot *s, double now, bool stopping,
                           "the run passed its time limit of %u ms and did not stop when "
                           "interrupted: its worker was killed", s->job->timeout_ms);
             session_end(p, s, "ended: a run passed its time limit and its worker was killed");
+            s->exit_why = EXIT_TIMEOUT;
             retire(s, now, true, &err);
         } else if (stopping && now >= drain_deadline) {
             log_msg("worker %d: run %llu still going at shutdown; killing it", (int)s->proc.pid,
                     (unsigned long long)s->job->id);
+            s->exit_why = EXIT_SHUTDOWN;
             retire_with(s, now, true, 503, ERR_SHUTTING_DOWN,
                         "the server shut down before the run finished");
         }
@@ -1063,11 +1095,16 @@ static void tick(struct pool *p, struct slot *s, double now, bool stopping,
 
 static void publish_stats(struct pool *p) {
     int ready = 0, busy = 0;
+    size_t n_pids = 0;
     for (int i = 0; i < p->n_pool; i++) {
         ready += p->slots[i].state == SLOT_IDLE;
         busy += p->slots[i].state == SLOT_BUSY;
     }
     pthread_mutex_lock(&p->lock);
+    for (int i = 0; i < p->n_slots; i++)
+        if (p->slots[i].state != SLOT_EMPTY && p->slots[i].proc.pid > 0)
+            p->pids[n_pids++] = p->slots[i].proc.pid;
+    p->n_pids = n_pids;
     p->ready = ready;
     p->busy = busy;
     pthread_mutex_unlock(&p->lock);
@@ -1229,8 +1266,9 @@ struct pool *pool_create(const struct config *cfg, const char *node_path,
      * worker is reaped, and that must not hold up the next session. */
     p->n_slots = (int)(cfg->workers + 2 * cfg->max_sessions);
     p->slots = calloc((size_t)p->n_slots, sizeof *p->slots);
+    p->pids = calloc((size_t)p->n_slots, sizeof *p->pids);
     p->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-    if (p->argv == NULL || p->slots == NULL || p->wake_fd < 0)
+    if (p->argv == NULL || p->slots == NULL || p->pids == NULL || p->wake_fd < 0)
         goto fail;
     p->argv[argc++] = strdup(node_path);
     for (size_t i = 0; i < cfg->n_node_args; i++)
@@ -1290,6 +1328,7 @@ void pool_destroy(struct pool *p) {
         free(p->argv);
     }
     free(p->slots);
+    free(p->pids);
     if (p->wake_fd >= 0)
         close(p->wake_fd);
     pthread_mutex_destroy(&p->lock);

@@ -79,12 +79,16 @@ bool job_abandon(struct job *job);
 bool pool_submit(struct pool *pool, struct job *job, enum job_kind kind, const char *session,
                  const struct run_request *req, struct api_error *err);
 
+#define POOL_STATS_MAX_PIDS 2304 /* 256 workers + 2 x 1024 session slots */
+
 struct pool_stats {
     int ready; /* booted and idle */
     int busy;  /* running a job */
     int total; /* worker slots */
     int queued;
     int sessions; /* live sessions, each on a worker outside the pool */
+    pid_t pids[POOL_STATS_MAX_PIDS]; /* live workers, pool and sessions */
+    size_t n_pids;
 };
 void pool_stats(struct pool *pool, struct pool_stats *out);
 

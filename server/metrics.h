@@ -1,0 +1,45 @@
+/* Counters and histograms for GET /metrics (Prometheus text format 0.0.4).
+ * Updated from any thread with relaxed atomics: a scrape may see a run
+ * counted a moment before its histogram sample, never a torn value. */
+#ifndef SCOPEBOX_METRICS_H
+#define SCOPEBOX_METRICS_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+enum run_outcome {
+    OUTCOME_OK,          /* the snippet ran and did not raise */
+    OUTCOME_ERROR,       /* the snippet raised: data, HTTP 200 */
+    OUTCOME_REJECTED,    /* the worker found the request invalid (400) */
+    OUTCOME_TIMEOUT,     /* past its limit, interrupted or killed (504) */
+    OUTCOME_CRASHED,     /* the worker died or broke the protocol (500) */
+    OUTCOME_UNSERVED,    /* never ran: queue full or timed out, shutdown, ... */
+    N_OUTCOMES
+};
+
+enum worker_exit {
+    EXIT_CRASH,      /* died, or sent fatal, on its own */
+    EXIT_PROTOCOL,   /* killed for breaking the protocol */
+    EXIT_TIMEOUT,    /* killed: a run did not stop at its limit */
+    EXIT_RECYCLED,   /* replaced on purpose (runs or memory ceiling) */
+    EXIT_BOOT,       /* never became ready */
+    EXIT_SESSION,    /* its session ended */
+    EXIT_SHUTDOWN,   /* the server stopped */
+    N_WORKER_EXITS
+};
+
+void metrics_http(unsigned status);
+void metrics_run(enum run_outcome outcome, double queue_ms, double run_ms);
+void metrics_worker_started(void);
+void metrics_worker_exited(enum worker_exit why);
+
+struct metrics_gauges {
+    int ready, busy, total, queued, sessions;
+    const pid_t *pids; /* workers alive now, pool and sessions */
+    size_t n_pids;
+};
+
+/* The exposition text; malloc'd, *len set. NULL when out of memory. */
+char *metrics_render(const struct metrics_gauges *g, size_t *len);
+
+#endif
