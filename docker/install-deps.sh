@@ -14,12 +14,14 @@ repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 node_min_major=20
 # Pinned: the worker sandbox is tested against this Node line.
 node_fallback_version=20.20.2
-node_prefix=/opt/scopebox/node
+# Where the fallback Node goes (and where an installed image carries its own,
+# see docker/install.sh); tests point it at a temporary directory.
+node_prefix=${SCOPEBOX_NODE_PREFIX:-/opt/scopebox/node}
 
-runtime_pkgs=(ca-certificates libmicrohttpd12 libjansson4 libseccomp2 util-linux)
+runtime_pkgs=(ca-certificates libmicrohttpd12 libjansson4 libseccomp2 util-linux tini)
 build_pkgs=(build-essential cmake pkg-config emscripten libmicrohttpd-dev libjansson-dev
             libseccomp-dev python3.11 python3.11-dev python3-yaml)
-test_pkgs=(python3-pytest python3-yaml python3-jsonschema valgrind)
+test_pkgs=(python3-pytest python3-yaml python3-jsonschema valgrind nginx wrk)
 
 case "$profile" in
   runtime) pkgs=("${runtime_pkgs[@]}") ;;
@@ -58,16 +60,20 @@ node_major() { "$1" -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo
 # Pyodide itself runs on Node 18, but the worker sandbox needs Node 20's
 # permission model. Bookworm ships 18, so when no Node >= 20 is present we
 # take the official build from the npm registry's node-linux-<arch> package.
+# A runtime needs node only: npm is for building (npm ci) and for fetching
+# the fallback.
+need_npm() { [ "$profile" != runtime ] || return 0; command -v npm >/dev/null || apt_install npm; }
+
 ensure_node() {
   local sys_node
   sys_node=$(command -v node || true)
   if [ -n "$sys_node" ] && [ "$(node_major "$sys_node")" -ge $node_min_major ]; then
-    command -v npm >/dev/null || apt_install npm
+    need_npm
     return 0
   fi
-  if [ -x $node_prefix/bin/node ] && [ "$(node_major $node_prefix/bin/node)" -ge $node_min_major ]; then
+  if [ -x "$node_prefix/bin/node" ] && [ "$(node_major "$node_prefix/bin/node")" -ge $node_min_major ]; then
     export PATH=$node_prefix/bin:$PATH
-    command -v npm >/dev/null || apt_install npm
+    need_npm
     return 0
   fi
   command -v npm >/dev/null || apt_install nodejs npm
@@ -79,8 +85,8 @@ ensure_node() {
   tmp=$(mktemp -d)
   log "node >= $node_min_major missing: installing node-linux-$arch@$node_fallback_version into $node_prefix"
   (cd "$tmp" && npm pack --silent "node-linux-$arch@$node_fallback_version" >/dev/null)
-  as_root mkdir -p $node_prefix
-  as_root tar -xzf "$tmp"/node-linux-"$arch"-*.tgz -C $node_prefix --strip-components=1 package/bin package/LICENSE
+  as_root mkdir -p "$node_prefix"
+  as_root tar -xzf "$tmp"/node-linux-"$arch"-*.tgz -C "$node_prefix" --strip-components=1 package/bin package/LICENSE
   rm -rf "$tmp"
   export PATH=$node_prefix/bin:$PATH
 }

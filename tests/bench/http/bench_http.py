@@ -1,0 +1,225 @@
+"""The HTTP benchmark: scopebox under wrk on loopback, beside its baselines,
+measured in one run and printed as one table. It never asserts a timing;
+it fails only if something could not be measured at all.
+
+    bench_http.py [--quick]
+
+Environment: SCOPEBOX_SERVER (the server binary), SCOPEBOX_NODE,
+SCOPEBOX_RUNTIME_DIR (for the in-process and fresh-Pyodide baselines).
+"""
+import argparse
+import json
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "..", "support"))
+from scopebox_server import ScopeboxServer  # noqa: E402
+
+SCENARIOS = {
+    "trivial eval": {"code": "x*2", "mode": "eval", "scope": {"x": 21}},
+    "1000-iteration loop": {"code": "t = 0\nfor i in range(1000):\n    t += i\nt", "mode": "exec"},
+    "100 KB scope": {"code": "len(blob)", "mode": "eval", "scope": {"blob": "x" * 100_000}},
+}
+CONCURRENCY = [1, 4, 16, 64]
+
+WRK_LUA = """
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+local f = io.open(os.getenv("BENCH_BODY"), "rb")
+wrk.body = f:read("*a")
+f:close()
+done = function(summary, latency, requests)
+  local errors = summary.errors.connect + summary.errors.read + summary.errors.write
+                 + summary.errors.timeout
+  io.write(string.format("BENCH %d %d %d %.3f %.3f %d\\n", summary.requests, summary.errors.status,
+    errors, latency:percentile(50) / 1000, latency:percentile(99) / 1000, summary.duration))
+end
+"""
+
+
+def cpu_seconds(pids):
+    total = 0.0
+    tick = os.sysconf("SC_CLK_TCK")
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / tick  # utime, stime
+        except (FileNotFoundError, IndexError, ValueError):
+            pass
+    return total
+
+
+def rss_mb(pid):
+    try:
+        with open(f"/proc/{pid}/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+    except FileNotFoundError:
+        return float("nan")
+
+
+def wrk(url, body_path, conns, seconds, lua_path):
+    env = dict(os.environ, BENCH_BODY=body_path)
+    threads = min(conns, 2)
+    out = subprocess.run(
+        ["wrk", "-t", str(threads), "-c", str(conns), "-d", f"{seconds}s", "--timeout", "30s",
+         "-s", lua_path, url + "/v1/run"],
+        env=env, capture_output=True, text=True, check=True).stdout
+    m = re.search(r"^BENCH (\d+) (\d+) (\d+) ([\d.]+) ([\d.]+) (\d+)$", out, re.M)
+    if not m:
+        raise RuntimeError("wrk printed no summary:\n" + out)
+    requests, non2xx, errors, p50, p99, duration_us = m.groups()
+    return {"requests": int(requests), "non2xx": int(non2xx), "errors": int(errors),
+            "p50_ms": float(p50), "p99_ms": float(p99), "rps": int(requests) / (int(duration_us) / 1e6)}
+
+
+def measure_scopebox(args, tmp):
+    lua = os.path.join(tmp, "post.lua")
+    with open(lua, "w") as f:
+        f.write(WRK_LUA)
+    rows = []
+    started = time.monotonic()
+    with ScopeboxServer("--workers", str(args.workers), "--queue-size", "1024") as server:
+        ready_s = time.monotonic() - started
+        server.wait_healthy(args.workers)
+        pids = [server.proc.pid] + server.worker_pids()
+        idle_rss = [rss_mb(p) for p in server.worker_pids()]
+        for name, body in SCENARIOS.items():
+            path = os.path.join(tmp, "body.json")
+            with open(path, "w") as f:
+                json.dump(body, f)
+            status, _, answer = server.run(body)
+            assert status == 200 and answer["ok"], answer
+            for conns in CONCURRENCY:
+                pids = [server.proc.pid] + server.worker_pids()
+                cpu0 = cpu_seconds(pids)
+                r = wrk(server.url, path, conns, args.seconds, lua)
+                cpu1 = cpu_seconds(pids)  # a worker replaced meanwhile is not counted
+                r.update(scenario=name, conns=conns,
+                         cpu_ms=(cpu1 - cpu0) * 1000 / max(r["requests"], 1),
+                         rss=max(rss_mb(p) for p in server.worker_pids()))
+                rows.append(r)
+        # Overload: far more connections than workers and queue.
+        with open(os.path.join(tmp, "body.json"), "w") as f:
+            json.dump(SCENARIOS["trivial eval"], f)
+    with ScopeboxServer("--workers", str(args.workers), "--queue-size", "64") as server:
+        server.wait_healthy(args.workers)
+        out = subprocess.run([os.environ["SCOPEBOX_NODE"], os.path.join(HERE, "overload.mjs"),
+                              server.url, os.path.join(tmp, "body.json"), "256", str(args.seconds)],
+                             capture_output=True, text=True, check=True).stdout
+        overload = json.loads(out)
+    return ready_s, idle_rss, rows, overload
+
+
+NODE_RUNPYTHON = r"""
+const { pathToFileURL } = require("node:url");
+(async () => {
+  const { loadPyodide } = await import(pathToFileURL(process.argv[2] + "/node_modules/pyodide/pyodide.mjs").href);
+  const mode = process.argv[3];
+  const n = Number(process.argv[4]);
+  if (mode === "inproc") {
+    const py = await loadPyodide();
+    py.runPython("x = 21");
+    for (let i = 0; i < 200; i++) py.runPython("x*2");
+    const lat = [];
+    for (let i = 0; i < n; i++) { const t = performance.now(); py.runPython("x*2"); lat.push(performance.now() - t); }
+    console.log(JSON.stringify(lat));
+  } else {
+    const lat = [];
+    for (let i = 0; i < n; i++) {
+      const t = performance.now();
+      const py = await loadPyodide();
+      py.runPython("21*2");
+      lat.push(performance.now() - t);
+    }
+    console.log(JSON.stringify(lat));
+  }
+})();
+"""
+
+
+def percentile(values, q):
+    values = sorted(values)
+    return values[min(len(values) - 1, int(round(q / 100 * (len(values) - 1))))]
+
+
+def measure_baselines(args, tmp):
+    node, runtime = os.environ["SCOPEBOX_NODE"], os.environ["SCOPEBOX_RUNTIME_DIR"]
+    script = os.path.join(tmp, "baseline.cjs")
+    with open(script, "w") as f:
+        f.write(NODE_RUNPYTHON)
+    out = {}
+    lat = json.loads(subprocess.run([node, script, runtime, "inproc", "2000"], capture_output=True,
+                                    text=True, check=True).stdout)
+    out["Pyodide runPython in-process"] = lat
+    lat = []
+    for _ in range(args.subprocess_runs):
+        t = time.perf_counter()
+        subprocess.run([sys.executable, "-c", "print(21*2)"], capture_output=True, check=True)
+        lat.append((time.perf_counter() - t) * 1000)
+    out["fresh `python3 -c` per request"] = lat
+    lat = json.loads(subprocess.run([node, script, runtime, "fresh", str(args.fresh_runs)],
+                                    capture_output=True, text=True, check=True).stdout)
+    out["fresh Pyodide per request"] = lat
+    return out
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--quick", action="store_true", help="short runs (ctest)")
+    args = ap.parse_args()
+    args.seconds = 2 if args.quick else 5
+    args.workers = os.cpu_count() or 2
+    args.subprocess_runs = 20 if args.quick else 50
+    args.fresh_runs = 2 if args.quick else 3
+    if shutil.which("wrk") is None:
+        sys.exit("wrk is not installed (docker/install-deps.sh test installs it)")
+    with tempfile.TemporaryDirectory() as tmp:
+        baselines = measure_baselines(args, tmp)
+        ready_s, idle_rss, rows, overload = measure_scopebox(args, tmp)
+
+    floor = statistics.median(baselines["Pyodide runPython in-process"])
+    print(f"\nscopebox HTTP benchmark: {args.workers} workers, {os.cpu_count()} cores, "
+          f"wrk {args.seconds}s per cell, loopback\n")
+    print(f"{'scenario':<22} {'conns':>5} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} "
+          f"{'CPU ms/req':>10} {'worker RSS MB':>13} {'non-2xx':>7} {'errors':>6}")
+    for r in rows:
+        print(f"{r['scenario']:<22} {r['conns']:>5} {r['rps']:>9.0f} {r['p50_ms']:>8.3f} "
+              f"{r['p99_ms']:>8.3f} {r['cpu_ms']:>10.3f} {r['rss']:>13.1f} {r['non2xx']:>7} "
+              f"{r['errors']:>6}")
+    print("\nbaselines (same machine, same run)")
+    print(f"{'path':<34} {'p50 ms':>9} {'p99 ms':>9} {'n':>5}")
+    for name, lat in baselines.items():
+        print(f"{name:<34} {percentile(lat, 50):>9.3f} {percentile(lat, 99):>9.3f} {len(lat):>5}")
+    trivial1 = next(r for r in rows if r["scenario"] == "trivial eval" and r["conns"] == 1)
+    trivial16 = next(r for r in rows if r["scenario"] == "trivial eval" and r["conns"] == 16)
+    print("\ntargets")
+    print(f"  trivial eval p50 over HTTP {trivial1['p50_ms']:.3f} ms vs 2 x runPython + 1 ms = "
+          f"{2 * floor + 1:.3f} ms: {'met' if trivial1['p50_ms'] <= 2 * floor + 1 else 'NOT met'}")
+    print(f"  trivial eval at concurrency 16: {trivial16['rps']:.0f} req/s vs 1000: "
+          f"{'met' if trivial16['rps'] >= 1000 else 'NOT met'}")
+    print(f"  server start to ready ({args.workers} workers): {ready_s:.2f} s vs 1.5 s: "
+          f"{'met' if ready_s < 1.5 else 'NOT met'}")
+    print(f"  RSS per idle worker: {max(idle_rss):.1f} MB vs 80 MB: "
+          f"{'met' if max(idle_rss) < 80 else 'NOT met'}")
+    lost = overload["lost"]
+    answered = sum(overload["statuses"].values())
+    others = {k: v for k, v in overload["statuses"].items() if k not in ("200", "503")}
+    p99 = overload["p99_ms"] or float("nan")
+    p99_ratio = p99 / max(trivial1["p99_ms"], 1e-3)
+    print(f"  overload (256 connections): {answered} answered ({overload['statuses'].get('200', 0)} "
+          f"ran, {overload['statuses'].get('503', 0)} got 503, other {others or 0}), {lost} lost; "
+          f"p99 of accepted {p99:.1f} ms = {p99_ratio:.1f}x unloaded: "
+          f"{'met' if lost == 0 and not others and p99_ratio < 10 else 'NOT met'}")
+    print("\n1 passed, 0 failed")
+
+
+if __name__ == "__main__":
+    main()
