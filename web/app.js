@@ -1,41 +1,535 @@
-// Sends the form to POST /v1/run and shows the JSON answer as it came.
-const form = document.getElementById("run-form");
-const answer = document.getElementById("answer");
-const scopeError = document.getElementById("scope-error");
+// The scopebox playground: write a snippet, set its variables and dynamic
+// bindings, run it on the server or in the browser, and see its value,
+// output, error, scope and dynamic scope. Bundled by web/build.mjs.
+import { h, $, clear } from "./src/dom.js";
+import { pythonEditor, jsonEditor, setDoc, markError, goToLine, setDark } from "./src/editors.js";
+import { ServerEngine, BrowserEngine } from "./src/engines.js";
+import { EXAMPLES, exampleById } from "./src/examples.js";
+import { readHash, makeHash } from "./src/url-state.js";
+import { checkVariables } from "./src/variables.js";
+import { classify, renderStatus, renderRunning, renderResult, renderScope, renderDynamic, scopeTree } from "./src/render.js";
 
-function readScope() {
-  const text = document.getElementById("scope").value.trim() || "{}";
-  const scope = JSON.parse(text);
-  if (scope === null || typeof scope !== "object" || Array.isArray(scope)) {
-    throw new Error("the scope must be a JSON object");
-  }
-  return scope;
+const DEFAULT_TIMEOUT = 5000;
+const MAX_TIMEOUT = 60000;
+const store = {
+  get(k) {
+    try {
+      return localStorage.getItem(`scopebox-${k}`);
+    } catch {
+      return null;
+    }
+  },
+  set(k, v) {
+    try {
+      localStorage.setItem(`scopebox-${k}`, v);
+    } catch {
+      /* private mode: preferences are not kept */
+    }
+  },
+};
+
+const els = {
+  examples: $("#examples"),
+  note: $("#example-note"),
+  run: $("#run"),
+  stop: $("#stop"),
+  timeout: $("#timeout"),
+  ret: $("#return"),
+  status: $("#status"),
+  result: $("#result"),
+  scopeAfter: $("#scope-after"),
+  dynamicView: $("#dynamic-view"),
+  raw: $("#raw"),
+  engineStatus: $("#engine-status"),
+  theme: $("#theme"),
+  share: $("#share"),
+  toast: $("#toast"),
+  sessionState: $("#session-state"),
+  sessionStart: $("#session-start"),
+  sessionRefresh: $("#session-refresh"),
+  sessionEnd: $("#session-end"),
+  sessionScope: $("#session-scope"),
+  sessionError: $("#session-error"),
+};
+
+const app = {
+  engine: "server",
+  mode: "exec",
+  running: null,
+  session: null, // { engine, id, runs, idle_ttl_ms }
+  engineState: { server: ["loading", "checking the server…"], browser: ["idle", "loads Python (about 13 MB) when chosen"] },
+};
+
+const engines = {
+  server: new ServerEngine(),
+  browser: new BrowserEngine({ onStatus: (state, text) => setEngineState("browser", state, text) }),
+};
+
+// ---- editors ----------------------------------------------------------------
+
+function formatVars(obj) {
+  const entries = Object.entries(obj ?? {});
+  if (!entries.length) return "{}";
+  return "{\n" + entries.map(([k, v]) => `  ${JSON.stringify(k)}: ${JSON.stringify(v)}`).join(",\n") + "\n}";
 }
 
-form.addEventListener("submit", async (event) => {
-  event.preventDefault();
-  let scope;
-  try {
-    scope = readScope();
-    scopeError.textContent = "";
-  } catch (e) {
-    scopeError.textContent = `Scope: ${e.message}`;
-    return;
+const initial = readHash() ?? {};
+const firstExample = exampleById(initial.example) ?? (initial.code === undefined ? EXAMPLES[0] : null);
+const start = {
+  code: initial.code ?? firstExample?.code ?? "",
+  scope: initial.scope ?? formatVars(firstExample?.scope),
+  dynamic: initial.dynamic ?? formatVars(firstExample?.dynamic),
+  mode: initial.mode ?? firstExample?.mode ?? "exec",
+  timeout: initial.timeout ?? firstExample?.timeout ?? DEFAULT_TIMEOUT,
+  return: initial.return ?? "data",
+  engine: initial.engine ?? store.get("engine") ?? "server",
+};
+
+const checks = { scope: { value: {} }, dynamic: { value: {} } };
+
+let shownExample = null; // the example whose note is shown, while its code is untouched
+
+const codeView = pythonEditor($("#code-editor"), {
+  doc: start.code,
+  onRun: () => run(),
+  onChange: (doc) => {
+    // Once the code is the user's own, the example's note no longer applies.
+    if (shownExample && doc !== shownExample.code) {
+      showNote(null);
+      els.examples.value = "";
+    }
+    stateChanged();
+  },
+});
+const scopeView = jsonEditor($("#scope-editor"), {
+  doc: start.scope,
+  label: "Scope: JSON object of variables",
+  onRun: () => run(),
+  onChange: () => validate("scope"),
+});
+const dynamicView = jsonEditor($("#dynamic-editor"), {
+  doc: start.dynamic,
+  label: "Dynamic bindings: JSON object of root bindings",
+  onRun: () => run(),
+  onChange: () => validate("dynamic"),
+});
+const views = { scope: scopeView, dynamic: dynamicView };
+
+function validate(which, { quiet = false } = {}) {
+  const view = views[which];
+  const text = view.state.doc.toString();
+  const c = checkVariables(text);
+  checks[which] = c;
+  const el = $(`#${which}-error`);
+  const box = $(`#${which}-editor`);
+  if (c.error) {
+    el.textContent = c.error;
+    el.hidden = false;
+    box.classList.add("invalid");
+    box.setAttribute("aria-invalid", "true");
+    markError(view, { line: c.line, column: c.column }, { scroll: false });
+  } else {
+    el.hidden = true;
+    el.textContent = "";
+    box.classList.remove("invalid");
+    box.removeAttribute("aria-invalid");
+    markError(view, null, { scroll: false });
   }
-  const body = {
-    code: document.getElementById("code").value,
-    mode: new FormData(form).get("mode"),
-    scope,
+  updateRunnable();
+  if (!quiet) stateChanged();
+  return c;
+}
+
+function updateRunnable() {
+  const bad = ["scope", "dynamic"].filter((k) => checks[k].error);
+  els.run.dataset.blocked = bad.length ? "1" : "";
+  els.run.title = bad.length ? `Fix the ${bad.join(" and ")} JSON first` : "Run (Ctrl+Enter)";
+}
+
+// ---- shareable state ----------------------------------------------------------
+
+function currentState() {
+  return {
+    code: codeView.state.doc.toString(),
+    scope: scopeView.state.doc.toString(),
+    dynamic: dynamicView.state.doc.toString(),
+    mode: app.mode,
+    timeout: timeoutValue(),
+    return: els.ret.value,
+    engine: app.engine,
   };
-  answer.textContent = "running…";
+}
+
+let hashTimer = null;
+function stateChanged() {
+  clearTimeout(hashTimer);
+  hashTimer = setTimeout(() => history.replaceState(null, "", makeHash(currentState())), 300);
+}
+
+function applyState(s) {
+  if (s.code !== undefined) setDoc(codeView, s.code);
+  if (s.scope !== undefined) setDoc(scopeView, s.scope);
+  if (s.dynamic !== undefined) setDoc(dynamicView, s.dynamic);
+  if (s.mode) setMode(s.mode);
+  if (s.timeout) els.timeout.value = String(s.timeout);
+  if (s.return) els.ret.value = s.return;
+  validate("scope", { quiet: true });
+  validate("dynamic", { quiet: true });
+  if (s.engine && s.engine !== app.engine) setEngine(s.engine);
+}
+
+window.addEventListener("hashchange", () => {
+  const s = readHash();
+  if (s) applyState(s);
+});
+
+// ---- controls -------------------------------------------------------------------
+
+function timeoutValue() {
+  const n = Math.round(Number(els.timeout.value));
+  return Number.isFinite(n) && n >= 1 ? Math.min(n, MAX_TIMEOUT) : DEFAULT_TIMEOUT;
+}
+
+function setMode(mode) {
+  app.mode = mode;
+  for (const r of document.querySelectorAll('input[name="mode"]')) r.checked = r.value === mode;
+}
+
+for (const r of document.querySelectorAll('input[name="mode"]')) {
+  r.addEventListener("change", () => {
+    setMode(r.value);
+    stateChanged();
+  });
+}
+els.timeout.addEventListener("change", () => {
+  els.timeout.value = String(timeoutValue());
+  stateChanged();
+});
+els.ret.addEventListener("change", stateChanged);
+
+for (const ex of EXAMPLES) els.examples.append(h("option", { value: ex.id }, ex.title));
+els.examples.addEventListener("change", () => {
+  const ex = exampleById(els.examples.value);
+  if (ex) loadExample(ex);
+});
+
+function loadExample(ex) {
+  applyState({
+    code: ex.code, scope: formatVars(ex.scope), dynamic: formatVars(ex.dynamic),
+    mode: ex.mode, timeout: ex.timeout ?? DEFAULT_TIMEOUT, return: "data",
+  });
+  els.examples.value = ex.id;
+  showNote(ex);
+  markError(codeView, null);
+  resetOutput();
+  stateChanged();
+}
+
+// `backticks` in a note are code.
+function showNote(ex) {
+  shownExample = ex;
+  els.note.hidden = !ex;
+  const parts = ex ? ex.note.split("`").map((t, i) => (i % 2 ? h("code", {}, t) : t)) : [];
+  clear(els.note, ex ? [h("strong", {}, ex.title + ". "), parts] : []);
+}
+
+// ---- theme ------------------------------------------------------------------------
+
+function applyTheme(theme) {
+  document.documentElement.dataset.theme = theme;
+  const next = theme === "dark" ? "light" : "dark";
+  els.theme.setAttribute("aria-label", `Switch to the ${next} theme`);
+  els.theme.title = `Switch to the ${next} theme`;
+  els.theme.dataset.theme = theme;
+  setDark([codeView, scopeView, dynamicView], theme === "dark");
+}
+els.theme.addEventListener("click", () => {
+  const theme = document.documentElement.dataset.theme === "dark" ? "light" : "dark";
+  store.set("theme", theme);
+  applyTheme(theme);
+});
+applyTheme(document.documentElement.dataset.theme === "dark" ? "dark" : "light");
+// Until a theme is chosen here, the system's preference is followed live.
+matchMedia("(prefers-color-scheme: dark)").addEventListener("change", (e) => {
+  if (!store.get("theme")) applyTheme(e.matches ? "dark" : "light");
+});
+
+// ---- share --------------------------------------------------------------------------
+
+let toastTimer = null;
+function toast(text) {
+  els.toast.textContent = text;
+  els.toast.hidden = false;
+  clearTimeout(toastTimer);
+  toastTimer = setTimeout(() => (els.toast.hidden = true), 2500);
+}
+
+els.share.addEventListener("click", async () => {
+  clearTimeout(hashTimer);
+  history.replaceState(null, "", makeHash(currentState()));
   try {
-    const res = await fetch("/v1/run", {
-      method: "POST",
-      headers: { "Content-Type": "application/json" },
-      body: JSON.stringify(body),
-    });
-    answer.textContent = `HTTP ${res.status}\n` + JSON.stringify(await res.json(), null, 2);
-  } catch (e) {
-    answer.textContent = `request failed: ${e.message}`;
+    await navigator.clipboard.writeText(location.href);
+    toast("Link copied: it holds the code, scope, bindings and mode.");
+  } catch {
+    toast("The address bar now holds a link to this snippet.");
   }
 });
+
+// ---- engines ----------------------------------------------------------------------
+
+function setEngineState(name, state, text) {
+  app.engineState[name] = [state, text];
+  if (name === app.engine) drawEngineState();
+}
+
+function drawEngineState() {
+  const [state, text] = app.engineState[app.engine];
+  els.engineStatus.dataset.state = state;
+  clear(els.engineStatus, h("span", { class: "dot", "aria-hidden": "true" }), h("span", { class: "text" }, text));
+}
+
+function setEngine(name, { initial = false } = {}) {
+  if (name !== "server" && name !== "browser") name = "server";
+  app.engine = name;
+  store.set("engine", name);
+  for (const r of document.querySelectorAll('input[name="engine"]')) r.checked = r.value === name;
+  document.documentElement.dataset.engine = name;
+  drawEngineState();
+  if (app.session && app.session.engine !== name) endSession({ quiet: true });
+  drawSession();
+  if (name === "server") {
+    engines.server.boot().then(([state, text]) => setEngineState("server", state, text));
+  } else {
+    engines.browser.boot().catch(() => {});
+  }
+  if (!initial) stateChanged();
+}
+
+for (const r of document.querySelectorAll('input[name="engine"]')) {
+  r.addEventListener("change", () => setEngine(r.value));
+}
+
+// ---- running ----------------------------------------------------------------------
+
+function resetOutput() {
+  clear(els.status);
+  clear(els.result, h("p", { class: "empty" }, "Run the snippet with ", h("kbd", {}, "Ctrl"), "+", h("kbd", {}, "Enter"),
+    " (", h("kbd", {}, "⌘"), "+", h("kbd", {}, "Enter"), " on a Mac) to see its value, its output and any error here."));
+  clear(els.scopeAfter, h("p", { class: "muted small" }, "The namespace after the run, with added, changed and removed names marked."));
+  clear(els.dynamicView, h("p", { class: "muted small" }, "The dynamic scope as a stack of frames with their bindings."));
+  els.raw.textContent = "";
+  document.body.dataset.outcome = "";
+}
+
+// Keyboard users keep their place: focus moves from Run to Stop and back.
+function setRunning(on) {
+  const hadFocus = document.activeElement === (on ? els.run : els.stop);
+  els.run.disabled = on;
+  els.run.setAttribute("aria-busy", on ? "true" : "false");
+  els.stop.hidden = !on;
+  document.body.dataset.running = on ? "1" : "";
+  if (hadFocus) (on ? els.stop : els.run).focus();
+}
+
+async function run() {
+  if (app.running) return;
+  const scopeCheck = validate("scope", { quiet: true });
+  const dynCheck = validate("dynamic", { quiet: true });
+  const bad = scopeCheck.error ? "scope" : dynCheck.error ? "dynamic" : null;
+  if (bad) {
+    renderStatus(els.status, { status: 0, body: { ok: false, error: { code: "invalid_json" } } }, app.engine);
+    clear(els.result, h("div", { class: "error-box" }, h("div", { class: "error-head" },
+      h("strong", { class: "error-type" }, `The ${bad === "scope" ? "Scope" : "Dynamic bindings"} JSON is not valid`)),
+      h("p", { class: "error-msg-block" }, checks[bad].error)));
+    views[bad].focus();
+    return;
+  }
+  const engineName = app.engine;
+  const engine = engines[engineName];
+  const req = {
+    code: codeView.state.doc.toString(),
+    mode: app.mode,
+    scope: scopeCheck.value,
+    dynamic: dynCheck.value,
+    return: els.ret.value,
+    timeout_ms: timeoutValue(),
+  };
+  const session = app.session && app.session.engine === engineName ? app.session.id : null;
+  // A session got the Scope when it started; sending it again would reset
+  // those names on every run.
+  if (session) req.scope = {};
+  const controller = new AbortController();
+  app.running = { controller };
+  setRunning(true);
+  markError(codeView, null);
+  const booting = engineName === "browser" && app.engineState.browser[0] !== "ready";
+  renderRunning(els.status, engineName, booting ? "browser · waiting for Python to load" : `${engineName}${session ? " · session" : ""}`);
+  document.body.dataset.outcome = "running";
+  let outcome;
+  try {
+    outcome = await engine.run(req, { signal: controller.signal, session });
+  } catch (e) {
+    outcome = { status: 0, body: { ok: false, error: { code: "engine_error", message: String(e?.message ?? e) } } };
+  }
+  app.running = null;
+  setRunning(false);
+  show(outcome, engineName, req);
+  if (session) afterSessionRun(outcome);
+  // On a narrow screen the answer is below the inputs: bring it into view.
+  const panel = $(".panel-result");
+  if (matchMedia("(max-width: 900px)").matches && panel.getBoundingClientRect().top > innerHeight * 0.6) {
+    panel.scrollIntoView({ block: "start", behavior: matchMedia("(prefers-reduced-motion: reduce)").matches ? "auto" : "smooth" });
+  }
+}
+
+let finished = 0;
+function show(outcome, engineName, req) {
+  const c = renderStatus(els.status, outcome, engineName);
+  document.body.dataset.outcome = c.kind;
+  document.body.dataset.runs = String(++finished);
+  renderResult(els.result, outcome, { mode: req.mode, onLine: (line) => goToLine(codeView, line) });
+  renderScope(els.scopeAfter, outcome, req.scope);
+  renderDynamic(els.dynamicView, outcome);
+  els.raw.textContent = JSON.stringify(outcome.body, null, 2);
+  if (c.kind === "python-error") {
+    const e = outcome.body.error;
+    if (e.line) markError(codeView, { line: e.line, column: e.column, note: `${e.type}: ${e.message}`.slice(0, 120) });
+  }
+}
+
+els.run.addEventListener("click", () => run());
+els.stop.addEventListener("click", () => app.running?.controller.abort());
+document.addEventListener("keydown", (e) => {
+  if (e.defaultPrevented) return;
+  if (e.key === "Enter" && (e.ctrlKey || e.metaKey)) {
+    e.preventDefault();
+    run();
+  } else if (e.key === "Escape" && app.running && !e.target.closest?.(".cm-editor")) {
+    app.running.controller.abort();
+  }
+});
+
+// ---- sessions ---------------------------------------------------------------------
+
+function drawSession(extra) {
+  const s = app.session;
+  $("#scope-hint").textContent = s ? "the session's starting scope" : "global variables, JSON";
+  els.sessionStart.hidden = Boolean(s);
+  els.sessionRefresh.hidden = !s;
+  els.sessionEnd.hidden = !s;
+  document.body.dataset.session = s ? s.id : "";
+  if (!s) {
+    clear(els.sessionState, extra ?? "No session: every run starts from a fresh namespace.");
+    els.sessionScope.hidden = true;
+    clear(els.sessionScope);
+    return;
+  }
+  const secs = Math.round((s.idle_ttl_ms ?? 0) / 1000);
+  const ttl = !secs ? "lives as long as this tab" :
+    `ends after ${secs % 60 === 0 ? `${secs / 60} min` : `${secs} s`} idle`;
+  clear(els.sessionState, h("code", { class: "session-id" }, s.id), ` · ${s.runs} run${s.runs === 1 ? "" : "s"} · ${s.engine} · ${ttl}`);
+  els.sessionScope.hidden = false;
+}
+
+function sessionError(outcome) {
+  const e = outcome.body?.error;
+  els.sessionError.hidden = !e;
+  els.sessionError.textContent = e ? `${e.code}: ${e.message}` : "";
+}
+
+function drawSessionScope(body) {
+  clear(els.sessionScope, h("div", { class: "session-scope-head" }, "Session scope"),
+    scopeTree(body.scope, body.definitions, { added: [], changed: [], removed: [] }));
+}
+
+async function startSession() {
+  const c = validate("scope", { quiet: true });
+  if (c.error) {
+    scopeView.focus();
+    return;
+  }
+  const engineName = app.engine;
+  els.sessionStart.disabled = true;
+  clear(els.sessionState, "Starting a session…");
+  const outcome = await engines[engineName].createSession(c.value);
+  els.sessionStart.disabled = false;
+  sessionError(outcome);
+  if (outcome.status === 201 || outcome.status === 200) {
+    const b = outcome.body;
+    app.session = { engine: engineName, id: b.id, runs: b.runs ?? 0, idle_ttl_ms: b.idle_ttl_ms };
+    drawSession();
+    drawSessionScope(b);
+  } else {
+    drawSession();
+  }
+}
+
+async function refreshSession() {
+  const s = app.session;
+  if (!s) return;
+  const outcome = await engines[s.engine].getSession(s.id);
+  if (app.session !== s) return;
+  sessionError(outcome);
+  if (outcome.status === 200) {
+    s.runs = outcome.body.runs ?? s.runs;
+    if (outcome.body.idle_ttl_ms !== undefined) s.idle_ttl_ms = outcome.body.idle_ttl_ms;
+    drawSession();
+    drawSessionScope(outcome.body);
+  } else if (outcome.status === 404) {
+    app.session = null;
+    drawSession("The session has ended (idle too long, or its worker stopped). Start a new one.");
+  }
+}
+
+async function endSession({ quiet = false } = {}) {
+  const s = app.session;
+  if (!s) return;
+  app.session = null;
+  drawSession(quiet ? `The ${s.engine} session ${s.id} was ended: sessions belong to one engine.` : undefined);
+  const outcome = await engines[s.engine].deleteSession(s.id);
+  if (!quiet && outcome.status !== 200 && outcome.status !== 404) sessionError(outcome);
+}
+
+function afterSessionRun(outcome) {
+  const s = app.session;
+  if (!s) return;
+  const c = classify(outcome);
+  if (outcome.body?.error?.code === "session_not_found") {
+    app.session = null;
+    drawSession("The session has ended (idle too long, or its worker stopped). Start a new one.");
+    return;
+  }
+  if (c.kind === "ok" || c.kind === "python-error") {
+    s.runs += 1;
+    drawSession();
+    drawSessionScope(outcome.body);
+  } else {
+    refreshSession();
+  }
+}
+
+els.sessionStart.addEventListener("click", () => startSession());
+els.sessionRefresh.addEventListener("click", () => refreshSession());
+els.sessionEnd.addEventListener("click", () => endSession());
+
+// ---- start ------------------------------------------------------------------------
+
+if (/Mac|iPhone|iPad/.test(navigator.platform)) {
+  for (const k of document.querySelectorAll(".kbd-hint")) k.textContent = "⌘+Enter";
+}
+setMode(start.mode);
+els.timeout.value = String(start.timeout);
+els.ret.value = start.return;
+validate("scope", { quiet: true });
+validate("dynamic", { quiet: true });
+if (firstExample) {
+  els.examples.value = firstExample.id;
+  showNote(firstExample);
+}
+resetOutput();
+drawSession();
+setEngine(start.engine, { initial: true });
+document.documentElement.dataset.ready = "1";
+
+// For the browser tests and the curious: the last answers, as data.
+window.scopebox = { engines, app, run, examples: EXAMPLES, views: { code: codeView, scope: scopeView, dynamic: dynamicView } };

@@ -94,6 +94,52 @@ int main(void) {
 
     CHECK_STR(static_content_type("a/b.c/file"), "application/octet-stream");
     CHECK_STR(static_content_type("x.HTML"), "text/html; charset=utf-8");
+    CHECK_STR(static_content_type("python_stdlib.zip"), "application/zip");
+    CHECK_STR(static_content_type("engine/runner.py"), "text/plain; charset=utf-8");
+
+    /* Precompressed copies are chosen by Accept-Encoding; validators differ
+     * between the two, and If-None-Match answers 304. */
+    put("web/big.js", "plain text");
+    put("web/big.js.gz", "gz");
+    {
+        struct static_file f, g;
+        char etag[64];
+        CHECK(static_open_negotiated(web, "/big.js", "gzip, deflate, br", &f));
+        CHECK(f.size == 2 && f.varies);
+        CHECK_STR(f.content_encoding, "gzip");
+        CHECK_STR(f.content_type, "text/javascript; charset=utf-8");
+        strcpy(etag, f.etag);
+        close(f.fd);
+        CHECK(static_open_negotiated(web, "/big.js", "br, gzip;q=0", &g));
+        CHECK(g.size == 10 && g.content_encoding == NULL && g.varies);
+        CHECK(strcmp(etag, g.etag) != 0);
+        CHECK(static_not_modified(&g, g.etag));
+        CHECK(!static_not_modified(&g, etag));
+        CHECK(!static_not_modified(&g, NULL));
+        close(g.fd);
+        CHECK(static_open_negotiated(web, "/big.js", NULL, &g));
+        CHECK(g.size == 10 && g.content_encoding == NULL);
+        close(g.fd);
+        CHECK(static_open(web, "/big.js", &g) && g.size == 10 && !g.varies);
+        close(g.fd);
+        CHECK(static_open_negotiated(web, "/app.js", "gzip", &g));
+        CHECK(g.size == 1 && g.content_encoding == NULL && !g.varies);
+        char list[160];
+        snprintf(list, sizeof list, "\"x\", W/%s", g.etag);
+        CHECK(static_not_modified(&g, list));
+        CHECK(static_not_modified(&g, "*"));
+        CHECK(g.last_modified[0] != '\0' && strstr(g.last_modified, " GMT") != NULL);
+        close(g.fd);
+    }
+    {
+        bool coop = false, coep = false, corp = false;
+        for (size_t i = 0; static_headers[i][0] != NULL; i++) {
+            coop |= strcmp(static_headers[i][0], "Cross-Origin-Opener-Policy") == 0;
+            coep |= strcmp(static_headers[i][0], "Cross-Origin-Embedder-Policy") == 0;
+            corp |= strcmp(static_headers[i][0], "Cross-Origin-Resource-Policy") == 0;
+        }
+        CHECK(coop && coep && corp);
+    }
 
     char cmd[128];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", root);

@@ -1,0 +1,479 @@
+// The playground end to end: headless Chromium (Debian's chromium, driven
+// by playwright-core) against a real scopebox-server on a loopback port.
+// Every example runs on both engines and the rendered answers must match;
+// then an error, timeouts and Stop, sessions, the shareable URL, keyboard
+// use, themes and narrow screens. Screenshots of the main states go to
+// $SCOPEBOX_SCREENSHOTS; the page weight is printed and saved there too.
+//
+//   SCOPEBOX_SERVER=build/scopebox-server SCOPEBOX_CHROMIUM=/usr/bin/chromium \
+//   SCOPEBOX_SCREENSHOTS=build/screenshots node --test tests/browser/playground.test.mjs
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { mkdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { chromium } from "playwright-core";
+import { startServer } from "./server.mjs";
+import { EXAMPLES } from "../../web/src/examples.js";
+
+const SHOTS = process.env.SCOPEBOX_SCREENSHOTS ?? join(process.cwd(), "screenshots");
+const CHROMIUM = process.env.SCOPEBOX_CHROMIUM ?? "/usr/bin/chromium";
+const LAUNCH_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+  "--disable-component-update", "--no-first-run", "--disable-quic", "--disable-sync"];
+const WIDE = { width: 1400, height: 1000 };
+const NARROW = { width: 390, height: 844 };
+const BOOT_MS = 90000;
+
+let server, browser, context, page;
+const problems = []; // console errors and page errors nobody expected
+let allowed = []; // console error patterns a test expects (HTTP 504 of a timeout, say)
+
+function watch(p, label) {
+  p.on("console", (m) => {
+    if (m.type() !== "error") return;
+    const text = m.text();
+    if (allowed.some((re) => re.test(text))) return;
+    problems.push(`${label} console.error: ${text}`);
+  });
+  p.on("pageerror", (e) => problems.push(`${label} page error: ${e.message}`));
+}
+
+function assertNoProblems() {
+  const found = problems.splice(0);
+  assert.deepEqual(found, [], "console errors or page errors");
+}
+
+async function withAllowed(patterns, fn) {
+  allowed = patterns;
+  try {
+    return await fn();
+  } finally {
+    allowed = [];
+  }
+}
+
+before(async () => {
+  mkdirSync(SHOTS, { recursive: true });
+  // A small output cap, so that the truncation test prints little.
+  server = await startServer({ args: ["--workers", "2", "--output-cap-bytes", "65536"] });
+  browser = await chromium.launch({ executablePath: CHROMIUM, args: LAUNCH_ARGS });
+  context = await browser.newContext({ viewport: WIDE, colorScheme: "light" });
+  page = await context.newPage();
+  watch(page, "main");
+});
+
+after(async () => {
+  await browser?.close();
+  await server?.stop();
+});
+
+// ---- helpers ------------------------------------------------------------------
+
+async function shot(name, p = page, full = true) {
+  await p.screenshot({ path: join(SHOTS, name), fullPage: full });
+}
+
+async function runs(p = page) {
+  return Number(await p.evaluate(() => document.body.dataset.runs || "0"));
+}
+
+// Clicks Run (or presses the keys) and waits for the answer to be drawn.
+async function run(p = page, { keys = null, timeout = 60000 } = {}) {
+  const before = await runs(p);
+  if (keys) await p.keyboard.press(keys);
+  else await p.click("#run");
+  await p.waitForFunction((n) => Number(document.body.dataset.runs || "0") > n, before, { timeout });
+  return p.evaluate(() => document.body.dataset.outcome);
+}
+
+async function useEngine(name, p = page) {
+  await p.click(`label[for=engine-${name}]`);
+  await p.waitForSelector(`#engine-status[data-state=ready]`, { timeout: BOOT_MS });
+  assert.equal(await p.evaluate(() => document.documentElement.dataset.engine), name);
+}
+
+async function loadExample(id, p = page) {
+  await p.selectOption("#examples", id);
+  await p.waitForFunction(() => document.body.dataset.outcome === "");
+}
+
+// innerText puts a line break between flex items: trees are read flat.
+const text = async (sel, p = page) => (await p.locator(sel).first().innerText()).replace(/\s+/g, " ").trim();
+const preText = (sel, p = page) => p.locator(sel).first().innerText();
+const count = (sel, p = page) => p.locator(sel).count();
+
+// The value's one-line repr, as drawn at the top of the value tree.
+async function valueRepr(p = page) {
+  return p.locator(".value-tree > .t-row .v, .value-tree > details > summary .v").first().innerText();
+}
+
+// What a run drew, minus what differs between engines by nature: timing,
+// object addresses, the HTTP line.
+async function rendered(p = page) {
+  const parts = await p.evaluate(() => ["#status .chip", "#result", "#scope-after", "#dynamic-view"]
+    .map((s) => document.querySelector(s).innerText));
+  return parts.join("\n---\n").replace(/ at 0x[0-9a-f]+/g, " at 0x…");
+}
+
+const VIEWS = { "#code-editor": "code", "#scope-editor": "scope", "#dynamic-editor": "dynamic" };
+
+async function editorText(sel, p = page) {
+  return p.evaluate((k) => window.scopebox.views[k].state.doc.toString(), VIEWS[sel]);
+}
+
+// Replaces an editor's text as one edit, as a paste would.
+async function setEditor(sel, value, p = page) {
+  await p.evaluate(([k, v]) => {
+    const view = window.scopebox.views[k];
+    view.dispatch({ changes: { from: 0, to: view.state.doc.length, insert: v }, userEvent: "input.paste" });
+  }, [VIEWS[sel], value]);
+}
+
+// What each example must show; the same checks run on both engines.
+const CHECKS = {
+  async hello() {
+    assert.equal(await valueRepr(), "'hello, ada!'");
+    assert.match(await text("#scope-after"), /ADDED\s*message = 'hello, ada!'/);
+    assert.match(await text("#dynamic-view"), /<request>[\s\S]*greeting = 'hello'/);
+  },
+  async generator() {
+    const out = await preText(".stream-stdout pre");
+    assert.match(out, /^dynscope: {4}in-gen unbound$/m);
+    assert.match(out, /^dynscope: {4}in-gen caller$/m);
+    assert.match(out, /^dynscope: {4}unbound$/m);
+    assert.match(out, /^contextvars: in-gen in-gen$/m);
+    assert.match(out, /^contextvars: caller caller$/m);
+    assert.match(out, /^contextvars: in-gen$/m);
+  },
+  async comprehension() {
+    assert.equal(await valueRepr(), "[(0, 'a'), (0, 'b'), (1, 'a'), (2, 'a'), (2, 'b')]");
+    assert.match(await text("#scope-after"), /0 added, 0 changed, 0 removed/);
+  },
+  async dysco() {
+    assert.match(await preText(".stream-stdout pre"), /\[r-42\] grace \(guest\) signed in\n\[r-42\] ada \(admin\) signed in\nafter the calls, user is bound: False/);
+    const frames = page.locator("#dynamic-view .stack").first().locator(".frame");
+    assert.equal(await frames.count(), 2);
+    assert.match((await frames.nth(0).innerText()).replace(/\s+/g, " "), /handle\(\)[\s\S]*line 12[\s\S]*role = 'admin'[\s\S]*user = 'ada'/);
+    assert.match((await frames.nth(1).innerText()).replace(/\s+/g, " "), /<request>[\s\S]*request_id = 'r-42'/);
+  },
+  async block() {
+    assert.equal(await valueRepr(), "(10, [5, 10])");
+  },
+  async error() {
+    assert.equal(await text("#status .chip"), "ZeroDivisionError");
+    assert.match(await text(".error-box .error-head"), /ZeroDivisionError: division by zero/);
+    assert.equal(await count(".traceback li"), 2);
+    assert.match(await text(".traceback li:nth-child(1)"), /line 5 in <module>/);
+    assert.match(await text(".traceback li:nth-child(2)"), /line 2 in ratio/);
+    assert.equal(await count('#code-editor .cm-error-line[data-error-line="2"]'), 1);
+    assert.match(await text("#code-editor .cm-error-note"), /ZeroDivisionError: division by zero/);
+    assert.match(await text("#scope-after"), /totals = \{'done': 3, 'failed': 0\}/);
+  },
+  async timeout() {
+    assert.equal(await page.evaluate(() => document.body.dataset.outcome), "timeout");
+    assert.equal(await text("#status .chip"), "Timed out");
+    assert.match(await text("#result"), /time limit/);
+  },
+  async session() {
+    assert.equal(await valueRepr(), "1");
+  },
+};
+
+// ---- tests --------------------------------------------------------------------------
+
+test("the page loads cross-origin isolated, with the server engine and no console errors", async () => {
+  const res = await page.goto(server.url + "/");
+  const headers = res.headers();
+  assert.equal(headers["cross-origin-opener-policy"], "same-origin");
+  assert.equal(headers["cross-origin-embedder-policy"], "require-corp");
+  assert.equal(headers["cross-origin-resource-policy"], "same-origin");
+  assert.ok(headers.etag, "static files carry an ETag");
+  await page.waitForSelector("html[data-ready]");
+  assert.equal(await page.title(), "scopebox playground");
+  assert.equal(await page.evaluate(() => self.crossOriginIsolated), true);
+  await page.waitForSelector("#engine-status[data-state=ready]");
+  assert.match(await text("#engine-status"), /workers up/);
+  assert.match(await editorText("#code-editor"), /dynscope\.bind\(user=name\)/);
+  // Python is highlighted: a keyword takes the theme's keyword colour.
+  const colors = await page.evaluate(() => {
+    const span = [...document.querySelectorAll("#code-editor .cm-line span")].find((s) => s.textContent === "import");
+    const probe = document.createElement("span");
+    probe.style.color = "var(--hl-keyword)";
+    document.body.append(probe);
+    const want = getComputedStyle(probe).color;
+    probe.remove();
+    return [span && getComputedStyle(span).color, want];
+  });
+  assert.equal(colors[0], colors[1]);
+  await shot("01-start-light.png");
+  assertNoProblems();
+});
+
+const serverViews = {};
+
+test("every example on the server engine", async () => {
+  await withAllowed([/status of 504/], async () => {
+    for (const ex of EXAMPLES) {
+      await loadExample(ex.id);
+      assert.equal(await editorText("#code-editor"), ex.code);
+      await run();
+      await CHECKS[ex.id]();
+      serverViews[ex.id] = await rendered();
+      if (ex.id === "dysco") await shot("02-server-dynamic-stack.png");
+      if (ex.id === "error") await shot("03-server-error.png");
+      if (ex.id === "timeout") await shot("04-server-timeout.png", page, false);
+    }
+  });
+  assertNoProblems();
+});
+
+test("every example in the browser engine matches the server's answer", async () => {
+  await useEngine("browser");
+  assert.match(await text("#engine-status"), /Python 3\.14.*dynscope/);
+  for (const ex of EXAMPLES) {
+    await loadExample(ex.id);
+    await run();
+    await CHECKS[ex.id]();
+    if (ex.id === "generator") await shot("05-browser-generator.png");
+    const view = await rendered();
+    if (ex.id === "timeout") {
+      // Both stop the run; only the wording of who stopped it may differ.
+      assert.match(view, /^Timed out/);
+    } else {
+      assert.equal(view, serverViews[ex.id], `example ${ex.id}: the engines drew different answers`);
+    }
+  }
+  assertNoProblems();
+});
+
+test("Stop interrupts a long browser run and the interpreter lives on", async () => {
+  await setEditor("#code-editor", "n = 0\nwhile True:\n    n += 1\n");
+  await page.fill("#timeout", "60000");
+  await page.dispatchEvent("#timeout", "change");
+  const before = await runs();
+  await page.click("#run");
+  await page.waitForSelector("#stop:not([hidden])");
+  await page.waitForTimeout(700);
+  const t0 = Date.now();
+  await page.click("#stop");
+  await page.waitForFunction((n) => Number(document.body.dataset.runs) > n, before);
+  assert.ok(Date.now() - t0 < 3000, "the stop took effect at once");
+  assert.equal(await page.evaluate(() => document.body.dataset.outcome), "stopped");
+  assert.equal(await text("#status .chip"), "Stopped");
+  await shot("06-browser-stopped.png", page, false);
+  // Interrupted, not killed: the next run answers at once.
+  await setEditor("#code-editor", "6 * 7");
+  await page.click("label[for=mode-eval]");
+  assert.equal(await run(), "ok");
+  assert.equal(await valueRepr(), "42");
+  assert.match(await text("#engine-status"), /booted in/);
+  await page.fill("#timeout", "5000");
+  await page.dispatchEvent("#timeout", "change");
+  assertNoProblems();
+});
+
+test("the browser engine works offline once loaded", async () => {
+  await context.setOffline(true);
+  try {
+    await loadExample("comprehension");
+    assert.equal(await run(), "ok");
+    await CHECKS.comprehension();
+  } finally {
+    await context.setOffline(false);
+  }
+  assertNoProblems();
+});
+
+test("the scope editors check JSON and names as you type", async () => {
+  await useEngine("server");
+  await loadExample("hello");
+  await setEditor("#scope-editor", '{"name": "ada",}');
+  await page.waitForSelector("#scope-error:not([hidden])");
+  assert.match(await text("#scope-error"), /^line 1, column \d+: /);
+  assert.equal(await count("#scope-editor.invalid"), 1);
+  await shot("07-invalid-scope.png", page, false);
+  // Running is refused with the reason, and nothing is sent.
+  await page.click("#run");
+  await page.waitForSelector("#result .error-box");
+  assert.match(await text("#result"), /The Scope JSON is not valid/);
+  await setEditor("#scope-editor", '{"class": 1}');
+  await page.waitForFunction(() => /keyword/.test(document.querySelector("#scope-error").textContent));
+  await setEditor("#dynamic-editor", "[1, 2]");
+  await page.waitForFunction(() => /JSON object/.test(document.querySelector("#dynamic-error").textContent));
+  await setEditor("#scope-editor", '{"name": "grace"}');
+  await setEditor("#dynamic-editor", '{"greeting": "hi"}');
+  await page.waitForSelector("#scope-error[hidden]", { state: "attached" });
+  await page.waitForSelector("#dynamic-error[hidden]", { state: "attached" });
+  assert.equal(await run(), "ok");
+  assert.equal(await valueRepr(), "'hi, grace!'");
+  // The server's own validation is shown too (a tagged value it refuses).
+  await withAllowed([/status of 400/], async () => {
+    await setEditor("#scope-editor", '{"name": {"$type": "int", "value": "x"}}');
+    assert.equal(await run(), "api-error");
+    assert.match(await text("#result"), /invalid_value/);
+  });
+  assertNoProblems();
+});
+
+test("output past the cap is cut, and the cut is shown", async () => {
+  await useEngine("server");
+  await loadExample("hello");
+  await page.click("label[for=mode-exec]");
+  await setEditor("#code-editor", "import sys\nprint('x' * 100000)\nprint('careful', file=sys.stderr)\n");
+  assert.equal(await run(), "ok");
+  assert.match(await text(".stream-stdout .stream-head"), /stdout truncated/);
+  assert.equal((await preText(".stream-stdout pre")).length, 65536);
+  assert.equal(await preText(".stream-stderr pre"), "careful\n");
+  assert.equal(await count(".stream-stderr .chip"), 0);
+  assertNoProblems();
+});
+
+async function sessionFlow(engine) {
+  await useEngine(engine);
+  await loadExample("session");
+  await page.click("#session-start");
+  await page.waitForSelector("#session-end:not([hidden])");
+  const id = await page.evaluate(() => document.body.dataset.session);
+  assert.ok(id, "a session id");
+  assert.match(await text("#session-scope"), /step = 10/);
+  for (let i = 1; i <= 3; i++) {
+    assert.equal(await run(), "ok");
+    assert.equal(await valueRepr(), String(i));
+  }
+  assert.match(await text("#session-state"), /3 runs/);
+  assert.match(await text("#session-scope"), /counter = 3/);
+  assert.match(await text("#session-scope"), /history = \[10, 20, 30\]/);
+  assert.match(await text("#scope-after"), /CHANGED\s*counter = 3/);
+  await page.click("#session-refresh");
+  await page.waitForFunction(() => /3 runs/.test(document.querySelector("#session-state").textContent));
+  if (engine === "server") await shot("08-server-session.png");
+  await page.click("#session-end");
+  await page.waitForSelector("#session-start:not([hidden])");
+  assert.match(await text("#session-state"), /No session/);
+  // Without the session, a run starts from a fresh namespace again.
+  assert.equal(await run(), "ok");
+  assert.equal(await valueRepr(), "1");
+}
+
+test("a session on the server keeps its namespace across runs", async () => {
+  await sessionFlow("server");
+  assertNoProblems();
+});
+
+test("a session in the browser engine keeps its namespace across runs", async () => {
+  await sessionFlow("browser");
+  assertNoProblems();
+});
+
+test("the URL holds the code, scope and mode, and a shared link restores them", async () => {
+  await useEngine("server");
+  await loadExample("comprehension");
+  await page.waitForFunction(() => location.hash.includes("mode=eval"));
+  const url = page.url();
+  assert.match(url, /#code=/);
+  await page.click("#share");
+  await page.waitForSelector("#toast:not([hidden])");
+  assert.match(await text("#toast"), /link/i);
+  const other = await context.newPage();
+  watch(other, "shared");
+  await other.goto(url);
+  await other.waitForSelector("html[data-ready]");
+  assert.equal(await editorText("#code-editor", other), EXAMPLES.find((e) => e.id === "comprehension").code);
+  assert.match(await editorText("#scope-editor", other), /"list2": \["a","b"\]/);
+  assert.equal(await other.isChecked("#mode-eval"), true);
+  assert.equal(await run(other), "ok");
+  assert.equal(await valueRepr(other), "[(0, 'a'), (0, 'b'), (1, 'a'), (2, 'a'), (2, 'b')]");
+  await other.close();
+  assertNoProblems();
+});
+
+test("keyboard: Ctrl+Enter runs, Escape then Tab leaves the editor, controls are labelled", async () => {
+  await loadExample("block");
+  await page.click("#code-editor .cm-content");
+  assert.equal(await run(page, { keys: "Control+Enter" }), "ok");
+  assert.equal(await valueRepr(), "(10, [5, 10])");
+  // Tab indents inside the editor; Escape then Tab moves on to the Run button.
+  await page.keyboard.press("Escape");
+  await page.keyboard.press("Tab");
+  assert.equal(await page.evaluate(() => document.activeElement.id), "run");
+  await page.keyboard.press("Enter");
+  await page.waitForFunction(() => document.body.dataset.running === "");
+  // Every control has an accessible name.
+  const unnamed = await page.evaluate(() => [...document.querySelectorAll("button, select, input, [contenteditable=true]")]
+    .filter((el) => el.offsetParent !== null || el.type === "radio")
+    .filter((el) => !(el.getAttribute("aria-label") || el.labels?.length || el.textContent.trim() || el.title))
+    .map((el) => el.outerHTML.slice(0, 80)));
+  assert.deepEqual(unnamed, []);
+  assertNoProblems();
+});
+
+test("dark theme and a narrow screen", async () => {
+  await loadExample("dysco");
+  await run();
+  await page.click("#theme");
+  assert.equal(await page.evaluate(() => document.documentElement.dataset.theme), "dark");
+  assert.equal(await page.evaluate(() => localStorage.getItem("scopebox-theme")), "dark");
+  await shot("09-dark-wide.png");
+  await page.setViewportSize(NARROW);
+  await page.waitForTimeout(100);
+  assert.ok(await page.evaluate(() => document.documentElement.scrollWidth <= innerWidth + 1), "no horizontal scroll");
+  await shot("10-dark-narrow.png");
+  await page.click("#theme");
+  await loadExample("error");
+  await run();
+  assert.ok(await page.evaluate(() => document.documentElement.scrollWidth <= innerWidth + 1), "no horizontal scroll");
+  await shot("11-light-narrow-error.png");
+  await page.setViewportSize(WIDE);
+  // A dark preference is followed when nothing was chosen.
+  const dark = await browser.newContext({ viewport: WIDE, colorScheme: "dark" });
+  const p = await dark.newPage();
+  watch(p, "dark");
+  await p.goto(server.url + "/");
+  await p.waitForSelector("html[data-ready]");
+  assert.equal(await p.evaluate(() => document.documentElement.dataset.theme), "dark");
+  await dark.close();
+  assertNoProblems();
+});
+
+// Bytes on the wire (headers + bodies, gzip where the server has it), for a
+// first visit and a reload with a warm cache; with the browser engine they
+// include Pyodide, loaded by its Web Worker.
+async function weigh(ctx, url, waitFor) {
+  const p = await ctx.newPage();
+  watch(p, "weight");
+  const seen = [];
+  p.on("requestfinished", (r) => seen.push(r.sizes().then((s) => ({ url: r.url(), bytes: s.responseHeadersSize + s.responseBodySize }))));
+  const measure = async (fn) => {
+    seen.length = 0;
+    await fn();
+    await p.waitForSelector(waitFor, { timeout: BOOT_MS });
+    await p.waitForLoadState("networkidle");
+    const all = await Promise.all(seen);
+    return { requests: all.length, bytes: all.reduce((a, r) => a + Math.max(0, r.bytes), 0) };
+  };
+  const first = await measure(() => p.goto(url));
+  const warm = await measure(() => p.reload());
+  await p.close();
+  return { first, warm };
+}
+
+test("page weight: first load and warm reload", async () => {
+  const results = {};
+  for (const [name, hash, waitFor] of [
+    ["server engine", "", "#engine-status[data-state=ready]"],
+    ["browser engine", "#engine=browser", "#engine-status[data-state=ready]"],
+  ]) {
+    const ctx = await browser.newContext({ viewport: WIDE });
+    results[name] = await weigh(ctx, server.url + "/" + hash, waitFor);
+    await ctx.close();
+  }
+  const lines = Object.entries(results).map(([name, r]) =>
+    `page weight (${name}): first load ${r.first.bytes} bytes in ${r.first.requests} requests; ` +
+    `warm reload ${r.warm.bytes} bytes in ${r.warm.requests} requests`);
+  for (const l of lines) console.log(l);
+  writeFileSync(join(SHOTS, "page-weight.json"), JSON.stringify(results, null, 2) + "\n");
+  const s = results["server engine"], b = results["browser engine"];
+  assert.ok(s.first.bytes < 400000, `the page itself stays small: ${s.first.bytes}`);
+  assert.ok(s.warm.bytes < s.first.bytes / 20, "a warm reload only revalidates");
+  assert.ok(b.warm.bytes < b.first.bytes / 100, "Pyodide is not downloaded again");
+  assertNoProblems();
+});

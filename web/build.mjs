@@ -1,0 +1,39 @@
+// Bundles the playground with esbuild (pinned in package.json):
+//   node web/build.mjs <outdir>
+// writes <outdir>/app.js (the page: CodeMirror and the UI) and
+// <outdir>/engine.js (the browser engine's Web Worker), with source maps.
+// Pyodide is not bundled: the worker imports it at run time from
+// <outdir>/pyodide/, which web/CMakeLists.txt fills from node_modules.
+import { build } from "esbuild";
+import { dirname, join, relative } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const here = dirname(fileURLToPath(import.meta.url));
+const outdir = process.argv[2];
+if (!outdir) {
+  console.error("usage: node web/build.mjs <outdir>");
+  process.exit(2);
+}
+
+const common = {
+  bundle: true,
+  format: "esm",
+  // Module workers, SharedArrayBuffer + Atomics, import.meta: every current browser.
+  target: ["chrome111", "firefox115", "safari16.4"],
+  minify: true,
+  sourcemap: "linked",
+  legalComments: "eof",
+  logLevel: "warning",
+  metafile: true,
+  absWorkingDir: here,
+};
+
+const results = await Promise.all([
+  build({ ...common, entryPoints: [join(here, "app.js")], outfile: join(outdir, "app.js") }),
+  build({ ...common, entryPoints: [join(here, "src/engine-worker.js")], outfile: join(outdir, "engine.js") }),
+]);
+for (const r of results) {
+  for (const [file, info] of Object.entries(r.metafile.outputs)) {
+    if (!file.endsWith(".map")) console.log(`web: ${relative(process.cwd(), join(here, file))} ${info.bytes} bytes`);
+  }
+}

@@ -1,0 +1,108 @@
+// The browser engine's interpreter: Pyodide with the dynscope side module
+// and the scopebox runner package, set up as wasm/runtime/boot.mjs sets up
+// a server worker, so both engines run the same Python. It runs in a Web
+// Worker: the page stays responsive while Python runs, and the side module
+// may be compiled synchronously (the main thread refuses over 8 MB).
+//
+// Messages in:  {type: "boot", interrupt: SharedArrayBuffer | null}
+//               {type: "call", id, payload}   payload: a PROTOCOL.md request, as JSON text
+//               {type: "end-session", id}
+// Messages out: {type: "ready", info} | {type: "failed", message}
+//               {type: "answer", id, json, ms} | {type: "crash", id, message}
+const SIDE_MODULE = "dynscope.abi3.so";
+const base = new URL("./", self.location.href);
+
+let py = null;
+let runJson = null;
+let interrupt = null;
+
+async function fetchOk(url, as) {
+  const res = await fetch(url);
+  if (!res.ok) throw new Error(`${url}: HTTP ${res.status}`);
+  return as === "json" ? res.json() : new Uint8Array(await res.arrayBuffer());
+}
+
+// engine/manifest.json lists the runner package's files (written by the
+// build from wasm/runtime/scopebox_worker).
+async function fetchRuntime() {
+  const manifest = await fetchOk(new URL("engine/manifest.json", base), "json");
+  const files = await Promise.all(manifest.package.files.map(async (name) =>
+    [name, await fetchOk(new URL(`engine/${manifest.package.name}/${name}`, base))]));
+  return { manifest, sideModule: await fetchOk(new URL(`engine/${SIDE_MODULE}`, base)), files };
+}
+
+async function boot(msg) {
+  const started = performance.now();
+  const runtime = fetchRuntime(); // in parallel with Pyodide's own downloads
+  const { loadPyodide } = await import(new URL("pyodide/pyodide.mjs", base).href);
+  py = await loadPyodide({
+    indexURL: new URL("pyodide/", base).href,
+    // The runner captures the snippet's output; nothing else should print.
+    stdout: () => {},
+    stderr: () => {},
+  });
+  if (msg.interrupt) {
+    interrupt = new Int32Array(msg.interrupt);
+    py.setInterruptBuffer(interrupt);
+  }
+  const { manifest, sideModule, files } = await runtime;
+  const sitePackages = py.runPython("import site; site.getsitepackages()[0]");
+  py.FS.writeFile(`${sitePackages}/${SIDE_MODULE}`, sideModule);
+  const pkg = `${sitePackages}/${manifest.package.name}`;
+  py.FS.mkdirTree(pkg);
+  for (const [name, data] of files) py.FS.writeFile(`${pkg}/${name}`, data);
+  py.runPython(`import importlib; importlib.invalidate_caches(); import dynscope, ${manifest.package.name}`);
+  runJson = py.pyimport(manifest.package.name).run_json;
+  return {
+    python: py.runPython("import sys; '.'.join(map(str, sys.version_info[:3]))"),
+    pyodide: py.version,
+    dynscope: py.runPython("import dynscope; dynscope.__version__"),
+    boot_ms: Math.round(performance.now() - started),
+  };
+}
+
+function call(msg) {
+  if (interrupt) Atomics.store(interrupt, 0, 0);
+  const t0 = performance.now();
+  try {
+    const json = runJson(msg.payload);
+    self.postMessage({ type: "answer", id: msg.id, json, ms: performance.now() - t0 });
+  } catch (e) {
+    // The runner turns every exception of the snippet into data; reaching
+    // here means the interpreter itself failed (or an interrupt landed
+    // outside the snippet), and the page replaces this worker.
+    self.postMessage({ type: "crash", id: msg.id, message: String(e?.message ?? e) });
+  }
+}
+
+// A session's namespace lives in the runner between `persist` runs (one
+// session per interpreter, as on a server session's dedicated worker);
+// ending one forgets it.
+function endSession(msg) {
+  if (interrupt) Atomics.store(interrupt, 0, 0);
+  try {
+    py.runPython("import scopebox_worker.runner as _r; _r._session_globals = None; del _r");
+    self.postMessage({ type: "answer", id: msg.id, json: "{}", ms: 0 });
+  } catch (e) {
+    self.postMessage({ type: "crash", id: msg.id, message: String(e?.message ?? e) });
+  }
+}
+
+self.onmessage = async (e) => {
+  const msg = e.data;
+  switch (msg.type) {
+    case "boot":
+      try {
+        self.postMessage({ type: "ready", info: await boot(msg) });
+      } catch (err) {
+        self.postMessage({ type: "failed", message: String(err?.message ?? err) });
+      }
+      break;
+    case "call":
+      call(msg);
+      break;
+    case "end-session":
+      endSession(msg);
+      break;
+  }
+};

@@ -1,0 +1,293 @@
+// The two engines behind the playground's switch. Both answer with the
+// HTTP API's shapes (server/openapi.yaml): { status, body } where body is a
+// RunResult, a Session, or a Failure { ok: false, error: { code, message } }.
+import { parseAnswer } from "./values.js";
+
+const OUTPUT_CAP = 1 << 20; // the server's default --output-cap-bytes
+const GRACE_MS = 1000; // the server's default --timeout-grace-ms
+
+function failure(status, code, message, extra = {}) {
+  return { status, body: { ok: false, error: { code, message }, ...extra } };
+}
+
+function apiUrl(path) {
+  return new URL(path, document.baseURI).href;
+}
+
+// ---- server: POST to the API ---------------------------------------------
+
+export class ServerEngine {
+  constructor() {
+    this.name = "server";
+  }
+
+  // Resolves with [state, text] for the engine's status line.
+  async boot() {
+    try {
+      const res = await fetch(apiUrl("healthz"), { cache: "no-store" });
+      const body = await res.json();
+      const w = body.workers ?? {};
+      return body.ok ? ["ready", `${w.ready + (w.busy ?? 0)} of ${w.total} workers up`] : ["error", "no worker ready yet"];
+    } catch {
+      return ["error", "server unreachable"];
+    }
+  }
+
+  async call(method, path, body, signal) {
+    let res, text;
+    try {
+      res = await fetch(apiUrl(path), {
+        method,
+        headers: body === undefined ? {} : { "Content-Type": "application/json" },
+        body: body === undefined ? undefined : JSON.stringify(body),
+        signal,
+        cache: "no-store",
+      });
+      text = await res.text();
+    } catch (e) {
+      if (e?.name === "AbortError") {
+        return { stopped: true, ...failure(0, "stopped", "Stopped waiting for the server (the run itself ends at its time limit there).") };
+      }
+      return failure(0, "network_error", `The server could not be reached: ${e?.message ?? e}`);
+    }
+    try {
+      return { status: res.status, body: parseAnswer(text) };
+    } catch {
+      return failure(res.status, "bad_response", `HTTP ${res.status}: ${text.slice(0, 300)}`);
+    }
+  }
+
+  run(req, { signal, session }) {
+    const body = { code: req.code, mode: req.mode, scope: req.scope, dynamic: req.dynamic,
+                   return: req.return, timeout_ms: req.timeout_ms };
+    const path = session ? `v1/sessions/${encodeURIComponent(session)}/run` : "v1/run";
+    return this.call("POST", path, body, signal);
+  }
+
+  createSession(scope) {
+    return this.call("POST", "v1/sessions", Object.keys(scope).length ? { scope } : {});
+  }
+
+  getSession(id) {
+    return this.call("GET", `v1/sessions/${encodeURIComponent(id)}`);
+  }
+
+  deleteSession(id) {
+    return this.call("DELETE", `v1/sessions/${encodeURIComponent(id)}`);
+  }
+}
+
+// ---- browser: Pyodide + dynscope in a Web Worker ----------------------------
+
+// The worker (engine-worker.js) runs the very runner the server's workers
+// run (wasm/runtime/scopebox_worker) on the same dynscope side module; this
+// side only adds what the host adds on the server: the time limit, the
+// timing, and the mapping of `rejected` to 400.
+export class BrowserEngine {
+  constructor({ onStatus }) {
+    this.name = "browser";
+    this.onStatus = onStatus;
+    this.worker = null;
+    this.booting = null;
+    this.pending = new Map();
+    this.seq = 0;
+    this.session = null; // { id, runs }
+    this.sessionSeq = 0;
+    this.info = null;
+    // Cross-origin isolation (COOP/COEP from our server) gives us
+    // SharedArrayBuffer, hence Pyodide's interrupt buffer. Without it a
+    // stop terminates the worker instead.
+    this.canInterrupt = typeof SharedArrayBuffer === "function" && self.crossOriginIsolated === true;
+  }
+
+  boot() {
+    if (!this.booting) this.booting = this.start();
+    return this.booting;
+  }
+
+  start() {
+    const started = performance.now();
+    this.interrupt = this.canInterrupt ? new Int32Array(new SharedArrayBuffer(4)) : null;
+    const worker = new Worker(new URL("engine.js", document.baseURI), { type: "module", name: "scopebox-python" });
+    this.worker = worker;
+    const tick = setInterval(() => {
+      this.onStatus?.("loading", `loading Python… ${((performance.now() - started) / 1000).toFixed(0)} s`);
+    }, 1000);
+    this.onStatus?.("loading", "loading Python…");
+    return new Promise((resolve, reject) => {
+      const fail = (message) => {
+        clearInterval(tick);
+        if (this.worker === worker) {
+          worker.terminate();
+          this.worker = null;
+          this.booting = null;
+        }
+        this.onStatus?.("error", message);
+        reject(new Error(message));
+      };
+      worker.onerror = (e) => {
+        e.preventDefault?.();
+        fail(`the Python worker failed to start: ${e.message ?? "error"}`);
+      };
+      worker.onmessage = (e) => {
+        const msg = e.data;
+        if (msg.type === "ready") {
+          clearInterval(tick);
+          this.info = msg.info;
+          worker.onmessage = (ev) => this.onMessage(worker, ev.data);
+          worker.onerror = (ev) => {
+            ev.preventDefault?.();
+            this.crashed(worker, `the Python worker failed: ${ev.message ?? "error"}`);
+          };
+          const secs = (msg.info.boot_ms / 1000).toFixed(1);
+          this.onStatus?.("ready", `Python ${msg.info.python}, dynscope ${msg.info.dynscope} · booted in ${secs} s`);
+          resolve(msg.info);
+        } else if (msg.type === "failed") {
+          fail(`Python did not start: ${msg.message}`);
+        }
+      };
+      worker.postMessage({ type: "boot", interrupt: this.interrupt?.buffer ?? null });
+    });
+  }
+
+  onMessage(worker, msg) {
+    if (worker !== this.worker) return;
+    const p = this.pending.get(msg.id);
+    if (!p) return;
+    this.pending.delete(msg.id);
+    if (msg.type === "answer") p.resolve({ json: msg.json, ms: msg.ms });
+    else p.resolve({ crash: msg.message });
+  }
+
+  // A broken interpreter is replaced, like the server replaces a worker.
+  crashed(worker, message) {
+    if (worker !== this.worker) return;
+    worker.terminate();
+    this.worker = null;
+    this.booting = null;
+    const pending = [...this.pending.values()];
+    this.pending.clear();
+    for (const p of pending) p.resolve({ crash: message });
+    this.session = null;
+    this.onStatus?.("loading", "restarting Python…");
+    this.boot().catch(() => {});
+  }
+
+  // One message to the interpreter: resolves with { json, ms } or { crash }.
+  async send(message) {
+    await this.boot();
+    const id = ++this.seq;
+    const worker = this.worker;
+    return {
+      id,
+      worker,
+      done: new Promise((resolve) => {
+        this.pending.set(id, { resolve });
+        worker.postMessage({ ...message, id });
+      }),
+    };
+  }
+
+  async run(req, { signal, session }) {
+    if (typeof req.code !== "string" || req.code.length === 0) {
+      return failure(400, "invalid_value", "code: must not be empty");
+    }
+    if (session && (!this.session || this.session.id !== session)) {
+      return failure(404, "session_not_found", `no such session: ${session}`);
+    }
+    const payload = JSON.stringify({
+      type: "run", id: 0, code: req.code, mode: req.mode, scope: req.scope, dynamic: req.dynamic,
+      return: req.return, output_cap: OUTPUT_CAP, persist: Boolean(session),
+    });
+    // Stop works while Python is still loading, too.
+    const stoppedEarly = () => ({ stopped: true, ...failure(0, "stopped", "Stopped before the run started.") });
+    if (signal?.aborted) return stoppedEarly();
+    const aborted = new Promise((resolve) => signal?.addEventListener("abort", () => resolve("aborted"), { once: true }));
+    const ready = await Promise.race([this.boot().then(() => "ready", (e) => e), aborted]);
+    if (ready === "aborted") return stoppedEarly();
+    if (ready instanceof Error) return failure(503, "engine_unavailable", ready.message);
+    let call;
+    try {
+      call = await this.send({ type: "call", payload });
+    } catch (e) {
+      return failure(503, "engine_unavailable", String(e?.message ?? e));
+    }
+    const started = performance.now();
+    let reason = null, grace = null;
+    const stop = (why) => {
+      if (reason) return;
+      reason = why;
+      if (this.interrupt) Atomics.store(this.interrupt, 0, 2); // SIGINT: KeyboardInterrupt
+      // A snippet that swallows KeyboardInterrupt, or a browser without
+      // SharedArrayBuffer: the worker is ended, as the server kills one.
+      grace = setTimeout(() => this.crashed(call.worker, `stopped (${why})`), this.interrupt ? GRACE_MS : 0);
+    };
+    const limit = setTimeout(() => stop("timeout"), req.timeout_ms);
+    const onAbort = () => stop("stopped");
+    signal?.addEventListener("abort", onAbort);
+    if (signal?.aborted) onAbort();
+    const answer = await call.done;
+    clearTimeout(limit);
+    clearTimeout(grace);
+    signal?.removeEventListener("abort", onAbort);
+    const elapsed = performance.now() - started;
+    const timing = { queue_ms: 0, run_ms: Math.round((answer.ms ?? elapsed) * 1000) / 1000 };
+
+    let body = null;
+    if (answer.json) body = parseAnswer(answer.json);
+    const interrupted = reason && (!body || body.error?.type === "KeyboardInterrupt");
+    if (interrupted) {
+      if (session && !body) this.session = null;
+      if (reason === "timeout") {
+        return failure(504, "timeout", `the run passed its time limit of ${req.timeout_ms} ms and was interrupted`, { timing });
+      }
+      return { stopped: true, ...failure(0, "stopped", `Stopped after ${(elapsed / 1000).toFixed(1)} s.`, { timing }) };
+    }
+    if (!body) return failure(500, "worker_crashed", `The Python worker died during the run: ${answer.crash}`, { timing });
+    delete body.id;
+    if (body.type === "rejected") return failure(400, body.error.code, body.error.message);
+    delete body.type;
+    if (session && this.session) this.session.runs += 1;
+    return { status: 200, body: { ...body, timing } };
+  }
+
+  async inspect(scope) {
+    const call = await this.send({ type: "call", payload: JSON.stringify({ type: "inspect", id: 0, scope }) });
+    const answer = await call.done;
+    if (!answer.json) return { crash: answer.crash };
+    const body = parseAnswer(answer.json);
+    return { body };
+  }
+
+  sessionBody(extra) {
+    return { id: this.session.id, idle_ttl_ms: 0, runs: this.session.runs, ...extra };
+  }
+
+  async createSession(scope) {
+    try {
+      await this.send({ type: "end-session" }).then((c) => c.done);
+      this.session = null;
+      const r = await this.inspect(scope);
+      if (r.crash) return failure(500, "worker_crashed", r.crash);
+      if (r.body.type === "rejected") return failure(400, r.body.error.code, r.body.error.message);
+      this.session = { id: `browser-${++this.sessionSeq}`, runs: 0 };
+      return { status: 201, body: this.sessionBody({ scope: r.body.scope, definitions: r.body.definitions }) };
+    } catch (e) {
+      return failure(503, "engine_unavailable", String(e?.message ?? e));
+    }
+  }
+
+  async getSession(id) {
+    if (!this.session || this.session.id !== id) return failure(404, "session_not_found", `no such session: ${id}`);
+    const r = await this.inspect({});
+    if (r.crash) return failure(500, "worker_crashed", r.crash);
+    return { status: 200, body: this.sessionBody({ scope: r.body.scope, definitions: r.body.definitions }) };
+  }
+
+  async deleteSession(id) {
+    if (!this.session || this.session.id !== id) return failure(404, "session_not_found", `no such session: ${id}`);
+    this.session = null;
+    await this.send({ type: "end-session" }).then((c) => c.done);
+    return { status: 200, body: { ok: true, id } };
+  }
+}

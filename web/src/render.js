@@ -1,0 +1,203 @@
+// Draws an answer: the status line, the value, the error with its
+// traceback, stdout/stderr, the scope after the run as a tree with its
+// changes marked, and the dynamic scope as the stack of frames.
+import { h, clear } from "./dom.js";
+import { valueTree, repr, PyFloat } from "./values.js";
+
+const API_ERROR_TITLES = {
+  timeout: "Timed out",
+  queue_timeout: "Timed out in the queue",
+  stopped: "Stopped",
+  queue_full: "Server busy",
+  too_many_sessions: "No session slot free",
+  session_not_found: "Session not found",
+  worker_crashed: "Worker crashed",
+  network_error: "Network error",
+};
+
+export function classify(outcome) {
+  const b = outcome.body ?? {};
+  if (outcome.stopped) return { kind: "stopped", chip: "Stopped", cls: "warn" };
+  if (b.ok === true) return { kind: "ok", chip: "OK", cls: "ok" };
+  if (b.ok === false && b.error && "traceback" in b.error) return { kind: "python-error", chip: b.error.type, cls: "err" };
+  const code = b.error?.code ?? "error";
+  if (code === "timeout" || code === "queue_timeout") return { kind: "timeout", chip: API_ERROR_TITLES[code], cls: "warn" };
+  return { kind: "api-error", chip: API_ERROR_TITLES[code] ?? `${outcome.status || ""} ${code}`.trim(), cls: "err" };
+}
+
+function fmtMs(value) {
+  const ms = value instanceof PyFloat ? Number(value.text) : value;
+  if (typeof ms !== "number" || !Number.isFinite(ms)) return "?";
+  return ms >= 1000 ? `${(ms / 1000).toFixed(2)} s` : `${ms < 10 ? ms.toFixed(1) : Math.round(ms)} ms`;
+}
+
+export function renderStatus(el, outcome, engine) {
+  const c = classify(outcome);
+  const t = outcome.body?.timing;
+  const bits = [engine];
+  if (outcome.status) bits.push(`HTTP ${outcome.status}`);
+  if (t) {
+    bits.push(`run ${fmtMs(t.run_ms)}`);
+    if (engine === "server") bits.push(`queue ${fmtMs(t.queue_ms)}`);
+  }
+  clear(el,
+    h("span", { class: `chip chip-${c.cls}`, "data-kind": c.kind }, c.chip),
+    h("span", { class: "status-meta" }, bits.join(" · ")));
+  return c;
+}
+
+export function renderRunning(el, engine, text) {
+  clear(el, h("span", { class: "chip chip-run", "data-kind": "running" }, h("span", { class: "spinner", "aria-hidden": "true" }), "Running"),
+    h("span", { class: "status-meta" }, text ?? engine));
+}
+
+function section(title, ...kids) {
+  return h("section", { class: "out-section" }, h("h3", {}, title), ...kids);
+}
+
+function stream(name, text, truncated) {
+  return h("div", { class: `stream stream-${name}` },
+    h("div", { class: "stream-head" }, h("span", {}, name),
+      truncated ? h("span", { class: "chip chip-warn" }, "truncated: the rest was cut") : null),
+    h("pre", { class: "stream-text", tabindex: "0" }, text));
+}
+
+function errorBox(err, onLine) {
+  const where = err.line ? h("div", { class: "error-where" },
+    h("button", { type: "button", class: "linklike", onclick: () => onLine(err.line) },
+      `line ${err.line}${err.column ? `, column ${err.column}` : ""}`),
+    err.source ? h("code", {}, err.source.trim()) : null) : null;
+  const tb = (err.traceback ?? []).length ? h("div", { class: "traceback" },
+    h("div", { class: "traceback-head" }, "Traceback, outermost first"),
+    h("ol", {}, err.traceback.map((f) => h("li", {},
+      f.omitted ? h("span", { class: "muted" }, `… ${f.omitted} frames omitted`) : [
+        h("button", { type: "button", class: "linklike", onclick: () => onLine(f.line), disabled: !f.line },
+          f.line ? `line ${f.line}` : "line ?"),
+        h("span", { class: "tb-fn" }, " in ", h("code", {}, f.function)),
+        f.source ? h("pre", { class: "tb-src" }, f.source.trim()) : null,
+      ])))) : null;
+  return h("div", { class: "error-box", role: "group", "aria-label": "Python error" },
+    h("div", { class: "error-head" }, h("strong", { class: "error-type" }, err.type),
+      err.message ? h("span", { class: "error-msg" }, ": " + err.message) : null),
+    where, tb);
+}
+
+function apiErrorBox(outcome, c) {
+  const e = outcome.body?.error ?? {};
+  return h("div", { class: `error-box ${c.cls === "warn" ? "warn-box" : ""}` },
+    h("div", { class: "error-head" }, h("strong", { class: "error-type" }, c.chip),
+      e.code && e.code !== "stopped" ? h("span", { class: "error-code" }, ` (${e.code})`) : null),
+    h("p", { class: "error-msg-block" }, e.message ?? "The request failed."),
+    e.field ? h("p", { class: "muted" }, `field: ${e.field}`) : null);
+}
+
+// The result panel's body.
+export function renderResult(el, outcome, { mode, onLine }) {
+  const b = outcome.body ?? {};
+  const c = classify(outcome);
+  if (c.kind !== "ok" && c.kind !== "python-error") {
+    clear(el, apiErrorBox(outcome, c));
+    return;
+  }
+  const parts = [];
+  if (c.kind === "python-error") parts.push(errorBox(b.error, onLine));
+  else {
+    const isSnapshot = b.dynamic?.returned != null;
+    const valueEl = valueTree(null, b.result, { open: !isSnapshot });
+    parts.push(section("Value",
+      h("div", { class: "tree value-tree" }, valueEl),
+      isSnapshot ? h("p", { class: "muted small" }, "A dynscope snapshot: drawn as a stack under Dynamic scope.") : null,
+      b.result === null && mode === "exec" ? h("p", { class: "muted small" }, "exec mode: the value of a final expression statement, like a notebook cell.") : null));
+  }
+  const out = b.stdout ?? "", err = b.stderr ?? "";
+  if (out || b.truncated?.stdout) parts.push(stream("stdout", out, b.truncated?.stdout));
+  if (err || b.truncated?.stderr) parts.push(stream("stderr", err, b.truncated?.stderr));
+  if (!out && !err) parts.push(h("p", { class: "muted small no-output" }, "No output on stdout or stderr."));
+  clear(el, parts);
+}
+
+const MARKS = { added: "added", changed: "changed", removed: "removed" };
+
+function badge(kind) {
+  return kind ? h("span", { class: `mark mark-${kind}`, title: kind }, kind) : null;
+}
+
+// A namespace: its data names as trees, its definitions by kind, and what
+// changed. `previous` holds the values sent, to show what a removed name was.
+export function scopeTree(scope, definitions, changes, previous = {}) {
+  const marks = new Map();
+  for (const k of Object.keys(MARKS)) for (const n of changes?.[k] ?? []) marks.set(n, k);
+  const rows = [];
+  for (const [name, v] of Object.entries(scope ?? {})) {
+    const m = marks.get(name);
+    rows.push(valueTree(name, v, { mark: m ? `row-${m}` : "", badge: badge(m) }));
+  }
+  for (const [name, kind] of Object.entries(definitions ?? {})) {
+    const m = marks.get(name);
+    rows.push(h("div", { class: `t-row t-leaf t-def ${m ? `row-${m}` : ""}` }, badge(m),
+      h("span", { class: "t-label" }, name), h("span", { class: "t-sep" }, " : "),
+      h("span", { class: `chip chip-kind kind-${kind}` }, kind)));
+  }
+  for (const name of changes?.removed ?? []) {
+    rows.push(h("div", { class: "t-row t-leaf row-removed" }, badge("removed"),
+      h("span", { class: "t-label" }, name),
+      name in previous ? [h("span", { class: "t-sep" }, " = "), h("span", { class: "v was" }, repr(previous[name], 80))] : null));
+  }
+  if (!rows.length) return h("p", { class: "muted small" }, "The namespace is empty.");
+  return h("div", { class: "tree" }, rows);
+}
+
+export function renderScope(el, outcome, previous) {
+  const b = outcome.body ?? {};
+  const c = classify(outcome);
+  if (c.kind !== "ok" && c.kind !== "python-error") {
+    clear(el, h("p", { class: "muted small" }, "No scope: the run did not finish."));
+    return;
+  }
+  const ch = b.changes ?? { added: [], changed: [], removed: [] };
+  const counts = ["added", "changed", "removed"].map((k) => `${ch[k]?.length ?? 0} ${k}`).join(", ");
+  clear(el, h("p", { class: "muted small scope-summary" }, counts), scopeTree(b.scope, b.definitions, ch, previous));
+}
+
+// A snapshot, innermost frame first, drawn as a stack: a lookup starts at
+// the top and walks down; a name met again further down is shadowed.
+export function stack(snapshot, caption) {
+  const seen = new Map();
+  const frames = snapshot.map((f, i) => {
+    const rows = Object.entries(f.bindings ?? {}).map(([name, v]) => {
+      const by = seen.get(name);
+      if (!by) seen.set(name, f.function);
+      return valueTree(name, v, by ? { mark: "shadowed", badge: h("span", { class: "mark mark-shadowed", title: `shadowed by ${by}` }, "shadowed") } : {});
+    });
+    const root = f.function === "<request>";
+    return h("li", { class: `frame ${root ? "frame-root" : ""}` },
+      h("div", { class: "frame-head" },
+        h("code", { class: "frame-fn" }, root ? "<request>" : `${f.function}()`),
+        h("span", { class: "frame-where" }, root ? "root bindings from the request" :
+          f.line ? `line ${f.line}` : ""),
+        i === 0 ? h("span", { class: "chip chip-note" }, "innermost") : null),
+      rows.length ? h("div", { class: "frame-bindings tree" }, rows) : h("p", { class: "muted small" }, "no bindings"));
+  });
+  return h("figure", { class: `stack-figure ${frames.length === 1 ? "stack-single" : ""}` },
+    h("figcaption", {}, caption),
+    h("div", { class: "stack-wrap" },
+      h("div", { class: "stack-arrow", "aria-hidden": "true" }, h("span", {}, "lookup")),
+      h("ol", { class: "stack", "aria-label": caption }, frames)));
+}
+
+export function renderDynamic(el, outcome) {
+  const b = outcome.body ?? {};
+  const c = classify(outcome);
+  if (c.kind !== "ok" && c.kind !== "python-error") {
+    clear(el, h("p", { class: "muted small" }, "No snapshot: the run did not finish."));
+    return;
+  }
+  const parts = [];
+  const d = b.dynamic ?? { final: [], returned: null };
+  if (d.returned) parts.push(stack(d.returned, "The snapshot the snippet returned (dynscope.snapshot())"));
+  if (d.final?.length) parts.push(stack(d.final, "Visible after the run"));
+  else parts.push(h("p", { class: "muted small" }, d.returned
+    ? "After the run no binding is visible: every one ended with its frame."
+    : "No dynamic binding is visible after the run (the request sent no root bindings, and bindings end with their frames). Return dynscope.snapshot() to see the stack at a moment of the run."));
+  clear(el, parts);
+}

@@ -1,0 +1,45 @@
+// The Scope and Dynamic bindings editors hold JSON objects of names to
+// values in the API's encoding. Checked as you type, with the same rules
+// the runner applies (an identifier, not a keyword, not a dunder name), so
+// most mistakes show before a request is sent.
+import { lineCol } from "./editors.js";
+
+const KEYWORDS = new Set(("False None True and as assert async await break class continue def del " +
+  "elif else except finally for from global if import in is lambda nonlocal not or pass raise " +
+  "return try while with yield").split(" "));
+const IDENTIFIER = /^[\p{L}\p{Nl}_][\p{L}\p{Nl}\p{Mn}\p{Mc}\p{Nd}\p{Pc}]*$/u;
+
+function keyLine(text, name) {
+  const at = text.indexOf(JSON.stringify(name));
+  return at < 0 ? { line: 1 } : lineCol(text, at);
+}
+
+export function nameProblem(name) {
+  if (!IDENTIFIER.test(name)) return `${JSON.stringify(name)} is not a Python identifier`;
+  if (KEYWORDS.has(name)) return `${JSON.stringify(name)} is a Python keyword`;
+  if (name.startsWith("__") && name.endsWith("__")) return `${JSON.stringify(name)} is reserved (dunder names belong to the runtime)`;
+  return null;
+}
+
+// { value } or { error, line, column }
+export function checkVariables(text) {
+  if (!text.trim()) return { value: {} };
+  let value;
+  try {
+    value = JSON.parse(text);
+  } catch (e) {
+    const msg = String(e.message ?? e);
+    const m = /at position (\d+)/.exec(msg);
+    const where = m ? lineCol(text, Number(m[1])) : lineCol(text, text.length);
+    const reason = msg.replace(/\s*in JSON at position \d+.*$/s, "").replace(/^JSON\.parse: /, "");
+    return { error: `line ${where.line}, column ${where.column}: ${reason}`, ...where };
+  }
+  if (value === null || typeof value !== "object" || Array.isArray(value)) {
+    return { error: "must be a JSON object of names to values, like {\"x\": 1}", line: 1 };
+  }
+  for (const name of Object.keys(value)) {
+    const problem = nameProblem(name);
+    if (problem) return { error: problem, ...keyLine(text, name) };
+  }
+  return { value };
+}
