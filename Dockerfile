@@ -1,24 +1,44 @@
 # syntax=docker/dockerfile:1
-# Every step here is a script that CI also runs natively (docker/*.sh);
-# the Dockerfile only calls them.
+# scopebox's image. Every step is a script under docker/ that CI runs
+# natively (tests/docker/: the same scripts, into a temporary prefix, and the
+# result started the way this file starts it); the Dockerfile only copies
+# files and calls them. See the README, "Run in Docker".
+#
+#   docker build -t scopebox .
+#   docker run --rm -p 8080:8080 scopebox
 
+# Build: toolchain, emscripten, npm ci, the whole build, installed into
+# /opt/scopebox together with the Node >= 20 it was built against.
 FROM debian:bookworm-slim AS build
 WORKDIR /src
 COPY . .
-RUN bash docker/build.sh build \
- && cmake --install build --prefix /opt/scopebox
+RUN bash docker/build.sh build
+RUN bash docker/install.sh /opt/scopebox
 
+# Runtime: the server, Node, Pyodide with dynscope, the web assets, the
+# shared libraries they link and tini; no compiler, no npm.
 FROM debian:bookworm-slim AS runtime
-COPY docker/install-deps.sh /tmp/install-deps.sh
-RUN bash /tmp/install-deps.sh runtime && rm -f /tmp/install-deps.sh
 COPY --from=build /opt/scopebox /opt/scopebox
-RUN useradd --system --no-create-home --shell /usr/sbin/nologin scopebox
-USER scopebox
-ENV PATH=/opt/scopebox/node/bin:$PATH
+COPY docker/install-deps.sh docker/setup-runtime.sh /tmp/scopebox-setup/
+RUN bash /tmp/scopebox-setup/setup-runtime.sh /opt/scopebox \
+ && rm -rf /tmp/scopebox-setup /var/lib/apt/lists/*
+COPY --chmod=0755 docker/entrypoint.sh /opt/scopebox/bin/scopebox-entrypoint
+COPY --chmod=0755 docker/healthcheck.sh /opt/scopebox/bin/scopebox-healthcheck
+
+# Configured by environment only: each server flag --some-flag is
+# SCOPEBOX_SOME_FLAG (the README lists them all). The entrypoint supplies the
+# install's paths (node, runtime dir, web dir).
+ENV SCOPEBOX_HOST=0.0.0.0 \
+    SCOPEBOX_PORT=8080
+# scopebox:scopebox, made by setup-runtime.sh; numeric so that Kubernetes'
+# runAsNonRoot can check it.
+USER 10001:10001
+WORKDIR /
 EXPOSE 8080
+# The server quiesces on SIGTERM: stops accepting, lets runs in flight finish
+# (at most 5 s), ends its workers and exits 0.
 STOPSIGNAL SIGTERM
-HEALTHCHECK --interval=10s --timeout=3s --start-period=60s \
-  CMD ["node", "-e", "fetch('http://127.0.0.1:8080/healthz').then(r => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
-ENTRYPOINT ["/opt/scopebox/bin/scopebox-server", "--host", "0.0.0.0", "--node", "node", \
-            "--runtime-dir", "/opt/scopebox/lib/scopebox/runtime", \
-            "--web-dir", "/opt/scopebox/share/scopebox/web"]
+HEALTHCHECK --interval=10s --timeout=3s --start-period=60s --retries=3 \
+  CMD ["/opt/scopebox/bin/scopebox-healthcheck"]
+# tini reaps whatever a worker leaves behind and passes signals on.
+ENTRYPOINT ["/usr/bin/tini", "--", "/opt/scopebox/bin/scopebox-entrypoint"]

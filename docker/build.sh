@@ -8,6 +8,7 @@ build=${SCOPEBOX_BUILD_DIR:-$repo/build}
 
 bash "$repo/docker/install-deps.sh" "${1:-build}"
 # install-deps.sh may have put a Node >= 20 there.
-[ -x /opt/scopebox/node/bin/node ] && export PATH=/opt/scopebox/node/bin:$PATH
+node_prefix=${SCOPEBOX_NODE_PREFIX:-/opt/scopebox/node}
+[ -x "$node_prefix/bin/node" ] && export PATH=$node_prefix/bin:$PATH
 cmake -S "$repo" -B "$build" -DCMAKE_BUILD_TYPE="${CMAKE_BUILD_TYPE:-RelWithDebInfo}" >/dev/null
 cmake --build "$build" -j "$(nproc)"

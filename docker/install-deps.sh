@@ -21,7 +21,7 @@ node_prefix=${SCOPEBOX_NODE_PREFIX:-/opt/scopebox/node}
 runtime_pkgs=(ca-certificates libmicrohttpd12 libjansson4 libseccomp2 util-linux tini)
 build_pkgs=(build-essential cmake pkg-config emscripten libmicrohttpd-dev libjansson-dev
             libseccomp-dev python3.11 python3.11-dev python3-yaml)
-test_pkgs=(python3-pytest python3-yaml python3-jsonschema valgrind nginx wrk chromium)
+test_pkgs=(python3-pytest python3-yaml python3-jsonschema valgrind nginx wrk chromium clang-14 libclang-rt-14-dev)
 
 case "$profile" in
   runtime) pkgs=("${runtime_pkgs[@]}") ;;

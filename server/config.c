@@ -24,7 +24,7 @@
  * that any accepted body fits in one frame. */
 #define MAX_BODY_LIMIT (FRAME_MAX_PAYLOAD - 65536u)
 
-enum flag_kind { FLAG_STRING, FLAG_UINT, FLAG_SIZE, FLAG_NODE_ARG };
+enum flag_kind { FLAG_STRING, FLAG_UINT, FLAG_SIZE, FLAG_NODE_ARG, FLAG_BOOL };
 
 struct flag {
     const char *name;
@@ -56,7 +56,7 @@ static const struct flag flags[] = {
     {"max-timeout-ms", FLAG_UINT, OFF(max_timeout_ms), 1, 3600000, "MS",
      "the largest timeout_ms a request gets; more is capped (default 60000)"},
     {"timeout-grace-ms", FLAG_UINT, OFF(timeout_grace_ms), 0, 60000, "MS",
-     "past the limit, time to stop by interrupt before the worker is killed (default 1000)"},
+     "past the limit, time to stop by interrupt before the worker is killed (default 700)"},
     {"queue-timeout-ms", FLAG_UINT, OFF(queue_timeout_ms), 0, 3600000, "MS",
      "time a request may wait for a worker, 0 = no limit (default 60000)"},
     {"max-body-bytes", FLAG_SIZE, OFF(max_body_bytes), 1, MAX_BODY_LIMIT, "N",
@@ -69,6 +69,17 @@ static const struct flag flags[] = {
      "a session idle this long ends (default 600000)"},
     {"replica-id", FLAG_STRING, OFF(replica_id), 0, 0, "NAME",
      "prefix of this server's session ids, for routing among replicas (default none)"},
+    {"recycle-after-runs", FLAG_UINT, OFF(recycle_after_runs), 0, 100000000, "N",
+     "replace a pool worker after this many runs, 0 = never (default 10000)"},
+    {"recycle-rss-mb", FLAG_UINT, OFF(recycle_rss_mb), 0, 1048576, "MB",
+     "replace a pool worker once its resident memory passes this, 0 = never (default 768)"},
+    /* sandbox (server/sandbox.c) */
+    {"insecure", FLAG_BOOL, OFF(insecure), 0, 0, "",
+     "start workers even when a sandbox layer cannot be set up (logged)"},
+    {"worker-user", FLAG_STRING, OFF(worker_user), 0, 0, "USER",
+     "when run as root, the user workers run as (default nobody)"},
+    {"worker-heap-mb", FLAG_UINT, OFF(worker_heap_mb), 64, 4096, "MB",
+     "cap of each worker's wasm heap (default 256)"},
 };
 
 #define N_FLAGS (sizeof flags / sizeof flags[0])
@@ -85,13 +96,18 @@ static void set_defaults(struct config *cfg) {
     cfg->boot_timeout_ms = 30000;
     cfg->timeout_ms = 5000;
     cfg->max_timeout_ms = 60000;
-    cfg->timeout_grace_ms = 1000;
+    cfg->timeout_grace_ms = 700;
     cfg->queue_timeout_ms = 60000;
     cfg->max_body_bytes = 1048576;
     cfg->output_cap_bytes = 1048576;
     cfg->max_sessions = 4;
     cfg->session_ttl_ms = 600000;
     cfg->replica_id = NULL;
+    cfg->recycle_after_runs = 10000;
+    cfg->recycle_rss_mb = 768;
+    cfg->insecure = false; /* sandbox */
+    cfg->worker_user = "nobody";
+    cfg->worker_heap_mb = 256;
 }
 
 /* Decimal digits only: "08" is 8, but "+1", " 1", "1k", "-1", "" are errors. */
@@ -129,6 +145,16 @@ static bool apply(struct config *cfg, const struct flag *f, const char *value, c
             return false;
         }
         cfg->node_args[cfg->n_node_args++] = value;
+        return true;
+    case FLAG_BOOL: /* sandbox: --insecure */
+        if (strcmp(value, "1") == 0 || strcmp(value, "true") == 0) {
+            *(bool *)(void *)base = true;
+        } else if (strcmp(value, "0") == 0 || strcmp(value, "false") == 0) {
+            *(bool *)(void *)base = false;
+        } else {
+            snprintf(err, err_len, "--%s: expected 1, true, 0 or false, got '%.64s'", f->name, value);
+            return false;
+        }
         return true;
     case FLAG_UINT:
     case FLAG_SIZE:
@@ -208,6 +234,8 @@ enum config_result config_parse(struct config *cfg, int argc, char **argv, char 
         }
         if (eq != NULL) {
             value = eq + 1;
+        } else if (f->kind == FLAG_BOOL) {
+            value = "1";
         } else if (i + 1 < argc) {
             value = argv[++i];
         } else {

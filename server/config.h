@@ -2,6 +2,7 @@
 #ifndef SCOPEBOX_CONFIG_H
 #define SCOPEBOX_CONFIG_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
 
@@ -27,6 +28,12 @@ struct config {
     unsigned max_sessions;
     unsigned session_ttl_ms;   /* idle time after which a session ends */
     const char *replica_id;    /* prefixes session ids; NULL for none */
+    unsigned recycle_after_runs; /* a pool worker is replaced after this many runs; 0: never */
+    unsigned recycle_rss_mb;     /* ... or once resident memory passes this; 0: never */
+    /* sandbox (server/sandbox.h) */
+    bool insecure;             /* start workers even if a sandbox layer is missing */
+    const char *worker_user;   /* as root: the user workers run as */
+    unsigned worker_heap_mb;   /* cap of a worker's wasm heap */
 };
 
 enum config_result { CONFIG_OK, CONFIG_HELP, CONFIG_ERROR };

@@ -644,6 +644,14 @@ void http_url(const struct http *h, char *buf, size_t len) {
 
 void http_quiesce(struct http *h) {
     h->quiesced_fd = MHD_quiesce_daemon(h->daemon);
+    /* Quiescing only takes the socket out of libmicrohttpd's polling: the
+     * kernel would go on completing handshakes into the backlog, and those
+     * clients would hang until http_stop. Shut down, the socket stops
+     * listening, so new connections are refused at once and a load
+     * balancer moves on. The descriptor stays open until http_stop, as
+     * libmicrohttpd's threads may still look at it. */
+    if (h->quiesced_fd != MHD_INVALID_SOCKET)
+        shutdown(h->quiesced_fd, SHUT_RDWR);
 }
 
 void http_wait_idle(struct http *h, unsigned ms) {

@@ -14,6 +14,7 @@
 #include "http.h"
 #include "log.h"
 #include "pool.h"
+#include "sandbox.h"
 
 /* How long a SIGTERM waits for runs in flight before killing them. */
 #define DRAIN_MS 5000
@@ -102,6 +103,11 @@ int main(int argc, char **argv) {
     }
     if (stat(cfg.web_dir, &st) != 0 || !S_ISDIR(st.st_mode))
         log_msg("warning: --web-dir %s is not a directory; / will answer 404", cfg.web_dir);
+    /* Before any thread: decides and probes the worker sandbox. */
+    if (!sandbox_init(&cfg, node)) {
+        free(node);
+        return 1;
+    }
 
     /* Signals are taken synchronously by main (sigwait below); every thread
      * started from here on inherits the block, so none of them is ever
@@ -110,6 +116,7 @@ int main(int argc, char **argv) {
     sigemptyset(&stop_signals);
     sigaddset(&stop_signals, SIGINT);
     sigaddset(&stop_signals, SIGTERM);
+    sigaddset(&stop_signals, SIGHUP); /* taken only to say so: see below */
     pthread_sigmask(SIG_BLOCK, &stop_signals, NULL);
     signal(SIGPIPE, SIG_IGN);
 
@@ -141,8 +148,16 @@ int main(int argc, char **argv) {
         return 1;
     }
 
-    while (sigwait(&stop_signals, &sig) != 0)
-        ;
+    /* Settings are read once, at start. A SIGHUP (a supervisor's "reload")
+     * neither reloads anything nor kills the server: it is logged. */
+    for (;;) {
+        if (sigwait(&stop_signals, &sig) != 0)
+            continue;
+        if (sig != SIGHUP)
+            break;
+        log_msg("got SIGHUP: nothing is reloaded (settings are read once, at start); "
+                "restart the server to change them");
+    }
     log_msg("got %s: stopping", sig == SIGINT ? "SIGINT" : "SIGTERM");
 
     http_quiesce(http);

@@ -78,6 +78,8 @@ struct slot {
     enum worker_exit exit_why; /* for metrics, once it is gone */
     struct session *session;
     bool booted, killed, out_eof, err_eof, reap_warned;
+    bool recycle;          /* it asked to be replaced once idle (sandbox) */
+    unsigned runs;         /* jobs it has run, for --recycle-after-runs */
     char line[1024];       /* stderr bytes not yet ending in a newline */
     size_t line_len;
 };
@@ -690,6 +692,8 @@ static void spawn(struct pool *p, struct slot *s, double now) {
     s->job = NULL;
     s->written = 0;
     s->booted = s->killed = s->out_eof = s->err_eof = s->reap_warned = false;
+    s->recycle = false;
+    s->runs = 0;
     s->line_len = 0;
     log_msg("worker slot %d: started pid %d", s->index, (int)s->proc.pid);
 }
@@ -750,6 +754,39 @@ static bool answers_job(struct slot *s, json_t *msg, double now) {
 }
 
 /* The job in flight is over and the worker is free again. */
+/* Resident memory of a worker in MiB, from /proc; 0 if unknown. */
+static unsigned long rss_mib(pid_t pid) {
+    char path[64];
+    unsigned long pages_total, pages_rss = 0;
+    FILE *f;
+    snprintf(path, sizeof path, "/proc/%d/statm", (int)pid);
+    f = fopen(path, "re");
+    if (f == NULL)
+        return 0;
+    if (fscanf(f, "%lu %lu", &pages_total, &pages_rss) != 2)
+        pages_rss = 0;
+    fclose(f);
+    return pages_rss * (unsigned long)sysconf(_SC_PAGESIZE) >> 20;
+}
+
+/* A pool worker is replaced after so many runs or past an RSS ceiling: the
+ * wasm heap never shrinks, and a long-lived process only accumulates.
+ * Checked after each run, acted on while idle (tick). */
+static void check_recycle(struct slot *s) {
+    const struct config *cfg = s->pool->cfg;
+    unsigned long rss;
+    if (s->dedicated || s->recycle)
+        return;
+    if (cfg->recycle_after_runs > 0 && s->runs >= cfg->recycle_after_runs) {
+        log_msg("worker %d: recycled after %u runs", (int)s->proc.pid, s->runs);
+        s->recycle = true;
+    } else if (cfg->recycle_rss_mb > 0 && (rss = rss_mib(s->proc.pid)) > cfg->recycle_rss_mb) {
+        log_msg("worker %d: recycled at %lu MiB resident (ceiling %u)", (int)s->proc.pid, rss,
+                cfg->recycle_rss_mb);
+        s->recycle = true;
+    }
+}
+
 static struct job *take_job(struct slot *s, double now) {
     struct job *job = s->job;
     s->job = NULL;
@@ -757,6 +794,8 @@ static struct job *take_job(struct slot *s, double now) {
     job->run_ms = now - job->started_at;
     if (s->session)
         s->session->last_used = now;
+    s->runs++;
+    check_recycle(s);
     return job;
 }
 
@@ -876,6 +915,16 @@ static void on_message(struct slot *s, uint8_t *payload, size_t len, double now)
     }
     if (s->state == SLOT_BUSY && strcmp(type, "timeout") == 0) {
         on_timeout(s, msg, now);
+        return;
+    }
+    if (s->state != SLOT_BOOTING && strcmp(type, "recycle") == 0) {
+        /* sandbox: its state can no longer be reset cheaply; replace it
+         * once it is idle (tick). */
+        char text[256];
+        log_msg("worker %d asks to be replaced: %s", (int)s->proc.pid,
+                str_member(msg, "reason", text, sizeof text));
+        json_decref(msg);
+        s->recycle = true;
         return;
     }
     snprintf(why, sizeof why, "unexpected \"%.32s\" message while %s", type,
@@ -1056,6 +1105,9 @@ static void tick(struct pool *p, struct slot *s, double now, bool stopping,
                    now - s->session->last_used >= p->cfg->session_ttl_ms) {
             session_end(p, s, "expired after %u ms idle", p->cfg->session_ttl_ms);
             s->exit_why = EXIT_SESSION;
+            retire(s, now, false, NULL);
+        } else if (s->recycle && s->session == NULL) { /* sandbox */
+            s->exit_why = EXIT_RECYCLED;
             retire(s, now, false, NULL);
         }
         break;

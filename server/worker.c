@@ -1,5 +1,6 @@
 #define _GNU_SOURCE
 #include "worker.h"
+#include "sandbox.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -39,7 +40,7 @@ bool worker_spawn(char *const argv[], struct worker_proc *out) {
     if (pipe2(in, O_CLOEXEC) != 0 || pipe2(outp, O_CLOEXEC) != 0 || pipe2(err, O_CLOEXEC) != 0)
         goto fail;
 
-    pid = fork();
+    pid = sandbox_fork(); /* fork(), into new namespaces when sandboxed */
     if (pid < 0)
         goto fail;
     if (pid == 0) {
@@ -55,7 +56,8 @@ bool worker_spawn(char *const argv[], struct worker_proc *out) {
          * if the server dies without reaping it, the kernel kills it. */
         if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0)
             child_fail("set PDEATHSIG");
-        if (getppid() != parent)
+        /* (In a new PID namespace the parent is outside it: getppid() is 0.) */
+        if (getppid() != parent && !(sandbox_argv() != NULL && getppid() == 0))
             _exit(127);
         /* Own process group: a Ctrl-C at the terminal goes to the server,
          * which then shuts workers down in order, not to the workers. */
@@ -66,6 +68,9 @@ bool worker_spawn(char *const argv[], struct worker_proc *out) {
         /* Anything else the server had open (sockets, MHD's epoll) stays
          * out of reach of the sandbox even if it lacked O_CLOEXEC. */
         close_range(3, ~0U, 0);
+        /* The sandbox (sandbox.h) execs its own argv: node's flags + ours. */
+        if (sandbox_argv() != NULL)
+            child_fail(sandbox_exec());
         execve(argv[0], argv, environ);
         child_fail("exec the worker (check --node)");
     }

@@ -10,11 +10,18 @@ import { pathToFileURL } from "node:url";
 const SIDE_MODULE = "dynscope.abi3.so";
 const WORKER_PACKAGE = "scopebox_worker";
 
-export async function bootPython({ runtimeDir, stdout, stderr }) {
-  const pyodideDir = join(runtimeDir, "node_modules", "pyodide");
-  const { loadPyodide } = await import(pathToFileURL(join(pyodideDir, "pyodide.mjs")).href);
+// `loadOptions` go to loadPyodide as they are: the worker's sandbox passes
+// `jsglobals` and `createPyodideModule` (lockdown.mjs).
+export function pyodideDir(runtimeDir) {
+  return join(runtimeDir, "node_modules", "pyodide");
+}
+
+export async function bootPython({ runtimeDir, stdout, stderr, loadOptions = {} }) {
+  const dir = pyodideDir(runtimeDir);
+  const { loadPyodide } = await import(pathToFileURL(join(dir, "pyodide.mjs")).href);
   const py = await loadPyodide({
-    indexURL: pyodideDir + "/",
+    ...loadOptions,
+    indexURL: dir + "/",
     // Without these, Python's print() goes to the process's own stdout,
     // which carries protocol frames.
     stdout: stdout ?? ((line) => process.stderr.write(line + "\n")),

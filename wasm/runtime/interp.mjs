@@ -1,39 +1,175 @@
-// The interpreter thread of a worker: boots Pyodide once, then runs each
-// request through the Python-side runner (scopebox_worker), passing JSON strings
-// across the JS/Python boundary because per-value conversion costs ~0.7 ms.
+// The interpreter thread of a worker: boots Pyodide once, locks it down
+// (lockdown.mjs), captures its pristine state (isolation.mjs), then runs each
+// request through the Python-side runner (scopebox_worker), passing JSON
+// strings across the JS/Python boundary because per-value conversion costs
+// ~0.7 ms.
+//
+// Shared with the controlling thread (worker.mjs): `ctrl`, an Int32Array on a
+// SharedArrayBuffer. ctrl[0] is Pyodide's interrupt buffer (2 = SIGINT);
+// ctrl[1] is 1 once the controlling thread decided the run in flight timed
+// out, which is how a KeyboardInterrupt from the watchdog is told apart from
+// one the snippet raised itself.
 import { parentPort, workerData } from "node:worker_threads";
-import { bootPython } from "./boot.mjs";
+import { join } from "node:path";
+import { pathToFileURL } from "node:url";
+import { bootPython, pyodideDir } from "./boot.mjs";
+import { control, emptyGlobals, lockInterpreter, moduleHooks, prepareRealm, realTimers } from "./lockdown.mjs";
+import { Isolation } from "./isolation.mjs";
 
 const started = performance.now();
-let py;
+const ctrl = new Int32Array(workerData.ctrl);
+const INTERRUPT = 0;
+const TIMED_OUT = 1;
+// Past this much heap growth above the pristine image, restores get slow
+// (the grown part is zeroed each time): the worker asks to be replaced.
+const RECYCLE_GROWTH = 64 * 1024 * 1024;
+// Some JS-side tables only grow (Pyodide interns strings for good): after
+// this many restores the worker asks to be replaced too.
+const RECYCLE_RESTORES = 5000;
+// Output written to fds 1/2 directly (os.write) bypasses the runner's
+// capture and lands in the host's log: keep only this much per run.
+const RAW_OUTPUT_PER_RUN = 8192;
+
+let rawOutput = 0;
+function rawLine(line) {
+  if (rawOutput >= RAW_OUTPUT_PER_RUN) return;
+  rawOutput += line.length + 1;
+  process.stderr.write(`python: ${line.slice(0, 512)}${rawOutput >= RAW_OUTPUT_PER_RUN ? " [further output dropped]" : ""}\n`);
+}
+
+// Interruptible, CPU-free sleep for time.sleep: blocks on the interrupt
+// word, so the watchdog's interrupt wakes it. True when woken.
+function sleepMs(ms) {
+  const t = Math.max(0, Math.min(Number(ms) || 0, 2 ** 31 - 1));
+  return Atomics.wait(ctrl, INTERRUPT, 0, t) !== "timed-out";
+}
+
+let py, runJson, isolation, info;
 try {
-  py = await bootPython({ runtimeDir: workerData.runtimeDir });
+  prepareRealm();
+  const asm = await import(pathToFileURL(join(pyodideDir(workerData.runtimeDir), "pyodide.asm.mjs")).href);
+  py = await bootPython({
+    runtimeDir: workerData.runtimeDir,
+    stdout: rawLine,
+    stderr: rawLine,
+    loadOptions: {
+      jsglobals: emptyGlobals(),
+      env: { HOME: "/home/pyodide" },
+      createPyodideModule: moduleHooks({
+        heapCapBytes: workerData.heapCapBytes,
+        createPyodideModule: asm.default,
+      }),
+    },
+  });
+  info = {
+    python: py.runPython("import sys; '.'.join(map(str, sys.version_info[:3]))"),
+    pyodide: py.version,
+    dynscope: py.runPython("import dynscope; dynscope.__version__"),
+  };
+  py.setInterruptBuffer(ctrl);
+  runJson = py.pyimport("scopebox_worker").run_json;
+  const lock = lockInterpreter(py, { sleepMs });
+  isolation = new Isolation(py);
+  const snap = isolation.capture();
+  process.stderr.write(
+    `sandbox: removed built-ins ${lock.removed.join(",") || "-"}; scrubbed reference slots ` +
+      `${lock.scrubbed.join(",") || "-"}; froze ${lock.frozen} intrinsics; pristine heap ` +
+      `${(snap.heapBytes / 1048576).toFixed(1)} MiB, ${snap.slots} reference slots, ` +
+      `${snap.stripped} paths made read-only\n`,
+  );
 } catch (e) {
   parentPort.postMessage({ type: "fatal", message: `boot failed: ${e?.stack ?? e}` });
   process.exit(1);
 }
-const runner = py.pyimport("scopebox_worker");
-const runJson = runner.run_json;
+
+// Errors from a broken interpreter (a wasm stack overflow, "Pyodide already
+// fatally failed") are not Python exceptions: the instance must go.
+function isPythonError(e) {
+  return e?.constructor?.name === "PythonError" && !String(e?.message).includes("fatally failed");
+}
+
+function escapedError(id, e) {
+  const type = typeof e.type === "string" ? e.type : "Exception";
+  return JSON.stringify({
+    type: "result", id, ok: false, result: null, stdout: "", stderr: "",
+    truncated: { stdout: false, stderr: false },
+    error: { type, message: `${type} while reporting the run's results`, line: null, source: null, traceback: [] },
+    scope: {}, definitions: {}, changes: { added: [], changed: [], removed: [] },
+    dynamic: { final: [], returned: null },
+  });
+}
+
+let restorePending = false;
+let recycleAsked = false;
+function restoreNow() {
+  if (!restorePending) return;
+  restorePending = false;
+  try {
+    isolation.restore();
+  } catch (e) {
+    parentPort.postMessage({ type: "fatal", message: `state restore failed: ${e?.stack ?? e}` });
+    return;
+  }
+  if (recycleAsked) return;
+  let reason = null;
+  if (isolation.grownBytes() > RECYCLE_GROWTH) {
+    reason = `wasm heap grew ${(isolation.grownBytes() / 1048576).toFixed(0)} MiB past its pristine size`;
+  } else if (isolation.stats.restores >= RECYCLE_RESTORES) {
+    reason = `${isolation.stats.restores} restores`;
+  }
+  if (reason) {
+    recycleAsked = true;
+    parentPort.postMessage({ type: "recycle", reason });
+  }
+}
+
+// Unhandled rejections from a snippet's leftover promises must not end the
+// thread (Node's default); they are the snippet's business.
+process.on("unhandledRejection", () => {});
 
 parentPort.on("message", (msg) => {
-  let json;
+  if (msg.type !== "run") return;
+  restoreNow();
+  rawOutput = 0;
+  Atomics.store(ctrl, INTERRUPT, 0);
+  isolation.beforeRun(msg.persist);
+  let json, pyError;
   try {
     json = runJson(msg.payload);
   } catch (e) {
-    // The runner catches every Python exception itself; reaching here means
-    // the interpreter is broken (e.g. a wasm stack overflow), so it must go.
-    parentPort.postMessage({ type: "fatal", message: `interpreter failed: ${e?.message ?? e}` });
-    return;
+    if (!isPythonError(e)) {
+      // The runner catches every Python exception itself; reaching here
+      // means the interpreter is broken (e.g. a wasm stack overflow).
+      parentPort.postMessage({ type: "fatal", message: `interpreter failed: ${e?.message ?? e}` });
+      return;
+    }
+    pyError = e;
   }
-  parentPort.postMessage({ type: "result", json });
+  const timedOut = Atomics.load(ctrl, TIMED_OUT) === 1;
+  Atomics.store(ctrl, INTERRUPT, 0);
+  if (timedOut) {
+    parentPort.postMessage({ type: "timeout", id: msg.id });
+  } else if (pyError) {
+    // An exception escaped the runner itself (typically MemoryError while
+    // it encoded a huge scope): the interpreter is fine, the answer is an
+    // error result without scope.
+    parentPort.postMessage({ type: "result", json: escapedError(msg.id, pyError) });
+  } else {
+    parentPort.postMessage({ type: "result", json });
+  }
+  // Stateless: wipe what the run left, after the answer is on its way and
+  // after the run's leftover promise callbacks ran against its own state.
+  if (!msg.persist) {
+    restorePending = true;
+    realTimers.setImmediate(restoreNow);
+  }
 });
 
 parentPort.postMessage({
   type: "ready",
   info: {
-    python: py.runPython("import sys; '.'.join(map(str, sys.version_info[:3]))"),
-    pyodide: py.version,
-    dynscope: py.runPython("import dynscope; dynscope.__version__"),
+    ...info,
     boot_ms: Math.round(performance.now() - started),
+    heap_cap_mb: Math.round(control.heapCap / 1048576),
   },
 });

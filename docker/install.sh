@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# The Dockerfile's build stage, after build.sh: installs the built tree into
+# PREFIX (server, worker runtime with Pyodide and dynscope, web assets), with
+# the Node >= 20 that the build was configured with copied to PREFIX/node, so
+# that PREFIX alone is everything a runtime needs besides a few shared
+# libraries (docker/setup-runtime.sh installs those).
+#   docker/install.sh PREFIX          (build tree: ./build or $SCOPEBOX_BUILD_DIR)
+set -euo pipefail
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+build=${SCOPEBOX_BUILD_DIR:-$repo/build}
+prefix=${1:?usage: docker/install.sh PREFIX}
+
+log() { printf 'install: %s\n' "$*" >&2; }
+
+[ -f "$build/CMakeCache.txt" ] || { log "no build in $build: run docker/build.sh first"; exit 1; }
+cmake --install "$build" --prefix "$prefix" >/dev/null
+prefix=$(cd "$prefix" && pwd -P)
+
+# The Node the build checked (>= 20, see cmake/toolchain-checks.cmake): a
+# single self-contained executable (it links only libc, libstdc++, libgcc).
+node=$(sed -n 's/^SCOPEBOX_NODE:FILEPATH=//p' "$build/CMakeCache.txt")
+node=$(readlink -f "$node")
+[ -x "$node" ] || { log "no node in $build/CMakeCache.txt"; exit 1; }
+mkdir -p "$prefix/node/bin"
+# In the image the fallback Node already lives at /opt/scopebox/node.
+if [ "$node" != "$(readlink -f "$prefix/node/bin/node" 2>/dev/null || true)" ]; then
+  install -m 0755 "$node" "$prefix/node/bin/node"
+  for license in "$(dirname "$node")/../LICENSE" /usr/share/doc/nodejs/copyright; do
+    if [ -f "$license" ]; then install -m 0644 "$license" "$prefix/node/LICENSE"; break; fi
+  done
+fi
+log "installed into $prefix (node $("$prefix/node/bin/node" -v))"

@@ -1,0 +1,229 @@
+// No shared state between stateless runs (PROTOCOL.md, "Isolation"): after
+// boot and lockdown the interpreter's whole state is captured once, and after
+// every stateless run it is put back before the next run can start.
+//
+// What makes up the state, and how each part is restored:
+// - wasm linear memory (every Python object, module, builtins, sys.modules,
+//   os.environ, the wasm stack): copied back from the pristine copy; memory
+//   above it is zeroed, so no
+//   byte of one request is readable by the next.
+// - the wasm stack pointer: reset.
+// - Pyodide's JS reference table (libhiwire, a wasm table of JS values
+//   outside linear memory): every slot set back to its pristine value, slots
+//   added by the run cleared, and its deduplication Maps (JS objects) put
+//   back to their pristine contents.
+// - JS objects that point into the heap: PyProxies (and their finalizers)
+//   made during the run are marked destroyed, so that a callback surviving
+//   the run cannot touch the restored heap.
+// - timers (asyncio's loop runs on setTimeout/setImmediate): cancelled.
+// - the Emscripten file system: everything outside the writable directories
+//   is read-only (modes stripped of write bits, chmod refused); the writable
+//   directories are emptied, files opened by the run closed, the working
+//   directory reset.
+// - module state seeded at start-up (random): reseeded from os.urandom.
+import { cancelTimers, control } from "./lockdown.mjs";
+
+export const WRITABLE_DIRS = ["/tmp", "/home/pyodide"];
+const NEVER_TOUCH = new Set(["/dev", "/proc"]);
+
+function memoryOf() {
+  return control.exports.memory;
+}
+
+// Read-only outside WRITABLE_DIRS: write bits off everywhere else. Emscripten's
+// FS checks mode bits (not owners), and chmod is refused once locked, so the
+// bits cannot be turned back on.
+function stripWriteBits(FS) {
+  let n = 0;
+  const walk = (path) => {
+    if (NEVER_TOUCH.has(path) || WRITABLE_DIRS.includes(path)) return;
+    let st;
+    try {
+      st = FS.lstat(path);
+    } catch {
+      return;
+    }
+    if (FS.isLink(st.mode)) return;
+    if (FS.isDir(st.mode)) {
+      for (const name of FS.readdir(path)) {
+        if (name === "." || name === "..") continue;
+        walk(path === "/" ? `/${name}` : `${path}/${name}`);
+      }
+    }
+    if (st.mode & 0o222) {
+      FS.chmod(path, st.mode & ~0o222 & 0o7777);
+      n++;
+    }
+  };
+  walk("/");
+  // "/" itself: no new top-level entries.
+  return n;
+}
+
+function emptyDir(FS, dir) {
+  let removed = 0;
+  let names;
+  try {
+    names = FS.readdir(dir);
+  } catch {
+    FS.mkdirTree(dir);
+    return 0;
+  }
+  for (const name of names) {
+    if (name === "." || name === "..") continue;
+    const path = `${dir}/${name}`;
+    const st = FS.lstat(path);
+    if (FS.isDir(st.mode)) {
+      FS.chmod(path, 0o777);
+      removed += emptyDir(FS, path);
+      FS.rmdir(path);
+    } else {
+      FS.unlink(path);
+    }
+    removed++;
+  }
+  return removed;
+}
+
+export class Isolation {
+  constructor(py) {
+    this.py = py;
+    this.M = py._module;
+    this.FS = py.FS;
+    this.pristine = null;
+    this.dirty = false;
+    this.stats = { restores: 0, lastMs: 0 };
+  }
+
+  // Call once, after boot and lockdown, with the interpreter idle.
+  capture() {
+    const { M, FS, py } = this;
+    const E = control.exports;
+    // The file system first: the heap copy must see its final shape.
+    for (const dir of WRITABLE_DIRS) {
+      FS.mkdirTree(dir);
+      FS.chmod(dir, 0o777);
+    }
+    const stripped = stripWriteBits(FS);
+    control.fsLocked = true;
+    this.openFds = new Set(FS.streams.map((s, fd) => (s ? fd : -1)).filter((fd) => fd >= 0));
+    this.cwd = FS.cwd();
+
+    // Python-side helper, created before the copy so that it is part of it.
+    py.runPython(
+      "def _scopebox_reseed():\n" +
+        "    import sys\n" +
+        "    r = sys.modules.get('random')\n" +
+        "    if r is not None:\n" +
+        "        r.seed()\n",
+    );
+    this.reseed = py.globals.get("_scopebox_reseed");
+    py.runPython("import gc; gc.collect()");
+
+    // The registry of PyProxy finalizers: registrations made during a run
+    // are remembered so that restore() can disarm them.
+    const real = M.finalizationRegistry;
+    const epoch = (this.epoch = []);
+    M.finalizationRegistry = Object.freeze({
+      register: (target, held, token) => {
+        this.epoch.push(held, token);
+        return real.register(target, held, token);
+      },
+      unregister: (token) => real.unregister(token),
+    });
+    void epoch;
+
+    this.slots = [];
+    for (let s = 0; ; s++) {
+      try {
+        this.slots.push(M.__hiwire_get(s));
+      } catch {
+        break;
+      }
+    }
+    if (control.dedupMaps.some((m) => !(m instanceof Map))) throw new Error("unexpected deduplication table");
+    this.dedup = control.dedupMaps.map((m) => [m, [...m.entries()]]);
+    this.stackPointer = E.__stack_pointer.value;
+    this.stackTraceLimit = Error.stackTraceLimit;
+    const buf = memoryOf().buffer;
+    this.pristine = new Uint8Array(buf.byteLength);
+    this.pristine.set(new Uint8Array(buf));
+    return { heapBytes: this.pristine.length, slots: this.slots.length, stripped };
+  }
+
+  // Before a stateless run: restore if an earlier run (a session's, or one
+  // whose restore was deferred) left state behind.
+  beforeRun(persist) {
+    if (!persist && this.dirty) this.restore();
+    this.dirty = true;
+  }
+
+  restore() {
+    const t0 = performance.now();
+    const { M, FS } = this;
+    const E = control.exports;
+
+    // 1. Nothing scheduled by the run may fire again.
+    cancelTimers();
+    // 2. Proxies and finalizers made during the run point into the heap
+    //    that is about to be replaced: disarm them.
+    for (const o of this.epoch) {
+      if (o && typeof o === "object" && "ptr" in o) {
+        o.ptr = 0;
+        if ("cache" in o) o.cache = undefined;
+      }
+    }
+    this.epoch.length = 0;
+    // 3. Files: close what the run opened, empty the writable dirs.
+    FS.streams.forEach((s, fd) => {
+      if (s && !this.openFds.has(fd)) {
+        try {
+          FS.close(s);
+        } catch {
+          FS.streams[fd] = null;
+        }
+      }
+    });
+    for (const dir of WRITABLE_DIRS) emptyDir(FS, dir);
+    FS.chdir(this.cwd);
+    // 4. Linear memory: zero everything above the pristine image (the heap
+    //    grew during some run; the worker asks to be recycled once that part
+    //    gets big, see grownBytes), then copy the image back.
+    const heap = new Uint8Array(memoryOf().buffer);
+    if (heap.length > this.pristine.length) heap.fill(0, this.pristine.length);
+    heap.set(this.pristine);
+    E.__stack_pointer.value = this.stackPointer;
+    // 5. The JS reference table.
+    for (let s = 0; ; s++) {
+      if (s < this.slots.length) {
+        if (M.__hiwire_set(s, this.slots[s]) < 0) throw new Error(`cannot restore reference slot ${s}`);
+        continue;
+      }
+      let v;
+      try {
+        v = M.__hiwire_get(s);
+      } catch {
+        break;
+      }
+      if (v !== null && v !== undefined) M.__hiwire_set(s, null);
+    }
+    Error.stackTraceLimit = this.stackTraceLimit;
+    // ... and its deduplication maps, which live outside the table.
+    if (control.dedupMaps.length !== this.dedup.length) throw new Error("a deduplication table appeared");
+    for (const [map, entries] of this.dedup) {
+      map.clear();
+      for (const [k, v] of entries) map.set(k, v);
+    }
+    // 6. Module state seeded once per process.
+    this.reseed();
+    this.dirty = false;
+    this.stats.restores++;
+    this.stats.lastMs = performance.now() - t0;
+    return this.stats.lastMs;
+  }
+
+  // Bytes the heap has grown beyond the pristine image.
+  grownBytes() {
+    return memoryOf().buffer.byteLength - this.pristine.length;
+  }
+}

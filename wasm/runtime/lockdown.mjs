@@ -1,0 +1,410 @@
+// Layer 1 of the sandbox (see wasm/runtime/PROTOCOL.md, "Sandbox"): what the
+// interpreter thread does so that Python code has no path to the JS realm's
+// capabilities (process, require, globalThis, Function, host files), and so
+// that what a run leaves behind can be wiped (isolation.mjs).
+//
+// Pyodide is not a boundary; this layer removes what it can and the process
+// sandbox (server/sandbox.c, node's permission model) holds if it fails.
+//
+// Order (interp.mjs):
+//   prepareRealm()            before Pyodide loads: timers are tracked, the
+//                             process.binding shim the permission model needs
+//   moduleHooks()             passed to loadPyodide: wraps the wasm imports
+//                             (heap cap, dlopen lock) and captures exports
+//   lockInterpreter(py, ...)  after boot: js / pyodide_js replaced by frozen
+//                             stubs, run_js and native-code modules removed,
+//                             host objects unreachable, intrinsics frozen
+import fs from "node:fs";
+
+const realTimers = {
+  setTimeout: globalThis.setTimeout,
+  clearTimeout: globalThis.clearTimeout,
+  setInterval: globalThis.setInterval,
+  clearInterval: globalThis.clearInterval,
+  setImmediate: globalThis.setImmediate,
+  clearImmediate: globalThis.clearImmediate,
+};
+export { realTimers };
+
+// Timers started while a run is in flight (Pyodide's event loop schedules
+// asyncio callbacks with setTimeout/setImmediate). They are cancelled when a
+// stateless run ends, so no "background task" outlives its request.
+const liveTimers = new Map(); // handle -> clear function
+
+export function cancelTimers() {
+  const n = liveTimers.size;
+  for (const [h, clear] of liveTimers) clear(h);
+  liveTimers.clear();
+  return n;
+}
+
+function trackTimers() {
+  const wrap = (set, clear, once) =>
+    function (cb, ...rest) {
+      if (typeof cb !== "function") throw new TypeError("callback must be a function");
+      let h;
+      const run = once
+        ? (...a) => {
+            liveTimers.delete(h);
+            return cb(...a);
+          }
+        : cb;
+      h = set(run, ...rest);
+      liveTimers.set(h, clear);
+      return h;
+    };
+  const unwrap = (clear) =>
+    function (h) {
+      liveTimers.delete(h);
+      return clear(h);
+    };
+  globalThis.setTimeout = wrap(realTimers.setTimeout, realTimers.clearTimeout, true);
+  globalThis.setImmediate = wrap(realTimers.setImmediate, realTimers.clearImmediate, true);
+  globalThis.setInterval = wrap(realTimers.setInterval, realTimers.clearInterval, false);
+  globalThis.clearTimeout = unwrap(realTimers.clearTimeout);
+  globalThis.clearImmediate = unwrap(realTimers.clearImmediate);
+  globalThis.clearInterval = unwrap(realTimers.clearInterval);
+}
+
+export function prepareRealm() {
+  // Under --experimental-permission, process.binding throws; Pyodide's
+  // Emscripten glue asks it for "constants" while it loads. Answer that and
+  // nothing else.
+  const constants = Object.freeze({ fs: Object.freeze({ ...fs.constants }), os: Object.freeze({}) });
+  process.binding = (name) => {
+    if (name === "constants") return constants;
+    throw new Error(`process.binding(${JSON.stringify(String(name))}) is not available`);
+  };
+  trackTimers();
+}
+
+// ---- wasm imports ----------------------------------------------------------
+
+// State shared with the import wrappers; `dlopenLocked` flips once boot has
+// loaded the one side module we ship (dynscope).
+const control = {
+  heapCap: 0, dlopenLocked: false, fsLocked: false, exports: null, heapRefusals: 0,
+  // JS Maps that Pyodide's reference table (libhiwire) keeps outside the wasm
+  // heap to deduplicate references: isolation.mjs restores their contents.
+  dedupMaps: [],
+};
+export { control };
+
+export function moduleHooks({ heapCapBytes, createPyodideModule }) {
+  control.heapCap = heapCapBytes;
+  return (settings) => {
+    const instantiate = settings.instantiateWasm;
+    if (typeof instantiate !== "function") {
+      throw new Error("Pyodide did not offer instantiateWasm: cannot wrap the wasm imports");
+    }
+    settings.instantiateWasm = (imports, done) =>
+      instantiate(wrapImports(imports), (instance, module) => {
+        control.exports = instance.exports;
+        done(instance, module);
+      });
+    return createPyodideModule(settings);
+  };
+}
+
+function wrapImports(imports) {
+  const env = imports.env;
+  for (const name of ["emscripten_resize_heap", "_dlopen_js", "_emscripten_dlopen_js", "_emscripten_system"]) {
+    if (typeof env[name] !== "function") throw new Error(`wasm import env.${name} not found`);
+  }
+  const resize = env.emscripten_resize_heap;
+  // Growing the wasm heap past the cap fails like an out-of-memory malloc:
+  // Python raises MemoryError and the interpreter stays usable. (The heap
+  // never shrinks; Emscripten may over-grow by up to 20% below the cap.)
+  env.emscripten_resize_heap = (requested) => {
+    if (control.heapCap > 0 && requested >>> 0 > control.heapCap) {
+      control.heapRefusals++;
+      return 0;
+    }
+    return resize(requested);
+  };
+  // After boot no new code enters the process: dlopen of a side module (a
+  // .so written by a snippet, ctypes.CDLL, ...) fails.
+  const dlopen = env._dlopen_js;
+  env._dlopen_js = (handle) => (control.dlopenLocked ? 0 : dlopen(handle));
+  const dlopenAsync = env._emscripten_dlopen_js;
+  env._emscripten_dlopen_js = (...args) => {
+    if (control.dlopenLocked) throw new Error("dynamic loading is disabled in scopebox");
+    return dlopenAsync(...args);
+  };
+  env._emscripten_system = () => -1;
+  const dedupNew = env.__hiwire_deduplicate_new;
+  if (typeof dedupNew !== "function") throw new Error("wasm import env.__hiwire_deduplicate_new not found");
+  env.__hiwire_deduplicate_new = (...args) => {
+    const map = dedupNew(...args);
+    control.dedupMaps.push(map);
+    return map;
+  };
+  // Once the file system is locked (isolation.mjs), modes cannot change:
+  // read-only stays read-only.
+  const EPERM = 63; // Emscripten's errno numbering
+  for (const name of ["__syscall_chmod", "__syscall_fchmod", "__syscall_fchmodat2"]) {
+    const real = env[name];
+    if (typeof real !== "function") throw new Error(`wasm import env.${name} not found`);
+    env[name] = (...args) => (control.fsLocked ? -EPERM : real(...args));
+  }
+  return imports;
+}
+
+// ---- after boot -------------------------------------------------------------
+
+// Built-in modules that hand Python raw memory or native code: removed from
+// the interpreter's table of built-ins, so that no import path (importlib,
+// _imp.create_builtin, ...) can create them.
+export const REMOVED_BUILTINS = [
+  "_ctypes", "_testcapi", "_testinternalcapi", "_testlimitedcapi", "_testbuffer",
+  "_testclinic", "_testclinic_limited", "_xxtestfuzz", "_remote_debugging",
+];
+
+const PY_LOCKDOWN = String.raw`
+def _scopebox_lockdown(removed, sleep_ms, js_stub, pyodide_js_stub):
+    import gc, sys, time
+    import _pyodide._importhook as importhook
+
+    for name in list(sys.modules):
+        if name == "js" or name.startswith("js.") or name.startswith("pyodide_js") \
+                or name in removed or name in ("ctypes", "ctypes.util", "ctypes._endian"):
+            del sys.modules[name]
+    importhook.jsfinder.jsproxies.clear()
+    importhook.jsfinder.register_js_module("js", js_stub)
+    importhook.jsfinder.register_js_module("pyodide_js", pyodide_js_stub)
+    sys.path_importer_cache.clear()
+
+    def removed_capability(*args, **kwargs):
+        raise RuntimeError("not available in scopebox: no JavaScript access from Python")
+
+    import pyodide.code, pyodide.ffi
+    pyodide.code.run_js = removed_capability
+    for mod in (pyodide.ffi,):
+        for attr in ("register_js_module", "unregister_js_module"):
+            if hasattr(mod, attr):
+                setattr(mod, attr, removed_capability)
+    try:
+        import pyodide._run_js as run_js_module
+        run_js_module.run_js = removed_capability
+    except ImportError:
+        pass
+
+    # time.sleep: Pyodide's busy-waits and cannot be interrupted; this one
+    # blocks on the interrupt buffer, so a timeout wakes it at once.
+    def sleep(secs, /):
+        if isinstance(secs, bool) or not isinstance(secs, (int, float)):
+            if not hasattr(type(secs), "__float__"):
+                raise TypeError(f"'{type(secs).__name__}' object cannot be interpreted as an integer or float")
+        secs = float(secs)
+        if secs != secs:
+            raise ValueError("Invalid value NaN (not a number)")
+        if secs < 0:
+            raise ValueError("sleep length must be non-negative")
+        deadline = time.monotonic() + secs
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return None
+            if sleep_ms(min(left, 3600.0) * 1000.0):
+                # Woken by an interrupt: let the eval loop raise it.
+                for _ in range(1000):
+                    pass
+    sleep.__name__ = sleep.__qualname__ = "sleep"
+    sleep.__module__ = "time"
+    time.sleep = sleep
+    wl = sys.modules.get("pyodide.webloop")
+    if wl is not None:
+        wl._orig_sleep = sleep
+    gc.collect()
+`;
+
+// Frozen, null-prototype: nothing to walk to, nothing to write.
+function frozenNull(props = {}) {
+  const o = Object.create(null);
+  for (const [k, v] of Object.entries(props)) o[k] = v;
+  return Object.freeze(o);
+}
+
+export function emptyGlobals() {
+  return frozenNull();
+}
+
+// Makes the removed built-ins unfindable. CPython copies PyImport_Inittab
+// at start-up, but both tables point at the same name strings: renaming a
+// string (first byte -> '!') takes the module out of both, so no import
+// path (importlib, _imp.create_builtin, ...) can create it.
+function removeBuiltins(M, names) {
+  const g = control.exports?.PyImport_Inittab;
+  if (!(g instanceof WebAssembly.Global)) throw new Error("PyImport_Inittab not exported");
+  const u8 = M.HEAPU8;
+  const i32 = new Int32Array(u8.buffer);
+  const table = i32[g.value >>> 2];
+  const removed = [];
+  for (let entry = table >>> 2; ; entry += 2) {
+    const namePtr = i32[entry];
+    if (namePtr === 0) break;
+    const name = M.UTF8ToString(namePtr);
+    if (names.includes(name)) {
+      u8[namePtr] = 0x21; // "!"
+      removed.push(name);
+    }
+  }
+  return removed;
+}
+
+// The JS objects that must never be reachable from Python: Pyodide's API
+// (whose FS can mount host directories and whose _module holds the raw wasm
+// memory), the realm's global object, process.
+function hostObjects(py) {
+  const M = py._module;
+  const set = new Set([py, py._api, M, M.FS, globalThis, process, M.API, M.LDSO, M.wasmMemory]);
+  for (const k of ["HEAP8", "HEAPU8", "HEAP16", "HEAPU16", "HEAP32", "HEAPU32", "HEAPF32", "HEAPF64", "HEAP64", "HEAPU64"]) {
+    if (M[k]) {
+      set.add(M[k]);
+      set.add(M[k].buffer);
+    }
+  }
+  for (const v of Object.values(M.FS?.filesystems ?? {})) set.add(v);
+  set.delete(undefined);
+  return set;
+}
+
+// Slots of Pyodide's JS reference table ("hiwire") that still hold a host
+// object once Python let go of it are overwritten with a frozen stub: a
+// forged or leftover JsProxy then points at nothing.
+export function scrubReferenceTable(py) {
+  const M = py._module;
+  const bad = hostObjects(py);
+  const stub = frozenNull();
+  const scrubbed = [];
+  for (let slot = 0; ; slot++) {
+    let v;
+    try {
+      v = M.__hiwire_get(slot);
+    } catch {
+      break;
+    }
+    if (v !== null && (typeof v === "object" || typeof v === "function") && bad.has(v)) {
+      if (M.__hiwire_set(slot, stub) < 0) throw new Error(`cannot scrub reference slot ${slot}`);
+      scrubbed.push(slot);
+    }
+  }
+  return scrubbed;
+}
+
+// Freezes the realm's intrinsics (the objects every JS value Python can hold
+// leads to: prototypes, constructors, Error, JSON, ...), so that a snippet
+// can neither pollute them for the next request nor hook the engine
+// (Error.prepareStackTrace). Data properties of prototypes become accessors
+// whose setter defines an own property on the receiver, so that ordinary
+// code assigning e.g. `err.name = ...` keeps working (the "override
+// mistake" workaround of SES).
+export function freezeIntrinsics() {
+  const roots = [];
+  const names = [
+    "Object", "Function", "Array", "Number", "String", "Boolean", "Symbol", "BigInt",
+    "Error", "EvalError", "RangeError", "ReferenceError", "SyntaxError", "TypeError", "URIError",
+    "AggregateError", "Promise", "RegExp", "Date", "Map", "Set", "WeakMap", "WeakSet", "WeakRef",
+    "FinalizationRegistry", "ArrayBuffer", "SharedArrayBuffer", "DataView", "JSON", "Math",
+    "Reflect", "Proxy", "Atomics", "Intl", "WebAssembly", "Iterator",
+    "Int8Array", "Uint8Array", "Uint8ClampedArray", "Int16Array", "Uint16Array", "Int32Array",
+    "Uint32Array", "Float32Array", "Float64Array", "BigInt64Array", "BigUint64Array",
+    "TextDecoder", "TextEncoder", "URL", "URLSearchParams", "AbortController", "AbortSignal",
+    "Event", "EventTarget", "MessageChannel", "MessagePort", "Blob", "DOMException",
+    "queueMicrotask", "structuredClone", "atob", "btoa",
+  ];
+  for (const n of names) if (globalThis[n] !== undefined) roots.push(globalThis[n]);
+  // Intrinsics without a global name.
+  const proto = Object.getPrototypeOf;
+  roots.push(
+    proto(function* () {}), proto(async function () {}), proto(async function* () {}),
+    proto(Int8Array), proto([][Symbol.iterator]()), proto(new Map()[Symbol.iterator]()),
+    proto(new Set()[Symbol.iterator]()), proto(""[Symbol.iterator]()), proto(/x/[Symbol.matchAll]("")),
+    proto(proto([][Symbol.iterator]())),
+  );
+  // No hooks into stack formatting: define them as fixed "undefined".
+  for (const hook of ["prepareStackTrace"]) {
+    Object.defineProperty(Error, hook, { value: undefined, writable: false, configurable: false });
+  }
+  const seen = new Set();
+  const queue = [...roots];
+  while (queue.length) {
+    const o = queue.pop();
+    if (o === null || (typeof o !== "object" && typeof o !== "function") || seen.has(o)) continue;
+    seen.add(o);
+    if (o === globalThis || o === process) continue;
+    const isProto = typeof o === "object" && Object.prototype.hasOwnProperty.call(o, "constructor");
+    for (const key of Reflect.ownKeys(o)) {
+      const d = Reflect.getOwnPropertyDescriptor(o, key);
+      if ("value" in d) {
+        queue.push(d.value);
+        if (isProto && d.writable && d.configurable) {
+          let value = d.value;
+          const home = o;
+          Object.defineProperty(o, key, {
+            get() {
+              return value;
+            },
+            set(v) {
+              if (this === home) throw new TypeError(`Cannot assign to read only property '${String(key)}'`);
+              Object.defineProperty(this, key, { value: v, writable: true, enumerable: true, configurable: true });
+            },
+            enumerable: d.enumerable,
+            configurable: false,
+          });
+        }
+      } else {
+        queue.push(d.get, d.set);
+      }
+    }
+    queue.push(Object.getPrototypeOf(o));
+    if (o === Error) {
+      // V8 and Node write Error.stackTraceLimit (it must stay a data
+      // property): everything else is fixed. isolation.mjs resets it.
+      Object.preventExtensions(o);
+      for (const key of Reflect.ownKeys(o)) {
+        const d = Reflect.getOwnPropertyDescriptor(o, key);
+        if (key === "stackTraceLimit") Object.defineProperty(o, key, { configurable: false });
+        else if ("value" in d) Object.defineProperty(o, key, { writable: false, configurable: false });
+        else Object.defineProperty(o, key, { configurable: false });
+      }
+      continue;
+    }
+    Object.freeze(o);
+  }
+  return seen.size;
+}
+
+// Everything after boot, in order. Returns a summary for the log.
+export function lockInterpreter(py, { sleepMs }) {
+  const M = py._module;
+  // 1. The one side module is loaded: no more native code.
+  control.dlopenLocked = true;
+  // 2. Built-ins that give raw memory access.
+  const removed = removeBuiltins(M, REMOVED_BUILTINS);
+  // 3. Replace the windows to JS: `js` is an empty frozen object; `pyodide_js`
+  //    keeps only what Pyodide's own asyncio loop needs.
+  const api = py._api;
+  const pyodideJsStub = frozenNull({
+    _api: frozenNull({
+      scheduleCallback: api.scheduleCallback,
+      config: frozenNull({ enableRunUntilComplete: !!api.config.enableRunUntilComplete }),
+    }),
+  });
+  py.runPython(PY_LOCKDOWN);
+  const lock = py.globals.get("_scopebox_lockdown");
+  const removedList = py.toPy(REMOVED_BUILTINS);
+  try {
+    lock(removedList, sleepMs, emptyGlobals(), pyodideJsStub);
+  } finally {
+    lock.destroy();
+    removedList.destroy();
+  }
+  py.runPython("del _scopebox_lockdown");
+  py.runPython("import gc; gc.collect()");
+  // 4. Nothing Python holds may lead to the host objects.
+  const scrubbed = scrubReferenceTable(py);
+  // 5. Intrinsics frozen last: Pyodide and Node set things up above.
+  const frozen = freezeIntrinsics();
+  return { removed, scrubbed, frozen };
+}
