@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "frame.h"
 
@@ -40,7 +41,8 @@ struct flag {
 static const struct flag flags[] = {
     {"host", FLAG_STRING, OFF(host), 0, 0, "ADDR", "address to listen on (default 127.0.0.1)"},
     {"port", FLAG_UINT, OFF(port), 0, 65535, "N", "TCP port; 0 picks a free one (default 8080)"},
-    {"workers", FLAG_UINT, OFF(workers), 1, 256, "N", "worker processes (default 2)"},
+    {"workers", FLAG_UINT, OFF(workers), 1, 256, "N",
+     "pool worker processes (default: the number of cores)"},
     {"queue-size", FLAG_UINT, OFF(queue_size), 0, 1000000, "N",
      "requests that may wait for a worker; more get 503 (default 64)"},
     {"node", FLAG_STRING, OFF(node), 0, 0, "PATH", "node executable (default " SCOPEBOX_DEFAULT_NODE ")"},
@@ -84,11 +86,17 @@ static const struct flag flags[] = {
 
 #define N_FLAGS (sizeof flags / sizeof flags[0])
 
+/* One warm worker per core: a run is CPU-bound and single-threaded. */
+static unsigned default_workers(void) {
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n < 1 ? 1 : n > 256 ? 256 : (unsigned)n;
+}
+
 static void set_defaults(struct config *cfg) {
     memset(cfg, 0, sizeof *cfg);
     cfg->host = "127.0.0.1";
     cfg->port = 8080;
-    cfg->workers = 2;
+    cfg->workers = default_workers();
     cfg->queue_size = 64;
     cfg->node = SCOPEBOX_DEFAULT_NODE;
     cfg->runtime_dir = SCOPEBOX_DEFAULT_RUNTIME_DIR;

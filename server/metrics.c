@@ -9,6 +9,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "worker.h"
+
 /* Upper bounds in seconds: from a trivial eval (~0.3 ms) to the default
  * time limit (5 s) and beyond. */
 static const double bucket_le[] = {0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05,
@@ -126,21 +128,6 @@ static void render_histogram(struct out *o, const char *name, const char *help,
         get(&h->count));
 }
 
-/* Resident memory of a process from /proc, in bytes; -1 if it is gone. */
-static long long rss_bytes(pid_t pid) {
-    char path[64];
-    long long pages_total, pages_rss;
-    FILE *f;
-    snprintf(path, sizeof path, "/proc/%d/statm", (int)pid);
-    f = fopen(path, "re");
-    if (f == NULL)
-        return -1;
-    if (fscanf(f, "%lld %lld", &pages_total, &pages_rss) != 2)
-        pages_rss = -1;
-    fclose(f);
-    return pages_rss < 0 ? -1 : pages_rss * sysconf(_SC_PAGESIZE);
-}
-
 char *metrics_render(const struct metrics_gauges *g, size_t *len) {
     struct out o = {malloc(8192), 0, 8192, false};
     if (o.buf == NULL)
@@ -187,7 +174,7 @@ char *metrics_render(const struct metrics_gauges *g, size_t *len) {
     put(&o, "# HELP scopebox_worker_rss_bytes Resident memory of each live worker.\n"
             "# TYPE scopebox_worker_rss_bytes gauge\n");
     for (size_t i = 0; i < g->n_pids; i++) {
-        long long rss = rss_bytes(g->pids[i]);
+        long long rss = worker_rss_bytes(g->pids[i]);
         if (rss >= 0)
             put(&o, "scopebox_worker_rss_bytes{pid=\"%d\"} %lld\n", (int)g->pids[i], rss);
     }

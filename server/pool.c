@@ -754,34 +754,20 @@ static bool answers_job(struct slot *s, json_t *msg, double now) {
 }
 
 /* The job in flight is over and the worker is free again. */
-/* Resident memory of a worker in MiB, from /proc; 0 if unknown. */
-static unsigned long rss_mib(pid_t pid) {
-    char path[64];
-    unsigned long pages_total, pages_rss = 0;
-    FILE *f;
-    snprintf(path, sizeof path, "/proc/%d/statm", (int)pid);
-    f = fopen(path, "re");
-    if (f == NULL)
-        return 0;
-    if (fscanf(f, "%lu %lu", &pages_total, &pages_rss) != 2)
-        pages_rss = 0;
-    fclose(f);
-    return pages_rss * (unsigned long)sysconf(_SC_PAGESIZE) >> 20;
-}
-
 /* A pool worker is replaced after so many runs or past an RSS ceiling: the
  * wasm heap never shrinks, and a long-lived process only accumulates.
  * Checked after each run, acted on while idle (tick). */
 static void check_recycle(struct slot *s) {
     const struct config *cfg = s->pool->cfg;
-    unsigned long rss;
+    long long rss;
     if (s->dedicated || s->recycle)
         return;
     if (cfg->recycle_after_runs > 0 && s->runs >= cfg->recycle_after_runs) {
         log_msg("worker %d: recycled after %u runs", (int)s->proc.pid, s->runs);
         s->recycle = true;
-    } else if (cfg->recycle_rss_mb > 0 && (rss = rss_mib(s->proc.pid)) > cfg->recycle_rss_mb) {
-        log_msg("worker %d: recycled at %lu MiB resident (ceiling %u)", (int)s->proc.pid, rss,
+    } else if (cfg->recycle_rss_mb > 0 &&
+               (rss = worker_rss_bytes(s->proc.pid) >> 20) > (long long)cfg->recycle_rss_mb) {
+        log_msg("worker %d: recycled at %lld MiB resident (ceiling %u)", (int)s->proc.pid, rss,
                 cfg->recycle_rss_mb);
         s->recycle = true;
     }

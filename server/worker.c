@@ -139,3 +139,17 @@ const char *worker_describe_status(int status, char *buf, size_t len) {
         snprintf(buf, len, "ended with wait status %d", status);
     return buf;
 }
+
+long long worker_rss_bytes(pid_t pid) {
+    char path[64];
+    long long pages_total, pages_rss;
+    FILE *f;
+    snprintf(path, sizeof path, "/proc/%d/statm", (int)pid);
+    f = fopen(path, "re");
+    if (f == NULL)
+        return -1;
+    if (fscanf(f, "%lld %lld", &pages_total, &pages_rss) != 2)
+        pages_rss = -1;
+    fclose(f);
+    return pages_rss < 0 ? -1 : pages_rss * sysconf(_SC_PAGESIZE);
+}

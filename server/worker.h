@@ -35,4 +35,7 @@ void worker_close_fds(struct worker_proc *w);
 /* "exited with status 0", "killed by signal 9" */
 const char *worker_describe_status(int status, char *buf, size_t len);
 
+/* Resident memory of a process in bytes, from /proc; -1 once it is gone. */
+long long worker_rss_bytes(pid_t pid);
+
 #endif

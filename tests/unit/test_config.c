@@ -1,5 +1,6 @@
 /* server/config.c: defaults, both flag spellings, and every kind of bad flag. */
 #include <string.h>
+#include <unistd.h>
 
 #include "check.h"
 #include "config.h"
@@ -26,7 +27,7 @@ static void test_defaults(void) {
     CHECK(parse(&cfg, err, NULL) == CONFIG_OK);
     CHECK_STR(cfg.host, "127.0.0.1");
     CHECK(cfg.port == 8080);
-    CHECK(cfg.workers == 2);
+    CHECK(cfg.workers == (unsigned)sysconf(_SC_NPROCESSORS_ONLN));
     CHECK(cfg.queue_size == 64);
     CHECK(cfg.boot_timeout_ms == 30000);
     CHECK(cfg.timeout_ms == 5000);
