@@ -44,14 +44,19 @@ end
 """
 
 
-def cpu_seconds(pids):
+def cpu_seconds(server_pid, worker_pids):
+    """CPU of the server, of its live workers, and of the workers it has
+    reaped (recycled or replaced ones land in its cutime/cstime)."""
     total = 0.0
     tick = os.sysconf("SC_CLK_TCK")
-    for pid in pids:
+    for pid in [server_pid, *worker_pids]:
         try:
             with open(f"/proc/{pid}/stat") as f:
                 fields = f.read().rsplit(")", 1)[1].split()
-            total += (int(fields[11]) + int(fields[12])) / tick  # utime, stime
+            used = int(fields[11]) + int(fields[12])  # utime, stime
+            if pid == server_pid:
+                used += int(fields[13]) + int(fields[14])  # cutime, cstime
+            total += used / tick
         except (FileNotFoundError, IndexError, ValueError):
             pass
     return total
@@ -89,7 +94,6 @@ def measure_scopebox(args, tmp):
     with ScopeboxServer("--workers", str(args.workers), "--queue-size", "1024") as server:
         ready_s = time.monotonic() - started
         server.wait_healthy(args.workers)
-        pids = [server.proc.pid] + server.worker_pids()
         idle_rss = [rss_mb(p) for p in server.worker_pids()]
         for name, body in SCENARIOS.items():
             path = os.path.join(tmp, "body.json")
@@ -98,10 +102,9 @@ def measure_scopebox(args, tmp):
             status, _, answer = server.run(body)
             assert status == 200 and answer["ok"], answer
             for conns in CONCURRENCY:
-                pids = [server.proc.pid] + server.worker_pids()
-                cpu0 = cpu_seconds(pids)
+                cpu0 = cpu_seconds(server.proc.pid, server.worker_pids())
                 r = wrk(server.url, path, conns, args.seconds, lua)
-                cpu1 = cpu_seconds(pids)  # a worker replaced meanwhile is not counted
+                cpu1 = cpu_seconds(server.proc.pid, server.worker_pids())
                 r.update(scenario=name, conns=conns,
                          cpu_ms=(cpu1 - cpu0) * 1000 / max(r["requests"], 1),
                          rss=max(rss_mb(p) for p in server.worker_pids()))
