@@ -714,8 +714,9 @@ static void on_ready(struct slot *s, const json_t *msg, double now) {
     s->state = SLOT_IDLE;
     s->booted = true;
     s->failures = 0;
-    log_msg("worker %d ready after %.0f ms (boot_ms %s; python %s, pyodide %s, dynscope %s)",
+    log_msg("worker %d ready after %.0f ms (boot_ms %s, %s; python %s, pyodide %s, dynscope %s)",
             (int)s->proc.pid, now - s->spawned_at, str_member(msg, "boot_ms", boot, sizeof boot),
+            json_is_true(json_object_get(msg, "snapshot")) ? "from snapshot" : "cold",
             str_member(msg, "python", py, sizeof py), str_member(msg, "pyodide", pyo, sizeof pyo),
             str_member(msg, "dynscope", dyn, sizeof dyn));
 }

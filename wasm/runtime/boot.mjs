@@ -1,9 +1,14 @@
 // Starts one Pyodide interpreter with dynscope and the scopebox runner in it.
 // Shared by the worker (interp.mjs) and by the tests that run Python suites
 // inside Pyodide, so both exercise the very same interpreter set-up.
+//
+// Two stages: loadInterpreter (Pyodide itself, from the build-time memory
+// snapshot when there is one, see snapshot.mjs; cold otherwise) and
+// installRuntime (dynscope and our package, which never are in a snapshot).
 import { readFileSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
+import { discardSnapshot, readSnapshot } from "./snapshot.mjs";
 
 // Installed into site-packages so that `import dynscope` needs no step from
 // the snippet and `dynscope.__file__` names the side module.
@@ -16,17 +21,42 @@ export function pyodideDir(runtimeDir) {
   return join(runtimeDir, "node_modules", "pyodide");
 }
 
-export async function bootPython({ runtimeDir, stdout, stderr, loadOptions = {} }) {
+// `snapshot`: true = use the runtime dir's snapshot if present (falls back
+// to a cold boot, logged, if it is absent or fails to load); false = cold.
+// Returns { py, snapshot: whether the snapshot was used }.
+export async function loadInterpreter({ runtimeDir, stdout, stderr, loadOptions = {}, snapshot = true }) {
   const dir = pyodideDir(runtimeDir);
   const { loadPyodide } = await import(pathToFileURL(join(dir, "pyodide.mjs")).href);
-  const py = await loadPyodide({
+  // The host's log, not the snippet-output path (`stderr`).
+  const log = (line) => process.stderr.write(line + "\n");
+  const options = {
+    // Snapshots are made and restored with this same environment: Python's
+    // os.environ is part of the heap.
+    env: { HOME: "/home/pyodide" },
     ...loadOptions,
     indexURL: dir + "/",
     // Without these, Python's print() goes to the process's own stdout,
     // which carries protocol frames.
     stdout: stdout ?? ((line) => process.stderr.write(line + "\n")),
-    stderr: stderr ?? ((line) => process.stderr.write(line + "\n")),
-  });
+    stderr: stderr ?? log,
+  };
+  const bytes = snapshot ? readSnapshot(runtimeDir, log) : null;
+  if (bytes) {
+    try {
+      const py = await loadPyodide({ ...options, _loadSnapshot: bytes });
+      // The config keeps the option; the heap has its own copy.
+      py._api.config._loadSnapshot = undefined;
+      return { py, snapshot: true };
+    } catch (e) {
+      log(`snapshot: restoring ${join(runtimeDir, "pyodide.snapshot")} failed (${e?.message ?? e}); booting cold`);
+    } finally {
+      await discardSnapshot(bytes);
+    }
+  }
+  return { py: await loadPyodide(options), snapshot: false };
+}
+
+export function installRuntime(py, runtimeDir) {
   const sitePackages = py.runPython("import site; site.getsitepackages()[0]");
   py.FS.writeFile(`${sitePackages}/${SIDE_MODULE}`, readFileSync(join(runtimeDir, SIDE_MODULE)));
   const pkg = join(runtimeDir, WORKER_PACKAGE);
@@ -34,6 +64,20 @@ export async function bootPython({ runtimeDir, stdout, stderr, loadOptions = {} 
   for (const name of readdirSync(pkg).filter((n) => n.endsWith(".py"))) {
     py.FS.writeFile(`${sitePackages}/${WORKER_PACKAGE}/${name}`, readFileSync(join(pkg, name)));
   }
-  py.runPython(`import importlib; importlib.invalidate_caches(); import dynscope, ${WORKER_PACKAGE}`);
+  // `random` may come from the snapshot with the state it had when the
+  // snapshot was made, identical in every worker: reseed it from os.urandom
+  // (fresh per process). Also done after every stateless run (isolation.mjs).
+  py.runPython(
+    "import sys\n" +
+      "if sys.path.count('') > 1: sys.path.remove('')\n" + // a restore inserts it again
+      "import importlib; importlib.invalidate_caches()\n" +
+      `import dynscope, ${WORKER_PACKAGE}\n` +
+      "if 'random' in sys.modules: sys.modules['random'].seed()\n",
+  );
+}
+
+export async function bootPython({ runtimeDir, stdout, stderr, loadOptions = {}, snapshot = true }) {
+  const { py } = await loadInterpreter({ runtimeDir, stdout, stderr, loadOptions, snapshot });
+  installRuntime(py, runtimeDir);
   return py;
 }

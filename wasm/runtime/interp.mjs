@@ -12,7 +12,7 @@
 import { parentPort, workerData } from "node:worker_threads";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
-import { bootPython, pyodideDir } from "./boot.mjs";
+import { installRuntime, loadInterpreter, pyodideDir } from "./boot.mjs";
 import { control, emptyGlobals, lockInterpreter, moduleHooks, prepareRealm, realTimers } from "./lockdown.mjs";
 import { Isolation } from "./isolation.mjs";
 
@@ -48,7 +48,11 @@ let py, runJson, isolation, info;
 try {
   prepareRealm();
   const asm = await import(pathToFileURL(join(pyodideDir(workerData.runtimeDir), "pyodide.asm.mjs")).href);
-  py = await bootPython({
+  // From the build-time snapshot when there is one (snapshot.mjs): the
+  // lockdown and the pristine capture below come after the restore, as they
+  // touch JS objects that no snapshot holds.
+  let fromSnapshot;
+  ({ py, snapshot: fromSnapshot } = await loadInterpreter({
     runtimeDir: workerData.runtimeDir,
     stdout: rawLine,
     stderr: rawLine,
@@ -60,8 +64,10 @@ try {
         createPyodideModule: asm.default,
       }),
     },
-  });
+  }));
+  installRuntime(py, workerData.runtimeDir);
   info = {
+    snapshot: fromSnapshot,
     python: py.runPython("import sys; '.'.join(map(str, sys.version_info[:3]))"),
     pyodide: py.version,
     dynscope: py.runPython("import dynscope; dynscope.__version__"),
@@ -74,7 +80,8 @@ try {
   process.stderr.write(
     `sandbox: removed built-ins ${lock.removed.join(",") || "-"}; scrubbed reference slots ` +
       `${lock.scrubbed.join(",") || "-"}; froze ${lock.frozen} intrinsics; pristine heap ` +
-      `${(snap.heapBytes / 1048576).toFixed(1)} MiB, ${snap.slots} reference slots, ` +
+      `${(snap.heapBytes / 1048576).toFixed(1)} MiB (${(snap.keptBytes / 1048576).toFixed(1)} MiB not zero, kept), ` +
+      `${snap.slots} reference slots, ` +
       `${snap.stripped} paths made read-only\n`,
   );
 } catch (e) {

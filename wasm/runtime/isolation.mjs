@@ -25,6 +25,7 @@ import { cancelTimers, control } from "./lockdown.mjs";
 
 export const WRITABLE_DIRS = ["/tmp", "/home/pyodide"];
 const NEVER_TOUCH = new Set(["/dev", "/proc"]);
+const PAGE = 65536; // a wasm page
 
 function memoryOf() {
   return control.exports.memory;
@@ -145,10 +146,54 @@ export class Isolation {
     this.dedup = control.dedupMaps.map((m) => [m, [...m.entries()]]);
     this.stackPointer = E.__stack_pointer.value;
     this.stackTraceLimit = Error.stackTraceLimit;
-    const buf = memoryOf().buffer;
-    this.pristine = new Uint8Array(buf.byteLength);
-    this.pristine.set(new Uint8Array(buf));
-    return { heapBytes: this.pristine.length, slots: this.slots.length, stripped };
+    this.copyHeap();
+    return { heapBytes: this.length, keptBytes: this.pristine.length, slots: this.slots.length, stripped };
+  }
+
+  // The pristine image keeps only the heap's pages that are not all zero
+  // (`runs`: [offset, length] of each run of such pages, back to back in
+  // `pristine`): an idle worker holds this copy for good, and a good part of
+  // a fresh heap is zero.
+  copyHeap() {
+    const heap = new Uint8Array(memoryOf().buffer);
+    const words = new Int32Array(heap.buffer);
+    const runs = [];
+    for (let off = 0; off < heap.length; off += PAGE) {
+      let zero = true;
+      for (let i = off >>> 2, end = (off + PAGE) >>> 2; i < end; i++) {
+        if (words[i] !== 0) {
+          zero = false;
+          break;
+        }
+      }
+      if (zero) continue;
+      const last = runs[runs.length - 1];
+      if (last && last[0] + last[1] === off) last[1] += PAGE;
+      else runs.push([off, PAGE]);
+    }
+    this.length = heap.length;
+    this.runs = runs;
+    this.pristine = new Uint8Array(runs.reduce((n, [, len]) => n + len, 0));
+    let at = 0;
+    for (const [off, len] of runs) {
+      this.pristine.set(heap.subarray(off, off + len), at);
+      at += len;
+    }
+  }
+
+  // Puts the pristine image back: its runs copied, everything else zeroed
+  // (including what the heap grew by since).
+  putHeap() {
+    const heap = new Uint8Array(memoryOf().buffer);
+    let end = 0;
+    let at = 0;
+    for (const [off, len] of this.runs) {
+      if (off > end) heap.fill(0, end, off);
+      heap.set(this.pristine.subarray(at, at + len), off);
+      at += len;
+      end = off + len;
+    }
+    heap.fill(0, end);
   }
 
   // Before a stateless run: restore if an earlier run (a session's, or one
@@ -186,12 +231,10 @@ export class Isolation {
     });
     for (const dir of WRITABLE_DIRS) emptyDir(FS, dir);
     FS.chdir(this.cwd);
-    // 4. Linear memory: zero everything above the pristine image (the heap
-    //    grew during some run; the worker asks to be recycled once that part
-    //    gets big, see grownBytes), then copy the image back.
-    const heap = new Uint8Array(memoryOf().buffer);
-    if (heap.length > this.pristine.length) heap.fill(0, this.pristine.length);
-    heap.set(this.pristine);
+    // 4. Linear memory: the image copied back, everything else zeroed, also
+    //    above the pristine size (the heap grew during some run; the worker
+    //    asks to be recycled once that part gets big, see grownBytes).
+    this.putHeap();
     E.__stack_pointer.value = this.stackPointer;
     // 5. The JS reference table.
     for (let s = 0; ; s++) {
@@ -224,6 +267,6 @@ export class Isolation {
 
   // Bytes the heap has grown beyond the pristine image.
   grownBytes() {
-    return memoryOf().buffer.byteLength - this.pristine.length;
+    return memoryOf().buffer.byteLength - this.length;
   }
 }

@@ -97,10 +97,16 @@ export function moduleHooks({ heapCapBytes, createPyodideModule }) {
     if (typeof instantiate !== "function") {
       throw new Error("Pyodide did not offer instantiateWasm: cannot wrap the wasm imports");
     }
+    // A failed snapshot restore is followed by a cold boot: only the last
+    // instance's tables count.
+    control.dedupMaps.length = 0;
     settings.instantiateWasm = (imports, done) =>
       instantiate(wrapImports(imports), (instance, module) => {
         control.exports = instance.exports;
         done(instance, module);
+        // Pyodide's instantiateWasm keeps the wasm file's bytes (9.6 MB)
+        // alive for good; the compiled module does not need them.
+        delete settings.instantiateWasm;
       });
     return createPyodideModule(settings);
   };

@@ -1,0 +1,109 @@
+"""Workers start from the build-time memory snapshot (wasm/runtime/snapshot.mjs),
+fall back to a cold boot when it cannot be used, and a snapshot does not make
+runs predictable: every worker reseeds `random`, and os.urandom stays fresh."""
+import concurrent.futures
+import json
+import os
+import shutil
+import struct
+import subprocess
+import sys
+
+import pytest
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "support"))
+from scopebox_server import ScopeboxServer  # noqa: E402
+
+RUNTIME = os.environ["SCOPEBOX_RUNTIME_DIR"]
+NODE = os.environ["SCOPEBOX_NODE"]
+PROBE = "import random, os\n[random.random(), random.getrandbits(64), os.urandom(16).hex()]"
+
+
+class Worker:
+    """One worker process spoken to directly over PROTOCOL.md's frames."""
+
+    def __init__(self, runtime_dir):
+        self.proc = subprocess.Popen(
+            [NODE, os.path.join(runtime_dir, "worker.mjs"), "--insecure"],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+    def recv(self):
+        head = self.proc.stdout.read(4)
+        assert len(head) == 4, self.proc.stderr.read().decode(errors="replace")
+        return json.loads(self.proc.stdout.read(struct.unpack(">I", head)[0]))
+
+    def run(self, code, id=1):
+        body = json.dumps({"type": "run", "id": id, "code": code, "mode": "exec"}).encode()
+        self.proc.stdin.write(struct.pack(">I", len(body)) + body)
+        self.proc.stdin.flush()
+        return self.recv()
+
+    def close(self):
+        self.proc.stdin.close()
+        err = self.proc.stderr.read().decode(errors="replace")
+        self.proc.wait(30)
+        return err
+
+
+def test_snapshot_is_built():
+    assert os.path.getsize(os.path.join(RUNTIME, "pyodide.snapshot")) > 1 << 20
+
+
+def test_workers_boot_from_snapshot_and_do_not_share_randomness():
+    workers = [Worker(RUNTIME) for _ in range(2)]
+    firsts = []
+    for w in workers:
+        ready = w.recv()
+        assert ready["type"] == "ready" and ready["snapshot"] is True, ready
+        out = w.run(PROBE)
+        assert out["ok"], out
+        firsts.append(out["result"])
+        # The first run after a restore, then a second one after isolation's reset.
+        assert w.run(PROBE, id=2)["result"] != out["result"]
+        w.close()
+    a, b = firsts
+    assert a[0] != b[0], "random.random() starts the same in two workers"
+    assert a[1] != b[1]
+    assert a[2] != b[2], "os.urandom gives the same bytes in two workers"
+
+
+def test_unusable_snapshot_falls_back_to_a_cold_boot(tmp_path):
+    # A copy of the runtime dir whose snapshot is garbage: the worker's code
+    # is copied (node resolves symlinks to find its own directory), the rest
+    # is linked.
+    for name in os.listdir(RUNTIME):
+        src = os.path.join(RUNTIME, name)
+        if name.endswith(".mjs"):
+            shutil.copy(src, tmp_path / name)
+        elif name != "pyodide.snapshot":
+            os.symlink(os.path.realpath(src), tmp_path / name)
+    (tmp_path / "pyodide.snapshot").write_bytes(b"\0" * 4096)
+    w = Worker(str(tmp_path))
+    ready = w.recv()
+    assert ready["type"] == "ready" and ready["snapshot"] is False, ready
+    assert w.run("1 + 1")["ok"]
+    assert "booting cold" in w.close()
+
+
+@pytest.fixture(scope="module")
+def server():
+    with ScopeboxServer("--workers", "2") as s:
+        s.wait_healthy(2)
+        yield s
+
+
+def test_sandboxed_workers_use_the_snapshot(server):
+    ready = [line for line in server.log_lines if " ready after " in line]
+    assert len(ready) >= 2 and all("from snapshot" in line for line in ready), server.log()
+
+
+def test_first_runs_on_two_workers_differ(server):
+    # Concurrent, and each holds its worker a while: one per worker.
+    body = {"code": "import time\ntime.sleep(0.5)\n" + PROBE, "mode": "exec"}
+    with concurrent.futures.ThreadPoolExecutor(2) as ex:
+        answers = list(ex.map(lambda _: server.run(body, timeout=60), range(2)))
+    results = []
+    for status, _, out in answers:
+        assert status == 200 and out["ok"], out
+        results.append(out["result"])
+    assert results[0][0] != results[1][0] and results[0][2] != results[1][2], results

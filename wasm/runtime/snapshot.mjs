@@ -1,0 +1,111 @@
+// Memory snapshots of a booted Pyodide (issue #6, "Fast start"): a cold
+// loadPyodide spends ~4 s compiling stdlib source; restoring the wasm heap of
+// an interpreter that already did so takes well under a second.
+//
+// The snapshot is made at BUILD time (make-snapshot.mjs, a CMake custom
+// command running node outside the sandbox) and only read at worker start:
+// the worker itself may not write files (node's permission model, seccomp).
+//
+// Uses Pyodide's private `_makeSnapshot` / `_loadSnapshot` options and
+// `makeMemorySnapshot()`: pinned to the Pyodide version in package-lock.json
+// (a snapshot carries Pyodide's BUILD_ID and is refused by another build; the
+// build rule also re-makes it when pyodide's files change).
+//
+// What is in it: the wasm linear memory only, i.e. CPython initialised and
+// the PRELOAD modules imported. What is NOT in it, and so done after every
+// restore (boot.mjs): the Emscripten file system (JS objects; Pyodide
+// re-installs the same stdlib zip, which must be the one the snapshot was
+// made with), dynscope (a side module: its code is a separate wasm instance
+// and its function-table slots are not in the heap, so it is dlopen'd after
+// restore; it is small), our runtime package (it imports dynscope), the
+// lockdown (JS objects outside the heap) and the pristine capture.
+//
+// Randomness: everything seeded inside the heap is frozen into the file.
+// `random`'s Mersenne state is reseeded from os.urandom after each restore
+// (boot.mjs); os.urandom itself reads crypto.getRandomValues, fresh per
+// process. CPython's hash secret (_Py_HashSecret, PYTHONHASHSEED) is drawn
+// once, when the snapshot is made, and cannot change afterwards (every
+// cached str hash and dict in the heap depends on it): all workers started
+// from one snapshot share it until the next build. See PROTOCOL.md,
+// "Start-up snapshot", for why that is acceptable.
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+
+export const SNAPSHOT_FILE = "pyodide.snapshot";
+
+// Stdlib modules imported before the snapshot is taken, so that restored
+// workers find them compiled: those our runtime package, boot.mjs,
+// lockdown.mjs and isolation.mjs import (plus what those pull in anyway).
+// Each module more is heap that every idle worker holds twice (its heap and
+// isolation.mjs's pristine copy), so snippets' favourites are not added.
+// Pure stdlib only: nothing that dlopens a side module or touches `js`.
+export const PRELOAD = [
+  "ast", "base64", "builtins", "collections", "datetime", "decimal", "functools", "gc",
+  "importlib", "io", "itertools", "json", "keyword", "linecache", "math", "operator", "random",
+  "re", "site", "string", "sys", "time", "types", "warnings",
+];
+
+// Pyodide's snapshot header (pyodide.asm.mjs, API.makeSnapshot): u32 magic,
+// u32 offset of the heap image, ... The heap is whole wasm pages.
+const MAGIC = 1886286592;
+const WASM_PAGE = 65536;
+
+// Why `bytes` cannot be a snapshot, or null. Checked before loadPyodide sees
+// them: it sizes the wasm memory from the snapshot's length, and a memory
+// too small for the module makes its instantiation fail in a way loadPyodide
+// never reports (it waits forever). A wrong Pyodide build is caught by
+// loadPyodide itself (BUILD_ID), which throws.
+function invalid(bytes) {
+  if (bytes.byteLength < 64) return "too short";
+  const head = new Uint32Array(bytes.buffer, bytes.byteOffset, 2);
+  if (head[0] !== MAGIC) return "bad magic number";
+  const heap = bytes.byteLength - head[1];
+  if (head[1] < 48 || heap < 16 * 1048576 || heap % WASM_PAGE) return "bad heap size";
+  return null;
+}
+
+// The snapshot's bytes, or null (no file: a cold boot is the expected
+// fallback, silently; any other problem is logged through `log`).
+export function readSnapshot(runtimeDir, log) {
+  const path = join(runtimeDir, SNAPSHOT_FILE);
+  let bytes;
+  try {
+    const buf = readFileSync(path);
+    // Pyodide reads the header as u32s: it must be 4-byte aligned.
+    bytes = buf.byteOffset % 4 ? Uint8Array.from(buf) : new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
+  } catch (e) {
+    if (e?.code !== "ENOENT") log(`snapshot: cannot read ${path} (${e?.code ?? e}); booting cold`);
+    return null;
+  }
+  const why = invalid(bytes);
+  if (why) {
+    log(`snapshot: ${path} is not usable (${why}); booting cold`);
+    return null;
+  }
+  return bytes;
+}
+
+// Takes the snapshot of an interpreter loaded with `_makeSnapshot: true`,
+// after importing PRELOAD. Refuses when a side module is loaded: its code
+// would be missing in the restored instance.
+export function makeSnapshot(py) {
+  py.runPython(`import ${PRELOAD.join(", ")}\nimport gc; gc.collect()`);
+  const libs = Object.keys(py._module.LDSO?.loadedLibsByName ?? {}).filter((n) => n.endsWith(".so"));
+  if (libs.length) throw new Error(`side modules loaded before the snapshot: ${libs.join(", ")}`);
+  return py.makeMemorySnapshot();
+}
+
+// Frees the snapshot's buffer now rather than at some later GC, which an
+// idle worker may never run (~30 MB of RSS otherwise): transferring an
+// ArrayBuffer detaches it, and the message, dropped with its closed port,
+// takes the memory with it. Resolves once that happened. Only for a buffer
+// the view owns whole.
+export function discardSnapshot(bytes) {
+  if (bytes.byteOffset !== 0 || bytes.buffer.byteLength !== bytes.byteLength) return Promise.resolve();
+  const { port1, port2 } = new MessageChannel();
+  const closed = new Promise((resolve) => port2.once("close", resolve));
+  port1.postMessage(null, [bytes.buffer]);
+  port1.close();
+  port2.close();
+  return closed;
+}
