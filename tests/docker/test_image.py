@@ -20,7 +20,9 @@ import urllib.request
 import pytest
 
 sys.path.insert(0, os.path.dirname(__file__))
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "support"))
 import dockerfile as df  # noqa: E402
+from scopebox_server import descendants  # noqa: E402
 
 REPO = df.REPO
 BUILD = os.environ.get("SCOPEBOX_BUILD_DIR", os.path.join(REPO, "build"))
@@ -182,18 +184,7 @@ class Container:
                 return e.code, raw.decode(errors="replace")
 
     def descendants(self):
-        out, todo = [], [self.proc.pid]
-        while todo:
-            pid = todo.pop()
-            try:
-                for task in os.listdir(f"/proc/{pid}/task"):
-                    with open(f"/proc/{pid}/task/{task}/children") as f:
-                        kids = [int(p) for p in f.read().split()]
-                    out += kids
-                    todo += kids
-            except FileNotFoundError:
-                pass
-        return out
+        return descendants(self.proc.pid)
 
     def healthcheck(self):
         argv, _ = self.image.plan.healthcheck()

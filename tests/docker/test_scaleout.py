@@ -21,7 +21,7 @@ import urllib.request
 import pytest
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "support"))
-from scopebox_server import ScopeboxServer  # noqa: E402
+from scopebox_server import ScopeboxServer, descendants  # noqa: E402
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 NGINX_DIR = os.path.join(REPO, "docker", "nginx")
@@ -126,20 +126,6 @@ http {{
             except ValueError:
                 return e.code, dict(e.headers), raw.decode(errors="replace")
 
-
-def descendants(pid):
-    out, todo = [], [pid]
-    while todo:
-        p = todo.pop()
-        try:
-            for task in os.listdir(f"/proc/{p}/task"):
-                with open(f"/proc/{p}/task/{task}/children") as f:
-                    kids = [int(k) for k in f.read().split()]
-                out += kids
-                todo += kids
-        except FileNotFoundError:
-            pass
-    return out
 
 
 def served_runs(server):

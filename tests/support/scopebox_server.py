@@ -13,6 +13,28 @@ import urllib.request
 READY = re.compile(r"scopebox: ready on (http://[^ ]+) \((\d+) workers\)")
 
 
+def children(pid):
+    """The direct child processes of `pid`, from /proc (empty once it is gone)."""
+    kids = []
+    try:
+        for task in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{task}/children") as f:
+                kids += [int(p) for p in f.read().split()]
+    except FileNotFoundError:
+        pass
+    return kids
+
+
+def descendants(pid):
+    """Every process below `pid` (a worker's own threads' children too)."""
+    out, todo = [], [pid]
+    while todo:
+        kids = children(todo.pop())
+        out += kids
+        todo += kids
+    return out
+
+
 class ScopeboxServer:
     def __init__(self, *args, binary=None, ready_timeout=120, env=None):
         self.binary = binary or os.environ["SCOPEBOX_SERVER"]
@@ -62,12 +84,8 @@ class ScopeboxServer:
         return self.proc.returncode if self.proc else None
 
     def worker_pids(self):
-        """The server's child processes (the workers), from /proc."""
-        pids = []
-        for task in os.listdir(f"/proc/{self.proc.pid}/task"):
-            with open(f"/proc/{self.proc.pid}/task/{task}/children") as f:
-                pids += [int(p) for p in f.read().split()]
-        return sorted(set(pids))
+        """The server's child processes (the workers)."""
+        return sorted(set(children(self.proc.pid)))
 
     def request(self, method, path, body=None, headers=None, timeout=60):
         """Returns (status, headers, parsed JSON or raw text)."""
