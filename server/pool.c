@@ -73,6 +73,7 @@ struct slot {
     double spawned_at;
     double deadline;       /* BOOTING: boot, BUSY: run, EXITING: kill */
     double respawn_at;     /* EMPTY */
+    double idle_since;     /* IDLE: when it last became idle */
     unsigned failures;     /* consecutive failed starts */
     bool dedicated;        /* a session slot: spawned on demand, never refilled */
     enum worker_exit exit_why; /* for metrics, once it is gone */
@@ -712,6 +713,7 @@ static const char *str_member(const json_t *msg, const char *key, char *buf, siz
 static void on_ready(struct slot *s, const json_t *msg, double now) {
     char py[32], pyo[32], dyn[32], boot[32];
     s->state = SLOT_IDLE;
+    s->idle_since = now;
     s->booted = true;
     s->failures = 0;
     log_msg("worker %d ready after %.0f ms (boot_ms %s, %s; python %s, pyodide %s, dynscope %s)",
@@ -778,6 +780,7 @@ static struct job *take_job(struct slot *s, double now) {
     struct job *job = s->job;
     s->job = NULL;
     s->state = SLOT_IDLE;
+    s->idle_since = now;
     job->run_ms = now - job->started_at;
     if (s->session)
         s->session->last_used = now;
@@ -1037,17 +1040,30 @@ static void expire_queue(struct pool *p, double now, bool stopping) {
     }
 }
 
+/* The pool slot idle the longest: a worker that just answered is still
+ * wiping the run's state (isolation.mjs) for a millisecond or two, and one
+ * idle for longer is done, so the next job does not wait for the wipe. */
+static struct slot *longest_idle(struct pool *p) {
+    struct slot *best = NULL;
+    for (int i = 0; i < p->n_pool; i++) {
+        struct slot *s = &p->slots[i];
+        if (s->state == SLOT_IDLE && (best == NULL || s->idle_since < best->idle_since))
+            best = s;
+    }
+    return best;
+}
+
 static void assign_jobs(struct pool *p) {
     for (int i = p->n_pool; i < p->n_slots; i++) {
         struct slot *s = &p->slots[i];
         if (s->state == SLOT_IDLE && s->session && s->session->head)
             start_job(s, session_pop(s->session), clock_ms());
     }
-    for (int i = 0; i < p->n_pool; i++) {
-        struct slot *s = &p->slots[i];
+    for (;;) {
+        struct slot *s = longest_idle(p);
         struct job *job;
-        if (s->state != SLOT_IDLE)
-            continue;
+        if (s == NULL)
+            return;
         pthread_mutex_lock(&p->lock);
         job = queue_pop(p);
         if (job != NULL && p->ready > 0) { /* keep pool_submit's bound tight */
@@ -1159,8 +1175,8 @@ static int poll_timeout(struct pool *p, double now, bool stopping, double drain_
     for (int i = 0; i < p->n_slots; i++) {
         const struct slot *s = &p->slots[i];
         switch (s->state) {
-        case SLOT_EMPTY:
-            if (!stopping && s->respawn_at < next)
+        case SLOT_EMPTY: /* a dedicated slot waits for a session, not a timer */
+            if (!stopping && !s->dedicated && s->respawn_at < next)
                 next = s->respawn_at;
             break;
         case SLOT_BOOTING:

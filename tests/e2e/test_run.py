@@ -103,6 +103,25 @@ def test_healthz(server):
     assert body["workers"]["total"] == 2
 
 
+def _cpu_seconds(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+
+
+def test_idle_server_sleeps(server):
+    # With nothing to do, the dispatcher must block in poll() until a timer
+    # or an event: an empty session slot once made it spin at 100% of a core.
+    # The server's own threads only (its workers are other processes).
+    status, _, _ = server.run({"code": "1", "mode": "eval"})
+    assert status == 200
+    time.sleep(0.5)
+    before = _cpu_seconds(server.proc.pid)
+    time.sleep(3)
+    used = _cpu_seconds(server.proc.pid) - before
+    assert used < 0.3, f"an idle server used {used:.2f} s of CPU in 3 s"
+
+
 def test_killed_idle_worker_is_replaced(server):
     victims = server.worker_pids()
     assert len(victims) == 2

@@ -1,4 +1,6 @@
 // Length-prefixed JSON frames, as wasm/runtime/PROTOCOL.md describes them.
+import { writeSync } from "node:fs";
+
 export const MAX_FRAME = 64 * 1024 * 1024;
 const MIN_FRAME = 2;
 
@@ -10,6 +12,25 @@ export function encodeFrame(payload) {
   const head = Buffer.allocUnsafe(4);
   head.writeUInt32BE(body.length, 0);
   return Buffer.concat([head, body]);
+}
+
+// Writes one frame to `fd` whole, synchronously. Both of a worker's threads
+// write frames this way (never through process.stdout), so no frame is ever
+// half-written when the other thread writes: the interpreter thread writes
+// every frame but the controlling thread's last words (`fatal`).
+const pause = new Int32Array(new SharedArrayBuffer(4));
+
+export function writeFrameSync(fd, payload) {
+  const frame = encodeFrame(payload);
+  for (let off = 0; off < frame.length; ) {
+    try {
+      off += writeSync(fd, frame, off, frame.length - off);
+    } catch (e) {
+      if (e?.code !== "EAGAIN") throw e;
+      // A non-blocking pipe the host has not drained yet: wait a little.
+      Atomics.wait(pause, 0, 0, 1);
+    }
+  }
 }
 
 export class ProtocolError extends Error {}

@@ -4,22 +4,22 @@
 // strings across the JS/Python boundary because per-value conversion costs
 // ~0.7 ms.
 //
-// Shared with the controlling thread (worker.mjs): `ctrl`, an Int32Array on a
-// SharedArrayBuffer. ctrl[0] is Pyodide's interrupt buffer (2 = SIGINT);
-// ctrl[1] is 1 once the controlling thread decided the run in flight timed
-// out, which is how a KeyboardInterrupt from the watchdog is told apart from
-// one the snippet raised itself.
+// Shared with the controlling thread (worker.mjs): `ctrl` (ctrl.mjs). This
+// thread writes every frame to the host (stdout) itself but `fatal`, which
+// the controlling thread writes as it ends the process.
 import { parentPort, workerData } from "node:worker_threads";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { installRuntime, loadInterpreter, pyodideDir } from "./boot.mjs";
 import { control, emptyGlobals, lockInterpreter, moduleHooks, prepareRealm, realTimers } from "./lockdown.mjs";
 import { Isolation } from "./isolation.mjs";
+import { CTRL } from "./ctrl.mjs";
+import { writeFrameSync } from "./frames.mjs";
 
 const started = performance.now();
 const ctrl = new Int32Array(workerData.ctrl);
-const INTERRUPT = 0;
-const TIMED_OUT = 1;
+const { INTERRUPT, TIMED_OUT, RUN } = CTRL;
+const send = (payload) => writeFrameSync(1, payload);
 // Past this much heap growth above the pristine image, restores get slow
 // (the grown part is zeroed each time): the worker asks to be replaced.
 const RECYCLE_GROWTH = 64 * 1024 * 1024;
@@ -126,7 +126,7 @@ function restoreNow() {
   }
   if (reason) {
     recycleAsked = true;
-    parentPort.postMessage({ type: "recycle", reason });
+    send(JSON.stringify({ type: "recycle", reason }));
   }
 }
 
@@ -135,6 +135,10 @@ function restoreNow() {
 process.on("unhandledRejection", () => {});
 
 parentPort.on("message", (msg) => {
+  if (msg.type === "drain") {
+    parentPort.postMessage({ type: "drained" });
+    return;
+  }
   if (msg.type !== "run") return;
   restoreNow();
   rawOutput = 0;
@@ -152,17 +156,19 @@ parentPort.on("message", (msg) => {
     }
     pyError = e;
   }
+  // Claim the end of the run first: from here on the watchdog leaves it be.
+  Atomics.store(ctrl, RUN, 0);
   const timedOut = Atomics.load(ctrl, TIMED_OUT) === 1;
   Atomics.store(ctrl, INTERRUPT, 0);
   if (timedOut) {
-    parentPort.postMessage({ type: "timeout", id: msg.id });
+    send(JSON.stringify({ type: "timeout", id: msg.id }));
   } else if (pyError) {
     // An exception escaped the runner itself (typically MemoryError while
     // it encoded a huge scope): the interpreter is fine, the answer is an
     // error result without scope.
-    parentPort.postMessage({ type: "result", json: escapedError(msg.id, pyError) });
+    send(escapedError(msg.id, pyError));
   } else {
-    parentPort.postMessage({ type: "result", json });
+    send(json);
   }
   // Stateless: wipe what the run left, after the answer is on its way and
   // after the run's leftover promise callbacks ran against its own state.
@@ -172,11 +178,12 @@ parentPort.on("message", (msg) => {
   }
 });
 
-parentPort.postMessage({
-  type: "ready",
-  info: {
+send(
+  JSON.stringify({
     ...info,
+    type: "ready",
+    pid: process.pid,
     boot_ms: Math.round(performance.now() - started),
     heap_cap_mb: Math.round(control.heapCap / 1048576),
-  },
-});
+  }),
+);
