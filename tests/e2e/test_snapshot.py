@@ -2,47 +2,19 @@
 fall back to a cold boot when it cannot be used, and a snapshot does not make
 runs predictable: every worker reseeds `random`, and os.urandom stays fresh."""
 import concurrent.futures
-import json
 import os
 import shutil
-import struct
-import subprocess
 import sys
 
 import pytest
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "support"))
 from scopebox_server import ScopeboxServer  # noqa: E402
+from worker_proc import Worker  # noqa: E402
 
 RUNTIME = os.environ["SCOPEBOX_RUNTIME_DIR"]
 NODE = os.environ["SCOPEBOX_NODE"]
 PROBE = "import random, os\n[random.random(), random.getrandbits(64), os.urandom(16).hex()]"
-
-
-class Worker:
-    """One worker process spoken to directly over PROTOCOL.md's frames."""
-
-    def __init__(self, runtime_dir):
-        self.proc = subprocess.Popen(
-            [NODE, os.path.join(runtime_dir, "worker.mjs"), "--insecure"],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-
-    def recv(self):
-        head = self.proc.stdout.read(4)
-        assert len(head) == 4, self.proc.stderr.read().decode(errors="replace")
-        return json.loads(self.proc.stdout.read(struct.unpack(">I", head)[0]))
-
-    def run(self, code, id=1):
-        body = json.dumps({"type": "run", "id": id, "code": code, "mode": "exec"}).encode()
-        self.proc.stdin.write(struct.pack(">I", len(body)) + body)
-        self.proc.stdin.flush()
-        return self.recv()
-
-    def close(self):
-        self.proc.stdin.close()
-        err = self.proc.stderr.read().decode(errors="replace")
-        self.proc.wait(30)
-        return err
 
 
 def test_snapshot_is_built():

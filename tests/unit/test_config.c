@@ -28,7 +28,7 @@ static void test_defaults(void) {
     CHECK_STR(cfg.host, "127.0.0.1");
     CHECK(cfg.port == 8080);
     CHECK(cfg.workers == (unsigned)sysconf(_SC_NPROCESSORS_ONLN));
-    CHECK(cfg.queue_size == 64);
+    CHECK(cfg.queue_size == 4 * cfg.workers);
     CHECK(cfg.boot_timeout_ms == 30000);
     CHECK(cfg.timeout_ms == 5000);
     CHECK(cfg.max_timeout_ms == 60000);
@@ -39,6 +39,16 @@ static void test_defaults(void) {
     CHECK(cfg.node != NULL && cfg.node[0] != '\0');
     CHECK(cfg.runtime_dir != NULL && cfg.runtime_dir[0] != '\0');
     CHECK(cfg.web_dir != NULL && cfg.web_dir[0] != '\0');
+}
+
+/* The queue's default follows the pool's size, whichever way that was set. */
+static void test_queue_default_follows_workers(void) {
+    struct config cfg;
+    char err[256];
+    CHECK(parse(&cfg, err, "--workers", "3", NULL) == CONFIG_OK);
+    CHECK(cfg.queue_size == 12);
+    CHECK(parse(&cfg, err, "--workers", "3", "--queue-size", "5", NULL) == CONFIG_OK);
+    CHECK(cfg.queue_size == 5);
 }
 
 static void test_flags(void) {
@@ -122,6 +132,7 @@ static void test_errors(void) {
 
 int main(void) {
     test_defaults();
+    test_queue_default_follows_workers();
     test_flags();
     test_help();
     test_errors();

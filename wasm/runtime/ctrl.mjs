@@ -1,7 +1,7 @@
 // The words a worker's two threads share (an Int32Array on a
 // SharedArrayBuffer), so that the controlling thread (worker.mjs) can stop a
 // run and know which run is in flight without waiting for the interpreter
-// thread (interp.mjs) to answer a message.
+// thread (interp.mjs), which is busy running Python, to answer a message.
 export const CTRL = Object.freeze({
   // Pyodide's interrupt buffer: 2 = SIGINT (KeyboardInterrupt at the next
   // bytecode, or at once inside time.sleep).
@@ -9,9 +9,13 @@ export const CTRL = Object.freeze({
   // 1 once the controlling thread decided the run in flight timed out: tells
   // a KeyboardInterrupt from the watchdog from one the snippet raised.
   TIMED_OUT: 1,
-  // The run in flight (a sequence number of the controlling thread's), 0
-  // when none: set when a run is handed over, cleared by the interpreter
-  // thread before it writes the answer.
+  // The run in flight (a sequence number of the interpreter thread's), 0
+  // when none: set when its frame is read, cleared before the answer is
+  // written.
   RUN: 2,
+  // Its time limit (ms), for the watchdog.
+  TIMEOUT_MS: 3,
+  // Counts runs started; the controlling thread waits on it.
+  STARTS: 4,
 });
-export const CTRL_WORDS = 3;
+export const CTRL_WORDS = 5;

@@ -5,20 +5,23 @@
 // ~0.7 ms.
 //
 // Shared with the controlling thread (worker.mjs): `ctrl` (ctrl.mjs). This
-// thread writes every frame to the host (stdout) itself but `fatal`, which
-// the controlling thread writes as it ends the process.
+// thread reads the host's frames (stdin) and writes every answer (stdout)
+// itself; `fatal` goes through the controlling thread, which writes it and
+// ends the process.
 import { parentPort, workerData } from "node:worker_threads";
+import { Socket } from "node:net";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { installRuntime, loadInterpreter, pyodideDir } from "./boot.mjs";
 import { control, emptyGlobals, lockInterpreter, moduleHooks, prepareRealm, realTimers } from "./lockdown.mjs";
 import { Isolation } from "./isolation.mjs";
 import { CTRL } from "./ctrl.mjs";
-import { writeFrameSync } from "./frames.mjs";
+import { FrameDecoder, ProtocolError, parseMessage, writeFrameSync } from "./frames.mjs";
 
 const started = performance.now();
 const ctrl = new Int32Array(workerData.ctrl);
-const { INTERRUPT, TIMED_OUT, RUN } = CTRL;
+const { INTERRUPT, TIMED_OUT, RUN, TIMEOUT_MS, STARTS } = CTRL;
+const DEFAULT_TIMEOUT_MS = 5000;
 const send = (payload) => writeFrameSync(1, payload);
 // Past this much heap growth above the pristine image, restores get slow
 // (the grown part is zeroed each time): the worker asks to be replaced.
@@ -134,19 +137,38 @@ function restoreNow() {
 // thread (Node's default); they are the snippet's business.
 process.on("unhandledRejection", () => {});
 
-parentPort.on("message", (msg) => {
-  if (msg.type === "drain") {
-    parentPort.postMessage({ type: "drained" });
-    return;
+let runs = 0; // numbers the runs for ctrl[RUN]
+
+// A run or inspect frame from the host: checked, then run at once (the host
+// sends the next one only after this one's answer).
+function onFrame(payload) {
+  const msg = parseMessage(payload);
+  if (msg.type !== "run" && msg.type !== "inspect") {
+    throw new ProtocolError(`unknown message type ${JSON.stringify(msg.type)}`);
   }
-  if (msg.type !== "run") return;
+  if (!Number.isSafeInteger(msg.id) || msg.id < 0) throw new ProtocolError(`${msg.type} without an unsigned integer id`);
+  const timeout = msg.timeout_ms ?? DEFAULT_TIMEOUT_MS;
+  if (!Number.isSafeInteger(timeout) || timeout <= 0 || timeout > 0x7fffffff) {
+    throw new ProtocolError("timeout_ms must be a positive integer below 2^31");
+  }
+  const persist = msg.persist === true || msg.type === "inspect";
   restoreNow();
   rawOutput = 0;
+  runs = runs >= 0x7fffffff ? 1 : runs + 1;
+  Atomics.store(ctrl, TIMED_OUT, 0);
   Atomics.store(ctrl, INTERRUPT, 0);
-  isolation.beforeRun(msg.persist);
+  Atomics.store(ctrl, TIMEOUT_MS, timeout);
+  Atomics.store(ctrl, RUN, runs);
+  Atomics.add(ctrl, STARTS, 1);
+  Atomics.notify(ctrl, STARTS); // the watchdog (worker.mjs)
+  run(msg.id, persist, payload);
+}
+
+function run(id, persist, payload) {
+  isolation.beforeRun(persist);
   let json, pyError;
   try {
-    json = runJson(msg.payload);
+    json = runJson(payload);
   } catch (e) {
     if (!isPythonError(e)) {
       // The runner catches every Python exception itself; reaching here
@@ -161,22 +183,46 @@ parentPort.on("message", (msg) => {
   const timedOut = Atomics.load(ctrl, TIMED_OUT) === 1;
   Atomics.store(ctrl, INTERRUPT, 0);
   if (timedOut) {
-    send(JSON.stringify({ type: "timeout", id: msg.id }));
+    send(JSON.stringify({ type: "timeout", id }));
   } else if (pyError) {
     // An exception escaped the runner itself (typically MemoryError while
     // it encoded a huge scope): the interpreter is fine, the answer is an
     // error result without scope.
-    send(escapedError(msg.id, pyError));
+    send(escapedError(id, pyError));
   } else {
     send(json);
   }
   // Stateless: wipe what the run left, after the answer is on its way and
   // after the run's leftover promise callbacks ran against its own state.
-  if (!msg.persist) {
+  if (!persist) {
     restorePending = true;
     realTimers.setImmediate(restoreNow);
   }
+}
+
+function protocolFailure(e) {
+  parentPort.postMessage({ type: "fatal", message: e instanceof ProtocolError ? e.message : String(e?.stack ?? e) });
+}
+
+// stdin is the host's pipe; nothing else in the process reads it.
+const decoder = new FrameDecoder();
+const input = new Socket({ fd: 0, readable: true, writable: false });
+input.on("data", (chunk) => {
+  try {
+    const frames = decoder.push(chunk);
+    // The host waits for each answer: two frames at once break the protocol.
+    if (frames.length > 1) throw new ProtocolError(`${frames.length} frames sent before an answer`);
+    if (frames.length === 1) onFrame(frames[0]);
+  } catch (e) {
+    input.pause();
+    protocolFailure(e);
+  }
 });
+input.on("end", () => {
+  if (decoder.midFrame) protocolFailure(new ProtocolError("stdin ended inside a frame"));
+  else parentPort.postMessage({ type: "drained" }); // every run read is answered
+});
+input.on("error", (e) => protocolFailure(new Error(`stdin: ${e?.message ?? e}`)));
 
 send(
   JSON.stringify({

@@ -112,12 +112,17 @@ def measure_scopebox(args, tmp):
         # Overload: far more connections than workers and queue.
         with open(os.path.join(tmp, "body.json"), "w") as f:
             json.dump(SCENARIOS["trivial eval"], f)
-    with ScopeboxServer("--workers", str(args.workers), "--queue-size", "64") as server:
+    # With the default queue (server/config.c): clients that honour
+    # Retry-After, as the API asks, and clients that ask again at once.
+    overload = {}
+    with ScopeboxServer("--workers", str(args.workers)) as server:
         server.wait_healthy(args.workers)
-        out = subprocess.run([os.environ["SCOPEBOX_NODE"], os.path.join(HERE, "overload.mjs"),
-                              server.url, os.path.join(tmp, "body.json"), "256", str(args.seconds)],
-                             capture_output=True, text=True, check=True).stdout
-        overload = json.loads(out)
+        for mode, extra in (("honouring Retry-After", ["--honour-retry-after"]), ("retrying at once", [])):
+            out = subprocess.run([os.environ["SCOPEBOX_NODE"], os.path.join(HERE, "overload.mjs"),
+                                  server.url, os.path.join(tmp, "body.json"), "256",
+                                  str(max(args.seconds, 4)), *extra],
+                                 capture_output=True, text=True, check=True).stdout
+            overload[mode] = json.loads(out)
     return ready_s, idle_rss, rows, overload
 
 
@@ -212,15 +217,16 @@ def main():
           f"{'met' if ready_s < 1.5 else 'NOT met'}")
     print(f"  RSS per idle worker: {max(idle_rss):.1f} MB vs 80 MB: "
           f"{'met' if max(idle_rss) < 80 else 'NOT met'}")
-    lost = overload["lost"]
-    answered = sum(overload["statuses"].values())
-    others = {k: v for k, v in overload["statuses"].items() if k not in ("200", "503")}
-    p99 = overload["p99_ms"] or float("nan")
-    p99_ratio = p99 / max(trivial1["p99_ms"], 1e-3)
-    print(f"  overload (256 connections): {answered} answered ({overload['statuses'].get('200', 0)} "
-          f"ran, {overload['statuses'].get('503', 0)} got 503, other {others or 0}), {lost} lost; "
-          f"p99 of accepted {p99:.1f} ms = {p99_ratio:.1f}x unloaded: "
-          f"{'met' if lost == 0 and not others and p99_ratio < 10 else 'NOT met'}")
+    for mode, o in overload.items():
+        lost = o["lost"]
+        answered = sum(o["statuses"].values())
+        others = {k: v for k, v in o["statuses"].items() if k not in ("200", "503")}
+        p99 = o["p99_ms"] or float("nan")
+        p99_ratio = p99 / max(trivial1["p99_ms"], 1e-3)
+        print(f"  overload, 256 connections {mode}: {answered} answered ({o['statuses'].get('200', 0)} "
+              f"ran, {o['statuses'].get('503', 0)} got 503, other {others or 0}), {lost} lost; "
+              f"p99 of accepted {p99:.1f} ms = {p99_ratio:.1f}x unloaded p99: "
+              f"{'met' if lost == 0 and not others and p99_ratio < 10 else 'NOT met'}")
     print("\n1 passed, 0 failed")
 
 

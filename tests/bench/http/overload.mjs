@@ -3,11 +3,16 @@
 // of each status came back, how many requests got no answer at all, and
 // latency percentiles of the accepted (200) ones alone, which wrk cannot
 // separate from the fast 503s.
-//   node overload.mjs URL BODY_FILE CONNS SECONDS
+//   node overload.mjs URL BODY_FILE CONNS SECONDS [--honour-retry-after]
+// With --honour-retry-after a client that gets a 503 waits what its
+// Retry-After says (times a random 0.5..1.5, so that the clients do not come
+// back in step) before its next request, as the API asks clients to; without
+// it, it asks again at once (a flood).
 import http from "node:http";
 import { readFileSync } from "node:fs";
 
-const [url, bodyFile, conns, seconds] = process.argv.slice(2);
+const [url, bodyFile, conns, seconds, mode] = process.argv.slice(2);
+const polite = mode === "--honour-retry-after";
 const body = readFileSync(bodyFile);
 const agent = new http.Agent({ keepAlive: true, maxSockets: Number(conns) });
 const target = new URL("/v1/run", url);
@@ -27,17 +32,21 @@ function post() {
       res.on("end", () => {
         statuses[res.statusCode] = (statuses[res.statusCode] ?? 0) + 1;
         if (res.statusCode === 200) accepted.push(performance.now() - t0);
-        resolve();
+        const after = Number(res.headers["retry-after"]);
+        resolve(polite && res.statusCode === 503 && after > 0 ? after * 1000 * (0.5 + Math.random()) : 0);
       });
     });
     req.setTimeout(60000, () => req.destroy(new Error("timeout")));
-    req.on("error", () => { lost++; resolve(); });
+    req.on("error", () => { lost++; resolve(0); });
     req.end(body);
   });
 }
 
 async function client() {
-  while (performance.now() < deadline) await post();
+  while (performance.now() < deadline) {
+    const wait = Math.min(await post(), deadline - performance.now());
+    if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+  }
 }
 
 await Promise.all(Array.from({ length: Number(conns) }, client));

@@ -1,0 +1,83 @@
+"""The worker's side of wasm/runtime/PROTOCOL.md, spoken to without the C
+host: answers carry the run's id, the watchdog is armed for every run, the
+worker ends cleanly when stdin ends between frames (after answering what it
+read), and a frame that breaks the protocol gets `fatal` and exit status 70."""
+import json
+import os
+import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "support"))
+from worker_proc import Worker, frame  # noqa: E402
+
+RUNTIME = os.environ["SCOPEBOX_RUNTIME_DIR"]
+EXIT_PROTOCOL = 70
+
+
+def booted():
+    w = Worker(RUNTIME)
+    ready = w.recv()
+    assert ready["type"] == "ready", ready
+    assert ready["pid"] == w.proc.pid
+    return w
+
+
+def test_runs_answer_in_order_and_stdin_end_exits_cleanly():
+    w = booted()
+    for i in range(1, 4):
+        answer = w.run(f"{i} * 7", id=i * 1000, mode="eval")
+        assert (answer["type"], answer["id"], answer["result"]) == ("result", i * 1000, i * 7), answer
+    w.close()
+    assert w.proc.returncode == 0
+
+
+def test_every_run_gets_its_own_time_limit():
+    w = booted()
+    for i in range(2):
+        answer = w.run("while True: pass", id=10 + i, timeout_ms=200)
+        assert answer == {"type": "timeout", "id": 10 + i}
+        assert w.run("6 * 7", id=20 + i, mode="eval")["result"] == 42
+    w.close()
+    assert w.proc.returncode == 0
+
+
+def test_run_read_before_stdin_ended_is_still_answered():
+    w = booted()
+    w.send(frame({"type": "run", "id": 5, "code": "import time\ntime.sleep(0.3)\n'done'", "mode": "exec"}))
+    w.proc.stdin.close()
+    answer = w.recv()
+    assert (answer["id"], answer["result"]) == (5, "done"), answer
+    assert w.recv() is None
+    assert w.proc.wait(30) == 0
+
+
+def expect_fatal(w, words):
+    answer = w.recv()
+    assert answer["type"] == "fatal" and words in answer["message"], answer
+    assert w.proc.wait(30) == EXIT_PROTOCOL
+
+
+def test_two_frames_before_an_answer_are_a_protocol_error():
+    w = booted()
+    run = {"type": "run", "id": 1, "code": "1", "mode": "eval"}
+    w.send(frame(run) + frame(dict(run, id=2)))
+    expect_fatal(w, "2 frames sent before an answer")
+
+
+def test_unknown_message_type_is_a_protocol_error():
+    w = booted()
+    w.send(frame({"type": "jump", "id": 1}))
+    expect_fatal(w, 'unknown message type "jump"')
+
+
+def test_bad_timeout_is_a_protocol_error():
+    w = booted()
+    w.send(frame({"type": "run", "id": 1, "code": "1", "mode": "eval", "timeout_ms": 2 ** 31}))
+    expect_fatal(w, "timeout_ms")
+
+
+def test_stdin_ending_inside_a_frame_is_a_protocol_error():
+    w = booted()
+    body = json.dumps({"type": "run", "id": 1, "code": "1", "mode": "eval"}).encode()
+    w.send(frame(body)[:-3])
+    w.proc.stdin.close()
+    expect_fatal(w, "stdin ended inside a frame")
