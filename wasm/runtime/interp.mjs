@@ -27,8 +27,11 @@ const send = (payload) => writeFrameSync(1, payload);
 // (the grown part is zeroed each time): the worker asks to be replaced.
 const RECYCLE_GROWTH = 64 * 1024 * 1024;
 // Some JS-side tables only grow (Pyodide interns strings for good): after
-// this many restores the worker asks to be replaced too.
-const RECYCLE_RESTORES = 5000;
+// this many restores the worker asks to be replaced too. Measured growth is
+// ~0.1 MB of JS heap per 5,000 restores, so this is a backstop for hosts
+// that turned --recycle-after-runs off, not a routine event (at 5,000 it
+// cost a ~1 s boot every ~15 s per worker under load).
+const RECYCLE_RESTORES = 100000;
 // Output written to fds 1/2 directly (os.write) bypasses the runner's
 // capture and lands in the host's log: keep only this much per run.
 const RAW_OUTPUT_PER_RUN = 8192;
