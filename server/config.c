@@ -75,6 +75,19 @@ static const struct flag flags[] = {
      "replace a pool worker after this many runs, 0 = never (default 100000)"},
     {"recycle-rss-mb", FLAG_UINT, OFF(recycle_rss_mb), 0, 1048576, "MB",
      "replace a pool worker once its resident memory passes this, 0 = never (default 768)"},
+    /* the HTTP edge (server/http.c, keys.c, crashlimit.c) */
+    {"max-connections", FLAG_UINT, OFF(max_connections), 0, 1000000, "N",
+     "HTTP connections at once; must fit the fd limit (default: what the fd limit allows, at most 1024)"},
+    {"max-connections-per-ip", FLAG_UINT, OFF(max_connections_per_ip), 0, 1000000, "N",
+     "HTTP connections at once from one client address, 0 = no limit (default 32)"},
+    {"request-timeout-ms", FLAG_UINT, OFF(request_timeout_ms), 100, 3600000, "MS",
+     "time a client has to send a whole request, from connecting or from its previous answer (default 10000)"},
+    {"api-keys-file", FLAG_STRING, OFF(api_keys_file), 0, 0, "PATH",
+     "require a bearer key listed in this file on every route but /healthz and / (default: no keys)"},
+    {"crash-limit", FLAG_UINT, OFF(crash_limit), 0, 1000000, "N",
+     "worker crashes one caller may cause per --crash-window-ms before it gets 429, 0 = no limit (default 3)"},
+    {"crash-window-ms", FLAG_UINT, OFF(crash_window_ms), 1000, 86400000, "MS",
+     "the window of --crash-limit (default 60000)"},
     /* sandbox (server/sandbox.c) */
     {"insecure", FLAG_BOOL, OFF(insecure), 0, 0, "",
      "start workers even when a sandbox layer cannot be set up (logged)"},
@@ -121,6 +134,12 @@ static void set_defaults(struct config *cfg) {
     cfg->replica_id = NULL;
     cfg->recycle_after_runs = 100000; /* a boot costs ~1 s of CPU; state does not leak (isolation.mjs) */
     cfg->recycle_rss_mb = 768;
+    cfg->max_connections = 0; /* the HTTP edge; 0: derived from the fd limit (main.c) */
+    cfg->max_connections_per_ip = 32;
+    cfg->request_timeout_ms = 10000;
+    cfg->api_keys_file = NULL;
+    cfg->crash_limit = 3;
+    cfg->crash_window_ms = 60000;
     cfg->insecure = false; /* sandbox */
     cfg->worker_user = "nobody";
     cfg->worker_heap_mb = 256;

@@ -30,6 +30,13 @@ struct config {
     const char *replica_id;    /* prefixes session ids; NULL for none */
     unsigned recycle_after_runs; /* a pool worker is replaced after this many runs; 0: never */
     unsigned recycle_rss_mb;     /* ... or once resident memory passes this; 0: never */
+    /* the HTTP edge (server/http.c) */
+    unsigned max_connections;    /* 0 until main.c derives it from the fd limit */
+    unsigned max_connections_per_ip; /* 0: no limit */
+    unsigned request_timeout_ms; /* to send a whole request */
+    const char *api_keys_file;   /* NULL: no keys, every route open */
+    unsigned crash_limit;        /* worker crashes per caller per window; 0: no limit */
+    unsigned crash_window_ms;
     /* sandbox (server/sandbox.h) */
     bool insecure;             /* start workers even if a sandbox layer is missing */
     const char *worker_user;   /* as root: the user workers run as */

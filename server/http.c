@@ -4,6 +4,7 @@
 #include <arpa/inet.h>
 #include <microhttpd.h>
 #include <netdb.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,12 +17,15 @@
 #include "log.h"
 #include "metrics.h"
 #include "openapi.h"
+#include "rawjson.h"
 #include "request.h"
 #include "static.h"
 
-/* Idle keep-alive connections are closed after this long. Suspended ones
- * (waiting for a worker) never time out in libmicrohttpd: the run and queue
- * deadlines bound them instead. */
+/* A connection with no traffic is closed after this long (a client that
+ * stops reading its answer). A request that is still arriving has its own,
+ * shorter deadline (--request-timeout-ms, http_reap), which also ends idle
+ * keep-alive connections. Suspended ones (waiting for a worker) never time
+ * out in libmicrohttpd: the run and queue deadlines bound them instead. */
 #define CONNECTION_TIMEOUT_S 60
 
 /* A body over --max-body-bytes is still read (and dropped) up to this many
@@ -33,6 +37,17 @@
  * goes out at once and the connection is closed. */
 #define DRAIN_LIMIT (16ULL << 20)
 
+/* One per open connection (libmicrohttpd's socket_context): a request must
+ * have arrived whole by `deadline`, counted from the connection's start or
+ * from the end of its previous answer. libmicrohttpd's own timeout is about
+ * inactivity, which a client sending a byte now and then never trips; these
+ * deadlines are enforced by http_reap. */
+struct conn {
+    struct conn *prev, *next;
+    MHD_socket fd;
+    double deadline; /* 0 while a request that arrived whole is answered */
+};
+
 struct http {
     const struct config *cfg;
     struct pool *pool;
@@ -41,6 +56,8 @@ struct http {
     unsigned port;
     bool ipv6;
     atomic_int active; /* requests between first callback and completion */
+    pthread_mutex_t conns_lock; /* guards the list and every deadline */
+    struct conn *conns;
 };
 
 /* ROUTE_BODY: answered once a JSON body is in (runs, session creation);
@@ -67,6 +84,8 @@ struct exchange {
     unsigned long long seen; /* body bytes received, kept or not */
     bool too_large;
     struct job *job;
+    unsigned limit_ms; /* a run's time limit as applied ... */
+    bool capped;       /* ... and whether the request asked for more */
     unsigned status;
     size_t bytes;
 };
@@ -132,33 +151,93 @@ static enum MHD_Result respond_error(struct exchange *ex, const struct api_error
     return respond_json(ex, (unsigned)err->status, api_error_json(err), hname, hval);
 }
 
-/* The worker's object is dumped as is and the host's timing appended as
- * text: re-encoding the timing through jansson would print 0.123 as
- * 0.12300000000000000, and the worker's own numbers must not be touched. */
-static enum MHD_Result respond_result(struct exchange *ex, const struct job *job) {
-    char *text = json_dumps(job->result, JSON_COMPACT), *body;
-    char timing[128], location[sizeof "/v1/sessions/" + SESSION_ID_MAX];
-    size_t n, t = 0;
+/* Top-level members of a worker's answer that the host owns: never
+ * forwarded from a run's answer (a worker's own would become duplicates). */
+static const char *const host_members[] = {"type", "id", "timing", "limits", NULL};
+/* Of a session inspect answer only these are the worker's. */
+static const char *const session_members[] = {"scope", "definitions", NULL};
 
-    if (text == NULL)
-        return MHD_NO;
-    n = strlen(text);
-    if (job->timed)
-        t = (size_t)snprintf(timing, sizeof timing, "%s\"timing\":{\"queue_ms\":%.3f,\"run_ms\":%.3f}",
-                             n > 2 ? "," : "", job->queue_ms, job->run_ms);
-    body = realloc(text, n + t + 2);
-    if (body == NULL) {
+static bool listed(const struct rawjson_member *m, const char *const *names) {
+    for (size_t i = 0; names[i] != NULL; i++)
+        if (rawjson_key_is(m, names[i]))
+            return true;
+    return false;
+}
+
+struct splice {
+    struct rawjson_buf *out;
+    bool first;
+    const char *const *names; /* dropped (runs) or kept (sessions) */
+    bool keep;
+};
+
+static bool splice_member(void *arg, const struct rawjson_member *m) {
+    struct splice *sp = arg;
+    if (listed(m, sp->names) == sp->keep)
+        rawjson_buf_member(sp->out, &sp->first, m);
+    return true;
+}
+
+/* The host's own members of job->result (a session's id, ttl and runs). */
+static void splice_host(struct splice *sp, const json_t *host) {
+    const char *key;
+    json_t *value;
+    json_object_foreach((json_t *)host, key, value) {
+        struct rawjson_member m = {key, strlen(key), NULL, 0};
+        char *text;
+        if (listed(&m, session_members))
+            continue;
+        text = json_dumps(value, JSON_COMPACT | JSON_ENCODE_ANY);
+        if (text == NULL) {
+            sp->out->failed = true;
+            return;
+        }
+        m.value = text;
+        m.value_len = strlen(text);
+        rawjson_buf_member(sp->out, &sp->first, &m);
         free(text);
-        return MHD_NO;
     }
-    memcpy(body + n - 1, timing, t);  /* over the closing brace */
-    memcpy(body + n - 1 + t, "}\n", 3);
+}
+
+/* The worker's answer goes out byte for byte as it wrote it (floats in
+ * Python's shortest repr, and no re-encoding cost), minus the members the
+ * host owns, plus the host's: timing and the limits that applied for a run,
+ * id/ttl/runs for a session. Answers the host made itself are dumped. */
+static enum MHD_Result respond_result(struct exchange *ex, const struct job *job) {
+    struct rawjson_buf b = {0};
+    struct splice sp = {&b, true, host_members, false};
+    char location[sizeof "/v1/sessions/" + SESSION_ID_MAX];
+    char *body;
+    size_t len;
+    bool session = job->kind == JOB_SESSION_CREATE || job->kind == JOB_SESSION_GET;
+
+    if (job->raw == NULL)
+        return respond_json(ex, (unsigned)job->status, json_incref(job->result), NULL, NULL);
+    rawjson_buf_add(&b, "{", 1);
+    if (session) {
+        splice_host(&sp, job->result);
+        sp.names = session_members;
+        sp.keep = true;
+    }
+    if (!rawjson_members(job->raw, job->raw_len, splice_member, &sp)) {
+        rawjson_buf_free(&b);
+        return MHD_NO; /* cannot happen: jansson parsed these bytes */
+    }
+    if (job->timed) {
+        rawjson_buf_printf(&b, "%s\"timing\":{\"queue_ms\":%.3f,\"run_ms\":%.3f}",
+                           sp.first ? "" : ",", job->queue_ms, job->run_ms);
+        rawjson_buf_printf(&b, ",\"limits\":{\"timeout_ms\":%u,\"capped\":%s}",
+                           ex->limit_ms, ex->capped ? "true" : "false");
+    }
+    rawjson_buf_add(&b, "}\n", 2);
+    body = rawjson_buf_take(&b, &len);
+    if (body == NULL)
+        return MHD_NO;
     if (job->status == 201) {
         snprintf(location, sizeof location, "/v1/sessions/%s", job->session);
-        return respond(ex, 201, body, n + t + 1, "application/json", MHD_HTTP_HEADER_LOCATION,
-                       location);
+        return respond(ex, 201, body, len, "application/json", MHD_HTTP_HEADER_LOCATION, location);
     }
-    return respond(ex, (unsigned)job->status, body, n + t + 1, "application/json", NULL, NULL);
+    return respond(ex, (unsigned)job->status, body, len, "application/json", NULL, NULL);
 }
 
 /* ---- routes --------------------------------------------------------------- */
@@ -501,9 +580,88 @@ static enum MHD_Result run(struct exchange *ex) {
     ex->len = ex->cap = 0;
     if (!ok)
         return respond_error(ex, &err, NULL, NULL);
+    /* The same rule as the pool's (pool.c job_timeout), said in the answer. */
+    ex->limit_ms = req.timeout_ms ? req.timeout_ms : ex->http->cfg->timeout_ms;
+    ex->capped = ex->limit_ms > ex->http->cfg->max_timeout_ms;
+    if (ex->capped)
+        ex->limit_ms = ex->http->cfg->max_timeout_ms;
     ret = submit(ex, &req);
     request_free(&req);
     return ret;
+}
+
+/* ---- connection deadlines ------------------------------------------------- */
+
+static void on_connection(void *cls, struct MHD_Connection *mc, void **socket_context,
+                          enum MHD_ConnectionNotificationCode code) {
+    struct http *h = cls;
+    struct conn *c = *socket_context;
+
+    if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+        const union MHD_ConnectionInfo *info =
+            MHD_get_connection_info(mc, MHD_CONNECTION_INFO_CONNECTION_FD);
+        c = calloc(1, sizeof *c);
+        if (c == NULL || info == NULL) {
+            free(c);
+            return; /* untracked: libmicrohttpd's inactivity timeout still applies */
+        }
+        c->fd = info->connect_fd;
+        pthread_mutex_lock(&h->conns_lock);
+        c->deadline = clock_ms() + h->cfg->request_timeout_ms;
+        c->next = h->conns;
+        if (h->conns)
+            h->conns->prev = c;
+        h->conns = c;
+        pthread_mutex_unlock(&h->conns_lock);
+        *socket_context = c;
+        return;
+    }
+    if (c == NULL)
+        return;
+    /* Called before libmicrohttpd closes the socket: once unlinked, the fd
+     * is never touched again by http_reap, so a reused number is safe. */
+    pthread_mutex_lock(&h->conns_lock);
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        h->conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    pthread_mutex_unlock(&h->conns_lock);
+    free(c);
+    *socket_context = NULL;
+}
+
+/* The request on `mc` has arrived whole (arrived) or been answered (the
+ * next one's clock starts). */
+static void set_deadline(struct http *h, struct MHD_Connection *mc, bool arrived) {
+    const union MHD_ConnectionInfo *info =
+        MHD_get_connection_info(mc, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    struct conn *c = info ? info->socket_context : NULL;
+    if (c == NULL)
+        return;
+    pthread_mutex_lock(&h->conns_lock);
+    c->deadline = arrived ? 0 : clock_ms() + h->cfg->request_timeout_ms;
+    pthread_mutex_unlock(&h->conns_lock);
+}
+
+void http_reap(struct http *h) {
+    double now = clock_ms();
+    int cut = 0;
+    pthread_mutex_lock(&h->conns_lock);
+    for (struct conn *c = h->conns; c != NULL; c = c->next) {
+        if (c->deadline > 0 && now >= c->deadline) {
+            /* libmicrohttpd sees the end of the stream and closes the
+             * connection itself, freeing what it holds. */
+            shutdown(c->fd, SHUT_RDWR);
+            c->deadline = 0;
+            cut++;
+        }
+    }
+    pthread_mutex_unlock(&h->conns_lock);
+    if (cut > 0)
+        log_msg("http: closed %d connection(s) that sent no whole request within %u ms", cut,
+                h->cfg->request_timeout_ms);
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
@@ -534,6 +692,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     }
     if (ex->job != NULL) /* resumed */
         return answer_job(ex);
+    set_deadline(h, conn, true); /* the whole request is in */
     if (ex->route == ROUTE_BODY)
         return run(ex);
     return answer_now(ex, url);
@@ -544,10 +703,10 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
     struct http *h = cls;
     struct exchange *ex = *req_cls;
     char queue[32] = "-", runms[32] = "-", pid[16] = "-";
-    (void)conn;
 
     if (ex == NULL)
         return;
+    set_deadline(h, conn, false); /* the clock of the next request starts */
     metrics_http(ex->status);
     /* Normally done long ago; if not (the daemon tore the connection down),
      * the dispatcher must not resume it, nor may we read its results. */
@@ -611,6 +770,7 @@ struct http *http_start(const struct config *cfg, struct pool *pool, char *err, 
     h->quiesced_fd = MHD_INVALID_SOCKET;
     h->ipv6 = ai->ai_family == AF_INET6;
     atomic_init(&h->active, 0);
+    pthread_mutex_init(&h->conns_lock, NULL);
     freeaddrinfo(ai);
 
     h->daemon = MHD_start_daemon(
@@ -621,10 +781,17 @@ struct http *http_start(const struct config *cfg, struct pool *pool, char *err, 
         MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)CONNECTION_TIMEOUT_S,
+        /* Past these a new connection is accepted and closed at once, so one
+         * address cannot hold every descriptor (main.c fits the total under
+         * the fd limit). */
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned int)cfg->max_connections,
+        MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned int)cfg->max_connections_per_ip,
+        MHD_OPTION_NOTIFY_CONNECTION, on_connection, h,
         MHD_OPTION_END);
     if (h->daemon == NULL) {
         snprintf(err, err_len, "cannot listen on %s port %u (in use, or bad address?)",
                  cfg->host, cfg->port);
+        pthread_mutex_destroy(&h->conns_lock);
         free(h);
         return NULL;
     }
@@ -668,5 +835,6 @@ void http_stop(struct http *h) {
     /* Not closed by libmicrohttpd once handed out by quiesce. */
     if (h->quiesced_fd != MHD_INVALID_SOCKET)
         close(h->quiesced_fd);
+    pthread_mutex_destroy(&h->conns_lock);
     free(h);
 }

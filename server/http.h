@@ -20,6 +20,11 @@ unsigned http_port(const struct http *h);
 /* "http://127.0.0.1:8080" with the bound port, IPv6 in brackets. */
 void http_url(const struct http *h, char *buf, size_t len);
 
+/* Closes connections whose request has not arrived whole within
+ * --request-timeout-ms (slow senders, idle keep-alives). Called a few times
+ * a second (main.c). */
+void http_reap(struct http *h);
+
 /* Stops accepting connections; open ones are still served. */
 void http_quiesce(struct http *h);
 

@@ -7,7 +7,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "config.h"
@@ -57,6 +59,37 @@ static char *resolve_executable(const char *name) {
     return NULL;
 }
 
+/* Descriptors the server needs besides client connections: three pipes per
+ * worker slot, libmicrohttpd's and the pool's own, logs. */
+#define FD_RESERVE 64
+/* Without --max-connections: what the fd limit allows, at most this. */
+#define DEFAULT_MAX_CONNECTIONS 1024
+/* How often connection deadlines are checked (http_reap). */
+#define REAP_MS 250
+
+/* Every connection may also hold one open file while it is sent a static
+ * asset, hence two descriptors each. A limit that does not fit is refused:
+ * past the fd limit, accept() fails and every new client hangs. */
+static bool fit_connections(struct config *cfg, char *err, size_t err_len) {
+    struct rlimit rl;
+    unsigned long long nofile = 1024, slots = cfg->workers + 2ULL * cfg->max_sessions, fit;
+
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0)
+        nofile = rl.rlim_cur == RLIM_INFINITY ? 1ULL << 20 : (unsigned long long)rl.rlim_cur;
+    fit = nofile > FD_RESERVE + 3 * slots ? (nofile - FD_RESERVE - 3 * slots) / 2 : 0;
+    if (cfg->max_connections == 0)
+        cfg->max_connections = (unsigned)(fit < DEFAULT_MAX_CONNECTIONS ? fit : DEFAULT_MAX_CONNECTIONS);
+    if (cfg->max_connections == 0 || cfg->max_connections > fit) {
+        snprintf(err, err_len,
+                 "the fd limit %llu leaves room for %llu connections with %u workers and %u "
+                 "sessions%s; raise it (ulimit -n) or lower --max-connections",
+                 nofile, fit, cfg->workers, cfg->max_sessions,
+                 cfg->max_connections ? ", fewer than --max-connections" : "");
+        return false;
+    }
+    return true;
+}
+
 /* The pipes handed to workers must land on fds 0-2; if the server itself was
  * started with one of them closed, a pipe could take its number. */
 static void ensure_std_fds(void) {
@@ -88,6 +121,10 @@ int main(int argc, char **argv) {
         break;
     }
     ensure_std_fds();
+    if (!fit_connections(&cfg, err, sizeof err)) {
+        fprintf(stderr, "scopebox-server: %s\n", err);
+        return 2;
+    }
 
     node = resolve_executable(cfg.node);
     if (node == NULL) {
@@ -149,10 +186,15 @@ int main(int argc, char **argv) {
     }
 
     /* Settings are read once, at start. A SIGHUP (a supervisor's "reload")
-     * neither reloads anything nor kills the server: it is logged. */
+     * neither reloads anything nor kills the server: it is logged. Between
+     * signals, connection deadlines are checked. */
     for (;;) {
-        if (sigwait(&stop_signals, &sig) != 0)
+        struct timespec tick = {0, REAP_MS * 1000000L};
+        sig = sigtimedwait(&stop_signals, NULL, &tick);
+        if (sig < 0) {
+            http_reap(http);
             continue;
+        }
         if (sig != SIGHUP)
             break;
         log_msg("got SIGHUP: nothing is reloaded (settings are read once, at start); "

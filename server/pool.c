@@ -127,6 +127,7 @@ void job_release(struct job *job) {
     if (job == NULL || atomic_fetch_sub(&job->refs, 1) != 1)
         return;
     json_decref(job->result);
+    free(job->raw);
     free(job->frame);
     pthread_mutex_destroy(&job->lock);
     free(job);
@@ -789,7 +790,9 @@ static struct job *take_job(struct slot *s, double now) {
     return job;
 }
 
-static void on_result(struct slot *s, json_t *msg, double now) {
+/* `payload` is the frame's bytes: kept on the job (its floats as Python
+ * wrote them) and taken, i.e. set to NULL, once the job has it. */
+static void on_result(struct slot *s, json_t *msg, uint8_t **payload, size_t len, double now) {
     struct job *job;
     json_t *body;
 
@@ -805,6 +808,9 @@ static void on_result(struct slot *s, json_t *msg, double now) {
                          (json_int_t)s->pool->cfg->session_ttl_ms, "runs",
                          (json_int_t)s->session->runs);
         json_decref(msg);
+        job->raw = (char *)*payload;
+        job->raw_len = len;
+        *payload = NULL;
         job->status = job->kind == JOB_SESSION_CREATE ? 201 : 200;
         job_complete(job, body, NULL);
         return;
@@ -824,6 +830,9 @@ static void on_result(struct slot *s, json_t *msg, double now) {
     job = take_job(s, now);
     if (s->session)
         s->session->runs++;
+    job->raw = (char *)*payload;
+    job->raw_len = len;
+    *payload = NULL;
     job->status = 200;
     job->timed = true;
     job_complete(job, msg, NULL);
@@ -873,10 +882,10 @@ static void on_timeout(struct slot *s, json_t *msg, double now) {
              job->timeout_ms);
 }
 
-static void on_message(struct slot *s, uint8_t *payload, size_t len, double now) {
+static void on_message(struct slot *s, uint8_t **payload, size_t len, double now) {
     char why[192];
     const char *type;
-    json_t *msg = frame_parse_message(payload, len, &type, why, sizeof why);
+    json_t *msg = frame_parse_message(*payload, len, &type, why, sizeof why);
 
     if (msg == NULL) {
         protocol_error(s, now, why);
@@ -896,7 +905,7 @@ static void on_message(struct slot *s, uint8_t *payload, size_t len, double now)
         return;
     }
     if (s->state == SLOT_BUSY && strcmp(type, "result") == 0) {
-        on_result(s, msg, now); /* these take msg */
+        on_result(s, msg, payload, len, now); /* these take msg */
         return;
     }
     if (s->state == SLOT_BUSY && strcmp(type, "rejected") == 0) {
@@ -961,8 +970,8 @@ static void read_stdout(struct slot *s, double now) {
             } else if (st == FRAME_COMPLETE) {
                 size_t len;
                 uint8_t *payload = frame_decoder_take(&s->dec, &len);
-                on_message(s, payload, len, now);
-                free(payload);
+                on_message(s, &payload, len, now);
+                free(payload); /* NULL if a job took it */
             }
         }
     }

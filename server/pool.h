@@ -38,6 +38,9 @@ struct job {
     /* Written by the dispatcher before the job is done; read by the
      * submitter after job_park said it is done (the job lock orders it). */
     json_t *result;         /* the answer's body, or NULL ... */
+    char *raw;              /* with a result from a worker: its answer as it wrote it,
+                             * forwarded as is (http.c, rawjson.h); NULL otherwise */
+    size_t raw_len;
     struct api_error error; /* ... and then this says why */
     int status;             /* with a result: 200, or 201 for a new session */
     bool timed;             /* with a result: it gets the host's timing */

@@ -1,4 +1,6 @@
 """The walking skeleton end to end: HTTP -> C server -> worker -> Pyodide."""
+import http.client
+import json
 import os
 import signal
 import time
@@ -15,12 +17,30 @@ def test_eval_returns_value(server):
         assert key in body
 
 
-def test_curl_style_form_body_is_read_as_json(server):
-    # `curl -d` sends application/x-www-form-urlencoded; the README's example relies on it.
+def test_form_encoded_body_is_refused(server):
+    # `curl -d` without -H sends application/x-www-form-urlencoded: the contract
+    # takes JSON only, so that is a 415 with the media type named, not a run.
     status, _, body = server.request(
         "POST", "/v1/run", b'{"code":"x*2","mode":"eval","scope":{"x":21}}',
         headers={"Content-Type": "application/x-www-form-urlencoded"})
-    assert (status, body["result"]) == (200, 42)
+    assert status == 415, body
+    assert body["error"]["code"] == "unsupported_media_type"
+    assert "application/json" in body["error"]["message"]
+
+
+def test_body_without_content_type_is_read_as_json(server):
+    # A bare client that labels nothing is taken at its word (documented).
+    # http.client, since urllib labels every body it sends as a form.
+    host, port = server.url.rsplit("/", 1)[1].rsplit(":", 1)
+    conn = http.client.HTTPConnection(host, int(port), timeout=60)
+    conn.putrequest("POST", "/v1/run", skip_accept_encoding=True)
+    data = b'{"code":"x*2","mode":"eval","scope":{"x":21}}'
+    conn.putheader("Content-Length", str(len(data)))
+    conn.endheaders(data)
+    r = conn.getresponse()
+    body = json.loads(r.read())
+    conn.close()
+    assert (r.status, body["result"]) == (200, 42)
 
 
 def test_exec_prints_and_returns_last_expression(server):

@@ -36,8 +36,9 @@ def descendants(pid):
 
 
 class ScopeboxServer:
-    def __init__(self, *args, binary=None, ready_timeout=120, env=None):
+    def __init__(self, *args, binary=None, ready_timeout=120, env=None, nofile=None):
         self.binary = binary or os.environ["SCOPEBOX_SERVER"]
+        self.nofile = nofile  # the server's RLIMIT_NOFILE (soft and hard), if given
         self.args = ["--port", "0", *args]
         self.ready_timeout = ready_timeout
         self.env = env
@@ -49,7 +50,8 @@ class ScopeboxServer:
     def __enter__(self):
         self.proc = subprocess.Popen(
             [self.binary, *self.args], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE, text=True, errors="replace", env=self.env)
+            stderr=subprocess.PIPE, text=True, errors="replace", env=self.env,
+            preexec_fn=self._limit if self.nofile else None)
         threading.Thread(target=self._read_log, daemon=True).start()
         if not self._ready.wait(self.ready_timeout):
             self.stop()
@@ -60,6 +62,10 @@ class ScopeboxServer:
 
     def __exit__(self, *exc):
         self.stop()
+
+    def _limit(self):
+        import resource
+        resource.setrlimit(resource.RLIMIT_NOFILE, (self.nofile, self.nofile))
 
     def _read_log(self):
         for line in self.proc.stderr:

@@ -244,13 +244,13 @@ static void test_media_type(void) {
     static const char *accepted[] = {
         NULL, "", "  ", "application/json", "Application/JSON", "application/json; charset=utf-8",
         "application/json;charset=UTF-8", "application/json; charset=\"utf-8\"",
-        "application/json ; charset=utf8", "application/x-www-form-urlencoded",
-        "application/json; foo=bar",
+        "application/json ; charset=utf8", "application/json; foo=bar",
     };
     static const char *refused[] = {
         "text/plain", "application/jsonx", "application/xml", "multipart/form-data; boundary=x",
         "json", "application/json; charset=latin1", "application/json; charset=utf-16",
-        "text/plain; charset=utf-8", "*/*",
+        "text/plain; charset=utf-8", "*/*", "application/x-www-form-urlencoded",
+        "application/x-www-form-urlencoded; charset=utf-8",
     };
     struct api_error err;
     for (size_t i = 0; i < sizeof accepted / sizeof accepted[0]; i++)

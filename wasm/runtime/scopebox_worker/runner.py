@@ -130,4 +130,4 @@ def run_json(payload):
     except BadRequest as e:
         answer = {"type": "rejected", "error": {"code": e.code, "message": e.message}}
     answer["id"] = req["id"]
-    return _json_dumps(answer, ensure_ascii=False, allow_nan=False)
+    return _json_dumps(answer, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
