@@ -14,6 +14,8 @@
 #include <unistd.h>
 
 #include "clock.h"
+#include "crashlimit.h"
+#include "keys.h"
 #include "log.h"
 #include "metrics.h"
 #include "openapi.h"
@@ -58,7 +60,11 @@ struct http {
     atomic_int active; /* requests between first callback and completion */
     pthread_mutex_t conns_lock; /* guards the list and every deadline */
     struct conn *conns;
+    struct keystore *keys;       /* NULL: no keys, every route open */
+    struct crashlimit *crashes;  /* NULL: no crash limit */
 };
+
+_Static_assert(sizeof ((struct job *)0)->owner == KEY_NAME_MAX + 1, "pool.h: owner holds a key name");
 
 /* ROUTE_BODY: answered once a JSON body is in (runs, session creation);
  * ROUTE_SESSION: a session GET or DELETE, answered by the pool. */
@@ -76,6 +82,10 @@ struct exchange {
     enum route route;
     struct api_error refusal; /* ROUTE_REFUSE: the answer, decided early */
     const char *allow;        /* its Allow header, for 405 */
+    const char *challenge;    /* its WWW-Authenticate header, for 401 */
+    bool public_route;        /* /healthz and the playground: no key needed */
+    struct keyring *ring;     /* with keys on: the keys as of this request */
+    const struct api_key *key; /* the caller's, once authorized */
     enum request_kind req_kind;           /* ROUTE_BODY */
     enum job_kind job_kind;               /* ROUTE_BODY, ROUTE_SESSION */
     char session[SESSION_ID_MAX + 1];     /* from the path, if any */
@@ -144,7 +154,7 @@ static enum MHD_Result respond_json(struct exchange *ex, unsigned status, json_t
 static enum MHD_Result respond_error(struct exchange *ex, const struct api_error *err,
                                      const char *hname, const char *hval) {
     /* Back-pressure errors tell the client when to come back. */
-    if (hname == NULL && err->status == 503) {
+    if (hname == NULL && (err->status == 503 || err->status == 429)) {
         hname = "Retry-After";
         hval = "1";
     }
@@ -259,6 +269,8 @@ static void refuse_method(struct exchange *ex, const char *allow) {
 }
 
 static enum MHD_Result respond_refusal(struct exchange *ex) {
+    if (ex->challenge != NULL)
+        return respond_error(ex, &ex->refusal, MHD_HTTP_HEADER_WWW_AUTHENTICATE, ex->challenge);
     return respond_error(ex, &ex->refusal, ex->allow ? MHD_HTTP_HEADER_ALLOW : NULL, ex->allow);
 }
 
@@ -436,6 +448,33 @@ static void route_session(struct exchange *ex, const char *rest) {
     }
 }
 
+/* With keys on, every route but the public ones needs "Authorization:
+ * Bearer <key>"; without a valid one the answer is 401, whatever else the
+ * request got wrong, so nothing about the API is told to a stranger. */
+static void authorize(struct exchange *ex) {
+    const char *header =
+        MHD_lookup_connection_value(ex->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+    const char *token;
+    size_t len;
+
+    ex->ring = keystore_current(ex->http->keys);
+    if (keys_bearer_token(header, &token, &len))
+        ex->key = keyring_find(ex->ring, token, len);
+    if (ex->key != NULL)
+        return;
+    ex->route = ROUTE_REFUSE;
+    ex->allow = NULL;
+    if (header == NULL) {
+        ex->challenge = "Bearer realm=\"scopebox\"";
+        api_error_set(&ex->refusal, 401, ERR_UNAUTHORIZED,
+                      "this server needs an API key: send 'Authorization: Bearer <key>'");
+    } else {
+        ex->challenge = "Bearer realm=\"scopebox\", error=\"invalid_token\"";
+        api_error_set(&ex->refusal, 401, ERR_UNAUTHORIZED,
+                      "the Authorization header holds no valid API key (expected 'Bearer <key>')");
+    }
+}
+
 /* First call, headers only: picks the route, and refuses what can be refused
  * from the headers. The answer normally goes out in the last call, once any
  * unwanted body has been read and dropped (see DRAIN_LIMIT), which also
@@ -466,6 +505,7 @@ static enum MHD_Result begin(struct exchange *ex, const char *url) {
         else
             refuse_method(ex, "GET, HEAD");
     } else if (strcmp(url, "/healthz") == 0) {
+        ex->public_route = true;
         if (is_method(ex, MHD_HTTP_METHOD_GET) || is_method(ex, MHD_HTTP_METHOD_HEAD))
             ex->route = ROUTE_HEALTH;
         else
@@ -473,8 +513,10 @@ static enum MHD_Result begin(struct exchange *ex, const char *url) {
     } else if (strcmp(url, "/v1") == 0 || strncmp(url, "/v1/", 4) == 0) {
         refuse_not_found(ex);
     } else if (is_method(ex, MHD_HTTP_METHOD_GET) || is_method(ex, MHD_HTTP_METHOD_HEAD)) {
+        ex->public_route = true; /* the playground's files: no data, no runs */
         ex->route = ROUTE_STATIC;
     } else {
+        ex->public_route = true;
         struct static_file f;
         if (static_open(ex->http->cfg->web_dir, url, &f)) {
             close(f.fd);
@@ -483,6 +525,8 @@ static enum MHD_Result begin(struct exchange *ex, const char *url) {
             refuse_not_found(ex);
         }
     }
+    if (ex->http->keys != NULL && !ex->public_route)
+        authorize(ex);
     if (ex->route != ROUTE_BODY && has_body(ex) &&
         (expects_continue(ex) || declared_length(ex) > drain_limit(ex)))
         return answer_now(ex, url);
@@ -544,19 +588,125 @@ static enum MHD_Result answer_job(struct exchange *ex) {
     return respond_error(ex, &job->error, NULL, NULL);
 }
 
+/* Who a request counts against: its key, or with keys off its address. */
+static void caller_of(const struct exchange *ex, char *out, size_t len) {
+    const union MHD_ConnectionInfo *info;
+    char addr[INET6_ADDRSTRLEN] = "?";
+
+    if (ex->key != NULL) {
+        snprintf(out, len, "key:%s", ex->key->name);
+        return;
+    }
+    info = MHD_get_connection_info(ex->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    if (info != NULL && info->client_addr != NULL) {
+        const struct sockaddr *sa = info->client_addr;
+        if (sa->sa_family == AF_INET)
+            inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, addr,
+                      sizeof addr);
+        else if (sa->sa_family == AF_INET6)
+            inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, addr,
+                      sizeof addr);
+    }
+    snprintf(out, len, "ip:%s", addr);
+}
+
+/* What a run holds until it is done (job_done): a slot of its key's runs,
+ * and the name the crash limiter charges if its worker dies. */
+struct ticket {
+    struct http *http;
+    struct key_usage *usage; /* NULL with keys off */
+    char caller[CRASHLIMIT_CALLER_MAX + 1];
+};
+
+static void ticket_undo(struct ticket *t) {
+    if (t == NULL)
+        return;
+    if (t->usage != NULL) {
+        atomic_fetch_sub(&t->usage->runs, 1);
+        key_usage_release(t->usage);
+    }
+    free(t);
+}
+
+static void job_done(struct job *job) {
+    struct ticket *t = job->done_arg;
+    /* A run that ended its worker; what killed it was the caller's code. */
+    if (job->result == NULL && job->error.code != NULL &&
+        (strcmp(job->error.code, ERR_WORKER_CRASHED) == 0 ||
+         strcmp(job->error.code, ERR_WORKER_PROTOCOL) == 0)) {
+        crashlimit_record(t->http->crashes, t->caller, clock_ms());
+        log_msg("http: a run of %s ended its worker (%s)", t->caller, job->error.code);
+    }
+    ticket_undo(t);
+    job->done_arg = NULL;
+}
+
+/* Before a run is queued: the caller's crash record and its key's runs. */
+static bool admit_run(struct exchange *ex, struct ticket *t, struct api_error *err) {
+    double wait = crashlimit_wait_ms(ex->http->crashes, t->caller, clock_ms());
+    if (wait > 0) {
+        api_error_set(err, 429, ERR_CRASH_RATE_LIMITED,
+                      "runs of this caller ended their worker %u times within %u ms: no runs "
+                      "for %.0f s",
+                      ex->http->cfg->crash_limit, ex->http->cfg->crash_window_ms,
+                      wait / 1000.0 + 0.5);
+        return false;
+    }
+    if (ex->key == NULL)
+        return true;
+    if (atomic_fetch_add(&ex->key->usage->runs, 1) >= (int)ex->key->max_runs) {
+        atomic_fetch_sub(&ex->key->usage->runs, 1);
+        api_error_set(err, 429, ERR_KEY_RUN_LIMIT,
+                      "key '%s' already has %u runs in progress or queued, its limit",
+                      ex->key->name, ex->key->max_runs);
+        return false;
+    }
+    t->usage = ex->key->usage;
+    key_usage_ref(t->usage);
+    return true;
+}
+
 /* Hands a job to the pool and waits for it without blocking. `req` is NULL
  * for session GET and DELETE. */
 static enum MHD_Result submit(struct exchange *ex, const struct run_request *req) {
     struct api_error err;
-    struct job *job = job_new();
+    struct job *job;
+    struct ticket *t = NULL;
+    char retry[16];
 
-    if (job == NULL)
+    if (ex->job_kind == JOB_RUN || ex->job_kind == JOB_SESSION_RUN) {
+        t = calloc(1, sizeof *t);
+        if (t == NULL)
+            return MHD_NO;
+        t->http = ex->http;
+        caller_of(ex, t->caller, sizeof t->caller);
+        if (!admit_run(ex, t, &err)) {
+            double wait = crashlimit_wait_ms(ex->http->crashes, t->caller, clock_ms());
+            free(t);
+            snprintf(retry, sizeof retry, "%.0f", wait > 0 ? wait / 1000.0 + 0.999 : 1.0);
+            return respond_error(ex, &err, "Retry-After", retry);
+        }
+    }
+    job = job_new();
+    if (job == NULL) {
+        ticket_undo(t);
         return MHD_NO;
+    }
     job->suspend = suspend_exchange;
     job->resume = resume_exchange;
     job->arg = ex;
+    if (t != NULL) {
+        job->on_done = job_done;
+        job->done_arg = t;
+    }
+    if (ex->key != NULL) {
+        snprintf(job->owner, sizeof job->owner, "%s", ex->key->name);
+        job->owner_sessions = ex->key->max_sessions;
+    }
     if (!pool_submit(ex->http->pool, job, ex->job_kind, ex->session, req, &err)) {
+        job->on_done = NULL; /* never done: the ticket is ours to undo */
         job_release(job);
+        ticket_undo(t);
         return respond_error(ex, &err, NULL, NULL);
     }
     ex->job = job;
@@ -721,6 +871,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
             ex->status, ex->bytes, queue, runms, pid, clock_ms() - ex->started,
             toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " (connection lost)");
     job_release(ex->job);
+    keyring_release(ex->ring);
     free(ex->body);
     free(ex);
     *req_cls = NULL;
@@ -740,7 +891,8 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap) {
 
 /* ---- life cycle ----------------------------------------------------------- */
 
-struct http *http_start(const struct config *cfg, struct pool *pool, char *err, size_t err_len) {
+struct http *http_start(const struct config *cfg, struct pool *pool, struct keystore *keys,
+                        char *err, size_t err_len) {
     struct addrinfo hints, *ai = NULL;
     struct sockaddr_storage addr;
     const union MHD_DaemonInfo *info;
@@ -771,6 +923,13 @@ struct http *http_start(const struct config *cfg, struct pool *pool, char *err, 
     h->ipv6 = ai->ai_family == AF_INET6;
     atomic_init(&h->active, 0);
     pthread_mutex_init(&h->conns_lock, NULL);
+    h->keys = keys;
+    if (cfg->crash_limit > 0 && (h->crashes = crashlimit_new(cfg->crash_limit, cfg->crash_window_ms)) == NULL) {
+        snprintf(err, err_len, "out of memory");
+        pthread_mutex_destroy(&h->conns_lock);
+        free(h);
+        return NULL;
+    }
     freeaddrinfo(ai);
 
     h->daemon = MHD_start_daemon(
@@ -792,6 +951,7 @@ struct http *http_start(const struct config *cfg, struct pool *pool, char *err, 
         snprintf(err, err_len, "cannot listen on %s port %u (in use, or bad address?)",
                  cfg->host, cfg->port);
         pthread_mutex_destroy(&h->conns_lock);
+        crashlimit_free(h->crashes);
         free(h);
         return NULL;
     }
@@ -836,5 +996,6 @@ void http_stop(struct http *h) {
     if (h->quiesced_fd != MHD_INVALID_SOCKET)
         close(h->quiesced_fd);
     pthread_mutex_destroy(&h->conns_lock);
+    crashlimit_free(h->crashes);
     free(h);
 }

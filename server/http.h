@@ -7,13 +7,16 @@
 #include <stddef.h>
 
 #include "config.h"
+#include "keys.h"
 #include "pool.h"
 
 struct http;
 
 /* Binds and starts serving. Requests that reach the pool before its workers
- * are up simply wait in its queue. */
-struct http *http_start(const struct config *cfg, struct pool *pool, char *err, size_t err_len);
+ * are up simply wait in its queue. `keys` (NULL: none) stays the caller's
+ * and must outlive http_stop. */
+struct http *http_start(const struct config *cfg, struct pool *pool, struct keystore *keys,
+                        char *err, size_t err_len);
 
 unsigned http_port(const struct http *h);
 

@@ -14,6 +14,7 @@
 
 #include "config.h"
 #include "http.h"
+#include "keys.h"
 #include "log.h"
 #include "pool.h"
 #include "sandbox.h"
@@ -107,6 +108,7 @@ int main(int argc, char **argv) {
     struct banner banner;
     struct pool *pool;
     struct http *http;
+    struct keystore *keys = NULL;
     sigset_t stop_signals;
     int sig;
 
@@ -138,10 +140,23 @@ int main(int argc, char **argv) {
         free(node);
         return 1;
     }
+    /* A key's line may leave its limits out: it then gets half the pool
+     * and half the session slots, so that no one key takes all of either. */
+    if (cfg.api_keys_file != NULL) {
+        keys = keystore_open(cfg.api_keys_file, cfg.workers > 1 ? cfg.workers / 2 : 1,
+                             cfg.max_sessions > 1 ? cfg.max_sessions / 2 : 1, err, sizeof err);
+        if (keys == NULL) {
+            fprintf(stderr, "scopebox-server: --api-keys-file %s\n", err);
+            free(node);
+            return 2;
+        }
+        log_msg("API keys on: %zu keys from %s", keystore_count(keys), cfg.api_keys_file);
+    }
     if (stat(cfg.web_dir, &st) != 0 || !S_ISDIR(st.st_mode))
         log_msg("warning: --web-dir %s is not a directory; / will answer 404", cfg.web_dir);
     /* Before any thread: decides and probes the worker sandbox. */
     if (!sandbox_init(&cfg, node)) {
+        keystore_close(keys);
         free(node);
         return 1;
     }
@@ -153,7 +168,7 @@ int main(int argc, char **argv) {
     sigemptyset(&stop_signals);
     sigaddset(&stop_signals, SIGINT);
     sigaddset(&stop_signals, SIGTERM);
-    sigaddset(&stop_signals, SIGHUP); /* taken only to say so: see below */
+    sigaddset(&stop_signals, SIGHUP); /* reloads the API keys: see below */
     pthread_sigmask(SIG_BLOCK, &stop_signals, NULL);
     signal(SIGPIPE, SIG_IGN);
 
@@ -166,7 +181,7 @@ int main(int argc, char **argv) {
         free(node);
         return 1;
     }
-    http = http_start(&cfg, pool, err, sizeof err);
+    http = http_start(&cfg, pool, keys, err, sizeof err);
     if (http == NULL) {
         fprintf(stderr, "scopebox-server: %s\n", err);
         pool_destroy(pool);
@@ -186,8 +201,9 @@ int main(int argc, char **argv) {
     }
 
     /* Settings are read once, at start. A SIGHUP (a supervisor's "reload")
-     * neither reloads anything nor kills the server: it is logged. Between
-     * signals, connection deadlines are checked. */
+     * reloads the API keys file, if any, and nothing else; a file that no
+     * longer parses leaves the keys as they were. Between signals,
+     * connection deadlines are checked. */
     for (;;) {
         struct timespec tick = {0, REAP_MS * 1000000L};
         sig = sigtimedwait(&stop_signals, NULL, &tick);
@@ -197,8 +213,14 @@ int main(int argc, char **argv) {
         }
         if (sig != SIGHUP)
             break;
-        log_msg("got SIGHUP: nothing is reloaded (settings are read once, at start); "
-                "restart the server to change them");
+        if (keys == NULL)
+            log_msg("got SIGHUP: nothing to reload (no --api-keys-file; other settings are read "
+                    "once, at start)");
+        else if (keystore_reload(keys, err, sizeof err))
+            log_msg("got SIGHUP: API keys reloaded, %zu keys (other settings are read once, at "
+                    "start)", keystore_count(keys));
+        else
+            log_msg("got SIGHUP: API keys NOT reloaded, the old ones stay: %s", err);
     }
     log_msg("got %s: stopping", sig == SIGINT ? "SIGINT" : "SIGTERM");
 
@@ -207,6 +229,7 @@ int main(int argc, char **argv) {
     http_wait_idle(http, FLUSH_MS);
     http_stop(http);
     pool_destroy(pool);
+    keystore_close(keys);
     free(node);
     log_msg("stopped");
     return 0;

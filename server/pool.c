@@ -51,6 +51,7 @@ struct pool;
  * order. Dispatcher thread only. */
 struct session {
     char id[SESSION_ID_MAX + 1];
+    char owner[sizeof ((struct job *)0)->owner]; /* OWNER: its creator's key name */
     double last_used;
     unsigned runs;
     struct job *head, *tail;
@@ -181,6 +182,8 @@ static void job_complete(struct job *job, json_t *result, const struct api_error
     else if (result == NULL)
         api_error_set(&job->error, 500, ERR_INTERNAL, "the job ended without an answer");
     job->done = true;
+    if (job->on_done)
+        job->on_done(job);
     if (job->parked) {
         job->parked = false;
         job->resume(job->arg);
@@ -533,6 +536,30 @@ static void session_end(struct pool *p, struct slot *s, const char *fmt, ...) {
 
 static void spawn(struct pool *p, struct slot *s, double now);
 
+/* ---- OWNER (API keys): the one field (session->owner) and its checks ---- */
+
+static bool owned_by(const struct session *ss, const struct job *job) {
+    return strcmp(ss->owner, job->owner) == 0;
+}
+
+/* A key at its session limit gets 429 (its own limit, not the server's
+ * too_many_sessions). With keys off every owner is "" and unlimited. */
+static bool owner_at_limit(struct pool *p, struct job *job) {
+    unsigned n = 0;
+    if (job->owner[0] == '\0')
+        return false;
+    for (int i = p->n_pool; i < p->n_slots; i++)
+        if (p->slots[i].session != NULL && owned_by(p->slots[i].session, job))
+            n++;
+    if (n < job->owner_sessions)
+        return false;
+    job_fail(job, 429, ERR_KEY_SESSION_LIMIT,
+             "key '%s' has %u live sessions, its limit: end one (DELETE) first", job->owner, n);
+    return true;
+}
+
+/* ---- end OWNER ---------------------------------------------------------- */
+
 static void session_create(struct pool *p, struct job *job, double now) {
     struct slot *s = NULL;
     struct session *ss;
@@ -541,6 +568,8 @@ static void session_create(struct pool *p, struct job *job, double now) {
     pthread_mutex_lock(&p->lock);
     live = p->sessions;
     pthread_mutex_unlock(&p->lock);
+    if (owner_at_limit(p, job))
+        return;
     for (int i = p->n_pool; i < p->n_slots && s == NULL && live < (int)p->cfg->max_sessions; i++)
         if (p->slots[i].state == SLOT_EMPTY && p->slots[i].session == NULL)
             s = &p->slots[i];
@@ -556,6 +585,7 @@ static void session_create(struct pool *p, struct job *job, double now) {
         return;
     }
     session_new_id(p, ss->id, sizeof ss->id);
+    snprintf(ss->owner, sizeof ss->owner, "%s", job->owner); /* OWNER */
     snprintf(job->session, sizeof job->session, "%s", ss->id);
     ss->last_used = now;
     spawn(p, s, now);
@@ -607,6 +637,8 @@ static void route_session_jobs(struct pool *p, double now, bool stopping) {
             continue;
         }
         s = session_find(p, job->session);
+        if (s != NULL && !owned_by(s->session, job))
+            s = NULL; /* OWNER: another key's session does not exist for this one */
         if (s == NULL) {
             fail_unknown_session(p, job);
         } else if (job->kind == JOB_SESSION_DELETE) {

@@ -34,6 +34,16 @@ struct job {
     void *arg;
     enum job_kind kind;                 /* set by pool_submit */
     char session[SESSION_ID_MAX + 1];   /* the session it is about (CREATE: once done) */
+    /* Called on the dispatcher thread once the job is done (result or error
+     * set), before its waiter is resumed: the HTTP side's accounting (a
+     * key's run count, the crash limiter). Must be quick. NULL for none. */
+    void (*on_done)(struct job *job);
+    void *done_arg;
+    /* OWNER (API keys, http.c): the key that submits it, "" with keys off.
+     * A session belongs to the key that created it; another key's jobs
+     * find no such session, and a key may hold at most owner_sessions. */
+    char owner[65];
+    unsigned owner_sessions;
 
     /* Written by the dispatcher before the job is done; read by the
      * submitter after job_park said it is done (the job lock orders it). */

@@ -30,6 +30,10 @@
 #define ERR_WORKER_CRASHED        "worker_crashed"
 #define ERR_WORKER_PROTOCOL       "worker_protocol_error"
 #define ERR_INTERNAL              "internal_error"
+#define ERR_UNAUTHORIZED          "unauthorized"
+#define ERR_KEY_RUN_LIMIT         "key_run_limit"
+#define ERR_KEY_SESSION_LIMIT     "key_session_limit"
+#define ERR_CRASH_RATE_LIMITED    "crash_rate_limited"
 
 struct api_error {
     int status;          /* HTTP status to answer with */

@@ -1,0 +1,117 @@
+"""A caller whose runs keep killing their worker is rate-limited (issue 12,
+finding 5, the host's half): after --crash-limit crashes within
+--crash-window-ms that caller gets 429 crash_rate_limited with Retry-After,
+while other callers are served. The crash is real and seen by the host: the
+test SIGKILLs the worker during the run (whatever Python can or cannot do to
+its worker, a crash from outside stays possible)."""
+import http.client
+import json
+import os
+import signal
+import sys
+import threading
+import time
+
+import pytest
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "support"))
+from openapi_check import OpenApi  # noqa: E402
+from scopebox_server import ScopeboxServer, descendants  # noqa: E402
+
+SPIN = {"code": "while True:\n    pass", "timeout_ms": 30000}
+KEY_A = "crash-a-0123456789abcdef01234567"
+KEY_B = "crash-b-0123456789abcdef01234567"
+
+
+def post(server, path, body, source="127.0.0.1", headers=None):
+    port = int(server.url.rsplit(":", 1)[1])
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120, source_address=(source, 0))
+    try:
+        conn.request("POST", path, json.dumps(body),
+                     {"Content-Type": "application/json", **(headers or {})})
+        r = conn.getresponse()
+        return r.status, dict(r.getheaders()), json.loads(r.read())
+    finally:
+        conn.close()
+
+
+def cpu_seconds(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def crash_one_run(server, source="127.0.0.1", headers=None):
+    """A run whose worker is SIGKILLed while it runs; returns its answer."""
+    server.wait_healthy(1)
+    before = set(descendants(server.proc.pid))
+    out = {}
+    t = threading.Thread(target=lambda: out.update(r=post(server, "/v1/run", SPIN, source, headers)))
+    t.start()
+    deadline = time.monotonic() + 30
+    while server.request("GET", "/healthz")[2]["workers"]["busy"] < 1:
+        assert time.monotonic() < deadline and t.is_alive(), out
+        time.sleep(0.05)
+    # Busy means handed the run; spinning (CPU time going up) means it read
+    # it and runs the snippet. A worker killed before that would only send
+    # the run elsewhere (the host retries runs no worker has read).
+    start = sum(cpu_seconds(p) for p in before)
+    while sum(cpu_seconds(p) for p in before) - start < 0.5:
+        assert time.monotonic() < deadline and t.is_alive(), out
+        time.sleep(0.05)
+    for pid in sorted(before):  # the worker and whatever it runs under
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    t.join(60)
+    return out["r"]
+
+
+@pytest.fixture(scope="module")
+def api():
+    return OpenApi.load()
+
+
+def test_an_address_that_keeps_crashing_workers_is_limited(api):
+    with ScopeboxServer("--workers", "1", "--max-sessions", "0", "--crash-limit", "2",
+                        "--crash-window-ms", "600000") as server:
+        for _ in range(2):
+            status, headers, body = crash_one_run(server)
+            assert status == 500 and body["error"]["code"] == "worker_crashed", body
+        server.wait_healthy(1)
+        status, headers, body = post(server, "/v1/run", {"code": "1 + 1", "mode": "eval"})
+        api.validate("POST", "/v1/run", status, body, headers)
+        assert status == 429 and body["error"]["code"] == "crash_rate_limited", body
+        assert 1 <= int(headers["Retry-After"]) <= 600
+        # Another address is served as before.
+        status, _, body = post(server, "/v1/run", {"code": "1 + 1", "mode": "eval"}, "127.0.0.2")
+        assert (status, body["result"]) == (200, 2)
+        assert "a run of ip:127.0.0.1 ended its worker" in server.log()
+
+
+def test_with_keys_the_key_is_limited_not_the_address(tmp_path):
+    keys = tmp_path / "keys"
+    keys.write_text(f"a {KEY_A}\nb {KEY_B}\n")
+    with ScopeboxServer("--workers", "1", "--max-sessions", "0", "--crash-limit", "1",
+                        "--crash-window-ms", "600000", "--api-keys-file", str(keys)) as server:
+        status, _, body = crash_one_run(server, headers={"Authorization": f"Bearer {KEY_A}"})
+        assert status == 500, body
+        server.wait_healthy(1)
+        status, _, body = post(server, "/v1/run", {"code": "1"}, headers={"Authorization": f"Bearer {KEY_A}"})
+        assert status == 429 and body["error"]["code"] == "crash_rate_limited", body
+        # Same address, other key: served.
+        status, _, body = post(server, "/v1/run", {"code": "3", "mode": "eval"},
+                               headers={"Authorization": f"Bearer {KEY_B}"})
+        assert (status, body["result"]) == (200, 3)
+
+
+def test_timeouts_are_not_crashes():
+    # A run stopped at its limit (the worker survives) costs nothing here.
+    with ScopeboxServer("--workers", "1", "--max-sessions", "0", "--crash-limit", "1") as server:
+        server.wait_healthy(1)
+        for _ in range(2):
+            status, _, body = post(server, "/v1/run", {"code": "while True:\n    pass", "timeout_ms": 200})
+            assert status == 504, body
+        status, _, body = post(server, "/v1/run", {"code": "4", "mode": "eval"})
+        assert (status, body["result"]) == (200, 4)
