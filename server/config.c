@@ -84,7 +84,7 @@ static const struct flag flags[] = {
      "time a client has to send a whole request, from connecting or from its previous answer (default 10000)"},
     {"api-keys-file", FLAG_STRING, OFF(api_keys_file), 0, 0, "PATH",
      "require a bearer key listed in this file on every route but /healthz and / (default: no keys)"},
-    {"crash-limit", FLAG_UINT, OFF(crash_limit), 0, 1000000, "N",
+    {"crash-limit", FLAG_UINT, OFF(crash_limit), 0, 1000, "N",
      "worker crashes one caller may cause per --crash-window-ms before it gets 429, 0 = no limit (default 3)"},
     {"crash-window-ms", FLAG_UINT, OFF(crash_window_ms), 1000, 86400000, "MS",
      "the window of --crash-limit (default 60000)"},

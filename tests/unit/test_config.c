@@ -39,6 +39,26 @@ static void test_defaults(void) {
     CHECK(cfg.node != NULL && cfg.node[0] != '\0');
     CHECK(cfg.runtime_dir != NULL && cfg.runtime_dir[0] != '\0');
     CHECK(cfg.web_dir != NULL && cfg.web_dir[0] != '\0');
+    CHECK(cfg.max_connections == 0); /* main.c fits it under the fd limit */
+    CHECK(cfg.max_connections_per_ip == 32);
+    CHECK(cfg.request_timeout_ms == 10000);
+    CHECK(cfg.api_keys_file == NULL);
+    CHECK(cfg.crash_limit == 3 && cfg.crash_window_ms == 60000);
+}
+
+static void test_edge_flags(void) {
+    struct config cfg;
+    char err[256];
+    CHECK(parse(&cfg, err, "--max-connections", "100", "--max-connections-per-ip=0",
+                "--request-timeout-ms", "500", "--api-keys-file", "/k", "--crash-limit", "0",
+                "--crash-window-ms", "1000", NULL) == CONFIG_OK);
+    CHECK(cfg.max_connections == 100 && cfg.max_connections_per_ip == 0);
+    CHECK(cfg.request_timeout_ms == 500 && cfg.crash_limit == 0 && cfg.crash_window_ms == 1000);
+    CHECK_STR(cfg.api_keys_file, "/k");
+    CHECK(parse(&cfg, err, "--request-timeout-ms", "99", NULL) == CONFIG_ERROR);
+    CHECK(strstr(err, "--request-timeout-ms") != NULL);
+    CHECK(parse(&cfg, err, "--api-keys-file=", NULL) == CONFIG_ERROR);
+    CHECK(parse(&cfg, err, "--crash-window-ms", "999", NULL) == CONFIG_ERROR);
 }
 
 /* The queue's default follows the pool's size, whichever way that was set. */
@@ -133,6 +153,7 @@ static void test_errors(void) {
 int main(void) {
     test_defaults();
     test_queue_default_follows_workers();
+    test_edge_flags();
     test_flags();
     test_help();
     test_errors();
