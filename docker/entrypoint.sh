@@ -16,4 +16,12 @@ prefix=$(cd "$(dirname "$0")/.." && pwd -P)
 : "${SCOPEBOX_WEB_DIR:=$prefix/share/scopebox/web}"
 export SCOPEBOX_HOST SCOPEBOX_NODE SCOPEBOX_RUNTIME_DIR SCOPEBOX_WEB_DIR
 
+# API keys are on when a keys file is mounted at the conventional path
+# (docker run -v ./api-keys:/opt/scopebox/etc/api-keys:ro ...) or named by
+# SCOPEBOX_API_KEYS_FILE; off otherwise (README, "API keys").
+if [ -z "${SCOPEBOX_API_KEYS_FILE:-}" ] && [ -e "$prefix/etc/api-keys" ]; then
+    SCOPEBOX_API_KEYS_FILE=$prefix/etc/api-keys
+    export SCOPEBOX_API_KEYS_FILE
+fi
+
 exec "$prefix/bin/scopebox-server" "$@"

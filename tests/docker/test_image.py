@@ -201,6 +201,31 @@ def proc_info(pid):
     return uid, os.readlink(f"/proc/{pid}/exe"), [c.decode() for c in cmdline if c]
 
 
+KEY = "image-key-0123456789abcdef"
+
+
+def test_a_mounted_keys_file_turns_keys_on(image):
+    # The conventional path, as `-v ./api-keys:/opt/scopebox/etc/api-keys:ro`.
+    path = image.map("/opt/scopebox/etc/api-keys")
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w") as f:
+        f.write(f"ops {KEY}\n")
+    os.chmod(path, 0o644)
+    try:
+        with Container(image, ["--max-sessions", "0"], SCOPEBOX_WORKERS="1") as c:
+            assert "API keys on: 1 keys" in c.output(), c.output()
+            assert c.healthcheck().returncode == 0  # /healthz needs no key
+            status, body = c.request("POST", "/v1/run", {"code": "1"})
+            assert status == 401 and body["error"]["code"] == "unauthorized", body
+            req = urllib.request.Request(c.url("/v1/run"), data=b'{"code":"2*3","mode":"eval"}', method="POST",
+                                         headers={"Content-Type": "application/json",
+                                                  "Authorization": f"Bearer {KEY}"})
+            with urllib.request.urlopen(req, timeout=60) as r:
+                assert json.loads(r.read())["result"] == 6
+    finally:
+        os.unlink(path)
+
+
 def test_the_image_installs_and_serves(image):
     root = image.root
     prefix = image.map("/opt/scopebox")
@@ -235,12 +260,12 @@ def test_the_image_installs_and_serves(image):
 
         h = c.healthcheck()
         assert h.returncode == 0, h.stdout + h.stderr
-        # SIGHUP reloads nothing, says so, and stops nothing.
+        # Without a keys file SIGHUP reloads nothing, says so, and stops nothing.
         c.proc.send_signal(signal.SIGHUP)
         deadline = time.monotonic() + 5
         while "got SIGHUP" not in c.output() and time.monotonic() < deadline:
             time.sleep(0.05)
-        assert "got SIGHUP: nothing is reloaded" in c.output(), c.output()
+        assert "got SIGHUP: nothing to reload" in c.output(), c.output()
         assert c.proc.poll() is None
         status, body = c.request("POST", "/v1/run", {"code": "x * 2", "mode": "eval", "scope": {"x": 21}})
         assert status == 200 and body["result"] == 42, body
