@@ -34,6 +34,9 @@ EXPECT = {
     and b["error"]["line"] == 2 and b["error"]["source"] == "    return a / b"
     and [f["line"] for f in b["error"]["traceback"]] == [3, 2],
     "timeout": lambda b: b["error"]["code"] == "timeout",
+    "capped_timeout": lambda b: b["result"] == 2 and b["limits"] == {"timeout_ms": 60000, "capped": True},
+    # Values here; the exact text (0.1, 1e-07, -0.0, 5e-324) is tests/api/test_answers.py's.
+    "floats": lambda b: b["result"] == [0.1, 1e-7, -0.0, 5e-324] and str(b["result"][2]) == "-0.0",
     "empty": lambda b: b["scope"] == {},
     "with_scope": lambda b: b["scope"] == {"counter": 0},
     "increment": lambda b: b["result"] == 1,
