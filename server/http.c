@@ -516,8 +516,8 @@ static enum MHD_Result begin(struct exchange *ex, const char *url) {
         ex->public_route = true; /* the playground's files: no data, no runs */
         ex->route = ROUTE_STATIC;
     } else {
-        ex->public_route = true;
         struct static_file f;
+        ex->public_route = true;
         if (static_open(ex->http->cfg->web_dir, url, &f)) {
             close(f.fd);
             refuse_method(ex, "GET, HEAD");
