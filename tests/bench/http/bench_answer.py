@@ -36,7 +36,9 @@ def main():
     with open(f"{tmp}/post.lua", "w") as f:
         f.write(WRK_LUA)
     env = dict(os.environ, BENCH_BODY=f"{tmp}/body.json")
-    with ScopeboxServer("--workers", "2", "--max-connections-per-ip", "0") as s:
+    usage = subprocess.run([os.environ["SCOPEBOX_SERVER"], "--help"], capture_output=True, text=True).stdout
+    extra = ["--max-connections-per-ip", "0"] if "--max-connections-per-ip" in usage else []  # older binaries
+    with ScopeboxServer("--workers", "2", *extra) as s:
         s.wait_healthy(2)
         argv = ["wrk", "-t2", "-c4", "-s", f"{tmp}/post.lua", s.url + "/v1/run"]
         subprocess.run(argv[:1] + ["-d3s"] + argv[1:], env=env, capture_output=True, check=True)
