@@ -630,10 +630,9 @@ static void ticket_undo(struct ticket *t) {
 
 static void job_done(struct job *job) {
     struct ticket *t = job->done_arg;
-    /* A run that ended its worker; what killed it was the caller's code. */
-    if (job->result == NULL && job->error.code != NULL &&
-        (strcmp(job->error.code, ERR_WORKER_CRASHED) == 0 ||
-         strcmp(job->error.code, ERR_WORKER_PROTOCOL) == 0)) {
+    /* A run that cost its worker (a crash, or a kill past its limit): what
+     * did it was the caller's code, and everyone pays for the reboot. */
+    if (job->worker_lost) {
         crashlimit_record(t->http->crashes, t->caller, clock_ms());
         log_msg("http: a run of %s ended its worker (%s)", t->caller, job->error.code);
     }

@@ -412,12 +412,15 @@ static void requeue_front(struct pool *p, struct job *job) {
  * and either kills the worker now or asks it to finish by closing its
  * stdin. It stays in the slot until reaped, so its pid and stderr remain
  * accounted for. */
+static bool retry_code(const struct api_error *err) {
+    return strcmp(err->code, ERR_WORKER_CRASHED) == 0 || strcmp(err->code, ERR_WORKER_PROTOCOL) == 0;
+}
+
 static void retire(struct slot *s, double now, bool kill_now, const struct api_error *err) {
     if (s->job) {
         struct job *job = s->job;
         /* Never for timeouts or shutdown: those are about the client's time. */
-        bool retry = err != NULL && (strcmp(err->code, ERR_WORKER_CRASHED) == 0 ||
-                                     strcmp(err->code, ERR_WORKER_PROTOCOL) == 0);
+        bool retry = err != NULL && retry_code(err);
         retry = retry && !s->dedicated && job->attempts < MAX_ATTEMPTS && job_untouched(s);
         s->job = NULL;
         if (retry) {
@@ -427,6 +430,8 @@ static void retire(struct slot *s, double now, bool kill_now, const struct api_e
             requeue_front(s->pool, job);
         } else {
             job->run_ms = now - job->started_at;
+            /* Timeouts get here only when the worker had to be killed. */
+            job->worker_lost = err != NULL && (retry_code(err) || strcmp(err->code, ERR_TIMEOUT) == 0);
             job_complete(job, NULL, err);
         }
     }

@@ -56,6 +56,8 @@ struct job {
     bool timed;             /* with a result: it gets the host's timing */
     double queue_ms, run_ms;
     pid_t worker_pid;       /* 0 if it never reached a worker */
+    bool worker_lost;       /* its worker died of it: crashed, broke the protocol, or was
+                             * killed past the time limit (the crash limiter's input) */
 
     /* Private to pool.c. */
     uint64_t id;

@@ -106,8 +106,23 @@ def test_with_keys_the_key_is_limited_not_the_address(tmp_path):
         assert (status, body["result"]) == (200, 3)
 
 
+def test_a_run_killed_past_its_limit_counts_as_a_crash():
+    # A C loop the interrupt cannot stop: the host kills the worker after
+    # the grace period, which costs a reboot like a crash does.
+    with ScopeboxServer("--workers", "1", "--max-sessions", "0", "--crash-limit", "1",
+                        "--crash-window-ms", "600000") as server:
+        server.wait_healthy(1)
+        status, _, body = post(server, "/v1/run", {"code": "sum(range(10**13))", "timeout_ms": 300})
+        assert status == 504, body
+        if "killed" not in body["error"]["message"]:
+            pytest.skip("this runtime interrupts sum(range(...)): no uninterruptible loop to test with")
+        server.wait_healthy(1)
+        status, _, body = post(server, "/v1/run", {"code": "1"})
+        assert status == 429 and body["error"]["code"] == "crash_rate_limited", body
+
+
 def test_timeouts_are_not_crashes():
-    # A run stopped at its limit (the worker survives) costs nothing here.
+    # A run interrupted at its limit (the worker survives) costs nothing here.
     with ScopeboxServer("--workers", "1", "--max-sessions", "0", "--crash-limit", "1") as server:
         server.wait_healthy(1)
         for _ in range(2):
