@@ -85,7 +85,7 @@ static const struct flag flags[] = {
     {"api-keys-file", FLAG_STRING, OFF(api_keys_file), 0, 0, "PATH",
      "require a bearer key listed in this file on every route but /healthz and / (default: no keys)"},
     {"crash-limit", FLAG_UINT, OFF(crash_limit), 0, 1000, "N",
-     "worker crashes one caller may cause per --crash-window-ms before it gets 429, 0 = no limit (default 3)"},
+     "worker crashes one caller may cause per --crash-window-ms before it gets 429, 0 = no limit (default 5)"},
     {"crash-window-ms", FLAG_UINT, OFF(crash_window_ms), 1000, 86400000, "MS",
      "the window of --crash-limit (default 60000)"},
     /* sandbox (server/sandbox.c) */
@@ -138,7 +138,7 @@ static void set_defaults(struct config *cfg) {
     cfg->max_connections_per_ip = 32;
     cfg->request_timeout_ms = 10000;
     cfg->api_keys_file = NULL;
-    cfg->crash_limit = 3;
+    cfg->crash_limit = 5;
     cfg->crash_window_ms = 60000;
     cfg->insecure = false; /* sandbox */
     cfg->worker_user = "nobody";

@@ -19,8 +19,9 @@ GRACE_MS = 700
 
 @pytest.fixture(scope="module")
 def server():
+    # Runs here end their workers on purpose: no crash rate limit.
     with ScopeboxServer("--workers", "2", "--timeout-grace-ms", str(GRACE_MS),
-                        "--output-cap-bytes", "65536") as s:
+                        "--output-cap-bytes", "65536", "--crash-limit", "0") as s:
         s.wait_healthy(2)
         yield s
 

@@ -170,7 +170,8 @@ CASES = [
 @pytest.fixture(scope="module")
 def server():
     env = dict(os.environ, SCOPEBOX_CANARY=CANARY)
-    with ScopeboxServer("--workers", "2", env=env) as s:
+    # Attempts here may end their workers: no crash rate limit.
+    with ScopeboxServer("--workers", "2", "--crash-limit", "0", env=env) as s:
         s.wait_healthy(2)
         yield s
 

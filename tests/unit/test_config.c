@@ -43,7 +43,7 @@ static void test_defaults(void) {
     CHECK(cfg.max_connections_per_ip == 32);
     CHECK(cfg.request_timeout_ms == 10000);
     CHECK(cfg.api_keys_file == NULL);
-    CHECK(cfg.crash_limit == 3 && cfg.crash_window_ms == 60000);
+    CHECK(cfg.crash_limit == 5 && cfg.crash_window_ms == 60000);
 }
 
 static void test_edge_flags(void) {
