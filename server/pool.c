@@ -407,15 +407,16 @@ static void requeue_front(struct pool *p, struct job *job) {
     pthread_mutex_unlock(&p->lock);
 }
 
+/* A worker that died or broke the protocol: its run may go elsewhere. */
+static bool retry_code(const struct api_error *err) {
+    return strcmp(err->code, ERR_WORKER_CRASHED) == 0 || strcmp(err->code, ERR_WORKER_PROTOCOL) == 0;
+}
+
 /* Ends a worker: fails its job, if any, with `err` (or, if the worker died
  * or misbehaved before reading it, puts it back at the head of the queue),
  * and either kills the worker now or asks it to finish by closing its
  * stdin. It stays in the slot until reaped, so its pid and stderr remain
  * accounted for. */
-static bool retry_code(const struct api_error *err) {
-    return strcmp(err->code, ERR_WORKER_CRASHED) == 0 || strcmp(err->code, ERR_WORKER_PROTOCOL) == 0;
-}
-
 static void retire(struct slot *s, double now, bool kill_now, const struct api_error *err) {
     if (s->job) {
         struct job *job = s->job;
