@@ -603,9 +603,19 @@ static void caller_of(const struct exchange *ex, char *out, size_t len) {
         if (sa->sa_family == AF_INET)
             inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, addr,
                       sizeof addr);
-        else if (sa->sa_family == AF_INET6)
-            inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, addr,
-                      sizeof addr);
+        else if (sa->sa_family == AF_INET6) {
+            /* One IPv6 host gets a /64: charge the prefix, not an address
+             * it can change at will (a v4-mapped address stays whole). */
+            struct in6_addr a = ((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr;
+            bool mapped = IN6_IS_ADDR_V4MAPPED(&a);
+            if (!mapped)
+                memset(a.s6_addr + 8, 0, 8);
+            inet_ntop(AF_INET6, &a, addr, sizeof addr);
+            if (!mapped) {
+                snprintf(out, len, "ip:%s/64", addr);
+                return;
+            }
+        }
     }
     snprintf(out, len, "ip:%s", addr);
 }

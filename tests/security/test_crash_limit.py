@@ -8,6 +8,7 @@ import http.client
 import json
 import os
 import signal
+import socket
 import sys
 import threading
 import time
@@ -25,7 +26,8 @@ KEY_B = "crash-b-0123456789abcdef01234567"
 
 def post(server, path, body, source="127.0.0.1", headers=None):
     port = int(server.url.rsplit(":", 1)[1])
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120, source_address=(source, 0))
+    host = "::1" if ":" in source else "127.0.0.1"
+    conn = http.client.HTTPConnection(host, port, timeout=120, source_address=(source, 0))
     try:
         conn.request("POST", path, json.dumps(body),
                      {"Content-Type": "application/json", **(headers or {})})
@@ -88,6 +90,29 @@ def test_an_address_that_keeps_crashing_workers_is_limited(api):
         status, _, body = post(server, "/v1/run", {"code": "1 + 1", "mode": "eval"}, "127.0.0.2")
         assert (status, body["result"]) == (200, 2)
         assert "a run of ip:127.0.0.1 ended its worker" in server.log()
+
+
+def ipv6_loopback():
+    try:
+        with socket.socket(socket.AF_INET6) as s:
+            s.bind(("::1", 0))
+        return True
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not ipv6_loopback(), reason="no IPv6 loopback here")
+def test_an_ipv6_caller_is_charged_by_its_64_prefix():
+    # One host holds a whole /64: charging single addresses would let it
+    # change address after every crash.
+    with ScopeboxServer("--host", "::1", "--workers", "1", "--max-sessions", "0",
+                        "--crash-limit", "1", "--crash-window-ms", "600000") as server:
+        status, _, body = crash_one_run(server, source="::1")
+        assert status == 500, body
+        assert "a run of ip:::/64 ended its worker" in server.log()
+        server.wait_healthy(1)
+        status, _, body = post(server, "/v1/run", {"code": "1"}, source="::1")
+        assert status == 429 and body["error"]["code"] == "crash_rate_limited", body
 
 
 def test_with_keys_the_key_is_limited_not_the_address(tmp_path):
