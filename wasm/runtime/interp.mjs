@@ -67,6 +67,7 @@ try {
       env: { HOME: "/home/pyodide" },
       createPyodideModule: moduleHooks({
         heapCapBytes: workerData.heapCapBytes,
+        filesCapBytes: workerData.filesCapBytes,
         createPyodideModule: asm.default,
       }),
     },
@@ -234,5 +235,6 @@ send(
     pid: process.pid,
     boot_ms: Math.round(performance.now() - started),
     heap_cap_mb: Math.round(control.heapCap / 1048576),
+    files_cap_mb: Math.round(control.filesCap / 1048576),
   }),
 );

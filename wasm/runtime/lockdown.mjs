@@ -84,14 +84,21 @@ export function prepareRealm() {
 // loaded the one side module we ship (dynscope).
 const control = {
   heapCap: 0, dlopenLocked: false, fsLocked: false, exports: null, heapRefusals: 0,
+  // Bytes a run added to the file system (fsquota.mjs) and their own cap:
+  // the heap cap covers the heap and these together.
+  filesCap: Infinity, filesBytes: 0,
+  // Pipes made since the last reset: names them, so that a pipe's name
+  // (readlink /proc/self/fd/N) does not count earlier runs' pipes.
+  pipes: 0, FS: null,
   // JS Maps that Pyodide's reference table (libhiwire) keeps outside the wasm
   // heap to deduplicate references: isolation.mjs restores their contents.
   dedupMaps: [],
 };
 export { control };
 
-export function moduleHooks({ heapCapBytes, createPyodideModule }) {
+export function moduleHooks({ heapCapBytes, filesCapBytes, createPyodideModule }) {
   control.heapCap = heapCapBytes;
+  if (filesCapBytes > 0) control.filesCap = filesCapBytes;
   return (settings) => {
     const instantiate = settings.instantiateWasm;
     if (typeof instantiate !== "function") {
@@ -118,11 +125,12 @@ function wrapImports(imports) {
     if (typeof env[name] !== "function") throw new Error(`wasm import env.${name} not found`);
   }
   const resize = env.emscripten_resize_heap;
-  // Growing the wasm heap past the cap fails like an out-of-memory malloc:
+  // Growing the wasm heap past the cap (less what the run's files hold,
+  // fsquota.mjs) fails like an out-of-memory malloc:
   // Python raises MemoryError and the interpreter stays usable. (The heap
   // never shrinks; Emscripten may over-grow by up to 20% below the cap.)
   env.emscripten_resize_heap = (requested) => {
-    if (control.heapCap > 0 && requested >>> 0 > control.heapCap) {
+    if (control.heapCap > 0 && (requested >>> 0) + control.filesBytes > control.heapCap) {
       control.heapRefusals++;
       return 0;
     }
@@ -144,6 +152,20 @@ function wrapImports(imports) {
     const map = dedupNew(...args);
     control.dedupMaps.push(map);
     return map;
+  };
+  const pipe = env.__syscall_pipe;
+  if (typeof pipe !== "function") throw new Error("wasm import env.__syscall_pipe not found");
+  env.__syscall_pipe = (fdPtr) => {
+    const rc = pipe(fdPtr);
+    if (rc === 0 && control.FS) {
+      const fds = new Int32Array(control.exports.memory.buffer, fdPtr >>> 0, 2);
+      for (const fd of fds) {
+        const s = control.FS.streams[fd];
+        if (s) s.path = s.node.name = `pipe[${control.pipes}]`;
+        control.pipes++;
+      }
+    }
+    return rc;
   };
   // Once the file system is locked (isolation.mjs), modes cannot change:
   // read-only stays read-only.
