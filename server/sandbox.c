@@ -346,7 +346,7 @@ static bool add_arg(size_t *argc, char *arg) {
 
 bool sandbox_init(const struct config *cfg, const char *node) {
     char version[64], err[256], plan[512];
-    char rt[PATH_MAX], pyo_link[PATH_MAX + 32], pyo[PATH_MAX], heap[16];
+    char rt[PATH_MAX], pyo_link[PATH_MAX + 32], pyo[PATH_MAX], heap[16], files[16];
     static char script[PATH_MAX + 16], wasm[PATH_MAX + 32], stdlib[PATH_MAX + 32];
     size_t argc = 0;
     int major;
@@ -397,8 +397,11 @@ bool sandbox_init(const struct config *cfg, const char *node) {
         add_arg(&argc, strdup(cfg->node_args[i]));
     add_arg(&argc, strdup(script));
     snprintf(heap, sizeof heap, "%u", cfg->worker_heap_mb);
+    snprintf(files, sizeof files, "%u", cfg->worker_files_mb);
     add_arg(&argc, strdup("--heap-mb"));
-    if (!add_arg(&argc, strdup(heap))) {
+    add_arg(&argc, strdup(heap));
+    add_arg(&argc, strdup("--files-mb"));
+    if (!add_arg(&argc, strdup(files))) {
         log_msg("sandbox: out of memory building the worker's command line");
         return false;
     }
@@ -478,12 +481,13 @@ bool sandbox_init(const struct config *cfg, const char *node) {
     }
     snprintf(plan, sizeof plan,
              "node %s permission model %s; seccomp %s (%u instructions); namespaces %s; "
-             "user %s; rlimits nofile=%d core=0 fsize=0; wasm heap cap %u MiB",
+             "user %s; rlimits nofile=%d core=0 fsize=0; wasm heap and files cap %u MiB "
+             "(files at most %u MiB)",
              sb.permission ? version : "?", sb.permission ? "on" : "OFF",
              sb.seccomp ? "on" : "OFF", sb.seccomp ? sb.prog.len : 0,
              sb.namespaces ? (sb.userns ? "user+net+pid+ipc+uts" : "net+pid+ipc+uts") : "OFF",
              sb.drop_user ? cfg->worker_user : root ? "ROOT" : "unchanged (not root)",
-             RLIMIT_NOFILE_WORKER, cfg->worker_heap_mb);
+             RLIMIT_NOFILE_WORKER, cfg->worker_heap_mb, cfg->worker_files_mb);
     log_msg("sandbox: %s", plan);
     sb.ready = true;
     return true;
