@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -25,6 +26,8 @@ struct op {
     char *src;    /* OP_LINK: the target; OP_BIND: the host path */
     bool is_dir;  /* OP_BIND: a directory */
     bool dev;     /* OP_BIND: a device node (no nodev) */
+    unsigned long keep; /* OP_BIND: the source mount's flags, which a user
+                         * namespace may not clear on the remount */
     char *at;     /* the path under the staging root (root_plan_finish) */
 };
 
@@ -67,6 +70,24 @@ static bool bound(const char *path) {
     return false;
 }
 
+static unsigned long mount_flags_of(const char *path) {
+    struct statvfs st;
+    unsigned long f = 0;
+    if (statvfs(path, &st) != 0)
+        return 0;
+    if (st.f_flag & ST_NODEV)
+        f |= MS_NODEV;
+    if (st.f_flag & ST_NOEXEC)
+        f |= MS_NOEXEC;
+    if (st.f_flag & ST_NOATIME)
+        f |= MS_NOATIME;
+    if (st.f_flag & ST_NODIRATIME)
+        f |= MS_NODIRATIME;
+    if (st.f_flag & ST_RELATIME)
+        f |= MS_RELATIME;
+    return f;
+}
+
 static bool add_op(enum op_kind kind, const char *path, const char *src, bool is_dir, bool dev) {
     struct op *op;
     if (has_op(kind, path))
@@ -80,6 +101,7 @@ static bool add_op(enum op_kind kind, const char *path, const char *src, bool is
     op->src = src ? strdup(src) : NULL;
     op->is_dir = is_dir;
     op->dev = dev;
+    op->keep = kind == OP_BIND ? mount_flags_of(src) : 0;
     if (op->path == NULL || (src && op->src == NULL))
         return false;
     plan.n++;
@@ -369,7 +391,7 @@ const char *root_enter(void) {
                 return "make a mount point in the worker's root";
             }
             if (mount(op->src, op->at, NULL, MS_BIND | MS_REC, NULL) != 0 ||
-                mount(NULL, op->at, NULL, ro | (op->dev ? 0 : MS_NODEV), NULL) != 0)
+                mount(NULL, op->at, NULL, ro | op->keep | (op->dev ? 0 : MS_NODEV), NULL) != 0)
                 return "bind a path into the worker's root read-only";
             break;
         }
