@@ -81,8 +81,6 @@ for p in paths:
     attempt(os.utime, p, (12345, 67890))
     attempt(os.chown, p, 1000, 1000)
     attempt(os.chmod, p, 0o777)
-    if p.startswith("/dev/std"):
-        continue  # a write to /dev/stdin kills the worker (a finding of its own)
     try:
         with open(p, "r+b") as f:
             f.write(b"changed")
@@ -158,3 +156,21 @@ def test_inode_counter_does_not_count_earlier_runs(server):
         status, _, out = server.run({"code": "import os\nfor i in range(500): os.mkdir(f'/tmp/d{i}')"})
         assert status == 200 and out["ok"], out
     assert walk(server) == first
+
+
+def test_standard_devices_do_not_end_the_worker(server):
+    """Opening /dev/stdin for writing used to throw inside Pyodide (its
+    stdin read node's stdin, which has no fd on the interpreter thread) and
+    end the worker; stdin is now at end of file."""
+    pids = server.worker_pids()
+    code = ("import os\nout = []\n"
+            "for p in ('/dev/stdin', '/dev/stdout', '/dev/stderr', '/dev/tty'):\n"
+            "    try:\n        with open(p, 'r+b', buffering=0) as f:\n            f.write(b'x')\n"
+            "        out.append('ok')\n"
+            "    except Exception as e:\n        out.append(type(e).__name__)\n"
+            "import sys\nout.append(sys.stdin.read())\n"
+            "try:\n    input()\nexcept EOFError:\n    out.append('EOF')\nout")
+    status, _, out = server.run({"code": code})
+    assert status == 200 and out["ok"], out
+    assert out["result"][-2:] == ["", "EOF"], out
+    assert server.worker_pids() == pids

@@ -65,6 +65,11 @@ try {
     loadOptions: {
       jsglobals: emptyGlobals(),
       env: { HOME: "/home/pyodide" },
+      // Python's stdin is at end of file. Pyodide's default reads node's
+      // stdin, which is the host's frame pipe (and, on this thread, has no
+      // fd: opening /dev/stdin for writing threw inside Pyodide and ended
+      // the worker).
+      stdin: () => null,
       createPyodideModule: moduleHooks({
         heapCapBytes: workerData.heapCapBytes,
         filesCapBytes: workerData.filesCapBytes,
