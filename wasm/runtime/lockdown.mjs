@@ -161,7 +161,7 @@ function wrapImports(imports) {
       const fds = new Int32Array(control.exports.memory.buffer, fdPtr >>> 0, 2);
       for (const fd of fds) {
         const s = control.FS.streams[fd];
-        if (s) s.path = s.node.name = `pipe[${control.pipes}]`;
+        if (s) s.path = `pipe[${control.pipes}]`; // what readlink of /proc/self/fd/N shows
         control.pipes++;
       }
     }
