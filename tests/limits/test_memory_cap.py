@@ -148,3 +148,24 @@ def test_the_host_kills_a_worker_past_the_rss_ceiling():
         s.wait_healthy(1, timeout=120)
         status, _, out = s.run({"code": "1 + 1"})
         assert status == 200 and out["result"] == 2, out
+
+
+def test_a_session_keeps_its_files_under_one_share(server):
+    """A session's files stay between its runs, and so does their charge:
+    runs of a session share one files share rather than each getting one."""
+    status, _, out = server.request("POST", "/v1/sessions", {})
+    assert status == 201, out
+    sid = out["id"]
+    try:
+        half = FILES_MB // 2 + 4  # two of these do not fit
+        code = (f"import os\nname = f'/tmp/s{{len(os.listdir(\"/tmp\"))}}'\n"
+                f"try:\n    open(name, 'wb').write(b'x' * ({half} << 20))\n    r = 'fit'\n"
+                "except OSError as e:\n    r = e.errno\nr")
+        answers = []
+        for _ in range(2):
+            status, _, out = server.request("POST", f"/v1/sessions/{sid}/run", {"code": code})
+            assert status == 200 and out["ok"], out
+            answers.append(out["result"])
+        assert answers == ["fit", ENOSPC], answers
+    finally:
+        server.request("DELETE", f"/v1/sessions/{sid}")
