@@ -20,8 +20,12 @@
 //   is read-only (modes stripped of write bits, chmod refused); the writable
 //   directories are emptied, files opened by the run closed, the working
 //   directory reset.
-// - module state seeded at start-up (random): reseeded from os.urandom.
+// - module state seeded per run (random): seeded from os.urandom before
+//   every stateless run and at a session's creation, never inside the
+//   pristine image, so that every worker of a build
+//   has a byte-identical one (session images depend on it, image.mjs).
 import { cancelTimers, control } from "./lockdown.mjs";
+import { applyImage, fingerprintOf } from "./image.mjs";
 
 export const WRITABLE_DIRS = ["/tmp", "/home/pyodide"];
 const NEVER_TOUCH = new Set(["/dev", "/proc"]);
@@ -147,6 +151,9 @@ export class Isolation {
     this.stackPointer = E.__stack_pointer.value;
     this.stackTraceLimit = Error.stackTraceLimit;
     this.copyHeap();
+    this.fingerprint = fingerprintOf(this);
+    // What ran since the copy (the caller's set-up) counts as a change.
+    this.dirty = true;
     return { heapBytes: this.length, keptBytes: this.pristine.length, slots: this.slots.length, stripped };
   }
 
@@ -197,12 +204,28 @@ export class Isolation {
   }
 
   // Before a stateless run: restore if an earlier run (a session's, or one
-  // whose restore was deferred) left state behind.
+  // whose restore was deferred) left state behind, then seed `random` for
+  // this run alone. A session's run continues the state in place.
   beforeRun(persist) {
-    if (!persist && this.dirty) this.restore();
+    if (!persist) {
+      if (this.dirty) this.restore();
+      this.reseed();
+    }
     this.dirty = true;
   }
 
+  // A session's state before its run: a new one (image "": pristine with
+  // `random` seeded, once, here) or one resumed from its image (parsed and
+  // checked by the caller first, image.mjs; never reseeded).
+  resume(parsed) {
+    if (this.dirty) this.restore();
+    this.dirty = true;
+    if (parsed === null) this.reseed();
+    else applyImage(this, parsed);
+  }
+
+  // Back to the pristine image exactly (`random` is seeded by beforeRun, or
+  // by a new session: an image applied next needs the unseeded bytes).
   restore() {
     const t0 = performance.now();
     const { M, FS } = this;
@@ -229,8 +252,8 @@ export class Isolation {
         }
       }
     });
+    FS.chdir(this.cwd); // first: the run's cwd may be a directory emptied next
     for (const dir of WRITABLE_DIRS) emptyDir(FS, dir);
-    FS.chdir(this.cwd);
     // 4. Linear memory: the image copied back, everything else zeroed, also
     //    above the pristine size (the heap grew during some run; the worker
     //    asks to be recycled once that part gets big, see grownBytes).
@@ -257,8 +280,6 @@ export class Isolation {
       map.clear();
       for (const [k, v] of entries) map.set(k, v);
     }
-    // 6. Module state seeded once per process.
-    this.reseed();
     this.dirty = false;
     this.stats.restores++;
     this.stats.lastMs = performance.now() - t0;

@@ -128,6 +128,8 @@ function wrapImports(imports) {
     }
     return resize(requested);
   };
+  // Applying a session image grows the heap to the session's size.
+  control.resizeHeap = (bytes) => env.emscripten_resize_heap(bytes);
   // After boot no new code enters the process: dlopen of a side module (a
   // .so written by a snippet, ctypes.CDLL, ...) fails.
   const dlopen = env._dlopen_js;
