@@ -65,8 +65,8 @@ static const struct flag flags[] = {
      "largest accepted request body (default 1048576)"},
     {"output-cap-bytes", FLAG_SIZE, OFF(output_cap_bytes), 0, 16777216, "N",
      "characters kept of a run's stdout, and of its stderr (default 1048576)"},
-    {"max-sessions", FLAG_UINT, OFF(max_sessions), 0, 1024, "N",
-     "sessions at once, each on a worker of its own (default 4)"},
+    {"max-sessions", FLAG_UINT, OFF(max_sessions), 0, 10000000, "N",
+     "sessions the store holds at once; more get 503 (default 10000)"},
     {"session-ttl-ms", FLAG_UINT, OFF(session_ttl_ms), 1, 86400000, "MS",
      "a session idle this long ends (default 600000)"},
     {"replica-id", FLAG_STRING, OFF(replica_id), 0, 0, "NAME",
@@ -82,6 +82,13 @@ static const struct flag flags[] = {
      "when run as root, the user workers run as (default nobody)"},
     {"worker-heap-mb", FLAG_UINT, OFF(worker_heap_mb), 64, 4096, "MB",
      "cap of each worker's wasm heap (default 256)"},
+    /* sessions (server/session.c) */
+    {"session-dir", FLAG_STRING, OFF(session_dir), 0, 0, "DIR",
+     "keep session images in DIR, one file each, across restarts (default: in memory)"},
+    {"session-key-file", FLAG_STRING, OFF(session_key_file), 0, 0, "PATH",
+     "HMAC key of session images, made there when absent (default: DIR/.key, or a new one in memory)"},
+    {"session-store-bytes", FLAG_SIZE, OFF(session_store_bytes), 0, (size_t)1 << 40, "N",
+     "bytes of session images the in-memory store holds, 0 = no limit (default 1073741824)"},
 };
 
 #define N_FLAGS (sizeof flags / sizeof flags[0])
@@ -116,7 +123,7 @@ static void set_defaults(struct config *cfg) {
     cfg->queue_timeout_ms = 60000;
     cfg->max_body_bytes = 1048576;
     cfg->output_cap_bytes = 1048576;
-    cfg->max_sessions = 4;
+    cfg->max_sessions = 10000;
     cfg->session_ttl_ms = 600000;
     cfg->replica_id = NULL;
     cfg->recycle_after_runs = 100000; /* a boot costs ~1 s of CPU; state does not leak (isolation.mjs) */
@@ -124,6 +131,9 @@ static void set_defaults(struct config *cfg) {
     cfg->insecure = false; /* sandbox */
     cfg->worker_user = "nobody";
     cfg->worker_heap_mb = 256;
+    cfg->session_dir = NULL; /* sessions */
+    cfg->session_key_file = NULL;
+    cfg->session_store_bytes = (size_t)1 << 30;
 }
 
 /* Decimal digits only: "08" is 8, but "+1", " 1", "1k", "-1", "" are errors. */

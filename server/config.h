@@ -34,6 +34,10 @@ struct config {
     bool insecure;             /* start workers even if a sandbox layer is missing */
     const char *worker_user;   /* as root: the user workers run as */
     unsigned worker_heap_mb;   /* cap of a worker's wasm heap */
+    /* sessions (server/session.h) */
+    const char *session_dir;      /* one file per session; NULL: in memory */
+    const char *session_key_file; /* HMAC key of session images; NULL: made up */
+    size_t session_store_bytes;   /* the memory store's byte budget; 0: none */
 };
 
 enum config_result { CONFIG_OK, CONFIG_HELP, CONFIG_ERROR };

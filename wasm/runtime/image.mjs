@@ -70,36 +70,59 @@ function pristinePage(iso, idx, off, len) {
   return Buffer.from(iso.pristine.buffer, iso.pristine.byteOffset + at + inner, len);
 }
 
-// capture (toImage): image[n] = heap[page] ^ pristine[page]; apply: heap[page]
-// = image[n] ^ pristine[page]. One flat loop over typed arrays made once.
-function xorPages(iso, idx, pages, heap, image, toImage) {
-  const pristine = iso.pristineWords ?? (iso.pristineWords = new Int32Array(iso.pristine.buffer, iso.pristine.byteOffset, iso.pristine.length >>> 2));
-  const W = SMALL >>> 2;
-  for (let n = 0; n < pages.length; n++) {
-    const off = pages[n] * SMALL;
-    const big = (off / BIG) | 0;
-    const at = big < idx.length ? idx[big] : -1;
-    const h = off >>> 2;
-    const m = n * W;
-    if (at < 0) {
-      if (toImage) image.set(heap.subarray(h, h + W), m);
-      else heap.set(image.subarray(m, m + W), h);
-      continue;
-    }
-    const b = (at + off - big * BIG) >>> 2;
-    if (toImage) for (let i = 0; i < W; i++) image[m + i] = heap[h + i] ^ pristine[b + i];
-    else for (let i = 0; i < W; i++) heap[h + i] = image[m + i] ^ pristine[b + i];
+// XOR of byte ranges (multiples of 8) inside its own memory, in wasm: a JS
+// loop stays slow for the few times a worker runs it before V8 optimises
+// it, and on a busy machine that takes long. The module, by hand:
+//   (memory (export "m") 17)
+//   (func (export "x") (param $a i32) (param $b i32) (param $out i32) (param $n i32)
+//     (local $i i32)
+//     loop while $i < $n: i64.store($out+$i, i64.load($a+$i) ^ i64.load($b+$i)); $i += 8)
+const XOR_WASM = Buffer.from(
+  "0061736d0100000001080160047f7f7f7f00030201000503010011070902016d0200017800000a350133" +
+    "01017f02400340200420034f0d01200220046a200020046a290300200120046a29030085370300200441" +
+    "086a21040c000b0b0b",
+  "hex",
+);
+const BATCH = 64; // pages per call: three 256 KiB areas (a, b, out) in its memory
+let xorModule = null;
+
+function xorer() {
+  if (!xorModule) {
+    const { m, x } = new WebAssembly.Instance(new WebAssembly.Module(XOR_WASM)).exports;
+    xorModule = { mem: new Uint8Array(m.buffer), x };
   }
+  return xorModule;
 }
 
-// The XOR loop is cold for a worker's first captures (V8 optimises it once
-// hot): run it a few times over scratch pages at boot.
-export function warmImage(iso) {
-  const idx = pristineIndex(iso);
-  const pages = Array.from({ length: 64 }, (_, i) => i);
-  const scratch = new Int32Array(64 * (SMALL / 4));
-  const heap = new Int32Array(64 * (SMALL / 4));
-  for (let k = 0; k < 20; k++) xorPages(iso, idx, pages, heap, scratch, k % 2 === 0);
+// Compiles the XOR module at boot rather than at the first capture.
+export function warmImage() {
+  xorer();
+}
+
+// capture (toImage): image page n = heap page XOR its pristine bytes;
+// apply: heap page = image page n XOR its pristine bytes. `heap` and
+// `image` are byte views.
+function xorPages(iso, idx, pages, heap, image, toImage) {
+  const { mem, x } = xorer();
+  const A = 0, B = BATCH * SMALL, O = 2 * BATCH * SMALL;
+  for (let first = 0; first < pages.length; first += BATCH) {
+    const n = Math.min(BATCH, pages.length - first);
+    for (let k = 0; k < n; k++) {
+      const off = pages[first + k] * SMALL;
+      const src = toImage ? heap.subarray(off, off + SMALL) : image.subarray((first + k) * SMALL, (first + k + 1) * SMALL);
+      mem.set(src, A + k * SMALL);
+      mem.set(pristinePage(iso, idx, off, SMALL), B + k * SMALL);
+    }
+    x(A, B, O, n * SMALL);
+    if (toImage) {
+      image.set(mem.subarray(O, O + n * SMALL), first * SMALL);
+    } else {
+      for (let k = 0; k < n; k++) {
+        const off = pages[first + k] * SMALL;
+        heap.set(mem.subarray(O + k * SMALL, O + (k + 1) * SMALL), off);
+      }
+    }
+  }
 }
 
 // Reference-table values: primitives as they are, pristine values by slot,
@@ -199,9 +222,9 @@ export function captureImage(iso) {
     }
   }
   const parts = [Buffer.from(new Uint32Array(pages).buffer)];
-  const xored = new Int32Array(pages.length * (SMALL / 4));
-  xorPages(iso, idx, pages, new Int32Array(heap.buffer, 0, heap.length >>> 2), xored, true);
-  parts.push(Buffer.from(xored.buffer));
+  const xored = Buffer.allocUnsafe(pages.length * SMALL);
+  xorPages(iso, idx, pages, heap, xored, true);
+  parts.push(xored);
   // Reference table and its deduplication maps.
   if (!iso.slotIndex) iso.slotIndex = new Map(iso.slots.map((v, i) => [v, i]).filter(([v]) => v && (typeof v === "object" || typeof v === "function")).reverse());
   const slots = [];
@@ -265,9 +288,9 @@ export function applyImage(iso, image) {
   const idx = pristineIndex(iso);
   if (body.byteOffset % 4) body = Buffer.from(Uint8Array.prototype.slice.call(body));
   const numbers = new Uint32Array(body.buffer, body.byteOffset, header.pages);
-  const xored = new Int32Array(body.buffer, body.byteOffset + header.pages * 4, header.pages * (SMALL / 4));
+  const xored = body.subarray(header.pages * 4, header.pages * (4 + SMALL));
   for (const p of numbers) if ((p + 1) * SMALL > heap.length) throw new ImageError("invalid_image", "page outside the heap");
-  xorPages(iso, idx, numbers, new Int32Array(heap.buffer, 0, heap.length >>> 2), xored, false);
+  xorPages(iso, idx, numbers, heap, xored, false);
   const at = header.pages * (4 + SMALL);
   control.exports.__stack_pointer.value = header.sp;
   for (const [s, e] of header.slots) if (M.__hiwire_set(s, decodeValue(e, iso.slots)) < 0) throw new ImageError("invalid_image", `cannot set reference slot ${s}`);

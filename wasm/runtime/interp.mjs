@@ -101,7 +101,7 @@ try {
   const lock = lockInterpreter(py, { sleepMs });
   isolation = new Isolation(py);
   const snap = isolation.capture();
-  warmImage(isolation);
+  warmImage();
   process.stderr.write(
     `sandbox: removed built-ins ${lock.removed.join(",") || "-"}; scrubbed reference slots ` +
       `${lock.scrubbed.join(",") || "-"}; froze ${lock.frozen} intrinsics; pristine heap ` +

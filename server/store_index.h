@@ -1,0 +1,41 @@
+/* The in-memory index both embedded stores keep: id -> metadata (and, for
+ * the memory store, the image). Private to store*.c. */
+#ifndef SCOPEBOX_STORE_INDEX_H
+#define SCOPEBOX_STORE_INDEX_H
+
+#include <stdatomic.h>
+
+#include "store.h"
+
+struct store_entry {
+    struct session_meta meta;
+    uint8_t *image; /* the memory store only */
+    struct store_entry *next;
+};
+
+struct store_ops {
+    const char *kind;
+    /* Make `image` durable for `meta` before the index changes (disk);
+     * NULL: the index holds the image itself. */
+    bool (*write)(struct store *st, const struct session_meta *meta, const uint8_t *image,
+                  size_t len);
+    bool (*read)(struct store *st, const struct session_meta *meta, uint8_t **image);
+    bool (*remove)(struct store *st, const char *id);
+    void (*close)(struct store *st);
+};
+
+struct store {
+    const struct store_ops *ops;
+    struct store_entry **buckets;
+    size_t n_buckets;
+    size_t max_sessions, max_bytes;
+    atomic_size_t count, bytes;
+    void *backend;
+};
+
+bool store_init(struct store *st, const struct store_ops *ops, size_t max_sessions,
+                size_t max_bytes);
+/* Adds an entry as it is (loading a disk store at start). */
+bool store_index_add(struct store *st, const struct session_meta *meta);
+
+#endif
