@@ -89,6 +89,8 @@ static const struct flag flags[] = {
      "HMAC key of session images, made there when absent (default: DIR/.key, or a new one in memory)"},
     {"session-store-bytes", FLAG_SIZE, OFF(session_store_bytes), 0, (size_t)1 << 40, "N",
      "bytes of session images the in-memory store holds, 0 = no limit (default 1073741824)"},
+    {"session-store", FLAG_STRING, OFF(session_store), 0, 0, "URL",
+     "redis://HOST:PORT[/DB]: sessions in Redis, shared by replicas (needs --session-key-file)"},
 };
 
 #define N_FLAGS (sizeof flags / sizeof flags[0])
@@ -134,6 +136,7 @@ static void set_defaults(struct config *cfg) {
     cfg->session_dir = NULL; /* sessions */
     cfg->session_key_file = NULL;
     cfg->session_store_bytes = (size_t)1 << 30;
+    cfg->session_store = NULL;
 }
 
 /* Decimal digits only: "08" is 8, but "+1", " 1", "1k", "-1", "" are errors. */
@@ -275,6 +278,10 @@ enum config_result config_parse(struct config *cfg, int argc, char **argv, char 
         cfg->queue_size = QUEUE_PER_WORKER * cfg->workers;
     if (cfg->replica_id != NULL && !check_replica_id(cfg->replica_id, err, err_len))
         return CONFIG_ERROR;
+    if (cfg->session_store != NULL && cfg->session_dir != NULL) {
+        snprintf(err, err_len, "--session-store and --session-dir: choose one");
+        return CONFIG_ERROR;
+    }
     if (cfg->timeout_ms > cfg->max_timeout_ms) {
         snprintf(err, err_len, "--timeout-ms %u is above --max-timeout-ms %u", cfg->timeout_ms,
                  cfg->max_timeout_ms);

@@ -38,6 +38,7 @@ struct config {
     const char *session_dir;      /* one file per session; NULL: in memory */
     const char *session_key_file; /* HMAC key of session images; NULL: made up */
     size_t session_store_bytes;   /* the memory store's byte budget; 0: none */
+    const char *session_store;    /* redis://HOST:PORT[/DB], shared by replicas; NULL: none */
 };
 
 enum config_result { CONFIG_OK, CONFIG_HELP, CONFIG_ERROR };

@@ -39,7 +39,7 @@ static atomic_ullong exits_by_reason[N_WORKER_EXITS];
 static atomic_ullong workers_started;
 static struct histogram queue_hist, run_hist, capture_hist;
 static atomic_ullong session_resumes[2]; /* [0]: image applied, [1]: state was resident */
-static atomic_ullong session_store_errors;
+static atomic_ullong session_store_errors, session_lease_waits;
 
 void metrics_http(unsigned status) {
     size_t i = 0;
@@ -78,6 +78,10 @@ void metrics_session_resume(int resident) {
 
 void metrics_session_store_error(void) {
     atomic_fetch_add_explicit(&session_store_errors, 1, memory_order_relaxed);
+}
+
+void metrics_session_lease_wait(void) {
+    atomic_fetch_add_explicit(&session_lease_waits, 1, memory_order_relaxed);
 }
 
 void metrics_worker_started(void) {
@@ -191,6 +195,10 @@ char *metrics_render(const struct metrics_gauges *g, size_t *len) {
     put(&o, "# HELP scopebox_session_store_errors_total Session images that could not be stored.\n"
             "# TYPE scopebox_session_store_errors_total counter\n"
             "scopebox_session_store_errors_total %llu\n", get(&session_store_errors));
+    put(&o, "# HELP scopebox_session_lease_waits_total Session runs refused (503 session_busy) "
+            "because another replica held the session's lease.\n"
+            "# TYPE scopebox_session_lease_waits_total counter\n"
+            "scopebox_session_lease_waits_total %llu\n", get(&session_lease_waits));
     put(&o, "# HELP scopebox_workers_started_total Worker processes started.\n"
             "# TYPE scopebox_workers_started_total counter\n"
             "scopebox_workers_started_total %llu\n", get(&workers_started));

@@ -38,6 +38,7 @@ void metrics_worker_exited(enum worker_exit why);
 void metrics_session_capture(double ms);
 void metrics_session_resume(int resident);
 void metrics_session_store_error(void);
+void metrics_session_lease_wait(void); /* a run found its session leased elsewhere */
 
 struct metrics_gauges {
     int ready, busy, total, queued, sessions;

@@ -93,6 +93,7 @@ struct pool {
     int n_pool;
     atomic_uint_fast64_t next_id;
     struct sessions *sessions; /* dispatcher only, but for the store's stats */
+    char token[33];            /* this process, in lease tokens */
     double next_expiry;
 
     pthread_mutex_t lock; /* guards the fields below */
@@ -540,6 +541,10 @@ static void line_push(struct pool *p, struct job *job) {
 static void session_job_done(struct pool *p, struct job *job, bool answered) {
     struct session_line *line = sessions_line(p->sessions, job->session, false);
     job->holds_line = false;
+    if (job->lease[0]) {
+        store_lease(sessions_store(p->sessions), job->session, job->lease, 0, false);
+        job->lease[0] = '\0';
+    }
     if (job->kind == JOB_SESSION_CREATE && !answered)
         store_delete(sessions_store(p->sessions), job->session);
     if (line != NULL) {
@@ -1285,6 +1290,22 @@ static bool frame_session_job(struct slot *s, struct job *job) {
     char why[160], *text = NULL;
     bool resident, ok;
 
+    /* Replicas sharing the store: one run of a session at a time across all
+     * of them. The lease outlives the longest the run can take, so it
+     * expires on its own if this replica dies holding it. */
+    if (store_shared(sessions_store(p->sessions)) && job->lease[0] == '\0') {
+        snprintf(job->lease, sizeof job->lease, "%s-%llu", p->token, (unsigned long long)job->id);
+        if (!store_lease(sessions_store(p->sessions), job->session, job->lease,
+                         job->timeout_ms + p->cfg->timeout_grace_ms + (unsigned)CAPTURE_GRACE_MS + 5000,
+                         true)) {
+            job->lease[0] = '\0';
+            metrics_session_lease_wait();
+            job_fail(job, 503, ERR_SESSION_BUSY,
+                     "session '%s' is running on another replica; retry after Retry-After",
+                     job->session);
+            return false;
+        }
+    }
     if (store_get(sessions_store(p->sessions), job->session, &meta, NULL) != STORE_OK) {
         fail_unknown_session(p, job);
         return false;
@@ -1665,6 +1686,7 @@ struct pool *pool_create(const struct config *cfg, const char *node_path,
     pthread_mutex_init(&p->lock, NULL);
     atomic_init(&p->next_id, 0);
 
+    session_new_id(&(struct config){0}, p->token, sizeof p->token);
     p->sessions = sessions_open(cfg, err, sizeof err);
     if (p->sessions == NULL) {
         fprintf(stderr, "scopebox-server: %s\n", err);

@@ -62,6 +62,7 @@ struct job {
     json_t *pending;        /* a session run's answer, until its image is stored */
     uint64_t base_version;  /* the session's image version the run started from */
     bool capture, holds_line;
+    char lease[48];         /* its session's lease token, while held (shared stores) */
     unsigned attempts;
     double enqueued_at, started_at;
     struct job *next;

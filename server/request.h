@@ -33,6 +33,7 @@
 #define ERR_SESSION_INCOMPATIBLE  "session_incompatible"
 #define ERR_INVALID_IMAGE         "invalid_image"
 #define ERR_SESSION_CONFLICT      "session_conflict"
+#define ERR_SESSION_BUSY          "session_busy"
 
 struct api_error {
     int status;          /* HTTP status to answer with */

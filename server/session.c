@@ -101,7 +101,15 @@ struct sessions *sessions_open(const struct config *cfg, char *err, size_t err_l
         snprintf(err, err_len, "out of memory");
         return NULL;
     }
-    if (cfg->session_dir != NULL)
+    if (cfg->session_store != NULL && cfg->session_key_file == NULL) {
+        /* Replicas must share one key, so none is made up. */
+        snprintf(err, err_len, "--session-store needs --session-key-file (the key every replica shares)");
+        free(ss);
+        return NULL;
+    }
+    if (cfg->session_store != NULL)
+        ss->store = store_redis_open(cfg->session_store, cfg->max_sessions, err, err_len);
+    else if (cfg->session_dir != NULL)
         ss->store = store_disk_open(cfg->session_dir, cfg->max_sessions, err, err_len);
     else if ((ss->store = store_mem_open(cfg->max_sessions, cfg->session_store_bytes)) == NULL)
         snprintf(err, err_len, "out of memory");

@@ -68,7 +68,10 @@ bool store_index_add(struct store *st, const struct session_meta *meta) {
 
 enum store_result store_get(struct store *st, const char *id, struct session_meta *meta,
                             uint8_t **image) {
-    struct store_entry *e = *slot_of(st, id);
+    struct store_entry *e;
+    if (st->ops->get)
+        return st->ops->get(st, id, meta, image);
+    e = *slot_of(st, id);
     if (e == NULL)
         return STORE_NOT_FOUND;
     *meta = e->meta;
@@ -88,9 +91,15 @@ enum store_result store_get(struct store *st, const char *id, struct session_met
 
 enum store_result store_put(struct store *st, struct session_meta *meta, const uint8_t *image,
                             size_t len, bool create) {
-    struct store_entry **at = slot_of(st, meta->id), *e = *at;
-    size_t old = e ? e->meta.image_len : 0;
+    struct store_entry **at, *e;
+    size_t old;
     uint8_t *copy = NULL;
+
+    if (st->ops->put)
+        return st->ops->put(st, meta, image, len, create);
+    at = slot_of(st, meta->id);
+    e = *at;
+    old = e ? e->meta.image_len : 0;
 
     if (create ? e != NULL : e == NULL)
         return create ? STORE_CONFLICT : STORE_NOT_FOUND;
@@ -131,13 +140,22 @@ enum store_result store_put(struct store *st, struct session_meta *meta, const u
 }
 
 void store_touch(struct store *st, const char *id, double used_ms) {
-    struct store_entry *e = *slot_of(st, id);
+    struct store_entry *e;
+    if (st->ops->touch) {
+        st->ops->touch(st, id, used_ms);
+        return;
+    }
+    e = *slot_of(st, id);
     if (e != NULL)
         e->meta.used_ms = used_ms;
 }
 
 enum store_result store_delete(struct store *st, const char *id) {
-    struct store_entry **at = slot_of(st, id), *e = *at;
+    struct store_entry **at, *e;
+    if (st->ops->delete)
+        return st->ops->delete(st, id);
+    at = slot_of(st, id);
+    e = *at;
     if (e == NULL)
         return STORE_NOT_FOUND;
     if (st->ops->remove && !st->ops->remove(st, id))
@@ -159,6 +177,8 @@ size_t store_list(struct store *st, const char *owner, const char *after,
     /* The `max` smallest ids above `after`: one pass, kept sorted in `out`
      * (pages are small, the store may be large). */
     size_t n = 0;
+    if (st->ops->list)
+        return st->ops->list(st, owner, after, out, max);
     for (size_t i = 0; i < st->n_buckets; i++) {
         for (struct store_entry *e = st->buckets[i]; e; e = e->next) {
             size_t at;
@@ -183,6 +203,8 @@ size_t store_list(struct store *st, const char *owner, const char *after,
 
 size_t store_idle(struct store *st, double before_ms, char (*ids)[SESSION_ID_MAX + 1], size_t max) {
     size_t n = 0;
+    if (st->ops->idle)
+        return st->ops->idle(st, before_ms, ids, max);
     for (size_t i = 0; i < st->n_buckets && n < max; i++)
         for (struct store_entry *e = st->buckets[i]; e && n < max; e = e->next)
             if (e->meta.used_ms < before_ms)
@@ -193,6 +215,15 @@ size_t store_idle(struct store *st, double before_ms, char (*ids)[SESSION_ID_MAX
 void store_stats(struct store *st, size_t *sessions, size_t *bytes) {
     *sessions = atomic_load(&st->count);
     *bytes = atomic_load(&st->bytes);
+}
+
+bool store_lease(struct store *st, const char *id, const char *token, unsigned ms, bool take) {
+    /* One process: the dispatcher's session lines already serialise runs. */
+    return st->ops->lease ? st->ops->lease(st, id, token, ms, take) : true;
+}
+
+bool store_shared(const struct store *st) {
+    return st->ops->lease != NULL;
 }
 
 const char *store_kind(const struct store *st) {

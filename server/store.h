@@ -1,8 +1,9 @@
 /* Where sessions live between their runs: each one's signed image
  * (session.c) and a little metadata. Backends: in the server's memory (the
- * default), one file per session under --session-dir (survives a restart);
- * both keep their index in memory. Used from the dispatcher thread only;
- * store_stats may be called from any thread. */
+ * default), one file per session under --session-dir (survives a restart),
+ * both with their index in memory; Redis (store_redis.c), shared by
+ * replicas. Used from the dispatcher thread only; store_stats may be called
+ * from any thread. */
 #ifndef SCOPEBOX_STORE_H
 #define SCOPEBOX_STORE_H
 
@@ -30,6 +31,8 @@ struct store;
 /* `max_sessions` and `max_bytes` bound what it holds (0 = no bound). */
 struct store *store_mem_open(size_t max_sessions, size_t max_bytes);
 struct store *store_disk_open(const char *dir, size_t max_sessions, char *err, size_t err_len);
+/* --session-store redis://HOST:PORT[/DB]: shared by replicas. */
+struct store *store_redis_open(const char *url, size_t max_sessions, char *err, size_t err_len);
 
 /* The metadata, and when `image` is not NULL a malloc'd copy of the image. */
 enum store_result store_get(struct store *st, const char *id, struct session_meta *meta,
@@ -49,6 +52,11 @@ size_t store_list(struct store *st, const char *owner, const char *after,
 /* Ids of sessions last used before `before_ms`, up to `max`. */
 size_t store_idle(struct store *st, double before_ms, char (*ids)[SESSION_ID_MAX + 1], size_t max);
 void store_stats(struct store *st, size_t *sessions, size_t *bytes);
+/* A session's lease, for stores that replicas share: taken (`take`) before a
+ * run, for `ms` (the run's longest possible life, so that it expires if its
+ * holder dies), released (!take) with the answer. False: another holder. */
+bool store_lease(struct store *st, const char *id, const char *token, unsigned ms, bool take);
+bool store_shared(const struct store *st);
 const char *store_kind(const struct store *st);
 void store_close(struct store *st);
 

@@ -22,6 +22,17 @@ struct store_ops {
     bool (*read)(struct store *st, const struct session_meta *meta, uint8_t **image);
     bool (*remove)(struct store *st, const char *id);
     void (*close)(struct store *st);
+    /* A store without the in-memory index (Redis) implements these. */
+    enum store_result (*get)(struct store *st, const char *id, struct session_meta *meta,
+                             uint8_t **image);
+    enum store_result (*put)(struct store *st, struct session_meta *meta, const uint8_t *image,
+                             size_t len, bool create);
+    void (*touch)(struct store *st, const char *id, double used_ms);
+    enum store_result (*delete)(struct store *st, const char *id);
+    size_t (*list)(struct store *st, const char *owner, const char *after,
+                   struct session_meta *out, size_t max);
+    size_t (*idle)(struct store *st, double before_ms, char (*ids)[SESSION_ID_MAX + 1], size_t max);
+    bool (*lease)(struct store *st, const char *id, const char *token, unsigned ms, bool take);
 };
 
 struct store {
