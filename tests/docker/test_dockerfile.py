@@ -216,7 +216,6 @@ def test_compose(server_env_vars):
     services = doc["services"]
     replicas = {n: s for n, s in services.items() if s.get("image", "").startswith("scopebox")}
     assert len(replicas) >= 2
-    ids = set()
     for name, svc in replicas.items():
         build = svc["build"]
         ctx = os.path.normpath(os.path.join(REPO, "docker", build["context"]))
@@ -224,25 +223,29 @@ def test_compose(server_env_vars):
         env = svc["environment"]
         for var in env:
             assert var in server_env_vars, f"{name}: {var} is no server flag's variable"
-        assert re.fullmatch(r"[A-Za-z0-9_]{1,16}", env["SCOPEBOX_REPLICA_ID"])
-        ids.add(env["SCOPEBOX_REPLICA_ID"])
-    assert len(ids) == len(replicas), "replica ids must differ"
+        # Sessions in the shared Redis, signed with one key: no routing by replica.
+        assert env["SCOPEBOX_SESSION_STORE"].startswith("redis://redis:")
+        assert env["SCOPEBOX_SESSION_KEY_FILE"] == "/run/secrets/session_key"
+        assert "SCOPEBOX_REPLICA_ID" not in env
+        assert "redis" in svc["depends_on"]
+    assert "redis" in services and "session_key" in doc["secrets"]
     nginx = services["nginx"]
     for vol in nginx["volumes"]:
         src = vol.split(":")[0]
         assert os.path.isfile(os.path.join(REPO, "docker", src)), vol
     with open(os.path.join(REPO, "docker", "nginx", "compose.conf")) as f:
         conf = f.read()
-    for rid in ids:
-        assert re.search(rf"upstream scopebox_replica_{rid} \{{", conf), f"no upstream for replica {rid}"
+    assert "scopebox_replica" not in conf  # plain round robin
     for name in replicas:
         assert f"server {name}:8080" in conf
 
 
 def test_k8s(server_env_vars):
     docs = load_yaml_docs("docker/k8s.yaml")
-    kinds = {d["kind"]: d for d in docs}
+    kinds = {d["kind"]: d for d in docs if d["metadata"]["name"] == "scopebox"}
     assert {"Deployment", "Service"} <= set(kinds)
+    assert {(d["kind"], d["metadata"]["name"]) for d in docs} >= {
+        ("Deployment", "scopebox-redis"), ("Service", "scopebox-redis")}
     dep = kinds["Deployment"]
     pod = dep["spec"]["template"]["spec"]
     assert dep["spec"]["selector"]["matchLabels"].items() <= dep["spec"]["template"]["metadata"]["labels"].items()
@@ -259,11 +262,13 @@ def test_k8s(server_env_vars):
     lim = c["resources"]["limits"]
     assert "memory" in lim and "cpu" in lim
     # Memory sized from the workers: at least 200 MB per worker process
-    # (pool and session workers) plus the server.
+    # plus the server (sessions hold no worker: they are images in Redis).
     mem = lim["memory"]
     mib = int(mem[:-2]) * (1024 if mem.endswith("Gi") else 1) if mem[-2:] in ("Gi", "Mi") else 0
-    workers = int(env.get("SCOPEBOX_WORKERS", "2")) + int(env.get("SCOPEBOX_MAX_SESSIONS", "4"))
+    workers = int(env.get("SCOPEBOX_WORKERS", "2"))
     assert mib >= 200 * workers, (mem, workers)
+    assert env["SCOPEBOX_SESSION_STORE"].startswith("redis://scopebox-redis:")
+    assert "SCOPEBOX_SESSION_KEY_FILE" in env
     # The server's drain bound (5 s) fits in the grace period with preStop.
     assert pod["terminationGracePeriodSeconds"] >= 5 + 5 + 1
 
@@ -276,7 +281,7 @@ NGINX = shutil.which("nginx", path=os.environ.get("PATH", "") + ":/usr/sbin")
 @pytest.mark.skipif(NGINX is None, reason="nginx is in install-deps.sh's test profile")
 def test_nginx_config_is_valid():
     """compose.conf (with the replicas' names pointed at loopback, since
-    there is no Docker DNS here) and the shared maps/locations pass
+    there is no Docker DNS here) and the shared locations pass
     `nginx -t` under Debian's nginx."""
     with tempfile.TemporaryDirectory() as tmp:
         with open(os.path.join(REPO, "docker", "nginx", "compose.conf")) as f:
@@ -331,5 +336,5 @@ def test_readme_run_in_docker(plan, server_env_vars):
 
 def test_readme_scale_out():
     sec = readme_section("Scale-out")
-    for must in ("replica_unavailable", "SCOPEBOX_REPLICA_ID", "/v1/sessions/", "breaks first"):
+    for must in ("replica_unavailable", "SCOPEBOX_SESSION_STORE", "/v1/sessions/", "breaks first"):
         assert must in sec, must
