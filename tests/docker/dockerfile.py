@@ -146,8 +146,10 @@ class Plan:
         self.final = stages[-1]
         self.steps = []
         self.errors = []
-        # Image path -> repo path, from the runtime stage's COPYs of context files.
+        # Image path -> repo path, from the stages' COPYs of context files
+        # (and per stage name).
         self.copied = {}
+        self.copied_in = {}
         self._plan()
 
     def _stage_workdir(self, stage):
@@ -175,6 +177,7 @@ class Plan:
                         if dest.endswith("/"):
                             target = os.path.join(target, os.path.basename(src.rstrip("/")))
                         self.copied[os.path.normpath(target)] = os.path.normpath(src)
+                        self.copied_in.setdefault(stage.name, {})[os.path.normpath(target)] = os.path.normpath(src)
                     self.steps.append(Step(stage.name, "copy", ["COPY", *srcs, dest], line=ins.line))
                 elif ins.op == "RUN":
                     for argv in run_steps(ins):

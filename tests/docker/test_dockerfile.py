@@ -104,8 +104,8 @@ def test_stages(stages):
     assert len(stages) >= 2, "a build stage and a runtime stage"
     names = [s.name for s in stages]
     assert len(set(names)) == len(names)
-    for s in stages:
-        assert s.base.startswith("debian:bookworm"), s.base
+    for i, s in enumerate(stages):
+        assert s.base.startswith("debian:bookworm") or s.base in names[:i], s.base
     for i, s in enumerate(stages):
         for ins in s.all("COPY"):
             if "from" in ins.flags:
@@ -190,7 +190,7 @@ def test_runtime_stage_settings(plan):
     assert plan.stopsignal() == "SIGTERM"
     # Only the entrypoint and healthcheck are copied from the context into
     # the runtime stage besides the setup scripts.
-    for image_path, src in plan.copied.items():
+    for image_path, src in plan.copied_in[plan.final.name].items():
         assert src.startswith("docker/"), (image_path, src)
 
 
