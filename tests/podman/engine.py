@@ -6,7 +6,7 @@ What these machines need that the Dockerfile must not know about (issue
 - no registry: the base image is debootstrap'd (base-image.sh, cached);
 - crun refuses the hybrid cgroup layout: runc;
 - podman's default ulimits exceed the hard limits: default_ulimits = []
-  and --ulimit nofile=<hard limit>;
+  and --ulimit nofile=/nproc= at the hard limits a container inherits;
 - the egress proxy signs TLS: the host's extra CAs go into the base image;
 - the OCI format drops HEALTHCHECK: --format docker (BUILDAH_FORMAT).
 Everything goes through one containers.conf (CONTAINERS_CONF), so that
@@ -14,7 +14,7 @@ podman-compose's podman calls get the same settings.
 """
 import json
 import os
-import resource
+import re
 import shutil
 import subprocess
 import tempfile
@@ -37,14 +37,14 @@ def log(msg):
     print(f"podman-test: {msg}", flush=True)
 
 
-def nofile_limit():
-    """The most open files a container may ask for here: the hard limit."""
-    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
-    return 1 << 20 if hard == resource.RLIM_INFINITY else hard
-
-
-def nofile_limit_arg():
-    return f"nofile={nofile_limit()}:{nofile_limit()}"
+def hard_limits(text):
+    """{name: hard limit} from a /proc/PID/limits."""
+    out = {}
+    for line in text.splitlines()[1:]:
+        parts = re.split(r"\s{2,}", line.strip())
+        if len(parts) >= 3:
+            out[parts[0]] = parts[2]
+    return out
 
 
 class Engine:
@@ -63,7 +63,8 @@ runtime = "runc"
 runc = ["{RUNC or '/usr/sbin/runc'}"]
 """)
         self.env = dict(os.environ, CONTAINERS_CONF=self.conf, BUILDAH_FORMAT="docker")
-        self.ulimit = nofile_limit_arg()
+        # Set by why_not(): --ulimit options within what a container gets here.
+        self.ulimits = []
 
     def close(self):
         shutil.rmtree(self.dir, ignore_errors=True)
@@ -90,10 +91,17 @@ runc = ["{RUNC or '/usr/sbin/runc'}"]
         if r.returncode != 0:
             return f"`podman info` fails: {r.stderr.strip()[-500:]}"
         self.base_image()
-        r = self.podman("run", "--rm", "--network", "none", "--ulimit", self.ulimit, BASE_IMAGE, "true",
+        r = self.podman("run", "--rm", "--network", "none", BASE_IMAGE, "cat", "/proc/self/limits",
                         check=False, timeout=120)
         if r.returncode != 0:
             return f"podman cannot run a container here: {r.stderr.strip()[-500:]}"
+        # An explicit --ulimit makes podman add its own nproc default too
+        # (above what runc may set here), so both are given, at the hard
+        # limits a container inherits.
+        limits = hard_limits(r.stdout)
+        for opt, name in (("nofile", "Max open files"), ("nproc", "Max processes")):
+            if limits.get(name, "unlimited") != "unlimited":
+                self.ulimits += ["--ulimit", f"{opt}={limits[name]}:{limits[name]}"]
         return None
 
     def base_image(self):
@@ -147,7 +155,7 @@ def image_report(engine, image=IMAGE):
     biggest parts of /opt/scopebox."""
     size = engine.podman("image", "inspect", "--format", "{{.Size}}", image).stdout.strip()
     hist = engine.podman("history", "--format", "{{.Size}}\t{{.CreatedBy}}", image).stdout
-    du = engine.podman("run", "--rm", "--network", "none", "--no-healthcheck", "--ulimit", engine.ulimit, "--entrypoint", "du",
+    du = engine.podman("run", "--rm", "--network", "none", "--no-healthcheck", *engine.ulimits, "--entrypoint", "du",
                        image, "-x", "-d", "4", "-k", "/opt/scopebox", "/usr", "/var").stdout
     big = sorted((int(k), p) for k, p in (line.split("\t", 1) for line in du.splitlines()))[::-1]
     lines = [f"image {image}: {int(size) / 1e6:.1f} MB", "layers (size, made by):"]

@@ -39,7 +39,7 @@ def readme_run_line():
     return lines[0]
 
 
-def run_args(name, port, env=(), args=(), container_port=8080):
+def run_args(engine, name, port, env=(), args=(), container_port=8080):
     """The README's `podman run` line, for this machine: detached and named
     (the test inspects it after it stops, so no --rm), published on a free
     loopback port, nofile within the hard limit, the image just built."""
@@ -48,7 +48,7 @@ def run_args(name, port, env=(), args=(), container_port=8080):
     assert "-p" in argv and argv[argv.index("-p") + 1] == "8080:8080", argv
     argv[argv.index("-p") + 1] = f"127.0.0.1:{port}:{container_port}"
     argv = [a for a in argv[1:-1] if a != "--rm"]
-    extra = ["-d", "--name", name, "--ulimit", eng.nofile_limit_arg()]
+    extra = ["-d", "--name", name, *engine.ulimits]
     for e in env:
         extra += ["-e", e]
     return argv[:1] + extra + argv[1:] + [eng.IMAGE, *args]
@@ -57,7 +57,7 @@ def run_args(name, port, env=(), args=(), container_port=8080):
 @pytest.fixture(scope="module")
 def server(engine, image):
     port = free_port()
-    c = eng.Container(engine, run_args("scopebox-test-readme", port), "scopebox-test-readme", port).start()
+    c = eng.Container(engine, run_args(engine, "scopebox-test-readme", port), "scopebox-test-readme", port).start()
     try:
         took = c.wait_healthy()
         eng.log(f"start to healthy: {took:.1f} s (load average {os.getloadavg()[0]:.1f})")
@@ -186,7 +186,7 @@ def test_configured_by_environment(engine, image):
     port, name = free_port(), "scopebox-test-env"
     env = ["SCOPEBOX_PORT=9090", "SCOPEBOX_WORKERS=1", "SCOPEBOX_MAX_SESSIONS=3", "SCOPEBOX_TIMEOUT_MS=400",
            "SCOPEBOX_REPLICA_ID=r1"]
-    c = eng.Container(engine, run_args(name, port, env, ["--max-sessions", "1"], container_port=9090), name, port)
+    c = eng.Container(engine, run_args(engine, name, port, env, ["--max-sessions", "1"], container_port=9090), name, port)
     c.start()
     try:
         c.wait_healthy()  # the healthcheck follows SCOPEBOX_PORT
@@ -205,7 +205,7 @@ def test_configured_by_environment(engine, image):
 
 
 def test_bad_value_exits_2_naming_the_variable(engine, image):
-    argv = run_args("scopebox-test-bad", free_port(), ["SCOPEBOX_WORKERS=many"])
+    argv = run_args(engine, "scopebox-test-bad", free_port(), ["SCOPEBOX_WORKERS=many"])
     argv = [a for a in argv if a != "-d"]
     try:
         r = engine.podman(*argv, check=False, timeout=120)
