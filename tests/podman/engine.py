@@ -155,7 +155,7 @@ def image_report(engine, image=IMAGE):
     biggest parts of /opt/scopebox."""
     size = engine.podman("image", "inspect", "--format", "{{.Size}}", image).stdout.strip()
     hist = engine.podman("history", "--format", "{{.Size}}\t{{.CreatedBy}}", image).stdout
-    du = engine.podman("run", "--rm", "--network", "none", "--no-healthcheck", *engine.ulimits, "--entrypoint", "du",
+    du = engine.podman("run", "--rm", "--network", "none", "--no-healthcheck", "--user", "0", *engine.ulimits, "--entrypoint", "du",
                        image, "-x", "-d", "4", "-k", "/opt/scopebox", "/usr", "/var").stdout
     big = sorted((int(k), p) for k, p in (line.split("\t", 1) for line in du.splitlines()))[::-1]
     lines = [f"image {image}: {int(size) / 1e6:.1f} MB", "layers (size, made by):"]
