@@ -142,7 +142,6 @@ class Plan:
 
     def __init__(self, stages):
         self.stages = stages
-        self.build_stage = stages[0]
         self.final = stages[-1]
         self.steps = []
         self.errors = []

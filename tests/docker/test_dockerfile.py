@@ -140,6 +140,22 @@ def test_copy_sources_exist(stages):
         assert dockerignored(made, ignore), made
 
 
+def test_dependencies_are_installed_before_sources_are_copied(plan):
+    """The layers with the dependencies (toolchain, emscripten, npm ci; the
+    runtime's packages) come before the sources or the built tree are copied
+    in, so they stay cached when only sources change."""
+    installed = {}
+    for stage in plan.stages:
+        done = installed.get(stage.base, False)
+        for ins in stage.instructions:
+            if ins.op == "RUN" and any(len(a) > 1 and a[1].endswith("/install-deps.sh") for a in df.run_steps(ins)):
+                done = True
+            if ins.op == "COPY" and ("from" in ins.flags or set(df.copy_paths(ins)[0]) & {".", "./"}):
+                assert done, f"line {ins.line}: COPY {ins.args} before the stage installs its dependencies"
+        installed[stage.name] = done
+    assert installed[plan.final.name]
+
+
 def test_every_script_the_image_runs_is_run_by_ci(plan):
     """RUN lines only call scripts under docker/, each either run by
     tests/docker/test_image.py (which carries out this very plan) or, for

@@ -82,8 +82,10 @@ class Image:
 
     def _run(self, step):
         argv = [self.map(a) for a in step.argv]
-        cwd = REPO if step.stage == self.plan.build_stage.name else self.root
-        if step.stage == self.plan.build_stage.name:
+        # The stages before the last build in the repository itself.
+        building = step.stage != self.plan.final.name
+        cwd = REPO if building else self.root
+        if building:
             argv[1] = os.path.join(REPO, step.script)
         env = dict(os.environ, SCOPEBOX_BUILD_DIR=BUILD)
         r = subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True, timeout=600)

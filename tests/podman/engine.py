@@ -154,12 +154,12 @@ def image_report(engine, image=IMAGE):
     """The image's size, and what takes the space: its layers and the
     biggest parts of /opt/scopebox."""
     size = engine.podman("image", "inspect", "--format", "{{.Size}}", image).stdout.strip()
-    hist = engine.podman("history", "--format", "{{.Size}}\t{{.CreatedBy}}", image).stdout
+    hist = json.loads(engine.podman("history", "--format", "json", image).stdout)
     du = engine.podman("run", "--rm", "--network", "none", "--no-healthcheck", "--user", "0", *engine.ulimits, "--entrypoint", "du",
                        image, "-x", "-d", "4", "-k", "/opt/scopebox", "/usr", "/var").stdout
     big = sorted((int(k), p) for k, p in (line.split("\t", 1) for line in du.splitlines()))[::-1]
-    lines = [f"image {image}: {int(size) / 1e6:.1f} MB", "layers (size, made by):"]
-    lines += ["  " + h[:160] for h in hist.splitlines()]
+    lines = [f"image {image}: {int(size) / 1e6:.1f} MB", "layers (MB, made by):"]
+    lines += [f"  {h['size'] / 1e6:8.1f}  {h['CreatedBy'].replace('/bin/sh -c ', '')[:140]}" for h in hist]
     lines.append("largest directories (MB):")
     lines += [f"  {k / 1024:8.1f}  {p}" for k, p in big[:20]]
     log("\n".join(lines))

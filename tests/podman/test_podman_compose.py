@@ -2,9 +2,10 @@
 clone: the replicas built from the Dockerfile, behind nginx on one network,
 and a run and sessions through the balancer.
 
-The file is used as it is, with two changes for a shared test machine: the
-balancer's port is a free loopback one instead of 8080, and the project has
-a name of its own. Services that only name an upstream image (nginx, and
+The file is used as it is, with changes for a shared test machine: the
+balancer's port is a free loopback one instead of 8080, the project has a
+name of its own, and the copy lives outside the build context (so that it
+cannot change the image), with its relative paths made absolute. Services that only name an upstream image (nginx, and
 whatever comes next, e.g. Redis) get a stand-in built from the local base
 image with Debian's package, under the name the file uses, because no
 registry answers here (STAND_INS)."""
@@ -46,8 +47,12 @@ def free_port():
 
 
 def full_name(image):
-    name = image if "/" in image.split(":")[0] or "." in image.split("/")[0] else "docker.io/library/" + image
-    return name if ":" in name.rsplit("/", 1)[-1] else name + ":latest"
+    """Docker's reading of an image reference: nginx:1.27 is
+    docker.io/library/nginx:1.27."""
+    first, _, rest = image.partition("/")
+    if not rest or not ("." in first or ":" in first or first == "localhost"):
+        image = "docker.io/" + (image if rest else "library/" + image)
+    return image if ":" in image.rsplit("/", 1)[-1] else image + ":latest"
 
 
 def stand_in(engine, image, tmp):
@@ -85,9 +90,13 @@ def stack(engine, image, clone, tmp_path_factory):
     (balancer,) = [n for n, s in services.items() if "ports" in s]
     assert services[balancer]["ports"] == ["8080:8080"], services[balancer]
     services[balancer]["ports"] = [f"127.0.0.1:{port}:8080"]
-    # Next to the original, so that its relative paths (build context,
-    # nginx config) mean the same.
-    file = os.path.join(clone, "docker", "compose.podman-test.yaml")
+    here = os.path.join(clone, "docker")
+    for svc in services.values():
+        if "build" in svc:
+            svc["build"]["context"] = os.path.normpath(os.path.join(here, svc["build"]["context"]))
+        svc["volumes"] = [os.path.normpath(os.path.join(here, v)) if v.startswith(".") else v
+                          for v in svc.get("volumes", [])]
+    file = os.path.join(str(tmp_path_factory.mktemp("compose")), "compose.yaml")
     with open(file, "w") as f:
         yaml.safe_dump(doc, f, sort_keys=False)
 

@@ -204,6 +204,35 @@ def test_configured_by_environment(engine, image):
         c.remove()
 
 
+def test_one_copy_of_the_install(engine, image):
+    """/opt/scopebox is in the image once: the runtime stage's later steps
+    change no file of it (in a layer, a changed file is a whole new copy)."""
+    layers = [(h["size"], h["CreatedBy"]) for h in json.loads(engine.podman("history", "--format", "json", image).stdout)]
+    (install,) = [size for size, by in layers if "COPY" in by and "dir:" in by and size > 50e6]
+    later = [(size, by) for size, by in layers if "setup-runtime.sh" in by and "install-deps.sh" not in by]
+    assert later and all(size < 1e6 for size, _ in later), (install, later)
+
+
+def test_dependency_stage_stays_cached_when_sources_change(engine, image, clone):
+    """The slow part of a build (toolchain, emscripten, Node, npm ci) is made
+    from install-deps.sh and the npm lock only: a changed source reuses it."""
+    want = engine.podman("image", "inspect", "--format", "{{.Id}}", eng.DEPS_IMAGE).stdout.strip()
+    path = os.path.join(clone, "server", "main.c")
+    st = os.stat(path)
+    with open(path) as f:
+        original = f.read()
+    try:
+        with open(path, "a") as f:
+            f.write("/* a changed source */\n")
+        r = engine.podman("build", "--pull=never", "--format", "docker", "--target", "deps", clone, timeout=1800)
+    finally:
+        with open(path, "w") as f:
+            f.write(original)
+        os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert r.stdout.strip().splitlines()[-1] == want, r.stdout
+    assert r.stdout.count("Using cache") >= 3, r.stdout
+
+
 def test_bad_value_exits_2_naming_the_variable(engine, image):
     argv = run_args(engine, "scopebox-test-bad", free_port(), ["SCOPEBOX_WORKERS=many"])
     argv = [a for a in argv if a != "-d"]
