@@ -26,9 +26,12 @@ REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 HERE = os.path.dirname(os.path.abspath(__file__))
 CACHE = os.environ.get("SCOPEBOX_CACHE_DIR", "/var/cache/scopebox")
 BASE_IMAGE = "docker.io/library/debian:bookworm-slim"
-# Tagged so that `podman image prune` never takes the dependency layers:
-# they are rebuilt only when install-deps.sh or the npm lock changes.
+# The stages before the last, tagged so that `podman image prune` (which
+# drops what earlier commits left) keeps the current ones: the dependency
+# layers are rebuilt only when install-deps.sh or the npm lock changes, the
+# build stage only when sources do.
 DEPS_IMAGE = "localhost/scopebox-test/deps:latest"
+BUILD_IMAGE = "localhost/scopebox-test/build:latest"
 IMAGE = "localhost/scopebox-test/image:latest"
 RUNC = shutil.which("runc", path="/usr/sbin:/usr/bin:/sbin:/bin")
 
@@ -137,10 +140,11 @@ def build(engine, context):
     """The repository's Dockerfile, as the README builds it (plus --pull=never:
     there is no registry, the base image is local). Returns the seconds it took."""
     t = time.monotonic()
-    # The dependency stage first, under a tag of its own (see DEPS_IMAGE);
-    # the full build below then reuses it.
-    engine.podman("build", "--pull=never", "--format", "docker", "--target", "deps", "-t", DEPS_IMAGE, context,
-                  timeout=3600)
+    # The earlier stages first, under tags of their own (see DEPS_IMAGE);
+    # the full build below then reuses them.
+    for target, tag in (("deps", DEPS_IMAGE), ("build", BUILD_IMAGE)):
+        engine.podman("build", "--pull=never", "--format", "docker", "--target", target, "-t", tag, context,
+                      timeout=3600)
     r = engine.podman("build", "--pull=never", "--format", "docker", "-t", IMAGE, context, timeout=3600)
     took = time.monotonic() - t
     cached = r.stdout.count("Using cache")
@@ -202,6 +206,15 @@ class Container:
                 raise AssertionError(f"{self.name} exited ({self.inspect('{{.State.ExitCode}}')}):\n{self.logs()}")
             time.sleep(0.5)
         raise AssertionError(f"{self.name} not healthy in {timeout} s:\n{self.logs()}")
+
+    def wait_log(self, text, timeout=120):
+        """The container's log once it holds `text` (e.g. every worker
+        ready: the healthcheck passes with the first)."""
+        deadline = time.monotonic() + timeout
+        while text not in (logs := self.logs()):
+            assert time.monotonic() < deadline and self.running(), f"no {text!r} in the log:\n{logs}"
+            time.sleep(0.5)
+        return logs
 
     def exec(self, *argv, check=False):
         return self.engine.podman("exec", self.name, *argv, check=check, timeout=120)

@@ -132,9 +132,8 @@ def test_replicas_run_as_the_file_says(engine, stack):
         c = eng.Container(engine, [], stack["names"][n], None)
         assert c.inspect("{{.HostConfig.ReadonlyRootfs}}") == "true"
         assert c.exec("id", "-u").stdout.strip() == "10001"
-        logs = c.logs()
+        logs = c.wait_log(f"ready on http://0.0.0.0:8080 ({svc['environment']['SCOPEBOX_WORKERS']} workers)")
         assert "INSECURE" not in logs, logs
-        assert f"ready on http://0.0.0.0:8080 ({svc['environment']['SCOPEBOX_WORKERS']} workers)" in logs, logs
 
 
 def test_stateless_runs_through_the_balancer(stack):

@@ -92,8 +92,7 @@ def test_healthcheck(engine, server):
     health = state.get("Health") or state.get("Healthcheck")
     assert health["Status"] == "healthy", state
     # The full sandbox, not the --insecure fallback.
-    logs = server.logs()
-    assert "scopebox: ready on http://0.0.0.0:8080" in logs, logs
+    logs = server.wait_log("scopebox: ready on http://0.0.0.0:8080 (")
     assert "INSECURE" not in logs, logs
 
 
@@ -191,7 +190,7 @@ def test_configured_by_environment(engine, image):
     try:
         c.wait_healthy()  # the healthcheck follows SCOPEBOX_PORT
         url = f"http://127.0.0.1:{port}"
-        assert "ready on http://0.0.0.0:9090 (1 workers)" in c.logs(), c.logs()
+        c.wait_log("ready on http://0.0.0.0:9090 (1 workers)")
         status, _, body = eng.request(url + "/healthz")
         assert status == 200 and body["workers"]["ready"] == 1, body
         status, _, s = eng.request(url + "/v1/sessions", "POST", {})
