@@ -83,6 +83,13 @@ def test_ci_runs_the_docker_tests():
         cm = f.read()
     for test in ("test_image.py", "test_dockerfile.py", "test_scaleout.py"):
         assert test in cm
+    # ... and so is the image built and run by podman (tests/podman).
+    with open(os.path.join(REPO, "tests", "CMakeLists.txt")) as f:
+        assert re.search(r"^add_subdirectory\(podman\)", f.read(), re.M)
+    with open(os.path.join(REPO, "tests", "podman", "CMakeLists.txt")) as f:
+        cm = f.read()
+    assert "LABELS podman" in cm and "test_podman_${suite}.py" in cm
+    assert re.search(r"foreach\(suite image compose\)", cm)
 
 
 # --- the Dockerfile -------------------------------------------------------------
