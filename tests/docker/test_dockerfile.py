@@ -83,6 +83,13 @@ def test_ci_runs_the_docker_tests():
         cm = f.read()
     for test in ("test_image.py", "test_dockerfile.py", "test_scaleout.py"):
         assert test in cm
+    # ... and so is the image built and run by podman (tests/podman).
+    with open(os.path.join(REPO, "tests", "CMakeLists.txt")) as f:
+        assert re.search(r"^add_subdirectory\(podman\)", f.read(), re.M)
+    with open(os.path.join(REPO, "tests", "podman", "CMakeLists.txt")) as f:
+        cm = f.read()
+    assert "LABELS podman" in cm and "test_podman_${suite}.py" in cm
+    assert re.search(r"foreach\(suite image compose\)", cm)
 
 
 # --- the Dockerfile -------------------------------------------------------------
@@ -104,8 +111,8 @@ def test_stages(stages):
     assert len(stages) >= 2, "a build stage and a runtime stage"
     names = [s.name for s in stages]
     assert len(set(names)) == len(names)
-    for s in stages:
-        assert s.base.startswith("debian:bookworm"), s.base
+    for i, s in enumerate(stages):
+        assert s.base.startswith("debian:bookworm") or s.base in names[:i], s.base
     for i, s in enumerate(stages):
         for ins in s.all("COPY"):
             if "from" in ins.flags:
@@ -138,6 +145,22 @@ def test_copy_sources_exist(stages):
         assert not dockerignored(needed, ignore), needed
     for made in ("node_modules", "build", ".git"):
         assert dockerignored(made, ignore), made
+
+
+def test_dependencies_are_installed_before_sources_are_copied(plan):
+    """The layers with the dependencies (toolchain, emscripten, npm ci; the
+    runtime's packages) come before the sources or the built tree are copied
+    in, so they stay cached when only sources change."""
+    installed = {}
+    for stage in plan.stages:
+        done = installed.get(stage.base, False)
+        for ins in stage.instructions:
+            if ins.op == "RUN" and any(len(a) > 1 and a[1].endswith("/install-deps.sh") for a in df.run_steps(ins)):
+                done = True
+            if ins.op == "COPY" and ("from" in ins.flags or set(df.copy_paths(ins)[0]) & {".", "./"}):
+                assert done, f"line {ins.line}: COPY {ins.args} before the stage installs its dependencies"
+        installed[stage.name] = done
+    assert installed[plan.final.name]
 
 
 def test_every_script_the_image_runs_is_run_by_ci(plan):
@@ -190,7 +213,7 @@ def test_runtime_stage_settings(plan):
     assert plan.stopsignal() == "SIGTERM"
     # Only the entrypoint and healthcheck are copied from the context into
     # the runtime stage besides the setup scripts.
-    for image_path, src in plan.copied.items():
+    for image_path, src in plan.copied_in[plan.final.name].items():
         assert src.startswith("docker/"), (image_path, src)
 
 
