@@ -219,19 +219,28 @@ static enum MHD_Result respond_result(struct exchange *ex, const struct job *job
     struct rawjson_buf b = {0};
     struct splice sp = {&b, true, host_members, false};
     char location[sizeof "/v1/sessions/" + SESSION_ID_MAX];
-    char *body;
-    size_t len;
-    bool session = job->kind == JOB_SESSION_CREATE || job->kind == JOB_SESSION_GET;
+    char *body, *dumped = NULL;
+    const char *src = job->raw;
+    size_t len, src_len = job->raw_len;
+    bool session = job->kind == JOB_SESSION_CREATE || job->kind == JOB_SESSION_GET, ok;
 
-    if (job->raw == NULL)
-        return respond_json(ex, (unsigned)job->status, json_incref(job->result), NULL, NULL);
+    if (src == NULL) { /* an answer the host made: all of it is the host's */
+        dumped = json_dumps(job->result, JSON_COMPACT);
+        if (dumped == NULL)
+            return MHD_NO;
+        src = dumped;
+        src_len = strlen(dumped);
+        session = false;
+    }
     rawjson_buf_add(&b, "{", 1);
     if (session) {
         splice_host(&sp, job->result);
         sp.names = session_members;
         sp.keep = true;
     }
-    if (!rawjson_members(job->raw, job->raw_len, splice_member, &sp)) {
+    ok = rawjson_members(src, src_len, splice_member, &sp);
+    free(dumped);
+    if (!ok) {
         rawjson_buf_free(&b);
         return MHD_NO; /* cannot happen: jansson parsed these bytes */
     }

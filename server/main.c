@@ -61,7 +61,8 @@ static char *resolve_executable(const char *name) {
 }
 
 /* Descriptors the server needs besides client connections: three pipes per
- * worker slot, libmicrohttpd's and the pool's own, logs. */
+ * worker (twice: a replaced one may still be exiting; sessions hold none),
+ * libmicrohttpd's and the pool's own, the session store, logs. */
 #define FD_RESERVE 64
 /* Without --max-connections: what the fd limit allows, at most this. */
 #define DEFAULT_MAX_CONNECTIONS 1024
@@ -73,7 +74,7 @@ static char *resolve_executable(const char *name) {
  * past the fd limit, accept() fails and every new client hangs. */
 static bool fit_connections(struct config *cfg, char *err, size_t err_len) {
     struct rlimit rl;
-    unsigned long long nofile = 1024, slots = cfg->workers + 2ULL * cfg->max_sessions, fit;
+    unsigned long long nofile = 1024, slots = 2ULL * cfg->workers, fit;
 
     if (getrlimit(RLIMIT_NOFILE, &rl) == 0)
         nofile = rl.rlim_cur == RLIM_INFINITY ? 1ULL << 20 : (unsigned long long)rl.rlim_cur;
@@ -82,9 +83,9 @@ static bool fit_connections(struct config *cfg, char *err, size_t err_len) {
         cfg->max_connections = (unsigned)(fit < DEFAULT_MAX_CONNECTIONS ? fit : DEFAULT_MAX_CONNECTIONS);
     if (cfg->max_connections == 0 || cfg->max_connections > fit) {
         snprintf(err, err_len,
-                 "the fd limit %llu leaves room for %llu connections with %u workers and %u "
-                 "sessions%s; raise it (ulimit -n) or lower --max-connections",
-                 nofile, fit, cfg->workers, cfg->max_sessions,
+                 "the fd limit %llu leaves room for %llu connections with %u workers%s; raise "
+                 "it (ulimit -n) or lower --max-connections",
+                 nofile, fit, cfg->workers,
                  cfg->max_connections ? ", fewer than --max-connections" : "");
         return false;
     }
