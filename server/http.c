@@ -168,6 +168,7 @@ static enum MHD_Result respond_error(struct exchange *ex, const struct api_error
 static const char *const host_members[] = {"type", "id", "timing", "limits", NULL};
 /* Of a session inspect answer only these are the worker's. */
 static const char *const session_members[] = {"scope", "definitions", NULL};
+static const char *const no_members[] = {NULL};
 
 static bool listed(const struct rawjson_member *m, const char *const *names) {
     for (size_t i = 0; names[i] != NULL; i++)
@@ -231,6 +232,7 @@ static enum MHD_Result respond_result(struct exchange *ex, const struct job *job
         src = dumped;
         src_len = strlen(dumped);
         session = false;
+        sp.names = no_members;
     }
     rawjson_buf_add(&b, "{", 1);
     if (session) {
