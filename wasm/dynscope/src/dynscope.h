@@ -198,7 +198,8 @@ typedef struct {
                  *store_type, *namespace_type, *bind_type, *here_type,
                  *capture_type, *wrapped_type, *coro_type, *block_type,
                  *fallback_type, *dysco_type;
-    PyObject *block_cache;    /* dict code -> compiled body (block.c) */
+    PyObject *block_cache;    /* dict code -> the block's description (block.c) */
+    PyObject *cell_type, *function_type;   /* types.CellType, types.FunctionType */
     PyObject *ns_type_attrs;  /* frozenset: dir(Namespace) */
     PyObject *dynamic;        /* the default Namespace */
     ds_store *default_store;  /* borrowed from dynamic */
