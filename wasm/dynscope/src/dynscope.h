@@ -217,6 +217,7 @@ int ds_namespace_init_type(PyObject *m, ds_state *s);
 int ds_bind_init_type(PyObject *m, ds_state *s);
 int ds_here_init_type(PyObject *m, ds_state *s);
 int ds_capture_init_type(PyObject *m, ds_state *s);
+int ds_conveyance_init_type(PyObject *m, ds_state *s);
 int ds_block_init_type(PyObject *m, ds_state *s);
 int ds_fallback_init_type(PyObject *m, ds_state *s);
 int ds_dysco_init_type(PyObject *m, ds_state *s);

@@ -167,6 +167,7 @@ module_exec(PyObject *m)
         ds_bind_init_type(m, s) < 0 ||
         ds_here_init_type(m, s) < 0 ||
         ds_capture_init_type(m, s) < 0 ||
+        ds_conveyance_init_type(m, s) < 0 ||
         ds_block_init_type(m, s) < 0 ||
         ds_fallback_init_type(m, s) < 0 ||
         ds_dysco_init_type(m, s) < 0) {
