@@ -271,6 +271,8 @@ int ds_set_here(ds_store *st, PyObject *frame, PyObject *name, PyObject *value);
 
 /* snapshot.c */
 PyObject *ds_snapshot(ds_store *st, int skip);
+PyObject *ds_snapshot_from(ds_store *st, int skip, PyObject *frame);
+int ds_snapshot_frame_arg(PyObject *args, PyObject *kwargs, PyObject **frame);
 
 /* capture.c */
 PyObject *ds_capture(int skip);

@@ -75,9 +75,13 @@ m_unbind(PyObject *m, PyObject *name)
 }
 
 static PyObject *
-m_snapshot(PyObject *m, PyObject *unused)
+m_snapshot(PyObject *m, PyObject *args, PyObject *kwargs)
 {
-    return ds_snapshot(STORE(), 0);
+    PyObject *frame;
+    if (ds_snapshot_frame_arg(args, kwargs, &frame) < 0) {
+        return NULL;
+    }
+    return ds_snapshot_from(STORE(), 0, frame);
 }
 
 static PyObject *
@@ -109,9 +113,10 @@ static PyMethodDef module_methods[] = {
     {"unbind", m_unbind, METH_O,
      "unbind(name)\n\nRemove the nearest visible binding of name (an outer one "
      "shows through); LookupError when there is none."},
-    {"snapshot", m_snapshot, METH_NOARGS,
-     "snapshot()\n\nThe visible bindings of dynscope.dynamic, one dict per frame, "
-     "innermost first: {'function', 'file', 'line', 'bindings'}."},
+    {"snapshot", (PyCFunction)(void (*)(void))m_snapshot, METH_VARARGS | METH_KEYWORDS,
+     "snapshot(frame=None)\n\nThe visible bindings of dynscope.dynamic, one dict per "
+     "frame, innermost first: {'function', 'file', 'line', 'bindings'}; as seen "
+     "from the caller, or from `frame` (the walk a lookup made there would do)."},
     {"capture", m_capture, METH_NOARGS,
      "capture()\n\nThe visible bindings of every namespace, as an object that "
      "re-enters them: `with c:` or c.run(fn, *args)."},

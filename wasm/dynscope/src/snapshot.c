@@ -1,4 +1,5 @@
-/* snapshot(): the visible bindings as data, for the service's response.
+/* snapshot(frame=None): the visible bindings as data, for the service's
+ * response.
  *
  * One dict per frame that has bindings, innermost frame first:
  *   {"function": co_name, "file": co_filename, "line": f_lineno,
@@ -35,14 +36,25 @@ frame_entry(PyObject *frame, PyObject *bindings)
     return d;
 }
 
+/* The snapshot as seen from `from` (a frame; NULL: the caller, `skip`
+ * frames up).  From a given frame the walk is the one a lookup made there
+ * would do: a raise callback's caller, a suspended generator's gi_frame
+ * (only its own bindings: nothing resumes it). */
 PyObject *
-ds_snapshot(ds_store *st, int skip)
+ds_snapshot_from(ds_store *st, int skip, PyObject *from)
 {
     PyObject *out = PyList_New(0);
     if (out == NULL || st->live == 0) {
         return out;
     }
-    PyObject *f = ds_caller_frame(skip);
+    PyObject *f;
+    if (from != NULL) {
+        Py_INCREF(from);
+        f = from;
+    }
+    else {
+        f = ds_caller_frame(skip);
+    }
     while (f != NULL) {
         if (ds_ftable_find(&st->frames, f) != NULL) {
             PyObject *pairs = PyList_New(0);
@@ -85,4 +97,36 @@ error:
     Py_DECREF(f);
     Py_DECREF(out);
     return NULL;
+}
+
+PyObject *
+ds_snapshot(ds_store *st, int skip)
+{
+    return ds_snapshot_from(st, skip, NULL);
+}
+
+/* snapshot(frame=None)'s argument: NULL for the caller, else a frame. */
+int
+ds_snapshot_frame_arg(PyObject *args, PyObject *kwargs, PyObject **frame)
+{
+    static char *kwlist[] = {"frame", NULL};
+    PyObject *f = Py_None;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "|O:snapshot", kwlist, &f)) {
+        return -1;
+    }
+    if (f == Py_None) {
+        *frame = NULL;
+        return 0;
+    }
+    int ok = PyObject_IsInstance(f, ds_global->frame_type);
+    if (ok < 0) {
+        return -1;
+    }
+    if (!ok) {
+        PyErr_Format(PyExc_TypeError, "snapshot(frame): a frame object (sys._getframe(), "
+                                      "a generator's gi_frame), not %R", f);
+        return -1;
+    }
+    *frame = f;
+    return 0;
 }
