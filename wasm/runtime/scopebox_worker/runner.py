@@ -11,7 +11,7 @@ _json_dumps = json.dumps
 
 import dynscope
 
-from . import errors
+from . import errors, raised
 from .capture import Capture
 from .codec import encode
 from .namespace import BadRequest, changes, decode_variables, fingerprint, new_globals, report
@@ -78,6 +78,7 @@ def run(req):
     result, error, final = None, None, []
     saved = sys.stdout, sys.stderr
     sys.stdout, sys.stderr = out, err
+    raised.arm()
     try:
         with dynscope.bind(**dynamic):
             try:
@@ -88,10 +89,12 @@ def run(req):
                     result = eval(last, g)
             except BaseException as e:  # the snippet's exceptions are data
                 error = errors.describe(e)
+                error["dynamic"] = _relabel(raised.scope_at_raise(e))
                 result = None
             final = dynscope.snapshot()
     finally:
         sys.stdout, sys.stderr = saved
+        raised.release()
     scope_out, definitions = report(g, selection)
     return {
         "ok": error is None,

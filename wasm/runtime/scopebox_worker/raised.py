@@ -1,0 +1,69 @@
+"""The dynamic scope where a snippet's exception was raised (issue 13 §7).
+
+By the time the runner catches a snippet's exception, the with-blocks it
+passed through have unwound their bindings. sys.monitoring's RAISE event
+fires in each frame an exception passes through, innermost first, with that
+frame as the callback's caller and before its handlers run: the first time
+an exception is seen in a frame of the snippet's code, the bindings visible
+there (dynscope.snapshot(frame)) are recorded. Code that raises nothing pays
+nothing: RAISE needs no instrumentation of the code that runs.
+"""
+import sys
+
+import dynscope
+
+from .errors import SNIPPET
+
+MAX_KEPT = 64          # exceptions remembered per run, the latest ones
+_NAME = "scopebox raised"
+_TOOLS = (4, 3)        # the ids sys.monitoring leaves unassigned
+_monitoring = getattr(sys, "monitoring", None)
+_tool = None
+_seen = {}             # id(exc) -> (exc, snapshot), oldest first
+
+
+def _on_raise(code, offset, exc):
+    if code.co_filename != SNIPPET:
+        return
+    entry = _seen.get(id(exc))
+    if entry is not None and entry[0] is exc:
+        return         # recorded in an inner frame already
+    try:
+        snap = dynscope.snapshot(sys._getframe(1))
+    except Exception:  # MemoryError, RecursionError: the answer goes without
+        return
+    if len(_seen) >= MAX_KEPT:
+        del _seen[next(iter(_seen))]
+    _seen[id(exc)] = (exc, snap)
+
+
+def arm():
+    """Before a run: nothing remembered, and the hook on (a session's
+    earlier snippet may have turned it off; a stateless run's state is
+    restored anyway)."""
+    global _tool
+    _seen.clear()
+    if _monitoring is None:
+        return
+    if _tool is None or _monitoring.get_tool(_tool) != _NAME:
+        _tool = next((t for t in _TOOLS if _monitoring.get_tool(t) is None), None)
+        if _tool is None:
+            return     # a snippet took both ids: its errors go without
+        _monitoring.use_tool_id(_tool, _NAME)
+    _monitoring.register_callback(_tool, _monitoring.events.RAISE, _on_raise)
+    if _monitoring.get_events(_tool) != _monitoring.events.RAISE:
+        _monitoring.set_events(_tool, _monitoring.events.RAISE)
+
+
+def scope_at_raise(exc):
+    """The snapshot where exc was raised in the snippet; for an exception
+    no snippet frame saw (a SyntaxError), the one where it is caught."""
+    entry = _seen.get(id(exc))
+    if entry is not None and entry[0] is exc:
+        return entry[1]
+    return dynscope.snapshot(sys._getframe(1))
+
+
+def release():
+    """After a run: the remembered exceptions and values are let go."""
+    _seen.clear()
