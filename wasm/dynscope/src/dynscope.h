@@ -220,6 +220,10 @@ int ds_capture_init_type(PyObject *m, ds_state *s);
 int ds_conveyance_init_type(PyObject *m, ds_state *s);
 int ds_block_init_type(PyObject *m, ds_state *s);
 int ds_fallback_init_type(PyObject *m, ds_state *s);
+/* fallback.c: FallbackBuiltins instances that are exact dicts right now,
+ * and what turns them back when the default store's first binding is made. */
+extern Py_ssize_t ds_fallback_exact;
+void ds_fallback_bound(void);
 int ds_dysco_init_type(PyObject *m, ds_state *s);
 
 /* namespace.c */
