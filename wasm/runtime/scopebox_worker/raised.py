@@ -41,10 +41,17 @@ def arm():
     """Before a run: nothing remembered, and the hook on (a session's
     earlier snippet may have turned it off; a stateless run's state is
     restored anyway)."""
-    global _tool
     _seen.clear()
     if _monitoring is None:
         return
+    try:
+        _arm()
+    except Exception:  # whatever a snippet did to sys.monitoring: no hook
+        pass
+
+
+def _arm():
+    global _tool
     if _tool is None or _monitoring.get_tool(_tool) != _NAME:
         _tool = next((t for t in _TOOLS if _monitoring.get_tool(t) is None), None)
         if _tool is None:
