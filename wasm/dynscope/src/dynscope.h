@@ -193,7 +193,8 @@ typedef struct {
     descrgetfunc f_back_get;
     PyObject *str_dysco_prefix;
     PyObject *str_f_trace, *str_f_code, *str_co_name,
-             *str_co_filename, *str_f_locals, *str_f_globals;
+             *str_co_filename, *str_f_locals, *str_f_globals,
+             *str_function, *str_file, *str_line, *str_bindings;   /* snapshot keys */
     PyTypeObject *counter_type,
                  *store_type, *namespace_type, *bind_type, *here_type,
                  *capture_type, *wrapped_type, *coro_type, *block_type,
@@ -276,7 +277,8 @@ int ds_set_here(ds_store *st, PyObject *frame, PyObject *name, PyObject *value);
 /* snapshot.c */
 PyObject *ds_snapshot(ds_store *st, int skip);
 PyObject *ds_snapshot_from(ds_store *st, int skip, PyObject *frame);
-int ds_snapshot_frame_arg(PyObject *args, PyObject *kwargs, PyObject **frame);
+int ds_snapshot_frame_arg(PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames,
+                          PyObject **frame);
 
 /* capture.c */
 PyObject *ds_capture(int skip);

@@ -75,10 +75,10 @@ m_unbind(PyObject *m, PyObject *name)
 }
 
 static PyObject *
-m_snapshot(PyObject *m, PyObject *args, PyObject *kwargs)
+m_snapshot(PyObject *m, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
 {
     PyObject *frame;
-    if (ds_snapshot_frame_arg(args, kwargs, &frame) < 0) {
+    if (ds_snapshot_frame_arg(args, nargs, kwnames, &frame) < 0) {
         return NULL;
     }
     return ds_snapshot_from(STORE(), 0, frame);
@@ -113,7 +113,7 @@ static PyMethodDef module_methods[] = {
     {"unbind", m_unbind, METH_O,
      "unbind(name)\n\nRemove the nearest visible binding of name (an outer one "
      "shows through); LookupError when there is none."},
-    {"snapshot", (PyCFunction)(void (*)(void))m_snapshot, METH_VARARGS | METH_KEYWORDS,
+    {"snapshot", (PyCFunction)(void (*)(void))m_snapshot, METH_FASTCALL | METH_KEYWORDS,
      "snapshot(frame=None)\n\nThe visible bindings of dynscope.dynamic, one dict per "
      "frame, innermost first: {'function', 'file', 'line', 'bindings'}; as seen "
      "from the caller, or from `frame` (the walk a lookup made there would do)."},
@@ -157,6 +157,10 @@ init_state(PyObject *m, ds_state *s)
     INTERN(str_co_filename, "co_filename");
     INTERN(str_f_locals, "f_locals");
     INTERN(str_f_globals, "f_globals");
+    INTERN(str_function, "function");
+    INTERN(str_file, "file");
+    INTERN(str_line, "line");
+    INTERN(str_bindings, "bindings");
 #undef INTERN
     return 0;
 }
