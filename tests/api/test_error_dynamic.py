@@ -118,3 +118,19 @@ def test_in_a_session_run_too(server, api):
 def test_no_error_no_field(server, api):
     status, headers, b = server.run({"code": "import dynscope\nwith dynscope.bind(a=1):\n    x = 1\n"})
     assert status == 200 and b["ok"] and b["error"] is None
+
+
+def test_a_deep_stack_keeps_both_ends(server, api):
+    code = ("import dynscope\n"
+            "def f(n):\n"
+            "    with dynscope.bind(depth=n):\n"
+            "        return f(n + 1)\n"
+            "f(0)\n")
+    b = failing(server, api, code, dynamic={"request_id": "deep"})
+    assert b["error"]["type"] == "RecursionError"
+    snap = b["error"]["dynamic"]
+    assert len(snap) == 51
+    depths = [f["bindings"].get("depth") for f in snap]
+    assert depths[0] > depths[24] > 23 and depths[26] == 23 and depths[49] == 0
+    assert snap[25]["omitted"] > 0 and snap[25]["function"] == "…"
+    assert frames(snap[-1:]) == [("<request>", {"request_id": "deep"})]

@@ -15,6 +15,7 @@ import dynscope
 from .errors import SNIPPET
 
 MAX_KEPT = 64          # exceptions remembered per run, the latest ones
+MAX_FRAMES = 50        # frames in error.dynamic (deep recursion: both ends)
 _NAME = "scopebox raised"
 _TOOLS = (4, 3)        # the ids sys.monitoring leaves unassigned
 _monitoring = getattr(sys, "monitoring", None)
@@ -64,11 +65,27 @@ def _arm():
 
 def scope_at_raise(exc):
     """The snapshot where exc was raised in the snippet; for an exception
-    no snippet frame saw (a SyntaxError), the one where it is caught."""
+    no snippet frame saw (a SyntaxError), the one seen from here, which is
+    the runner's: the request's root bindings."""
     entry = _seen.get(id(exc))
     if entry is not None and entry[0] is exc:
         return entry[1]
-    return dynscope.snapshot(sys._getframe(1))
+    return dynscope.snapshot()
+
+
+def dynamic_of(exc, relabel):
+    """error.dynamic: scope_at_raise(exc) through the runner's relabel,
+    a deep stack cut to its two ends as the traceback is; None when it
+    cannot be made (out of memory)."""
+    try:
+        snap = relabel(scope_at_raise(exc))
+        if len(snap) > MAX_FRAMES:
+            half = MAX_FRAMES // 2
+            snap = snap[:half] + [{"function": "…", "file": None, "line": None, "bindings": {},
+                                   "omitted": len(snap) - 2 * half}] + snap[-half:]
+        return snap
+    except Exception:
+        return None
 
 
 def release():

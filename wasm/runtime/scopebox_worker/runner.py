@@ -89,7 +89,7 @@ def run(req):
                     result = eval(last, g)
             except BaseException as e:  # the snippet's exceptions are data
                 error = errors.describe(e)
-                error["dynamic"] = _relabel(raised.scope_at_raise(e))
+                error["dynamic"] = raised.dynamic_of(e, _relabel)
                 result = None
             final = dynscope.snapshot()
     finally:
