@@ -134,3 +134,22 @@ def test_a_deep_stack_keeps_both_ends(server, api):
     assert depths[0] > depths[24] > 23 and depths[26] == 23 and depths[49] == 0
     assert snap[25]["omitted"] > 0 and snap[25]["function"] == "…"
     assert frames(snap[-1:]) == [("<request>", {"request_id": "deep"})]
+
+
+def test_root_only_runs_and_runs_that_changed_bindings(server, api):
+    # Nothing bound by the snippet: the root's scope (taken for the answer).
+    b = failing(server, api, "for i in range(200):\n    try:\n        {}[i]\n    except KeyError:\n"
+                             "        pass\nraise ValueError('x')\n", dynamic={"r": 1})
+    assert frames(b["error"]["dynamic"]) == [("<request>", {"r": 1})]
+    # The root assigned before the raise: the value at the raise.
+    b = failing(server, api, "import dynscope\ndynscope.assign('r', 2)\nraise ValueError\n",
+                dynamic={"r": 1})
+    assert frames(b["error"]["dynamic"]) == [("<request>", {"r": 2})]
+    # The root unbound and something else bound: exactly what was visible.
+    b = failing(server, api, "import dynscope\ndynscope.unbind('r')\n"
+                             "with dynscope.bind(b=1):\n    raise ValueError\n", dynamic={"r": 1})
+    assert frames(b["error"]["dynamic"]) == [("<module>", {"b": 1})]
+    # A binding made and left before the raise changes nothing shown.
+    b = failing(server, api, "import dynscope\nwith dynscope.bind(a=1):\n    pass\nraise ValueError\n",
+                dynamic={"r": 1})
+    assert frames(b["error"]["dynamic"]) == [("<request>", {"r": 1})]

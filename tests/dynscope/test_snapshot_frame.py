@@ -122,3 +122,29 @@ def test_bindings_where_an_exception_was_raised_via_sys_monitoring():
     assert _bindings(seen[0]) == [("inner", {"depth": "inner", "extra": 1}),
                                   ("_raises_inside_bindings", {"depth": "outer"})]
     assert dynscope.snapshot() == []
+
+
+def test_live_count_and_scope_version():
+    base, version = dynscope.live_count(), dynscope.scope_version()
+    assert dynscope.scope_version() == version      # nothing changed
+    with bind(a=1, b=2):
+        assert dynscope.live_count() == base + 2
+        inside = dynscope.scope_version()
+        assert inside != version
+        dynscope.assign("a", 3)                        # a value changed
+        assert dynscope.scope_version() != inside
+    assert dynscope.live_count() == base
+
+    def gen():
+        with bind(c=3):
+            yield
+
+    g = gen()
+    next(g)
+    # Suspended, invisible from here, and still live.
+    assert dynscope.live_count() == base + 1 and dynscope.snapshot() == []
+    g.close()
+    assert dynscope.live_count() == base
+    assert dynscope.Namespace().bind(x=1) is not None   # other namespaces do not count
+    with dynscope.Namespace().bind(x=1):
+        assert dynscope.live_count() == base

@@ -2,11 +2,12 @@
 §7): a sys.monitoring RAISE callback that records dynscope.snapshot() at
 the innermost snippet frame an exception passes through.
 
-Three rows, each with the hook off and on, interleaved, best of REPEATS:
-ordinary code that raises nothing (the hook must cost nothing there), a
-snippet loop raising and catching an exception per iteration (the hook
-snapshots each), and the same raising in code that is not the snippet's
-(filtered by file name).  Prints figures; never asserts a timing.  Runs in
+Rows, each with the hook off and on, interleaved, best of REPEATS:
+ordinary code that raises nothing (the hook must cost nothing there); a
+snippet loop raising and catching an exception per iteration with only the
+request's root bound (no snapshot: the scope has not changed since the run
+began) and inside a bind of its own (a snapshot per raise); and the same
+raising in code that is not the snippet's (filtered by file name).  Prints figures; never asserts a timing.  Runs in
 Pyodide, where the runner lives:
     node tests/dynscope/run_in_pyodide.mjs build/runtime --script tests/bench/dynscope/bench_raise.py
 """
@@ -31,6 +32,18 @@ def work():
     for i in range({N * 10}):
         t += len("ab") + i % 7
     return t
+work()
+"""
+
+RAISING_BOUND = f"""
+import dynscope
+def work():
+    with dynscope.bind(x=1):
+        for i in range({N}):
+            try:
+                raise ValueError(i)
+            except ValueError:
+                pass
 work()
 """
 
@@ -66,10 +79,11 @@ def main():
     rows = {
         "ordinary code, nothing raised": timed(ORDINARY, SNIPPET),
         f"snippet raising {N} times": timed(RAISING, SNIPPET),
+        f"snippet raising {N} times in its bind": timed(RAISING_BOUND, SNIPPET),
         f"non-snippet code raising {N} times": timed(RAISING, "<library>"),
     }
     print(f"raise hook cost (Python {sys.version.split()[0]}), best of {REPEATS}, ms per run")
-    print(f"{'row':40} {'off':>8} {'on':>8} {'ratio':>6}")
+    print(f"{'row':44} {'off':>8} {'on':>8} {'ratio':>6}")
     with dynscope.bind(request_id="r-1"):     # as the runner's root binding
         for name, run in rows.items():
             best = {"off": float("inf"), "on": float("inf")}
@@ -79,7 +93,7 @@ def main():
                 raised.arm()
                 best["on"] = min(best["on"], run())
                 raised.release()
-            print(f"{name:40} {best['off']:8.2f} {best['on']:8.2f} "
+            print(f"{name:44} {best['off']:8.2f} {best['on']:8.2f} "
                   f"{best['on'] / best['off']:6.2f}")
     hook_off()
 

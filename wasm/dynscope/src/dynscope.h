@@ -135,8 +135,9 @@ struct ds_store {
     ds_counter *last_counter;
     ds_ftable frames;
     Py_ssize_t live;      /* sum of counts: 0 makes every lookup a miss */
-    size_t gen;           /* bumped by every change to the table, so a walk
-                             that ran Python code (a key's __eq__) re-probes */
+    size_t gen;           /* bumped by every change to the table or to a
+                             bound value, so a walk that ran Python code (a
+                             key's __eq__) re-probes; scope_version() */
     ds_store *prev, *next;  /* all live stores, for capture() */
 };
 

@@ -85,6 +85,18 @@ m_snapshot(PyObject *m, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnam
 }
 
 static PyObject *
+m_live_count(PyObject *m, PyObject *unused)
+{
+    return PyLong_FromSsize_t(STORE()->live);
+}
+
+static PyObject *
+m_scope_version(PyObject *m, PyObject *unused)
+{
+    return PyLong_FromSize_t(STORE()->gen);
+}
+
+static PyObject *
 m_capture(PyObject *m, PyObject *unused)
 {
     return ds_capture(0);
@@ -117,6 +129,14 @@ static PyMethodDef module_methods[] = {
      "snapshot(frame=None)\n\nThe visible bindings of dynscope.dynamic, one dict per "
      "frame, innermost first: {'function', 'file', 'line', 'bindings'}; as seen "
      "from the caller, or from `frame` (the walk a lookup made there would do)."},
+    {"live_count", m_live_count, METH_NOARGS,
+     "live_count()\n\nHow many bindings of dynscope.dynamic are live anywhere (every "
+     "thread, suspended generators included), visible from here or not: a cheap "
+     "test for 'nothing bound' or 'only these bound'."},
+    {"scope_version", m_scope_version, METH_NOARGS,
+     "scope_version()\n\nA number that changes whenever a binding of dynscope.dynamic "
+     "is made, removed or assigned, anywhere: equal numbers mean no binding "
+     "changed in between."},
     {"capture", m_capture, METH_NOARGS,
      "capture()\n\nThe visible bindings of every namespace, as an object that "
      "re-enters them: `with c:` or c.run(fn, *args)."},

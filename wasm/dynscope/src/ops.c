@@ -50,6 +50,7 @@ find(ds_store *st, PyObject *name, int skip, PyObject **value, ds_where *where,
 static int
 replace(ds_store *st, ds_where *w, PyObject *name, PyObject *value)
 {
+    st->gen++;      /* scope_version(): a value changed */
     if (w->layer != NULL) {
         PyObject *old = w->layer->values[w->index];
         Py_INCREF(value);

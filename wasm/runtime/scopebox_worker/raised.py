@@ -6,7 +6,11 @@ fires in each frame an exception passes through, innermost first, with that
 frame as the callback's caller and before its handlers run: the first time
 an exception is seen in a frame of the snippet's code, the bindings visible
 there (dynscope.snapshot(frame)) are recorded. Code that raises nothing pays
-nothing: RAISE needs no instrumentation of the code that runs.
+nothing: RAISE needs no instrumentation of the code that runs. And while no
+binding has changed since the run started (the common case: a snippet that
+binds nothing, raising and catching in a loop), the scope anywhere in the
+run is the request's root one, which outlives the snippet: nothing is
+recorded then, and the root is snapshotted once, for the answer.
 """
 import sys
 
@@ -20,7 +24,8 @@ _NAME = "scopebox raised"
 _TOOLS = (4, 3)        # the ids sys.monitoring leaves unassigned
 _monitoring = getattr(sys, "monitoring", None)
 _tool = None
-_seen = {}             # id(exc) -> (exc, snapshot), oldest first
+_seen = {}             # id(exc) -> (exc, snapshot or None: the root's), oldest first
+_unchanged = None      # dynscope.scope_version() while only the root is bound
 
 
 def _on_raise(code, offset, exc):
@@ -30,7 +35,10 @@ def _on_raise(code, offset, exc):
     if entry is not None and entry[0] is exc:
         return         # recorded in an inner frame already
     try:
-        snap = dynscope.snapshot(sys._getframe(1))
+        if dynscope.scope_version() == _unchanged:
+            snap = None
+        else:
+            snap = dynscope.snapshot(sys._getframe(1))
     except Exception:  # MemoryError, RecursionError: the answer goes without
         return
     if len(_seen) >= MAX_KEPT:
@@ -39,10 +47,16 @@ def _on_raise(code, offset, exc):
 
 
 def arm():
-    """Before a run: nothing remembered, and the hook on (a session's
-    earlier snippet may have turned it off; a stateless run's state is
-    restored anyway)."""
+    """Inside the request's root bind, before the snippet runs: nothing
+    remembered, and the hook on (a session's earlier snippet may have
+    turned it off; a stateless run's state is restored anyway)."""
+    global _unchanged
     _seen.clear()
+    # The shortcut holds only if every live binding is one seen from here
+    # (a session's suspended generator may hold others).
+    root = dynscope.snapshot()
+    seen_here = sum(len(f["bindings"]) for f in root)
+    _unchanged = dynscope.scope_version() if seen_here == dynscope.live_count() else None
     if _monitoring is None:
         return
     try:
@@ -68,7 +82,7 @@ def scope_at_raise(exc):
     no snippet frame saw (a SyntaxError), the one seen from here, which is
     the runner's: the request's root bindings."""
     entry = _seen.get(id(exc))
-    if entry is not None and entry[0] is exc:
+    if entry is not None and entry[0] is exc and entry[1] is not None:
         return entry[1]
     return dynscope.snapshot()
 

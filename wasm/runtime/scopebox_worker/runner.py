@@ -78,9 +78,9 @@ def run(req):
     result, error, final = None, None, []
     saved = sys.stdout, sys.stderr
     sys.stdout, sys.stderr = out, err
-    raised.arm()
     try:
         with dynscope.bind(**dynamic):
+            raised.arm()
             try:
                 body, last = _compile(code, mode)
                 if body is not None:
