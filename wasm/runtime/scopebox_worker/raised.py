@@ -52,21 +52,22 @@ def arm():
     turned it off; a stateless run's state is restored anyway)."""
     global _unchanged
     _seen.clear()
-    # The shortcut holds only if every live binding is one seen from here
-    # (a session's suspended generator may hold others).
-    root = dynscope.snapshot()
-    seen_here = sum(len(f["bindings"]) for f in root)
-    _unchanged = dynscope.scope_version() if seen_here == dynscope.live_count() else None
-    if _monitoring is None:
-        return
+    _unchanged = None
     try:
         _arm()
-    except Exception:  # whatever a snippet did to sys.monitoring: no hook
-        pass
+    except Exception:  # out of memory, or whatever a snippet did to
+        pass           # sys.monitoring: no hook, the run goes on
 
 
 def _arm():
-    global _tool
+    global _tool, _unchanged
+    # The shortcut holds only if every live binding is one seen from here
+    # (a session's suspended generator may hold others).
+    seen_here = sum(len(f["bindings"]) for f in dynscope.snapshot())
+    if seen_here == dynscope.live_count():
+        _unchanged = dynscope.scope_version()
+    if _monitoring is None:
+        return
     if _tool is None or _monitoring.get_tool(_tool) != _NAME:
         _tool = next((t for t in _TOOLS if _monitoring.get_tool(t) is None), None)
         if _tool is None:
@@ -104,4 +105,6 @@ def dynamic_of(exc, relabel):
 
 def release():
     """After a run: the remembered exceptions and values are let go."""
+    global _unchanged
     _seen.clear()
+    _unchanged = None
