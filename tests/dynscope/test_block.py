@@ -359,3 +359,17 @@ def test_block_in_a_generator_caller():
         yield locals()["got"]
 
     assert next(gen()) == [0, 5, 10]
+
+
+@block
+def total():
+    total = a + 1  # noqa: F821 - the block's name is also a name it assigns
+
+
+def test_block_named_like_a_name_it_assigns():
+    def caller():
+        a = 1
+        total()
+        return locals()["total"]
+
+    assert caller() == 2

@@ -64,7 +64,8 @@ typedef struct {
 
 /* The compile-time half, in Python: it only runs once per block (and once
  * per variant).  _compile(fn) returns the block's description, a dict;
- * _variant(info, cells) the closure code for one set of cell names. */
+ * _variant(info, params, empty) the code making the block's function for
+ * one set of cell names. */
 static const char helper_src[] =
     "import ast, inspect, keyword, symtable, textwrap, types\n"
     "def _compile(fn):\n"
@@ -115,13 +116,19 @@ static const char helper_src[] =
     "        module = ast.Module(list(info['body']), [])\n"
     "        info['module'] = compile(module, info['filename'], 'exec', dont_inherit=True)\n"
     "    return info['module']\n"
-    "def _variant(info, cells):\n"
-    "    args = ', '.join(cells)\n"
-    "    src = ('def _outer(%s):\\n    def _block():\\n        %s\\n    return _block\\n'\n"
-    "           % (args, 'nonlocal ' + args if cells else 'pass'))\n"
+    "def _variant(info, params, empty):\n"
+    "    # _outer(*params) makes the block's function: its cells are the params\n"
+    "    # (the caller's values) and `empty` (unbound: assigned in dead code).\n"
+    "    cells = sorted(params + empty)\n"
+    "    name = info['name'] if info['name'] not in cells else '_block'\n"
+    "    src = 'def _outer(%s):\\n' % ', '.join(params)\n"
+    "    if empty:\n"
+    "        src += '    if False:\\n        %s = None\\n' % ' = '.join(empty)\n"
+    "    src += '    def %s():\\n        %s\\n    return %s\\n' % (\n"
+    "        name, 'nonlocal ' + ', '.join(cells) if cells else 'pass', name)\n"
     "    mod = ast.parse(src)\n"
     "    ast.increment_lineno(mod, info['first'] - 1)\n"
-    "    inner = mod.body[0].body[0]\n"
+    "    inner = mod.body[0].body[-2]\n"
     "    inner.body = inner.body[:1 if cells else 0] + list(info['body'])\n"
     "    code = compile(mod, info['filename'], 'exec', dont_inherit=True)\n"
     "    outer = next(c for c in code.co_consts if isinstance(c, types.CodeType))\n"
@@ -129,7 +136,7 @@ static const char helper_src[] =
     "    if body.co_flags & (inspect.CO_GENERATOR | inspect.CO_COROUTINE | inspect.CO_ASYNC_GENERATOR):\n"
     "        raise SyntaxError(\"'yield' in a dynscope.block body (it is not a function of its own)\",\n"
     "                          (info['filename'], info['first'], None, None))\n"
-    "    return body.replace(co_name=info['name'], co_qualname=info['qualname'])\n";
+    "    return code\n";
 
 static PyObject *helpers = NULL;    /* dict: the helper module's namespace */
 
@@ -210,10 +217,11 @@ get_local(PyObject *locals, PyObject *name, PyObject **value)
     return -1;
 }
 
-/* The closure code for the cells this call needs, and their names'
- * current values in the caller (a new dict). */
+/* The variant's code for this call (see _variant), with the values of the
+ * caller's names it takes (params, in order: a tuple) and the same as a
+ * dict (name -> value) for the write-back. */
 static PyObject *
-variant_for(PyObject *info, PyObject *locals, PyObject **values)
+variant_for(PyObject *info, PyObject *locals, PyObject **args, PyObject **values)
 {
     PyObject *assigned = info_item(info, "assigned");
     PyObject *free = assigned ? info_item(info, "free") : NULL;
@@ -221,10 +229,10 @@ variant_for(PyObject *info, PyObject *locals, PyObject **values)
     if (variants == NULL) {
         return NULL;
     }
-    PyObject *cells = PyList_New(0);
+    PyObject *params = PyList_New(0), *empty = PyList_New(0), *argl = PyList_New(0);
     PyObject *vals = PyDict_New();
     PyObject *key = NULL, *code = NULL;
-    if (cells == NULL || vals == NULL) {
+    if (params == NULL || empty == NULL || argl == NULL || vals == NULL) {
         goto done;
     }
     PyObject *groups[2] = {assigned, free};
@@ -235,37 +243,47 @@ variant_for(PyObject *info, PyObject *locals, PyObject **values)
             if (r < 0) {
                 goto done;
             }
-            /* Assigned names are always cells; read ones only when they
-             * are the caller's (else they are its globals or builtins). */
-            if ((r == 1 || g == 0) && PyList_Append(cells, name) < 0) {
-                Py_XDECREF(v);
+            /* The caller's names start as its values; assigned names it
+             * does not have start unbound; read names it does not have
+             * are its globals or builtins. */
+            int e = 0;
+            if (r == 1) {
+                e = PyList_Append(params, name) < 0 || PyList_Append(argl, v) < 0 ||
+                    PyDict_SetItem(vals, name, v) < 0;
+                Py_DECREF(v);
+            }
+            else if (g == 0) {
+                e = PyList_Append(empty, name) < 0;
+            }
+            if (e) {
                 goto done;
             }
-            if (r == 1) {
-                int e = PyDict_SetItem(vals, name, v);
-                Py_DECREF(v);
-                if (e < 0) {
-                    goto done;
-                }
+        }
+    }
+    PyObject *pt = PyList_AsTuple(params), *et = pt ? PyList_AsTuple(empty) : NULL;
+    key = et ? PyTuple_Pack(2, pt, et) : NULL;
+    if (key != NULL) {
+        code = PyDict_GetItemWithError(variants, key);
+        if (code != NULL) {
+            Py_INCREF(code);
+        }
+        else if (!PyErr_Occurred()) {
+            PyObject *make = helper("_variant");
+            code = make ? PyObject_CallFunctionObjArgs(make, info, params, empty, NULL) : NULL;
+            if (code != NULL && PyDict_SetItem(variants, key, code) < 0) {
+                Py_CLEAR(code);
             }
         }
     }
-    if (PyList_Sort(cells) < 0 || (key = PyList_AsTuple(cells)) == NULL) {
-        goto done;
-    }
-    code = PyDict_GetItemWithError(variants, key);
-    if (code != NULL) {
-        Py_INCREF(code);
-    }
-    else if (!PyErr_Occurred()) {
-        PyObject *make = helper("_variant");
-        code = make ? PyObject_CallFunctionObjArgs(make, info, key, NULL) : NULL;
-        if (code != NULL && PyDict_SetItem(variants, key, code) < 0) {
-            Py_CLEAR(code);
-        }
+    Py_XDECREF(pt);
+    Py_XDECREF(et);
+    if (code != NULL && (*args = PyList_AsTuple(argl)) == NULL) {
+        Py_CLEAR(code);
     }
 done:
-    Py_XDECREF(cells);
+    Py_XDECREF(params);
+    Py_XDECREF(empty);
+    Py_XDECREF(argl);
     Py_XDECREF(key);
     if (code == NULL) {
         Py_XDECREF(vals);
@@ -363,38 +381,40 @@ write_back(PyObject *frame, PyObject *locals, PyObject *names, PyObject *cells,
 }
 
 /* A function caller: the body as a closure over cells holding the
- * caller's variables. */
+ * caller's variables.  The function is made by running the variant's
+ * code (a def of _outer, into a scratch dict, with the caller's globals so
+ * that the block's function has them) and calling _outer: bytecode makes
+ * it, as the service's code guard requires (no FunctionType(code, ...),
+ * no CodeType.replace). */
 static PyObject *
 run_as_closure(PyObject *info, PyObject *frame, PyObject *globals, PyObject *locals)
 {
-    ds_state *s = ds_global;
-    PyObject *initial = NULL, *names = NULL, *cells = NULL, *fn = NULL, *result = NULL;
-    PyObject *code = variant_for(info, locals, &initial);
+    PyObject *args = NULL, *initial = NULL, *scratch = NULL, *fn = NULL;
+    PyObject *names = NULL, *cells = NULL, *result = NULL;
+    PyObject *code = variant_for(info, locals, &args, &initial);
     if (code == NULL) {
         return NULL;
     }
-    names = PyObject_GetAttrString(code, "co_freevars");
-    Py_ssize_t n = names ? PyTuple_Size(names) : -1;
-    cells = n >= 0 ? PyTuple_New(n) : NULL;
+    scratch = PyDict_New();
+    PyObject *r = scratch ? PyEval_EvalCode(code, globals, scratch) : NULL;
+    if (r == NULL) {
+        goto done;
+    }
+    Py_DECREF(r);
+    PyObject *outer = PyDict_GetItemString(scratch, "_outer");
+    fn = outer ? PyObject_Call(outer, args, NULL) : NULL;
+    PyObject *fcode = fn ? PyObject_GetAttrString(fn, "__code__") : NULL;
+    names = fcode ? PyObject_GetAttrString(fcode, "co_freevars") : NULL;
+    Py_XDECREF(fcode);
+    cells = names ? PyObject_GetAttrString(fn, "__closure__") : NULL;
     if (cells == NULL) {
         goto done;
     }
-    for (Py_ssize_t i = 0; i < n; i++) {
-        PyObject *v = PyDict_GetItemWithError(initial, PyTuple_GetItem(names, i));
-        if (v == NULL && PyErr_Occurred()) {
+    if (cells == Py_None) {     /* no cells at all */
+        Py_DECREF(cells);
+        if ((cells = PyTuple_New(0)) == NULL) {
             goto done;
         }
-        PyObject *cell = v ? PyObject_CallFunctionObjArgs(s->cell_type, v, NULL)
-                           : PyObject_CallNoArgs(s->cell_type);
-        if (cell == NULL) {
-            goto done;
-        }
-        PyTuple_SetItem(cells, i, cell);
-    }
-    fn = PyObject_CallFunctionObjArgs(s->function_type, code, globals, Py_None, Py_None,
-                                      cells, NULL);
-    if (fn == NULL) {
-        goto done;
     }
     result = PyObject_CallNoArgs(fn);
     /* Assignments made before an exception happened, as inline code's
@@ -411,9 +431,11 @@ run_as_closure(PyObject *info, PyObject *frame, PyObject *globals, PyObject *loc
         Py_CLEAR(result);
     }
 done:
-    Py_XDECREF(fn);
     Py_XDECREF(cells);
     Py_XDECREF(names);
+    Py_XDECREF(fn);
+    Py_XDECREF(scratch);
+    Py_XDECREF(args);
     Py_XDECREF(initial);
     Py_DECREF(code);
     return result;

@@ -201,7 +201,6 @@ typedef struct {
                  *capture_type, *wrapped_type, *coro_type, *block_type,
                  *fallback_type, *dysco_type;
     PyObject *block_cache;    /* dict code -> the block's description (block.c) */
-    PyObject *cell_type, *function_type;   /* types.CellType, types.FunctionType */
     PyObject *ns_type_attrs;  /* frozenset: dir(Namespace) */
     PyObject *dynamic;        /* the default Namespace */
     ds_store *default_store;  /* borrowed from dynamic */

@@ -154,10 +154,8 @@ init_state(PyObject *m, ds_state *s)
         return -1;
     }
     s->frame_type = PyObject_GetAttrString(types, "FrameType");
-    s->cell_type = PyObject_GetAttrString(types, "CellType");
-    s->function_type = PyObject_GetAttrString(types, "FunctionType");
     Py_DECREF(types);
-    if (s->frame_type == NULL || s->cell_type == NULL || s->function_type == NULL) {
+    if (s->frame_type == NULL) {
         return -1;
     }
     s->f_back_descr = PyObject_GetAttrString(s->frame_type, "f_back");
@@ -227,8 +225,6 @@ module_traverse(PyObject *m, visitproc visit, void *arg)
         return 0;
     }
     Py_VISIT(s->frame_type);
-    Py_VISIT(s->cell_type);
-    Py_VISIT(s->function_type);
     Py_VISIT(s->f_back_descr);
     Py_VISIT(s->counter_type);
     Py_VISIT(s->store_type);
