@@ -33,6 +33,9 @@ EXPECT = {
     "runtime_error": lambda b: not b["ok"] and b["error"]["type"] == "ZeroDivisionError"
     and b["error"]["line"] == 2 and b["error"]["source"] == "    return a / b"
     and [f["line"] for f in b["error"]["traceback"]] == [3, 2],
+    "raised_dynamic": lambda b: not b["ok"] and [f["bindings"] for f in b["error"]["dynamic"]]
+    == [{"limit": 2}, {"depth": 3}, {"request_id": "r-7"}]
+    and [f["function"] for f in b["error"]["dynamic"]] == ["check", "<module>", "<request>"],
     "timeout": lambda b: b["error"]["code"] == "timeout",
     "empty": lambda b: b["scope"] == {},
     "with_scope": lambda b: b["scope"] == {"counter": 0},

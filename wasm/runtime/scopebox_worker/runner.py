@@ -11,7 +11,7 @@ _json_dumps = json.dumps
 
 import dynscope
 
-from . import errors
+from . import errors, raised
 from .capture import Capture
 from .codec import encode
 from .namespace import BadRequest, changes, decode_variables, fingerprint, new_globals, report
@@ -80,6 +80,7 @@ def run(req):
     sys.stdout, sys.stderr = out, err
     try:
         with dynscope.bind(**dynamic):
+            raised.arm()
             try:
                 body, last = _compile(code, mode)
                 if body is not None:
@@ -88,10 +89,12 @@ def run(req):
                     result = eval(last, g)
             except BaseException as e:  # the snippet's exceptions are data
                 error = errors.describe(e)
+                error["dynamic"] = raised.dynamic_of(e, _relabel)
                 result = None
             final = dynscope.snapshot()
     finally:
         sys.stdout, sys.stderr = saved
+        raised.release()
     scope_out, definitions = report(g, selection)
     return {
         "ok": error is None,
