@@ -1,0 +1,73 @@
+/* POST /mcp: the Model Context Protocol over its Streamable HTTP transport,
+ * stateless (no Mcp-Session-Id), answers as application/json. This file is
+ * the JSON-RPC part, free of any HTTP library so that it can be unit-tested
+ * and fuzzed: a body in, either an answer or a tool call for the pool out.
+ * The tools are the REST operations (their schemas are generated from
+ * server/openapi.yaml by gen_mcp_tools.py). */
+#ifndef SCOPEBOX_MCP_H
+#define SCOPEBOX_MCP_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "pool.h"
+#include "request.h"
+
+/* What initialize answers when the client asks for a revision we do not
+ * speak (the client then decides whether to go on). */
+#define MCP_PROTOCOL_LATEST "2025-11-25"
+
+/* JSON-RPC 2.0 error codes. */
+#define MCP_PARSE_ERROR      (-32700)
+#define MCP_INVALID_REQUEST  (-32600)
+#define MCP_METHOD_NOT_FOUND (-32601)
+#define MCP_INVALID_PARAMS   (-32602)
+#define MCP_INTERNAL_ERROR   (-32603)
+
+bool mcp_version_supported(const char *version);
+
+/* DNS rebinding: a browser page on another site must not reach a server on
+ * loopback. A request with no Origin (not a browser) or a loopback one
+ * (http://localhost, 127.0.0.1, [::1], any port) passes; any other only if
+ * listed in `allowed` (comma-separated origins, or "*"; NULL for none). */
+bool mcp_origin_allowed(const char *origin, const char *allowed);
+
+/* Whether an Accept header (NULL when absent) takes application/json. */
+bool mcp_accepts_json(const char *accept);
+
+enum mcp_tool { MCP_RUN_PYTHON, MCP_SESSION_START, MCP_SESSION_RUN, MCP_SESSION_END };
+
+/* A tools/call that goes to the pool, as the matching REST request would. */
+struct mcp_call {
+    json_t *id;                       /* the JSON-RPC id, owned */
+    enum mcp_tool tool;
+    enum job_kind job_kind;
+    char session[SESSION_ID_MAX + 1]; /* session_run, session_end */
+    struct run_request req;           /* req.root is NULL for session_end */
+};
+
+enum mcp_outcome {
+    MCP_REPLY,    /* *reply is the answer, with HTTP status *status */
+    MCP_ACCEPTED, /* a notification or a response: 202, no body */
+    MCP_CALL,     /* submit *call, then answer with mcp_call_reply */
+};
+
+/* One POSTed body. `version` is the MCP-Protocol-Version header (NULL when
+ * absent). On MCP_CALL the caller owns `call` (mcp_call_free). */
+enum mcp_outcome mcp_handle(const char *body, size_t len, const char *version, json_t **reply,
+                            int *status, struct mcp_call *call);
+
+/* The tools/call answer once the pool is done: `result` is the job's body
+ * (NULL on an API error, then `err` says why). Timing is added as the REST
+ * answer has it when `timed`. */
+json_t *mcp_call_reply(const struct mcp_call *call, const json_t *result, const struct api_error *err,
+                       bool timed, double queue_ms, double run_ms);
+
+/* An HTTP-level refusal of /mcp (405, 403, 413, ...) as a JSON-RPC error
+ * with no id. */
+json_t *mcp_error_json(int code, const char *message);
+
+void mcp_call_free(struct mcp_call *call);
+
+#endif
