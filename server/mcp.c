@@ -462,9 +462,15 @@ static void put_error(struct text *t, const json_t *error) {
         puts_(t, line);
         puts_(t, json_is_string(fn) ? json_string_value(fn) : "?");
         puts_(t, "\n");
-        if (json_is_string(src)) {
+        if (json_is_string(src)) { /* dedented, as Python prints it */
+            const char *code = json_string_value(src);
+            size_t n = json_string_length(src);
+            while (n > 0 && (*code == ' ' || *code == '\t')) {
+                code++;
+                n--;
+            }
             puts_(t, "    ");
-            put_part(t, NULL, json_string_value(src), json_string_length(src));
+            put_part(t, NULL, code, n);
         }
     }
     if (json_array_size(tb) == 0 && json_is_integer(json_object_get(error, "line"))) {
@@ -484,8 +490,13 @@ static void put_error(struct text *t, const json_t *error) {
 static void render_run(struct text *t, const json_t *r) {
     put_str_field(t, NULL, r, "stdout");
     put_str_field(t, "stderr:\n", r, "stderr");
-    if (json_is_true(json_object_get(r, "ok")))
-        put_json(t, "result: ", json_object_get(r, "result"));
+    if (json_is_true(json_object_get(r, "ok"))) {
+        const json_t *value = json_object_get(r, "result");
+        if (value != NULL && !json_is_null(value)) /* like a REPL, None says nothing */
+            put_json(t, "result: ", value);
+        if (t->len == 0)
+            puts_(t, "(no output, result None)\n");
+    }
     else
         put_error(t, json_object_get(r, "error"));
 }
