@@ -340,10 +340,11 @@ class Session:
     def scope(self) -> Dict[str, Any]:
         return self.get().scope
 
-    def end(self) -> None:
-        """DELETE /v1/sessions/{id}."""
-        self.client.request("DELETE", self._path)
+    def end(self) -> Dict[str, Any]:
+        """DELETE /v1/sessions/{id}; the server's answer ({"ok": true, "id": ...})."""
+        answer = self.client.request("DELETE", self._path)
         self.ended = True
+        return answer
 
     def fork(self) -> "Session":
         """POST /v1/sessions/{id}/fork, on servers that have it (the sessions
