@@ -233,6 +233,11 @@ describe("bad JSON-RPC", () => {
       assert.equal(res.headers.get("allow"), "POST");
     }
   });
+  test("a body over --max-body-bytes: 413; not labelled JSON: 415 (as JSON-RPC errors)", async () => {
+    const big = { jsonrpc: "2.0", id: 1, method: "tools/call", params: { name: "run_python", arguments: { code: "#" + "x".repeat(1100000) } } };
+    rpcError(await post(big), 413, -32600);
+    rpcError(await post({ jsonrpc: "2.0", id: 1, method: "ping" }, { "content-type": "text/plain" }), 415, -32600);
+  });
   test("Accept without application/json: 406", async () => {
     rpcError(await post({ jsonrpc: "2.0", id: 1, method: "ping" }, { accept: "text/event-stream" }), 406, -32600);
   });
