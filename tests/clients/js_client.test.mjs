@@ -224,6 +224,33 @@ test("a session across runs, ended by withSession", async () => {
   assert.equal(s.ended, true);
 });
 
+// The sessions API's fork, list and export: run once the server documents them.
+const hasRoute = (method, path) => Boolean(openapi.paths[path]?.[method]);
+
+test("fork (when the server has it)", async (t) => {
+  if (!hasRoute("post", "/v1/sessions/{id}/fork")) return t.skip("this server has no fork yet");
+  await client.withSession({ scope: { n: 1 } }, async (s) => {
+    await s.run("n += 1");
+    const f = await s.fork();
+    try {
+      assert.notEqual(f.id, s.id);
+      assert.equal(await f.eval("n"), 2);
+      await f.run("n = 100");
+      assert.equal(await s.eval("n"), 2);
+    } finally {
+      await f.close();
+    }
+  });
+});
+
+test("list and export sessions (when the server has them)", async (t) => {
+  if (!hasRoute("get", "/v1/sessions") || !hasRoute("get", "/v1/sessions/{id}/export")) return t.skip("this server cannot list or export yet");
+  await client.withSession({}, async (s) => {
+    assert.match(JSON.stringify(await client.listSessions()), new RegExp(s.id));
+    assert.ok(await s.export());
+  });
+});
+
 test("health, metrics, openapi", async () => {
   const h = await client.health();
   assert.equal(h.ok, true);

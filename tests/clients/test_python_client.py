@@ -246,6 +246,33 @@ def test_session_ended_early_is_fine(client):
         client.attach(s.id).end()  # someone else ended it: exit does not raise
 
 
+# The sessions API's fork, list and export: run once the server documents them.
+def has_route(method, path):
+    return method in API.doc["paths"].get(path, {})
+
+
+@pytest.mark.skipif(not has_route("post", "/v1/sessions/{id}/fork"), reason="this server has no fork yet")
+def test_session_fork(client):
+    with client.session(scope={"n": 1}) as s:
+        s.run("n += 1")
+        with s.fork() as f:
+            assert f.id != s.id and f.eval("n") == 2
+            f.run("n = 100")
+            assert s.eval("n") == 2 and f.eval("n") == 100
+
+
+@pytest.mark.skipif(not has_route("get", "/v1/sessions"), reason="this server cannot list sessions yet")
+def test_list_sessions(client):
+    with client.session() as s:
+        assert s.id in str(client.list_sessions())
+
+
+@pytest.mark.skipif(not has_route("get", "/v1/sessions/{id}/export"), reason="this server cannot export yet")
+def test_export_session(client):
+    with client.session(scope={"n": 1}) as s:
+        assert s.export()
+
+
 def test_health_metrics_openapi(client):
     h = client.health()
     assert h["ok"] is True and h["workers"]["total"] == 2
