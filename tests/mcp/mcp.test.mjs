@@ -84,6 +84,20 @@ describe("protocol", () => {
     assert.deepEqual(await client.ping(), {});
   });
 
+  test("a tool call in flight does not hold up other requests (the HTTP thread never waits on a worker)", async () => {
+    let settled = false;
+    const slow = client.callTool({ name: "run_python", arguments: { code: "import time\ntime.sleep(8)\n'slept'", timeout_ms: 20000 } }).then((r) => {
+      settled = true;
+      return r;
+    });
+    await new Promise((r) => setTimeout(r, 300)); // let it reach a worker
+    assert.deepEqual((await post({ jsonrpc: "2.0", id: 8, method: "ping" })).body.result, {});
+    const other = await post({ jsonrpc: "2.0", id: 9, method: "tools/call", params: { name: "run_python", arguments: { code: "1 + 1", mode: "eval" } } });
+    assert.equal(other.body.result.structuredContent.result, 2);
+    assert.equal(settled, false);
+    assert.equal((await slow).structuredContent.result, "slept");
+  });
+
   test("no initialize needed: a lone tools/call works", async () => {
     const r = await post({ jsonrpc: "2.0", id: 7, method: "tools/call", params: { name: "run_python", arguments: { code: "6*7", mode: "eval" } } });
     assert.equal(r.status, 200);
