@@ -70,8 +70,9 @@ struct exchange {
     struct job *job;
     unsigned status;
     size_t bytes;
-    bool is_mcp;          /* POST /mcp: JSON-RPC answers (see mcp.h) */
-    struct mcp_call *mcp; /* its tools/call, while the pool runs it */
+    bool is_mcp;            /* POST /mcp: JSON-RPC answers (see mcp.h) */
+    struct mcp_call *mcp;   /* its tools/call, while the pool runs it ... */
+    struct mcp_batch *batch; /* ... and the batch that owns it, if any */
 };
 
 /* ---- responses ------------------------------------------------------------ */
@@ -468,6 +469,7 @@ static void resume_exchange(void *arg) {
 }
 
 static enum MHD_Result answer_mcp_job(struct exchange *ex);
+static enum MHD_Result mcp_answered(struct exchange *ex, json_t *reply);
 
 static enum MHD_Result answer_job(struct exchange *ex) {
     const struct job *job = ex->job;
@@ -494,7 +496,7 @@ static enum MHD_Result submit(struct exchange *ex, const struct run_request *req
     if (!pool_submit(ex->http->pool, job, ex->job_kind, ex->session, req, &err)) {
         job_release(job);
         if (ex->mcp != NULL) /* a tool's failure, as the pool's own answers */
-            return respond_json(ex, 200, mcp_call_reply(ex->mcp, NULL, &err, false, 0, 0), NULL, NULL);
+            return mcp_answered(ex, mcp_call_reply(ex->mcp, NULL, &err, false, 0, 0));
         return respond_error(ex, &err, NULL, NULL);
     }
     ex->job = job;
@@ -557,8 +559,29 @@ static void route_mcp(struct exchange *ex) {
     }
 }
 
+/* A batch's tool calls run one after the other, each on the usual path. */
+static enum MHD_Result next_in_batch(struct exchange *ex) {
+    ex->mcp = mcp_batch_next(ex->batch);
+    if (ex->mcp == NULL)
+        return respond_json(ex, 200, mcp_batch_reply(ex->batch), NULL, NULL);
+    ex->job_kind = ex->mcp->job_kind;
+    memcpy(ex->session, ex->mcp->session, sizeof ex->session);
+    return submit(ex, ex->mcp->req.root ? &ex->mcp->req : NULL);
+}
+
+/* A tool call's answer: the response, or the next call of its batch. */
+static enum MHD_Result mcp_answered(struct exchange *ex, json_t *reply) {
+    if (ex->batch == NULL)
+        return reply ? respond_json(ex, 200, reply, NULL, NULL) : MHD_NO;
+    mcp_batch_answer(ex->batch, reply);
+    job_release(ex->job);
+    ex->job = NULL;
+    return next_in_batch(ex);
+}
+
 static enum MHD_Result serve_mcp(struct exchange *ex) {
     struct mcp_call call;
+    struct mcp_batch *batch;
     json_t *reply;
     int status;
     enum mcp_outcome out;
@@ -568,7 +591,7 @@ static enum MHD_Result serve_mcp(struct exchange *ex) {
         return respond_mcp_refusal(ex);
     }
     out = mcp_handle(ex->body ? ex->body : "", ex->len, header(ex, "MCP-Protocol-Version"), &reply,
-                     &status, &call);
+                     &status, &call, &batch);
     free(ex->body);
     ex->body = NULL;
     ex->len = ex->cap = 0;
@@ -576,6 +599,10 @@ static enum MHD_Result serve_mcp(struct exchange *ex) {
         return respond(ex, 202, NULL, 0, "application/json", NULL, NULL);
     if (out == MCP_REPLY)
         return reply ? respond_json(ex, (unsigned)status, reply, NULL, NULL) : MHD_NO;
+    if (out == MCP_BATCH) {
+        ex->batch = batch;
+        return next_in_batch(ex);
+    }
     ex->mcp = malloc(sizeof *ex->mcp);
     if (ex->mcp == NULL) {
         mcp_call_free(&call);
@@ -590,9 +617,8 @@ static enum MHD_Result serve_mcp(struct exchange *ex) {
 
 static enum MHD_Result answer_mcp_job(struct exchange *ex) {
     const struct job *job = ex->job;
-    json_t *reply = mcp_call_reply(ex->mcp, job->result, &job->error, job->timed, job->queue_ms,
-                                   job->run_ms);
-    return reply ? respond_json(ex, 200, reply, NULL, NULL) : MHD_NO;
+    return mcp_answered(ex, mcp_call_reply(ex->mcp, job->result, &job->error, job->timed,
+                                           job->queue_ms, job->run_ms));
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
@@ -651,9 +677,12 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
             ex->status, ex->bytes, queue, runms, pid, clock_ms() - ex->started,
             toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " (connection lost)");
     job_release(ex->job);
-    if (ex->mcp != NULL)
+    if (ex->batch != NULL) {
+        mcp_batch_free(ex->batch); /* owns ex->mcp */
+    } else if (ex->mcp != NULL) {
         mcp_call_free(ex->mcp);
-    free(ex->mcp);
+        free(ex->mcp);
+    }
     free(ex->body);
     free(ex);
     *req_cls = NULL;

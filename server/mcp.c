@@ -261,16 +261,172 @@ static json_t *tools_call(const json_t *id, const json_t *params, struct mcp_cal
     return NULL;
 }
 
-enum mcp_outcome mcp_handle(const char *body, size_t len, const char *version, json_t **reply,
-                            int *status, struct mcp_call *call) {
-    json_error_t jerr;
-    json_t *msg, *answer;
+/* One message (an element of a batch, or the whole body). */
+static enum mcp_outcome handle_message(const json_t *msg, json_t **reply, int *status,
+                                       struct mcp_call *call) {
     const json_t *id, *method, *params, *jsonrpc;
+    json_t *answer;
     const char *m;
+
+    *status = 400; /* until the message is known to be a well-formed request */
+    if (!json_is_object(msg)) {
+        *reply = error_reply(NULL, MCP_INVALID_REQUEST, "a JSON-RPC message must be an object");
+        return MCP_REPLY;
+    }
+    id = json_object_get(msg, "id");
+    method = json_object_get(msg, "method");
+    params = json_object_get(msg, "params");
+    jsonrpc = json_object_get(msg, "jsonrpc");
+    /* An id that is neither a string nor an integer is not echoed. */
+    if (id != NULL && !json_is_string(id) && !json_is_integer(id)) {
+        *reply = error_reply(NULL, MCP_INVALID_REQUEST, "id must be a string or an integer");
+        return MCP_REPLY;
+    }
+    if (!json_is_string(jsonrpc) || strcmp(json_string_value(jsonrpc), "2.0") != 0) {
+        *reply = error_reply(id, MCP_INVALID_REQUEST, "jsonrpc must be \"2.0\"");
+        return MCP_REPLY;
+    }
+    if (method == NULL && id != NULL &&
+        (json_object_get(msg, "result") != NULL || json_object_get(msg, "error") != NULL))
+        return MCP_ACCEPTED; /* a response to a request we never make */
+    if (!json_is_string(method)) {
+        *reply = error_reply(id, MCP_INVALID_REQUEST, "method must be a string");
+        return MCP_REPLY;
+    }
+    if (id == NULL)
+        return MCP_ACCEPTED; /* notifications (initialized, cancelled, ...) need nothing */
+    *status = 200;
+    m = json_string_value(method);
+    if (params != NULL && !json_is_object(params))
+        answer = error_reply(id, MCP_INVALID_PARAMS, "%s: params must be an object", m);
+    else if (strcmp(m, "initialize") == 0)
+        answer = params ? initialize(id, params)
+                        : error_reply(id, MCP_INVALID_PARAMS, "initialize: params are required");
+    else if (strcmp(m, "ping") == 0)
+        answer = result_reply(id, json_object());
+    else if (strcmp(m, "tools/list") == 0)
+        answer = tools_list(id);
+    else if (strcmp(m, "tools/call") == 0) {
+        answer = params ? tools_call(id, params, call)
+                        : error_reply(id, MCP_INVALID_PARAMS, "tools/call: params are required");
+        if (answer == NULL)
+            return MCP_CALL;
+    } else {
+        char shown[65];
+        log_sanitize(shown, sizeof shown, m, json_string_length(method));
+        answer = error_reply(id, MCP_METHOD_NOT_FOUND, "method '%s' not found", shown);
+    }
+    *reply = answer;
+    return MCP_REPLY;
+}
+
+/* Batches are JSON-RPC's, kept by revisions up to 2025-03-26 and removed in
+ * 2025-06-18. Clients of 2025-06-18 and later name their revision in the
+ * MCP-Protocol-Version header; one that sends none is taken to speak
+ * 2025-03-26, as the transport says. */
+static bool batches_allowed(const char *version) {
+    return version == NULL || strcmp(version, "2025-06-18") < 0; /* ISO dates sort as text */
+}
+
+/* The members in order: answers right away, tool calls as null slots that
+ * mcp_batch_answer fills in. */
+static enum mcp_outcome handle_batch(const json_t *msgs, json_t **reply, int *status,
+                                     struct mcp_batch **out) {
+    struct mcp_batch *b;
+    const json_t *msg;
+    size_t i, n = json_array_size(msgs);
+
+    if (n == 0 || n > MCP_BATCH_MAX) {
+        *status = 400;
+        if (n == 0)
+            *reply = error_reply(NULL, MCP_INVALID_REQUEST, "an empty batch is not a request");
+        else
+            *reply = error_reply(NULL, MCP_INVALID_REQUEST, "a batch holds at most %d messages",
+                                 MCP_BATCH_MAX);
+        return MCP_REPLY;
+    }
+    b = calloc(1, sizeof *b);
+    if (b == NULL || (b->replies = json_array()) == NULL ||
+        (b->calls = calloc(n, sizeof *b->calls)) == NULL || (b->slots = calloc(n, sizeof *b->slots)) == NULL)
+        goto oom;
+    json_array_foreach(msgs, i, msg) {
+        json_t *one = NULL;
+        int ignored;
+        switch (handle_message(msg, &one, &ignored, &b->calls[b->n_calls])) {
+        case MCP_ACCEPTED:
+            break;
+        case MCP_REPLY:
+            if (one == NULL || json_array_append_new(b->replies, one) != 0)
+                goto oom;
+            break;
+        case MCP_CALL:
+            b->slots[b->n_calls++] = json_array_size(b->replies);
+            if (json_array_append_new(b->replies, json_null()) != 0)
+                goto oom;
+            break;
+        case MCP_BATCH:
+            break; /* not from handle_message */
+        }
+    }
+    *status = 200;
+    if (b->n_calls > 0) {
+        *out = b;
+        return MCP_BATCH;
+    }
+    if (json_array_size(b->replies) == 0) {
+        mcp_batch_free(b);
+        return MCP_ACCEPTED; /* notifications only */
+    }
+    *reply = json_incref(b->replies);
+    mcp_batch_free(b);
+    return MCP_REPLY;
+oom:
+    mcp_batch_free(b);
+    *status = 500;
+    *reply = error_reply(NULL, MCP_INTERNAL_ERROR, "out of memory");
+    return MCP_REPLY;
+}
+
+struct mcp_call *mcp_batch_next(struct mcp_batch *b) {
+    return b->next < b->n_calls ? &b->calls[b->next] : NULL;
+}
+
+void mcp_batch_answer(struct mcp_batch *b, json_t *reply) {
+    if (b->next < b->n_calls) {
+        json_array_set_new(b->replies, b->slots[b->next],
+                           reply ? reply : error_reply(b->calls[b->next].id, MCP_INTERNAL_ERROR,
+                                                       "no answer"));
+        b->next++;
+    } else {
+        json_decref(reply);
+    }
+}
+
+json_t *mcp_batch_reply(const struct mcp_batch *b) {
+    return json_incref(b->replies);
+}
+
+void mcp_batch_free(struct mcp_batch *b) {
+    if (b == NULL)
+        return;
+    for (size_t i = 0; b->calls != NULL && i < b->n_calls; i++)
+        mcp_call_free(&b->calls[i]);
+    free(b->calls);
+    free(b->slots);
+    json_decref(b->replies);
+    free(b);
+}
+
+enum mcp_outcome mcp_handle(const char *body, size_t len, const char *version, json_t **reply,
+                            int *status, struct mcp_call *call, struct mcp_batch **batch) {
+    json_error_t jerr;
+    json_t *msg;
+    enum mcp_outcome out;
     size_t bad;
 
     *reply = NULL;
     *status = 200;
+    *batch = NULL;
     if (version != NULL && !mcp_version_supported(version)) {
         char shown[65];
         log_sanitize(shown, sizeof shown, version, strlen(version));
@@ -292,79 +448,21 @@ enum mcp_outcome mcp_handle(const char *body, size_t len, const char *version, j
                              jerr.text, jerr.line, jerr.column);
         return MCP_REPLY;
     }
-    /* Batches were part of revision 2025-03-26 only, and removed in
-     * 2025-06-18; this server, stateless, speaks one message per POST
-     * whatever the revision. */
-    if (json_is_array(msg)) {
-        json_decref(msg);
+    if (json_is_array(msg) && !batches_allowed(version)) {
         *status = 400;
         *reply = error_reply(NULL, MCP_INVALID_REQUEST,
-                             "JSON-RPC batches are not supported: send one message per request");
-        return MCP_REPLY;
-    }
-    if (!json_is_object(msg)) {
-        json_decref(msg);
-        *status = 400;
-        *reply = error_reply(NULL, MCP_INVALID_REQUEST, "a JSON-RPC message must be an object");
-        return MCP_REPLY;
-    }
-    id = json_object_get(msg, "id");
-    method = json_object_get(msg, "method");
-    params = json_object_get(msg, "params");
-    jsonrpc = json_object_get(msg, "jsonrpc");
-    /* An id that is neither a string nor an integer is not echoed. */
-    if (id != NULL && !json_is_string(id) && !json_is_integer(id)) {
-        json_decref(msg);
-        *status = 400;
-        *reply = error_reply(NULL, MCP_INVALID_REQUEST, "id must be a string or an integer");
-        return MCP_REPLY;
-    }
-    if (!json_is_string(jsonrpc) || strcmp(json_string_value(jsonrpc), "2.0") != 0) {
-        *status = 400;
-        *reply = error_reply(id, MCP_INVALID_REQUEST, "jsonrpc must be \"2.0\"");
-        json_decref(msg);
-        return MCP_REPLY;
-    }
-    if (method == NULL && id != NULL &&
-        (json_object_get(msg, "result") != NULL || json_object_get(msg, "error") != NULL)) {
-        json_decref(msg); /* a response to a request we never make */
-        return MCP_ACCEPTED;
-    }
-    if (!json_is_string(method)) {
-        *status = 400;
-        *reply = error_reply(id, MCP_INVALID_REQUEST, "method must be a string");
-        json_decref(msg);
-        return MCP_REPLY;
-    }
-    if (id == NULL) {
-        json_decref(msg); /* notifications (initialized, cancelled, ...) need nothing */
-        return MCP_ACCEPTED;
-    }
-    m = json_string_value(method);
-    if (params != NULL && !json_is_object(params))
-        answer = error_reply(id, MCP_INVALID_PARAMS, "%s: params must be an object", m);
-    else if (strcmp(m, "initialize") == 0)
-        answer = params ? initialize(id, params)
-                        : error_reply(id, MCP_INVALID_PARAMS, "initialize: params are required");
-    else if (strcmp(m, "ping") == 0)
-        answer = result_reply(id, json_object());
-    else if (strcmp(m, "tools/list") == 0)
-        answer = tools_list(id);
-    else if (strcmp(m, "tools/call") == 0) {
-        answer = params ? tools_call(id, params, call)
-                        : error_reply(id, MCP_INVALID_PARAMS, "tools/call: params are required");
-        if (answer == NULL) {
-            json_decref(msg);
-            return MCP_CALL;
-        }
+                             "JSON-RPC batches were removed in protocol revision 2025-06-18: "
+                             "send one message per request");
+        out = MCP_REPLY;
+    } else if (json_is_array(msg)) {
+        out = handle_batch(msg, reply, status, batch);
     } else {
-        char shown[65];
-        log_sanitize(shown, sizeof shown, m, json_string_length(method));
-        answer = error_reply(id, MCP_METHOD_NOT_FOUND, "method '%s' not found", shown);
+        out = handle_message(msg, reply, status, call);
+        if (out != MCP_REPLY)
+            *status = 200;
     }
     json_decref(msg);
-    *reply = answer;
-    return MCP_REPLY;
+    return out;
 }
 
 /* ---- tool answers ------------------------------------------------------------ */

@@ -49,14 +49,32 @@ struct mcp_call {
 
 enum mcp_outcome {
     MCP_REPLY,    /* *reply is the answer, with HTTP status *status */
-    MCP_ACCEPTED, /* a notification or a response: 202, no body */
+    MCP_ACCEPTED, /* notifications or responses only: 202, no body */
     MCP_CALL,     /* submit *call, then answer with mcp_call_reply */
+    MCP_BATCH,    /* a batch with tool calls: see struct mcp_batch */
 };
 
+/* A batch (revisions up to 2025-03-26) holding tool calls. They run one
+ * after the other: for each call mcp_batch_next gives, submit it and hand
+ * its mcp_call_reply to mcp_batch_answer; once mcp_batch_next is NULL,
+ * mcp_batch_reply is the answer (status 200). */
+#define MCP_BATCH_MAX 32
+struct mcp_batch {
+    json_t *replies;        /* the answer array; tool calls' slots are null until answered */
+    struct mcp_call *calls;
+    size_t *slots;          /* each call's index in replies */
+    size_t n_calls, next;
+};
+struct mcp_call *mcp_batch_next(struct mcp_batch *batch);
+void mcp_batch_answer(struct mcp_batch *batch, json_t *reply); /* takes the reference */
+json_t *mcp_batch_reply(const struct mcp_batch *batch);         /* a new reference */
+void mcp_batch_free(struct mcp_batch *batch);
+
 /* One POSTed body. `version` is the MCP-Protocol-Version header (NULL when
- * absent). On MCP_CALL the caller owns `call` (mcp_call_free). */
+ * absent). On MCP_CALL the caller owns `call` (mcp_call_free), on
+ * MCP_BATCH `*batch` (mcp_batch_free). */
 enum mcp_outcome mcp_handle(const char *body, size_t len, const char *version, json_t **reply,
-                            int *status, struct mcp_call *call);
+                            int *status, struct mcp_call *call, struct mcp_batch **batch);
 
 /* The tools/call answer once the pool is done: `result` is the job's body
  * (NULL on an API error, then `err` says why). Timing is added as the REST

@@ -46,6 +46,7 @@ EXPECT = {
     "call_snippet_error": lambda b: b["result"]["isError"] is True
     and b["result"]["structuredContent"]["error"]["type"] == "ZeroDivisionError",
     "unknown_method": lambda b: b["error"]["code"] == -32601,
+    "batch": lambda b: [m["id"] for m in b] == [6, 7] and b[1]["result"]["structuredContent"]["result"] == 4,
 }
 
 

@@ -227,8 +227,32 @@ describe("bad JSON-RPC", () => {
     rpcError(await post({ jsonrpc: "2.0", id: 1, method: "initialize" }), 200, -32602);
     rpcError(await post({ jsonrpc: "2.0", id: 1, method: "tools/call", params: { arguments: {} } }), 200, -32602);
   });
-  test("a batch is refused: removed in 2025-06-18, and this server takes one message per POST", async () => {
-    rpcError(await post([{ jsonrpc: "2.0", id: 1, method: "ping" }, { jsonrpc: "2.0", id: 2, method: "ping" }]), 400, -32600);
+  test("a batch is refused from clients of 2025-06-18 and later (the revision removed them)", async () => {
+    for (const v of ["2025-06-18", LATEST_PROTOCOL_VERSION]) {
+      rpcError(await post([{ jsonrpc: "2.0", id: 1, method: "ping" }], { "mcp-protocol-version": v }), 400, -32600);
+    }
+  });
+  test("a batch from a 2025-03-26 client (no MCP-Protocol-Version header): answered in order, tool calls included", async () => {
+    const r = await post([
+      { jsonrpc: "2.0", id: "a", method: "tools/call", params: { name: "run_python", arguments: { code: "6 * 7", mode: "eval" } } },
+      { jsonrpc: "2.0", method: "notifications/initialized" },
+      { jsonrpc: "2.0", id: "b", method: "ping" },
+      { jsonrpc: "2.0", id: "c", method: "tools/call", params: { name: "run_python", arguments: { code: "1/0" } } },
+      { jsonrpc: "2.0", id: "d", method: "nope" },
+      { jsonrpc: "2.0", id: "e", method: "tools/call", params: { name: "run_python", arguments: {} } },
+      { jsonrpc: "2.0", id: "f", method: "tools/call", params: { name: "session_run", arguments: { session: "nope", code: "1" } } },
+    ]);
+    assert.equal(r.status, 200);
+    assert.deepEqual(r.body.map((m) => m.id), ["a", "b", "c", "d", "e", "f"]);
+    assert.equal(r.body[4].result.structuredContent.error.code, "missing_field");
+    assert.equal(r.body[5].result.structuredContent.error.code, "session_not_found");
+    assert.equal(r.body[0].result.structuredContent.result, 42);
+    assert.deepEqual(r.body[1].result, {});
+    assert.equal(r.body[2].result.isError, true);
+    assert.equal(r.body[3].error.code, -32601);
+    const none = await post([{ jsonrpc: "2.0", method: "notifications/initialized" }], { "mcp-protocol-version": "2025-03-26" });
+    assert.equal(none.status, 202);
+    rpcError(await post([]), 400, -32600);
   });
   test("an unsupported MCP-Protocol-Version header", async () => {
     rpcError(await post({ jsonrpc: "2.0", id: 1, method: "ping" }, { "mcp-protocol-version": "2099-01-01" }), 400, -32600);

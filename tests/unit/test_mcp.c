@@ -10,11 +10,12 @@
 static json_t *reply;
 static int status;
 static struct mcp_call call;
+static struct mcp_batch *batch;
 
 static enum mcp_outcome handle(const char *body, const char *version) {
     json_decref(reply);
     reply = NULL;
-    return mcp_handle(body, strlen(body), version, &reply, &status, &call);
+    return mcp_handle(body, strlen(body), version, &reply, &status, &call, &batch);
 }
 
 static int error_code(void) {
@@ -107,7 +108,12 @@ static void test_bad_messages(void) {
     CHECK(status == 400 && error_code() == MCP_PARSE_ERROR);
     handle("", NULL);
     CHECK(status == 400 && error_code() == MCP_PARSE_ERROR);
-    handle("[{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"ping\"}]", NULL);
+    /* Batches: gone since 2025-06-18, kept for older clients. */
+    handle("[{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"ping\"}]", "2025-06-18");
+    CHECK(status == 400 && error_code() == MCP_INVALID_REQUEST);
+    handle("[{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"ping\"}]", "2025-11-25");
+    CHECK(status == 400 && error_code() == MCP_INVALID_REQUEST);
+    handle("[]", NULL);
     CHECK(status == 400 && error_code() == MCP_INVALID_REQUEST);
     handle("42", NULL);
     CHECK(status == 400 && error_code() == MCP_INVALID_REQUEST);
@@ -231,11 +237,55 @@ static void test_tool_calls(void) {
     mcp_call_free(&call);
 }
 
+static void test_batches(void) {
+    json_t *r;
+    CHECK(handle("[{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"ping\"},"
+                 "{\"jsonrpc\":\"2.0\",\"method\":\"notifications/initialized\"},"
+                 "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"nope\"}, 7]", "2025-03-26") == MCP_REPLY);
+    CHECK(status == 200 && json_array_size(reply) == 3);
+    CHECK(json_integer_value(json_object_get(json_array_get(reply, 0), "id")) == 1);
+    CHECK(json_integer_value(json_object_get(json_object_get(json_array_get(reply, 1), "error"), "code")) ==
+          MCP_METHOD_NOT_FOUND);
+    CHECK(json_integer_value(json_object_get(json_object_get(json_array_get(reply, 2), "error"), "code")) ==
+          MCP_INVALID_REQUEST);
+    CHECK(handle("[{\"jsonrpc\":\"2.0\",\"method\":\"notifications/initialized\"}]", NULL) ==
+          MCP_ACCEPTED);
+
+    /* Tool calls keep their places; they are answered one after the other. */
+    CHECK(handle("[{\"jsonrpc\":\"2.0\",\"id\":\"a\",\"method\":\"tools/call\",\"params\":"
+                 "{\"name\":\"run_python\",\"arguments\":{\"code\":\"1\"}}},"
+                 "{\"jsonrpc\":\"2.0\",\"id\":\"b\",\"method\":\"ping\"},"
+                 "{\"jsonrpc\":\"2.0\",\"id\":\"c\",\"method\":\"tools/call\",\"params\":"
+                 "{\"name\":\"session_end\",\"arguments\":{\"session\":\"abc\"}}}]", NULL) == MCP_BATCH);
+    CHECK(batch != NULL && batch->n_calls == 2);
+    CHECK(mcp_batch_next(batch)->job_kind == JOB_RUN);
+    r = json_loads("{\"ok\":true,\"result\":1,\"stdout\":\"\",\"stderr\":\"\"}", 0, NULL);
+    mcp_batch_answer(batch, mcp_call_reply(mcp_batch_next(batch), r, NULL, false, 0, 0));
+    json_decref(r);
+    CHECK(mcp_batch_next(batch)->job_kind == JOB_SESSION_DELETE);
+    CHECK_STR(mcp_batch_next(batch)->session, "abc");
+    r = json_loads("{\"ok\":true,\"id\":\"abc\"}", 0, NULL);
+    mcp_batch_answer(batch, mcp_call_reply(mcp_batch_next(batch), r, NULL, false, 0, 0));
+    json_decref(r);
+    CHECK(mcp_batch_next(batch) == NULL);
+    r = mcp_batch_reply(batch);
+    CHECK(json_array_size(r) == 3);
+    CHECK_STR(json_string_value(json_object_get(json_array_get(r, 0), "id")), "a");
+    CHECK_STR(json_string_value(json_object_get(json_array_get(r, 1), "id")), "b");
+    CHECK_STR(json_string_value(json_object_get(json_array_get(r, 2), "id")), "c");
+    CHECK(json_integer_value(json_object_get(json_object_get(json_object_get(json_array_get(r, 0), "result"),
+                                                             "structuredContent"), "result")) == 1);
+    json_decref(r);
+    mcp_batch_free(batch);
+    batch = NULL;
+}
+
 int main(void) {
     test_headers();
     test_protocol();
     test_bad_messages();
     test_tool_calls();
+    test_batches();
     json_decref(reply);
     return check_report();
 }
