@@ -15,6 +15,7 @@
 //                             stubs, run_js and native-code modules removed,
 //                             host objects unreachable, intrinsics frozen
 import fs from "node:fs";
+import { capHeapGrowth, hookImports } from "./heap-cap.mjs";
 
 const realTimers = {
   setTimeout: globalThis.setTimeout,
@@ -93,22 +94,12 @@ export { control };
 export function moduleHooks({ heapCapBytes, createPyodideModule }) {
   control.heapCap = heapCapBytes;
   return (settings) => {
-    const instantiate = settings.instantiateWasm;
-    if (typeof instantiate !== "function") {
-      throw new Error("Pyodide did not offer instantiateWasm: cannot wrap the wasm imports");
-    }
     // A failed snapshot restore is followed by a cold boot: only the last
     // instance's tables count.
     control.dedupMaps.length = 0;
-    settings.instantiateWasm = (imports, done) =>
-      instantiate(wrapImports(imports), (instance, module) => {
-        control.exports = instance.exports;
-        done(instance, module);
-        // Pyodide's instantiateWasm keeps the wasm file's bytes (9.6 MB)
-        // alive for good; the compiled module does not need them.
-        delete settings.instantiateWasm;
-      });
-    return createPyodideModule(settings);
+    return hookImports(createPyodideModule, wrapImports, (instance) => {
+      control.exports = instance.exports;
+    })(settings);
   };
 }
 
@@ -117,17 +108,7 @@ function wrapImports(imports) {
   for (const name of ["emscripten_resize_heap", "_dlopen_js", "_emscripten_dlopen_js", "_emscripten_system"]) {
     if (typeof env[name] !== "function") throw new Error(`wasm import env.${name} not found`);
   }
-  const resize = env.emscripten_resize_heap;
-  // Growing the wasm heap past the cap fails like an out-of-memory malloc:
-  // Python raises MemoryError and the interpreter stays usable. (The heap
-  // never shrinks; Emscripten may over-grow by up to 20% below the cap.)
-  env.emscripten_resize_heap = (requested) => {
-    if (control.heapCap > 0 && requested >>> 0 > control.heapCap) {
-      control.heapRefusals++;
-      return 0;
-    }
-    return resize(requested);
-  };
+  capHeapGrowth(env, () => control.heapCap, () => control.heapRefusals++);
   // After boot no new code enters the process: dlopen of a side module (a
   // .so written by a snippet, ctypes.CDLL, ...) fails.
   const dlopen = env._dlopen_js;
