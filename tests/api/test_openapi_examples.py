@@ -37,6 +37,7 @@ EXPECT = {
     "empty": lambda b: b["scope"] == {},
     "with_scope": lambda b: b["scope"] == {"counter": 0},
     "increment": lambda b: b["result"] == 1,
+    "import_refused": lambda b: b["error"]["code"] == "invalid_image",
     "initialize": lambda b: b["result"]["protocolVersion"] == "2025-11-25"
     and "tools" in b["result"]["capabilities"],
     "tools_list": lambda b: [t["name"] for t in b["result"]["tools"]]
