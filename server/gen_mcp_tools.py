@@ -80,6 +80,13 @@ def tools(doc):
     srun_props, srun_req = properties_of(doc, "SessionRunRequest")
     start_props, start_req = properties_of(doc, "SessionRequest")
     closed_world = {"readOnlyHint": False, "openWorldHint": False}
+    # GET /v1/sessions's query parameters, as arguments.
+    list_params = {}
+    for param in doc["paths"]["/v1/sessions"]["get"]["parameters"]:
+        schema = copy.deepcopy(param["schema"])
+        if "description" in param:
+            schema["description"] = param["description"]
+        list_params[param["name"]] = schema
     return [
         {
             "name": "run_python",
@@ -115,6 +122,24 @@ def tools(doc):
                                          ["session"] + srun_req),
             "outputSchema": answer_schema(doc, "RunResult"),
             "annotations": dict(closed_world, title="Run Python in a session"),
+        },
+        {
+            "name": "session_fork",
+            "title": "Fork a Python session",
+            "description": (
+                "Start a new session with a copy of another's state (variables, imports, "
+                "definitions); the original is untouched. Returns the new session's id."),
+            "inputSchema": object_schema(doc, {"session": session_id}, ["session"]),
+            "outputSchema": answer_schema(doc, "SessionFork"),
+            "annotations": dict(closed_world, title="Fork a Python session"),
+        },
+        {
+            "name": "session_list",
+            "title": "List Python sessions",
+            "description": "The sessions that exist, a page at a time: pass `next` as `after` for the next page.",
+            "inputSchema": object_schema(doc, list_params, []),
+            "outputSchema": answer_schema(doc, "SessionList"),
+            "annotations": dict(closed_world, title="List Python sessions", readOnlyHint=True),
         },
         {
             "name": "session_end",

@@ -611,6 +611,8 @@ static enum MHD_Result next_in_batch(struct exchange *ex) {
         return respond_json(ex, 200, mcp_batch_reply(ex->batch), NULL, NULL);
     ex->job_kind = ex->mcp->job_kind;
     memcpy(ex->session, ex->mcp->session, sizeof ex->session);
+    ex->list_limit = ex->mcp->list_limit;
+    memcpy(ex->list_after, ex->mcp->list_after, sizeof ex->list_after);
     return submit(ex, ex->mcp->req.root ? &ex->mcp->req : NULL);
 }
 
@@ -656,6 +658,8 @@ static enum MHD_Result serve_mcp(struct exchange *ex) {
     *ex->mcp = call;
     ex->job_kind = call.job_kind;
     memcpy(ex->session, call.session, sizeof ex->session);
+    ex->list_limit = call.list_limit;
+    memcpy(ex->list_after, call.list_after, sizeof ex->list_after);
     /* The same path as the REST routes: queued, answered on resume. */
     return submit(ex, ex->mcp->req.root ? &ex->mcp->req : NULL);
 }

@@ -169,8 +169,39 @@ static const struct tool_row {
     {"run_python", MCP_RUN_PYTHON, JOB_RUN, REQ_SESSION_RUN, false},
     {"session_start", MCP_SESSION_START, JOB_SESSION_CREATE, REQ_SESSION_CREATE, false},
     {"session_run", MCP_SESSION_RUN, JOB_SESSION_RUN, REQ_SESSION_RUN, true},
+    {"session_fork", MCP_SESSION_FORK, JOB_SESSION_FORK, -1, true},
+    {"session_list", MCP_SESSION_LIST, JOB_SESSION_LIST, -1, false},
     {"session_end", MCP_SESSION_END, JOB_SESSION_DELETE, -1, true},
 };
+
+#define LIST_LIMIT_DEFAULT 100 /* GET /v1/sessions's */
+#define LIST_LIMIT_MAX 1000
+
+/* session_list's arguments, checked as GET /v1/sessions checks its query. */
+static bool list_args(json_t *body, struct mcp_call *call, struct api_error *err) {
+    const json_t *limit = json_object_get(body, "limit"), *after = json_object_get(body, "after");
+    call->list_limit = LIST_LIMIT_DEFAULT;
+    if (limit != NULL) {
+        if (!json_is_integer(limit) || json_integer_value(limit) < 1 ||
+            json_integer_value(limit) > LIST_LIMIT_MAX) {
+            api_error_set(err, 400, ERR_INVALID_VALUE, "field 'limit' must be a whole number from 1 to %d",
+                          LIST_LIMIT_MAX);
+            return false;
+        }
+        call->list_limit = (unsigned)json_integer_value(limit);
+        json_object_del(body, "limit");
+    }
+    if (after != NULL) {
+        if (!json_is_string(after) || !session_id_valid(json_string_value(after), json_string_length(after))) {
+            api_error_set(err, 400, ERR_INVALID_VALUE,
+                          "field 'after' must be a session id (the 'next' of a page)");
+            return false;
+        }
+        memcpy(call->list_after, json_string_value(after), json_string_length(after) + 1);
+        json_object_del(body, "after");
+    }
+    return true;
+}
 
 static json_t *failure_json(const struct api_error *err) {
     return api_error_json(err);
@@ -233,6 +264,10 @@ static json_t *tools_call(const json_t *id, const json_t *params, struct mcp_cal
         }
         memcpy(call->session, json_string_value(s), json_string_length(s) + 1);
         json_object_del(body, "session");
+    }
+    if (row->tool == MCP_SESSION_LIST && !list_args(body, call, &err)) {
+        json_decref(body);
+        return tool_failure(id, &err);
     }
     if (row->parse < 0) {
         const char *key;
@@ -632,6 +667,33 @@ json_t *mcp_call_reply(const struct mcp_call *call, const json_t *result, const 
                  (long long)json_integer_value(json_object_get(result, "idle_ttl_ms")));
         puts_(&t, line);
         put_json(&t, "scope: ", json_object_get(result, "scope"));
+        break;
+    }
+    case MCP_SESSION_FORK: {
+        const json_t *sid = json_object_get(result, "id");
+        snprintf(line, sizeof line, "session %s forked from %s\n",
+                 json_is_string(sid) ? json_string_value(sid) : "?", call->session);
+        puts_(&t, line);
+        break;
+    }
+    case MCP_SESSION_LIST: {
+        const json_t *list = json_object_get(result, "sessions"), *one;
+        const json_t *next = json_object_get(result, "next");
+        size_t i;
+        snprintf(line, sizeof line, "%zu sessions%s\n", json_array_size(list),
+                 json_is_string(next) ? " (more: pass next as after)" : "");
+        puts_(&t, line);
+        json_array_foreach(list, i, one) {
+            const json_t *sid = json_object_get(one, "id");
+            snprintf(line, sizeof line, "%s  runs %lld\n", json_is_string(sid) ? json_string_value(sid) : "?",
+                     (long long)json_integer_value(json_object_get(one, "runs")));
+            puts_(&t, line);
+        }
+        if (json_is_string(next)) {
+            puts_(&t, "next: ");
+            puts_(&t, json_string_value(next));
+            puts_(&t, "\n");
+        }
         break;
     }
     case MCP_SESSION_END:

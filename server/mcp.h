@@ -36,15 +36,18 @@ bool mcp_origin_allowed(const char *origin, const char *allowed);
 /* Whether an Accept header (NULL when absent) takes application/json. */
 bool mcp_accepts_json(const char *accept);
 
-enum mcp_tool { MCP_RUN_PYTHON, MCP_SESSION_START, MCP_SESSION_RUN, MCP_SESSION_END };
+enum mcp_tool { MCP_RUN_PYTHON, MCP_SESSION_START, MCP_SESSION_RUN, MCP_SESSION_FORK,
+                MCP_SESSION_LIST, MCP_SESSION_END };
 
 /* A tools/call that goes to the pool, as the matching REST request would. */
 struct mcp_call {
     json_t *id;                       /* the JSON-RPC id, owned */
     enum mcp_tool tool;
     enum job_kind job_kind;
-    char session[SESSION_ID_MAX + 1]; /* session_run, session_end */
-    struct run_request req;           /* req.root is NULL for session_end */
+    char session[SESSION_ID_MAX + 1]; /* session_run, _fork, _end */
+    struct run_request req;           /* req.root is NULL but for runs and session_start */
+    unsigned list_limit;              /* session_list: GET /v1/sessions?limit=&after= */
+    char list_after[SESSION_ID_MAX + 1];
 };
 
 enum mcp_outcome {

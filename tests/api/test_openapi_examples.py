@@ -41,7 +41,7 @@ EXPECT = {
     "initialize": lambda b: b["result"]["protocolVersion"] == "2025-11-25"
     and "tools" in b["result"]["capabilities"],
     "tools_list": lambda b: [t["name"] for t in b["result"]["tools"]]
-    == ["run_python", "session_start", "session_run", "session_end"],
+    == ["run_python", "session_start", "session_run", "session_fork", "session_list", "session_end"],
     "call_run_python": lambda b: b["result"]["structuredContent"]["result"] == 42
     and b["result"]["isError"] is False and b["result"]["content"][0]["text"] == "result: 42\n",
     "call_snippet_error": lambda b: b["result"]["isError"] is True

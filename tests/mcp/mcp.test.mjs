@@ -109,7 +109,7 @@ describe("protocol", () => {
 describe("tools", () => {
   test("list: the four tools, with input and output schemas that compile", async () => {
     const list = Object.values(tools);
-    assert.deepEqual(Object.keys(tools), ["run_python", "session_start", "session_run", "session_end"]);
+    assert.deepEqual(Object.keys(tools), ["run_python", "session_start", "session_run", "session_fork", "session_list", "session_end"]);
     for (const t of list) {
       assert.equal(t.inputSchema.type, "object");
       assert.equal(t.outputSchema.type, "object");
@@ -130,7 +130,10 @@ describe("tools", () => {
     const { session: sid, ...srunProps } = tools.session_run.inputSchema.properties;
     assert.equal(sid.pattern, openapi.components.parameters.SessionId.schema.pattern);
     assert.deepEqual(srunProps, rewrite(rest.SessionRunRequest.properties));
-    for (const [tool, answer] of [["run_python", "RunResult"], ["session_run", "RunResult"], ["session_start", "Session"], ["session_end", "Deleted"]]) {
+    const listParams = Object.fromEntries(openapi.paths["/v1/sessions"].get.parameters.map((p) => [p.name, { ...p.schema, ...(p.description ? { description: p.description } : {}) }]));
+    assert.deepEqual(tools.session_list.inputSchema.properties, listParams);
+    assert.deepEqual(tools.session_fork.inputSchema.properties, { session: sid });
+    for (const [tool, answer] of [["run_python", "RunResult"], ["session_run", "RunResult"], ["session_start", "Session"], ["session_fork", "SessionFork"], ["session_list", "SessionList"], ["session_end", "Deleted"]]) {
       const out = tools[tool].outputSchema;
       assert.deepEqual(out.anyOf, [{ $ref: `#/$defs/${answer}` }, { $ref: "#/$defs/Failure" }]);
       for (const [name, schema] of Object.entries(out.$defs)) assert.deepEqual(schema, rewrite(rest[name]), `${tool}: $defs.${name}`);
@@ -199,6 +202,37 @@ describe("tools", () => {
     assertValid(restValidator("Deleted"), ended.structuredContent);
     assert.deepEqual(ended.structuredContent, { ok: true, id });
     const gone = await call("session_run", { session: id, code: "counter" });
+    assert.equal(gone.isError, true);
+    assert.equal(gone.structuredContent.error.code, "session_not_found");
+  });
+
+  test("fork a session: a copy with the same state, the original untouched; list them", async () => {
+    const started = await call("session_start", { scope: { n: 1 } });
+    const id = started.structuredContent.id;
+    await call("session_run", { session: id, code: "n += 1\nimport math" });
+    const forked = await call("session_fork", { session: id });
+    assertValid(restValidator("SessionFork"), forked.structuredContent);
+    const copy = forked.structuredContent.id;
+    assert.notEqual(copy, id);
+    assert.equal(forked.structuredContent.forked_from, id);
+    assert.match(forked.content[0].text, new RegExp(`^session ${copy} forked from ${id}`));
+    await call("session_run", { session: copy, code: "n = 100" });
+    assert.equal((await call("session_run", { session: id, code: "n", mode: "eval" })).structuredContent.result, 2);
+    assert.equal((await call("session_run", { session: copy, code: "math.floor(n / 3)", mode: "eval" })).structuredContent.result, 33);
+
+    const listed = await call("session_list", {});
+    assertValid(restValidator("SessionList"), listed.structuredContent);
+    const ids = listed.structuredContent.sessions.map((s) => s.id);
+    assert.ok(ids.includes(id) && ids.includes(copy), JSON.stringify(ids));
+    const page = await call("session_list", { limit: 1 });
+    assert.equal(page.structuredContent.sessions.length, 1);
+    assert.equal(typeof page.structuredContent.next, "string");
+    const rest = await call("session_list", { after: page.structuredContent.next });
+    assert.ok(!rest.structuredContent.sessions.some((s) => s.id === page.structuredContent.sessions[0].id));
+    assert.equal((await call("session_list", { limit: 0 })).structuredContent.error.code, "invalid_value");
+
+    for (const s of [id, copy]) await call("session_end", { session: s });
+    const gone = await call("session_fork", { session: id });
     assert.equal(gone.isError, true);
     assert.equal(gone.structuredContent.error.code, "session_not_found");
   });

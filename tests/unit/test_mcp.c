@@ -84,7 +84,7 @@ static void test_protocol(void) {
     {
         const json_t *tools = json_object_get(result(), "tools"), *t;
         size_t i;
-        CHECK(json_array_size(tools) == 4);
+        CHECK(json_array_size(tools) == 6);
         json_array_foreach(tools, i, t) {
             CHECK_STR(json_string_value(json_object_get(json_object_get(t, "inputSchema"), "type")),
                       "object");
@@ -230,6 +230,33 @@ static void test_tool_calls(void) {
                  "{\"name\":\"session_end\",\"arguments\":{\"session\":\"abc\"}}}", NULL) == MCP_CALL);
     CHECK(call.job_kind == JOB_SESSION_DELETE && call.req.root == NULL);
     mcp_call_free(&call);
+
+    CHECK(handle("{\"jsonrpc\":\"2.0\",\"id\":7,\"method\":\"tools/call\",\"params\":"
+                 "{\"name\":\"session_fork\",\"arguments\":{\"session\":\"abc\"}}}", NULL) == MCP_CALL);
+    CHECK(call.job_kind == JOB_SESSION_FORK && call.req.root == NULL);
+    CHECK_STR(call.session, "abc");
+    mcp_call_free(&call);
+
+    /* session_list: GET /v1/sessions's query, as arguments. */
+    CHECK(handle("{\"jsonrpc\":\"2.0\",\"id\":7,\"method\":\"tools/call\",\"params\":"
+                 "{\"name\":\"session_list\"}}", NULL) == MCP_CALL);
+    CHECK(call.job_kind == JOB_SESSION_LIST && call.list_limit == 100 && call.list_after[0] == '\0');
+    mcp_call_free(&call);
+    CHECK(handle("{\"jsonrpc\":\"2.0\",\"id\":7,\"method\":\"tools/call\",\"params\":"
+                 "{\"name\":\"session_list\",\"arguments\":{\"limit\":2,\"after\":\"r1-x\"}}}", NULL) ==
+          MCP_CALL);
+    CHECK(call.list_limit == 2);
+    CHECK_STR(call.list_after, "r1-x");
+    mcp_call_free(&call);
+    handle("{\"jsonrpc\":\"2.0\",\"id\":7,\"method\":\"tools/call\",\"params\":"
+           "{\"name\":\"session_list\",\"arguments\":{\"limit\":0}}}", NULL);
+    CHECK_STR(structured_code(), "invalid_value");
+    handle("{\"jsonrpc\":\"2.0\",\"id\":7,\"method\":\"tools/call\",\"params\":"
+           "{\"name\":\"session_list\",\"arguments\":{\"after\":\"../\"}}}", NULL);
+    CHECK_STR(structured_code(), "invalid_value");
+    handle("{\"jsonrpc\":\"2.0\",\"id\":7,\"method\":\"tools/call\",\"params\":"
+           "{\"name\":\"session_list\",\"arguments\":{\"page\":1}}}", NULL);
+    CHECK_STR(structured_code(), "unknown_field");
 
     CHECK(handle("{\"jsonrpc\":\"2.0\",\"id\":8,\"method\":\"tools/call\",\"params\":"
                  "{\"name\":\"session_start\"}}", NULL) == MCP_CALL);
