@@ -532,7 +532,7 @@ export class Session {
 
   // POST /v1/sessions/{id}/fork, on servers that have it (the sessions API).
   async fork(opts) {
-    return new Session(this.client, sessionInfo(await this.client.request("POST", `${this.path}/fork`, {}, opts)));
+    return new Session(this.client, sessionInfo(await this.client.request("POST", `${this.path}/fork`, undefined, opts)));
   }
 
   // GET /v1/sessions/{id}/export, on servers that have it: the raw answer.

@@ -270,6 +270,7 @@ def test_list_sessions(client):
 @pytest.mark.skipif(not has_route("get", "/v1/sessions/{id}/export"), reason="this server cannot export yet")
 def test_export_session(client):
     with client.session(scope={"n": 1}) as s:
+        s.run("n += 1")  # an image exists once the session has run
         assert s.export()
 
 

@@ -349,7 +349,7 @@ class Session:
     def fork(self) -> "Session":
         """POST /v1/sessions/{id}/fork, on servers that have it (the sessions
         API): a new session with this one's state."""
-        return Session(self.client, SessionInfo.from_json(self.client.request("POST", self._path + "/fork", {})))
+        return Session(self.client, SessionInfo.from_json(self.client.request("POST", self._path + "/fork")))
 
     def export(self) -> Any:
         """GET /v1/sessions/{id}/export, on servers that have it: the raw answer."""
