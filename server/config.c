@@ -71,6 +71,8 @@ static const struct flag flags[] = {
      "a session idle this long ends (default 600000)"},
     {"replica-id", FLAG_STRING, OFF(replica_id), 0, 0, "NAME",
      "prefix of this server's session ids, for routing among replicas (default none)"},
+    {"mcp-allowed-origins", FLAG_STRING, OFF(mcp_allowed_origins), 0, 0, "LIST",
+     "browser Origins /mcp accepts besides loopback ones, comma-separated, or * (default none)"},
     {"recycle-after-runs", FLAG_UINT, OFF(recycle_after_runs), 0, 100000000, "N",
      "replace a pool worker after this many runs, 0 = never (default 100000)"},
     {"recycle-rss-mb", FLAG_UINT, OFF(recycle_rss_mb), 0, 1048576, "MB",
@@ -133,6 +135,7 @@ static void set_defaults(struct config *cfg) {
     cfg->max_sessions = 10000;
     cfg->session_ttl_ms = 600000;
     cfg->replica_id = NULL;
+    cfg->mcp_allowed_origins = NULL;
     cfg->recycle_after_runs = 100000; /* a boot costs ~1 s of CPU; state does not leak (isolation.mjs) */
     cfg->recycle_rss_mb = 768;
     cfg->insecure = false; /* sandbox */

@@ -41,6 +41,16 @@ EXPECT = {
     "with_scope": lambda b: b["scope"] == {"counter": 0},
     "increment": lambda b: b["result"] == 1,
     "import_refused": lambda b: b["error"]["code"] == "invalid_image",
+    "initialize": lambda b: b["result"]["protocolVersion"] == "2025-11-25"
+    and "tools" in b["result"]["capabilities"],
+    "tools_list": lambda b: [t["name"] for t in b["result"]["tools"]]
+    == ["run_python", "session_start", "session_run", "session_fork", "session_list", "session_end"],
+    "call_run_python": lambda b: b["result"]["structuredContent"]["result"] == 42
+    and b["result"]["isError"] is False and b["result"]["content"][0]["text"] == "result: 42\n",
+    "call_snippet_error": lambda b: b["result"]["isError"] is True
+    and b["result"]["structuredContent"]["error"]["type"] == "ZeroDivisionError",
+    "unknown_method": lambda b: b["error"]["code"] == -32601,
+    "batch": lambda b: [m["id"] for m in b] == [6, 7] and b[1]["result"]["structuredContent"]["result"] == 4,
 }
 
 
