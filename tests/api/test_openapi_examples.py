@@ -33,6 +33,11 @@ EXPECT = {
     "runtime_error": lambda b: not b["ok"] and b["error"]["type"] == "ZeroDivisionError"
     and b["error"]["line"] == 2 and b["error"]["source"] == "    return a / b"
     and [f["line"] for f in b["error"]["traceback"]] == [3, 2],
+    "chained_error": lambda b: not b["ok"] and b["error"]["type"] == "KeyError"
+    and (b["error"]["line"], b["error"]["column"], b["error"]["end_column"]) == (4, 5, 36)
+    and b["error"]["cause"]["type"] == "ValueError" and b["error"]["cause"]["line"] == 2
+    and "The above exception was the direct cause" in b["error"]["text"],
+    "exact_changes": lambda b: b["changes"] == {"added": [], "changed": ["flag"], "removed": []},
     "timeout": lambda b: b["error"]["code"] == "timeout",
     "empty": lambda b: b["scope"] == {},
     "with_scope": lambda b: b["scope"] == {"counter": 0},
