@@ -14,14 +14,28 @@ however deep or large (the answer's encoding bounds do not apply here):
   neither (a C object such as a generator or a lock) by identity.
 
 No code of the snippet runs here: attributes are read from the instance's
-own storage, not through __getattr__, properties or __eq__. A fingerprint
-is 16 bytes (BLAKE2b); shared sub-values are digested once per pass; a
-container inside itself digests as a back-reference to where it is open.
+own storage, not through __getattr__, properties or __eq__.
+
+Two ways, one answer. Pure data of exact built-in types (what marshal
+writes: it tells 1, True and 1.0 apart, sorts set members, and refuses
+subclasses, other objects and cycles) is kept as its marshal form, at C
+speed; a value whose form differs after the run is compared again with the
+digest below on the old value (loaded back) and the new one, so that a dict
+whose items merely moved is not a change. Past KEEP_BYTES of kept forms in
+one run, a value keeps only a hash of its form, and a dict whose items moved
+counts as changed. Everything else gets a Digester digest: 16 bytes
+(BLAKE2b) over a walk of the value; shared sub-values are digested once per
+pass; a container inside itself digests as a back-reference to where it is
+open.
 """
 import datetime
 import decimal
+import marshal
 import types
 from _blake2 import blake2b
+
+KEEP_BYTES = 16 * 1024 * 1024
+_dumps, _loads = marshal.dumps, marshal.loads
 
 _CODE = (types.ModuleType, type, types.FunctionType, types.BuiltinFunctionType, types.MethodType,
          types.BuiltinMethodType, types.MethodWrapperType)
@@ -232,3 +246,44 @@ class Digester:
         if frame.kind == "set":
             return _h(b"S%d:" % n, frame.head, *sorted(parts[:n]), b"|", *parts[n:])
         return _h(b"L%d:" % n, frame.head, *parts)
+
+
+def _marshal(v):
+    try:
+        return _dumps(v, 2)
+    except (ValueError, MemoryError, RecursionError):  # not pure data, too deep, or a DAG too large
+        return None
+
+
+class Fingerprints:
+    """fingerprint(value) before the run, changed(fingerprint, value) after."""
+
+    def __init__(self):
+        self.kept = 0
+        self.digester = Digester()
+
+    def fingerprint(self, v):
+        form = _marshal(v)
+        if form is None:
+            return ("walk", self.digester.digest(v))
+        if self.kept + len(form) <= KEEP_BYTES:
+            self.kept += len(form)
+            return ("form", form)
+        return ("hash", _h(form))
+
+    def changed(self, fp, v):
+        kind, old = fp
+        if kind == "walk":
+            return self.digester.digest(v) != old
+        form = _marshal(v)
+        if form is None:  # was pure data, is not now: another type somewhere
+            return True
+        if kind == "hash":
+            return _h(form) != old
+        if form == old:
+            return False
+        try:
+            before = _loads(old)
+        except Exception:  # refused (an audit hook): the forms differ, say changed
+            return True
+        return Digester().digest(before) != self.digester.digest(v)

@@ -15,7 +15,7 @@ import types
 import dynscope
 
 from .codec import Budget, DecodeError, decode, encode
-from .digest import Digester
+from .digest import Fingerprints
 
 _CODE_KINDS = (
     (types.ModuleType, "module"),
@@ -85,8 +85,8 @@ def user_names(g):
 def fingerprint(g):
     """Exact fingerprints (digest.py) of the names a run starts with, to
     tell what changed."""
-    d = Digester()
-    return {k: d.digest(g[k]) for k in user_names(g)}
+    f = Fingerprints()
+    return {k: f.fingerprint(g[k]) for k in user_names(g)}
 
 
 def _lists_only(g, names):
@@ -122,6 +122,6 @@ def changes(before, g):
     after = set(user_names(g))
     added = sorted(after - before.keys())
     removed = sorted(before.keys() - after)
-    d = Digester()
-    changed = [k for k in sorted(before.keys() & after) if d.digest(g[k]) != before[k]]
+    f = Fingerprints()
+    changed = [k for k in sorted(before.keys() & after) if f.changed(before[k], g[k])]
     return {"added": added, "changed": changed, "removed": removed}
