@@ -145,7 +145,7 @@ class _Describer:
         if context is not None:
             error["context"] = self.linked(context)
         if isinstance(exc, BaseExceptionGroup):
-            members = list(exc.exceptions)
+            members = BaseExceptionGroup.exceptions.__get__(exc)  # not a subclass's property
             error["exceptions"] = [self.linked(m) for m in members[:MAX_MEMBERS]]
             if len(members) > MAX_MEMBERS:
                 error["exceptions_omitted"] = len(members) - MAX_MEMBERS

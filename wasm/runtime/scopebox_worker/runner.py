@@ -47,10 +47,19 @@ def _describe(exc):
         return errors.describe(exc)
     except MemoryError:
         _reserve = None  # the snippet's own MemoryError, most likely
+    except Exception as e:  # the exception's own code (a group's `exceptions`) failed
+        _log(f"describing {errors.type_name(exc)} failed: {e!r}")
     try:
         return errors.describe(exc)
-    except MemoryError:
+    except BaseException:
         return {"type": errors.type_name(exc), "message": "", "line": None, "source": None, "traceback": []}
+
+
+def _log(text):
+    try:
+        print(f"scopebox_worker: {text}", file=sys.__stderr__, flush=True)
+    except Exception:
+        pass
 
 
 def _namespace(req):
@@ -108,6 +117,9 @@ def run(req):
         return answer.build(**fields)
     except MemoryError:
         pass
+    except Exception as e:  # a bug of ours: still an answer, and a line in the log
+        _log(f"building the answer failed: {e!r}")
+        return answer.minimal(error)
     # What the run left fills the heap: answer with less, in less memory.
     _reserve = None
     try:
