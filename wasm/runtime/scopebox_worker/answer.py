@@ -23,7 +23,7 @@ _json_dumps = json.dumps
 
 
 def json_bytes(value):
-    text = _json_dumps(value, ensure_ascii=False, allow_nan=False)
+    text = _json_dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
     return len(text) if text.isascii() else len(text.encode("utf-8", "surrogatepass"))
 
 
@@ -59,9 +59,13 @@ def _output(capture, budget):
     return text, capture.truncated or cut
 
 
-def build(*, result, error, out, err, g, selection, before, final, nbytes=ANSWER_BYTES):
+def build(*, result, error, out, err, g, selection, before, final, extra=None, nbytes=ANSWER_BYTES):
+    """The answer's fields. `extra`: small fields added as they are (e.g. a
+    count), charged first."""
     budget = Budget(nbytes)
     budget.force(400)  # the fixed members and punctuation
+    if extra:
+        budget.force(json_bytes(extra))
     error = _error(error, budget)
     stdout, stdout_cut = _output(out, budget)
     stderr, stderr_cut = _output(err, budget)
@@ -84,6 +88,7 @@ def build(*, result, error, out, err, g, selection, before, final, nbytes=ANSWER
         "definitions": definitions,
         "changes": delta,
         "dynamic": dynamic,
+        **(extra or {}),
     }
 
 

@@ -306,7 +306,7 @@ class _Encoder:
                 if i == MAX_ITEMS or budget.spent:
                     cut = True
                     break
-                budget.force(1)
+                budget.force(2)
                 items.append(self.encode(item, depth))
             if t is list and not cut:
                 return items

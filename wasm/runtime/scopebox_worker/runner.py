@@ -41,6 +41,12 @@ def _compile(code, mode):
 _reserve = bytearray(1 << 20)
 
 
+def _relabel(frames):
+    """A snapshot (e.g. one taken where an exception was raised) as the
+    answer shows it: the runner's frame as `<request>`, bindings encoded."""
+    return snapshots.encode_frames(snapshots.relabel(list(frames)), answer.Budget(answer.SMALL_ANSWER_BYTES))
+
+
 def _describe(exc):
     global _reserve
     try:
@@ -158,7 +164,7 @@ def run_json(payload):
         reply = {"type": "rejected", "error": {"code": e.code, "message": e.message}}
     reply["id"] = req["id"]
     try:
-        text = _json_dumps(reply, ensure_ascii=False, allow_nan=False)
+        text = _json_dumps(reply, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
     except MemoryError:
         text = None
     # The budget keeps answers within ANSWER_BYTES; should it ever be wrong,
@@ -166,5 +172,5 @@ def run_json(payload):
     # frame the host would refuse.
     if text is None or (len(text) > answer.ANSWER_BYTES // 4 and json_bytes(reply) > answer.ANSWER_BYTES):
         text = _json_dumps({**answer.minimal(reply.get("error")), "type": reply["type"], "id": req["id"]},
-                           ensure_ascii=False, allow_nan=False)
+                           ensure_ascii=False, allow_nan=False, separators=(",", ":"))
     return text
