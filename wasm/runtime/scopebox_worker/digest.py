@@ -105,22 +105,31 @@ def _flat_repr(v, t):
     return _h(b"F", _type_tag(t), _str_digest(text))
 
 
+_type_dict = type.__dict__["__dict__"].__get__
+_type_mro = type.__dict__["__mro__"].__get__
+
+
 def _instance_state(v):
-    """(dict or None, [(slot, value)]) read from the object's own storage."""
+    """(dict or None, [(slot, value)]) read from the object's own storage
+    through the C descriptors (a class's own `__dict__` property or
+    metaclass is not consulted)."""
     state = None
-    try:
-        state = object.__getattribute__(v, "__dict__")
-        if type(state) is not dict:
-            state = None
-    except Exception:
-        pass
     slots = []
-    for klass in type.__dict__["__mro__"].__get__(type(v)):
-        names = klass.__dict__.get("__slots__", ())
+    for klass in _type_mro(type(v)):
+        members = _type_dict(klass)
+        descr = members.get("__dict__")
+        if state is None and type(descr) is types.GetSetDescriptorType:
+            try:
+                state = descr.__get__(v)
+            except Exception:
+                state = None
+            if type(state) is not dict:
+                state = None
+        names = members.get("__slots__", ())
         if isinstance(names, str):
             names = (names,)
-        for name in names if isinstance(names, (tuple, list)) else ():
-            descr = klass.__dict__.get(name)
+        for name in names if type(names) in (tuple, list) else ():
+            descr = members.get(name) if type(name) is str else None
             if type(descr) is types.MemberDescriptorType:
                 try:
                     slots.append((name, descr.__get__(v)))
@@ -265,7 +274,10 @@ class Fingerprints:
     def fingerprint(self, v):
         form = _marshal(v)
         if form is None:
-            return ("walk", self.digester.digest(v))
+            try:
+                return ("walk", self.digester.digest(v))
+            except (MemoryError, RecursionError):  # no room to tell: it will count as changed
+                return ("lost", None)
         if self.kept + len(form) <= KEEP_BYTES:
             self.kept += len(form)
             return ("form", form)
@@ -273,6 +285,8 @@ class Fingerprints:
 
     def changed(self, fp, v):
         kind, old = fp
+        if kind == "lost":
+            return True
         if kind == "walk":
             return self.digester.digest(v) != old
         form = _marshal(v)
