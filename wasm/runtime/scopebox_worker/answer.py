@@ -59,7 +59,7 @@ def _output(capture, budget):
     return text, capture.truncated or cut
 
 
-def build(*, result, error, out, err, g, selection, before, final, extra=None, nbytes=ANSWER_BYTES):
+def build(*, result, returned, error, out, err, g, selection, before, final, extra=None, nbytes=ANSWER_BYTES):
     """The answer's fields. `extra`: small fields added as they are (e.g. a
     count), charged first."""
     budget = Budget(nbytes)
@@ -69,7 +69,6 @@ def build(*, result, error, out, err, g, selection, before, final, extra=None, n
     error = _error(error, budget)
     stdout, stdout_cut = _output(out, budget)
     stderr, stderr_cut = _output(err, budget)
-    returned = snapshots.returned(result)
     result_out = encode(result, budget)
     delta = changes(before, g)
     delta = {k: _names(v, budget) for k, v in delta.items()}

@@ -37,7 +37,8 @@ def _compile(code, mode):
 
 
 # Freed when a run ran out of memory, so that its answer can still be made;
-# a stateless run gets it back with the pristine state, a session below.
+# a stateless run gets it back with the pristine state, a session's next run
+# allocates it again.
 _reserve = bytearray(1 << 20)
 
 
@@ -79,6 +80,11 @@ def _namespace(req):
 
 def run(req):
     global _reserve
+    if _reserve is None:  # a session's earlier run used it
+        try:
+            _reserve = bytearray(1 << 20)
+        except MemoryError:
+            pass
     code, mode = req["code"], req.get("mode", "exec")
     if code.startswith("\ufeff"):  # a BOM, as CPython accepts at the start of a file
         code = code[1:]
@@ -117,8 +123,8 @@ def run(req):
             final = snapshots.final()
     finally:
         sys.stdout, sys.stderr = saved
-    fields = dict(result=result, error=error, out=out, err=err, g=g, selection=selection,
-                  before=before, final=final)
+    fields = dict(result=result, returned=snapshots.returned(result), error=error, out=out, err=err, g=g,
+                  selection=selection, before=before, final=final)
     try:
         return answer.build(**fields)
     except MemoryError:
@@ -132,12 +138,6 @@ def run(req):
         return answer.build(**fields, nbytes=answer.SMALL_ANSWER_BYTES)
     except MemoryError:
         return answer.minimal(error)
-    finally:
-        if req.get("persist") and _reserve is None:
-            try:
-                _reserve = bytearray(1 << 20)
-            except MemoryError:
-                pass
 
 
 def inspect(req):

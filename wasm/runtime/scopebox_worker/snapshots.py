@@ -7,7 +7,8 @@ frame is relabelled (a binding made inside exec() keeps its "<string>").
 `dynamic.returned` is the snippet's result only when that result *is* a list
 dynscope.snapshot() returned during the run (by identity, never by shape):
 the module's `snapshot` is wrapped here, once, before the pristine state is
-captured, and the wrapper remembers the last KEEP lists it handed out.
+captured, and during a run the wrapper remembers the last KEEP lists it
+handed out.
 """
 import collections
 import os
@@ -38,7 +39,8 @@ def relabel(frames):
 def snapshot():
     """dynscope.snapshot(), with the request's root frame as `<request>`."""
     frames = relabel(_real_snapshot())
-    _handed_out.append(frames)
+    if _recording:
+        _handed_out.append(frames)
     return frames
 
 
@@ -46,10 +48,15 @@ snapshot.__doc__ = _real_snapshot.__doc__
 snapshot.__qualname__ = snapshot.__name__ = "snapshot"
 snapshot.__module__ = "dynscope"
 dynscope.snapshot = snapshot
+# Only during a run (between start_run and returned) are snapshots kept, so
+# that outside one the wrapper holds no reference to what it handed out.
+_recording = False
 
 
 def start_run():
+    global _recording
     _handed_out.clear()
+    _recording = True
 
 
 def final():
@@ -58,10 +65,13 @@ def final():
 
 
 def returned(result):
-    """`result` if it is a snapshot handed out during this run, else None."""
-    if type(result) is list and any(result is s for s in _handed_out):
-        return result
-    return None
+    """Ends the run's recording: `result` if it is a snapshot handed out
+    during the run, else None."""
+    global _recording
+    _recording = False
+    found = type(result) is list and any(result is s for s in _handed_out)
+    _handed_out.clear()
+    return result if found else None
 
 
 def encode_frames(frames, budget):
