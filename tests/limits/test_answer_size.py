@@ -25,7 +25,7 @@ def server():
 
 
 def run_raw(server, code, **fields):
-    body = json.dumps({"code": code, "mode": "exec", "timeout_ms": 30000, **fields}).encode()
+    body = json.dumps({"code": code, "mode": "exec", "timeout_ms": 60000, **fields}).encode()
     req = urllib.request.Request(server.url + "/v1/run", data=body, headers={"Content-Type": "application/json"})
     with urllib.request.urlopen(req, timeout=120) as r:
         raw = r.read()

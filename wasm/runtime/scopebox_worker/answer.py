@@ -3,7 +3,8 @@
 Every string the worker emits is charged to a single Budget (codec.py):
 the error (message, sources, traceback text), stdout and stderr, the result,
 names in `changes`, the dynamic snapshots, the scope's names and values and
-the type names in tags. Fields are filled in that order; what no longer fits
+the type names in tags. Fields are filled in that order (`changes` taking at
+most an eighth of the budget); what no longer fits
 is cut with a marker, names that do not fit are left out and counted
 (`truncated.names`), and `truncated.answer` says the budget cut something.
 The JSON text of an answer is thus at most ANSWER_BYTES (well under the
@@ -71,7 +72,8 @@ def build(*, result, returned, error, out, err, g, selection, before, final, ext
     stderr, stderr_cut = _output(err, budget)
     result_out = encode(result, budget)
     delta = changes(before, g)
-    delta = {k: _names(v, budget) for k, v in delta.items()}
+    with budget.share(nbytes // 8):  # names only: the scope's values get the rest
+        delta = {k: _names(v, budget) for k, v in delta.items()}
     dynamic = {"final": snapshots.encode_frames(final, budget),
                "returned": snapshots.encode_frames(returned, budget) if returned is not None else None}
     scope_out, definitions = report(g, selection, budget)

@@ -8,6 +8,7 @@ names) is counted, and each cut is marked where it happened, so no value can
 make an answer huge, slow or recursive.
 """
 import base64
+import contextlib
 import datetime
 import decimal
 import math
@@ -130,6 +131,19 @@ class Budget:
 
     def force(self, n):
         self.room -= n
+
+    @contextlib.contextmanager
+    def share(self, limit):
+        """Within the block, at most `limit` more bytes may be taken."""
+        saved, cut = self.room, self.cut
+        self.room = min(saved, limit)
+        start = self.room
+        try:
+            yield self
+        finally:
+            spent = start - self.room
+            self.room = saved - spent
+            self.cut = self.cut or cut
 
     @property
     def spent(self):
