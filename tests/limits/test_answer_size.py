@@ -94,3 +94,21 @@ def test_output_cap_counts_bytes(server):
     assert 65536 - 2 <= len(out["stdout"].encode("utf-8")) <= 65536, len(out["stdout"].encode())
     size, out = run_raw(server, "print('€' * 21845, end='')")  # 65535 bytes: fits
     assert out["truncated"]["stdout"] is False and len(out["stdout"]) == 21845
+
+
+def test_session_read_is_within_budget(server):
+    status, _, s = server.request("POST", "/v1/sessions", {})
+    assert status == 201, s
+    try:
+        status, _, out = server.request("POST", f"/v1/sessions/{s['id']}/run",
+                                        {"code": "globals()['n' * 30_000_000] = 1\nkeys = {'k' * 30_000_000: 2}\nsmall = 3"},
+                                        timeout=120)
+        assert status == 200 and out["ok"], out
+        req = urllib.request.Request(server.url + f"/v1/sessions/{s['id']}")
+        with urllib.request.urlopen(req, timeout=120) as r:
+            raw = r.read()
+        assert len(raw) <= 2 * 65536 + SLACK, len(raw)  # the key cut to 64 KiB, the name left out
+        body = json.loads(raw)
+        assert body["scope"]["small"] == 3 and body["scope"]["keys"]["$type"] == "dict", body["scope"].keys()
+    finally:
+        server.request("DELETE", f"/v1/sessions/{s['id']}")
