@@ -11,7 +11,6 @@ _json_dumps = json.dumps
 import dynscope
 
 from . import answer, errors, snapshots
-from .answer import json_bytes
 from .capture import Capture
 from .namespace import BadRequest, check_return, decode_variables, fingerprint, new_globals, report
 
@@ -170,7 +169,8 @@ def run_json(payload):
     # The budget keeps answers within ANSWER_BYTES; should it ever be wrong,
     # the worker still answers (an error with no scope) rather than die on a
     # frame the host would refuse.
-    if text is None or (len(text) > answer.ANSWER_BYTES // 4 and json_bytes(reply) > answer.ANSWER_BYTES):
+    if text is None or (len(text) > answer.ANSWER_BYTES // 4
+                        and len(text.encode("utf-8", "surrogatepass")) > answer.ANSWER_BYTES):
         text = _json_dumps({**answer.minimal(reply.get("error")), "type": reply["type"], "id": req["id"]},
                            ensure_ascii=False, allow_nan=False, separators=(",", ":"))
     return text
