@@ -7,19 +7,30 @@
 #   docker build -t scopebox .
 #   docker run --rm -p 8080:8080 scopebox
 
-# Build: toolchain, emscripten, npm ci, the whole build, installed into
-# /opt/scopebox together with the Node >= 20 it was built against.
-FROM debian:bookworm-slim AS build
+# Dependencies: toolchain, emscripten, a Node >= 20 and `npm ci`. Only the
+# files they come from are copied, so that this layer stays cached when
+# sources change.
+FROM debian:bookworm-slim AS deps
 WORKDIR /src
+COPY docker/install-deps.sh docker/
+COPY package.json package-lock.json ./
+RUN bash docker/install-deps.sh build
+
+# Build: the whole build, installed into /opt/scopebox together with the
+# Node >= 20 it was built against.
+FROM deps AS build
 COPY . .
 RUN bash docker/build.sh build
 RUN bash docker/install.sh /opt/scopebox
 
 # Runtime: the server, Node, Pyodide with dynscope, the web assets, the
-# shared libraries they link and tini; no compiler, no npm.
+# shared libraries they link and tini; no compiler, no npm. The packages
+# come first, so that they too stay cached when sources change.
 FROM debian:bookworm-slim AS runtime
-COPY --from=build /opt/scopebox /opt/scopebox
 COPY docker/install-deps.sh docker/setup-runtime.sh /tmp/scopebox-setup/
+RUN bash /tmp/scopebox-setup/install-deps.sh runtime-debs \
+ && rm -rf /var/lib/apt/lists/*
+COPY --from=build /opt/scopebox /opt/scopebox
 RUN bash /tmp/scopebox-setup/setup-runtime.sh /opt/scopebox \
  && rm -rf /tmp/scopebox-setup /var/lib/apt/lists/*
 COPY --chmod=0755 docker/entrypoint.sh /opt/scopebox/bin/scopebox-entrypoint

@@ -7,6 +7,9 @@
 #   docker/install-deps.sh build     toolchain + libraries + node_modules
 #   docker/install-deps.sh test      build + what the test suite runs
 #   docker/install-deps.sh runtime   only what a running server needs
+#   docker/install-deps.sh runtime-debs  runtime's Debian packages only (the
+#                                    image installs them before /opt/scopebox,
+#                                    with its Node, is copied in)
 set -euo pipefail
 
 profile=${1:-build}
@@ -18,16 +21,24 @@ node_fallback_version=20.20.2
 # see docker/install.sh); tests point it at a temporary directory.
 node_prefix=${SCOPEBOX_NODE_PREFIX:-/opt/scopebox/node}
 
-runtime_pkgs=(ca-certificates libmicrohttpd12 libjansson4 libseccomp2 util-linux tini)
+runtime_pkgs=(ca-certificates libmicrohttpd12 libjansson4 libseccomp2 libhiredis0.14 util-linux tini)
 build_pkgs=(build-essential cmake pkg-config emscripten libmicrohttpd-dev libjansson-dev
-            libseccomp-dev python3.11 python3.11-dev python3-yaml)
-test_pkgs=(python3-pytest python3-yaml python3-jsonschema valgrind nginx wrk chromium clang-14 libclang-rt-14-dev)
+            libseccomp-dev libhiredis-dev python3.11 python3.11-dev python3-yaml)
+test_pkgs=(python3-pytest python3-yaml python3-jsonschema valgrind nginx wrk chromium clang-14 libclang-rt-14-dev
+           curl git redis-server)
+# tests/bench/sessions: a Jupyter kernel's round trip is the baseline.
+test_pkgs+=(python3-ipykernel python3-jupyter-client)
+# tests/podman: the image built and run by a real engine. runc, not crun
+# (crun refuses hybrid cgroup layouts); netavark + aardvark-dns for networks
+# with names (compose); debootstrap makes the base image where no registry
+# answers.
+test_pkgs+=(podman runc netavark aardvark-dns iptables podman-compose debootstrap)
 
 case "$profile" in
-  runtime) pkgs=("${runtime_pkgs[@]}") ;;
+  runtime | runtime-debs) pkgs=("${runtime_pkgs[@]}") ;;
   build)   pkgs=("${runtime_pkgs[@]}" "${build_pkgs[@]}") ;;
   test)    pkgs=("${runtime_pkgs[@]}" "${build_pkgs[@]}" "${test_pkgs[@]}") ;;
-  *) echo "usage: $0 [build|test|runtime]" >&2; exit 2 ;;
+  *) echo "usage: $0 [build|test|runtime|runtime-debs]" >&2; exit 2 ;;
 esac
 
 log() { printf 'install-deps: %s\n' "$*" >&2; }
@@ -102,6 +113,7 @@ ensure_node_modules() {
 }
 
 apt_install "${pkgs[@]}"
+if [ "$profile" = runtime-debs ]; then log "ok ($profile)"; exit 0; fi
 ensure_node
 # A runtime image gets node_modules from the build stage, inside the runtime dir.
 [ "$profile" = runtime ] || ensure_node_modules

@@ -29,4 +29,20 @@ if [ "$node" != "$(readlink -f "$prefix/node/bin/node" 2>/dev/null || true)" ]; 
     if [ -f "$license" ]; then install -m 0644 "$license" "$prefix/node/LICENSE"; break; fi
   done
 fi
+# Official Node builds carry their symbol tables (12 MB of the 99); the
+# runtime needs none of it (.dynsym stays, addons are refused anyway).
+if command -v strip >/dev/null; then
+  strip "$prefix/node/bin/node"
+fi
+# The playground serves Pyodide's browser files (web/pyodide): the same bytes
+# as the worker runtime's copy, so they are links to it rather than a second
+# copy (14 MB). Relative, so the tree can move (COPY --from, a test's prefix).
+web_pyodide=$prefix/share/scopebox/web/pyodide
+runtime_pyodide=$prefix/lib/scopebox/runtime/node_modules/pyodide
+for f in "$web_pyodide"/*; do
+  name=$(basename "$f")
+  if [ -f "$f" ] && [ ! -L "$f" ] && cmp -s "$f" "$runtime_pyodide/$name"; then
+    ln -sfn "../../../../lib/scopebox/runtime/node_modules/pyodide/$name" "$f"
+  fi
+done
 log "installed into $prefix (node $("$prefix/node/bin/node" -v))"

@@ -65,8 +65,8 @@ static const struct flag flags[] = {
      "largest accepted request body (default 1048576)"},
     {"output-cap-bytes", FLAG_SIZE, OFF(output_cap_bytes), 0, 16777216, "N",
      "bytes (UTF-8) kept of a run's stdout, and of its stderr (default 1048576)"},
-    {"max-sessions", FLAG_UINT, OFF(max_sessions), 0, 1024, "N",
-     "sessions at once, each on a worker of its own (default 4)"},
+    {"max-sessions", FLAG_UINT, OFF(max_sessions), 0, 10000000, "N",
+     "sessions the store holds at once; more get 503 (default 10000)"},
     {"session-ttl-ms", FLAG_UINT, OFF(session_ttl_ms), 1, 86400000, "MS",
      "a session idle this long ends (default 600000)"},
     {"replica-id", FLAG_STRING, OFF(replica_id), 0, 0, "NAME",
@@ -87,6 +87,15 @@ static const struct flag flags[] = {
     {"worker-rss-mb", FLAG_UINT, OFF(worker_rss_mb), 0, 1048576, "MB",
      "kill a busy worker whose resident memory passes this, checked every 50 ms; 0 = never "
      "(default 1024)"},
+    /* sessions (server/session.c) */
+    {"session-dir", FLAG_STRING, OFF(session_dir), 0, 0, "DIR",
+     "keep session images in DIR, one file each, across restarts (default: in memory)"},
+    {"session-key-file", FLAG_STRING, OFF(session_key_file), 0, 0, "PATH",
+     "HMAC key of session images, made there when absent (default: DIR/.key, or a new one in memory)"},
+    {"session-store-bytes", FLAG_SIZE, OFF(session_store_bytes), 0, (size_t)1 << 40, "N",
+     "bytes of session images the in-memory store holds, 0 = no limit (default 1073741824)"},
+    {"session-store", FLAG_STRING, OFF(session_store), 0, 0, "URL",
+     "redis://HOST:PORT[/DB]: sessions in Redis, shared by replicas (needs --session-key-file)"},
 };
 
 #define N_FLAGS (sizeof flags / sizeof flags[0])
@@ -121,7 +130,7 @@ static void set_defaults(struct config *cfg) {
     cfg->queue_timeout_ms = 60000;
     cfg->max_body_bytes = 1048576;
     cfg->output_cap_bytes = 1048576;
-    cfg->max_sessions = 4;
+    cfg->max_sessions = 10000;
     cfg->session_ttl_ms = 600000;
     cfg->replica_id = NULL;
     cfg->recycle_after_runs = 100000; /* a boot costs ~1 s of CPU; state does not leak (isolation.mjs) */
@@ -131,6 +140,10 @@ static void set_defaults(struct config *cfg) {
     cfg->worker_heap_mb = 256;
     cfg->worker_files_mb = 64;
     cfg->worker_rss_mb = 1024;
+    cfg->session_dir = NULL; /* sessions */
+    cfg->session_key_file = NULL;
+    cfg->session_store_bytes = (size_t)1 << 30;
+    cfg->session_store = NULL;
 }
 
 /* Decimal digits only: "08" is 8, but "+1", " 1", "1k", "-1", "" are errors. */
@@ -272,6 +285,10 @@ enum config_result config_parse(struct config *cfg, int argc, char **argv, char 
         cfg->queue_size = QUEUE_PER_WORKER * cfg->workers;
     if (cfg->replica_id != NULL && !check_replica_id(cfg->replica_id, err, err_len))
         return CONFIG_ERROR;
+    if (cfg->session_store != NULL && cfg->session_dir != NULL) {
+        snprintf(err, err_len, "--session-store and --session-dir: choose one");
+        return CONFIG_ERROR;
+    }
     if (cfg->timeout_ms > cfg->max_timeout_ms) {
         snprintf(err, err_len, "--timeout-ms %u is above --max-timeout-ms %u", cfg->timeout_ms,
                  cfg->max_timeout_ms);

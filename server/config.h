@@ -36,6 +36,11 @@ struct config {
     unsigned worker_heap_mb;   /* cap of a worker's wasm heap and files together */
     unsigned worker_files_mb;  /* the files' share of it */
     unsigned worker_rss_mb;    /* a busy worker past this resident size is killed; 0: never */
+    /* sessions (server/session.h) */
+    const char *session_dir;      /* one file per session; NULL: in memory */
+    const char *session_key_file; /* HMAC key of session images; NULL: made up */
+    size_t session_store_bytes;   /* the memory store's byte budget; 0: none */
+    const char *session_store;    /* redis://HOST:PORT[/DB], shared by replicas; NULL: none */
 };
 
 enum config_result { CONFIG_OK, CONFIG_HELP, CONFIG_ERROR };

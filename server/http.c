@@ -62,6 +62,8 @@ struct exchange {
     enum request_kind req_kind;           /* ROUTE_BODY */
     enum job_kind job_kind;               /* ROUTE_BODY, ROUTE_SESSION */
     char session[SESSION_ID_MAX + 1];     /* from the path, if any */
+    char list_after[SESSION_ID_MAX + 1];  /* GET /v1/sessions */
+    unsigned list_limit;
     char *body;
     size_t len, cap;
     unsigned long long seen; /* body bytes received, kept or not */
@@ -227,7 +229,8 @@ static enum MHD_Result metrics(struct exchange *ex) {
     char *body;
 
     pool_stats(ex->http->pool, &st);
-    g = (struct metrics_gauges){st.ready, st.busy, st.total, st.queued, st.sessions, st.pids, st.n_pids};
+    g = (struct metrics_gauges){st.ready, st.busy, st.total, st.queued, st.sessions,
+                                st.session_bytes, st.pids, st.n_pids};
     body = metrics_render(&g, &len);
     if (body == NULL)
         return MHD_NO;
@@ -324,7 +327,35 @@ static void expect_body(struct exchange *ex, enum request_kind req_kind, enum jo
     ex->job_kind = job_kind;
 }
 
-/* /v1/sessions/{id}[/run]: the id, checked before anything else, since a
+/* GET /v1/sessions?limit=N&after=ID: a page of the caller's sessions. */
+static void route_list(struct exchange *ex) {
+    const char *limit = MHD_lookup_connection_value(ex->conn, MHD_GET_ARGUMENT_KIND, "limit");
+    const char *after = MHD_lookup_connection_value(ex->conn, MHD_GET_ARGUMENT_KIND, "after");
+    char *end = NULL;
+    unsigned long n = 100;
+
+    if (limit != NULL) {
+        n = strtoul(limit, &end, 10);
+        if (*limit < '0' || *limit > '9' || *end != '\0' || n < 1 || n > 1000) {
+            ex->route = ROUTE_REFUSE;
+            api_error_set(&ex->refusal, 400, ERR_INVALID_VALUE,
+                          "query parameter 'limit' must be a whole number from 1 to 1000");
+            return;
+        }
+    }
+    if (after != NULL && *after != '\0' && !session_id_valid(after, strlen(after))) {
+        ex->route = ROUTE_REFUSE;
+        api_error_set(&ex->refusal, 400, ERR_INVALID_VALUE,
+                      "query parameter 'after' must be a session id (the 'next' of a page)");
+        return;
+    }
+    ex->route = ROUTE_SESSION;
+    ex->job_kind = JOB_SESSION_LIST;
+    ex->list_limit = (unsigned)n;
+    snprintf(ex->list_after, sizeof ex->list_after, "%s", after ? after : "");
+}
+
+/* /v1/sessions/{id}[/run|/fork|/export]: the id, checked before anything else, since a
  * malformed one names no session whatever the method. */
 static void route_session(struct exchange *ex, const char *rest) {
     const char *slash = strchr(rest, '/');
@@ -352,6 +383,16 @@ static void route_session(struct exchange *ex, const char *rest) {
             expect_body(ex, REQ_SESSION_RUN, JOB_SESSION_RUN);
         else
             refuse_method(ex, "POST");
+    } else if (strcmp(slash, "/fork") == 0) {
+        ex->route = ROUTE_SESSION;
+        ex->job_kind = JOB_SESSION_FORK;
+        if (!is_method(ex, MHD_HTTP_METHOD_POST))
+            refuse_method(ex, "POST");
+    } else if (strcmp(slash, "/export") == 0) {
+        ex->route = ROUTE_SESSION;
+        ex->job_kind = JOB_SESSION_EXPORT;
+        if (!is_method(ex, MHD_HTTP_METHOD_GET) && !is_method(ex, MHD_HTTP_METHOD_HEAD))
+            refuse_method(ex, "GET, HEAD");
     } else {
         refuse_not_found(ex);
     }
@@ -372,8 +413,10 @@ static enum MHD_Result begin(struct exchange *ex, const char *url) {
     } else if (strcmp(url, "/v1/sessions") == 0) {
         if (is_method(ex, MHD_HTTP_METHOD_POST))
             expect_body(ex, REQ_SESSION_CREATE, JOB_SESSION_CREATE);
+        else if (is_method(ex, MHD_HTTP_METHOD_GET) || is_method(ex, MHD_HTTP_METHOD_HEAD))
+            route_list(ex);
         else
-            refuse_method(ex, "POST");
+            refuse_method(ex, "GET, HEAD, POST");
     } else if (strncmp(url, "/v1/sessions/", 13) == 0) {
         route_session(ex, url + 13);
     } else if (strcmp(url, "/v1/openapi.json") == 0) {
@@ -476,6 +519,8 @@ static enum MHD_Result submit(struct exchange *ex, const struct run_request *req
     job->suspend = suspend_exchange;
     job->resume = resume_exchange;
     job->arg = ex;
+    job->list_limit = ex->list_limit;
+    snprintf(job->list_after, sizeof job->list_after, "%s", ex->list_after);
     if (!pool_submit(ex->http->pool, job, ex->job_kind, ex->session, req, &err)) {
         job_release(job);
         return respond_error(ex, &err, NULL, NULL);

@@ -37,7 +37,9 @@ static atomic_ullong http_by_status[N_STATUSES + 1];
 static atomic_ullong runs_by_outcome[N_OUTCOMES];
 static atomic_ullong exits_by_reason[N_WORKER_EXITS];
 static atomic_ullong workers_started;
-static struct histogram queue_hist, run_hist;
+static struct histogram queue_hist, run_hist, capture_hist;
+static atomic_ullong session_resumes[2]; /* [0]: image applied, [1]: state was resident */
+static atomic_ullong session_store_errors, session_lease_waits;
 
 void metrics_http(unsigned status) {
     size_t i = 0;
@@ -64,6 +66,22 @@ void metrics_run(enum run_outcome outcome, double queue_ms, double run_ms) {
     observe(&queue_hist, queue_ms);
     if (outcome != OUTCOME_UNSERVED)
         observe(&run_hist, run_ms);
+}
+
+void metrics_session_capture(double ms) {
+    observe(&capture_hist, ms);
+}
+
+void metrics_session_resume(int resident) {
+    atomic_fetch_add_explicit(&session_resumes[resident != 0], 1, memory_order_relaxed);
+}
+
+void metrics_session_store_error(void) {
+    atomic_fetch_add_explicit(&session_store_errors, 1, memory_order_relaxed);
+}
+
+void metrics_session_lease_wait(void) {
+    atomic_fetch_add_explicit(&session_lease_waits, 1, memory_order_relaxed);
 }
 
 void metrics_worker_started(void) {
@@ -161,8 +179,26 @@ char *metrics_render(const struct metrics_gauges *g, size_t *len) {
         g->ready, g->busy, g->total);
     put(&o, "# HELP scopebox_queue_length Runs waiting for a pool worker.\n"
             "# TYPE scopebox_queue_length gauge\nscopebox_queue_length %d\n", g->queued);
-    put(&o, "# HELP scopebox_sessions Live sessions.\n# TYPE scopebox_sessions gauge\n"
+    put(&o, "# HELP scopebox_sessions Sessions in the store.\n# TYPE scopebox_sessions gauge\n"
             "scopebox_sessions %d\n", g->sessions);
+    put(&o, "# HELP scopebox_session_image_bytes Bytes of the stored session images.\n"
+            "# TYPE scopebox_session_image_bytes gauge\nscopebox_session_image_bytes %zu\n",
+        g->session_bytes);
+    render_histogram(&o, "scopebox_session_capture_seconds",
+                     "Time a worker took to capture a session's image after its run.", &capture_hist);
+    put(&o, "# HELP scopebox_session_resumes_total Session jobs by how the worker got the state: "
+            "an image applied, or still resident from the session's last run.\n"
+            "# TYPE scopebox_session_resumes_total counter\n"
+            "scopebox_session_resumes_total{how=\"image\"} %llu\n"
+            "scopebox_session_resumes_total{how=\"resident\"} %llu\n",
+        get(&session_resumes[0]), get(&session_resumes[1]));
+    put(&o, "# HELP scopebox_session_store_errors_total Session images that could not be stored.\n"
+            "# TYPE scopebox_session_store_errors_total counter\n"
+            "scopebox_session_store_errors_total %llu\n", get(&session_store_errors));
+    put(&o, "# HELP scopebox_session_lease_waits_total Session runs refused (503 session_busy) "
+            "because another replica held the session's lease.\n"
+            "# TYPE scopebox_session_lease_waits_total counter\n"
+            "scopebox_session_lease_waits_total %llu\n", get(&session_lease_waits));
     put(&o, "# HELP scopebox_workers_started_total Worker processes started.\n"
             "# TYPE scopebox_workers_started_total counter\n"
             "scopebox_workers_started_total %llu\n", get(&workers_started));

@@ -33,8 +33,16 @@ void metrics_run(enum run_outcome outcome, double queue_ms, double run_ms);
 void metrics_worker_started(void);
 void metrics_worker_exited(enum worker_exit why);
 
+/* Sessions (pool.c): a capture's time on the worker (ms), whether a run found
+ * its session's state already on the worker, a store write that failed. */
+void metrics_session_capture(double ms);
+void metrics_session_resume(int resident);
+void metrics_session_store_error(void);
+void metrics_session_lease_wait(void); /* a run found its session leased elsewhere */
+
 struct metrics_gauges {
     int ready, busy, total, queued, sessions;
+    size_t session_bytes;
     const pid_t *pids; /* workers alive now, pool and sessions */
     size_t n_pids;
 };

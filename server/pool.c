@@ -10,14 +10,16 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
-#include <sys/random.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "clock.h"
 #include "frame.h"
 #include "log.h"
 #include "metrics.h"
+#include "queue.h"
 #include "rsswatch.h"
+#include "session.h"
 #include "worker.h"
 
 /* A worker that closed its stdout, sent `fatal`, or was asked to finish gets
@@ -38,30 +40,18 @@
  * others. */
 #define READS_PER_TURN 16
 #define READ_CHUNK 65536
-/* Runs that may wait on one session's worker; more get 503. */
+/* Runs that may wait in one session's line; more get 503. */
 #define SESSION_QUEUE_MAX 16
-/* Ended sessions remembered, so a late request learns why its id is gone. */
-#define ENDED_MEMORY 64
+/* A worker gets this long past a run's deadline to send the run's image. */
+#define CAPTURE_GRACE_MS 5000.0
+/* Idle sessions are looked for this often. */
+#define EXPIRY_EVERY_MS 1000.0
+#define EXPIRY_BATCH 256
+#define LIST_MAX 1000
 
 enum slot_state { SLOT_EMPTY, SLOT_BOOTING, SLOT_IDLE, SLOT_BUSY, SLOT_EXITING };
 
 struct pool;
-
-/* A session lives on a dedicated slot (one worker, never shared, never
- * reset between runs) and queues its own jobs: one run at a time, in
- * order. Dispatcher thread only. */
-struct session {
-    char id[SESSION_ID_MAX + 1];
-    double last_used;
-    unsigned runs;
-    struct job *head, *tail;
-    int queued;
-};
-
-struct ended_session {
-    char id[SESSION_ID_MAX + 1];
-    char why[96];
-};
 
 struct slot {
     struct pool *pool;
@@ -76,9 +66,12 @@ struct slot {
     double respawn_at;     /* EMPTY */
     double idle_since;     /* IDLE: when it last became idle */
     unsigned failures;     /* consecutive failed starts */
-    bool dedicated;        /* a session slot: spawned on demand, never refilled */
     enum worker_exit exit_why; /* for metrics, once it is gone */
-    struct session *session;
+    /* The session whose state the worker holds after that session's run
+     * (image version too): its next run needs no image, and no reset. */
+    char resident[SESSION_ID_MAX + 1];
+    uint64_t resident_version;
+    bool awaiting_image;   /* BUSY: the answer is in, its image is not */
     bool booted, killed, out_eof, err_eof, reap_warned;
     bool recycle;          /* it asked to be replaced once idle (sandbox) */
     unsigned runs;         /* jobs it has run, for --recycle-after-runs */
@@ -98,18 +91,19 @@ struct pool {
     pthread_t thread;
     bool thread_started;
     struct slot *slots;
-    int n_slots;           /* pool slots first, then n_session_slots dedicated ones */
+    int n_slots;
     int n_pool;
     atomic_uint_fast64_t next_id;
-    struct ended_session ended[ENDED_MEMORY]; /* dispatcher only */
-    unsigned n_ended;
+    struct sessions *sessions; /* dispatcher only, but for the store's stats */
+    char token[33];            /* this process, in lease tokens */
+    double next_expiry;
 
     pthread_mutex_t lock; /* guards the fields below */
     pid_t *pids;          /* live workers, published for /metrics */
     size_t n_pids;
-    struct job *head, *tail;
-    struct job *ctl_head, *ctl_tail; /* session jobs, for the dispatcher to route */
-    int queued, ready, busy, sessions;
+    struct job_queue queue;
+    struct job_queue ctl; /* session jobs, for the dispatcher to route */
+    int ready, busy;
     bool stopping;
     double drain_deadline;
 };
@@ -129,6 +123,9 @@ void job_release(struct job *job) {
     if (job == NULL || atomic_fetch_sub(&job->refs, 1) != 1)
         return;
     json_decref(job->result);
+    json_decref(job->msg);
+    json_decref(job->pending);
+    free(job->import);
     free(job->frame);
     pthread_mutex_destroy(&job->lock);
     free(job);
@@ -172,9 +169,13 @@ static enum run_outcome outcome_of(const json_t *result, const struct api_error 
     return OUTCOME_UNSERVED;
 }
 
+static void session_job_done(struct pool *p, struct job *job, bool answered);
+
 static void job_complete(struct job *job, json_t *result, const struct api_error *err) {
     if (job->kind == JOB_RUN || job->kind == JOB_SESSION_RUN)
         metrics_run(outcome_of(result, err), job->queue_ms, job->run_ms);
+    if (job->holds_line)
+        session_job_done(job->pool, job, result != NULL);
     pthread_mutex_lock(&job->lock);
     job->result = result;
     if (result == NULL && err != NULL)
@@ -212,26 +213,27 @@ static void wake(struct pool *p) {
     (void)!write(p->wake_fd, &one, sizeof one);
 }
 
-/* The worker frame for a job (PROTOCOL.md, "Messages"); NULL for DELETE,
- * which never reaches a worker. */
+/* The worker message for a job (PROTOCOL.md, "Messages"); NULL for the
+ * session jobs no worker sees. Session messages get their `image` (or
+ * `persist`) when a worker is picked (start_session_job). */
 static json_t *job_message(const struct pool *p, const struct job *job,
                            const struct run_request *req) {
     switch (job->kind) {
     case JOB_RUN:
     case JOB_SESSION_RUN:
-        return json_pack("{s:s, s:I, s:O, s:s, s:O, s:O, s:O, s:I, s:I, s:b}", "type", "run",
+        return json_pack("{s:s, s:I, s:O, s:s, s:O, s:O, s:O, s:I, s:I}", "type", "run",
                          "id", (json_int_t)job->id, "code", (json_t *)req->code, "mode",
                          run_mode_name(req->mode), "scope", (json_t *)req->scope, "dynamic",
                          (json_t *)req->dynamic, "return", (json_t *)req->ret, "timeout_ms",
                          (json_int_t)job->timeout_ms, "output_cap",
-                         (json_int_t)p->cfg->output_cap_bytes, "persist",
-                         job->kind == JOB_SESSION_RUN);
+                         (json_int_t)p->cfg->output_cap_bytes);
     case JOB_SESSION_CREATE:
-        return json_pack("{s:s, s:I, s:O}", "type", "inspect", "id", (json_int_t)job->id, "scope",
-                         (json_t *)req->scope);
+        return json_pack("{s:s, s:I, s:O, s:I}", "type", "inspect", "id", (json_int_t)job->id,
+                         "scope", (json_t *)req->scope, "timeout_ms", (json_int_t)job->timeout_ms);
     case JOB_SESSION_GET:
-        return json_pack("{s:s, s:I}", "type", "inspect", "id", (json_int_t)job->id);
-    case JOB_SESSION_DELETE:
+        return json_pack("{s:s, s:I, s:I}", "type", "inspect", "id", (json_int_t)job->id,
+                         "timeout_ms", (json_int_t)job->timeout_ms);
+    default:
         break;
     }
     return NULL;
@@ -242,10 +244,23 @@ static unsigned job_timeout(const struct config *cfg, const struct run_request *
     return ms < cfg->max_timeout_ms ? ms : cfg->max_timeout_ms;
 }
 
+/* A session creation from an export carries the signed image, decoded here
+ * (on the HTTP thread) so that the dispatcher only checks it. */
+static bool take_import(struct job *job, const struct run_request *req, struct api_error *err) {
+    if (req == NULL || req->image == NULL)
+        return true;
+    job->import = base64_decode(json_string_value(req->image), json_string_length(req->image),
+                                &job->import_len);
+    if (job->import == NULL) {
+        api_error_set(err, 400, ERR_INVALID_IMAGE, "field 'image' is not base64");
+        return false;
+    }
+    return true;
+}
+
 bool pool_submit(struct pool *p, struct job *job, enum job_kind kind, const char *session,
                  const struct run_request *req, struct api_error *err) {
     char why[160];
-    json_t *msg;
     bool ok;
 
     if (kind == JOB_RUN && req->session != NULL) {
@@ -253,17 +268,24 @@ bool pool_submit(struct pool *p, struct job *job, enum job_kind kind, const char
         session = json_string_value(req->session);
     }
     job->kind = kind;
+    job->pool = p;
     snprintf(job->session, sizeof job->session, "%s", session ? session : "");
     job->id = (uint64_t)atomic_fetch_add(&p->next_id, 1) + 1;
     job->timeout_ms = job_timeout(p->cfg, req);
-    if (kind != JOB_SESSION_DELETE) {
-        msg = job_message(p, job, req);
-        if (msg == NULL) {
+    if (kind == JOB_SESSION_CREATE && !take_import(job, req, err))
+        return false;
+    if (kind == JOB_RUN || kind == JOB_SESSION_RUN || kind == JOB_SESSION_CREATE ||
+        kind == JOB_SESSION_GET) {
+        job->msg = job_message(p, job, req);
+        if (job->msg == NULL) {
             api_error_set(err, 500, ERR_INTERNAL, "cannot build the worker message");
             return false;
         }
-        ok = frame_encode(msg, &job->frame, &job->frame_len, why, sizeof why);
-        json_decref(msg);
+    }
+    if (kind == JOB_RUN) {
+        ok = frame_encode(job->msg, &job->frame, &job->frame_len, why, sizeof why);
+        json_decref(job->msg);
+        job->msg = NULL;
         if (!ok) {
             api_error_set(err, 413, ERR_BODY_TOO_LARGE,
                           "request does not fit in a worker frame: %s", why);
@@ -280,33 +302,24 @@ bool pool_submit(struct pool *p, struct job *job, enum job_kind kind, const char
     job->enqueued_at = clock_ms();
     job->next = NULL;
     if (kind != JOB_RUN) {
-        /* Sessions are the dispatcher's to look up; it bounds their queues. */
+        /* Sessions are the dispatcher's to look up; it bounds their lines. */
         atomic_fetch_add(&job->refs, 1);
-        if (p->ctl_tail)
-            p->ctl_tail->next = job;
-        else
-            p->ctl_head = job;
-        p->ctl_tail = job;
+        queue_push(&p->ctl, job);
         pthread_mutex_unlock(&p->lock);
         wake(p);
         return true;
     }
     /* Idle workers take jobs straight off the queue: the bound is on jobs
      * that would have to wait. */
-    if (p->queued >= (int)p->cfg->queue_size + p->ready) {
-        int queued = p->queued;
+    if (p->queue.n >= (int)p->cfg->queue_size + p->ready) {
+        int queued = p->queue.n;
         pthread_mutex_unlock(&p->lock);
         api_error_set(err, 503, ERR_QUEUE_FULL,
                       "all workers are busy and %d requests are already waiting", queued);
         goto fail;
     }
     atomic_fetch_add(&job->refs, 1); /* the pool's, dropped in job_complete */
-    if (p->tail)
-        p->tail->next = job;
-    else
-        p->head = job;
-    p->tail = job;
-    p->queued++;
+    queue_push(&p->queue, job);
     pthread_mutex_unlock(&p->lock);
     wake(p);
     return true;
@@ -318,27 +331,18 @@ fail:
 }
 
 void pool_stats(struct pool *p, struct pool_stats *out) {
+    size_t sessions, bytes;
+    store_stats(sessions_store(p->sessions), &sessions, &bytes);
     pthread_mutex_lock(&p->lock);
     out->ready = p->ready;
     out->busy = p->busy;
     out->total = p->n_pool;
-    out->queued = p->queued;
-    out->sessions = p->sessions;
+    out->queued = p->queue.n;
+    out->sessions = (int)sessions;
+    out->session_bytes = bytes;
     out->n_pids = p->n_pids < POOL_STATS_MAX_PIDS ? p->n_pids : POOL_STATS_MAX_PIDS;
     memcpy(out->pids, p->pids, out->n_pids * sizeof *out->pids);
     pthread_mutex_unlock(&p->lock);
-}
-
-static struct job *queue_pop(struct pool *p) {
-    struct job *job = p->head;
-    if (job) {
-        p->head = job->next;
-        if (p->head == NULL)
-            p->tail = NULL;
-        job->next = NULL;
-        p->queued--;
-    }
-    return job;
 }
 
 /* ---- worker life cycle (dispatcher thread only) ---------------------------- */
@@ -397,11 +401,7 @@ static bool job_untouched(const struct slot *s) {
 
 static void requeue_front(struct pool *p, struct job *job) {
     pthread_mutex_lock(&p->lock);
-    job->next = p->head;
-    p->head = job;
-    if (p->tail == NULL)
-        p->tail = job;
-    p->queued++;
+    queue_push_front(&p->queue, job);
     pthread_mutex_unlock(&p->lock);
 }
 
@@ -416,8 +416,10 @@ static void retire(struct slot *s, double now, bool kill_now, const struct api_e
         /* Never for timeouts or shutdown: those are about the client's time. */
         bool retry = err != NULL && (strcmp(err->code, ERR_WORKER_CRASHED) == 0 ||
                                      strcmp(err->code, ERR_WORKER_PROTOCOL) == 0);
-        retry = retry && !s->dedicated && job->attempts < MAX_ATTEMPTS && job_untouched(s);
+        retry = retry && job->attempts < MAX_ATTEMPTS && job_untouched(s);
         s->job = NULL;
+        s->resident[0] = '\0';
+        s->awaiting_image = false;
         if (retry) {
             log_msg("worker %d: gone before reading run %llu; it goes back to the queue",
                     (int)s->proc.pid, (unsigned long long)job->id);
@@ -439,189 +441,353 @@ static void retire(struct slot *s, double now, bool kill_now, const struct api_e
     s->state = SLOT_EXITING;
 }
 
-/* ---- sessions (dispatcher thread only) ------------------------------------ */
+/* ---- sessions (dispatcher thread only) ------------------------------------
+ * A session is its signed image in the store (session.c, store.c); its runs
+ * are served by the pool's workers like stateless ones, one at a time and in
+ * order (each session's line), with the image applied before the run and
+ * captured after it. A worker keeps the state of the session it just ran
+ * (slot->resident) until it must serve someone else, so consecutive runs of
+ * one session skip the apply and the reset. */
 
-static void session_new_id(const struct pool *p, char *out, size_t len) {
-    static const char hex[] = "0123456789abcdef";
-    unsigned char raw[16];
-    char text[sizeof raw * 2 + 1];
-    /* Unguessable: an id is the only key to a session's data. getrandom
-     * blocks only before the kernel's pool is seeded, long before we run. */
-    while (getrandom(raw, sizeof raw, 0) != (ssize_t)sizeof raw)
-        ;
-    for (size_t i = 0; i < sizeof raw; i++) {
-        text[2 * i] = hex[raw[i] >> 4];
-        text[2 * i + 1] = hex[raw[i] & 15];
-    }
-    text[sizeof text - 1] = '\0';
-    if (p->cfg->replica_id != NULL)
-        snprintf(out, len, "%s-%s", p->cfg->replica_id, text);
-    else
-        snprintf(out, len, "%s", text);
-}
-
-static struct slot *session_find(struct pool *p, const char *id) {
-    for (int i = p->n_pool; i < p->n_slots; i++)
-        if (p->slots[i].session != NULL && strcmp(p->slots[i].session->id, id) == 0)
-            return &p->slots[i];
-    return NULL;
-}
-
-static void session_push(struct session *ss, struct job *job) {
-    job->next = NULL;
-    if (ss->tail)
-        ss->tail->next = job;
-    else
-        ss->head = job;
-    ss->tail = job;
-    ss->queued++;
-}
-
-static struct job *session_pop(struct session *ss) {
-    struct job *job = ss->head;
-    if (job) {
-        ss->head = job->next;
-        if (ss->head == NULL)
-            ss->tail = NULL;
-        job->next = NULL;
-        ss->queued--;
-    }
-    return job;
+static double wall_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (double)ts.tv_sec * 1000.0 + (double)ts.tv_nsec / 1e6;
 }
 
 static void fail_unknown_session(struct pool *p, struct job *job) {
-    for (unsigned i = 0; i < ENDED_MEMORY && i < p->n_ended; i++) {
-        const struct ended_session *e = &p->ended[(p->n_ended - 1 - i) % ENDED_MEMORY];
-        if (strcmp(e->id, job->session) == 0) {
-            job_fail(job, 404, ERR_SESSION_NOT_FOUND, "session '%s' %s", job->session, e->why);
-            return;
-        }
-    }
-    job_fail(job, 404, ERR_SESSION_NOT_FOUND, "no session '%s' (never created, or ended long ago)",
-             job->session);
+    const char *why = sessions_why(p->sessions, job->session);
+    if (why != NULL)
+        job_fail(job, 404, ERR_SESSION_NOT_FOUND, "session '%s' %s", job->session, why);
+    else
+        job_fail(job, 404, ERR_SESSION_NOT_FOUND, "no session '%s' (never created, or ended long ago)",
+                 job->session);
 }
 
-/* Forgets a slot's session: its waiting jobs fail with the reason, which is
- * also kept for requests that come later. The caller retires the worker. */
-static void session_end(struct pool *p, struct slot *s, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void session_end(struct pool *p, struct slot *s, const char *fmt, ...) {
-    struct session *ss = s->session;
-    struct ended_session *e = &p->ended[p->n_ended++ % ENDED_MEMORY];
-    struct job *job;
-    va_list ap;
-
-    if (ss == NULL)
-        return;
-    snprintf(e->id, sizeof e->id, "%s", ss->id);
-    va_start(ap, fmt);
-    vsnprintf(e->why, sizeof e->why, fmt, ap);
-    va_end(ap);
-    log_msg("session %s %s", ss->id, e->why);
-    while ((job = session_pop(ss)) != NULL) {
-        if (job->kind == JOB_SESSION_CREATE) /* the client never saw the id */
-            job_fail(job, 500, ERR_WORKER_CRASHED, "the session could not start: it %s", e->why);
-        else
-            job_fail(job, 404, ERR_SESSION_NOT_FOUND, "session '%s' %s", ss->id, e->why);
+/* A session the caller may use: it exists and is theirs. */
+static bool session_lookup(struct pool *p, struct job *job, struct session_meta *meta) {
+    if (store_get(sessions_store(p->sessions), job->session, meta, NULL) != STORE_OK ||
+        (job->owner[0] && strcmp(meta->owner, job->owner) != 0)) {
+        fail_unknown_session(p, job);
+        return false;
     }
-    free(ss);
-    s->session = NULL;
-    pthread_mutex_lock(&p->lock);
-    p->sessions--;
-    pthread_mutex_unlock(&p->lock);
+    return true;
 }
 
-static void spawn(struct pool *p, struct slot *s, double now);
-
-static void session_create(struct pool *p, struct job *job, double now) {
-    struct slot *s = NULL;
-    struct session *ss;
-    int live;
-
-    pthread_mutex_lock(&p->lock);
-    live = p->sessions;
-    pthread_mutex_unlock(&p->lock);
-    for (int i = p->n_pool; i < p->n_slots && s == NULL && live < (int)p->cfg->max_sessions; i++)
-        if (p->slots[i].state == SLOT_EMPTY && p->slots[i].session == NULL)
-            s = &p->slots[i];
-    if (s == NULL) {
+static void fail_store(struct job *job, enum store_result r, const char *what) {
+    if (r == STORE_FULL)
         job_fail(job, 503, ERR_TOO_MANY_SESSIONS,
-                 "all %u session slots are in use: end one (DELETE) or retry later",
-                 p->cfg->max_sessions);
-        return;
-    }
-    ss = calloc(1, sizeof *ss);
-    if (ss == NULL) {
+                 "the session store is full (sessions or bytes): end one (DELETE) or retry later");
+    else if (r == STORE_NOT_FOUND)
+        job_fail(job, 404, ERR_SESSION_NOT_FOUND, "session '%s' was deleted while %s",
+                 job->session, what);
+    else
+        job_fail(job, 500, ERR_INTERNAL, "the session store failed while %s", what);
+}
+
+static json_t *session_summary(const struct pool *p, const struct session_meta *m) {
+    char created[32], used[32];
+    time_t t;
+    struct tm tm;
+    t = (time_t)(m->created_ms / 1000);
+    strftime(created, sizeof created, "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&t, &tm));
+    t = (time_t)(m->used_ms / 1000);
+    strftime(used, sizeof used, "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&t, &tm));
+    return json_pack("{s:s, s:s, s:s, s:I, s:I, s:I}", "id", m->id, "created", created,
+                     "last_used", used, "runs", (json_int_t)m->runs, "image_bytes",
+                     (json_int_t)m->image_len, "idle_ttl_ms", (json_int_t)p->cfg->session_ttl_ms);
+}
+
+static void answer(struct job *job, int status, json_t *body) {
+    if (body == NULL) {
         job_fail(job, 500, ERR_INTERNAL, "out of memory");
         return;
     }
-    session_new_id(p, ss->id, sizeof ss->id);
-    snprintf(job->session, sizeof job->session, "%s", ss->id);
-    ss->last_used = now;
-    spawn(p, s, now);
-    if (s->state == SLOT_EMPTY) {
-        free(ss);
-        job_fail(job, 500, ERR_WORKER_CRASHED, "cannot start a worker for the session");
+    job->status = status;
+    job_complete(job, body, NULL);
+}
+
+/* The session's next waiting job goes to the pool's queue, unless one of
+ * its jobs is already there or running. */
+static void line_advance(struct pool *p, struct session_line *line) {
+    struct job *job;
+    if (line->running || (job = queue_pop(&line->waiting)) == NULL) {
+        sessions_line_release(p->sessions, line);
         return;
     }
-    s->session = ss;
-    session_push(ss, job);
+    line->running = true;
+    job->holds_line = true;
     pthread_mutex_lock(&p->lock);
-    p->sessions++;
+    queue_push(&p->queue, job);
     pthread_mutex_unlock(&p->lock);
 }
 
-static void session_delete(struct pool *p, struct slot *s, struct job *job, double now) {
-    struct api_error err;
-    json_t *body = json_pack("{s:b, s:s}", "ok", 1, "id", s->session->id);
+static void line_push(struct pool *p, struct job *job) {
+    struct session_line *line = sessions_line(p->sessions, job->session, true);
+    if (line == NULL) {
+        job_fail(job, 500, ERR_INTERNAL, "out of memory");
+        return;
+    }
+    if (line->waiting.n >= SESSION_QUEUE_MAX) {
+        job_fail(job, 503, ERR_QUEUE_FULL, "session '%s' already has %d runs waiting",
+                 job->session, line->waiting.n);
+        sessions_line_release(p->sessions, line);
+        return;
+    }
+    queue_push(&line->waiting, job);
+    line_advance(p, line);
+}
 
-    session_end(p, s, "was deleted");
-    s->exit_why = EXIT_SESSION;
-    api_error_set(&err, 404, ERR_SESSION_NOT_FOUND, "session '%s' was deleted while running",
-                  job->session);
-    retire(s, now, s->state != SLOT_IDLE, s->state == SLOT_BUSY ? &err : NULL);
-    job->status = 200;
-    job_complete(job, body, NULL);
+/* From job_complete: the session may take its next job. A creation that did
+ * not answer leaves no session behind: the client never saw its id. */
+static void session_job_done(struct pool *p, struct job *job, bool answered) {
+    struct session_line *line = sessions_line(p->sessions, job->session, false);
+    job->holds_line = false;
+    if (job->lease[0]) {
+        store_lease(sessions_store(p->sessions), job->session, job->lease, 0, false);
+        job->lease[0] = '\0';
+    }
+    if (job->kind == JOB_SESSION_CREATE && !answered)
+        store_delete(sessions_store(p->sessions), job->session);
+    if (line != NULL) {
+        line->running = false;
+        line_advance(p, line);
+    }
+}
+
+static void session_create(struct pool *p, struct job *job) {
+    struct store *st = sessions_store(p->sessions);
+    struct session_meta meta;
+    const uint8_t *image = NULL;
+    size_t image_len = 0;
+    enum store_result r;
+
+    if (job->import != NULL) {
+        image = session_verify(p->sessions, job->import, job->import_len, &image_len);
+        if (image == NULL) {
+            job_fail(job, 400, ERR_INVALID_IMAGE,
+                     "the image's signature does not match: it was not exported by a server "
+                     "with this session key, or it was changed");
+            return;
+        }
+        if (!sessions_image_compatible(p->sessions, image, image_len)) {
+            job_fail(job, 409, ERR_SESSION_INCOMPATIBLE,
+                     "the image was taken on another build of the interpreter; it cannot be "
+                     "resumed here");
+            return;
+        }
+    }
+    memset(&meta, 0, sizeof meta);
+    session_new_id(p->cfg, meta.id, sizeof meta.id);
+    snprintf(meta.owner, sizeof meta.owner, "%s", job->owner);
+    meta.created_ms = meta.used_ms = wall_ms();
+    /* An empty image is a new session's: pristine, seeded at its first run. */
+    r = store_put(st, &meta, job->import, job->import ? job->import_len : 0, true);
+    if (r != STORE_OK) {
+        fail_store(job, r, "creating it");
+        return;
+    }
+    snprintf(job->session, sizeof job->session, "%s", meta.id);
+    /* Nothing to run: answered at once, no worker involved. */
+    if (job->import == NULL && json_object_size(json_object_get(job->msg, "scope")) == 0) {
+        json_t *body = json_pack("{s:s, s:{}, s:{}, s:I, s:i}", "id", meta.id, "scope",
+                                 "definitions", "idle_ttl_ms",
+                                 (json_int_t)p->cfg->session_ttl_ms, "runs", 0);
+        answer(job, 201, body);
+        return;
+    }
+    /* A scope to decode (Python's business), or an import to describe. */
+    job->capture = job->import == NULL;
+    line_push(p, job);
+}
+
+static void session_delete(struct pool *p, struct job *job) {
+    struct session_meta meta;
+    struct session_line *line;
+    struct job *waiting;
+
+    if (!session_lookup(p, job, &meta))
+        return;
+    if (store_delete(sessions_store(p->sessions), job->session) != STORE_OK) {
+        job_fail(job, 500, ERR_INTERNAL, "the session store failed while deleting it");
+        return;
+    }
+    sessions_ended(p->sessions, job->session, "was deleted");
+    line = sessions_line(p->sessions, job->session, false);
+    if (line != NULL) {
+        waiting = queue_take_all(&line->waiting);
+        while (waiting != NULL) {
+            struct job *next = waiting->next;
+            job_fail(waiting, 404, ERR_SESSION_NOT_FOUND, "session '%s' was deleted", job->session);
+            waiting = next;
+        }
+        sessions_line_release(p->sessions, line);
+    }
+    answer(job, 200, json_pack("{s:b, s:s}", "ok", 1, "id", job->session));
+}
+
+static void session_list(struct pool *p, struct job *job) {
+    unsigned limit = job->list_limit ? job->list_limit : 100;
+    struct session_meta *page;
+    json_t *items, *body;
+    size_t n;
+
+    if (limit > LIST_MAX)
+        limit = LIST_MAX;
+    page = calloc((size_t)limit + 1, sizeof *page);
+    items = json_array();
+    if (page == NULL || items == NULL) {
+        free(page);
+        json_decref(items);
+        job_fail(job, 500, ERR_INTERNAL, "out of memory");
+        return;
+    }
+    n = store_list(sessions_store(p->sessions), job->owner, job->list_after, page, limit + 1);
+    for (size_t i = 0; i < n && i < limit; i++)
+        json_array_append_new(items, session_summary(p, &page[i]));
+    body = json_pack("{s:o, s:o}", "sessions", items, "next",
+                     n > limit ? json_string(page[limit - 1].id) : json_null());
+    free(page);
+    answer(job, 200, body);
+}
+
+/* The session's signed image, checked: an image edited in the store is never
+ * handed on (nor to a worker, start_session_job). */
+static bool session_image(struct pool *p, struct job *job, struct session_meta *meta,
+                          uint8_t **signed_image) {
+    size_t len;
+    enum store_result r = store_get(sessions_store(p->sessions), job->session, meta, signed_image);
+    if (r != STORE_OK) {
+        fail_store(job, r, "reading it");
+        return false;
+    }
+    if (meta->image_len > 0 &&
+        session_verify(p->sessions, *signed_image, meta->image_len, &len) == NULL) {
+        free(*signed_image);
+        *signed_image = NULL;
+        job_fail(job, 409, ERR_INVALID_IMAGE,
+                 "session '%s': its stored image fails its signature check (changed in the "
+                 "store?) and is refused", job->session);
+        return false;
+    }
+    return true;
+}
+
+static void session_fork(struct pool *p, struct job *job) {
+    struct session_meta meta, copy;
+    uint8_t *image = NULL;
+    enum store_result r;
+    json_t *body;
+
+    if (!session_lookup(p, job, &meta) || !session_image(p, job, &meta, &image))
+        return;
+    copy = meta;
+    session_new_id(p->cfg, copy.id, sizeof copy.id);
+    copy.created_ms = copy.used_ms = wall_ms();
+    r = store_put(sessions_store(p->sessions), &copy, image, meta.image_len, true);
+    free(image);
+    if (r != STORE_OK) {
+        fail_store(job, r, "forking it");
+        return;
+    }
+    body = session_summary(p, &copy);
+    if (body)
+        json_object_set_new(body, "forked_from", json_string(meta.id));
+    snprintf(job->session, sizeof job->session, "%s", copy.id);
+    answer(job, 201, body);
+}
+
+static void session_export(struct pool *p, struct job *job) {
+    struct session_meta meta;
+    uint8_t *image = NULL;
+    char *text;
+    size_t len = 0;
+    json_t *body;
+
+    if (!session_lookup(p, job, &meta) || !session_image(p, job, &meta, &image))
+        return;
+    if (meta.image_len == 0) {
+        /* Never run: there is no state to carry yet. */
+        job_fail(job, 409, ERR_INVALID_IMAGE,
+                 "session '%s' has not run yet: there is no image to export", job->session);
+        return;
+    }
+    text = base64_encode(image, meta.image_len, &len);
+    free(image);
+    body = text ? session_summary(p, &meta) : NULL;
+    if (body)
+        json_object_set_new(body, "image", json_stringn(text, len));
+    free(text);
+    answer(job, 200, body);
 }
 
 /* Session jobs arrive on the control queue; routing them is the only place
  * session ids are looked up, so no lock guards the sessions themselves. */
-static void route_session_jobs(struct pool *p, double now, bool stopping) {
+static void route_session_jobs(struct pool *p, bool stopping) {
     struct job *job, *list;
+    struct session_meta meta;
 
     pthread_mutex_lock(&p->lock);
-    list = p->ctl_head;
-    p->ctl_head = p->ctl_tail = NULL;
+    list = queue_take_all(&p->ctl);
     pthread_mutex_unlock(&p->lock);
 
     while ((job = list) != NULL) {
-        struct slot *s;
         list = job->next;
         job->next = NULL;
         if (stopping) {
             job_fail(job, 503, ERR_SHUTTING_DOWN, "the server is shutting down");
             continue;
         }
-        if (job->kind == JOB_SESSION_CREATE) {
-            session_create(p, job, now);
-            continue;
-        }
-        s = session_find(p, job->session);
-        if (s == NULL) {
-            fail_unknown_session(p, job);
-        } else if (job->kind == JOB_SESSION_DELETE) {
-            session_delete(p, s, job, now);
-        } else if (s->session->queued >= SESSION_QUEUE_MAX) {
-            job_fail(job, 503, ERR_QUEUE_FULL, "session '%s' already has %d runs waiting",
-                     job->session, s->session->queued);
-        } else {
-            s->session->last_used = now;
-            session_push(s->session, job);
+        switch (job->kind) {
+        case JOB_SESSION_CREATE:
+            session_create(p, job);
+            break;
+        case JOB_SESSION_DELETE:
+            session_delete(p, job);
+            break;
+        case JOB_SESSION_LIST:
+            session_list(p, job);
+            break;
+        case JOB_SESSION_FORK:
+            session_fork(p, job);
+            break;
+        case JOB_SESSION_EXPORT:
+            session_export(p, job);
+            break;
+        default: /* runs and GET: on a worker, in the session's line */
+            if (session_lookup(p, job, &meta)) {
+                store_touch(sessions_store(p->sessions), job->session, wall_ms());
+                job->capture = job->kind == JOB_SESSION_RUN;
+                line_push(p, job);
+            }
+            break;
         }
     }
 }
 
+/* Sessions idle past --session-ttl-ms end (not those with requests). */
+static void expire_sessions(struct pool *p, double now) {
+    char (*ids)[SESSION_ID_MAX + 1];
+    char why[96];
+    size_t n;
+
+    if (now < p->next_expiry)
+        return;
+    p->next_expiry = now + EXPIRY_EVERY_MS;
+    ids = malloc(EXPIRY_BATCH * sizeof *ids);
+    if (ids == NULL)
+        return;
+    n = store_idle(sessions_store(p->sessions), wall_ms() - p->cfg->session_ttl_ms, ids,
+                   EXPIRY_BATCH);
+    snprintf(why, sizeof why, "expired after %u ms idle", p->cfg->session_ttl_ms);
+    for (size_t i = 0; i < n; i++) {
+        if (sessions_line(p->sessions, ids[i], false) != NULL)
+            continue;
+        if (store_delete(sessions_store(p->sessions), ids[i]) == STORE_OK)
+            sessions_ended(p->sessions, ids[i], why);
+    }
+    free(ids);
+}
 
 static void retire_with(struct slot *s, double now, bool kill_now, int status, const char *code,
                         const char *msg) {
@@ -657,12 +823,7 @@ static void finish_exit(struct pool *p, struct slot *s, int status, double now) 
 
     s->state = SLOT_EMPTY;
     s->proc.pid = 0;
-    if (s->dedicated) {
-        /* Still attached only when it died on its own. */
-        session_end(p, s, s->booted ? "ended: its worker exited" : "ended: its worker failed to start");
-        s->booted = false;
-        return;
-    }
+    s->resident[0] = '\0';
     if (s->booted) {
         s->failures = 0;
         s->respawn_at = now;
@@ -696,6 +857,8 @@ static void spawn(struct pool *p, struct slot *s, double now) {
     s->written = 0;
     s->booted = s->killed = s->out_eof = s->err_eof = s->reap_warned = false;
     s->recycle = false;
+    s->resident[0] = '\0';
+    s->awaiting_image = false;
     s->runs = 0;
     s->line_len = 0;
     log_msg("worker slot %d: started pid %d", s->index, (int)s->proc.pid);
@@ -714,6 +877,7 @@ static const char *str_member(const json_t *msg, const char *key, char *buf, siz
 
 static void on_ready(struct slot *s, const json_t *msg, double now) {
     char py[32], pyo[32], dyn[32], boot[32];
+    sessions_set_fingerprint(s->pool->sessions, json_string_value(json_object_get(msg, "fingerprint")));
     s->state = SLOT_IDLE;
     s->idle_since = now;
     s->booted = true;
@@ -765,7 +929,7 @@ static bool answers_job(struct slot *s, json_t *msg, double now) {
 static void check_recycle(struct slot *s) {
     const struct config *cfg = s->pool->cfg;
     long long rss;
-    if (s->dedicated || s->recycle)
+    if (s->recycle)
         return;
     if (cfg->recycle_after_runs > 0 && s->runs >= cfg->recycle_after_runs) {
         log_msg("worker %d: recycled after %u runs", (int)s->proc.pid, s->runs);
@@ -784,38 +948,74 @@ static struct job *take_job(struct slot *s, double now) {
     s->state = SLOT_IDLE;
     s->idle_since = now;
     job->run_ms = now - job->started_at;
-    if (s->session)
-        s->session->last_used = now;
+    s->awaiting_image = false;
     s->runs++;
     check_recycle(s);
     return job;
 }
 
+/* A session's answer: the inspect of a GET or of a creation, or a run. */
+static json_t *session_body(struct slot *s, struct job *job, json_t *msg, unsigned runs) {
+    if (job->kind == JOB_SESSION_RUN) {
+        json_object_del(msg, "type");
+        json_object_del(msg, "id");
+        json_object_del(msg, "timing");
+        return json_incref(msg);
+    }
+    return json_pack("{s:s, s:O, s:O, s:I, s:I}", "id", job->session, "scope",
+                     json_object_get(msg, "scope"), "definitions", json_object_get(msg, "definitions"),
+                     "idle_ttl_ms", (json_int_t)s->pool->cfg->session_ttl_ms, "runs",
+                     (json_int_t)runs);
+}
+
 static void on_result(struct slot *s, json_t *msg, double now) {
     struct job *job;
     json_t *body;
+    bool inspect;
 
     if (!answers_job(s, msg, now))
         return;
-    if (s->job->kind == JOB_SESSION_CREATE || s->job->kind == JOB_SESSION_GET) {
-        if (!has_keys(s, msg, inspect_keys, 2, now))
+    inspect = s->job->kind == JOB_SESSION_CREATE || s->job->kind == JOB_SESSION_GET;
+    if (inspect && !has_keys(s, msg, inspect_keys, 2, now))
+        return;
+    if (!inspect) {
+        if (!has_keys(s, msg, result_keys, sizeof result_keys / sizeof result_keys[0], now))
             return;
+        if (!json_is_boolean(json_object_get(msg, "ok"))) {
+            json_decref(msg);
+            protocol_error(s, now, "result member \"ok\" is not a boolean");
+            return;
+        }
+    }
+    if (s->job->capture) {
+        /* Answered only once its image is stored (on_image). */
+        s->job->pending = msg;
+        s->awaiting_image = true;
+        s->deadline += CAPTURE_GRACE_MS;
+        return;
+    }
+    if (s->job->kind == JOB_SESSION_GET) {
+        struct session_meta meta;
         job = take_job(s, now);
-        body = json_pack("{s:s, s:O, s:O, s:I, s:I}", "id", s->session->id, "scope",
-                         json_object_get(msg, "scope"), "definitions",
-                         json_object_get(msg, "definitions"), "idle_ttl_ms",
-                         (json_int_t)s->pool->cfg->session_ttl_ms, "runs",
-                         (json_int_t)s->session->runs);
+        /* The worker holds the session's state, as it was (inspect changes nothing). */
+        snprintf(s->resident, sizeof s->resident, "%s", job->session);
+        s->resident_version = job->base_version;
+        meta.runs = 0;
+        store_get(sessions_store(s->pool->sessions), job->session, &meta, NULL);
+        body = session_body(s, job, msg, meta.runs);
         json_decref(msg);
-        job->status = job->kind == JOB_SESSION_CREATE ? 201 : 200;
+        job->status = 200;
         job_complete(job, body, NULL);
         return;
     }
-    if (!has_keys(s, msg, result_keys, sizeof result_keys / sizeof result_keys[0], now))
-        return;
-    if (!json_is_boolean(json_object_get(msg, "ok"))) {
+    if (s->job->kind == JOB_SESSION_CREATE) { /* from an export: described, not changed */
+        job = take_job(s, now);
+        snprintf(s->resident, sizeof s->resident, "%s", job->session);
+        s->resident_version = job->base_version;
+        body = session_body(s, job, msg, 0);
         json_decref(msg);
-        protocol_error(s, now, "result member \"ok\" is not a boolean");
+        job->status = 201;
+        job_complete(job, body, NULL);
         return;
     }
     json_object_del(msg, "type");
@@ -824,17 +1024,86 @@ static void on_result(struct slot *s, json_t *msg, double now) {
      * become a duplicate key. */
     json_object_del(msg, "timing");
     job = take_job(s, now);
-    if (s->session)
-        s->session->runs++;
     job->status = 200;
     job->timed = true;
     job_complete(job, msg, NULL);
 }
 
+/* The image after a session's run or creation: signed, stored if the
+ * session is still at the version the run started from (compare-and-set),
+ * and only then is the run answered. On any failure the session keeps the
+ * image from before the run. */
+static void on_image(struct slot *s, json_t *msg, double now) {
+    struct pool *p = s->pool;
+    struct store *st = sessions_store(p->sessions);
+    const json_t *text = json_object_get(msg, "image");
+    struct session_meta meta;
+    struct job *job;
+    uint8_t *raw = NULL, *signed_image = NULL;
+    size_t raw_len = 0, signed_len = 0;
+    enum store_result r;
+    json_t *body;
+
+    if (!answers_job(s, msg, now))
+        return;
+    job = take_job(s, now);
+    if (!json_is_string(text)) {
+        char why[200];
+        log_msg("worker %d: no image of session %s: %s", (int)s->proc.pid, job->session,
+                str_member(msg, "error", why, sizeof why));
+        json_decref(msg);
+        job_fail(job, 500, ERR_INTERNAL,
+                 "the session's state after the run could not be saved; it keeps its state "
+                 "from before the run");
+        return;
+    }
+    metrics_session_capture(json_number_value(json_object_get(msg, "capture_ms")));
+    raw = base64_decode(json_string_value(text), json_string_length(text), &raw_len);
+    json_decref(msg);
+    if (raw != NULL)
+        signed_image = session_sign(p->sessions, raw, raw_len, &signed_len);
+    free(raw);
+    if (signed_image == NULL) {
+        job_fail(job, 500, ERR_INTERNAL, "the session's image could not be read or signed");
+        return;
+    }
+    r = store_get(st, job->session, &meta, NULL);
+    if (r == STORE_OK && meta.version != job->base_version)
+        r = STORE_CONFLICT;
+    if (r == STORE_OK) {
+        meta.runs += job->kind == JOB_SESSION_RUN;
+        meta.used_ms = wall_ms();
+        r = store_put(st, &meta, signed_image, signed_len, false);
+    }
+    free(signed_image);
+    if (r != STORE_OK) {
+        metrics_session_store_error();
+        json_t *pending = job->pending;
+        job->pending = NULL;
+        json_decref(pending);
+        if (r == STORE_CONFLICT)
+            job_fail(job, 409, ERR_SESSION_CONFLICT,
+                     "session '%s' changed while this run ran; the run's state was dropped",
+                     job->session);
+        else
+            fail_store(job, r, "running");
+        return;
+    }
+    snprintf(s->resident, sizeof s->resident, "%s", job->session);
+    s->resident_version = meta.version;
+    body = session_body(s, job, job->pending, meta.runs);
+    json_decref(job->pending);
+    job->pending = NULL;
+    job->status = job->kind == JOB_SESSION_CREATE ? 201 : 200;
+    job->timed = job->kind == JOB_SESSION_RUN;
+    job_complete(job, body, NULL);
+}
+
 /* Python found the request invalid (a name, a tagged value): the client's
  * 400, and the worker is fine. Only codes the API documents pass through. */
 static void on_rejected(struct slot *s, json_t *msg, double now) {
-    static const char *const codes[] = {ERR_INVALID_NAME, ERR_INVALID_VALUE, ERR_INVALID_TYPE};
+    static const char *const codes[] = {ERR_INVALID_NAME, ERR_INVALID_VALUE, ERR_INVALID_TYPE,
+                                        ERR_SESSION_INCOMPATIBLE, ERR_INVALID_IMAGE};
     const json_t *e = json_object_get(msg, "error");
     const char *code = json_string_value(json_object_get(e, "code"));
     const json_t *m = json_object_get(e, "message");
@@ -855,12 +1124,12 @@ static void on_rejected(struct slot *s, json_t *msg, double now) {
     log_sanitize(text, sizeof text, json_string_value(m), json_string_length(m));
     json_decref(msg);
     job = take_job(s, now);
-    if (job->kind == JOB_SESSION_CREATE) {
-        /* Never handed out: the session did not come to be. */
-        session_end(s->pool, s, "was refused at creation");
-        retire(s, now, false, NULL);
-    }
-    job_fail(job, 400, known, "%s", text);
+    /* The worker's state counts as unknown: it is reset before its next use. */
+    s->resident[0] = '\0';
+    if (strcmp(known, ERR_SESSION_INCOMPATIBLE) == 0 || strcmp(known, ERR_INVALID_IMAGE) == 0)
+        job_fail(job, 409, known, "session '%s': %s", job->session, text);
+    else
+        job_fail(job, 400, known, "%s", text);
 }
 
 /* The worker's own watchdog interrupted the run at its limit; the worker
@@ -871,6 +1140,9 @@ static void on_timeout(struct slot *s, json_t *msg, double now) {
         return;
     json_decref(msg);
     job = take_job(s, now);
+    /* A session's state after an interrupted run is not kept: the session
+     * goes on from its image before that run. */
+    s->resident[0] = '\0';
     job_fail(job, 504, ERR_TIMEOUT, "the run passed its time limit of %u ms and was interrupted",
              job->timeout_ms);
 }
@@ -897,15 +1169,20 @@ static void on_message(struct slot *s, uint8_t *payload, size_t len, double now)
         json_decref(msg);
         return;
     }
-    if (s->state == SLOT_BUSY && strcmp(type, "result") == 0) {
+    if (s->state == SLOT_BUSY && s->awaiting_image) {
+        if (strcmp(type, "image") == 0) {
+            on_image(s, msg, now);
+            return;
+        }
+    } else if (s->state == SLOT_BUSY && strcmp(type, "result") == 0) {
         on_result(s, msg, now); /* these take msg */
         return;
     }
-    if (s->state == SLOT_BUSY && strcmp(type, "rejected") == 0) {
+    if (s->state == SLOT_BUSY && !s->awaiting_image && strcmp(type, "rejected") == 0) {
         on_rejected(s, msg, now);
         return;
     }
-    if (s->state == SLOT_BUSY && strcmp(type, "timeout") == 0) {
+    if (s->state == SLOT_BUSY && !s->awaiting_image && strcmp(type, "timeout") == 0) {
         on_timeout(s, msg, now);
         return;
     }
@@ -1004,6 +1281,80 @@ static void start_job(struct slot *s, struct job *job, double now) {
     write_frame(s, now);
 }
 
+/* A session's job on the worker picked for it: the session's image goes in
+ * the message unless the worker holds that very state already. Fails the job
+ * (and returns false) when the session is gone or its image is refused. */
+static bool frame_session_job(struct slot *s, struct job *job) {
+    struct pool *p = s->pool;
+    struct session_meta meta;
+    uint8_t *signed_image = NULL;
+    const uint8_t *image;
+    size_t image_len = 0;
+    char why[160], *text = NULL;
+    bool resident, ok;
+
+    /* Replicas sharing the store: one run of a session at a time across all
+     * of them. The lease outlives the longest the run can take, so it
+     * expires on its own if this replica dies holding it. */
+    if (store_shared(sessions_store(p->sessions)) && job->lease[0] == '\0') {
+        snprintf(job->lease, sizeof job->lease, "%s-%llu", p->token, (unsigned long long)job->id);
+        if (!store_lease(sessions_store(p->sessions), job->session, job->lease,
+                         job->timeout_ms + p->cfg->timeout_grace_ms + (unsigned)CAPTURE_GRACE_MS + 5000,
+                         true)) {
+            job->lease[0] = '\0';
+            metrics_session_lease_wait();
+            job_fail(job, 503, ERR_SESSION_BUSY,
+                     "session '%s' is running on another replica; retry after Retry-After",
+                     job->session);
+            return false;
+        }
+    }
+    if (store_get(sessions_store(p->sessions), job->session, &meta, NULL) != STORE_OK) {
+        fail_unknown_session(p, job);
+        return false;
+    }
+    job->base_version = meta.version;
+    resident = strcmp(s->resident, job->session) == 0 && s->resident_version == meta.version;
+    metrics_session_resume(resident);
+    s->resident[0] = '\0'; /* until the run's image is stored */
+    if (resident) {
+        json_object_set_new(job->msg, "persist", json_true());
+    } else if (meta.image_len == 0) {
+        json_object_set_new(job->msg, "image", json_string("")); /* a new session */
+    } else {
+        if (!session_image(p, job, &meta, &signed_image))
+            return false;
+        image = session_verify(p->sessions, signed_image, meta.image_len, &image_len);
+        if (!sessions_image_compatible(p->sessions, image, image_len)) {
+            free(signed_image);
+            job_fail(job, 409, ERR_SESSION_INCOMPATIBLE,
+                     "session '%s' was saved by another build of the interpreter and cannot be "
+                     "resumed here", job->session);
+            return false;
+        }
+        text = base64_encode(image, image_len, NULL);
+        free(signed_image);
+        if (text == NULL) {
+            job_fail(job, 500, ERR_INTERNAL, "out of memory");
+            return false;
+        }
+        json_object_set_new(job->msg, "image", json_string(text));
+        free(text);
+    }
+    if (job->capture)
+        json_object_set_new(job->msg, "capture", json_true());
+    free(job->frame);
+    job->frame = NULL;
+    ok = frame_encode(job->msg, &job->frame, &job->frame_len, why, sizeof why);
+    json_object_del(job->msg, "image");
+    if (!ok) {
+        job_fail(job, 500, ERR_INTERNAL, "session '%s' does not fit in a worker frame: %s",
+                 job->session, why);
+        return false;
+    }
+    return true;
+}
+
 /* ---- the dispatcher loop ------------------------------------------------- */
 
 static bool is_stopping(struct pool *p, double *drain_deadline) {
@@ -1023,9 +1374,9 @@ static void expire_queue(struct pool *p, double now, bool stopping) {
     double limit = p->cfg->queue_timeout_ms;
 
     pthread_mutex_lock(&p->lock);
-    while (p->head &&
-           (stopping || (limit > 0 && now - p->head->enqueued_at >= limit))) {
-        job = queue_pop(p);
+    while (p->queue.head &&
+           (stopping || (limit > 0 && now - p->queue.head->enqueued_at >= limit))) {
+        job = queue_pop(&p->queue);
         *tailp = job;
         tailp = &job->next;
     }
@@ -1056,19 +1407,32 @@ static struct slot *longest_idle(struct pool *p) {
     return best;
 }
 
-static void assign_jobs(struct pool *p) {
-    for (int i = p->n_pool; i < p->n_slots; i++) {
+/* The worker for a job: for a session's, the one holding its state if it is
+ * idle; otherwise the longest idle one that holds no session's state (a
+ * resident state is kept until its worker must serve someone else). */
+static struct slot *pick_slot(struct pool *p, const struct job *job) {
+    struct slot *best = NULL, *any = longest_idle(p);
+    if (job->kind != JOB_RUN)
+        for (int i = 0; i < p->n_pool; i++)
+            if (p->slots[i].state == SLOT_IDLE && strcmp(p->slots[i].resident, job->session) == 0)
+                return &p->slots[i];
+    for (int i = 0; i < p->n_pool; i++) {
         struct slot *s = &p->slots[i];
-        if (s->state == SLOT_IDLE && s->session && s->session->head)
-            start_job(s, session_pop(s->session), clock_ms());
+        if (s->state == SLOT_IDLE && s->resident[0] == '\0' &&
+            (best == NULL || s->idle_since < best->idle_since))
+            best = s;
     }
+    return best ? best : any;
+}
+
+static void assign_jobs(struct pool *p) {
     for (;;) {
         struct slot *s = longest_idle(p);
         struct job *job;
         if (s == NULL)
             return;
         pthread_mutex_lock(&p->lock);
-        job = queue_pop(p);
+        job = queue_pop(&p->queue);
         if (job != NULL && p->ready > 0) { /* keep pool_submit's bound tight */
             p->ready--;
             p->busy++;
@@ -1076,6 +1440,11 @@ static void assign_jobs(struct pool *p) {
         pthread_mutex_unlock(&p->lock);
         if (job == NULL)
             return;
+        s = pick_slot(p, job);
+        if (job->kind != JOB_RUN && !frame_session_job(s, job))
+            continue;
+        if (job->kind == JOB_RUN)
+            s->resident[0] = '\0';
         /* `now` predates jobs submitted during this turn. */
         start_job(s, job, clock_ms());
     }
@@ -1088,7 +1457,7 @@ static void tick(struct pool *p, struct slot *s, double now, bool stopping,
 
     switch (s->state) {
     case SLOT_EMPTY:
-        if (!stopping && !s->dedicated && now >= s->respawn_at)
+        if (!stopping && now >= s->respawn_at)
             spawn(p, s, now);
         break;
     case SLOT_BOOTING:
@@ -1103,16 +1472,10 @@ static void tick(struct pool *p, struct slot *s, double now, bool stopping,
         break;
     case SLOT_IDLE:
         if (stopping) {
-            session_end(p, s, "ended: the server shut down");
             s->exit_why = EXIT_SHUTDOWN;
             retire(s, now, false, NULL);
             s->deadline = now + STOP_GRACE_MS;
-        } else if (s->session && s->session->head == NULL &&
-                   now - s->session->last_used >= p->cfg->session_ttl_ms) {
-            session_end(p, s, "expired after %u ms idle", p->cfg->session_ttl_ms);
-            s->exit_why = EXIT_SESSION;
-            retire(s, now, false, NULL);
-        } else if (s->recycle && s->session == NULL) { /* sandbox */
+        } else if (s->recycle) { /* sandbox */
             s->exit_why = EXIT_RECYCLED;
             retire(s, now, false, NULL);
         }
@@ -1126,7 +1489,6 @@ static void tick(struct pool *p, struct slot *s, double now, bool stopping,
             api_error_set(&err, 500, ERR_WORKER_CRASHED,
                           "the run took its worker past %u MiB of resident memory: the worker "
                           "was killed", p->cfg->worker_rss_mb);
-            session_end(p, s, "ended: a run took its worker past the memory ceiling");
             s->exit_why = EXIT_CRASH;
             retire(s, now, true, &err);
         } else if (now >= s->deadline) {
@@ -1136,7 +1498,6 @@ static void tick(struct pool *p, struct slot *s, double now, bool stopping,
             api_error_set(&err, 504, ERR_TIMEOUT,
                           "the run passed its time limit of %u ms and did not stop when "
                           "interrupted: its worker was killed", s->job->timeout_ms);
-            session_end(p, s, "ended: a run passed its time limit and its worker was killed");
             s->exit_why = EXIT_TIMEOUT;
             retire(s, now, true, &err);
         } else if (stopping && now >= drain_deadline) {
@@ -1190,8 +1551,8 @@ static int poll_timeout(struct pool *p, double now, bool stopping, double drain_
     for (int i = 0; i < p->n_slots; i++) {
         const struct slot *s = &p->slots[i];
         switch (s->state) {
-        case SLOT_EMPTY: /* a dedicated slot waits for a session, not a timer */
-            if (!stopping && !s->dedicated && s->respawn_at < next)
+        case SLOT_EMPTY:
+            if (!stopping && s->respawn_at < next)
                 next = s->respawn_at;
             break;
         case SLOT_BUSY:
@@ -1206,18 +1567,17 @@ static int poll_timeout(struct pool *p, double now, bool stopping, double drain_
                 next = now + REAP_POLL_MS;
             break;
         case SLOT_IDLE:
-            if (s->session && s->session->head == NULL &&
-                s->session->last_used + p->cfg->session_ttl_ms < next)
-                next = s->session->last_used + p->cfg->session_ttl_ms;
             break;
         }
     }
     if (stopping && drain_deadline < next)
         next = drain_deadline;
     pthread_mutex_lock(&p->lock);
-    if (p->head && p->cfg->queue_timeout_ms > 0 &&
-        p->head->enqueued_at + p->cfg->queue_timeout_ms < next)
-        next = p->head->enqueued_at + p->cfg->queue_timeout_ms;
+    if (p->queue.head && p->cfg->queue_timeout_ms > 0 &&
+        p->queue.head->enqueued_at + p->cfg->queue_timeout_ms < next)
+        next = p->queue.head->enqueued_at + p->cfg->queue_timeout_ms;
+    if (!stopping && p->next_expiry < next)
+        next = p->next_expiry;
     pthread_mutex_unlock(&p->lock);
     return next <= now ? 0 : (int)ceil(next - now);
 }
@@ -1239,7 +1599,9 @@ static void *dispatcher(void *arg) {
         int nfds = 0, timeout;
 
         expire_queue(p, now, stopping);
-        route_session_jobs(p, now, stopping);
+        route_session_jobs(p, stopping);
+        if (!stopping)
+            expire_sessions(p, now);
         for (int i = 0; i < p->n_slots; i++)
             tick(p, &p->slots[i], now, stopping, drain_deadline);
         if (!stopping)
@@ -1309,7 +1671,15 @@ static void *dispatcher(void *arg) {
     }
     /* Belt and braces: nothing may be left waiting once the loop ends. */
     expire_queue(p, clock_ms(), true);
-    route_session_jobs(p, clock_ms(), true);
+    route_session_jobs(p, true);
+    for (struct session_line *l = sessions_lines(p->sessions); l; l = l->next) {
+        struct job *job = queue_take_all(&l->waiting);
+        while (job != NULL) {
+            struct job *next = job->next;
+            job_fail(job, 503, ERR_SHUTTING_DOWN, "the server is shutting down");
+            job = next;
+        }
+    }
     free(fds);
     free(who);
     return NULL;
@@ -1321,6 +1691,7 @@ struct pool *pool_create(const struct config *cfg, const char *node_path,
                          void (*announce)(void *arg), void *announce_arg) {
     struct pool *p = calloc(1, sizeof *p);
     size_t argc = 0, len;
+    char err[256];
 
     if (p == NULL)
         return NULL;
@@ -1331,12 +1702,16 @@ struct pool *pool_create(const struct config *cfg, const char *node_path,
     pthread_mutex_init(&p->lock, NULL);
     atomic_init(&p->next_id, 0);
 
+    session_new_id(&(struct config){0}, p->token, sizeof p->token);
+    p->sessions = sessions_open(cfg, err, sizeof err);
+    if (p->sessions == NULL) {
+        fprintf(stderr, "scopebox-server: %s\n", err);
+        goto fail;
+    }
     p->argc = cfg->n_node_args + 2;
     p->argv = calloc(p->argc + 1, sizeof *p->argv);
     p->n_pool = (int)cfg->workers;
-    /* Twice the sessions: a slot whose session ended stays busy until its
-     * worker is reaped, and that must not hold up the next session. */
-    p->n_slots = (int)(cfg->workers + 2 * cfg->max_sessions);
+    p->n_slots = (int)cfg->workers;
     p->slots = calloc((size_t)p->n_slots, sizeof *p->slots);
     p->pids = calloc((size_t)p->n_slots, sizeof *p->pids);
     p->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -1357,7 +1732,6 @@ struct pool *pool_create(const struct config *cfg, const char *node_path,
         p->slots[i].pool = p;
         p->slots[i].index = i;
         p->slots[i].state = SLOT_EMPTY;
-        p->slots[i].dedicated = i >= p->n_pool;
         p->slots[i].proc.pid = 0;
         p->slots[i].proc.in_fd = p->slots[i].proc.out_fd = p->slots[i].proc.err_fd = -1;
     }
@@ -1401,6 +1775,7 @@ void pool_destroy(struct pool *p) {
     }
     free(p->slots);
     free(p->pids);
+    sessions_close(p->sessions);
     if (p->wake_fd >= 0)
         close(p->wake_fd);
     pthread_mutex_destroy(&p->lock);

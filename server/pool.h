@@ -19,10 +19,13 @@ struct pool;
 
 enum job_kind {
     JOB_RUN,            /* a stateless run on any pool worker */
-    JOB_SESSION_CREATE, /* start a session on a worker of its own */
-    JOB_SESSION_RUN,    /* a run in a session's namespace */
+    JOB_SESSION_CREATE, /* a new session (from nothing, a scope, or an exported image) */
+    JOB_SESSION_RUN,    /* a run in a session's state */
     JOB_SESSION_GET,    /* a session's scope */
     JOB_SESSION_DELETE, /* end a session */
+    JOB_SESSION_LIST,   /* the caller's sessions, a page of them */
+    JOB_SESSION_FORK,   /* a new session with another's state */
+    JOB_SESSION_EXPORT, /* a session's signed image */
 };
 
 /* One run request, shared by the HTTP side and the dispatcher: reference
@@ -34,6 +37,9 @@ struct job {
     void *arg;
     enum job_kind kind;                 /* set by pool_submit */
     char session[SESSION_ID_MAX + 1];   /* the session it is about (CREATE: once done) */
+    char owner[65];                     /* who asks ("" = anyone): sessions are theirs */
+    char list_after[SESSION_ID_MAX + 1]; /* LIST: the page after this id */
+    unsigned list_limit;                /* LIST: at most this many */
 
     /* Written by the dispatcher before the job is done; read by the
      * submitter after job_park said it is done (the job lock orders it). */
@@ -45,10 +51,18 @@ struct job {
     pid_t worker_pid;       /* 0 if it never reached a worker */
 
     /* Private to pool.c. */
+    struct pool *pool;
     uint64_t id;
     unsigned timeout_ms;    /* the run's limit, capped by the server's */
     uint8_t *frame;
     size_t frame_len;
+    json_t *msg;            /* session jobs: the worker message, framed at dispatch */
+    uint8_t *import;        /* CREATE from an export: the signed image */
+    size_t import_len;
+    json_t *pending;        /* a session run's answer, until its image is stored */
+    uint64_t base_version;  /* the session's image version the run started from */
+    bool capture, holds_line;
+    char lease[48];         /* its session's lease token, while held (shared stores) */
     unsigned attempts;
     double enqueued_at, started_at;
     struct job *next;
@@ -71,23 +85,24 @@ bool job_park(struct job *job);
  * done, i.e. whether its results may be read. */
 bool job_abandon(struct job *job);
 
-/* Queues a job of `kind` (encodes its worker frame from `req`, which can be
- * freed after; NULL for GET and DELETE). `session` names the session for
+/* Queues a job of `kind` (encodes its worker message from `req`, which can be
+ * freed after; NULL for the kinds without a body). `session` names the session for
  * the session kinds; a JOB_RUN whose request names a session becomes a
  * JOB_SESSION_RUN. On success the pool holds its own reference until the
  * job is done. On failure (queue full, shutting down, ...) fills `err`. */
 bool pool_submit(struct pool *pool, struct job *job, enum job_kind kind, const char *session,
                  const struct run_request *req, struct api_error *err);
 
-#define POOL_STATS_MAX_PIDS 2304 /* 256 workers + 2 x 1024 session slots */
+#define POOL_STATS_MAX_PIDS 512 /* 256 workers, and those still exiting */
 
 struct pool_stats {
     int ready; /* booted and idle */
     int busy;  /* running a job */
     int total; /* worker slots */
     int queued;
-    int sessions; /* live sessions, each on a worker outside the pool */
-    pid_t pids[POOL_STATS_MAX_PIDS]; /* live workers, pool and sessions */
+    int sessions; /* sessions in the store */
+    size_t session_bytes; /* their images' bytes */
+    pid_t pids[POOL_STATS_MAX_PIDS]; /* live workers */
     size_t n_pids;
 };
 void pool_stats(struct pool *pool, struct pool_stats *out);

@@ -316,6 +316,18 @@ static bool store_session(const struct field *f, const json_t *v, struct run_req
     return true;
 }
 
+/* An exported session image (GET /v1/sessions/{id}/export): checked by the
+ * pool, which knows the key. */
+static bool store_image(const struct field *f, const json_t *v, struct run_request *out,
+                        struct api_error *err) {
+    if (json_string_length(v) == 0) {
+        api_error_set(err, 400, ERR_INVALID_VALUE, "field '%s' must not be empty", f->name);
+        return false;
+    }
+    out->image = v;
+    return true;
+}
+
 static const struct field fields[] = {
     {"code", KIND_STRING, RUNS, RUNS, store_code},
     {"mode", KIND_STRING, RUNS, 0, store_mode}, /* default: exec */
@@ -324,6 +336,7 @@ static const struct field fields[] = {
     {"return", KIND_ANY, RUNS, 0, store_return}, /* default: "data" */
     {"timeout_ms", KIND_INTEGER, RUNS, 0, store_timeout},
     {"session", KIND_STRING, IN(REQ_RUN), 0, store_session},
+    {"image", KIND_STRING, IN(REQ_SESSION_CREATE), 0, store_image},
 };
 
 #define N_FIELDS (sizeof fields / sizeof fields[0])
@@ -426,6 +439,11 @@ bool request_parse(enum request_kind kind, const char *body, size_t len,
         }
         if (!f->store(f, v, out, err))
             goto fail;
+    }
+    if (out->image != NULL && out->scope != NULL) {
+        api_error_set(err, 400, ERR_INVALID_REQUEST,
+                      "a session starts from 'scope' or from an exported 'image', not both");
+        goto fail;
     }
     if (out->scope == NULL && !set_default(out->root, "scope", json_object(), &out->scope, err))
         goto fail;

@@ -30,6 +30,10 @@
 #define ERR_WORKER_CRASHED        "worker_crashed"
 #define ERR_WORKER_PROTOCOL       "worker_protocol_error"
 #define ERR_INTERNAL              "internal_error"
+#define ERR_SESSION_INCOMPATIBLE  "session_incompatible"
+#define ERR_INVALID_IMAGE         "invalid_image"
+#define ERR_SESSION_CONFLICT      "session_conflict"
+#define ERR_SESSION_BUSY          "session_busy"
 
 struct api_error {
     int status;          /* HTTP status to answer with */
@@ -51,7 +55,7 @@ const char *run_mode_name(enum run_mode mode);
 enum request_kind {
     REQ_RUN,            /* POST /v1/run */
     REQ_SESSION_RUN,    /* POST /v1/sessions/{id}/run: no `session` field */
-    REQ_SESSION_CREATE, /* POST /v1/sessions: only `scope`; may be empty */
+    REQ_SESSION_CREATE, /* POST /v1/sessions: `scope` or `image`; may be empty */
 };
 
 /* Session ids as the API documents them; longer or other characters can
@@ -66,6 +70,7 @@ struct run_request {
     const json_t *dynamic; /* object */
     const json_t *ret;     /* "data", "all" or an array of strings */
     const json_t *session; /* string, or NULL */
+    const json_t *image;   /* session creation: an exported image (base64), or NULL */
     unsigned timeout_ms;   /* 0: the server's default */
     enum run_mode mode;
 };

@@ -42,6 +42,7 @@ EXPECT = {
     "empty": lambda b: b["scope"] == {},
     "with_scope": lambda b: b["scope"] == {"counter": 0},
     "increment": lambda b: b["result"] == 1,
+    "import_refused": lambda b: b["error"]["code"] == "invalid_image",
 }
 
 

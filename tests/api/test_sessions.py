@@ -1,4 +1,4 @@
-"""Sessions: a namespace kept between runs on a worker of its own."""
+"""Sessions: a namespace kept between runs (as an image in the session store)."""
 import time
 
 from scopebox_server import ScopeboxServer

@@ -142,12 +142,13 @@ class Plan:
 
     def __init__(self, stages):
         self.stages = stages
-        self.build_stage = stages[0]
         self.final = stages[-1]
         self.steps = []
         self.errors = []
-        # Image path -> repo path, from the runtime stage's COPYs of context files.
+        # Image path -> repo path, from the stages' COPYs of context files
+        # (and per stage name).
         self.copied = {}
+        self.copied_in = {}
         self._plan()
 
     def _stage_workdir(self, stage):
@@ -175,6 +176,7 @@ class Plan:
                         if dest.endswith("/"):
                             target = os.path.join(target, os.path.basename(src.rstrip("/")))
                         self.copied[os.path.normpath(target)] = os.path.normpath(src)
+                        self.copied_in.setdefault(stage.name, {})[os.path.normpath(target)] = os.path.normpath(src)
                     self.steps.append(Step(stage.name, "copy", ["COPY", *srcs, dest], line=ins.line))
                 elif ins.op == "RUN":
                     for argv in run_steps(ins):

@@ -83,6 +83,13 @@ def test_ci_runs_the_docker_tests():
         cm = f.read()
     for test in ("test_image.py", "test_dockerfile.py", "test_scaleout.py"):
         assert test in cm
+    # ... and so is the image built and run by podman (tests/podman).
+    with open(os.path.join(REPO, "tests", "CMakeLists.txt")) as f:
+        assert re.search(r"^add_subdirectory\(podman\)", f.read(), re.M)
+    with open(os.path.join(REPO, "tests", "podman", "CMakeLists.txt")) as f:
+        cm = f.read()
+    assert "LABELS podman" in cm and "test_podman_${suite}.py" in cm
+    assert re.search(r"foreach\(suite image compose\)", cm)
 
 
 # --- the Dockerfile -------------------------------------------------------------
@@ -104,8 +111,8 @@ def test_stages(stages):
     assert len(stages) >= 2, "a build stage and a runtime stage"
     names = [s.name for s in stages]
     assert len(set(names)) == len(names)
-    for s in stages:
-        assert s.base.startswith("debian:bookworm"), s.base
+    for i, s in enumerate(stages):
+        assert s.base.startswith("debian:bookworm") or s.base in names[:i], s.base
     for i, s in enumerate(stages):
         for ins in s.all("COPY"):
             if "from" in ins.flags:
@@ -138,6 +145,22 @@ def test_copy_sources_exist(stages):
         assert not dockerignored(needed, ignore), needed
     for made in ("node_modules", "build", ".git"):
         assert dockerignored(made, ignore), made
+
+
+def test_dependencies_are_installed_before_sources_are_copied(plan):
+    """The layers with the dependencies (toolchain, emscripten, npm ci; the
+    runtime's packages) come before the sources or the built tree are copied
+    in, so they stay cached when only sources change."""
+    installed = {}
+    for stage in plan.stages:
+        done = installed.get(stage.base, False)
+        for ins in stage.instructions:
+            if ins.op == "RUN" and any(len(a) > 1 and a[1].endswith("/install-deps.sh") for a in df.run_steps(ins)):
+                done = True
+            if ins.op == "COPY" and ("from" in ins.flags or set(df.copy_paths(ins)[0]) & {".", "./"}):
+                assert done, f"line {ins.line}: COPY {ins.args} before the stage installs its dependencies"
+        installed[stage.name] = done
+    assert installed[plan.final.name]
 
 
 def test_every_script_the_image_runs_is_run_by_ci(plan):
@@ -190,7 +213,7 @@ def test_runtime_stage_settings(plan):
     assert plan.stopsignal() == "SIGTERM"
     # Only the entrypoint and healthcheck are copied from the context into
     # the runtime stage besides the setup scripts.
-    for image_path, src in plan.copied.items():
+    for image_path, src in plan.copied_in[plan.final.name].items():
         assert src.startswith("docker/"), (image_path, src)
 
 
@@ -216,7 +239,6 @@ def test_compose(server_env_vars):
     services = doc["services"]
     replicas = {n: s for n, s in services.items() if s.get("image", "").startswith("scopebox")}
     assert len(replicas) >= 2
-    ids = set()
     for name, svc in replicas.items():
         build = svc["build"]
         ctx = os.path.normpath(os.path.join(REPO, "docker", build["context"]))
@@ -224,25 +246,29 @@ def test_compose(server_env_vars):
         env = svc["environment"]
         for var in env:
             assert var in server_env_vars, f"{name}: {var} is no server flag's variable"
-        assert re.fullmatch(r"[A-Za-z0-9_]{1,16}", env["SCOPEBOX_REPLICA_ID"])
-        ids.add(env["SCOPEBOX_REPLICA_ID"])
-    assert len(ids) == len(replicas), "replica ids must differ"
+        # Sessions in the shared Redis, signed with one key: no routing by replica.
+        assert env["SCOPEBOX_SESSION_STORE"].startswith("redis://redis:")
+        assert env["SCOPEBOX_SESSION_KEY_FILE"] == "/run/secrets/session_key"
+        assert "SCOPEBOX_REPLICA_ID" not in env
+        assert "redis" in svc["depends_on"]
+    assert "redis" in services and "session_key" in doc["secrets"]
     nginx = services["nginx"]
     for vol in nginx["volumes"]:
         src = vol.split(":")[0]
         assert os.path.isfile(os.path.join(REPO, "docker", src)), vol
     with open(os.path.join(REPO, "docker", "nginx", "compose.conf")) as f:
         conf = f.read()
-    for rid in ids:
-        assert re.search(rf"upstream scopebox_replica_{rid} \{{", conf), f"no upstream for replica {rid}"
+    assert "scopebox_replica" not in conf  # plain round robin
     for name in replicas:
         assert f"server {name}:8080" in conf
 
 
 def test_k8s(server_env_vars):
     docs = load_yaml_docs("docker/k8s.yaml")
-    kinds = {d["kind"]: d for d in docs}
+    kinds = {d["kind"]: d for d in docs if d["metadata"]["name"] == "scopebox"}
     assert {"Deployment", "Service"} <= set(kinds)
+    assert {(d["kind"], d["metadata"]["name"]) for d in docs} >= {
+        ("Deployment", "scopebox-redis"), ("Service", "scopebox-redis")}
     dep = kinds["Deployment"]
     pod = dep["spec"]["template"]["spec"]
     assert dep["spec"]["selector"]["matchLabels"].items() <= dep["spec"]["template"]["metadata"]["labels"].items()
@@ -259,11 +285,13 @@ def test_k8s(server_env_vars):
     lim = c["resources"]["limits"]
     assert "memory" in lim and "cpu" in lim
     # Memory sized from the workers: at least 200 MB per worker process
-    # (pool and session workers) plus the server.
+    # plus the server (sessions hold no worker: they are images in Redis).
     mem = lim["memory"]
     mib = int(mem[:-2]) * (1024 if mem.endswith("Gi") else 1) if mem[-2:] in ("Gi", "Mi") else 0
-    workers = int(env.get("SCOPEBOX_WORKERS", "2")) + int(env.get("SCOPEBOX_MAX_SESSIONS", "4"))
+    workers = int(env.get("SCOPEBOX_WORKERS", "2"))
     assert mib >= 200 * workers, (mem, workers)
+    assert env["SCOPEBOX_SESSION_STORE"].startswith("redis://scopebox-redis:")
+    assert "SCOPEBOX_SESSION_KEY_FILE" in env
     # The server's drain bound (5 s) fits in the grace period with preStop.
     assert pod["terminationGracePeriodSeconds"] >= 5 + 5 + 1
 
@@ -276,7 +304,7 @@ NGINX = shutil.which("nginx", path=os.environ.get("PATH", "") + ":/usr/sbin")
 @pytest.mark.skipif(NGINX is None, reason="nginx is in install-deps.sh's test profile")
 def test_nginx_config_is_valid():
     """compose.conf (with the replicas' names pointed at loopback, since
-    there is no Docker DNS here) and the shared maps/locations pass
+    there is no Docker DNS here) and the shared locations pass
     `nginx -t` under Debian's nginx."""
     with tempfile.TemporaryDirectory() as tmp:
         with open(os.path.join(REPO, "docker", "nginx", "compose.conf")) as f:
@@ -331,5 +359,5 @@ def test_readme_run_in_docker(plan, server_env_vars):
 
 def test_readme_scale_out():
     sec = readme_section("Scale-out")
-    for must in ("replica_unavailable", "SCOPEBOX_REPLICA_ID", "/v1/sessions/", "breaks first"):
+    for must in ("replica_unavailable", "SCOPEBOX_SESSION_STORE", "/v1/sessions/", "breaks first"):
         assert must in sec, must

@@ -67,8 +67,8 @@ class Image:
                 assert self.map(src) == self.map(args[-1]) or os.path.exists(self.map(src)), step
             return
         *srcs, dest = args
-        if srcs == ["."]:
-            return  # the build stage builds in the repository itself
+        if step.stage != self.plan.final.name:
+            return  # the earlier stages build in the repository itself
         for src in srcs:
             target = self.map(dest)
             if dest.endswith("/"):
@@ -82,8 +82,10 @@ class Image:
 
     def _run(self, step):
         argv = [self.map(a) for a in step.argv]
-        cwd = REPO if step.stage == self.plan.build_stage.name else self.root
-        if step.stage == self.plan.build_stage.name:
+        # The stages before the last build in the repository itself.
+        building = step.stage != self.plan.final.name
+        cwd = REPO if building else self.root
+        if building:
             argv[1] = os.path.join(REPO, step.script)
         env = dict(os.environ, SCOPEBOX_BUILD_DIR=BUILD)
         r = subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
@@ -212,6 +214,11 @@ def test_the_image_installs_and_serves(image):
         assert st.st_uid == 0 and not st.st_mode & 0o022, rel
     # The runtime dir is a copy, not a link back into the build tree.
     assert not os.path.islink(os.path.join(prefix, "lib/scopebox/runtime/node_modules"))
+    # One copy of Pyodide: the playground's files are links to the runtime's.
+    runtime_pyodide = os.path.join(prefix, "lib/scopebox/runtime/node_modules/pyodide")
+    for name in ("pyodide.asm.wasm", "python_stdlib.zip", "pyodide.asm.mjs"):
+        web = os.path.join(prefix, "share/scopebox/web/pyodide", name)
+        assert os.path.islink(web) and os.path.realpath(web) == os.path.join(runtime_pyodide, name), web
 
     with Container(image, ["--max-sessions", "1"], SCOPEBOX_WORKERS="1") as c:
         # Listening on every address, as in a container.
@@ -248,6 +255,8 @@ def test_the_image_installs_and_serves(image):
         assert status == 200 and body["ok"], body
         with urllib.request.urlopen(c.url("/"), timeout=10) as r:
             assert r.status == 200 and "html" in r.headers["Content-Type"]
+        with urllib.request.urlopen(c.url("/pyodide/pyodide.asm.wasm"), timeout=10) as r:
+            assert r.status == 200 and r.read(4) == b"\0asm"
         # A session: the argument (--max-sessions 1) took effect.
         status, s1 = c.request("POST", "/v1/sessions", {"scope": {"n": 1}})
         assert status == 201, (s1, c.output())

@@ -1,9 +1,10 @@
-"""Scale-out on loopback: two scopebox replicas (a and b) behind Debian's
-nginx running the shipped routing (docker/nginx/compose.conf with the
-replicas' names pointed at loopback ports; maps.conf and locations.conf
-verbatim). Stateless runs spread over both, a session stays on the replica
-its id names, and when a replica is killed no stateless run is lost (nginx
-sends it to the other) while its sessions fail with replica_unavailable."""
+"""Scale-out on loopback: two scopebox replicas sharing their sessions through
+a real redis-server, behind Debian's nginx running the shipped config
+(docker/nginx/compose.conf with the replicas' names pointed at loopback
+ports; locations.conf verbatim): plain round robin, no session routing.
+Stateless runs spread over both; a session made through one replica is used
+through the other; when a replica is SIGKILLed under load no stateless run is
+lost (nginx sends it to the other) and no session run answered 200 is lost."""
 import json
 import os
 import re
@@ -49,7 +50,7 @@ class Nginx:
         # the loopback ports of the replicas started here.
         for rid, port in replicas.items():
             conf, n = re.subn(rf"server scopebox-{rid}:8080\b", f"server 127.0.0.1:{port}", conf)
-            assert n == 2, f"compose.conf should name scopebox-{rid} twice (round robin and its own upstream)"
+            assert n == 1, f"compose.conf should name scopebox-{rid} once, in the round robin"
         assert "scopebox-" not in re.sub(r"#.*", "", conf).replace("upstream scopebox", ""), conf
         conf, n = re.subn(r"^\s*listen \[::\]:8080;\n", "", conf, flags=re.M)
         conf, m = re.subn(r"listen 8080;", f"listen 127.0.0.1:{self.port};", conf)
@@ -128,19 +129,42 @@ http {{
 
 
 
+def served(server, pattern):
+    """Requests this replica answered, from its log."""
+    return sum(1 for line in server.log_lines if re.search(pattern, line))
+
+
 def served_runs(server):
-    """Stateless runs this replica answered, from its log."""
-    return sum(1 for line in server.log_lines if re.search(r"\bPOST /v1/run 200\b", line))
+    return served(server, r"\bPOST /v1/run 200\b")
+
+
+REDIS = shutil.which("redis-server")
 
 
 @pytest.fixture(scope="module")
 def cluster():
-    # One pool worker each keeps CI time down; sessions get workers of their own.
-    args = ("--workers", "1", "--max-sessions", "2", "--queue-timeout-ms", "30000")
+    if REDIS is None:
+        pytest.skip("redis-server is in install-deps.sh's test profile")
     tmp = tempfile.mkdtemp(prefix="scopebox-nginx-")
     os.chmod(tmp, 0o755)  # nginx's workers run as an unprivileged user
-    a = ScopeboxServer(*args, "--replica-id", "a")
-    b = ScopeboxServer(*args, "--replica-id", "b")
+    key = os.path.join(tmp, "session.key")
+    with open(key, "wb") as f:
+        f.write(os.urandom(32))
+    redis_port = free_port()
+    redis = subprocess.Popen([REDIS, "--port", str(redis_port), "--bind", "127.0.0.1", "--save", "",
+                              "--appendonly", "no", "--dir", tmp], stdout=subprocess.DEVNULL)
+    for _ in range(100):
+        try:
+            socket.create_connection(("127.0.0.1", redis_port), 0.2).close()
+            break
+        except OSError:
+            time.sleep(0.1)
+    # One pool worker each keeps CI time down; a short run limit keeps the
+    # lease of a session whose replica died short too.
+    args = ("--workers", "1", "--queue-size", "32", "--queue-timeout-ms", "30000", "--timeout-ms", "2000",
+            "--session-store", f"redis://127.0.0.1:{redis_port}/0", "--session-key-file", key)
+    a = ScopeboxServer(*args)
+    b = ScopeboxServer(*args)
     try:
         # Boot both at once: each takes seconds.
         threads = [threading.Thread(target=s.__enter__) for s in (a, b)]
@@ -157,6 +181,8 @@ def cluster():
     finally:
         for s in (a, b):
             s.stop()
+        redis.kill()
+        redis.wait()
         shutil.rmtree(tmp, ignore_errors=True)
 
 
@@ -164,6 +190,13 @@ def run_ok(lb, code="1 + 1", **kw):
     status, _, body = lb.request("POST", "/v1/run", {"code": code, "mode": "eval", **kw})
     assert status == 200 and body["ok"], (status, body, lb.errors())
     return body
+
+
+def test_nginx_config_has_no_session_routing():
+    with open(os.path.join(NGINX_DIR, "locations.conf")) as f:
+        conf = re.sub(r"#.*", "", f.read())
+    assert "scopebox_replica" not in conf and "map " not in conf
+    assert sorted(os.listdir(NGINX_DIR)) == ["compose.conf", "locations.conf"]
 
 
 def test_stateless_runs_spread(cluster):
@@ -176,73 +209,76 @@ def test_stateless_runs_spread(cluster):
     assert sum(got) == 12 and min(got) >= 4, f"runs per replica: a={got[0]} b={got[1]}"
 
 
-def make_sessions(lb):
-    """Sessions made through the load balancer until each replica owns one."""
-    owned = {}
-    for _ in range(6):
-        status, headers, body = lb.request("POST", "/v1/sessions", {"scope": {"n": 0}})
-        assert status == 201, (status, body)
-        sid = body["id"]
-        assert headers["Location"] == f"/v1/sessions/{sid}"
-        owned.setdefault(sid.split("-")[0], sid)
-        if len(owned) == 2:
-            return owned
-    pytest.fail(f"sessions all on one replica: {owned}")
-
-
-def test_sessions_stick_to_their_replica(cluster):
-    lb = cluster["lb"]
-    owned = make_sessions(lb)
-    assert set(owned) == {"a", "b"}
-    for rid, sid in owned.items():
-        for i in range(1, 5):
-            status, _, body = lb.request("POST", f"/v1/sessions/{sid}/run", {"code": "n += 1"})
-            assert status == 200 and body["scope"]["n"] == i, (rid, status, body)
-        # Every request for it went to its own replica, by the path alone.
-        status, _, body = lb.request("GET", f"/v1/sessions/{sid}")
-        assert status == 200 and body["scope"] == {"n": 4}, body
-        # The body form (POST /v1/run {"session": ...}) still reaches it:
-        # the other replica answers 404 without running, nginx moves on.
-        status, _, body = lb.request("POST", "/v1/run", {"code": "n += 10", "session": sid})
-        assert status == 200 and body["scope"]["n"] == 14, (status, body)
-    for rid, sid in owned.items():
-        status, _, body = lb.request("DELETE", f"/v1/sessions/{sid}")
-        assert status == 200, body
-    # Ids the config cannot route get clear JSON errors from nginx itself.
-    status, _, body = lb.request("GET", "/v1/sessions/" + "0" * 32)
-    assert status == 404 and body["error"]["code"] == "session_not_found", body
-    status, _, body = lb.request("POST", "/v1/sessions/zz-" + "0" * 32 + "/run", {"code": "1"})
-    assert status == 502 and body["error"]["code"] == "replica_unavailable", body
-    # An unknown session still gets the replicas' own 404.
-    status, _, body = lb.request("POST", "/v1/run", {"code": "1", "session": "a-" + "0" * 32})
-    assert status == 404 and body["error"]["code"] == "session_not_found", body
-
-
-def test_killing_a_replica_loses_no_stateless_run(cluster):
+def test_a_session_is_served_by_either_replica(cluster):
     lb, a, b = cluster["lb"], cluster["a"], cluster["b"]
-    owned = make_sessions(lb)
+    status, headers, body = lb.request("POST", "/v1/sessions", {"scope": {"n": 0}})
+    assert status == 201, body
+    sid = body["id"]
+    pattern = rf"POST /v1/sessions/{sid}/run 200\b"
+    for i in range(1, 9):
+        status, _, body = lb.request("POST", f"/v1/sessions/{sid}/run", {"code": "n += 1"})
+        assert status == 200 and body["scope"]["n"] == i, (status, body)
+    time.sleep(0.2)
+    assert served(a, pattern) >= 2 and served(b, pattern) >= 2, (served(a, pattern), served(b, pattern))
+    status, _, body = lb.request("GET", f"/v1/sessions/{sid}")
+    assert status == 200 and body["scope"] == {"n": 8}, body
+    # The body form works too, through either replica.
+    status, _, body = lb.request("POST", "/v1/run", {"code": "n += 10", "session": sid})
+    assert status == 200 and body["scope"]["n"] == 18, (status, body)
+    status, _, body = lb.request("DELETE", f"/v1/sessions/{sid}")
+    assert status == 200, body
+    status, _, body = lb.request("GET", f"/v1/sessions/{sid}")
+    assert status == 404 and body["error"]["code"] == "session_not_found", body
+
+
+def test_killing_a_replica_loses_no_run_answered_200(cluster):
+    lb, a, b = cluster["lb"], cluster["a"], cluster["b"]
     victim = a
     workers = descendants(victim.proc.pid)
     assert workers
-    results, errors = [], []
-    stop = threading.Event()
+    errors = []
+    stateless_ok = [0]
+    sessions = {}  # sid -> [200 answers, other answers]
+    deadline = time.monotonic() + 90
 
-    def client(k):
-        i = 0
-        while not stop.is_set() and i < 15:
+    def stateless(k):
+        for i in range(15):
             # Long enough that some runs are in flight on the victim when it dies.
             code = "import time\nt = time.time()\nwhile time.time() - t < 0.15:\n    pass\nk * 1000 + i"
             try:
                 status, _, body = lb.request("POST", "/v1/run", {"code": code, "scope": {"k": k, "i": i}},
                                              timeout=60)
-                results.append((status, body))
-                if status != 200 or body.get("result", None) != k * 1000 + i:
+                if status == 200 and body.get("result") == k * 1000 + i:
+                    stateless_ok[0] += 1
+                else:
                     errors.append((status, body))
             except Exception as e:  # noqa: BLE001 - any failure counts
                 errors.append(repr(e))
-            i += 1
 
-    threads = [threading.Thread(target=client, args=(k,)) for k in range(3)]
+    def session_client(sid):
+        counts = sessions[sid]
+        while counts[0] < 10 and time.monotonic() < deadline:
+            t0 = time.monotonic()
+            body = None
+            try:
+                status, headers, body = lb.request("POST", f"/v1/sessions/{sid}/run",
+                                                   {"code": "import time\ntime.sleep(0.05)\nn += 1"},
+                                                   timeout=60)
+            except Exception:  # noqa: BLE001 - a dropped connection: not a 200
+                status, headers = 0, {}
+            if status == 200:
+                counts[0] += 1
+            else:
+                counts[1] += 1
+                counts.append((status, round(time.monotonic() - t0, 2),
+                               body.get("error", {}).get("code") if isinstance(body, dict) else body))
+                time.sleep(float(headers.get("Retry-After", "0.5") or 0.5))
+
+    for _ in range(3):
+        sid = lb.request("POST", "/v1/sessions", {"scope": {"n": 0}})[2]["id"]
+        sessions[sid] = [0, 0]
+    threads = [threading.Thread(target=stateless, args=(k,)) for k in range(3)]
+    threads += [threading.Thread(target=session_client, args=(sid,)) for sid in sessions]
     for t in threads:
         t.start()
     time.sleep(1.0)
@@ -250,26 +286,18 @@ def test_killing_a_replica_loses_no_stateless_run(cluster):
     victim.proc.wait()
     for t in threads:
         t.join(120)
-    stop.set()
     assert not errors, (errors[:5], lb.errors())
-    assert len(results) == 45
-    # Some of those were retried: nginx saw the dead replica fail.
-    retried = [ln for ln in lb.access() if "POST /v1/run 200" in ln and ", " in ln]
-    failed = [ln for ln in lb.access() if "POST /v1/run" in ln and "up_status=502" in ln]
-    assert retried or "connect() failed" in lb.errors() or "prematurely closed" in lb.errors() or failed, \
-        lb.errors()
-
-    # Its session is gone, said plainly; the other replica's is fine.
-    status, _, body = lb.request("POST", f"/v1/sessions/{owned['a']}/run", {"code": "n += 1"})
-    assert status == 502, (status, body)
-    assert body["error"]["code"] == "replica_unavailable" and "'a'" in body["error"]["message"], body
-    status, _, body = lb.request("GET", f"/v1/sessions/{owned['a']}")
-    assert status == 502 and body["error"]["code"] == "replica_unavailable", body
-    status, _, body = lb.request("POST", f"/v1/sessions/{owned['b']}/run", {"code": "n += 1"})
-    assert status == 200 and body["scope"]["n"] == 1, body
+    assert stateless_ok[0] == 45
+    # Every session run answered 200 is in the state; a run cut off with its
+    # replica may or may not have been stored before it died, never more.
+    for sid, (ok, other, *why) in sessions.items():
+        assert ok == 10, (sid, ok, other, why, victim.log()[-1500:], b.log()[-3000:])
+        status, _, body = lb.request("GET", f"/v1/sessions/{sid}")
+        assert status == 200, body
+        assert ok <= body["scope"]["n"] <= ok + other, (sid, ok, other, body)
     # New sessions and stateless runs keep working, on b.
     status, _, body = lb.request("POST", "/v1/sessions", {})
-    assert status == 201 and body["id"].startswith("b-"), body
+    assert status == 201, body
     run_ok(lb)
     # The killed replica's workers (and anything they started) went with it.
     time.sleep(0.5)

@@ -32,7 +32,7 @@ static void test_defaults(void) {
     CHECK(cfg.boot_timeout_ms == 30000);
     CHECK(cfg.timeout_ms == 5000);
     CHECK(cfg.max_timeout_ms == 60000);
-    CHECK(cfg.max_sessions == 4);
+    CHECK(cfg.max_sessions == 10000);
     CHECK(cfg.queue_timeout_ms == 60000);
     CHECK(cfg.max_body_bytes == 1048576);
     CHECK(cfg.n_node_args == 0);

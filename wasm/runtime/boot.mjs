@@ -14,6 +14,7 @@ import { discardSnapshot, readSnapshot } from "./snapshot.mjs";
 // the snippet and `dynscope.__file__` names the side module.
 const SIDE_MODULE = "dynscope.abi3.so";
 const WORKER_PACKAGE = "scopebox_worker";
+const FIXED_MTIME = 1e12; // ms: 2001-09-09
 
 // `loadOptions` go to loadPyodide as they are: the worker's sandbox passes
 // `jsglobals` and `createPyodideModule` (lockdown.mjs).
@@ -56,6 +57,29 @@ export async function loadInterpreter({ runtimeDir, stdout, stderr, loadOptions 
   return { py: await loadPyodide(options), snapshot: false };
 }
 
+// Import caches keep files' and directories' times, which the boot just set
+// to "now": fixed instead, so that every worker's heap is the same after the
+// imports (session images are relative to it, image.mjs).
+function fixTimes(FS) {
+  const walk = (path) => {
+    let st;
+    try {
+      st = FS.lstat(path);
+    } catch {
+      return;
+    }
+    if (FS.isLink(st.mode)) return;
+    if (FS.isDir(st.mode)) {
+      for (const name of FS.readdir(path)) {
+        if (name !== "." && name !== "..") walk(path === "/" ? `/${name}` : `${path}/${name}`);
+      }
+    }
+    FS.utime(path, FIXED_MTIME, FIXED_MTIME);
+  };
+  for (const name of FS.readdir("/")) if (!["dev", "proc", ".", ".."].includes(name)) walk(`/${name}`);
+  FS.utime("/", FIXED_MTIME, FIXED_MTIME);
+}
+
 export function installRuntime(py, runtimeDir) {
   const sitePackages = py.runPython("import site; site.getsitepackages()[0]");
   py.FS.writeFile(`${sitePackages}/${SIDE_MODULE}`, readFileSync(join(runtimeDir, SIDE_MODULE)));
@@ -64,22 +88,20 @@ export function installRuntime(py, runtimeDir) {
   for (const name of readdirSync(pkg).filter((n) => n.endsWith(".py"))) {
     py.FS.writeFile(`${sitePackages}/${WORKER_PACKAGE}/${name}`, readFileSync(join(pkg, name)));
   }
-  // `random` may come from the snapshot with the state it had when the
-  // snapshot was made, identical in every worker: reseed it from os.urandom
-  // (fresh per process). Also done after every stateless run (isolation.mjs).
+  fixTimes(py.FS);
   py.runPython(
     "import sys\n" +
       "if sys.path.count('') > 1: sys.path.remove('')\n" + // a restore inserts it again
       // Only site-packages' finder has a stale listing; importlib.invalidate_caches()
       // would import importlib.metadata (and email) into every worker: +220 ms.
       `sys.path_importer_cache.pop(${JSON.stringify(sitePackages)}, None)\n` +
-      `import dynscope, ${WORKER_PACKAGE}\n` +
-      "if 'random' in sys.modules: sys.modules['random'].seed()\n",
+      `import dynscope, ${WORKER_PACKAGE}\n`,
   );
 }
 
 export async function bootPython({ runtimeDir, stdout, stderr, loadOptions = {}, snapshot = true }) {
   const { py } = await loadInterpreter({ runtimeDir, stdout, stderr, loadOptions, snapshot });
   installRuntime(py, runtimeDir);
+  py.runPython("import sys\nif 'random' in sys.modules: sys.modules['random'].seed()");
   return py;
 }

@@ -15,8 +15,9 @@ import { pathToFileURL } from "node:url";
 import { installRuntime, loadInterpreter, pyodideDir } from "./boot.mjs";
 import { control, emptyGlobals, lockInterpreter, moduleHooks, prepareRealm, realTimers } from "./lockdown.mjs";
 import { Isolation } from "./isolation.mjs";
+import { ImageError, captureImage, parseImage, warmImage } from "./image.mjs";
 import { CTRL } from "./ctrl.mjs";
-import { FrameDecoder, ProtocolError, parseMessage, writeFrameSync } from "./frames.mjs";
+import { FrameDecoder, MAX_FRAME, ProtocolError, parseMessage, writeFrameSync } from "./frames.mjs";
 
 const started = performance.now();
 const ctrl = new Int32Array(workerData.ctrl);
@@ -50,8 +51,24 @@ function sleepMs(ms) {
   return Atomics.wait(ctrl, INTERRUPT, 0, t) !== "timed-out";
 }
 
+// Every worker of a build must boot to the very same pristine heap (session
+// images are relative to it, image.mjs): the boot reads the clocks (file
+// times, import caches, freed floats), so they stand still until the boot's
+// imports are done.
+function freezeClocks() {
+  const now = Date.now;
+  const perf = performance.now;
+  Date.now = () => 1e12;
+  performance.now = () => 1000;
+  return () => {
+    Date.now = now;
+    performance.now = perf;
+  };
+}
+
 let py, runJson, isolation, info;
 try {
+  const thawClocks = freezeClocks();
   prepareRealm();
   const asm = await import(pathToFileURL(join(pyodideDir(workerData.runtimeDir), "pyodide.asm.mjs")).href);
   // From the build-time snapshot when there is one (snapshot.mjs): the
@@ -86,9 +103,11 @@ try {
   };
   py.setInterruptBuffer(ctrl);
   runJson = py.pyimport("scopebox_worker").run_json;
+  thawClocks();
   const lock = lockInterpreter(py, { sleepMs });
   isolation = new Isolation(py);
   const snap = isolation.capture();
+  warmImage();
   process.stderr.write(
     `sandbox: removed built-ins ${lock.removed.join(",") || "-"}; scrubbed reference slots ` +
       `${lock.scrubbed.join(",") || "-"}; froze ${lock.frozen} intrinsics; pristine heap ` +
@@ -160,8 +179,24 @@ function onFrame(payload) {
   if (!Number.isSafeInteger(timeout) || timeout <= 0 || timeout > 0x7fffffff) {
     throw new ProtocolError("timeout_ms must be a positive integer below 2^31");
   }
-  const persist = msg.persist === true || msg.type === "inspect";
+  const resume = msg.image;
+  if (resume !== undefined && typeof resume !== "string") throw new ProtocolError("image must be a string");
+  const persist = msg.persist === true || msg.type === "inspect" || resume !== undefined;
   restoreNow();
+  if (resume !== undefined) {
+    // A session resumed from its image (or a new one, ""): checked before
+    // anything is reset, so that a refused image costs nothing.
+    try {
+      isolation.resume(resume === "" ? null : parseImage(isolation, Buffer.from(resume, "base64")));
+    } catch (e) {
+      if (!(e instanceof ImageError)) throw e;
+      send(JSON.stringify({ type: "rejected", id: msg.id, error: { code: e.code, message: e.message } }));
+      return;
+    }
+    delete msg.image;
+    msg.persist = true; // the runner continues the session's namespace
+    payload = JSON.stringify(msg);
+  }
   rawOutput = 0;
   runs = runs >= 0x7fffffff ? 1 : runs + 1;
   Atomics.store(ctrl, TIMED_OUT, 0);
@@ -170,10 +205,32 @@ function onFrame(payload) {
   Atomics.store(ctrl, RUN, runs);
   Atomics.add(ctrl, STARTS, 1);
   Atomics.notify(ctrl, STARTS); // the watchdog (worker.mjs)
-  run(msg.id, persist, payload);
+  run(msg.id, persist, payload, msg.capture === true);
 }
 
-function run(id, persist, payload) {
+// The session's state after its run, as an `image` frame (the host stores
+// it before it answers the client). After the run's leftover promise
+// callbacks, like a stateless reset; timers are cancelled by the capture.
+// The worker keeps the state: the host may send the session's next run
+// without an image.
+function sendImage(id) {
+  const t0 = performance.now();
+  let image;
+  try {
+    image = captureImage(isolation);
+  } catch (e) {
+    send(JSON.stringify({ type: "image", id, image: null, error: `capture failed: ${e?.message ?? e}` }));
+    return;
+  }
+  const text = image.toString("base64");
+  if (text.length > MAX_FRAME - 4096) {
+    send(JSON.stringify({ type: "image", id, image: null, error: `session state too large (${image.length} bytes as an image)` }));
+    return;
+  }
+  send(`{"type":"image","id":${id},"bytes":${image.length},"capture_ms":${(performance.now() - t0).toFixed(3)},"image":"${text}"}`);
+}
+
+function run(id, persist, payload, capture) {
   isolation.beforeRun(persist);
   let json, pyError;
   try {
@@ -200,6 +257,10 @@ function run(id, persist, payload) {
     send(escapedError(id, pyError));
   } else {
     send(json);
+  }
+  if (capture && !timedOut) {
+    realTimers.setImmediate(() => sendImage(id));
+    return;
   }
   // Stateless: wipe what the run left, after the answer is on its way and
   // after the run's leftover promise callbacks ran against its own state.
@@ -241,5 +302,6 @@ send(
     boot_ms: Math.round(performance.now() - started),
     heap_cap_mb: Math.round(control.heapCap / 1048576),
     files_cap_mb: Math.round(control.filesCap / 1048576),
+    fingerprint: isolation.fingerprint.toString("hex"),
   }),
 );

@@ -23,10 +23,14 @@
 //   (write bits stripped, chmod refused), which also keeps file contents
 //   unchanged in place. What the run's files hold is charged against the
 //   memory cap (fsquota.mjs); the charge starts again at zero.
-// - module state seeded at start-up (random): reseeded from os.urandom.
+// - module state seeded per run (random): seeded from os.urandom before
+//   every stateless run and at a session's creation, never inside the
+//   pristine image, so that every worker of a build
+//   has a byte-identical one (session images depend on it, image.mjs).
 import { cancelTimers, control } from "./lockdown.mjs";
 import { captureFs, restoreFs } from "./fsstate.mjs";
 import { installQuota, resetQuota } from "./fsquota.mjs";
+import { applyImage, fingerprintOf } from "./image.mjs";
 
 export const WRITABLE_DIRS = ["/tmp", "/home/pyodide"];
 const NEVER_TOUCH = new Set(["/dev", "/proc"]);
@@ -162,6 +166,9 @@ export class Isolation {
     this.stackPointer = E.__stack_pointer.value;
     this.stackTraceLimit = Error.stackTraceLimit;
     this.copyHeap();
+    this.fingerprint = fingerprintOf(this);
+    // What ran since the copy (the caller's set-up) counts as a change.
+    this.dirty = true;
     return { heapBytes: this.length, keptBytes: this.pristine.length, slots: this.slots.length, stripped };
   }
 
@@ -212,12 +219,28 @@ export class Isolation {
   }
 
   // Before a stateless run: restore if an earlier run (a session's, or one
-  // whose restore was deferred) left state behind.
+  // whose restore was deferred) left state behind, then seed `random` for
+  // this run alone. A session's run continues the state in place.
   beforeRun(persist) {
-    if (!persist && this.dirty) this.restore();
+    if (!persist) {
+      if (this.dirty) this.restore();
+      this.reseed();
+    }
     this.dirty = true;
   }
 
+  // A session's state before its run: a new one (image "": pristine with
+  // `random` seeded, once, here) or one resumed from its image (parsed and
+  // checked by the caller first, image.mjs; never reseeded).
+  resume(parsed) {
+    if (this.dirty) this.restore();
+    this.dirty = true;
+    if (parsed === null) this.reseed();
+    else applyImage(this, parsed);
+  }
+
+  // Back to the pristine image exactly (`random` is seeded by beforeRun, or
+  // by a new session: an image applied next needs the unseeded bytes).
   restore() {
     const t0 = performance.now();
     const { M, FS } = this;
@@ -264,8 +287,6 @@ export class Isolation {
       map.clear();
       for (const [k, v] of entries) map.set(k, v);
     }
-    // 6. Module state seeded once per process.
-    this.reseed();
     this.dirty = false;
     this.stats.restores++;
     this.stats.lastMs = performance.now() - t0;

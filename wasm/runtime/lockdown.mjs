@@ -121,6 +121,8 @@ function wrapImports(imports) {
     () => (control.heapCap > 0 ? Math.max(1, control.heapCap - control.filesBytes) : 0),
     () => control.heapRefusals++,
   );
+  // Applying a session image grows the heap to the session's size (capped too).
+  control.resizeHeap = (bytes) => env.emscripten_resize_heap(bytes);
   // After boot no new code enters the process: dlopen of a side module (a
   // .so written by a snippet, ctypes.CDLL, ...) fails.
   const dlopen = env._dlopen_js;

@@ -1,0 +1,157 @@
+"""Sessions as data (issue 14): prints the session rows beside the stateless
+ones from one run; asserts no timings.
+
+    create p50, trivial session run p50 (answered once its image is stored)
+    beside a stateless run and a Jupyter kernel's execute round trip,
+    16 connections over 16 sessions vs 16 stateless, fork p50, the reference
+    session's image, server memory per idle session, N idle sessions.
+
+    python3 bench_sessions.py [--quick]
+"""
+import http.client
+import json
+import os
+import statistics
+import sys
+import threading
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "support"))
+from scopebox_server import ScopeboxServer  # noqa: E402
+
+QUICK = "--quick" in sys.argv
+N = 50 if QUICK else 300
+IDLE = 1000 if QUICK else 10000
+SECONDS = 3 if QUICK else 10
+REFERENCE = ("import json, re, collections, decimal\n"
+             + "\n".join(f"v{i} = {i} * 3" for i in range(10))
+             + "\ndef f(a): return a + 1\ndef g(): return f(v1)\n")
+
+
+class Client:
+    def __init__(self, url):
+        host, port = url.split("//")[1].split(":")
+        self.c = http.client.HTTPConnection(host, int(port), timeout=120)
+
+    def req(self, method, path, body=None):
+        data = json.dumps(body) if body is not None else None
+        self.c.request(method, path, data, {"Content-Type": "application/json"} if data else {})
+        r = self.c.getresponse()
+        return r.status, json.loads(r.read())
+
+
+def p50(samples):
+    return statistics.median(samples) * 1000
+
+
+def timed(fn, n):
+    out = []
+    for _ in range(n):
+        t = time.perf_counter()
+        fn()
+        out.append(time.perf_counter() - t)
+    return out
+
+
+def rss_kb(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+def throughput(url, make_body, conns):
+    done = [0] * conns
+    stop = time.monotonic() + SECONDS
+
+    def loop(i):
+        c = Client(url)
+        path, body = make_body(i)
+        while time.monotonic() < stop:
+            status, _ = c.req("POST", path, body)
+            done[i] += status == 200
+
+    threads = [threading.Thread(target=loop, args=(i,)) for i in range(conns)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return sum(done) / SECONDS
+
+
+def jupyter_p50(n):
+    try:
+        from jupyter_client.manager import start_new_kernel
+    except ImportError:
+        return None
+    km, kc = start_new_kernel(kernel_name="python3")
+    try:
+        kc.execute_interactive("x = 0", timeout=30)
+        samples = timed(lambda: kc.execute_interactive("x += 1", timeout=30, output_hook=lambda m: None), n)
+        return p50(samples)
+    finally:
+        kc.stop_channels()
+        km.shutdown_kernel(now=True)
+
+
+def main():
+    rows = []
+    with ScopeboxServer("--workers", "2", "--max-sessions", str(IDLE + 100),
+                        "--session-store-bytes", str(4 << 30)) as s:
+        s.wait_healthy(2)
+        c = Client(s.url)
+        for _ in range(20):  # warm both workers
+            c.req("POST", "/v1/run", {"code": "1"})
+        create = timed(lambda: c.req("POST", "/v1/sessions", {}), N)
+        rows.append(("create a session (empty)", f"{p50(create):.2f} ms p50"))
+        _, sess = c.req("POST", "/v1/sessions", {})
+        sid = sess["id"]
+        c.req("POST", f"/v1/sessions/{sid}/run", {"code": "x = 0"})
+        session_run = timed(lambda: c.req("POST", f"/v1/sessions/{sid}/run", {"code": "x += 1"}), N)
+        stateless = timed(lambda: c.req("POST", "/v1/run", {"code": "x = 1"}), N)
+        rows.append(("trivial run in a session (stored before the answer)", f"{p50(session_run):.2f} ms p50"))
+        rows.append(("trivial stateless run", f"{p50(stateless):.2f} ms p50"))
+        jp = jupyter_p50(N)
+        rows.append(("Jupyter kernel execute round trip (ipykernel, native)",
+                     f"{jp:.2f} ms p50" if jp is not None else "n/a (python3-ipykernel not installed)"))
+        # Two sessions alternating on one worker: every run applies an image.
+        _, a = c.req("POST", "/v1/sessions", {})
+        _, b = c.req("POST", "/v1/sessions", {})
+        for x in (a, b):
+            c.req("POST", f"/v1/sessions/{x['id']}/run", {"code": REFERENCE})
+        flip = [a["id"], b["id"]]
+        resumed = timed(lambda: c.req("POST", f"/v1/sessions/{flip.reverse() or flip[0]}/run",
+                                      {"code": "v1 += 1"}), N // 2)
+        rows.append(("run of the reference session resumed from its image", f"{p50(resumed):.2f} ms p50"))
+        # 16 connections over 16 sessions vs 16 stateless.
+        ids = [c.req("POST", "/v1/sessions", {"scope": {"n": 0}})[1]["id"] for _ in range(16)]
+        sess_rps = throughput(s.url, lambda i: (f"/v1/sessions/{ids[i]}/run", {"code": "n += 1"}), 16)
+        state_rps = throughput(s.url, lambda i: ("/v1/run", {"code": "n = 1"}), 16)
+        rows.append(("16 connections over 16 sessions", f"{sess_rps:.0f} req/s"))
+        rows.append(("16 connections, stateless", f"{state_rps:.0f} req/s ({100 * sess_rps / state_rps:.0f}% for sessions)"))
+        # The reference session's image, fork.
+        _, ref = c.req("POST", "/v1/sessions", {})
+        c.req("POST", f"/v1/sessions/{ref['id']}/run", {"code": REFERENCE})
+        _, exp = c.req("GET", f"/v1/sessions/{ref['id']}/export")
+        rows.append(("reference session image (10 vars, 2 functions, json/re/collections/decimal)",
+                     f"{exp['image_bytes'] / 1024:.1f} KiB"))
+        fork = timed(lambda: c.req("POST", f"/v1/sessions/{ref['id']}/fork"), N)
+        rows.append(("fork", f"{p50(fork):.2f} ms p50"))
+        # N idle sessions with the reference state (forks: same bytes as N runs).
+        before = rss_kb(s.proc.pid)
+        for _ in range(IDLE):
+            c.req("POST", f"/v1/sessions/{ref['id']}/fork")
+        after = rss_kb(s.proc.pid)
+        per = (after - before) * 1024 / IDLE
+        rows.append((f"{IDLE} idle reference sessions: server RSS", f"{after / 1024:.0f} MiB "
+                     f"(+{(after - before) / 1024:.0f} MiB; {per / 1024:.1f} KiB each vs a "
+                     f"{exp['image_bytes'] / 1024:.1f} KiB image)"))
+    width = max(len(r[0]) for r in rows)
+    print(f"sessions benchmark ({'quick' if QUICK else 'full'}; {N} samples per p50; 2 workers)")
+    for name, value in rows:
+        print(f"  {name.ljust(width)}  {value}")
+
+
+if __name__ == "__main__":
+    main()

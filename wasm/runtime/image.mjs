@@ -1,0 +1,307 @@
+// Session images (PROTOCOL.md, "Session images"): a session's interpreter
+// state as its difference from the pristine image that isolation.mjs keeps,
+// so that any worker of the same build can resume it.
+//
+// An image is bytes:
+//   "SBXIMG01"                 8 bytes, magic and format version
+//   fingerprint                32 bytes: the pristine image it is relative to
+//   header length              u32 little-endian
+//   header                     JSON (below)
+//   body                       raw deflate of: the 4 KiB page numbers (u32 LE
+//                              each), then each page XOR its pristine bytes,
+//                              then the writable files' contents
+// header: {heap, sp, pages, slots, dedup, files, cwd}
+//   heap: the wasm memory's byte length; sp: the wasm stack pointer;
+//   pages: how many page numbers; slots: [slot, encoded value] for every
+//   reference-table slot that differs from pristine; dedup: per
+//   deduplication Map, [encoded key, value] entries not in the pristine
+//   one; files: [path, "d"|"f"|"l", mode, size or link target] in creation
+//   order; cwd.
+//
+// What is not carried: JS values in the reference table that cannot be
+// serialised (proxies of Python objects, functions) come back as null;
+// open file descriptors (files stay, streams are closed); timers and
+// pending tasks (cancelled before every capture, see interp.mjs).
+import { createHash } from "node:crypto";
+import { deflateRawSync, inflateRawSync } from "node:zlib";
+import { serialize, deserialize } from "node:v8";
+import { control, cancelTimers } from "./lockdown.mjs";
+import { WRITABLE_DIRS } from "./isolation.mjs";
+
+const MAGIC = Buffer.from("SBXIMG01");
+const SMALL = 4096; // diff granularity
+const BIG = 65536; // the pristine image's granularity (wasm pages)
+const ZERO = Buffer.alloc(BIG);
+
+export class ImageError extends Error {
+  constructor(code, message) {
+    super(message);
+    this.code = code;
+  }
+}
+
+// The pristine image's identity: its heap bytes and layout, the reference
+// table's size and the stack pointer. Equal fingerprints mean byte-identical
+// pristine states (tests/e2e/test_images.py compares two workers').
+export function fingerprintOf(iso) {
+  const h = createHash("sha256");
+  h.update(JSON.stringify({ length: iso.length, runs: iso.runs, slots: iso.slots.length, sp: iso.stackPointer }));
+  h.update(iso.pristine);
+  return h.digest();
+}
+
+// Index of each 64 KiB page into iso.pristine, or -1 for an all-zero one.
+function pristineIndex(iso) {
+  if (iso.pageIndex) return iso.pageIndex;
+  const idx = new Int32Array(Math.ceil(iso.length / BIG)).fill(-1);
+  let at = 0;
+  for (const [off, len] of iso.runs) {
+    for (let o = 0; o < len; o += BIG) idx[(off + o) / BIG] = at + o;
+    at += len;
+  }
+  return (iso.pageIndex = idx);
+}
+
+function pristinePage(iso, idx, off, len) {
+  const big = off / BIG | 0;
+  const at = big < idx.length ? idx[big] : -1;
+  if (at < 0) return ZERO.subarray(0, len);
+  const inner = off - big * BIG;
+  return Buffer.from(iso.pristine.buffer, iso.pristine.byteOffset + at + inner, len);
+}
+
+// XOR of byte ranges (multiples of 8) inside its own memory, in wasm: a JS
+// loop stays slow for the few times a worker runs it before V8 optimises
+// it, and on a busy machine that takes long. The module, by hand:
+//   (memory (export "m") 17)
+//   (func (export "x") (param $a i32) (param $b i32) (param $out i32) (param $n i32)
+//     (local $i i32)
+//     loop while $i < $n: i64.store($out+$i, i64.load($a+$i) ^ i64.load($b+$i)); $i += 8)
+const XOR_WASM = Buffer.from(
+  "0061736d0100000001080160047f7f7f7f00030201000503010011070902016d0200017800000a350133" +
+    "01017f02400340200420034f0d01200220046a200020046a290300200120046a29030085370300200441" +
+    "086a21040c000b0b0b",
+  "hex",
+);
+const BATCH = 64; // pages per call: three 256 KiB areas (a, b, out) in its memory
+let xorModule = null;
+
+function xorer() {
+  if (!xorModule) {
+    const { m, x } = new WebAssembly.Instance(new WebAssembly.Module(XOR_WASM)).exports;
+    xorModule = { mem: new Uint8Array(m.buffer), x };
+  }
+  return xorModule;
+}
+
+// Compiles the XOR module at boot rather than at the first capture.
+export function warmImage() {
+  xorer();
+}
+
+// capture (toImage): image page n = heap page XOR its pristine bytes;
+// apply: heap page = image page n XOR its pristine bytes. `heap` and
+// `image` are byte views.
+function xorPages(iso, idx, pages, heap, image, toImage) {
+  const { mem, x } = xorer();
+  const A = 0, B = BATCH * SMALL, O = 2 * BATCH * SMALL;
+  for (let first = 0; first < pages.length; first += BATCH) {
+    const n = Math.min(BATCH, pages.length - first);
+    for (let k = 0; k < n; k++) {
+      const off = pages[first + k] * SMALL;
+      const src = toImage ? heap.subarray(off, off + SMALL) : image.subarray((first + k) * SMALL, (first + k + 1) * SMALL);
+      mem.set(src, A + k * SMALL);
+      mem.set(pristinePage(iso, idx, off, SMALL), B + k * SMALL);
+    }
+    x(A, B, O, n * SMALL);
+    if (toImage) {
+      image.set(mem.subarray(O, O + n * SMALL), first * SMALL);
+    } else {
+      for (let k = 0; k < n; k++) {
+        const off = pages[first + k] * SMALL;
+        heap.set(mem.subarray(O + k * SMALL, O + (k + 1) * SMALL), off);
+      }
+    }
+  }
+}
+
+// Reference-table values: primitives as they are, pristine values by slot,
+// serialisable objects through v8's structured serialisation; the rest null.
+function encodeValue(v, pristineSlots) {
+  if (v === null || v === undefined) return ["n"];
+  const t = typeof v;
+  if (t === "number" || t === "string" || t === "boolean") return ["p", v];
+  if (t === "bigint") return ["b", v.toString()];
+  const at = pristineSlots.get(v);
+  if (at !== undefined) return ["r", at];
+  try {
+    return ["v", serialize(v).toString("base64")];
+  } catch {
+    return ["n"];
+  }
+}
+
+function decodeValue(e, slots) {
+  switch (e[0]) {
+    case "p":
+      return e[1];
+    case "b":
+      return BigInt(e[1]);
+    case "r":
+      return slots[e[1]];
+    case "v":
+      return deserialize(Buffer.from(e[1], "base64"));
+    default:
+      return null;
+  }
+}
+
+// ---- the writable directories (reconcile with a whole-FS snapshot) ---------
+
+// Every entry under WRITABLE_DIRS, parents first, and the files' bytes.
+export function captureWritableFs(FS) {
+  const files = [];
+  const data = [];
+  const walk = (path) => {
+    let st;
+    try {
+      st = FS.lstat(path);
+    } catch {
+      return;
+    }
+    if (FS.isLink(st.mode)) {
+      files.push([path, "l", st.mode & 0o7777, FS.readlink(path)]);
+    } else if (FS.isDir(st.mode)) {
+      files.push([path, "d", st.mode & 0o7777, 0]);
+      for (const name of FS.readdir(path)) if (name !== "." && name !== "..") walk(`${path}/${name}`);
+    } else if (FS.isFile(st.mode)) {
+      const bytes = FS.readFile(path);
+      files.push([path, "f", st.mode & 0o7777, bytes.length]);
+      data.push(bytes);
+    }
+  };
+  for (const dir of WRITABLE_DIRS) {
+    try {
+      for (const name of FS.readdir(dir)) if (name !== "." && name !== "..") walk(`${dir}/${name}`);
+    } catch {}
+  }
+  return { files, data };
+}
+
+// Onto emptied writable directories (the reset did that).
+export function applyWritableFs(FS, files, body, at) {
+  for (const [path, kind, mode, extra] of files) {
+    if (!WRITABLE_DIRS.some((d) => path.startsWith(d + "/"))) throw new ImageError("invalid_image", `file outside the writable directories: ${path}`);
+    if (kind === "d") {
+      FS.mkdir(path, mode);
+    } else if (kind === "l") {
+      FS.symlink(extra, path);
+    } else {
+      FS.writeFile(path, body.subarray(at, at + extra), { mode });
+      at += extra;
+    }
+  }
+  return at;
+}
+
+// ---- capture and apply -----------------------------------------------------
+
+// The live state as an image, relative to `iso`'s pristine one.
+export function captureImage(iso) {
+  const { M, FS } = iso;
+  cancelTimers(); // nothing may change the state after it is taken
+  const heap = Buffer.from(control.exports.memory.buffer);
+  const idx = pristineIndex(iso);
+  const pages = [];
+  for (let off = 0; off < heap.length; off += BIG) {
+    const len = Math.min(BIG, heap.length - off);
+    const live = heap.subarray(off, off + len);
+    if (live.equals(pristinePage(iso, idx, off, len))) continue;
+    for (let o = off; o < off + len; o += SMALL) {
+      if (!heap.subarray(o, o + SMALL).equals(pristinePage(iso, idx, o, SMALL))) pages.push(o / SMALL);
+    }
+  }
+  const parts = [Buffer.from(new Uint32Array(pages).buffer)];
+  const xored = Buffer.allocUnsafe(pages.length * SMALL);
+  xorPages(iso, idx, pages, heap, xored, true);
+  parts.push(xored);
+  // Reference table and its deduplication maps.
+  if (!iso.slotIndex) iso.slotIndex = new Map(iso.slots.map((v, i) => [v, i]).filter(([v]) => v && (typeof v === "object" || typeof v === "function")).reverse());
+  const slots = [];
+  for (let s = 0; ; s++) {
+    let v;
+    try {
+      v = M.__hiwire_get(s);
+    } catch {
+      break;
+    }
+    if (s < iso.slots.length && v === iso.slots[s]) continue;
+    if (s >= iso.slots.length && (v === null || v === undefined)) continue;
+    slots.push([s, encodeValue(v, iso.slotIndex)]);
+  }
+  const dedup = iso.dedup.map(([map, entries]) => {
+    const before = new Map(entries);
+    const out = [];
+    for (const [k, v] of map) if (before.get(k) !== v) out.push([encodeValue(k, iso.slotIndex), v]);
+    return out;
+  });
+  const fs = captureWritableFs(FS);
+  parts.push(...fs.data);
+  const header = Buffer.from(
+    JSON.stringify({ heap: heap.length, sp: control.exports.__stack_pointer.value, pages: pages.length, slots, dedup, files: fs.files, cwd: FS.cwd() }),
+  );
+  const len = Buffer.alloc(4);
+  len.writeUInt32LE(header.length);
+  return Buffer.concat([MAGIC, iso.fingerprint, len, header, deflateRawSync(Buffer.concat(parts), { level: 1 })]);
+}
+
+// Parses and checks an image without touching the interpreter.
+export function parseImage(iso, bytes) {
+  if (bytes.length < 44 || !bytes.subarray(0, 8).equals(MAGIC)) throw new ImageError("invalid_image", "not a session image");
+  if (!bytes.subarray(8, 40).equals(iso.fingerprint)) {
+    throw new ImageError("session_incompatible", "the session image was taken on another build or pristine state of the interpreter");
+  }
+  const hlen = bytes.readUInt32LE(40);
+  let header, body;
+  try {
+    header = JSON.parse(bytes.subarray(44, 44 + hlen).toString("utf8"));
+    body = inflateRawSync(bytes.subarray(44 + hlen));
+  } catch (e) {
+    throw new ImageError("invalid_image", `malformed session image: ${e?.message ?? e}`);
+  }
+  if (!Number.isSafeInteger(header.heap) || header.heap % BIG || header.heap > control.heapCap || body.length < header.pages * (4 + SMALL)) {
+    throw new ImageError("invalid_image", "session image does not fit this worker");
+  }
+  return { header, body };
+}
+
+// Onto a worker just reset to pristine (isolation.resetToPristine).
+export function applyImage(iso, image) {
+  const { header } = image;
+  let { body } = image;
+  const { M, FS } = iso;
+  const memory = control.exports.memory;
+  if (memory.buffer.byteLength < header.heap && !control.resizeHeap(header.heap)) {
+    throw new ImageError("invalid_image", "cannot grow the heap to the session's size");
+  }
+  const heap = Buffer.from(memory.buffer);
+  const idx = pristineIndex(iso);
+  if (body.byteOffset % 4) body = Buffer.from(Uint8Array.prototype.slice.call(body));
+  const numbers = new Uint32Array(body.buffer, body.byteOffset, header.pages);
+  const xored = body.subarray(header.pages * 4, header.pages * (4 + SMALL));
+  for (const p of numbers) if ((p + 1) * SMALL > heap.length) throw new ImageError("invalid_image", "page outside the heap");
+  xorPages(iso, idx, numbers, heap, xored, false);
+  const at = header.pages * (4 + SMALL);
+  control.exports.__stack_pointer.value = header.sp;
+  for (const [s, e] of header.slots) if (M.__hiwire_set(s, decodeValue(e, iso.slots)) < 0) throw new ImageError("invalid_image", `cannot set reference slot ${s}`);
+  header.dedup.forEach((entries, i) => {
+    const map = iso.dedup[i]?.[0];
+    if (!map) return;
+    for (const [k, v] of entries) {
+      const key = decodeValue(k, iso.slots);
+      if (key !== null) map.set(key, v);
+    }
+  });
+  applyWritableFs(FS, header.files, body, at);
+  FS.chdir(header.cwd);
+}
