@@ -64,7 +64,7 @@ static const struct flag flags[] = {
     {"max-body-bytes", FLAG_SIZE, OFF(max_body_bytes), 1, MAX_BODY_LIMIT, "N",
      "largest accepted request body (default 1048576)"},
     {"output-cap-bytes", FLAG_SIZE, OFF(output_cap_bytes), 0, 16777216, "N",
-     "characters kept of a run's stdout, and of its stderr (default 1048576)"},
+     "bytes (UTF-8) kept of a run's stdout, and of its stderr (default 1048576)"},
     {"max-sessions", FLAG_UINT, OFF(max_sessions), 0, 10000000, "N",
      "sessions the store holds at once; more get 503 (default 10000)"},
     {"session-ttl-ms", FLAG_UINT, OFF(session_ttl_ms), 1, 86400000, "MS",

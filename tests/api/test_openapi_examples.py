@@ -36,6 +36,11 @@ EXPECT = {
     "raised_dynamic": lambda b: not b["ok"] and [f["bindings"] for f in b["error"]["dynamic"]]
     == [{"limit": 2}, {"depth": 3}, {"request_id": "r-7"}]
     and [f["function"] for f in b["error"]["dynamic"]] == ["check", "<module>", "<request>"],
+    "chained_error": lambda b: not b["ok"] and b["error"]["type"] == "KeyError"
+    and (b["error"]["line"], b["error"]["column"], b["error"]["end_column"]) == (4, 5, 36)
+    and b["error"]["cause"]["type"] == "ValueError" and b["error"]["cause"]["line"] == 2
+    and "The above exception was the direct cause" in b["error"]["text"],
+    "exact_changes": lambda b: b["changes"] == {"added": [], "changed": ["flag"], "removed": []},
     "timeout": lambda b: b["error"]["code"] == "timeout",
     "empty": lambda b: b["scope"] == {},
     "with_scope": lambda b: b["scope"] == {"counter": 0},
