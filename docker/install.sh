@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The Dockerfile's build stage, after build.sh: installs the built tree into
-# PREFIX (server, worker runtime with Pyodide and dynscope, web assets), with
+# PREFIX (server, worker runtime with Pyodide and dynscope, web assets, the
+# scopebox command line), with
 # the Node >= 20 that the build was configured with copied to PREFIX/node, so
 # that PREFIX alone is everything a runtime needs besides a few shared
 # libraries (docker/setup-runtime.sh installs those).
@@ -45,4 +46,10 @@ for f in "$web_pyodide"/*; do
     ln -sfn "../../../../lib/scopebox/runtime/node_modules/pyodide/$name" "$f"
   fi
 done
+# The scopebox command line (clients/python: standard library only) beside
+# the server, its package under lib/scopebox/python.
+rm -rf "$prefix/lib/scopebox/python/scopebox"
+mkdir -p "$prefix/lib/scopebox/python/scopebox"
+install -m 0644 "$repo"/clients/python/scopebox/*.py "$prefix/lib/scopebox/python/scopebox/"
+install -m 0755 "$repo/clients/python/bin/scopebox" "$prefix/bin/scopebox"
 log "installed into $prefix (node $("$prefix/node/bin/node" -v))"

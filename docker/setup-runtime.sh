@@ -38,6 +38,7 @@ find "$prefix" ! -type l \( -perm /022 -o ! -perm -644 -o \( -perm /111 ! -perm 
 
 # Fail the image build, not the first request, when something is missing.
 "$prefix/bin/scopebox-server" --help >/dev/null
+"$prefix/bin/scopebox" --help >/dev/null
 "$prefix/node/bin/node" -e 'process.exit(+process.versions.node.split(".")[0] >= 20 ? 0 : 1)' ||
   { log "$prefix/node/bin/node is not Node >= 20"; exit 1; }
 for f in lib/scopebox/runtime/worker.mjs lib/scopebox/runtime/node_modules/pyodide/pyodide.mjs \

@@ -64,13 +64,15 @@ static const struct flag flags[] = {
     {"max-body-bytes", FLAG_SIZE, OFF(max_body_bytes), 1, MAX_BODY_LIMIT, "N",
      "largest accepted request body (default 1048576)"},
     {"output-cap-bytes", FLAG_SIZE, OFF(output_cap_bytes), 0, 16777216, "N",
-     "characters kept of a run's stdout, and of its stderr (default 1048576)"},
+     "bytes (UTF-8) kept of a run's stdout, and of its stderr (default 1048576)"},
     {"max-sessions", FLAG_UINT, OFF(max_sessions), 0, 10000000, "N",
      "sessions the store holds at once; more get 503 (default 10000)"},
     {"session-ttl-ms", FLAG_UINT, OFF(session_ttl_ms), 1, 86400000, "MS",
      "a session idle this long ends (default 600000)"},
     {"replica-id", FLAG_STRING, OFF(replica_id), 0, 0, "NAME",
      "prefix of this server's session ids, for routing among replicas (default none)"},
+    {"mcp-allowed-origins", FLAG_STRING, OFF(mcp_allowed_origins), 0, 0, "LIST",
+     "browser Origins /mcp accepts besides loopback ones, comma-separated, or * (default none)"},
     {"recycle-after-runs", FLAG_UINT, OFF(recycle_after_runs), 0, 100000000, "N",
      "replace a pool worker after this many runs, 0 = never (default 100000)"},
     {"recycle-rss-mb", FLAG_UINT, OFF(recycle_rss_mb), 0, 1048576, "MB",
@@ -146,6 +148,7 @@ static void set_defaults(struct config *cfg) {
     cfg->max_sessions = 10000;
     cfg->session_ttl_ms = 600000;
     cfg->replica_id = NULL;
+    cfg->mcp_allowed_origins = NULL;
     cfg->recycle_after_runs = 100000; /* a boot costs ~1 s of CPU; state does not leak (isolation.mjs) */
     cfg->recycle_rss_mb = 768;
     cfg->max_connections = 0; /* the HTTP edge; 0: derived from the fd limit (main.c) */

@@ -28,6 +28,7 @@ struct config {
     unsigned max_sessions;
     unsigned session_ttl_ms;   /* idle time after which a session ends */
     const char *replica_id;    /* prefixes session ids; NULL for none */
+    const char *mcp_allowed_origins; /* comma-separated; NULL: loopback only (mcp.h) */
     unsigned recycle_after_runs; /* a pool worker is replaced after this many runs; 0: never */
     unsigned recycle_rss_mb;     /* ... or once resident memory passes this; 0: never */
     /* the HTTP edge (server/http.c) */

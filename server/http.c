@@ -17,6 +17,7 @@
 #include "crashlimit.h"
 #include "keys.h"
 #include "log.h"
+#include "mcp.h"
 #include "metrics.h"
 #include "openapi.h"
 #include "rawjson.h"
@@ -100,6 +101,9 @@ struct exchange {
     bool capped;       /* ... and whether the request asked for more */
     unsigned status;
     size_t bytes;
+    bool is_mcp;            /* POST /mcp: JSON-RPC answers (see mcp.h) */
+    struct mcp_call *mcp;   /* its tools/call, while the pool runs it ... */
+    struct mcp_batch *batch; /* ... and the batch that owns it, if any */
 };
 
 /* ---- responses ------------------------------------------------------------ */
@@ -281,9 +285,13 @@ static void refuse_method(struct exchange *ex, const char *allow) {
                   ex->path, ex->method, allow);
 }
 
+static enum MHD_Result respond_mcp_refusal(struct exchange *ex);
+
 static enum MHD_Result respond_refusal(struct exchange *ex) {
     if (ex->challenge != NULL)
         return respond_error(ex, &ex->refusal, MHD_HTTP_HEADER_WWW_AUTHENTICATE, ex->challenge);
+    if (ex->is_mcp)
+        return respond_mcp_refusal(ex);
     return respond_error(ex, &ex->refusal, ex->allow ? MHD_HTTP_HEADER_ALLOW : NULL, ex->allow);
 }
 
@@ -526,6 +534,7 @@ static void authorize(struct exchange *ex) {
                       "the Authorization header holds no valid API key (expected 'Bearer <key>')");
     }
 }
+static void route_mcp(struct exchange *ex);
 
 /* First call, headers only: picks the route, and refuses what can be refused
  * from the headers. The answer normally goes out in the last call, once any
@@ -548,6 +557,8 @@ static enum MHD_Result begin(struct exchange *ex, const char *url) {
             refuse_method(ex, "GET, HEAD, POST");
     } else if (strncmp(url, "/v1/sessions/", 13) == 0) {
         route_session(ex, url + 13);
+    } else if (strcmp(url, "/mcp") == 0) {
+        route_mcp(ex);
     } else if (strcmp(url, "/v1/openapi.json") == 0) {
         if (is_method(ex, MHD_HTTP_METHOD_GET) || is_method(ex, MHD_HTTP_METHOD_HEAD))
             ex->route = ROUTE_OPENAPI;
@@ -633,10 +644,15 @@ static void resume_exchange(void *arg) {
     MHD_resume_connection(ex->conn);
 }
 
+static enum MHD_Result answer_mcp_job(struct exchange *ex);
+static enum MHD_Result mcp_answered(struct exchange *ex, json_t *reply);
+
 static enum MHD_Result answer_job(struct exchange *ex) {
     const struct job *job = ex->job;
     if (job_park(ex->job))
         return MHD_YES; /* not done: suspended again until it is */
+    if (ex->mcp != NULL)
+        return answer_mcp_job(ex);
     if (job->result != NULL)
         return respond_result(ex, job);
     return respond_error(ex, &job->error, NULL, NULL);
@@ -746,6 +762,8 @@ static enum MHD_Result submit(struct exchange *ex, const struct run_request *req
         if (!admit_run(ex, t, &err)) {
             double wait = crashlimit_wait_ms(ex->http->crashes, t->caller, clock_ms());
             free(t);
+            if (ex->mcp != NULL) /* a tool's failure, as the pool's own answers */
+                return mcp_answered(ex, mcp_call_reply(ex->mcp, NULL, &err, false, 0, 0));
             snprintf(retry, sizeof retry, "%.0f", wait > 0 ? wait / 1000.0 + 0.999 : 1.0);
             return respond_error(ex, &err, "Retry-After", retry);
         }
@@ -772,6 +790,8 @@ static enum MHD_Result submit(struct exchange *ex, const struct run_request *req
         job->on_done = NULL; /* never done: the ticket is ours to undo */
         job_release(job);
         ticket_undo(t);
+        if (ex->mcp != NULL) /* a tool's failure, as the pool's own answers */
+            return mcp_answered(ex, mcp_call_reply(ex->mcp, NULL, &err, false, 0, 0));
         return respond_error(ex, &err, NULL, NULL);
     }
     ex->job = job;
@@ -879,6 +899,106 @@ void http_reap(struct http *h) {
                 h->cfg->request_timeout_ms);
 }
 
+/* ---- /mcp (the JSON-RPC side is mcp.c) ------------------------------------- */
+
+static const char *header(const struct exchange *ex, const char *name) {
+    return MHD_lookup_connection_value(ex->conn, MHD_HEADER_KIND, name);
+}
+
+static enum MHD_Result respond_mcp_refusal(struct exchange *ex) {
+    return respond_json(ex, (unsigned)ex->refusal.status,
+                        mcp_error_json(ex->refusal.status == 405 || ex->refusal.status == 403
+                                           ? -32000 : MCP_INVALID_REQUEST,
+                                       ex->refusal.message),
+                        ex->allow ? MHD_HTTP_HEADER_ALLOW : NULL, ex->allow);
+}
+
+/* Streamable HTTP without server-initiated messages: POST only (a GET for
+ * an event stream is 405, which the transport allows); browsers' requests
+ * from other origins are refused (DNS rebinding). */
+static void route_mcp(struct exchange *ex) {
+    ex->is_mcp = true;
+    if (!is_method(ex, MHD_HTTP_METHOD_POST)) {
+        refuse_method(ex, "POST");
+    } else if (!mcp_origin_allowed(header(ex, "Origin"), ex->http->cfg->mcp_allowed_origins)) {
+        ex->route = ROUTE_REFUSE;
+        api_error_set(&ex->refusal, 403, ERR_INVALID_REQUEST,
+                      "Origin not allowed (see --mcp-allowed-origins)");
+    } else if (!mcp_accepts_json(header(ex, MHD_HTTP_HEADER_ACCEPT))) {
+        ex->route = ROUTE_REFUSE;
+        api_error_set(&ex->refusal, 406, ERR_INVALID_REQUEST,
+                      "Accept must include application/json");
+    } else {
+        expect_body(ex, REQ_RUN, JOB_RUN); /* the kinds are mcp.c's to pick */
+    }
+}
+
+/* A batch's tool calls run one after the other, each on the usual path. */
+static enum MHD_Result next_in_batch(struct exchange *ex) {
+    ex->mcp = mcp_batch_next(ex->batch);
+    if (ex->mcp == NULL)
+        return respond_json(ex, 200, mcp_batch_reply(ex->batch), NULL, NULL);
+    ex->job_kind = ex->mcp->job_kind;
+    memcpy(ex->session, ex->mcp->session, sizeof ex->session);
+    ex->list_limit = ex->mcp->list_limit;
+    memcpy(ex->list_after, ex->mcp->list_after, sizeof ex->list_after);
+    return submit(ex, ex->mcp->req.root ? &ex->mcp->req : NULL);
+}
+
+/* A tool call's answer: the response, or the next call of its batch. */
+static enum MHD_Result mcp_answered(struct exchange *ex, json_t *reply) {
+    if (ex->batch == NULL)
+        return reply ? respond_json(ex, 200, reply, NULL, NULL) : MHD_NO;
+    mcp_batch_answer(ex->batch, reply);
+    job_release(ex->job);
+    ex->job = NULL;
+    return next_in_batch(ex);
+}
+
+static enum MHD_Result serve_mcp(struct exchange *ex) {
+    struct mcp_call call;
+    struct mcp_batch *batch;
+    json_t *reply;
+    int status;
+    enum mcp_outcome out;
+
+    if (ex->too_large) {
+        request_check_size(ex->seen, ex->http->cfg->max_body_bytes, &ex->refusal);
+        return respond_mcp_refusal(ex);
+    }
+    out = mcp_handle(ex->body ? ex->body : "", ex->len, header(ex, "MCP-Protocol-Version"), &reply,
+                     &status, &call, &batch);
+    free(ex->body);
+    ex->body = NULL;
+    ex->len = ex->cap = 0;
+    if (out == MCP_ACCEPTED)
+        return respond(ex, 202, NULL, 0, "application/json", NULL, NULL);
+    if (out == MCP_REPLY)
+        return reply ? respond_json(ex, (unsigned)status, reply, NULL, NULL) : MHD_NO;
+    if (out == MCP_BATCH) {
+        ex->batch = batch;
+        return next_in_batch(ex);
+    }
+    ex->mcp = malloc(sizeof *ex->mcp);
+    if (ex->mcp == NULL) {
+        mcp_call_free(&call);
+        return MHD_NO;
+    }
+    *ex->mcp = call;
+    ex->job_kind = call.job_kind;
+    memcpy(ex->session, call.session, sizeof ex->session);
+    ex->list_limit = call.list_limit;
+    memcpy(ex->list_after, call.list_after, sizeof ex->list_after);
+    /* The same path as the REST routes: queued, answered on resume. */
+    return submit(ex, ex->mcp->req.root ? &ex->mcp->req : NULL);
+}
+
+static enum MHD_Result answer_mcp_job(struct exchange *ex) {
+    const struct job *job = ex->job;
+    return mcp_answered(ex, mcp_call_reply(ex->mcp, job->result, &job->error, job->timed,
+                                           job->queue_ms, job->run_ms));
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
                                   const char *method, const char *version,
                                   const char *upload_data, size_t *upload_data_size,
@@ -909,7 +1029,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         return answer_job(ex);
     set_deadline(h, conn, true); /* the whole request is in */
     if (ex->route == ROUTE_BODY)
-        return run(ex);
+        return ex->is_mcp ? serve_mcp(ex) : run(ex);
     return answer_now(ex, url);
 }
 
@@ -937,6 +1057,12 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
             toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " (connection lost)");
     job_release(ex->job);
     keyring_release(ex->ring);
+    if (ex->batch != NULL) {
+        mcp_batch_free(ex->batch); /* owns ex->mcp */
+    } else if (ex->mcp != NULL) {
+        mcp_call_free(ex->mcp);
+        free(ex->mcp);
+    }
     free(ex->body);
     free(ex);
     *req_cls = NULL;

@@ -33,6 +33,14 @@ EXPECT = {
     "runtime_error": lambda b: not b["ok"] and b["error"]["type"] == "ZeroDivisionError"
     and b["error"]["line"] == 2 and b["error"]["source"] == "    return a / b"
     and [f["line"] for f in b["error"]["traceback"]] == [3, 2],
+    "raised_dynamic": lambda b: not b["ok"] and [f["bindings"] for f in b["error"]["dynamic"]]
+    == [{"limit": 2}, {"depth": 3}, {"request_id": "r-7"}]
+    and [f["function"] for f in b["error"]["dynamic"]] == ["check", "<module>", "<request>"],
+    "chained_error": lambda b: not b["ok"] and b["error"]["type"] == "KeyError"
+    and (b["error"]["line"], b["error"]["column"], b["error"]["end_column"]) == (4, 5, 36)
+    and b["error"]["cause"]["type"] == "ValueError" and b["error"]["cause"]["line"] == 2
+    and "The above exception was the direct cause" in b["error"]["text"],
+    "exact_changes": lambda b: b["changes"] == {"added": [], "changed": ["flag"], "removed": []},
     "timeout": lambda b: b["error"]["code"] == "timeout",
     "capped_timeout": lambda b: b["result"] == 2 and b["limits"] == {"timeout_ms": 60000, "capped": True},
     # Values here; the exact text (0.1, 1e-07, -0.0, 5e-324) is tests/api/test_answers.py's.
@@ -41,6 +49,16 @@ EXPECT = {
     "with_scope": lambda b: b["scope"] == {"counter": 0},
     "increment": lambda b: b["result"] == 1,
     "import_refused": lambda b: b["error"]["code"] == "invalid_image",
+    "initialize": lambda b: b["result"]["protocolVersion"] == "2025-11-25"
+    and "tools" in b["result"]["capabilities"],
+    "tools_list": lambda b: [t["name"] for t in b["result"]["tools"]]
+    == ["run_python", "session_start", "session_run", "session_fork", "session_list", "session_end"],
+    "call_run_python": lambda b: b["result"]["structuredContent"]["result"] == 42
+    and b["result"]["isError"] is False and b["result"]["content"][0]["text"] == "result: 42\n",
+    "call_snippet_error": lambda b: b["result"]["isError"] is True
+    and b["result"]["structuredContent"]["error"]["type"] == "ZeroDivisionError",
+    "unknown_method": lambda b: b["error"]["code"] == -32601,
+    "batch": lambda b: [m["id"] for m in b] == [6, 7] and b[1]["result"]["structuredContent"]["result"] == 4,
 }
 
 

@@ -80,3 +80,13 @@ def test_idle_session_expires():
         # the slot is free again
         sid2 = create(s)
         s.request("DELETE", f"/v1/sessions/{sid2}")
+
+
+def test_reading_a_session_restarts_its_idle_ttl():
+    with ScopeboxServer("--workers", "1", "--max-sessions", "1", "--session-ttl-ms", "1500") as s:
+        s.wait_healthy(1)
+        sid = create(s)
+        for _ in range(6):  # 3 s in all, twice the TTL, but never 1.5 s idle
+            time.sleep(0.5)
+            assert s.request("GET", f"/v1/sessions/{sid}")[0] == 200
+        s.request("DELETE", f"/v1/sessions/{sid}")

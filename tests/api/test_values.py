@@ -103,3 +103,28 @@ def test_lone_surrogate_string_is_tagged(server):
 def test_nan_result(server):
     r = run(server, "float('nan')")["result"]
     assert r == {"$type": "float", "value": "nan"} and math.isnan(float(r["value"]))
+
+
+def test_large_dict_switches_to_the_items_form(server):
+    r = run(server, "{f'k{i}': i for i in range(1001)}")["result"]
+    assert r["$type"] == "dict" and r["truncated"] is True and r["length"] == 1001
+    assert len(r["items"]) == 1000 and r["items"][0] == ["k0", 0]
+    assert run(server, "{f'k{i}': i for i in range(1000)}")["result"]["k999"] == 999
+
+
+def test_a_key_too_long_to_go_out_whole_is_a_cut_string(server):
+    r = run(server, "{'k' * 70000: 1, 'short': 2}")["result"]
+    assert r["$type"] == "dict" and r["items"][1] == ["short", 2], r
+    key = r["items"][0][0]
+    assert key["$type"] == "str" and key["truncated"] is True and key["length"] == 70000
+
+
+def test_object_tags_use_the_bare_name_for_builtins_and_the_snippets_classes(server):
+    b = run(server, "import fractions\nclass Mine:\n    class Inner: pass\n"
+                    "[range(2), Mine(), Mine.Inner(), fractions.Fraction(1, 3)]", "exec")
+    assert [v["$type"] for v in b["result"]] == ["range", "Mine", "Mine.Inner", "fractions.Fraction"]
+
+
+def test_huge_class_name_is_cut_in_the_tag(server):
+    r = run(server, "type('C' * 5000, (), {})()")["result"]
+    assert r["$type"] == "C" * 1000 + "… [4000 more characters]"

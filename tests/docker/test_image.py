@@ -278,6 +278,10 @@ def test_the_image_installs_and_serves(image):
         assert status == 200 and body["result"] == 42, body
         status, body = c.request("GET", "/healthz")
         assert status == 200 and body["ok"], body
+        # The command line installed beside the server, on the image's python3.
+        cli = subprocess.run([os.path.join(prefix, "bin/scopebox"), "run", "--url", c.url(""), "--eval",
+                              "-c", "6 * 7"], capture_output=True, text=True, timeout=60)
+        assert (cli.returncode, cli.stdout) == (0, "42\n"), cli.stderr
         with urllib.request.urlopen(c.url("/"), timeout=10) as r:
             assert r.status == 200 and "html" in r.headers["Content-Type"]
         with urllib.request.urlopen(c.url("/pyodide/pyodide.asm.wasm"), timeout=10) as r:

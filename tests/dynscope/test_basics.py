@@ -122,6 +122,21 @@ def test_bind_takes_a_mapping_for_non_identifier_names():
         assert get("y") == 3
 
 
+def test_bind_of_a_non_mapping_is_a_type_error_that_says_what_is_expected():
+    # Issue 13 §8: bind(1) used to be "'int' object has no attribute 'keys'".
+    for bad in (1, "x=1", [("x", 1)], object()):
+        e = raises(TypeError, bind, bad)
+        assert "mapping or keyword arguments" in str(e), str(e)
+        assert type(bad).__name__ in str(e)
+    ns = dynscope.Namespace()
+    e = raises(TypeError, ns.bind, 1)
+    assert "mapping or keyword arguments" in str(e)
+    with bind(None, x=1):
+        assert get("x") == 1
+    with bind(None):
+        assert get("x", UNBOUND) == UNBOUND
+
+
 def test_non_interned_name_is_found():
     name = "".join(["lo", "ng_name_", str(12345)])
     with bind(**{name: 1}):

@@ -77,3 +77,103 @@ def test_generator_in_snippet_sees_its_resumer():
         assert next(it) == 1
     with dynscope.bind(level=2):
         assert next(it) == 2
+
+
+# ---- the fast path (issue 16): an exact dict while nothing is bound --------
+# While dynscope.dynamic has no live binding the fallback cannot change a
+# lookup's result, so the object is an exact dict (CPython then specialises
+# builtin loads); the moment anything is bound it is a FallbackBuiltins again.
+
+
+def test_exact_dict_while_nothing_is_bound_fallback_once_something_is():
+    g = snippet_globals()
+    fb = g["__builtins__"]
+    exec("n = len('abc')\n", g)
+    assert g["n"] == 3
+    assert type(fb) is dict               # nothing bound: the fast path
+    with dynscope.bind(anything=1):
+        assert type(fb) is FallbackBuiltins
+        exec("seen = anything\n", g)
+    assert g["seen"] == 1
+    exec("n = len('ab')\n", g)
+    assert type(fb) is dict
+
+
+def test_specialised_builtin_loads_see_a_later_dynamic_binding():
+    g = snippet_globals()
+    exec("def f():\n    return len('abc')\n"
+         "def h():\n    return indent\n", g)
+    f, h = g["f"], g["h"]
+    for _ in range(2000):                 # warm: LOAD_GLOBAL specialises
+        assert f() == 3
+    assert type(g["__builtins__"]) is dict
+    try:
+        h()
+    except NameError:
+        pass
+    else:
+        raise AssertionError("indent resolved with nothing bound")
+    with dynscope.bind(len=lambda s: "dynamic len", indent="  "):
+        assert (f(), h()) == ("dynamic len", "  ")
+        for _ in range(2000):
+            assert f() == "dynamic len"
+    for _ in range(2000):
+        assert f() == 3
+    with dynscope.bind(len=lambda s: "again"):
+        assert f() == "again"
+
+
+def test_module_level_loads_see_a_later_dynamic_binding():
+    g = snippet_globals()
+    code = compile("out = [len('abc') for _ in range(3)][0]\nname = print\n", "<m>", "exec")
+    for _ in range(200):
+        exec(code, g)
+    assert (g["out"], g["name"]) == (3, print)
+    with dynscope.bind(len=lambda s: 0, print="dynamic print"):
+        exec(code, g)
+    assert (g["out"], g["name"]) == (0, "dynamic print")
+
+
+def test_a_suspended_generators_binding_keeps_the_fallback_on():
+    g = snippet_globals()
+    exec("def gen():\n    with dynscope.bind(level='gen'):\n        yield level\n"
+         "def read():\n    return level\n", g)
+    g["dynscope"] = dynscope
+    it = g["gen"]()
+    assert next(it) == "gen"
+    assert type(g["__builtins__"]) is FallbackBuiltins
+    try:
+        g["read"]()                       # the generator's binding is not visible
+    except NameError:
+        pass
+    else:
+        raise AssertionError("a suspended generator's binding leaked")
+    it.close()
+
+
+def test_subclass_instances_keep_their_type():
+    class Sub(FallbackBuiltins):
+        pass
+
+    g = {"__builtins__": Sub(builtins.__dict__)}
+    exec("n = len('ab')\n", g)
+    assert type(g["__builtins__"]) is Sub and g["n"] == 2
+
+
+def test_dropped_instances_are_freed():
+    import gc
+    import weakref
+
+    class Marker:
+        pass
+
+    m = Marker()
+    w = weakref.ref(m)
+    fb = FallbackBuiltins(builtins.__dict__)
+    fb["marker"] = m
+    exec("len('x')\n", {"__builtins__": fb})   # now an exact dict
+    del fb, m
+    for _ in range(200):                       # new instances sweep the old ones
+        FallbackBuiltins({})
+    gc.collect()
+    assert w() is None

@@ -49,3 +49,23 @@ class OpenApi:
                 content = op.get("requestBody", {}).get("content", {}).get("application/json", {})
                 for name, ex in content.get("examples", {}).items():
                     yield method.upper(), path, name, ex["value"]
+
+    def validate_request(self, method, path, body):
+        """Asserts that a request body is what the spec documents for (method, path)."""
+        content = self.operation(method, path).get("requestBody", {}).get("content", {})
+        if body is None:
+            assert not self.operation(method, path).get("requestBody", {}).get("required"), \
+                f"{method} {path}: a body is required"
+            return
+        schema = content["application/json"]["schema"]
+        jsonschema.Draft202012Validator(schema, resolver=self.resolver).validate(body)
+
+    def template(self, path):
+        """The documented path template a concrete path matches (or KeyError)."""
+        parts = path.split("?")[0].strip("/").split("/")
+        for candidate in self.doc["paths"]:
+            cparts = candidate.strip("/").split("/")
+            if len(cparts) == len(parts) and all(
+                    c == p or (c.startswith("{") and c.endswith("}")) for c, p in zip(cparts, parts)):
+                return candidate
+        raise KeyError(path)

@@ -1,6 +1,7 @@
 // The two engines behind the playground's switch. Both answer with the
 // HTTP API's shapes (server/openapi.yaml): { status, body } where body is a
 // RunResult, a Session, or a Failure { ok: false, error: { code, message } }.
+import { Client } from "../../clients/js/scopebox.mjs";
 import { parseAnswer } from "./values.js";
 
 const OUTPUT_CAP = 1 << 20; // the server's default --output-cap-bytes
@@ -11,22 +12,20 @@ function failure(status, code, message, extra = {}) {
   return { status, body: { ok: false, error: { code, message }, ...extra } };
 }
 
-function apiUrl(path) {
-  return new URL(path, document.baseURI).href;
-}
+// ---- server: the API through the JS client (clients/js) ----------------------
 
-// ---- server: POST to the API ---------------------------------------------
-
+// The playground shows answers in their wire form (tagged values, floats as
+// written), so it uses the client's raw exchange with its own parser.
 export class ServerEngine {
   constructor() {
     this.name = "server";
+    this.client = new Client(document.baseURI);
   }
 
   // Resolves with [state, text] for the engine's status line.
   async boot() {
     try {
-      const res = await fetch(apiUrl("healthz"), { cache: "no-store" });
-      const body = await res.json();
+      const { body } = await this.client.call("GET", "healthz");
       const w = body.workers ?? {};
       return body.ok ? ["ready", `${w.ready + (w.busy ?? 0)} of ${w.total} workers up`] : ["error", "no worker ready yet"];
     } catch {
@@ -35,27 +34,17 @@ export class ServerEngine {
   }
 
   async call(method, path, body, signal) {
-    let res, text;
+    let res;
     try {
-      res = await fetch(apiUrl(path), {
-        method,
-        headers: body === undefined ? {} : { "Content-Type": "application/json" },
-        body: body === undefined ? undefined : JSON.stringify(body),
-        signal,
-        cache: "no-store",
-      });
-      text = await res.text();
+      res = await this.client.call(method, path, body, { signal, parse: parseAnswer });
     } catch (e) {
       if (e?.name === "AbortError") {
         return { stopped: true, ...failure(0, "stopped", "Stopped waiting for the server (the run itself ends at its time limit there).") };
       }
       return failure(0, "network_error", `The server could not be reached: ${e?.message ?? e}`);
     }
-    try {
-      return { status: res.status, body: parseAnswer(text) };
-    } catch {
-      return failure(res.status, "bad_response", `HTTP ${res.status}: ${text.slice(0, 300)}`);
-    }
+    if (typeof res.body === "string") return failure(res.status, "bad_response", `HTTP ${res.status}: ${res.body.slice(0, 300)}`);
+    return { status: res.status, body: res.body };
   }
 
   run(req, { signal, session }) {

@@ -1,7 +1,9 @@
 /* block(fn): run a zero-argument function's body in its caller's scope
  * (seed 001, "code blocks"): names the body reads come from the calling
  * frame's locals, then its globals and builtins; names it assigns land in
- * the calling frame's namespace.
+ * the calling frame's namespace; and names in the body's nested scopes
+ * (generator expressions, comprehensions, nested functions and classes)
+ * resolve as if the body were written in the caller.
  *
  *     @dynscope.block
  *     def bump():
@@ -11,23 +13,39 @@
  *         bump(); bump()
  *         return count          # 2 on 3.13+
  *
- * How: the body is recompiled once from the function's source as module-
- * level code (free names become LOAD_NAME/STORE_NAME) and executed with
- * exec(code, caller.f_globals, caller.f_locals).  Rewriting the bytecode
- * instead would have to track five interpreter versions' opcodes.
+ * How, once per block (the Python helper below, cold code): the body is
+ * recompiled from the function's source, and symtable says which names it
+ * assigns at its top level and which it (or any nested scope) reads as
+ * globals.  Then per call:
+ *   - a caller that is not a function (module level, class body, exec()
+ *     namespace): its f_locals is the real namespace, and the body runs as
+ *     module-level code, exec(code, f_globals, f_locals): exactly what the
+ *     same text written there would do (a class body's nested scopes do not
+ *     see the class's names there either);
+ *   - a function caller: the body is compiled as a closure whose free
+ *     variables are the names it assigns plus those of the names it reads
+ *     that are the caller's locals now (one variant per such set, cached);
+ *     the cells start as the caller's values, the body runs with the
+ *     caller's globals (so the caller's builtins and FallbackBuiltins), and
+ *     changed cells are written back through f_locals.  Nested scopes close
+ *     over the same cells, so `sum(x * k for x in xs)` sees the caller's k
+ *     and a nested `nonlocal k` assigns it.
+ * Rewriting the bytecode instead would have to track five interpreter
+ * versions' opcodes.
  *
- * What each version can do:
- *   3.13+ (PEP 667): f_locals of a function frame is a write-through proxy,
- *         so reads and assignments reach the caller's local variables.
- *   3.11/3.12: f_locals of a function frame is a snapshot dict.  Reads work;
- *         assignments to new names stay in that dict (locals() and later
- *         blocks in the frame see them); an assignment to one of the
- *         caller's local variables cannot reach the variable, so block()
- *         detects it and raises RuntimeError instead of losing it silently.
- *   Module level, class bodies and exec() namespaces: f_locals is the real
- *         namespace dict on every version, so everything works.
- * The body cannot `return` or `yield` (it is not a function any more) and
- * its source must be available to inspect.getsource().
+ * What each version can do with a function caller:
+ *   3.13+ (PEP 667): f_locals is a write-through proxy, so assignments
+ *         (also from nested scopes) reach the caller's local variables.
+ *   3.11/3.12: f_locals is a snapshot dict.  Reads work; new names stay in
+ *         that dict (locals() and later blocks in the frame see them); a
+ *         write to one of the caller's local variables cannot reach it, so
+ *         block() raises RuntimeError instead of losing it silently.
+ * A function defined in the body and kept after it closes over the block's
+ * cells: it sees the values they had when the block ended, not later
+ * changes made by the caller.  The body cannot `return`, `yield` or
+ * `await` (it is not a function of its own), a lambda has no body to run
+ * (refused with a TypeError), and its source must be available to
+ * inspect.getsource().
  */
 #define Py_LIMITED_API 0x030B0000
 #include "dynscope.h"
@@ -39,224 +57,419 @@ typedef struct {
 } ds_block;
 
 #define CO_OPTIMIZED_FLAG 0x0001
+#define CO_VARARGS_FLAG 0x0004
+#define CO_VARKEYWORDS_FLAG 0x0008
+#define CO_COROUTINE_FLAG 0x0080
+#define CO_ASYNC_GENERATOR_FLAG 0x0200
+
+/* The compile-time half, in Python: it only runs once per block (and once
+ * per variant).  _compile(fn) returns the block's description, a dict;
+ * _variant(info, params, empty) the code making the block's function for
+ * one set of cell names. */
+static const char helper_src[] =
+    "import ast, inspect, keyword, symtable, textwrap, types\n"
+    "def _compile(fn):\n"
+    "    code = fn.__code__\n"
+    "    try:\n"
+    "        src = inspect.getsource(fn)\n"
+    "    except (OSError, TypeError) as e:\n"
+    "        raise TypeError(f'dynscope.block: the source of {fn!r} is not available ({e})') from None\n"
+    "    src = textwrap.dedent(src)\n"
+    "    tree = ast.parse(src)\n"
+    "    stmt = tree.body[0] if tree.body else None\n"
+    "    if not isinstance(stmt, ast.FunctionDef) or stmt.name != code.co_name:\n"
+    "        raise TypeError(f'dynscope.block: no def of {code.co_name!r} at the start of the source of {fn!r}')\n"
+    "    first = code.co_firstlineno\n"
+    "    ast.increment_lineno(stmt, first - 1)\n"
+    "    _no_return(stmt.body, code.co_filename)\n"
+    "    top = symtable.symtable(src, code.co_filename, 'exec')\n"
+    "    table = next(t for t in top.get_children()\n"
+    "                 if t.get_name() == code.co_name and t.get_type() == 'function')\n"
+    "    def names(t, pred):\n"
+    "        return {s.get_name() for s in t.get_symbols() if pred(s)}\n"
+    "    declared = names(table, lambda s: s.is_declared_global())\n"
+    "    assigned = names(table, lambda s: s.is_local() and not s.is_parameter()) - declared\n"
+    "    free, todo = set(), [table]\n"
+    "    while todo:\n"
+    "        t = todo.pop()\n"
+    "        free |= names(t, lambda s: s.is_global() and not s.is_declared_global())\n"
+    "        todo.extend(t.get_children())\n"
+    "    free -= declared | assigned\n"
+    "    def ok(n):\n"
+    "        return n.isidentifier() and not keyword.iskeyword(n)\n"
+    "    return {'module': None, 'body': stmt.body,\n"
+    "            'assigned': tuple(sorted(filter(ok, assigned))),\n"
+    "            'free': tuple(sorted(filter(ok, free))),\n"
+    "            'filename': code.co_filename, 'first': first,\n"
+    "            'name': code.co_name, 'qualname': code.co_qualname, 'variants': {}}\n"
+    "def _no_return(body, filename):\n"
+    "    todo = list(body)\n"
+    "    while todo:\n"
+    "        n = todo.pop()\n"
+    "        if isinstance(n, ast.Return):\n"
+    "            raise SyntaxError(\"'return' in a dynscope.block body (it is not a function of its own)\",\n"
+    "                              (filename, n.lineno, n.col_offset + 1, None))\n"
+    "        if not isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)):\n"
+    "            todo.extend(ast.iter_child_nodes(n))\n"
+    "def _module(info):\n"
+    "    if info['module'] is None:\n"
+    "        module = ast.Module(list(info['body']), [])\n"
+    "        info['module'] = compile(module, info['filename'], 'exec', dont_inherit=True)\n"
+    "    return info['module']\n"
+    "def _variant(info, params, empty):\n"
+    "    # _outer(*params) makes the block's function: its cells are the params\n"
+    "    # (the caller's values) and `empty` (unbound: assigned in dead code).\n"
+    "    cells = sorted(params + empty)\n"
+    "    name = info['name'] if info['name'] not in cells else '_block'\n"
+    "    src = 'def _outer(%s):\\n' % ', '.join(params)\n"
+    "    if empty:\n"
+    "        src += '    if False:\\n        %s = None\\n' % ' = '.join(empty)\n"
+    "    src += '    def %s():\\n        %s\\n    return %s\\n' % (\n"
+    "        name, 'nonlocal ' + ', '.join(cells) if cells else 'pass', name)\n"
+    "    mod = ast.parse(src)\n"
+    "    ast.increment_lineno(mod, info['first'] - 1)\n"
+    "    inner = mod.body[0].body[-2]\n"
+    "    inner.body = inner.body[:1 if cells else 0] + list(info['body'])\n"
+    "    code = compile(mod, info['filename'], 'exec', dont_inherit=True)\n"
+    "    outer = next(c for c in code.co_consts if isinstance(c, types.CodeType))\n"
+    "    body = next(c for c in outer.co_consts if isinstance(c, types.CodeType))\n"
+    "    if body.co_flags & (inspect.CO_GENERATOR | inspect.CO_COROUTINE | inspect.CO_ASYNC_GENERATOR):\n"
+    "        raise SyntaxError(\"'yield' in a dynscope.block body (it is not a function of its own)\",\n"
+    "                          (info['filename'], info['first'], None, None))\n"
+    "    return code\n";
+
+static PyObject *helpers = NULL;    /* dict: the helper module's namespace */
 
 static PyObject *
-compile_body(PyObject *fn)
+helper(const char *name)
+{
+    if (helpers == NULL) {
+        PyObject *code = Py_CompileString(helper_src, "<dynscope.block>", Py_file_input);
+        if (code == NULL) {
+            return NULL;
+        }
+        PyObject *g = PyDict_New();
+        PyObject *r = NULL;
+        if (g != NULL && PyDict_SetItemString(g, "__builtins__", PyEval_GetBuiltins()) == 0) {
+            r = PyEval_EvalCode(code, g, g);
+        }
+        Py_DECREF(code);
+        if (r == NULL) {
+            Py_XDECREF(g);
+            return NULL;
+        }
+        Py_DECREF(r);
+        helpers = g;
+    }
+    PyObject *f = PyDict_GetItemString(helpers, name);
+    if (f == NULL) {
+        PyErr_Format(PyExc_RuntimeError, "dynscope.block: helper %s missing", name);
+    }
+    return f;   /* borrowed */
+}
+
+/* The block's description (see _compile), cached by code object. */
+static PyObject *
+block_info(PyObject *fn)
 {
     PyObject *code = PyObject_GetAttrString(fn, "__code__");
     if (code == NULL) {
         return NULL;
     }
-    PyObject *cached = PyDict_GetItemWithError(ds_global->block_cache, code);
-    if (cached != NULL || PyErr_Occurred()) {
-        Py_XINCREF(cached);
+    PyObject *info = PyDict_GetItemWithError(ds_global->block_cache, code);
+    if (info != NULL || PyErr_Occurred()) {
+        Py_XINCREF(info);
         Py_DECREF(code);
-        return cached;
+        return info;
     }
-    PyObject *inspect = NULL, *textwrap = NULL, *ast = NULL, *src = NULL,
-             *tree = NULL, *body = NULL, *mod = NULL, *filename = NULL,
-             *firstline = NULL, *compiled = NULL, *builtins_compile = NULL;
-    long nargs = 0;
-    const char *attrs[] = {"co_argcount", "co_kwonlyargcount", "co_posonlyargcount"};
-    for (int i = 0; i < 3; i++) {
-        PyObject *v = PyObject_GetAttrString(code, attrs[i]);
-        if (v == NULL) {
-            goto done;
+    PyObject *compile = helper("_compile");
+    info = compile ? PyObject_CallFunctionObjArgs(compile, fn, NULL) : NULL;
+    if (info != NULL && PyDict_SetItem(ds_global->block_cache, code, info) < 0) {
+        Py_CLEAR(info);
+    }
+    Py_DECREF(code);
+    return info;
+}
+
+static PyObject *
+info_item(PyObject *info, const char *key)
+{
+    PyObject *v = PyDict_GetItemString(info, key);
+    if (v == NULL) {
+        PyErr_Format(PyExc_RuntimeError, "dynscope.block: %s missing", key);
+    }
+    return v;   /* borrowed */
+}
+
+/* locals[name] into *value (new ref), or NULL when the caller has no such
+ * local; -1 on a real error. */
+static int
+get_local(PyObject *locals, PyObject *name, PyObject **value)
+{
+    *value = PyObject_GetItem(locals, name);
+    if (*value != NULL) {
+        return 1;
+    }
+    if (PyErr_ExceptionMatches(PyExc_KeyError)) {
+        PyErr_Clear();
+        return 0;
+    }
+    return -1;
+}
+
+/* The variant's code for this call (see _variant), with the values of the
+ * caller's names it takes (params, in order: a tuple) and the same as a
+ * dict (name -> value) for the write-back. */
+static PyObject *
+variant_for(PyObject *info, PyObject *locals, PyObject **args, PyObject **values)
+{
+    PyObject *assigned = info_item(info, "assigned");
+    PyObject *free = assigned ? info_item(info, "free") : NULL;
+    PyObject *variants = free ? info_item(info, "variants") : NULL;
+    if (variants == NULL) {
+        return NULL;
+    }
+    PyObject *params = PyList_New(0), *empty = PyList_New(0), *argl = PyList_New(0);
+    PyObject *vals = PyDict_New();
+    PyObject *key = NULL, *code = NULL;
+    if (params == NULL || empty == NULL || argl == NULL || vals == NULL) {
+        goto done;
+    }
+    PyObject *groups[2] = {assigned, free};
+    for (int g = 0; g < 2; g++) {
+        for (Py_ssize_t i = 0; i < PyTuple_Size(groups[g]); i++) {
+            PyObject *name = PyTuple_GetItem(groups[g], i), *v;
+            int r = get_local(locals, name, &v);
+            if (r < 0) {
+                goto done;
+            }
+            /* The caller's names start as its values; assigned names it
+             * does not have start unbound; read names it does not have
+             * are its globals or builtins. */
+            int e = 0;
+            if (r == 1) {
+                e = PyList_Append(params, name) < 0 || PyList_Append(argl, v) < 0 ||
+                    PyDict_SetItem(vals, name, v) < 0;
+                Py_DECREF(v);
+            }
+            else if (g == 0) {
+                e = PyList_Append(empty, name) < 0;
+            }
+            if (e) {
+                goto done;
+            }
         }
-        nargs += PyLong_AsLong(v);
-        Py_DECREF(v);
     }
-    PyObject *flags = PyObject_GetAttrString(code, "co_flags");
-    if (flags == NULL) {
-        goto done;
-    }
-    long f = PyLong_AsLong(flags);
-    Py_DECREF(flags);
-    if (nargs != 0 || (f & 0x0C) != 0) {   /* CO_VARARGS | CO_VARKEYWORDS */
-        PyErr_Format(PyExc_TypeError, "dynscope.block: %R takes arguments; a block "
-                                      "runs a zero-argument function's body", fn);
-        goto done;
-    }
-    if ((inspect = PyImport_ImportModule("inspect")) == NULL ||
-        (textwrap = PyImport_ImportModule("textwrap")) == NULL ||
-        (ast = PyImport_ImportModule("ast")) == NULL) {
-        goto done;
-    }
-    src = PyObject_CallMethod(inspect, "getsource", "O", fn);
-    if (src == NULL) {
-        PyObject *et, *ev, *tb;
-        PyErr_Fetch(&et, &ev, &tb);
-        PyErr_NormalizeException(&et, &ev, &tb);
-        PyErr_Format(PyExc_TypeError, "dynscope.block: the source of %R is not "
-                                      "available (%S)", fn, ev ? ev : Py_None);
-        Py_XDECREF(et);
-        Py_XDECREF(ev);
-        Py_XDECREF(tb);
-        goto done;
-    }
-    PyObject *dedented = PyObject_CallMethod(textwrap, "dedent", "O", src);
-    Py_DECREF(src);
-    src = dedented;
-    if (src == NULL) {
-        goto done;
-    }
-    tree = PyObject_CallMethod(ast, "parse", "O", src);
-    if (tree == NULL) {
-        goto done;
-    }
-    /* The source of a function is one statement: its def. */
-    PyObject *stmts = PyObject_GetAttrString(tree, "body");
-    if (stmts == NULL) {
-        goto done;
-    }
-    PyObject *def = PyList_Size(stmts) > 0 ? PyList_GetItem(stmts, 0) : NULL;
-    if (def != NULL) {
-        body = PyObject_GetAttrString(def, "body");
-    }
-    Py_DECREF(stmts);
-    if (body == NULL) {
-        if (!PyErr_Occurred()) {
-            PyErr_Format(PyExc_TypeError, "dynscope.block: no function body in the "
-                                          "source of %R", fn);
+    PyObject *pt = PyList_AsTuple(params), *et = pt ? PyList_AsTuple(empty) : NULL;
+    key = et ? PyTuple_Pack(2, pt, et) : NULL;
+    if (key != NULL) {
+        code = PyDict_GetItemWithError(variants, key);
+        if (code != NULL) {
+            Py_INCREF(code);
         }
-        goto done;
+        else if (!PyErr_Occurred()) {
+            PyObject *make = helper("_variant");
+            code = make ? PyObject_CallFunctionObjArgs(make, info, params, empty, NULL) : NULL;
+            if (code != NULL && PyDict_SetItem(variants, key, code) < 0) {
+                Py_CLEAR(code);
+            }
+        }
     }
-    PyObject *module_type = PyObject_GetAttrString(ast, "Module");
-    if (module_type == NULL) {
-        goto done;
+    Py_XDECREF(pt);
+    Py_XDECREF(et);
+    if (code != NULL && (*args = PyList_AsTuple(argl)) == NULL) {
+        Py_CLEAR(code);
     }
-    PyObject *empty = PyList_New(0);
-    mod = empty ? PyObject_CallFunction(module_type, "OO", body, empty) : NULL;
+done:
+    Py_XDECREF(params);
     Py_XDECREF(empty);
-    Py_DECREF(module_type);
-    if (mod == NULL) {
-        goto done;
+    Py_XDECREF(argl);
+    Py_XDECREF(key);
+    if (code == NULL) {
+        Py_XDECREF(vals);
+        return NULL;
     }
-    /* Keep the file's line numbers in tracebacks. */
-    firstline = PyObject_GetAttrString(code, "co_firstlineno");
-    if (firstline == NULL) {
-        goto done;
+    *values = vals;
+    return code;
+}
+
+/* A cell's contents (new ref), or NULL with no error when it is empty. */
+static PyObject *
+cell_get(PyObject *cell)
+{
+    PyObject *v = PyObject_GetAttrString(cell, "cell_contents");
+    if (v == NULL && PyErr_ExceptionMatches(PyExc_ValueError)) {
+        PyErr_Clear();
     }
-    PyObject *r = PyObject_CallMethod(ast, "increment_lineno", "Ol", mod,
-                                      PyLong_AsLong(firstline) - 1);
+    return v;
+}
+
+/* Writes the cells that changed back through f_locals.  Before 3.13 a
+ * function's f_locals is a snapshot: re-reading it re-syncs it from the
+ * real variables, and a write that did not survive is one block() could
+ * not make, said rather than lost. */
+static int
+write_back(PyObject *frame, PyObject *locals, PyObject *names, PyObject *cells,
+           PyObject *initial)
+{
+    PyObject *written = PyList_New(0);
+    if (written == NULL) {
+        return -1;
+    }
+    int r = 0;
+    for (Py_ssize_t i = 0; r == 0 && i < PyTuple_Size(names); i++) {
+        PyObject *name = PyTuple_GetItem(names, i);
+        PyObject *now = cell_get(PyTuple_GetItem(cells, i));
+        if (now == NULL && PyErr_Occurred()) {
+            r = -1;
+            break;
+        }
+        PyObject *was = PyDict_GetItemWithError(initial, name);
+        if (was == NULL && PyErr_Occurred()) {
+            Py_XDECREF(now);
+            r = -1;
+            break;
+        }
+        if (now != was) {
+            if (now != NULL) {
+                r = PyObject_SetItem(locals, name, now);
+            }
+            else if (was != NULL && (r = PyObject_DelItem(locals, name)) < 0 &&
+                     (PyErr_ExceptionMatches(PyExc_TypeError) ||
+                      PyErr_ExceptionMatches(PyExc_ValueError))) {
+                /* 3.13+: the proxy removes no variables (TypeError in
+                 * 3.13, ValueError in 3.14): one error on every version. */
+                PyErr_Clear();
+                PyErr_Format(PyExc_RuntimeError,
+                             "dynscope.block: cannot delete the calling function's "
+                             "local variable %R (f_locals cannot remove variables)",
+                             name);
+            }
+            PyObject *pair = r == 0 ? PyTuple_Pack(2, name, now ? now : Py_None) : NULL;
+            if (r == 0 && (pair == NULL || PyList_Append(written, pair) < 0)) {
+                r = -1;
+            }
+            Py_XDECREF(pair);
+        }
+        Py_XDECREF(now);
+    }
+    if (r == 0 && Py_Version < 0x030D0000 && PyList_Size(written) > 0) {
+        PyObject *synced = PyObject_GetAttr(frame, ds_global->str_f_locals);
+        r = synced == NULL ? -1 : 0;
+        for (Py_ssize_t i = 0; r == 0 && i < PyList_Size(written); i++) {
+            PyObject *pair = PyList_GetItem(written, i);
+            PyObject *name = PyTuple_GetItem(pair, 0), *cur;
+            int has = get_local(synced, name, &cur);
+            if (has < 0) {
+                r = -1;
+                break;
+            }
+            Py_XDECREF(cur);
+            if (has == 0 || cur != PyTuple_GetItem(pair, 1)) {
+                PyErr_Format(PyExc_RuntimeError,
+                             "dynscope.block: cannot assign or delete the calling "
+                             "function's local variable %R before Python 3.13 (f_locals is a "
+                             "snapshot there; PEP 667 made it write-through in 3.13)",
+                             name);
+                r = -1;
+            }
+        }
+        Py_XDECREF(synced);
+    }
+    Py_DECREF(written);
+    return r;
+}
+
+/* A function caller: the body as a closure over cells holding the
+ * caller's variables.  The function is made by running the variant's
+ * code (a def of _outer, into a scratch dict, with the caller's globals so
+ * that the block's function has them) and calling _outer: bytecode makes
+ * it, as the service's code guard requires (no FunctionType(code, ...),
+ * no CodeType.replace). */
+static PyObject *
+run_as_closure(PyObject *info, PyObject *frame, PyObject *globals, PyObject *locals)
+{
+    PyObject *args = NULL, *initial = NULL, *scratch = NULL, *fn = NULL;
+    PyObject *names = NULL, *cells = NULL, *result = NULL;
+    PyObject *code = variant_for(info, locals, &args, &initial);
+    if (code == NULL) {
+        return NULL;
+    }
+    scratch = PyDict_New();
+    PyObject *r = scratch ? PyEval_EvalCode(code, globals, scratch) : NULL;
     if (r == NULL) {
         goto done;
     }
     Py_DECREF(r);
-    filename = PyObject_GetAttrString(code, "co_filename");
-    builtins_compile = PyDict_GetItemString(PyEval_GetBuiltins(), "compile");
-    if (filename == NULL || builtins_compile == NULL) {
-        if (!PyErr_Occurred()) {
-            PyErr_SetString(PyExc_RuntimeError, "dynscope.block: builtins.compile is missing");
-        }
+    PyObject *outer = PyDict_GetItemString(scratch, "_outer");
+    fn = outer ? PyObject_Call(outer, args, NULL) : NULL;
+    PyObject *fcode = fn ? PyObject_GetAttrString(fn, "__code__") : NULL;
+    names = fcode ? PyObject_GetAttrString(fcode, "co_freevars") : NULL;
+    Py_XDECREF(fcode);
+    cells = names ? PyObject_GetAttrString(fn, "__closure__") : NULL;
+    if (cells == NULL) {
         goto done;
     }
-    compiled = PyObject_CallFunction(builtins_compile, "OOsii", mod, filename, "exec", 0, 1);
-    if (compiled != NULL && PyDict_SetItem(ds_global->block_cache, code, compiled) < 0) {
-        Py_CLEAR(compiled);
+    if (cells == Py_None) {     /* no cells at all */
+        Py_DECREF(cells);
+        if ((cells = PyTuple_New(0)) == NULL) {
+            goto done;
+        }
+    }
+    result = PyObject_CallNoArgs(fn);
+    /* Assignments made before an exception happened, as inline code's
+     * would have; the body's own exception is the one that propagates. */
+    if (result == NULL) {
+        PyObject *et, *ev, *tb;
+        PyErr_Fetch(&et, &ev, &tb);
+        if (write_back(frame, locals, names, cells, initial) < 0) {
+            PyErr_Clear();
+        }
+        PyErr_Restore(et, ev, tb);
+    }
+    else if (write_back(frame, locals, names, cells, initial) < 0) {
+        Py_CLEAR(result);
     }
 done:
-    Py_XDECREF(inspect);
-    Py_XDECREF(textwrap);
-    Py_XDECREF(ast);
-    Py_XDECREF(src);
-    Py_XDECREF(tree);
-    Py_XDECREF(body);
-    Py_XDECREF(mod);
-    Py_XDECREF(filename);
-    Py_XDECREF(firstline);
+    Py_XDECREF(cells);
+    Py_XDECREF(names);
+    Py_XDECREF(fn);
+    Py_XDECREF(scratch);
+    Py_XDECREF(args);
+    Py_XDECREF(initial);
     Py_DECREF(code);
-    return compiled;
-}
-
-/* 3.11/3.12, function frame: raise if the body assigned one of the
- * caller's variables, which the snapshot dict could not pass on.  `before`
- * and `after` are copies of f_locals around the exec; reading f_locals
- * again re-syncs it from the real variables. */
-static int
-check_lost_writes(PyObject *frame, PyObject *before, PyObject *after)
-{
-    PyObject *now = PyObject_GetAttr(frame, ds_global->str_f_locals);
-    if (now == NULL) {
-        return -1;
-    }
-    Py_ssize_t pos = 0;
-    PyObject *k, *v;
-    int r = 0;
-    while (PyDict_Next(after, &pos, &k, &v)) {
-        PyObject *old = PyDict_GetItemWithError(before, k);
-        if (old == v) {
-            continue;
-        }
-        if (PyErr_Occurred()) {
-            r = -1;
-            break;
-        }
-        PyObject *cur = PyObject_GetItem(now, k);
-        if (cur == NULL) {
-            PyErr_Clear();
-            continue;   /* a new name: it stays in the snapshot dict */
-        }
-        int lost = old != NULL && cur != v;
-        Py_DECREF(cur);
-        if (lost) {
-            PyErr_Format(PyExc_RuntimeError,
-                         "dynscope.block: cannot assign the calling function's "
-                         "local variable %R before Python 3.13 (f_locals is a "
-                         "snapshot there; PEP 667 made it write-through in 3.13)",
-                         k);
-            r = -1;
-            break;
-        }
-    }
-    Py_DECREF(now);
-    return r;
+    return result;
 }
 
 PyObject *
 ds_block_run(PyObject *fn, PyObject *frame)
 {
     ds_state *s = ds_global;
-    PyObject *code = compile_body(fn);
-    if (code == NULL) {
+    PyObject *info = block_info(fn);
+    if (info == NULL) {
         return NULL;
     }
     PyObject *globals = PyObject_GetAttr(frame, s->str_f_globals);
     PyObject *locals = globals ? PyObject_GetAttr(frame, s->str_f_locals) : NULL;
-    PyObject *before = NULL, *result = NULL;
-    if (locals == NULL) {
-        goto done;
-    }
-    /* Only a pre-3.13 function frame hands out a snapshot dict. */
-    if (Py_Version < 0x030D0000 && PyDict_CheckExact(locals) && locals != globals) {
-        PyObject *fcode = PyObject_GetAttr(frame, s->str_f_code);
-        PyObject *flags = fcode ? PyObject_GetAttrString(fcode, "co_flags") : NULL;
-        Py_XDECREF(fcode);
-        if (flags == NULL) {
-            goto done;
-        }
+    PyObject *fcode = locals ? PyObject_GetAttr(frame, s->str_f_code) : NULL;
+    PyObject *flags = fcode ? PyObject_GetAttrString(fcode, "co_flags") : NULL;
+    PyObject *result = NULL;
+    if (flags != NULL) {
         if (PyLong_AsLong(flags) & CO_OPTIMIZED_FLAG) {
-            before = PyDict_Copy(locals);
-            if (before == NULL) {
-                Py_DECREF(flags);
-                goto done;
-            }
+            result = run_as_closure(info, frame, globals, locals);
         }
-        Py_DECREF(flags);
-    }
-    result = PyEval_EvalCode(code, globals, locals);
-    if (result != NULL && before != NULL) {
-        PyObject *after = PyDict_Copy(locals);
-        if (after == NULL || check_lost_writes(frame, before, after) < 0) {
-            Py_CLEAR(result);
+        else {
+            PyObject *module = helper("_module");
+            PyObject *code = module ? PyObject_CallFunctionObjArgs(module, info, NULL) : NULL;
+            result = code ? PyEval_EvalCode(code, globals, locals) : NULL;
+            Py_XDECREF(code);
         }
-        Py_XDECREF(after);
     }
-done:
-    Py_XDECREF(before);
+    Py_XDECREF(flags);
+    Py_XDECREF(fcode);
     Py_XDECREF(locals);
     Py_XDECREF(globals);
-    Py_DECREF(code);
+    Py_DECREF(info);
     if (result == NULL) {
         return NULL;
     }
@@ -265,6 +478,56 @@ done:
 }
 
 /* ---- the Block type ------------------------------------------------------- */
+
+/* What block() can run: a def taking no arguments whose body is plain
+ * statements. */
+static int
+check_function(PyObject *fn)
+{
+    PyObject *code = PyObject_GetAttrString(fn, "__code__");
+    if (code == NULL) {
+        PyErr_Clear();
+        PyErr_Format(PyExc_TypeError, "block() needs a Python function, not %R", fn);
+        return -1;
+    }
+    PyObject *name = PyObject_GetAttrString(code, "co_name");
+    PyObject *flags = name ? PyObject_GetAttrString(code, "co_flags") : NULL;
+    long nargs = 0;
+    const char *attrs[] = {"co_argcount", "co_kwonlyargcount", "co_posonlyargcount"};
+    for (int i = 0; flags != NULL && i < 3; i++) {
+        PyObject *v = PyObject_GetAttrString(code, attrs[i]);
+        if (v == NULL) {
+            Py_CLEAR(flags);
+            break;
+        }
+        nargs += PyLong_AsLong(v);
+        Py_DECREF(v);
+    }
+    Py_DECREF(code);
+    int r = -1;
+    if (flags != NULL) {
+        long f = PyLong_AsLong(flags);
+        if (PyUnicode_CompareWithASCIIString(name, "<lambda>") == 0) {
+            PyErr_SetString(PyExc_TypeError,
+                            "dynscope.block: a lambda has no statement body to run in "
+                            "the caller's scope; write the block as a def");
+        }
+        else if (f & (CO_COROUTINE_FLAG | CO_ASYNC_GENERATOR_FLAG)) {
+            PyErr_Format(PyExc_TypeError, "dynscope.block: %R is an async function; a "
+                                          "block's body cannot await", fn);
+        }
+        else if (nargs != 0 || (f & (CO_VARARGS_FLAG | CO_VARKEYWORDS_FLAG)) != 0) {
+            PyErr_Format(PyExc_TypeError, "dynscope.block: %R takes arguments; a block "
+                                          "runs a zero-argument function's body", fn);
+        }
+        else {
+            r = 0;
+        }
+    }
+    Py_XDECREF(name);
+    Py_XDECREF(flags);
+    return r;
+}
 
 static PyObject *
 block_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
@@ -277,8 +540,7 @@ block_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
         }
         return NULL;
     }
-    if (!PyObject_HasAttrString(fn, "__code__")) {
-        PyErr_Format(PyExc_TypeError, "block() needs a Python function, not %R", fn);
+    if (check_function(fn) < 0) {
         return NULL;
     }
     allocfunc alloc = (allocfunc)PyType_GetSlot(type, Py_tp_alloc);

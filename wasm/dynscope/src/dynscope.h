@@ -135,8 +135,9 @@ struct ds_store {
     ds_counter *last_counter;
     ds_ftable frames;
     Py_ssize_t live;      /* sum of counts: 0 makes every lookup a miss */
-    size_t gen;           /* bumped by every change to the table, so a walk
-                             that ran Python code (a key's __eq__) re-probes */
+    size_t gen;           /* bumped by every change to the table or to a
+                             bound value, so a walk that ran Python code (a
+                             key's __eq__) re-probes; scope_version() */
     ds_store *prev, *next;  /* all live stores, for capture() */
 };
 
@@ -193,12 +194,13 @@ typedef struct {
     descrgetfunc f_back_get;
     PyObject *str_dysco_prefix;
     PyObject *str_f_trace, *str_f_code, *str_co_name,
-             *str_co_filename, *str_f_locals, *str_f_globals;
+             *str_co_filename, *str_f_locals, *str_f_globals,
+             *str_function, *str_file, *str_line, *str_bindings;   /* snapshot keys */
     PyTypeObject *counter_type,
                  *store_type, *namespace_type, *bind_type, *here_type,
                  *capture_type, *wrapped_type, *coro_type, *block_type,
                  *fallback_type, *dysco_type;
-    PyObject *block_cache;    /* dict code -> compiled body (block.c) */
+    PyObject *block_cache;    /* dict code -> the block's description (block.c) */
     PyObject *ns_type_attrs;  /* frozenset: dir(Namespace) */
     PyObject *dynamic;        /* the default Namespace */
     ds_store *default_store;  /* borrowed from dynamic */
@@ -216,8 +218,13 @@ int ds_namespace_init_type(PyObject *m, ds_state *s);
 int ds_bind_init_type(PyObject *m, ds_state *s);
 int ds_here_init_type(PyObject *m, ds_state *s);
 int ds_capture_init_type(PyObject *m, ds_state *s);
+int ds_conveyance_init_type(PyObject *m, ds_state *s);
 int ds_block_init_type(PyObject *m, ds_state *s);
 int ds_fallback_init_type(PyObject *m, ds_state *s);
+/* fallback.c: FallbackBuiltins instances that are exact dicts right now,
+ * and what turns them back when the default store's first binding is made. */
+extern Py_ssize_t ds_fallback_exact;
+void ds_fallback_bound(void);
 int ds_dysco_init_type(PyObject *m, ds_state *s);
 
 /* namespace.c */
@@ -269,6 +276,9 @@ int ds_set_here(ds_store *st, PyObject *frame, PyObject *name, PyObject *value);
 
 /* snapshot.c */
 PyObject *ds_snapshot(ds_store *st, int skip);
+PyObject *ds_snapshot_from(ds_store *st, int skip, PyObject *frame);
+int ds_snapshot_frame_arg(PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames,
+                          PyObject **frame);
 
 /* capture.c */
 PyObject *ds_capture(int skip);

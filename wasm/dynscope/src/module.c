@@ -75,9 +75,25 @@ m_unbind(PyObject *m, PyObject *name)
 }
 
 static PyObject *
-m_snapshot(PyObject *m, PyObject *unused)
+m_snapshot(PyObject *m, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
 {
-    return ds_snapshot(STORE(), 0);
+    PyObject *frame;
+    if (ds_snapshot_frame_arg(args, nargs, kwnames, &frame) < 0) {
+        return NULL;
+    }
+    return ds_snapshot_from(STORE(), 0, frame);
+}
+
+static PyObject *
+m_live_count(PyObject *m, PyObject *unused)
+{
+    return PyLong_FromSsize_t(STORE()->live);
+}
+
+static PyObject *
+m_scope_version(PyObject *m, PyObject *unused)
+{
+    return PyLong_FromSize_t(STORE()->gen);
 }
 
 static PyObject *
@@ -109,9 +125,18 @@ static PyMethodDef module_methods[] = {
     {"unbind", m_unbind, METH_O,
      "unbind(name)\n\nRemove the nearest visible binding of name (an outer one "
      "shows through); LookupError when there is none."},
-    {"snapshot", m_snapshot, METH_NOARGS,
-     "snapshot()\n\nThe visible bindings of dynscope.dynamic, one dict per frame, "
-     "innermost first: {'function', 'file', 'line', 'bindings'}."},
+    {"snapshot", (PyCFunction)(void (*)(void))m_snapshot, METH_FASTCALL | METH_KEYWORDS,
+     "snapshot(frame=None)\n\nThe visible bindings of dynscope.dynamic, one dict per "
+     "frame, innermost first: {'function', 'file', 'line', 'bindings'}; as seen "
+     "from the caller, or from `frame` (the walk a lookup made there would do)."},
+    {"live_count", m_live_count, METH_NOARGS,
+     "live_count()\n\nHow many bindings of dynscope.dynamic are live anywhere (every "
+     "thread, suspended generators included), visible from here or not: a cheap "
+     "test for 'nothing bound' or 'only these bound'."},
+    {"scope_version", m_scope_version, METH_NOARGS,
+     "scope_version()\n\nA number that changes whenever a binding of dynscope.dynamic "
+     "is made, removed or assigned, anywhere: equal numbers mean no binding "
+     "changed in between."},
     {"capture", m_capture, METH_NOARGS,
      "capture()\n\nThe visible bindings of every namespace, as an object that "
      "re-enters them: `with c:` or c.run(fn, *args)."},
@@ -150,6 +175,10 @@ init_state(PyObject *m, ds_state *s)
     INTERN(str_co_filename, "co_filename");
     INTERN(str_f_locals, "f_locals");
     INTERN(str_f_globals, "f_globals");
+    INTERN(str_function, "function");
+    INTERN(str_file, "file");
+    INTERN(str_line, "line");
+    INTERN(str_bindings, "bindings");
 #undef INTERN
     return 0;
 }
@@ -165,6 +194,7 @@ module_exec(PyObject *m)
         ds_bind_init_type(m, s) < 0 ||
         ds_here_init_type(m, s) < 0 ||
         ds_capture_init_type(m, s) < 0 ||
+        ds_conveyance_init_type(m, s) < 0 ||
         ds_block_init_type(m, s) < 0 ||
         ds_fallback_init_type(m, s) < 0 ||
         ds_dysco_init_type(m, s) < 0) {

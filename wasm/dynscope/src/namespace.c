@@ -233,9 +233,13 @@ ns_unbind(PyObject *self, PyObject *name)
 }
 
 static PyObject *
-ns_snapshot(PyObject *self, PyObject *unused)
+ns_snapshot(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
 {
-    return ds_snapshot(NS(self)->store, SKIP(NS(self)));
+    PyObject *frame;
+    if (ds_snapshot_frame_arg(args, nargs, kwnames, &frame) < 0) {
+        return NULL;
+    }
+    return ds_snapshot_from(NS(self)->store, SKIP(NS(self)), frame);
 }
 
 static PyObject *
@@ -494,8 +498,9 @@ static PyMethodDef ns_methods[] = {
     {"set_here", (PyCFunction)(void (*)(void))ns_set_here, METH_FASTCALL,
      "set_here(name, value): bind name in the calling frame until it returns"},
     {"unbind", ns_unbind, METH_O, "unbind(name): remove the nearest binding"},
-    {"snapshot", ns_snapshot, METH_NOARGS,
-     "snapshot(): the visible bindings per frame, innermost first"},
+    {"snapshot", (PyCFunction)(void (*)(void))ns_snapshot, METH_FASTCALL | METH_KEYWORDS,
+     "snapshot(frame=None): the visible bindings per frame, innermost first, as "
+     "seen from the caller or from `frame`"},
     {"items", ns_items, METH_NOARGS, "items(): visible (name, value) pairs, innermost first"},
     {"keys", ns_keys, METH_NOARGS, "keys(): visible names, innermost first"},
     {"view", (PyCFunction)(void (*)(void))ns_view, METH_VARARGS | METH_KEYWORDS,

@@ -50,6 +50,7 @@ find(ds_store *st, PyObject *name, int skip, PyObject **value, ds_where *where,
 static int
 replace(ds_store *st, ds_where *w, PyObject *name, PyObject *value)
 {
+    st->gen++;      /* scope_version(): a value changed */
     if (w->layer != NULL) {
         PyObject *old = w->layer->values[w->index];
         Py_INCREF(value);
@@ -296,6 +297,26 @@ ds_make_bind(ds_store *st, PyObject *const *args, Py_ssize_t nargs, PyObject *kw
         PyErr_SetString(PyExc_TypeError,
                         "bind() takes at most one positional argument (a mapping)");
         return NULL;
+    }
+    if (nargs == 1 && args[0] == Py_None) {
+        nargs = 0;      /* bind(None, **names): the documented default */
+        args++;
+    }
+    if (nargs == 1 && !PyDict_Check(args[0])) {
+        /* PyDict_Merge would say "'int' object has no attribute 'keys'". */
+        int is_mapping = PyObject_HasAttrString(args[0], "keys") &&
+                         PyObject_HasAttrString(args[0], "__getitem__");
+        if (!is_mapping) {
+            PyObject *tname = PyType_GetName(Py_TYPE(args[0]));
+            if (tname != NULL) {
+                PyErr_Format(PyExc_TypeError,
+                             "bind() expects a mapping or keyword arguments "
+                             "(bind({'name': value}) or bind(name=value)), not %U",
+                             tname);
+                Py_DECREF(tname);
+            }
+            return NULL;
+        }
     }
     if (nargs == 0) {
         if (kwnames == NULL) {

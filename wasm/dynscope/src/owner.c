@@ -7,20 +7,25 @@
  *   - a class whose __enter__ enters a bind (or an ExitStack's
  *     enter_context(bind(...))): the helper frame is gone at once;
  *   - @contextmanager / @asynccontextmanager: the binding is made inside a
- *     generator that __enter__ resumes and that stays suspended (S3: not
- *     visible) while the with-body runs.
+ *     generator that contextlib's __enter__ resumes and that stays
+ *     suspended (S3: not visible) while the with-body runs.
  * In both the binding is meant for the with-statement, so ownership moves
  * up past such frames: a frame running __enter__, __aenter__,
- * enter_context or enter_async_context, and a generator or coroutine
- * frame that such a frame is resuming.  S3 still holds for every other
- * generator.  The kind of a code object is cached by address (holding the
- * code object, so the address stays valid), which keeps the check to a
- * pointer comparison on the hot path.
+ * enter_context or enter_async_context; and past a generator or coroutine
+ * only when the frame resuming it is contextlib's own
+ * _GeneratorContextManager.__enter__ or
+ * _AsyncGeneratorContextManager.__aenter__, the two places where the
+ * generator *is* the context manager.  Any other __enter__ that pulls from
+ * an iterator (`return next(self.gen)`) is an ordinary resumer, and the
+ * generator keeps its binding (S3).  Those two are told by the identity of
+ * their code objects, not by name.  The kind of a code object is cached by
+ * address (holding the code object, so the address stays valid), which
+ * keeps the check to a pointer comparison on the hot path.
  */
 #define Py_LIMITED_API 0x030B0000
 #include "dynscope.h"
 
-enum { KIND_PLAIN, KIND_ENTER, KIND_RESUMABLE };
+enum { KIND_PLAIN, KIND_ENTER, KIND_DRIVER, KIND_RESUMABLE };
 
 #define CO_GENERATOR_FLAG 0x0020
 #define CO_COROUTINE_FLAG 0x0080
@@ -36,6 +41,37 @@ static const char *const enter_names[] = {
     "__enter__", "__aenter__", "enter_context", "enter_async_context", NULL,
 };
 
+/* contextlib's (class, method) pairs whose method resumes the generator
+ * that is the context manager. */
+static const char *const drivers[][2] = {
+    {"_GeneratorContextManager", "__enter__"},
+    {"_AsyncGeneratorContextManager", "__aenter__"},
+};
+
+/* Whether code is one of the drivers of the contextlib in sys.modules (a
+ * frame running contextlib's code means it was imported; it is never
+ * imported from here). */
+static int
+is_contextlib_driver(PyObject *code)
+{
+    PyObject *name = PyUnicode_FromString("contextlib");
+    PyObject *mod = name ? PyImport_GetModule(name) : NULL;
+    Py_XDECREF(name);
+    int found = 0;
+    for (size_t i = 0; mod != NULL && !found && i < sizeof(drivers) / sizeof(drivers[0]); i++) {
+        PyObject *cls = PyObject_GetAttrString(mod, drivers[i][0]);
+        PyObject *fn = cls ? PyObject_GetAttrString(cls, drivers[i][1]) : NULL;
+        PyObject *c = fn ? PyObject_GetAttrString(fn, "__code__") : NULL;
+        found = c == code;
+        Py_XDECREF(c);
+        Py_XDECREF(fn);
+        Py_XDECREF(cls);
+    }
+    Py_XDECREF(mod);
+    PyErr_Clear();
+    return found;
+}
+
 static int
 compute_kind(PyObject *code)
 {
@@ -46,7 +82,7 @@ compute_kind(PyObject *code)
         long f = PyLong_AsLong(flags);
         for (int i = 0; enter_names[i] != NULL; i++) {
             if (PyUnicode_CompareWithASCIIString(name, enter_names[i]) == 0) {
-                kind = KIND_ENTER;
+                kind = is_contextlib_driver(code) ? KIND_DRIVER : KIND_ENTER;
                 break;
             }
         }
@@ -93,7 +129,7 @@ ds_owner_frame(PyObject *frame)
             PyErr_Clear();
             break;
         }
-        if (kind == KIND_RESUMABLE && frame_kind(back) != KIND_ENTER) {
+        if (kind == KIND_RESUMABLE && frame_kind(back) != KIND_DRIVER) {
             Py_DECREF(back);
             break;
         }

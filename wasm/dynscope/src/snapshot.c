@@ -1,4 +1,5 @@
-/* snapshot(): the visible bindings as data, for the service's response.
+/* snapshot(frame=None): the visible bindings as data, for the service's
+ * response.
  *
  * One dict per frame that has bindings, innermost frame first:
  *   {"function": co_name, "file": co_filename, "line": f_lineno,
@@ -22,10 +23,10 @@ frame_entry(PyObject *frame, PyObject *bindings)
     PyObject *d = NULL;
     if (line != NULL) {
         d = PyDict_New();
-        if (d != NULL && (PyDict_SetItemString(d, "function", fn) < 0 ||
-                          PyDict_SetItemString(d, "file", file) < 0 ||
-                          PyDict_SetItemString(d, "line", line) < 0 ||
-                          PyDict_SetItemString(d, "bindings", bindings) < 0)) {
+        if (d != NULL && (PyDict_SetItem(d, s->str_function, fn) < 0 ||
+                          PyDict_SetItem(d, s->str_file, file) < 0 ||
+                          PyDict_SetItem(d, s->str_line, line) < 0 ||
+                          PyDict_SetItem(d, s->str_bindings, bindings) < 0)) {
             Py_CLEAR(d);
         }
     }
@@ -35,16 +36,82 @@ frame_entry(PyObject *frame, PyObject *bindings)
     return d;
 }
 
-PyObject *
-ds_snapshot(ds_store *st, int skip)
+/* The snapshot as seen from `from` (a frame; NULL: the caller, `skip`
+ * frames up).  From a given frame the walk is the one a lookup made there
+ * would do: a raise callback's caller, a suspended generator's gi_frame
+ * (only its own bindings: nothing resumes it). */
+/* The common case, without the intermediate pairs ds_rec_items makes:
+ * when every name in the record is an exact str (their hashing and
+ * comparison run no Python code that could change the layers under us),
+ * the frame's bindings go straight into its dict, innermost first (the first
+ * one met, the innermost, is kept).  Returns 1 when it handled the frame (appending to
+ * *out if it had bindings), 0 to leave it to the general path. */
+static int
+frame_bindings_fast(ds_framerec *rec, PyObject *frame, PyObject **out, int *err)
 {
+    *err = 0;
+    if (rec->here != NULL) {
+        return 0;       /* set_here dicts: the general path checks ownership */
+    }
+    for (ds_layer *l = rec->layers; l != NULL; l = l->next) {
+        for (Py_ssize_t i = 0; i < l->n; i++) {
+            if (!PyUnicode_CheckExact(l->names[i])) {
+                return 0;
+            }
+        }
+    }
+    PyObject *b = PyDict_New();
+    if (b == NULL) {
+        *err = 1;
+        return 1;
+    }
+    for (ds_layer *l = rec->layers; l != NULL; l = l->next) {
+        for (Py_ssize_t i = 0; i < l->n; i++) {
+            if (l->values[i] == NULL) {
+                continue;
+            }
+            int has = PyDict_Contains(b, l->names[i]);
+            if (has < 0 || (has == 0 && PyDict_SetItem(b, l->names[i], l->values[i]) < 0)) {
+                Py_DECREF(b);
+                *err = 1;
+                return 1;
+            }
+        }
+    }
+    if (PyDict_Size(b) > 0) {
+        PyObject *e = frame_entry(frame, b);
+        if (e == NULL || PyList_Append(*out, e) < 0) {
+            *err = 1;
+        }
+        Py_XDECREF(e);
+    }
+    Py_DECREF(b);
+    return 1;
+}
+
+PyObject *
+ds_snapshot_from(ds_store *st, int skip, PyObject *from)
+{
+    int err = 0;
     PyObject *out = PyList_New(0);
     if (out == NULL || st->live == 0) {
         return out;
     }
-    PyObject *f = ds_caller_frame(skip);
+    PyObject *f;
+    if (from != NULL) {
+        Py_INCREF(from);
+        f = from;
+    }
+    else {
+        f = ds_caller_frame(skip);
+    }
     while (f != NULL) {
-        if (ds_ftable_find(&st->frames, f) != NULL) {
+        ds_framerec *rec = ds_ftable_find(&st->frames, f);
+        int fast = rec != NULL ? frame_bindings_fast(rec, f, &out, &err) : 0;
+        if (err) {
+            goto error;
+        }
+        if (rec != NULL && !fast) {
             PyObject *pairs = PyList_New(0);
             PyObject *seen = PyDict_New();
             if (pairs == NULL || seen == NULL ||
@@ -85,4 +152,41 @@ error:
     Py_DECREF(f);
     Py_DECREF(out);
     return NULL;
+}
+
+PyObject *
+ds_snapshot(ds_store *st, int skip)
+{
+    return ds_snapshot_from(st, skip, NULL);
+}
+
+/* snapshot(frame=None)'s argument: NULL for the caller, else a frame.
+ * Vectorcall: a raise hook calls it for every exception. */
+int
+ds_snapshot_frame_arg(PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames,
+                      PyObject **frame)
+{
+    Py_ssize_t nkw = kwnames == NULL ? 0 : PyTuple_Size(kwnames);
+    PyObject *f = Py_None;
+    if (nargs + nkw > 1 ||
+        (nkw == 1 && PyUnicode_CompareWithASCIIString(PyTuple_GetItem(kwnames, 0),
+                                                      "frame") != 0)) {
+        PyErr_SetString(PyExc_TypeError, "snapshot(frame=None) takes one optional "
+                                         "argument, frame");
+        return -1;
+    }
+    if (nargs + nkw == 1) {
+        f = args[0];
+    }
+    if (f == Py_None) {
+        *frame = NULL;
+        return 0;
+    }
+    if (!PyObject_TypeCheck(f, (PyTypeObject *)ds_global->frame_type)) {
+        PyErr_Format(PyExc_TypeError, "snapshot(frame): a frame object (sys._getframe(), "
+                                      "a generator's gi_frame), not %R", f);
+        return -1;
+    }
+    *frame = f;
+    return 0;
 }

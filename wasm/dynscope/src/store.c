@@ -44,6 +44,11 @@ ds_counter_add(ds_store *st, ds_counter *c, int delta)
 {
     Py_ssize_t before = c->n;
     c->n += delta;
+    if (st->live == 0 && delta > 0 && ds_fallback_exact > 0 &&
+        st == ds_global->default_store) {
+        /* Before the binding is visible: see fallback.c. */
+        ds_fallback_bound();
+    }
     st->live += delta;
     if (before == 0 && c->n > 0) {
         st->zeros--;

@@ -1,10 +1,13 @@
 """Capped text sinks that stand in for sys.stdout and sys.stderr during a run."""
 import io
 
+from .codec import utf8_prefix
+
 
 class Capture(io.TextIOBase):
-    """Keeps the first `cap` characters written and counts the rest, so
-    print('x' * 10**9) costs one slice, never a gigabyte."""
+    """Keeps the first `cap` bytes (UTF-8) written, cut on a character
+    boundary, and counts the rest, so print('x' * 10**9) costs one slice,
+    never a gigabyte."""
 
     def __init__(self, cap):
         self._parts = []
@@ -17,12 +20,15 @@ class Capture(io.TextIOBase):
     def write(self, s):
         if not isinstance(s, str):
             raise TypeError(f"write() argument must be str, not {type(s).__name__}")
-        if s:
-            if self._room > 0:
-                self._parts.append(s[: self._room])
-            if len(s) > self._room:
+        if s and not self.truncated:
+            head, size = utf8_prefix(s, self._room)
+            if head:
+                self._parts.append(head)
+            self._room -= size
+            if len(head) < len(s):
                 self.truncated = True
-            self._room = max(0, self._room - len(s))
+        elif s:
+            self.truncated = True
         return len(s)
 
     def getvalue(self):

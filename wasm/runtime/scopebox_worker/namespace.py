@@ -14,7 +14,8 @@ import types
 
 import dynscope
 
-from .codec import DecodeError, decode, encode
+from .codec import Budget, DecodeError, decode, encode
+from .digest import Fingerprints
 
 _CODE_KINDS = (
     (types.ModuleType, "module"),
@@ -40,12 +41,21 @@ def kind_of(value):
 
 
 def _check_name(field, name):
+    shown = repr(name if len(name) <= 200 else name[:200] + "…")
     if not name.isidentifier():
-        raise BadRequest("invalid_name", f"{field}: {name!r} is not a Python identifier")
+        raise BadRequest("invalid_name", f"{field}: {shown} is not a Python identifier")
     if keyword.iskeyword(name):
-        raise BadRequest("invalid_name", f"{field}: {name!r} is a Python keyword")
+        raise BadRequest("invalid_name", f"{field}: {shown} is a Python keyword")
     if name.startswith("__") and name.endswith("__"):
-        raise BadRequest("invalid_name", f"{field}: {name!r} is reserved (dunder names belong to the runtime)")
+        raise BadRequest("invalid_name", f"{field}: {shown} is reserved (dunder names belong to the runtime)")
+
+
+def check_return(selection):
+    """`return` names follow the rule `scope` names do."""
+    if isinstance(selection, list):
+        for name in selection:
+            _check_name("return", name)
+    return selection
 
 
 def decode_variables(field, values):
@@ -63,40 +73,55 @@ def new_globals():
     return {"__name__": "__main__", "__builtins__": dynscope.FallbackBuiltins(builtins.__dict__)}
 
 
+def _is_user_name(k):
+    # globals() may be given any key; only strings are names.
+    return type(k) is str and not (k.startswith("__") and k.endswith("__"))
+
+
 def user_names(g):
-    return [k for k in g if not (k.startswith("__") and k.endswith("__"))]
+    return list(filter(_is_user_name, list(g)))
 
 
 def fingerprint(g):
-    """Encoded values of the names a run starts with, to tell what changed."""
-    return {k: (encode(v) if kind_of(v) is None else ("$code", id(v))) for k, v in g.items()
-            if not (k.startswith("__") and k.endswith("__"))}
+    """Exact fingerprints (digest.py) of the names a run starts with, to
+    tell what changed."""
+    f = Fingerprints()
+    return {k: f.fingerprint(g[k]) for k in user_names(g)}
 
 
-def report(g, selection):
-    """(scope, definitions) for the answer. selection: "data", "all" or a
-    list of names."""
-    if isinstance(selection, list):
-        return {k: encode(g[k]) for k in selection if k in g}, {}
+def _lists_only(g, names):
+    # A name listed in `return` comes back if it is bound, code or not.
+    return [k for k in names if k in g]
+
+
+def report(g, selection, budget=None):
+    """(scope, definitions) for the answer, names charged to `budget`
+    (past it, left out and counted). selection: "data", "all" or a list of
+    names."""
+    budget = budget or Budget(1 << 62)
     scope, definitions = {}, {}
-    for k in user_names(g):
+    names = _lists_only(g, selection) if isinstance(selection, list) else user_names(g)
+    for k in names:
         v = g[k]
-        kind = kind_of(v)
-        if kind is None or selection == "all":
-            scope[k] = encode(v)
+        kind = None if isinstance(selection, list) or selection == "all" else kind_of(v)
+        if budget.spent:
+            budget.names_omitted += 1
+            continue
+        if not budget.name(k):
+            continue
+        if kind is None:
+            scope[k] = encode(v, budget)
         else:
+            budget.force(12)
             definitions[k] = kind
     return scope, definitions
 
 
 def changes(before, g):
+    """Names added, changed and removed against `before` (fingerprint())."""
     after = set(user_names(g))
     added = sorted(after - before.keys())
     removed = sorted(before.keys() - after)
-    changed = []
-    for k in sorted(before.keys() & after):
-        v = g[k]
-        now = encode(v) if kind_of(v) is None else ("$code", id(v))
-        if now != before[k]:
-            changed.append(k)
+    f = Fingerprints()
+    changed = [k for k in sorted(before.keys() & after) if f.changed(before[k], g[k])]
     return {"added": added, "changed": changed, "removed": removed}

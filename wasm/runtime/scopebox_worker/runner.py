@@ -2,7 +2,6 @@
 under the request's root dynamic bindings, and describe what happened."""
 import ast
 import json
-import linecache
 import sys
 
 # Bound once: a snippet that patches json.dumps must not break its own answer.
@@ -11,10 +10,9 @@ _json_dumps = json.dumps
 
 import dynscope
 
-from . import errors
+from . import answer, errors, raised, snapshots
 from .capture import Capture
-from .codec import encode
-from .namespace import BadRequest, changes, decode_variables, fingerprint, new_globals, report
+from .namespace import BadRequest, check_return, decode_variables, fingerprint, new_globals, report
 
 SNIPPET = errors.SNIPPET
 OUTPUT_CAP = 1 << 20
@@ -37,21 +35,37 @@ def _compile(code, mode):
     return compile(tree, SNIPPET, "exec", dont_inherit=True), last
 
 
-def _is_snapshot(value):
-    return (type(value) is list and all(type(f) is dict and "bindings" in f and "function" in f
-                                         for f in value))
+# Freed when a run ran out of memory, so that its answer can still be made;
+# a stateless run gets it back with the pristine state, a session's next run
+# allocates it again.
+_reserve = bytearray(1 << 20)
 
 
-def _relabel(snapshot):
-    """Frames of the runtime itself are shown as the request's root."""
-    out = []
-    for frame in snapshot:
-        frame = dict(frame)
-        if frame.get("file") != SNIPPET:
-            frame.update(function="<request>", file=None, line=None)
-        frame["bindings"] = {k: encode(v) for k, v in frame["bindings"].items()}
-        out.append(frame)
-    return out
+def _relabel(frames):
+    """A snapshot (e.g. one taken where an exception was raised) as the
+    answer shows it: the runner's frame as `<request>`, bindings encoded."""
+    return snapshots.encode_frames(snapshots.relabel(list(frames)), answer.Budget(answer.SMALL_ANSWER_BYTES))
+
+
+def _describe(exc):
+    global _reserve
+    try:
+        return errors.describe(exc)
+    except MemoryError:
+        _reserve = None  # the snippet's own MemoryError, most likely
+    except Exception as e:  # the exception's own code (a group's `exceptions`) failed
+        _log(f"describing {errors.type_name(exc)} failed: {e!r}")
+    try:
+        return errors.describe(exc)
+    except BaseException:
+        return {"type": errors.type_name(exc), "message": "", "line": None, "source": None, "traceback": []}
+
+
+def _log(text):
+    try:
+        print(f"scopebox_worker: {text}", file=sys.__stderr__, flush=True)
+    except Exception:
+        pass
 
 
 def _namespace(req):
@@ -64,22 +78,38 @@ def _namespace(req):
 
 
 def run(req):
+    global _reserve
+    if _reserve is None:  # a session's earlier run used it
+        try:
+            _reserve = bytearray(1 << 20)
+        except MemoryError:
+            pass
     code, mode = req["code"], req.get("mode", "exec")
+    if code.startswith("\ufeff"):  # a BOM, as CPython accepts at the start of a file
+        code = code[1:]
     cap = req.get("output_cap", OUTPUT_CAP)
     scope = decode_variables("scope", req.get("scope"))
     dynamic = decode_variables("dynamic", req.get("dynamic"))
-    selection = req.get("return", "data")
+    selection = check_return(req.get("return", "data"))
 
     g = _namespace(req)
-    g.update(scope)
-    before = fingerprint(g)
-    linecache.cache[SNIPPET] = (len(code), None, code.splitlines(True), SNIPPET)
+    # A session's changes count from its namespace before this request's
+    # scope overwrote it; a fresh namespace starts as the scope.
+    if req.get("persist"):
+        before = fingerprint(g)
+        g.update(scope)
+    else:
+        g.update(scope)
+        before = fingerprint(g)
+    errors.remember(code)
+    snapshots.start_run()
     out, err = Capture(cap), Capture(cap)
     result, error, final = None, None, []
     saved = sys.stdout, sys.stderr
     sys.stdout, sys.stderr = out, err
     try:
         with dynscope.bind(**dynamic):
+            raised.arm()
             try:
                 body, last = _compile(code, mode)
                 if body is not None:
@@ -87,25 +117,29 @@ def run(req):
                 if last is not None:
                     result = eval(last, g)
             except BaseException as e:  # the snippet's exceptions are data
-                error = errors.describe(e)
                 result = None
-            final = dynscope.snapshot()
+                error = _describe(e)
+                error["dynamic"] = raised.dynamic_of(e, _relabel)
+                del e
+            final = snapshots.final()
     finally:
         sys.stdout, sys.stderr = saved
-    scope_out, definitions = report(g, selection)
-    return {
-        "ok": error is None,
-        "result": encode(result),
-        "stdout": out.getvalue(),
-        "stderr": err.getvalue(),
-        "truncated": {"stdout": out.truncated, "stderr": err.truncated},
-        "error": error,
-        "scope": scope_out,
-        "definitions": definitions,
-        "changes": changes(before, g),
-        "dynamic": {"final": _relabel(final),
-                    "returned": _relabel(result) if _is_snapshot(result) else None},
-    }
+        raised.release()
+    fields = dict(result=result, returned=snapshots.returned(result), error=error, out=out, err=err, g=g,
+                  selection=selection, before=before, final=final)
+    try:
+        return answer.build(**fields)
+    except MemoryError:
+        pass
+    except Exception as e:  # a bug of ours: still an answer, and a line in the log
+        _log(f"building the answer failed: {e!r}")
+        return answer.minimal(error)
+    # What the run left fills the heap: answer with less, in less memory.
+    _reserve = None
+    try:
+        return answer.build(**fields, nbytes=answer.SMALL_ANSWER_BYTES)
+    except MemoryError:
+        return answer.minimal(error)
 
 
 def inspect(req):
@@ -115,7 +149,8 @@ def inspect(req):
     if _session_globals is None:
         _session_globals = new_globals()
     _session_globals.update(scope)
-    scope_out, definitions = report(_session_globals, "data")
+    budget = answer.Budget(answer.ANSWER_BYTES)
+    scope_out, definitions = report(_session_globals, "data", budget)
     return {"scope": scope_out, "definitions": definitions}
 
 
@@ -123,11 +158,22 @@ def run_json(payload):
     req = _json_loads(payload)
     try:
         if req["type"] == "inspect":
-            answer = inspect(req)
+            reply = inspect(req)
         else:
-            answer = run(req)
-        answer["type"] = "result"
+            reply = run(req)
+        reply["type"] = "result"
     except BadRequest as e:
-        answer = {"type": "rejected", "error": {"code": e.code, "message": e.message}}
-    answer["id"] = req["id"]
-    return _json_dumps(answer, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+        reply = {"type": "rejected", "error": {"code": e.code, "message": e.message}}
+    reply["id"] = req["id"]
+    try:
+        text = _json_dumps(reply, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+    except MemoryError:
+        text = None
+    # The budget keeps answers within ANSWER_BYTES; should it ever be wrong,
+    # the worker still answers (an error with no scope) rather than die on a
+    # frame the host would refuse.
+    if text is None or (len(text) > answer.ANSWER_BYTES // 4
+                        and len(text.encode("utf-8", "surrogatepass")) > answer.ANSWER_BYTES):
+        text = _json_dumps({**answer.minimal(reply.get("error")), "type": reply["type"], "id": req["id"]},
+                           ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+    return text

@@ -1,0 +1,357 @@
+"""The HTTP client: one method per route of server/openapi.yaml, standard
+library only (urllib), values decoded to Python types (values.py)."""
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.parse
+import urllib.request
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Union
+
+from .values import decode, encode_variables
+
+__all__ = ["Client", "Session", "RunResult", "SessionInfo", "Frame", "TracebackFrame",
+           "ScopeboxError", "SnippetError", "ApiError"]
+
+DEFAULT_URL = "http://127.0.0.1:8080"
+
+
+class ScopeboxError(Exception):
+    """Base of the errors this client raises."""
+
+
+class ApiError(ScopeboxError):
+    """The server refused or failed the request (HTTP 4xx/5xx): `code` is the
+    API's stable error code (invalid_value, timeout, queue_full, ...)."""
+
+    def __init__(self, status: int, code: str, message: str, body: Any = None,
+                 retry_after: Optional[int] = None) -> None:
+        super().__init__(f"{code}: {message}" if code else message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.body = body
+        self.retry_after = retry_after
+
+
+@dataclass
+class TracebackFrame:
+    function: str
+    line: Optional[int]
+    source: Optional[str]
+    omitted: Optional[int] = None
+
+
+class SnippetError(ScopeboxError):
+    """The snippet raised: the Python error as the server reports it.
+    `result` is the whole RunResult."""
+
+    def __init__(self, error: Mapping[str, Any], result: Optional["RunResult"] = None) -> None:
+        self.type: str = error.get("type", "Exception")
+        self.message: str = error.get("message", "")
+        self.line: Optional[int] = error.get("line")
+        self.column: Optional[int] = error.get("column")
+        self.source: Optional[str] = error.get("source")
+        self.traceback: List[TracebackFrame] = [
+            TracebackFrame(f.get("function", "?"), f.get("line"), f.get("source"), f.get("omitted"))
+            for f in error.get("traceback", [])]
+        self.result = result
+        super().__init__(f"{self.type}: {self.message}" if self.message else self.type)
+
+    def format(self) -> str:
+        """Like Python prints it: the snippet's frames, then "Type: message"."""
+        lines = []
+        if self.traceback:
+            lines.append("Traceback (most recent call last):")
+        for f in self.traceback:
+            if f.omitted:
+                lines.append(f"  [... {f.omitted} frames omitted]")
+            where = f"line {f.line}, " if f.line is not None else ""
+            lines.append(f"  {where}in {f.function}")
+            if f.source:
+                lines.append("    " + f.source.strip())
+        if not self.traceback and self.line is not None:
+            lines.append(f"  line {self.line}")
+            if self.source:
+                lines.append("    " + self.source.strip())
+        lines.append(str(self))
+        return "\n".join(lines)
+
+
+@dataclass
+class Frame:
+    """One frame of a dynamic-scope snapshot, innermost first."""
+    function: str
+    file: Optional[str]
+    line: Optional[int]
+    bindings: Dict[str, Any]
+
+
+def _frames(snapshot: Optional[Sequence[Mapping[str, Any]]]) -> Optional[List[Frame]]:
+    if snapshot is None:
+        return None
+    return [Frame(f["function"], f.get("file"), f.get("line"), decode(f.get("bindings", {})))
+            for f in snapshot]
+
+
+@dataclass
+class RunResult:
+    """A run's answer (RunResult in openapi.yaml), values decoded."""
+    ok: bool
+    result: Any
+    stdout: str
+    stderr: str
+    truncated: Dict[str, bool]
+    error: Optional[SnippetError]
+    scope: Dict[str, Any]
+    definitions: Dict[str, str]
+    changes: Dict[str, List[str]]
+    dynamic_final: List[Frame]
+    dynamic_returned: Optional[List[Frame]]
+    timing: Dict[str, float]
+    raw: Dict[str, Any] = field(repr=False)
+
+    @classmethod
+    def from_json(cls, body: Mapping[str, Any]) -> "RunResult":
+        dynamic = body.get("dynamic") or {}
+        r = cls(ok=bool(body["ok"]), result=decode(body.get("result")),
+                stdout=body.get("stdout", ""), stderr=body.get("stderr", ""),
+                truncated=dict(body.get("truncated") or {}), error=None,
+                scope=decode(body.get("scope") or {}), definitions=dict(body.get("definitions") or {}),
+                changes=dict(body.get("changes") or {}),
+                dynamic_final=_frames(dynamic.get("final")) or [],
+                dynamic_returned=_frames(dynamic.get("returned")),
+                timing=dict(body.get("timing") or {}), raw=dict(body))
+        if body.get("error") is not None:
+            r.error = SnippetError(body["error"], r)
+        return r
+
+    def raise_for_error(self) -> "RunResult":
+        """Raises the SnippetError if the snippet raised; returns self otherwise."""
+        if self.error is not None:
+            raise self.error
+        return self
+
+
+@dataclass
+class SessionInfo:
+    """A session as the server describes it (Session in openapi.yaml)."""
+    id: str
+    scope: Dict[str, Any]
+    definitions: Dict[str, str]
+    idle_ttl_ms: int
+    runs: int
+    raw: Dict[str, Any] = field(repr=False)
+
+    @classmethod
+    def from_json(cls, body: Mapping[str, Any]) -> "SessionInfo":
+        return cls(id=body["id"], scope=decode(body.get("scope") or {}),
+                   definitions=dict(body.get("definitions") or {}),
+                   idle_ttl_ms=body.get("idle_ttl_ms", 0), runs=body.get("runs", 0), raw=dict(body))
+
+
+Return = Union[str, Sequence[str]]
+
+
+def _run_body(code: str, mode: Optional[str], scope: Optional[Mapping[str, Any]],
+              dynamic: Optional[Mapping[str, Any]], return_: Optional[Return],
+              timeout_ms: Optional[int], stdin: Optional[str],
+              files: Optional[Sequence[Mapping[str, Any]]]) -> Dict[str, Any]:
+    body: Dict[str, Any] = {"code": code}
+    if mode is not None:
+        body["mode"] = mode
+    if scope:
+        body["scope"] = encode_variables(scope, "scope")
+    if dynamic:
+        body["dynamic"] = encode_variables(dynamic, "dynamic")
+    if return_ is not None:
+        body["return"] = return_ if isinstance(return_, str) else list(return_)
+    if timeout_ms is not None:
+        body["timeout_ms"] = int(timeout_ms)
+    # Passed through for servers that take them (the run-lifecycle API);
+    # one that does not answers unknown_field.
+    if stdin is not None:
+        body["stdin"] = stdin
+    if files is not None:
+        body["files"] = [dict(f) for f in files]
+    return body
+
+
+class Client:
+    """A scopebox server at `url`. `api_key` is sent as a bearer token.
+    `raise_errors` is the default of every run's `raise_errors`: whether a
+    snippet's exception is raised (SnippetError) or returned in the result.
+    API errors (bad request, timeout, queue full, ...) always raise ApiError."""
+
+    def __init__(self, url: str = DEFAULT_URL, api_key: Optional[str] = None, *,
+                 timeout: float = 120.0, raise_errors: bool = False) -> None:
+        self.url = url.rstrip("/")
+        self.api_key = api_key
+        self.timeout = timeout
+        self.raise_errors = raise_errors
+
+    def __repr__(self) -> str:
+        return f"Client({self.url!r})"
+
+    # ---- transport ---------------------------------------------------------
+
+    def request(self, method: str, path: str, body: Any = None) -> Any:
+        """One HTTP exchange; the decoded JSON answer (or text for /metrics).
+        Raises ApiError on a 4xx/5xx answer."""
+        status, headers, answer = self._exchange(method, path, body)
+        if status < 400:
+            return answer
+        err = answer.get("error") if isinstance(answer, dict) else None
+        retry = headers.get("Retry-After") if headers else None
+        if isinstance(err, dict) and "code" in err:
+            raise ApiError(status, err["code"], err.get("message", ""), answer,
+                           int(retry) if retry and retry.isdigit() else None)
+        raise ApiError(status, "", f"HTTP {status}: {str(answer)[:200]}", answer)
+
+    def _exchange(self, method: str, path: str, body: Any) -> "tuple[int, Any, Any]":
+        """(status, headers, decoded answer), whatever the status."""
+        data = None
+        headers = {"Accept": "application/json"}
+        if body is not None:
+            data = json.dumps(body, ensure_ascii=False, allow_nan=False).encode("utf-8")
+            headers["Content-Type"] = "application/json"
+        if self.api_key:
+            headers["Authorization"] = f"Bearer {self.api_key}"
+        req = urllib.request.Request(self.url + path, data=data, method=method, headers=headers)
+        try:
+            with urllib.request.urlopen(req, timeout=self.timeout) as resp:
+                return resp.status, resp.headers, self._decode(resp.headers, resp.read())
+        except urllib.error.HTTPError as e:
+            return e.code, e.headers, self._decode(e.headers, e.read())
+        except urllib.error.URLError as e:
+            raise ScopeboxError(f"cannot reach {self.url}: {e.reason}") from None
+
+    @staticmethod
+    def _decode(headers: Any, raw: bytes) -> Any:
+        ctype = headers.get("Content-Type", "") if headers else ""
+        if "json" in ctype:
+            try:
+                return json.loads(raw)
+            except ValueError:
+                pass
+        return raw.decode("utf-8", "replace")
+
+    # ---- routes ------------------------------------------------------------
+
+    def run(self, code: str, *, scope: Optional[Mapping[str, Any]] = None,
+            dynamic: Optional[Mapping[str, Any]] = None, mode: Optional[str] = None,
+            timeout_ms: Optional[int] = None, return_: Optional[Return] = None,
+            stdin: Optional[str] = None, files: Optional[Sequence[Mapping[str, Any]]] = None,
+            session: Optional[str] = None, raise_errors: Optional[bool] = None) -> RunResult:
+        """POST /v1/run. `scope` and `dynamic` map names to Python values;
+        `return_` is the API's `return` ("data", "all" or a list of names)."""
+        body = _run_body(code, mode, scope, dynamic, return_, timeout_ms, stdin, files)
+        if session is not None:
+            body["session"] = session
+        return self._result(self.request("POST", "/v1/run", body), raise_errors)
+
+    def eval(self, expression: str, **kw: Any) -> Any:
+        """The value of one expression (mode eval); raises on a snippet error."""
+        kw["raise_errors"] = True
+        return self.run(expression, mode="eval", **kw).result
+
+    def _result(self, answer: Mapping[str, Any], raise_errors: Optional[bool]) -> RunResult:
+        result = RunResult.from_json(answer)
+        if (self.raise_errors if raise_errors is None else raise_errors):
+            result.raise_for_error()
+        return result
+
+    def session(self, scope: Optional[Mapping[str, Any]] = None) -> "Session":
+        """POST /v1/sessions: a new session; use it as a context manager to
+        end it on the way out."""
+        body = {"scope": encode_variables(scope, "scope")} if scope else {}
+        return Session(self, SessionInfo.from_json(self.request("POST", "/v1/sessions", body)))
+
+    def attach(self, session_id: str) -> "Session":
+        """A Session object for an existing session id (no request made)."""
+        return Session(self, None, session_id)
+
+    def health(self) -> Dict[str, Any]:
+        """GET /healthz (a 503 while booting raises ApiError)."""
+        return self.request("GET", "/healthz")
+
+    def metrics(self) -> str:
+        """GET /metrics, Prometheus text."""
+        return self.request("GET", "/metrics")
+
+    def openapi(self) -> Dict[str, Any]:
+        """GET /v1/openapi.json: the server's contract."""
+        return self.request("GET", "/v1/openapi.json")
+
+    def list_sessions(self) -> Any:
+        """GET /v1/sessions, on servers that have it (the sessions API):
+        the raw answer."""
+        return self.request("GET", "/v1/sessions")
+
+
+class Session:
+    """A session: a namespace kept between runs. A context manager that ends
+    the session on exit."""
+
+    def __init__(self, client: Client, info: Optional[SessionInfo], session_id: Optional[str] = None) -> None:
+        self.client = client
+        self.info = info
+        self.id: str = info.id if info is not None else str(session_id)
+        self.ended = False
+
+    def __repr__(self) -> str:
+        return f"Session({self.id!r})"
+
+    def __enter__(self) -> "Session":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if not self.ended:
+            try:
+                self.end()
+            except ApiError as e:
+                if e.code != "session_not_found":  # expired already: nothing to end
+                    raise
+
+    @property
+    def _path(self) -> str:
+        return "/v1/sessions/" + urllib.parse.quote(self.id, safe="")
+
+    def run(self, code: str, *, scope: Optional[Mapping[str, Any]] = None,
+            dynamic: Optional[Mapping[str, Any]] = None, mode: Optional[str] = None,
+            timeout_ms: Optional[int] = None, return_: Optional[Return] = None,
+            stdin: Optional[str] = None, files: Optional[Sequence[Mapping[str, Any]]] = None,
+            raise_errors: Optional[bool] = None) -> RunResult:
+        """POST /v1/sessions/{id}/run."""
+        body = _run_body(code, mode, scope, dynamic, return_, timeout_ms, stdin, files)
+        return self.client._result(self.client.request("POST", self._path + "/run", body), raise_errors)
+
+    def eval(self, expression: str, **kw: Any) -> Any:
+        kw["raise_errors"] = True
+        return self.run(expression, mode="eval", **kw).result
+
+    def get(self) -> SessionInfo:
+        """GET /v1/sessions/{id}: its scope now."""
+        self.info = SessionInfo.from_json(self.client.request("GET", self._path))
+        return self.info
+
+    @property
+    def scope(self) -> Dict[str, Any]:
+        return self.get().scope
+
+    def end(self) -> Dict[str, Any]:
+        """DELETE /v1/sessions/{id}; the server's answer ({"ok": true, "id": ...})."""
+        answer = self.client.request("DELETE", self._path)
+        self.ended = True
+        return answer
+
+    def fork(self) -> "Session":
+        """POST /v1/sessions/{id}/fork, on servers that have it (the sessions
+        API): a new session with this one's state."""
+        return Session(self.client, SessionInfo.from_json(self.client.request("POST", self._path + "/fork")))
+
+    def export(self) -> Any:
+        """GET /v1/sessions/{id}/export, on servers that have it: the raw answer."""
+        return self.client.request("GET", self._path + "/export")
+
