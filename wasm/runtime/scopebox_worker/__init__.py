@@ -1,4 +1,6 @@
 """The Python half of a scopebox worker (see wasm/runtime/PROTOCOL.md)."""
-from .runner import run_json
+from .runner import install, run_json
+
+install()
 
 __all__ = ["run_json"]

@@ -1,8 +1,10 @@
 """Runs one request: compile, execute in a fresh (or the session's) namespace
 under the request's root dynamic bindings, and describe what happened."""
 import ast
+import io
 import json
 import linecache
+import signal
 import sys
 
 # Bound once: a snippet that patches json.dumps must not break its own answer.
@@ -11,13 +13,66 @@ _json_dumps = json.dumps
 
 import dynscope
 
-from . import errors
+from . import aio, errors
 from .capture import Capture
 from .codec import encode
 from .namespace import BadRequest, changes, decode_variables, fingerprint, new_globals, report
 
 SNIPPET = errors.SNIPPET
 OUTPUT_CAP = 1 << 20
+# Top-level await (as in IPython): such code compiles to a coroutine, which
+# runs on the run's event loop (aio.py).
+_FLAGS = ast.PyCF_ALLOW_TOP_LEVEL_AWAIT
+_CO_COROUTINE = 0x80
+STDIN_EMPTY = "EOF when reading a line: stdin is empty (a run has no input)"
+
+# While the runner writes the answer, the run's code is done: an interrupt
+# from the watchdog arriving then must not break the answer (the host side
+# knows the run timed out all the same). dynscope's state and the snippet's
+# own signal handlers are its business; this handler is put back every run.
+_quiet = True
+
+
+def _on_interrupt(signum, frame):
+    if not _quiet:
+        raise KeyboardInterrupt
+
+
+class _EmptyStdin(io.TextIOBase):
+    """stdin of a run: empty, as `python < /dev/null` has it."""
+
+    def readable(self):
+        return True
+
+    def read(self, size=-1):
+        return ""
+
+    def readline(self, size=-1):
+        return ""
+
+
+def _input(prompt="", /):
+    """input() on the run's stdin: the prompt goes to stdout, and an empty
+    stdin ends in EOFError as in CPython, saying why."""
+    if prompt:
+        sys.stdout.write(str(prompt))
+        sys.stdout.flush()
+    line = sys.stdin.readline()
+    if not line:
+        raise EOFError(STDIN_EMPTY)
+    return line[:-1] if line.endswith("\n") else line
+
+
+_input.__name__ = _input.__qualname__ = "input"
+_input.__module__ = "builtins"
+
+
+def install():
+    """Once, at start-up (before the pristine state is captured)."""
+    import builtins
+    builtins.input = _input
+    signal.signal(signal.SIGINT, _on_interrupt)
+    aio.install()
 
 # A session's worker is dedicated to it (the host never sends it stateless
 # runs), so its namespace simply lives here between runs.
@@ -29,12 +84,31 @@ def _compile(code, mode):
     is evaluated on its own so that its value is the result, as in a
     notebook cell."""
     if mode == "eval":
-        return None, compile(code, SNIPPET, "eval", dont_inherit=True)
-    tree = ast.parse(code, SNIPPET, "exec")
+        return None, compile(code, SNIPPET, "eval", flags=_FLAGS, dont_inherit=True)
+    tree = compile(code, SNIPPET, "exec", flags=ast.PyCF_ONLY_AST | _FLAGS, dont_inherit=True)
     last = None
     if tree.body and isinstance(tree.body[-1], ast.Expr):
-        last = compile(ast.Expression(tree.body.pop().value), SNIPPET, "eval", dont_inherit=True)
-    return compile(tree, SNIPPET, "exec", dont_inherit=True), last
+        last = compile(ast.Expression(tree.body.pop().value), SNIPPET, "eval", flags=_FLAGS,
+                       dont_inherit=True)
+    return compile(tree, SNIPPET, "exec", flags=_FLAGS, dont_inherit=True), last
+
+
+def _execute(code, g):
+    """Runs a compiled piece of the snippet; its value (None for a body)."""
+    value = eval(code, g)
+    if code.co_flags & _CO_COROUTINE:  # it awaits at top level
+        value = aio.run_coroutine(value)
+    return value
+
+
+def _exit_code(exc):
+    """The status a process would have exited with (SystemExit, os._exit)."""
+    code = exc.code
+    if code is None:
+        return 0
+    if isinstance(code, int):
+        return code
+    return 1
 
 
 def _is_snapshot(value):
@@ -75,23 +149,33 @@ def run(req):
     before = fingerprint(g)
     linecache.cache[SNIPPET] = (len(code), None, code.splitlines(True), SNIPPET)
     out, err = Capture(cap), Capture(cap)
-    result, error, final = None, None, []
-    saved = sys.stdout, sys.stderr
-    sys.stdout, sys.stderr = out, err
+    result, error, final, cancelled = None, None, [], 0
+    saved = sys.stdout, sys.stderr, sys.stdin
+    sys.stdout, sys.stderr, sys.stdin = out, err, _EmptyStdin()
+    global _quiet
+    _quiet = False
+    signal.signal(signal.SIGINT, _on_interrupt)
     try:
         with dynscope.bind(**dynamic):
             try:
                 body, last = _compile(code, mode)
                 if body is not None:
-                    exec(body, g)
+                    _execute(body, g)
                 if last is not None:
-                    result = eval(last, g)
+                    result = _execute(last, g)
             except BaseException as e:  # the snippet's exceptions are data
-                error = errors.describe(e)
+                error = _describe(e)
                 result = None
+            # The run ends when its code is done: what it left pending ends too.
+            try:
+                cancelled = aio.finish()
+            except BaseException as e:
+                if error is None:
+                    error = _describe(e)
             final = dynscope.snapshot()
     finally:
-        sys.stdout, sys.stderr = saved
+        _quiet = True
+        sys.stdout, sys.stderr, sys.stdin = saved
     scope_out, definitions = report(g, selection)
     return {
         "ok": error is None,
@@ -105,7 +189,15 @@ def run(req):
         "changes": changes(before, g),
         "dynamic": {"final": _relabel(final),
                     "returned": _relabel(result) if _is_snapshot(result) else None},
+        "tasks_cancelled": cancelled,
     }
+
+
+def _describe(exc):
+    error = errors.describe(exc)
+    if isinstance(exc, SystemExit):
+        error["exit_code"] = _exit_code(exc)
+    return error
 
 
 def inspect(req):
