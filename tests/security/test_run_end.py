@@ -113,3 +113,21 @@ def test_a_run_that_breaks_the_interpreter_leaves_no_state(server):
     for _ in range(2 * WORKERS):
         status, _, out = server.run({"code": "import builtins\nhasattr(builtins, 'PLANTED')"}, timeout=60)
         assert status == 200 and out["result"] is False, out
+
+
+def test_in_a_session_a_broken_interpreter_ends_only_that_session(server):
+    """A session's namespace lived in the broken heap: the session ends (its
+    worker is replaced); the pool is untouched."""
+    status, _, session = server.request("POST", "/v1/sessions", {"scope": {"n": 1}})
+    assert status == 201, session
+    path = f"/v1/sessions/{session['id']}"
+    status, _, out = server.request("POST", path + "/run", {"code": "import os\nos._exit(2)"})
+    assert status == 200 and out["error"]["exit_code"] == 2, out  # Python-level: the session lives
+    status, _, out = server.request("GET", path)
+    assert status == 200 and out["scope"] == {"n": 1}, out
+    status, _, out = server.request("POST", path + "/run",
+                                    {"code": "import _pyodide_core as c\nc.trigger_fatal_error()"})
+    assert status == 500 and out["error"]["code"] == "worker_crashed", out
+    status, _, out = server.request("GET", path)
+    assert status == 404, out
+    victim_is_served(server)
