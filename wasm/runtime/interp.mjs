@@ -81,7 +81,9 @@ try {
     dynscope: py.runPython("import dynscope; dynscope.__version__"),
   };
   py.setInterruptBuffer(ctrl);
-  runJson = py.pyimport("scopebox_worker").run_json;
+  const runner = py.pyimport("scopebox_worker");
+  runner.install();
+  runJson = runner.run_json;
   const lock = lockInterpreter(py, { sleepMs });
   isolation = new Isolation(py);
   const snap = isolation.capture();
