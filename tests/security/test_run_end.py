@@ -55,6 +55,24 @@ def test_a_task_that_spins_inside_its_run_costs_only_that_run(server):
     victim_is_served(server)
 
 
+# A JS promise reaction (a microtask) that calls back into Python and
+# spins: queued by the run, it runs before the answer, under the run's limit.
+PROMISE_SPINNER = ("import asyncio\nfrom pyodide.ffi import to_js, create_proxy\n"
+                   "f = asyncio.get_event_loop().create_future()\n"
+                   "Promise = to_js(f).then(create_proxy(print)).constructor\n"
+                   "def spin(x):\n    while True: pass\n"
+                   "p = Promise.new(create_proxy(lambda resolve, reject: resolve(1)))\n"
+                   "p.then(create_proxy(spin))\n'sent'")
+
+
+def test_a_promise_callback_left_behind_runs_inside_its_run(server):
+    for _ in range(WORKERS):
+        server.run({"code": PROMISE_SPINNER, "timeout_ms": 500}, timeout=60)
+    victim_is_served(server)
+    status, _, out = server.run({"code": PROMISE_SPINNER, "timeout_ms": 500}, timeout=60)
+    assert status == 504 and out["error"]["stopped_by"] == "interrupt", out
+
+
 def test_cancelled_tasks_clean_up_inside_the_run(server):
     """A pending task's finally block runs before the answer (its output is
     in it), and one that will not stop is stopped by the run's limit."""

@@ -82,7 +82,9 @@ try {
   };
   py.setInterruptBuffer(ctrl);
   const runner = py.pyimport("scopebox_worker");
-  runner.install();
+  // The runner's SIGINT handler asks this when JS calls the run's code after
+  // the runner returned (settle()): the watchdog still covers it.
+  runner.install(() => Atomics.load(ctrl, RUN) !== 0);
   runJson = runner.run_json;
   const lock = lockInterpreter(py, { sleepMs });
   isolation = new Isolation(py);

@@ -26,15 +26,19 @@ _FLAGS = ast.PyCF_ALLOW_TOP_LEVEL_AWAIT
 _CO_COROUTINE = 0x80
 STDIN_EMPTY = "EOF when reading a line: stdin is empty (a run has no input)"
 
-# While the runner writes the answer, the run's code is done: an interrupt
-# from the watchdog arriving then must not break the answer (the host side
-# knows the run timed out all the same). dynscope's state and the snippet's
-# own signal handlers are its business; this handler is put back every run.
-_quiet = True
+# The watchdog's interrupt (SIGINT) raises KeyboardInterrupt in the run's
+# code, and in code of the run that JS calls after the runner returned (its
+# promise callbacks, PROTOCOL.md "Runs and asyncio"), but not while the
+# runner writes the answer (the host knows the run timed out all the same)
+# nor between runs. The snippet may install its own handler: this one is
+# put back every run.
+_CODE, _ANSWER, _AFTER = "code", "answer", "after"
+_phase = _AFTER
+_run_in_flight = None  # from the host: () -> bool, whether the watchdog still covers a run
 
 
 def _on_interrupt(signum, frame):
-    if not _quiet:
+    if _phase == _CODE or (_phase == _AFTER and _run_in_flight is not None and _run_in_flight()):
         raise KeyboardInterrupt
 
 
@@ -67,8 +71,12 @@ _input.__name__ = _input.__qualname__ = "input"
 _input.__module__ = "builtins"
 
 
-def install():
-    """Once, at start-up (before the pristine state is captured)."""
+def install(run_in_flight=None):
+    """Once, at start-up (before the pristine state is captured).
+    `run_in_flight`: a callable telling whether a run is still in flight
+    (the worker's; None: never after the runner returned)."""
+    global _run_in_flight
+    _run_in_flight = run_in_flight
     import builtins
     builtins.input = _input
     signal.signal(signal.SIGINT, _on_interrupt)
@@ -152,8 +160,8 @@ def run(req):
     result, error, final, cancelled = None, None, [], 0
     saved = sys.stdout, sys.stderr, sys.stdin
     sys.stdout, sys.stderr, sys.stdin = out, err, _EmptyStdin()
-    global _quiet
-    _quiet = False
+    global _phase
+    _phase = _CODE
     signal.signal(signal.SIGINT, _on_interrupt)
     try:
         with dynscope.bind(**dynamic):
@@ -174,7 +182,7 @@ def run(req):
                     error = _describe(e)
             final = dynscope.snapshot()
     finally:
-        _quiet = True
+        _phase = _ANSWER
         sys.stdout, sys.stderr, sys.stdin = saved
     scope_out, definitions = report(g, selection)
     return {
@@ -212,7 +220,9 @@ def inspect(req):
 
 
 def run_json(payload):
+    global _phase
     req = _json_loads(payload)
+    _phase = _ANSWER
     try:
         if req["type"] == "inspect":
             answer = inspect(req)
@@ -222,4 +232,7 @@ def run_json(payload):
     except BadRequest as e:
         answer = {"type": "rejected", "error": {"code": e.code, "message": e.message}}
     answer["id"] = req["id"]
-    return _json_dumps(answer, ensure_ascii=False, allow_nan=False)
+    try:
+        return _json_dumps(answer, ensure_ascii=False, allow_nan=False)
+    finally:
+        _phase = _AFTER
