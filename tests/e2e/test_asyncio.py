@@ -142,6 +142,19 @@ def test_a_timeout_keeps_what_the_run_did(server):
     assert "timing" in out and out["tasks_cancelled"] == 0
 
 
+@pytest.mark.parametrize("code", [
+    "print('start')\nwhile True:\n    try:\n        while True: pass\n    except BaseException:\n        pass",
+    "import asyncio\nasync def s():\n    while True:\n        try:\n            while True: pass\n"
+    "        except BaseException: pass\nprint('start')\nasyncio.ensure_future(s())\nawait asyncio.sleep(0)",
+])
+def test_code_that_swallows_the_interrupt_is_still_stopped_by_it(server, code):
+    """Past the limit every line of the snippet raises again (limit.py): the
+    run ends by interrupt, with its answer, not by a kill."""
+    status, _, out = server.run({"code": code, "timeout_ms": 300})
+    assert status == 504 and out["error"]["stopped_by"] == "interrupt", out
+    assert out["stdout"] == "start\n", out
+
+
 def test_a_session_keeps_its_namespace_through_a_timeout(server):
     status, _, session = server.request("POST", "/v1/sessions", {"scope": {"x": 1}})
     assert status == 201, session

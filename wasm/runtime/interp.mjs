@@ -82,9 +82,10 @@ try {
   };
   py.setInterruptBuffer(ctrl);
   const runner = py.pyimport("scopebox_worker");
-  // The runner's SIGINT handler asks this when JS calls the run's code after
-  // the runner returned (settle()): the watchdog still covers it.
-  runner.install(() => Atomics.load(ctrl, RUN) !== 0);
+  // The runner's SIGINT handler asks this: 0 no run in flight (between runs),
+  // 1 a run is (also while settle() runs its callbacks), 2 it is past its
+  // limit (scopebox_worker/limit.py).
+  runner.install(() => (Atomics.load(ctrl, RUN) === 0 ? 0 : 1 + Atomics.load(ctrl, TIMED_OUT)));
   runJson = runner.run_json;
   const lock = lockInterpreter(py, { sleepMs });
   isolation = new Isolation(py);

@@ -13,7 +13,7 @@ _json_dumps = json.dumps
 
 import dynscope
 
-from . import aio, errors
+from . import aio, errors, limit
 from .capture import Capture
 from .codec import encode
 from .namespace import BadRequest, changes, decode_variables, fingerprint, new_globals, report
@@ -34,11 +34,16 @@ STDIN_EMPTY = "EOF when reading a line: stdin is empty (a run has no input)"
 # put back every run.
 _CODE, _ANSWER, _AFTER = "code", "answer", "after"
 _phase = _AFTER
-_run_in_flight = None  # from the host: () -> bool, whether the watchdog still covers a run
+# From the host: () -> 0 (no run in flight), 1 (a run is), 2 (it is past its
+# time limit). None: no watchdog (no run after the runner returned).
+_watchdog = None
 
 
 def _on_interrupt(signum, frame):
-    if _phase == _CODE or (_phase == _AFTER and _run_in_flight is not None and _run_in_flight()):
+    state = _watchdog() if _watchdog is not None else 0
+    if _phase == _CODE or (_phase == _AFTER and state):
+        if state == 2:
+            limit.escalate()
         raise KeyboardInterrupt
 
 
@@ -71,12 +76,12 @@ _input.__name__ = _input.__qualname__ = "input"
 _input.__module__ = "builtins"
 
 
-def install(run_in_flight=None):
+def install(watchdog=None):
     """Once, at start-up (before the pristine state is captured).
-    `run_in_flight`: a callable telling whether a run is still in flight
-    (the worker's; None: never after the runner returned)."""
-    global _run_in_flight
-    _run_in_flight = run_in_flight
+    `watchdog`: the worker's callable saying whether a run is in flight and
+    past its limit (see _watchdog)."""
+    global _watchdog
+    _watchdog = watchdog
     import builtins
     builtins.input = _input
     signal.signal(signal.SIGINT, _on_interrupt)
@@ -161,6 +166,7 @@ def run(req):
     saved = sys.stdout, sys.stderr, sys.stdin
     sys.stdout, sys.stderr, sys.stdin = out, err, _EmptyStdin()
     global _phase
+    limit.relax()
     _phase = _CODE
     signal.signal(signal.SIGINT, _on_interrupt)
     try:
@@ -183,6 +189,7 @@ def run(req):
             final = dynscope.snapshot()
     finally:
         _phase = _ANSWER
+        limit.relax()
         sys.stdout, sys.stderr, sys.stdin = saved
     scope_out, definitions = report(g, selection)
     return {
