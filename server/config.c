@@ -81,7 +81,12 @@ static const struct flag flags[] = {
     {"worker-user", FLAG_STRING, OFF(worker_user), 0, 0, "USER",
      "when run as root, the user workers run as (default nobody)"},
     {"worker-heap-mb", FLAG_UINT, OFF(worker_heap_mb), 64, 4096, "MB",
-     "cap of each worker's wasm heap (default 256)"},
+     "cap of each worker's wasm heap and its files together (default 256)"},
+    {"worker-files-mb", FLAG_UINT, OFF(worker_files_mb), 1, 4096, "MB",
+     "the files' share of that cap: past it a write fails with ENOSPC (default 64)"},
+    {"worker-rss-mb", FLAG_UINT, OFF(worker_rss_mb), 0, 1048576, "MB",
+     "kill a busy worker whose resident memory passes this, checked every 50 ms; 0 = never "
+     "(default 1024)"},
 };
 
 #define N_FLAGS (sizeof flags / sizeof flags[0])
@@ -124,6 +129,8 @@ static void set_defaults(struct config *cfg) {
     cfg->insecure = false; /* sandbox */
     cfg->worker_user = "nobody";
     cfg->worker_heap_mb = 256;
+    cfg->worker_files_mb = 64;
+    cfg->worker_rss_mb = 1024;
 }
 
 /* Decimal digits only: "08" is 8, but "+1", " 1", "1k", "-1", "" are errors. */

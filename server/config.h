@@ -33,7 +33,9 @@ struct config {
     /* sandbox (server/sandbox.h) */
     bool insecure;             /* start workers even if a sandbox layer is missing */
     const char *worker_user;   /* as root: the user workers run as */
-    unsigned worker_heap_mb;   /* cap of a worker's wasm heap */
+    unsigned worker_heap_mb;   /* cap of a worker's wasm heap and files together */
+    unsigned worker_files_mb;  /* the files' share of it */
+    unsigned worker_rss_mb;    /* a busy worker past this resident size is killed; 0: never */
 };
 
 enum config_result { CONFIG_OK, CONFIG_HELP, CONFIG_ERROR };

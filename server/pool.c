@@ -17,6 +17,7 @@
 #include "frame.h"
 #include "log.h"
 #include "metrics.h"
+#include "rsswatch.h"
 #include "worker.h"
 
 /* A worker that closed its stdout, sent `fatal`, or was asked to finish gets
@@ -83,6 +84,7 @@ struct slot {
     bool booted, killed, out_eof, err_eof, reap_warned;
     bool recycle;          /* it asked to be replaced once idle (sandbox) */
     unsigned runs;         /* jobs it has run, for --recycle-after-runs */
+    struct rss_watch rss;  /* BUSY: the memory backstop (rsswatch.h) */
     char line[1024];       /* stderr bytes not yet ending in a newline */
     size_t line_len;
 };
@@ -1039,6 +1041,7 @@ static void start_job(struct slot *s, struct job *job, double now) {
     job->started_at = now;
     job->queue_ms = now - job->enqueued_at;
     job->worker_pid = s->proc.pid;
+    rss_watch_arm(&s->rss, now);
     write_frame(s, now);
 }
 
@@ -1154,8 +1157,19 @@ static void tick(struct pool *p, struct slot *s, double now, bool stopping,
             retire(s, now, false, NULL);
         }
         break;
-    case SLOT_BUSY:
-        if (now >= s->deadline) {
+    case SLOT_BUSY: {
+        long long rss_mb = 0;
+        if (rss_watch_tripped(&s->rss, s->proc.pid, p->cfg->worker_rss_mb, now, &rss_mb)) {
+            struct api_error err;
+            log_msg("worker %d: run %llu took it to %lld MiB resident (ceiling %u); killing it",
+                    (int)s->proc.pid, (unsigned long long)s->job->id, rss_mb, p->cfg->worker_rss_mb);
+            api_error_set(&err, 500, ERR_WORKER_CRASHED,
+                          "the run took its worker past %u MiB of resident memory: the worker "
+                          "was killed", p->cfg->worker_rss_mb);
+            session_end(p, s, "ended: a run took its worker past the memory ceiling");
+            s->exit_why = EXIT_CRASH;
+            retire(s, now, true, &err);
+        } else if (now >= s->deadline) {
             struct job *job = s->job;
             char text[160];
             log_msg("worker %d: run %llu passed %u ms and the grace period; killing it",
@@ -1180,6 +1194,7 @@ static void tick(struct pool *p, struct slot *s, double now, bool stopping,
                         "the server shut down before the run finished");
         }
         break;
+    }
     case SLOT_RESETTING:
         /* The reset is the worker's own code, no snippet's: this is a
          * backstop for a worker that hangs in it. */
@@ -1237,8 +1252,10 @@ static int poll_timeout(struct pool *p, double now, bool stopping, double drain_
             if (!stopping && !s->dedicated && s->respawn_at < next)
                 next = s->respawn_at;
             break;
-        case SLOT_BOOTING:
         case SLOT_BUSY:
+            next = rss_watch_next(&s->rss, p->cfg->worker_rss_mb, next);
+            /* fall through */
+        case SLOT_BOOTING:
         case SLOT_RESETTING:
             if (s->deadline < next)
                 next = s->deadline;

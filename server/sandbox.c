@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "sandbox_root.h"
 
 #define NODE_MIN_MAJOR 20
 #define RLIMIT_NOFILE_WORKER 256
@@ -38,6 +39,7 @@ static struct {
     bool permission;   /* node's permission model flags */
     bool seccomp;
     bool namespaces;   /* net, ipc, uts, pid */
+    bool mountns;      /* ... and mount: a root of its own (sandbox_root.h) */
     bool userns;       /* ... inside a new user namespace (not root) */
     bool drop_user;    /* root: switch to uid/gid */
     uid_t uid, outer_uid;
@@ -79,6 +81,11 @@ static const char *enter(bool exec_it) {
             !write_file("/proc/self/uid_map", sb.uid_map) ||
             !write_file("/proc/self/gid_map", sb.gid_map))
             return "map the user namespace's ids";
+    }
+    if (sb.namespaces && sb.mountns) {
+        const char *r = root_enter();
+        if (r != NULL)
+            return r;
     }
     if (setrlimit(RLIMIT_NOFILE, &nofile) != 0 || setrlimit(RLIMIT_CORE, &zero) != 0 ||
         setrlimit(RLIMIT_FSIZE, &zero) != 0 || setrlimit(RLIMIT_MEMLOCK, &zero) != 0)
@@ -129,6 +136,8 @@ pid_t sandbox_fork(void) {
         return fork();
     if (sb.userns)
         flags |= CLONE_NEWUSER;
+    if (sb.mountns)
+        flags |= CLONE_NEWNS;
     /* Like fork(): no new stack, the child returns here with 0. */
     return (pid_t)syscall(SYS_clone, flags | SIGCHLD, NULL, NULL, NULL, 0UL);
 }
@@ -200,6 +209,11 @@ static const char *const denied[] = {
     "clock_settime", "clock_adjtime", "adjtimex", "quotactl", "name_to_handle_at",
     "open_by_handle_at", "fanotify_init", "lookup_dcookie", "vhangup", "sethostname",
     "setdomainname", "io_uring_setup", "io_uring_enter", "io_uring_register",
+    /* anonymous files (code or data out of sight of the rlimits), watching
+     * files, the LDT, NUMA memory policy: nothing node needs */
+    "memfd_create", "memfd_secret", "inotify_init", "inotify_init1", "inotify_add_watch",
+    "inotify_rm_watch", "fanotify_mark", "modify_ldt", "mbind", "set_mempolicy",
+    "migrate_pages", "move_pages", "set_mempolicy_home_node",
     /* identity */
     "setuid", "setgid", "setreuid", "setregid", "setresuid", "setresgid", "setgroups",
     "setfsuid", "setfsgid", "capset",
@@ -345,8 +359,8 @@ static bool add_arg(size_t *argc, char *arg) {
 }
 
 bool sandbox_init(const struct config *cfg, const char *node) {
-    char version[64], err[256], plan[512];
-    char rt[PATH_MAX], pyo_link[PATH_MAX + 32], pyo[PATH_MAX], heap[16];
+    char version[64], err[256], plan[640], root_desc[64];
+    char rt[PATH_MAX], pyo_link[PATH_MAX + 32], pyo[PATH_MAX], heap[16], files[16];
     static char script[PATH_MAX + 16], wasm[PATH_MAX + 32], stdlib[PATH_MAX + 32];
     size_t argc = 0;
     int major;
@@ -397,8 +411,11 @@ bool sandbox_init(const struct config *cfg, const char *node) {
         add_arg(&argc, strdup(cfg->node_args[i]));
     add_arg(&argc, strdup(script));
     snprintf(heap, sizeof heap, "%u", cfg->worker_heap_mb);
+    snprintf(files, sizeof files, "%u", cfg->worker_files_mb);
     add_arg(&argc, strdup("--heap-mb"));
-    if (!add_arg(&argc, strdup(heap))) {
+    add_arg(&argc, strdup(heap));
+    add_arg(&argc, strdup("--files-mb"));
+    if (!add_arg(&argc, strdup(files))) {
         log_msg("sandbox: out of memory building the worker's command line");
         return false;
     }
@@ -433,6 +450,15 @@ bool sandbox_init(const struct config *cfg, const char *node) {
                  (unsigned)sb.outer_gid);
         sb.namespaces = sb.userns = true;
     }
+    /* The worker's own root: node and what it loads, the runtime, Pyodide. */
+    root_plan_reset();
+    if (!root_plan_add(node, true, err, sizeof err) || !root_plan_add(rt, false, err, sizeof err) ||
+        !root_plan_add(pyo, false, err, sizeof err) || !root_plan_finish(err, sizeof err)) {
+        log_msg("sandbox: the worker's root: %s", err);
+        ok = false;
+    } else {
+        sb.mountns = true;
+    }
     if (!build_filter(err, sizeof err)) {
         log_msg("sandbox: seccomp: %s", err);
         ok = false;
@@ -455,9 +481,10 @@ bool sandbox_init(const struct config *cfg, const char *node) {
     }
     if (!ok) {
         /* Keep what works on its own; drop what the probe could not do. */
-        bool saved_ns = sb.namespaces, saved_sc = sb.seccomp, saved_user = sb.drop_user;
+        bool saved_ns = sb.namespaces, saved_sc = sb.seccomp, saved_user = sb.drop_user,
+             saved_root = sb.mountns;
         log_msg("sandbox: INSECURE: --insecure given, starting workers with weaker isolation");
-        sb.namespaces = sb.seccomp = sb.drop_user = false;
+        sb.namespaces = sb.seccomp = sb.drop_user = sb.mountns = false;
         if ((why = probe()) != NULL)
             log_msg("sandbox: even without namespaces, user switch and seccomp the worker "
                     "cannot start: %s", why);
@@ -471,19 +498,27 @@ bool sandbox_init(const struct config *cfg, const char *node) {
         sb.namespaces = saved_ns;
         if (sb.namespaces && probe() != NULL)
             sb.namespaces = false;
+        sb.mountns = saved_root && sb.namespaces;
+        if (sb.mountns && probe() != NULL)
+            sb.mountns = false;
         if (!sb.permission) {
             /* Node without a permission model still runs the worker; tell it. */
             add_arg(&argc, strdup("--insecure"));
         }
     }
+    snprintf(root_desc, sizeof root_desc, "own (mount namespace, %zu paths read-only)",
+             root_plan_binds());
     snprintf(plan, sizeof plan,
              "node %s permission model %s; seccomp %s (%u instructions); namespaces %s; "
-             "user %s; rlimits nofile=%d core=0 fsize=0; wasm heap cap %u MiB",
+             "root %s; "
+             "user %s; rlimits nofile=%d core=0 fsize=0; wasm heap and files cap %u MiB "
+             "(files at most %u MiB)",
              sb.permission ? version : "?", sb.permission ? "on" : "OFF",
              sb.seccomp ? "on" : "OFF", sb.seccomp ? sb.prog.len : 0,
              sb.namespaces ? (sb.userns ? "user+net+pid+ipc+uts" : "net+pid+ipc+uts") : "OFF",
+             sb.mountns ? root_desc : "the host's (OFF)",
              sb.drop_user ? cfg->worker_user : root ? "ROOT" : "unchanged (not root)",
-             RLIMIT_NOFILE_WORKER, cfg->worker_heap_mb);
+             RLIMIT_NOFILE_WORKER, cfg->worker_heap_mb, cfg->worker_files_mb);
     log_msg("sandbox: %s", plan);
     sb.ready = true;
     return true;

@@ -5,12 +5,16 @@
  *                             child processes, no addons, no file writes, no
  *                             code generation from strings; empty environment
  *   namespaces                network (no interfaces but a down loopback),
- *                             PID (the worker sees only itself), IPC, UTS;
+ *                             PID (the worker sees only itself), IPC, UTS,
+ *                             mount: a read-only root of its own holding
+ *                             node, its libraries, the runtime, Pyodide and
+ *                             a private /proc (sandbox_root.h);
  *                             as root directly, otherwise in a user namespace
  *   user                      as root: an unprivileged user (--worker-user)
  *   no_new_privs + seccomp    a filter denying what a worker never needs:
  *                             sockets, a second execve, new processes,
- *                             ptrace, mounts, writes to the file system, ...
+ *                             ptrace, mounts, writes to the file system,
+ *                             memfd_create, inotify, NUMA policy, ...
  *   resource limits           open files, core dumps, file size
  *
  * sandbox_init() decides, once, before any thread starts, what can be set up

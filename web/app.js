@@ -41,6 +41,7 @@ const els = {
   dynamicView: $("#dynamic-view"),
   raw: $("#raw"),
   engineStatus: $("#engine-status"),
+  engineFallback: $("#engine-fallback"),
   theme: $("#theme"),
   share: $("#share"),
   toast: $("#toast"),
@@ -73,8 +74,18 @@ function formatVars(obj) {
   return "{\n" + entries.map(([k, v]) => `  ${JSON.stringify(k)}: ${JSON.stringify(v)}`).join(",\n") + "\n}";
 }
 
+// The example a state shows: the one it names, if its code is that
+// example's (or absent), else the one whose code it holds; none for the
+// user's own code, so the dropdown never names an example that is not shown.
+function exampleFor(s) {
+  const named = exampleById(s.example);
+  if (named && (s.code === undefined || s.code === named.code)) return named;
+  if (s.code === undefined) return EXAMPLES[0];
+  return EXAMPLES.find((ex) => ex.code === s.code) ?? null;
+}
+
 const initial = readHash() ?? {};
-const firstExample = exampleById(initial.example) ?? (initial.code === undefined ? EXAMPLES[0] : null);
+const firstExample = exampleFor(initial);
 const start = {
   code: initial.code ?? firstExample?.code ?? "",
   scope: initial.scope ?? formatVars(firstExample?.scope),
@@ -157,6 +168,7 @@ function currentState() {
     timeout: timeoutValue(),
     return: els.ret.value,
     engine: app.engine,
+    example: shownExample?.id,
   };
 }
 
@@ -180,7 +192,15 @@ function applyState(s) {
 
 window.addEventListener("hashchange", () => {
   const s = readHash();
-  if (s) applyState(s);
+  if (!s) return;
+  if (s.code === undefined && s.example !== undefined) {
+    loadExample(exampleById(s.example) ?? EXAMPLES[0]);
+    return;
+  }
+  applyState(s);
+  const ex = exampleFor({ ...s, code: codeView.state.doc.toString() });
+  els.examples.value = ex?.id ?? "";
+  showNote(ex);
 });
 
 // ---- controls -------------------------------------------------------------------
@@ -286,7 +306,23 @@ function drawEngineState() {
   const [state, text] = app.engineState[app.engine];
   els.engineStatus.dataset.state = state;
   clear(els.engineStatus, h("span", { class: "dot", "aria-hidden": "true" }), h("span", { class: "text" }, text));
+  // A server that is down leaves the Browser engine, which needs none.
+  els.engineFallback.hidden = !(app.engine === "server" && state === "error");
 }
+
+// The server can go away while the page is open: its state is asked again
+// every few seconds while it is the engine in use, and at once after a run
+// could not reach it, so the dot never stays green for a dead server.
+const HEALTH_EVERY_MS = 5000;
+function refreshServerState() {
+  return engines.server.boot().then(([state, text]) => {
+    setEngineState("server", state, state === "error" ? `${text} · the Browser engine still works` : text);
+  });
+}
+setInterval(() => {
+  if (app.engine === "server" && !document.hidden && !app.running) refreshServerState();
+}, HEALTH_EVERY_MS);
+els.engineFallback.addEventListener("click", () => setEngine("browser"));
 
 function setEngine(name, { initial = false } = {}) {
   if (name !== "server" && name !== "browser") name = "server";
@@ -298,7 +334,7 @@ function setEngine(name, { initial = false } = {}) {
   if (app.session && app.session.engine !== name) endSession({ quiet: true });
   drawSession();
   if (name === "server") {
-    engines.server.boot().then(([state, text]) => setEngineState("server", state, text));
+    refreshServerState();
   } else {
     engines.browser.boot().catch(() => {});
   }
@@ -374,6 +410,7 @@ async function run() {
   app.running = null;
   setRunning(false);
   show(outcome, engineName, req);
+  if (engineName === "server" && outcome.body?.error?.code === "network_error") refreshServerState();
   if (session) afterSessionRun(outcome);
   // On a narrow screen the answer is below the inputs: bring it into view.
   const panel = $(".panel-result");
@@ -404,10 +441,14 @@ document.addEventListener("keydown", (e) => {
   if (e.key === "Enter" && (e.ctrlKey || e.metaKey)) {
     e.preventDefault();
     run();
-  } else if (e.key === "Escape" && app.running && !e.target.closest?.(".cm-editor")) {
-    app.running.controller.abort();
   }
 });
+// Esc stops a run wherever the focus is, editors included (where Ctrl+Enter
+// started it). Seen before the editor does and not consumed, so inside an
+// editor it keeps its own meaning too: the next Tab leaves the editor.
+document.addEventListener("keydown", (e) => {
+  if (e.key === "Escape" && app.running) app.running.controller.abort();
+}, { capture: true });
 
 // ---- sessions ---------------------------------------------------------------------
 
@@ -522,10 +563,8 @@ els.timeout.value = String(start.timeout);
 els.ret.value = start.return;
 validate("scope", { quiet: true });
 validate("dynamic", { quiet: true });
-if (firstExample) {
-  els.examples.value = firstExample.id;
-  showNote(firstExample);
-}
+els.examples.value = firstExample?.id ?? "";
+showNote(firstExample);
 resetOutput();
 drawSession();
 setEngine(start.engine, { initial: true });

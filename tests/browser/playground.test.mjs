@@ -434,6 +434,132 @@ test("dark theme and a narrow screen", async () => {
   assertNoProblems();
 });
 
+// ---- round two: what a first-time user ran into ------------------------------------
+
+test("Esc stops a run while the focus is in the code editor", async () => {
+  await useEngine("browser");
+  await page.click("label[for=mode-exec]");
+  await setEditor("#code-editor", "n = 0\nwhile True:\n    n += 1\n");
+  await page.fill("#timeout", "60000");
+  await page.dispatchEvent("#timeout", "change");
+  await page.click("#code-editor .cm-content");
+  const before = await runs();
+  await page.keyboard.press("Control+Enter");
+  await page.waitForSelector("#stop:not([hidden])");
+  await page.waitForTimeout(300);
+  assert.equal(await page.evaluate(() => Boolean(document.activeElement.closest(".cm-editor"))), true);
+  await page.keyboard.press("Escape");
+  await page.waitForFunction((n) => Number(document.body.dataset.runs) > n, before, { timeout: 10000 });
+  assert.equal(await page.evaluate(() => document.body.dataset.outcome), "stopped");
+  // Esc keeps its meaning in the editor: the next Tab leaves it.
+  await page.keyboard.press("Tab");
+  assert.equal(await page.evaluate(() => Boolean(document.activeElement.closest(".cm-editor"))), false);
+  await page.fill("#timeout", "5000");
+  await page.dispatchEvent("#timeout", "change");
+  assertNoProblems();
+});
+
+test("the browser engine has the server's heap cap", async () => {
+  await useEngine("browser");
+  await page.click("label[for=mode-exec]");
+  await setEditor("#code-editor", "big = bytearray(1 << 30)\nlen(big)");
+  assert.equal(await run(), "python-error");
+  assert.equal(await text("#status .chip"), "MemoryError");
+  // The interpreter lives on.
+  await setEditor("#code-editor", "6 * 7");
+  assert.equal(await run(), "ok");
+  assert.equal(await valueRepr(), "42");
+  assertNoProblems();
+});
+
+test("reloads and shared links select the example shown, with its note; #example= works on hashchange", async () => {
+  await useEngine("server");
+  await loadExample("dysco");
+  await page.waitForFunction(() => location.hash.includes("example=dysco"));
+  const p = await context.newPage();
+  watch(p, "links");
+  await p.goto(page.url());
+  await p.waitForSelector("html[data-ready]");
+  assert.equal(await p.inputValue("#examples"), "dysco");
+  assert.match(await text("#example-note", p), /^Dysco/);
+  // A link with an example's code but no name still names it.
+  const gen = EXAMPLES.find((e) => e.id === "generator");
+  await p.goto(`${server.url}/#code=${encodeURIComponent(gen.code)}&mode=exec`);
+  await p.reload();
+  await p.waitForSelector("html[data-ready]");
+  assert.equal(await p.inputValue("#examples"), "generator");
+  assert.equal(await p.isHidden("#example-note"), false);
+  // The user's own code names no example.
+  await p.goto(`${server.url}/#code=${encodeURIComponent("print('mine')")}&mode=exec`);
+  await p.reload();
+  await p.waitForSelector("html[data-ready]");
+  assert.equal(await p.inputValue("#examples"), "");
+  assert.equal(await p.isHidden("#example-note"), true);
+  // #example= in a link followed inside the page.
+  await p.evaluate(() => { location.hash = "example=block"; });
+  await p.waitForFunction(() => document.querySelector("#examples").value === "block");
+  assert.equal(await editorText("#code-editor", p), EXAMPLES.find((e) => e.id === "block").code);
+  assert.equal(await p.isHidden("#example-note"), false);
+  await p.close();
+  assertNoProblems();
+});
+
+test("big ints typed into the Scope JSON keep every digit", async () => {
+  await useEngine("server");
+  await loadExample("hello");
+  await page.click("label[for=mode-eval]");
+  await setEditor("#code-editor", "big + 1");
+  await setEditor("#scope-editor", '{"big": 123456789012345678901234567890}');
+  await page.waitForSelector("#scope-error[hidden]", { state: "attached" });
+  assert.equal(await run(), "ok");
+  assert.equal(await valueRepr(), "123456789012345678901234567891");
+  assertNoProblems();
+});
+
+test("a RecursionError's repeated frames are collapsed as CPython prints them", async () => {
+  await useEngine("server");
+  await loadExample("hello");
+  await page.click("label[for=mode-exec]");
+  await setEditor("#scope-editor", "{}");
+  await setEditor("#code-editor", "def down(n):\n    return down(n + 1)\n\ndown(0)\n");
+  assert.equal(await run(), "python-error");
+  assert.equal(await text("#status .chip"), "RecursionError");
+  const items = await page.locator(".traceback li").allInnerTexts();
+  assert.ok(items.length <= 12, `collapsed to a few lines, got ${items.length}`);
+  assert.ok(items.some((t) => /\[Previous line repeated \d+ more times\]/.test(t)), items.join(" | "));
+  assertNoProblems();
+});
+
+test("the status dot says when the server has gone, and offers the Browser engine", async () => {
+  const doomed = await startServer({ args: ["--workers", "1"] });
+  const ctx = await browser.newContext({ viewport: WIDE });
+  const p = await ctx.newPage();
+  watch(p, "doomed");
+  try {
+    // Python loads in this page first, as a user who tried both engines.
+    await p.goto(doomed.url + "/#engine=browser");
+    await p.waitForSelector("#engine-status[data-state=ready]", { timeout: BOOT_MS });
+    await useEngine("server", p);
+    assert.equal(await p.isHidden("#engine-fallback"), true);
+    await withAllowed([/ERR_CONNECTION_REFUSED|Failed to load resource/], async () => {
+      await doomed.stop();
+      await p.waitForSelector("#engine-status[data-state=error]", { timeout: 20000 });
+      assert.match(await text("#engine-status", p), /Browser engine still works/);
+      await p.click("#engine-fallback");
+      await p.waitForSelector("#engine-status[data-state=ready]");
+      assert.equal(await p.evaluate(() => document.documentElement.dataset.engine), "browser");
+      await setEditor("#code-editor", "6 * 7", p);
+      await p.click("label[for=mode-eval]");
+      assert.equal(await run(p), "ok");
+      assert.equal(await valueRepr(p), "42");
+    });
+  } finally {
+    await ctx.close();
+    await doomed.stop();
+  }
+  assertNoProblems();
+});
+
 // Bytes on the wire (headers + bodies, gzip where the server has it), for a
 // first visit and a reload with a warm cache; with the browser engine they
 // include Pyodide, loaded by its Web Worker.

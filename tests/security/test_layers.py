@@ -133,3 +133,93 @@ def test_insecure_starts_and_says_so():
         assert "INSECURE" in log, log
         status, _, body = s.run({"code": "1+1"})
         assert status == 200 and body["result"] == 2, body
+
+
+def _probe_lines(extra=()):
+    """The server started with sandbox_probe (native code) as --node: what
+    it saw from the worker's place, as {key: value}."""
+    probe = os.environ.get("SCOPEBOX_SANDBOX_PROBE")
+    if not probe:
+        pytest.skip("SCOPEBOX_SANDBOX_PROBE not set (ctest sets it)")
+    lines = _run_fake_node(("--node", probe, *extra), wait_for="probe done")
+    # --node is given twice: the last one counts
+    seen = {}
+    for line in lines:
+        m = re.search(r"probe (\S+) ?(.*)$", line)
+        if m and m.group(1) not in seen:
+            seen[m.group(1)] = m.group(2)
+        m = re.search(r"probe syscall (\S+) (.*)$", line)
+        if m:
+            seen.setdefault("syscall " + m.group(1), m.group(2))
+    assert "done" in seen, "\n".join(lines)
+    return seen, "\n".join(lines)
+
+
+def test_denied_system_calls():
+    """memfd_create, inotify, modify_ldt and the NUMA memory policy calls
+    answer EPERM inside the sandbox (node itself still starts: the other
+    tests of this suite run it)."""
+    seen, log = _probe_lines()
+    for call in ("memfd_create", "inotify_init1", "modify_ldt", "set_mempolicy", "mbind",
+                 "migrate_pages", "move_pages"):
+        if call == "modify_ldt" and "syscall modify_ldt" not in seen:
+            continue  # not on this architecture
+        assert seen.get("syscall " + call) == "errno=1", (call, log)
+
+
+def test_worker_sees_its_own_root_only():
+    """From inside: no host files (/etc/passwd, /home, /tmp), the root is
+    read-only, /proc holds the worker alone, so no other worker's
+    /proc/<pid>/mem is there to open."""
+    seen, log = _probe_lines()
+    assert seen["passwd"] == "No such file or directory", log
+    assert seen["rootwrite"] == "denied", log
+    root = set(seen["root"].split())
+    assert root <= {"dev", "etc", "lib", "lib64", "lib32", "libx32", "usr", "bin", "sbin", "proc",
+                    "work", "opt", "home", "root", "srv", "mnt", "var", "tmp"}, log
+    # only the directories on the way to node, the runtime and Pyodide
+    for host_only in ("home", "root", "tmp", "var", "boot", "sys"):
+        if not any(p.startswith(f"/{host_only}/") for p in _exposed_prefixes()):
+            assert host_only not in root, (host_only, log)
+    assert seen["etc"].split() in ([], ["ld.so.cache"]), log
+    assert seen["procs"].split() == ["1"], log
+
+
+def _exposed_prefixes():
+    """Host paths the worker's root must hold: node, the runtime, Pyodide."""
+    binary = os.path.realpath(os.environ["SCOPEBOX_SERVER"])
+    build = os.path.dirname(binary)
+    return [os.path.realpath(os.path.join(build, "runtime")),
+            os.path.realpath(os.path.join(build, "runtime", "node_modules", "pyodide")),
+            os.path.realpath(os.path.join(build, "runtime", "node_modules"))]
+
+
+def test_worker_root_from_outside(server):
+    """From the host: the real worker's root has no /etc/passwd, every mount
+    in it but /proc is read-only, and its /proc shows one process."""
+    if not ROOT:
+        pytest.skip("reading another process's root needs root")
+    for pid in node_pids(server):
+        root = f"/proc/{pid}/root"
+        assert not os.path.exists(f"{root}/etc/passwd")
+        assert not os.path.exists(f"{root}/home") or os.listdir(f"{root}/home") != os.listdir("/home")
+        with open(f"/proc/{pid}/mountinfo") as f:
+            mounts = [line.split() for line in f]
+        for m in mounts:
+            point, opts = m[4], m[5]
+            if point != "/proc":
+                assert "ro" in opts.split(","), (point, opts)
+        assert [n for n in os.listdir(f"{root}/proc") if n.isdigit()] == ["1"]
+        assert os.path.exists(f"{root}/usr") and os.path.exists(f"{root}/dev/null")
+
+
+def test_environment_shows_no_host_path(server):
+    """os.environ inside a snippet names no path of the host (Emscripten's
+    default environment had "_" = the script that made the heap)."""
+    status, _, out = server.run({"code": "import os\ndict(os.environ)"})
+    assert status == 200 and out["ok"], out
+    env = out["result"]
+    assert "_" not in env, env
+    runtime = os.path.dirname(_exposed_prefixes()[0])
+    for key, value in env.items():
+        assert runtime not in value and "node_modules" not in value and ".mjs" not in value, (key, value)

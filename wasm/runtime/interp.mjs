@@ -67,8 +67,14 @@ try {
     loadOptions: {
       jsglobals: emptyGlobals(),
       env: { HOME: "/home/pyodide" },
+      // Python's stdin is at end of file. Pyodide's default reads node's
+      // stdin, which is the host's frame pipe (and, on this thread, has no
+      // fd: opening /dev/stdin for writing threw inside Pyodide and ended
+      // the worker).
+      stdin: () => null,
       createPyodideModule: moduleHooks({
         heapCapBytes: workerData.heapCapBytes,
+        filesCapBytes: workerData.filesCapBytes,
         createPyodideModule: asm.default,
       }),
     },
@@ -303,5 +309,6 @@ send(
     pid: process.pid,
     boot_ms: Math.round(performance.now() - started),
     heap_cap_mb: Math.round(control.heapCap / 1048576),
+    files_cap_mb: Math.round(control.filesCap / 1048576),
   }),
 );

@@ -16,12 +16,17 @@
 //   made during the run are marked destroyed, so that a callback surviving
 //   the run cannot touch the restored heap.
 // - timers (asyncio's loop runs on setTimeout/setImmediate): cancelled.
-// - the Emscripten file system: everything outside the writable directories
-//   is read-only (modes stripped of write bits, chmod refused); the writable
-//   directories are emptied, files opened by the run closed, the working
-//   directory reset.
+// - the Emscripten file system, all of it (fsstate.mjs): every node's fields
+//   and contents, every directory's entries, the lookup table, the inode
+//   counter, the open streams; files opened by the run closed, the working
+//   directory reset. Outside the writable directories it is read-only too
+//   (write bits stripped, chmod refused), which also keeps file contents
+//   unchanged in place. What the run's files hold is charged against the
+//   memory cap (fsquota.mjs); the charge starts again at zero.
 // - module state seeded at start-up (random): reseeded from os.urandom.
 import { cancelTimers, control } from "./lockdown.mjs";
+import { captureFs, restoreFs } from "./fsstate.mjs";
+import { installQuota, resetQuota } from "./fsquota.mjs";
 
 export const WRITABLE_DIRS = ["/tmp", "/home/pyodide"];
 const NEVER_TOUCH = new Set(["/dev", "/proc"]);
@@ -104,11 +109,16 @@ export class Isolation {
     for (const dir of WRITABLE_DIRS) {
       FS.mkdirTree(dir);
       FS.chmod(dir, 0o777);
+      emptyDir(FS, dir);
     }
     const stripped = stripWriteBits(FS);
     control.fsLocked = true;
-    this.openFds = new Set(FS.streams.map((s, fd) => (s ? fd : -1)).filter((fd) => fd >= 0));
-    this.cwd = FS.cwd();
+    // PIPEFS is not exported: its operations come with a pipe.
+    py.runPython("import os as _o\n_r, _w = _o.pipe()");
+    const pipeOps = FS.streams[py.globals.get("_r")].stream_ops;
+    py.runPython("_o.close(_r); _o.close(_w); del _o, _r, _w");
+    installQuota(FS, pipeOps);
+    control.FS = FS;
 
     // Python-side helper, created before the copy so that it is part of it.
     py.runPython(
@@ -120,6 +130,11 @@ export class Isolation {
     );
     this.reseed = py.globals.get("_scopebox_reseed");
     py.runPython("import gc; gc.collect()");
+    // The file system last among the Python steps: the steps above may touch
+    // it (imports read files, update times).
+    this.fs = captureFs(FS);
+    control.pipes = 0;
+    resetQuota();
 
     // The registry of PyProxy finalizers: registrations made during a run
     // are remembered so that restore() can disarm them.
@@ -219,18 +234,10 @@ export class Isolation {
       }
     }
     this.epoch.length = 0;
-    // 3. Files: close what the run opened, empty the writable dirs.
-    FS.streams.forEach((s, fd) => {
-      if (s && !this.openFds.has(fd)) {
-        try {
-          FS.close(s);
-        } catch {
-          FS.streams[fd] = null;
-        }
-      }
-    });
-    for (const dir of WRITABLE_DIRS) emptyDir(FS, dir);
-    FS.chdir(this.cwd);
+    // 3. Files: the whole tree as captured; the run's charge dropped.
+    restoreFs(FS, this.fs);
+    control.pipes = 0;
+    resetQuota();
     // 4. Linear memory: the image copied back, everything else zeroed, also
     //    above the pristine size (the heap grew during some run; the worker
     //    asks to be recycled once that part gets big, see grownBytes).

@@ -15,6 +15,7 @@
 //                             stubs, run_js and native-code modules removed,
 //                             host objects unreachable, intrinsics frozen
 import fs from "node:fs";
+import { capHeapGrowth, hookImports } from "./heap-cap.mjs";
 
 const realTimers = {
   setTimeout: globalThis.setTimeout,
@@ -101,31 +102,28 @@ export class InterpreterBroke extends Error {
 const control = {
   heapCap: 0, dlopenLocked: false, fsLocked: false, exports: null, heapRefusals: 0,
   recover: false, broken: null,
+  // Bytes a run added to the file system (fsquota.mjs) and their own cap:
+  // the heap cap covers the heap and these together.
+  filesCap: Infinity, filesBytes: 0,
+  // Pipes made since the last reset: names them, so that a pipe's name
+  // (readlink /proc/self/fd/N) does not count earlier runs' pipes.
+  pipes: 0, FS: null,
   // JS Maps that Pyodide's reference table (libhiwire) keeps outside the wasm
   // heap to deduplicate references: isolation.mjs restores their contents.
   dedupMaps: [],
 };
 export { control };
 
-export function moduleHooks({ heapCapBytes, createPyodideModule }) {
+export function moduleHooks({ heapCapBytes, filesCapBytes, createPyodideModule }) {
   control.heapCap = heapCapBytes;
+  if (filesCapBytes > 0) control.filesCap = filesCapBytes;
   return (settings) => {
-    const instantiate = settings.instantiateWasm;
-    if (typeof instantiate !== "function") {
-      throw new Error("Pyodide did not offer instantiateWasm: cannot wrap the wasm imports");
-    }
     // A failed snapshot restore is followed by a cold boot: only the last
     // instance's tables count.
     control.dedupMaps.length = 0;
-    settings.instantiateWasm = (imports, done) =>
-      instantiate(wrapImports(imports), (instance, module) => {
-        control.exports = instance.exports;
-        done(instance, module);
-        // Pyodide's instantiateWasm keeps the wasm file's bytes (9.6 MB)
-        // alive for good; the compiled module does not need them.
-        delete settings.instantiateWasm;
-      });
-    return createPyodideModule(settings);
+    return hookImports(createPyodideModule, wrapImports, (instance) => {
+      control.exports = instance.exports;
+    })(settings);
   };
 }
 
@@ -139,17 +137,12 @@ function wrapImports(imports) {
   for (const name of ["emscripten_resize_heap", "_dlopen_js", "_emscripten_dlopen_js", "_emscripten_system"]) {
     if (typeof env[name] !== "function") throw new Error(`wasm import env.${name} not found`);
   }
-  const resize = env.emscripten_resize_heap;
-  // Growing the wasm heap past the cap fails like an out-of-memory malloc:
-  // Python raises MemoryError and the interpreter stays usable. (The heap
-  // never shrinks; Emscripten may over-grow by up to 20% below the cap.)
-  env.emscripten_resize_heap = (requested) => {
-    if (control.heapCap > 0 && requested >>> 0 > control.heapCap) {
-      control.heapRefusals++;
-      return 0;
-    }
-    return resize(requested);
-  };
+  // The cap covers the heap and what the run's files hold (fsquota.mjs).
+  capHeapGrowth(
+    env,
+    () => (control.heapCap > 0 ? Math.max(1, control.heapCap - control.filesBytes) : 0),
+    () => control.heapRefusals++,
+  );
   // After boot no new code enters the process: dlopen of a side module (a
   // .so written by a snippet, ctypes.CDLL, ...) fails.
   const dlopen = env._dlopen_js;
@@ -178,6 +171,20 @@ function wrapImports(imports) {
     const map = dedupNew(...args);
     control.dedupMaps.push(map);
     return map;
+  };
+  const pipe = env.__syscall_pipe;
+  if (typeof pipe !== "function") throw new Error("wasm import env.__syscall_pipe not found");
+  env.__syscall_pipe = (fdPtr) => {
+    const rc = pipe(fdPtr);
+    if (rc === 0 && control.FS) {
+      const fds = new Int32Array(control.exports.memory.buffer, fdPtr >>> 0, 2);
+      for (const fd of fds) {
+        const s = control.FS.streams[fd];
+        if (s) s.path = `pipe[${control.pipes}]`; // what readlink of /proc/self/fd/N shows
+        control.pipes++;
+      }
+    }
+    return rc;
   };
   // Once the file system is locked (isolation.mjs), modes cannot change:
   // read-only stays read-only.
@@ -232,6 +239,13 @@ def _scopebox_lockdown(removed, sleep_ms, js_stub, pyodide_js_stub):
     _exit.__module__ = "posix"
     os._exit = posix._exit = _exit
 
+    # Emscripten's default environment names the script that made the
+    # heap ("_": a host path); nothing in it is the snippet's business.
+    import os
+    for key in ("_",):
+        os.environ.pop(key, None)
+        os.unsetenv(key)
+
     def removed_capability(*args, **kwargs):
         raise RuntimeError("not available in scopebox: no JavaScript access from Python")
 
@@ -274,6 +288,106 @@ def _scopebox_lockdown(removed, sleep_ms, js_stub, pyodide_js_stub):
     if wl is not None:
         wl._orig_sleep = sleep
     gc.collect()
+`;
+
+// Crafted bytecode reads and writes raw wasm memory and calls through the
+// function table that holds JS imports. Code objects may come from compile()
+// only: an audit hook, installed before the pristine capture (so every run
+// starts with it, and none can remove it: CPython has no way to), refuses
+// what builds code from anything else: code() / CodeType.replace /
+// copy.replace (event code.__new__), marshal data holding code
+// (marshal.loads; marshal.load reads a file the hook cannot see, so it is
+// refused outright; imports of .pyc files go through marshal.loads, and the
+// stdlib ships sources only), FunctionType(code, ...) (function.__new__) and
+// assigning a function's __code__. pickle / copyreg reductions building code
+// end in code.__new__.
+const PY_CODE_GUARD = String.raw`
+def _scopebox_code_guard(sys, builtins):
+    # Every name the two functions use is a parameter or a local: they look
+    # up no global (their globals dict is reachable and writable) and hold no
+    # closure cell (cell_contents is writable); their defaults are immutable
+    # and the hook refuses changes to their __code__ / __defaults__ (the
+    # object.__setattr__ event).
+    def contains_code(data, at, depth, scan, _len=builtins.len, _abs=builtins.abs,
+                      _from=builtins.int.from_bytes,
+                      _fixed=tuple({0x30: 0, 0x4E: 0, 0x46: 0, 0x54: 0, 0x53: 0, 0x2E: 0, 0x69: 4,
+                                    0x67: 8, 0x79: 16, 0x72: 4}.get(t, -1) for t in range(128)),
+                      _sized4=frozenset(b"stuaA"), _sized1=frozenset(b"zZf"),
+                      _seq4=frozenset(b"([<>")):
+        # One object of marshal's format at offset at: (True if it holds a code
+        # object or is not data this parser knows (fail closed), the offset
+        # after it).
+        end = _len(data)
+        if depth > 200 or at >= end:
+            return True, at
+        t = data[at] & 0x7F
+        at += 1
+        if t == 0x63:  # 'c': a code object
+            return True, at
+        n = _fixed[t]
+        if n >= 0:
+            return at + n > end, at + n
+        if t in _sized4:
+            at += 4 + _from(data[at:at + 4], "little")
+            return at > end, at
+        if t in _sized1:
+            at += 1 + (data[at] if at < end else end)
+            return at > end, at
+        if t == 0x6C:  # 'l': a long, as 15-bit digits
+            at += 4 + 2 * _abs(_from(data[at:at + 4], "little", signed=True))
+            return at > end, at
+        if t == 0x78:  # 'x': a complex as two texts
+            for _ in (0, 1):
+                at += 1 + (data[at] if at < end else end)
+            return at > end, at
+        if t == 0x29:  # ')': a small tuple
+            count, at = (data[at] if at < end else end + 1), at + 1
+        elif t in _seq4:  # tuple, list, set, frozenset
+            count, at = _from(data[at:at + 4], "little"), at + 4
+        elif t == 0x3A:  # ':': a slice
+            count = 3
+        elif t == 0x7B:  # '{': key/value pairs up to a NULL key
+            while True:
+                if at >= end:
+                    return True, at
+                if data[at] & 0x7F == 0x30:
+                    return False, at + 1
+                for _ in (0, 1):
+                    found, at = scan(data, at, depth + 1, scan)
+                    if found:
+                        return True, at
+        else:
+            return True, at
+        if count > end:
+            return True, at
+        while count > 0:
+            found, at = scan(data, at, depth + 1, scan)
+            if found:
+                return True, at
+            count -= 1
+        return False, at
+
+    def hook(event, args, _refused=frozenset({"code.__new__", "function.__new__", "marshal.load"}),
+             _watched=frozenset({"code.__new__", "function.__new__", "marshal.load", "marshal.loads",
+                                 "object.__setattr__"}),
+             _scan=contains_code, _err=builtins.RuntimeError, _id=builtins.id, _bytes=builtins.bytes,
+             _own=(), _guarded=frozenset({"__code__", "__defaults__", "__kwdefaults__"})):
+        if event not in _watched:
+            return
+        if event in _refused:
+            raise _err(f"not available in scopebox: {event} (code objects come from compile() only)")
+        if event == "marshal.loads":
+            if _scan(_bytes(args[0]), 0, 0, _scan)[0]:
+                raise _err("not available in scopebox: marshal data holding code objects")
+            return
+        # object.__setattr__(obj, name, value): no function gets foreign code,
+        # and the guard's own functions stay as they are.
+        if args[1] in _guarded and (args[1] == "__code__" or _id(args[0]) in _own):
+            raise _err(f"not available in scopebox: setting {args[1]} of a function")
+
+    d = hook.__defaults__
+    hook.__defaults__ = d[:-2] + ((builtins.id(hook), builtins.id(contains_code)),) + d[-1:]
+    sys.addaudithook(hook)
 `;
 
 // Frozen, null-prototype: nothing to walk to, nothing to write.
@@ -453,6 +567,7 @@ export function lockInterpreter(py, { sleepMs }) {
     removedList.destroy();
   }
   py.runPython("del _scopebox_lockdown");
+  py.runPython(PY_CODE_GUARD + "\nimport builtins as _b, sys as _s\n_scopebox_code_guard(_s, _b)\ndel _scopebox_code_guard, _b, _s");
   py.runPython("import gc; gc.collect()");
   // 4. Nothing Python holds may lead to the host objects.
   const scrubbed = scrubReferenceTable(py);

@@ -6,7 +6,10 @@
 // itself (no thread hop on a run's path: ~0.25 ms less per run); this
 // thread keeps the clock (the watchdog) and ends the process.
 //
-//   node [sandbox flags] worker.mjs [--heap-mb N] [--insecure]
+//   node [sandbox flags] worker.mjs [--heap-mb N] [--files-mb N] [--insecure]
+//
+// --heap-mb caps the wasm heap and the run's files together; --files-mb is
+// the files' share of it (fsquota.mjs).
 //
 // Unless --insecure, it refuses to run (fatal, exit 70) when the process
 // sandbox it expects from the host (server/sandbox.c) is not in place: node's
@@ -21,22 +24,25 @@ import { CTRL, CTRL_WORDS } from "./ctrl.mjs";
 const runtimeDir = dirname(fileURLToPath(import.meta.url));
 const EXIT_PROTOCOL = 70;
 const DEFAULT_HEAP_MB = 256;
+const DEFAULT_FILES_MB = 64;
 // The interpreter thread's own limits: a deep stack for C-level recursion
 // inside the interpreter (json.dumps of deep lists, ...), a bounded JS heap.
 const INTERP_LIMITS = { stackSizeMb: 256, maxOldGenerationSizeMb: 512, maxYoungGenerationSizeMb: 64 };
 
 function parseArgs(argv) {
-  const out = { heapMb: DEFAULT_HEAP_MB, insecure: false };
+  const out = { heapMb: DEFAULT_HEAP_MB, filesMb: DEFAULT_FILES_MB, insecure: false };
+  const ranges = { "heap-mb": ["heapMb", 64, 4096], "files-mb": ["filesMb", 1, 4096] };
   for (let i = 0; i < argv.length; i++) {
     if (argv[i] === "--insecure") {
       out.insecure = true;
       continue;
     }
-    const m = /^--heap-mb(?:=(.*))?$/.exec(argv[i]);
+    const m = /^--(heap-mb|files-mb)(?:=(.*))?$/.exec(argv[i]);
     if (!m) throw new Error(`worker.mjs: unknown argument ${JSON.stringify(argv[i])}`);
-    const v = Number(m[1] ?? argv[++i]);
-    if (!Number.isInteger(v) || v < 64 || v > 4096) throw new Error("worker.mjs: --heap-mb must be 64..4096");
-    out.heapMb = v;
+    const [key, lo, hi] = ranges[m[1]];
+    const v = Number(m[2] ?? argv[++i]);
+    if (!Number.isInteger(v) || v < lo || v > hi) throw new Error(`worker.mjs: --${m[1]} must be ${lo}..${hi}`);
+    out[key] = v;
   }
   return out;
 }
@@ -83,7 +89,9 @@ function fatal(message) {
 
 // Keep every byte of interpreter output off stdout, which carries frames.
 const interp = new Worker(new URL("./interp.mjs", import.meta.url), {
-  workerData: { runtimeDir, ctrl: ctrl.buffer, heapCapBytes: args.heapMb * 1024 * 1024 },
+  workerData: {
+    runtimeDir, ctrl: ctrl.buffer, heapCapBytes: args.heapMb * 1024 * 1024, filesCapBytes: args.filesMb * 1024 * 1024,
+  },
   stdout: true,
   stderr: false,
   resourceLimits: INTERP_LIMITS,

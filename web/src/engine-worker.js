@@ -4,11 +4,13 @@
 // Worker: the page stays responsive while Python runs, and the side module
 // may be compiled synchronously (the main thread refuses over 8 MB).
 //
-// Messages in:  {type: "boot", interrupt: SharedArrayBuffer | null}
+// Messages in:  {type: "boot", interrupt: SharedArrayBuffer | null, heapCapBytes}
 //               {type: "call", id, payload}   payload: a PROTOCOL.md request, as JSON text
 //               {type: "end-session", id}
 // Messages out: {type: "ready", info} | {type: "failed", message}
 //               {type: "answer", id, json, ms} | {type: "crash", id, message}
+import { capHeapGrowth, hookImports } from "../../wasm/runtime/heap-cap.mjs";
+
 const SIDE_MODULE = "dynscope.abi3.so";
 const base = new URL("./", self.location.href);
 
@@ -35,8 +37,15 @@ async function boot(msg) {
   const started = performance.now();
   const runtime = fetchRuntime(); // in parallel with Pyodide's own downloads
   const { loadPyodide } = await import(new URL("pyodide/pyodide.mjs", base).href);
+  const asm = await import(new URL("pyodide/pyodide.asm.mjs", base).href);
   py = await loadPyodide({
     indexURL: new URL("pyodide/", base).href,
+    // The server's heap cap, by the server's mechanism: past it a snippet
+    // gets MemoryError instead of taking the tab's memory.
+    createPyodideModule: hookImports(asm.default, (imports) => {
+      capHeapGrowth(imports.env, () => msg.heapCapBytes ?? 0);
+      return imports;
+    }),
     // The runner captures the snippet's output; nothing else should print.
     stdout: () => {},
     stderr: () => {},

@@ -5,6 +5,7 @@ import { parseAnswer } from "./values.js";
 
 const OUTPUT_CAP = 1 << 20; // the server's default --output-cap-bytes
 const GRACE_MS = 1000; // the server's default --timeout-grace-ms
+const HEAP_CAP_BYTES = 256 * 1024 * 1024; // the server's default --worker-heap-mb
 
 function failure(status, code, message, extra = {}) {
   return { status, body: { ok: false, error: { code, message }, ...extra } };
@@ -146,7 +147,7 @@ export class BrowserEngine {
           fail(`Python did not start: ${msg.message}`);
         }
       };
-      worker.postMessage({ type: "boot", interrupt: this.interrupt?.buffer ?? null });
+      worker.postMessage({ type: "boot", interrupt: this.interrupt?.buffer ?? null, heapCapBytes: HEAP_CAP_BYTES });
     });
   }
 

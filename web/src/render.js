@@ -66,6 +66,42 @@ function stream(name, text, truncated) {
     h("pre", { class: "stream-text", tabindex: "0" }, text));
 }
 
+// A traceback as CPython prints it: a frame repeated more than three times
+// in a row (a RecursionError's 50 identical lines) is shown three times,
+// then "[Previous line repeated N more times]".
+const SHOWN_REPEATS = 3;
+export function collapseRepeats(frames) {
+  const out = [];
+  let prev = null, same = 0;
+  const flush = () => {
+    if (same > SHOWN_REPEATS) out.push({ repeated: same - SHOWN_REPEATS });
+  };
+  for (const f of frames) {
+    const key = f.omitted ? null : `${f.function}\u0000${f.line}\u0000${f.source}`;
+    if (key !== null && key === prev) {
+      if (++same <= SHOWN_REPEATS) out.push(f);
+      continue;
+    }
+    flush();
+    prev = key;
+    same = 1;
+    out.push(f);
+  }
+  flush();
+  return out;
+}
+
+function tracebackItem(f, onLine) {
+  if (f.omitted) return h("span", { class: "muted" }, `… ${f.omitted} frames omitted`);
+  if (f.repeated) return h("span", { class: "muted" }, `[Previous line repeated ${f.repeated} more time${f.repeated === 1 ? "" : "s"}]`);
+  return [
+    h("button", { type: "button", class: "linklike", onclick: () => onLine(f.line), disabled: !f.line },
+      f.line ? `line ${f.line}` : "line ?"),
+    h("span", { class: "tb-fn" }, " in ", h("code", {}, f.function)),
+    f.source ? h("pre", { class: "tb-src" }, f.source.trim()) : null,
+  ];
+}
+
 function errorBox(err, onLine) {
   const where = err.line ? h("div", { class: "error-where" },
     h("button", { type: "button", class: "linklike", onclick: () => onLine(err.line) },
@@ -73,13 +109,7 @@ function errorBox(err, onLine) {
     err.source ? h("code", {}, err.source.trim()) : null) : null;
   const tb = (err.traceback ?? []).length ? h("div", { class: "traceback" },
     h("div", { class: "traceback-head" }, "Traceback, outermost first"),
-    h("ol", {}, err.traceback.map((f) => h("li", {},
-      f.omitted ? h("span", { class: "muted" }, `… ${f.omitted} frames omitted`) : [
-        h("button", { type: "button", class: "linklike", onclick: () => onLine(f.line), disabled: !f.line },
-          f.line ? `line ${f.line}` : "line ?"),
-        h("span", { class: "tb-fn" }, " in ", h("code", {}, f.function)),
-        f.source ? h("pre", { class: "tb-src" }, f.source.trim()) : null,
-      ])))) : null;
+    h("ol", {}, collapseRepeats(err.traceback).map((f) => h("li", {}, tracebackItem(f, onLine))))) : null;
   return h("div", { class: "error-box", role: "group", "aria-label": "Python error" },
     h("div", { class: "error-head" }, h("strong", { class: "error-type" }, err.type),
       err.message ? h("span", { class: "error-msg" }, ": " + err.message) : null),

@@ -1,5 +1,5 @@
 // Shareable state in the URL's fragment: the code, the scope, the dynamic
-// bindings, the mode, the time limit and the engine. The fragment never
+// bindings, the mode, the time limit, the engine and the example shown. The fragment never
 // reaches the server, so a shared snippet is not logged anywhere.
 const KEYS = ["code", "scope", "dynamic", "mode", "timeout", "engine", "return"];
 
@@ -30,6 +30,9 @@ export function makeHash(s) {
   if (s.timeout) params.set("timeout", String(s.timeout));
   if (s.return && s.return !== "data") params.set("return", s.return);
   params.set("engine", s.engine);
+  // The example shown, so that a reload or a shared link selects it and
+  // shows its note (only while its code is unedited: app.js).
+  if (s.example) params.set("example", s.example);
   // URLSearchParams writes spaces as "+": keep them readable either way.
   return "#" + params.toString();
 }

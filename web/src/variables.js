@@ -21,13 +21,29 @@ export function nameProblem(name) {
   return null;
 }
 
+// JSON.parse reads every number as a double, so an integer literal past
+// 2^53 would silently lose digits (123456789012345678901234567890 becoming
+// 1.2345678901234568e29); Python's ints do not. Such a literal is sent as the
+// API's tagged int, made from its source text. A browser without JSON.parse
+// source text access refuses it instead, saying how to write it.
+class LossyInteger extends Error {}
+function losslessInts(key, value, context) {
+  if (typeof value !== "number" || !Number.isInteger(value) || Number.isSafeInteger(value)) return value;
+  const src = context?.source;
+  if (src === undefined) throw new LossyInteger(String(value));
+  return /^-?\d+$/.test(src) ? { $type: "int", value: src } : value;
+}
+
 // { value } or { error, line, column }
 export function checkVariables(text) {
   if (!text.trim()) return { value: {} };
   let value;
   try {
-    value = JSON.parse(text);
+    value = JSON.parse(text, losslessInts);
   } catch (e) {
+    if (e instanceof LossyInteger) {
+      return { error: `${e.message} is too big for a JSON number: write it as {"$type": "int", "value": "<digits>"}`, line: 1 };
+    }
     const msg = String(e.message ?? e);
     const m = /at position (\d+)/.exec(msg);
     const where = m ? lineCol(text, Number(m[1])) : lineCol(text, text.length);
