@@ -76,15 +76,17 @@ def test_a_deadlock_is_an_error_not_a_hang(server):
 @pytest.mark.parametrize("code,line", [
     ("import asyncio\nprint('waiting')\nawait asyncio.sleep(3600)", 3),
     ("import asyncio\nasync def spin():\n    while True:\n        pass\nprint('waiting')\nawait spin()", 4),
+    # asyncio.run's own clean-up may be the last thing interrupted: its line
     ("import asyncio\nasync def spin():\n    while True:\n        pass\nprint('waiting')\n"
-     "asyncio.run(asyncio.wait_for(spin(), 3600))", 4),
+     "asyncio.run(asyncio.wait_for(spin(), 3600))", (4, 6)),
     ("import asyncio\nprint('waiting')\nasyncio.get_event_loop().run_until_complete(asyncio.sleep(3600))", 3),
 ])
 def test_the_time_limit_interrupts_async_code(server, code, line):
     status, _, out = server.run({"code": code, "timeout_ms": 300})
     assert status == 504, out
     err = out["error"]
-    assert (err["code"], err["stopped_by"], err["line"]) == ("timeout", "interrupt", line), out
+    assert (err["code"], err["stopped_by"]) == ("timeout", "interrupt"), out
+    assert err["line"] in (line if isinstance(line, tuple) else (line,)), out
     assert out["stdout"] == "waiting\n", out
     status, _, out = server.run({"code": "1+1", "mode": "eval"})
     assert status == 200 and out["result"] == 2, out
