@@ -42,6 +42,12 @@ EXPECT = {
     and "The above exception was the direct cause" in b["error"]["text"],
     "exact_changes": lambda b: b["changes"] == {"added": [], "changed": ["flag"], "removed": []},
     "timeout": lambda b: b["error"]["code"] == "timeout",
+    "timeout_keeps_output": lambda b: b["error"]["code"] == "timeout" and b["error"]["stopped_by"] == "interrupt"
+    and b["stdout"] == "working\n" and b["scope"]["n"] > 0 and b["error"]["line"] in (3, 4),
+    "top_level_await": lambda b: b["ok"] and b["result"] == [0, 1, 4, 9],
+    "pending_task": lambda b: b["ok"] and b["tasks_cancelled"] == 1 and b["stdout"] == "cancelled\n",
+    "exit_code": lambda b: not b["ok"] and b["error"]["type"] == "SystemExit"
+    and b["error"]["exit_code"] == 3 and b["stdout"] == "bye\n",
     "empty": lambda b: b["scope"] == {},
     "with_scope": lambda b: b["scope"] == {"counter": 0},
     "increment": lambda b: b["result"] == 1,
