@@ -1050,6 +1050,10 @@ static void on_image(struct slot *s, json_t *msg, double now) {
     if (!answers_job(s, msg, now))
         return;
     job = take_job(s, now);
+    /* The image is the run's last frame: a session's state stays as it is,
+     * nothing is reset, so the worker is idle now (PROTOCOL.md, `capture`). */
+    s->state = SLOT_IDLE;
+    s->idle_since = now;
     if (!json_is_string(text)) {
         char why[200];
         log_msg("worker %d: no image of session %s: %s", (int)s->proc.pid, job->session,
@@ -1563,7 +1567,7 @@ static void tick(struct pool *p, struct slot *s, double now, bool stopping,
         if (now >= s->deadline) {
             log_msg("worker %d: no idle within %u ms of its answer; killing it", (int)s->proc.pid,
                     p->cfg->timeout_grace_ms);
-            session_end(p, s, "ended: its worker hung after a run and was killed");
+            s->resident[0] = '\0';
             s->exit_why = EXIT_TIMEOUT;
             retire(s, now, true, NULL);
         }

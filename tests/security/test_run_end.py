@@ -133,9 +133,10 @@ def test_a_run_that_breaks_the_interpreter_leaves_no_state(server):
         assert status == 200 and out["result"] is False, out
 
 
-def test_in_a_session_a_broken_interpreter_ends_only_that_session(server):
-    """A session's namespace lived in the broken heap: the session ends (its
-    worker is replaced); the pool is untouched."""
+def test_in_a_session_a_broken_interpreter_costs_only_that_run(server):
+    """A session's namespace lived in the broken heap: its worker is replaced
+    and the session goes on from its image before that run; the pool is
+    untouched."""
     status, _, session = server.request("POST", "/v1/sessions", {"scope": {"n": 1}})
     assert status == 201, session
     path = f"/v1/sessions/{session['id']}"
@@ -144,8 +145,8 @@ def test_in_a_session_a_broken_interpreter_ends_only_that_session(server):
     status, _, out = server.request("GET", path)
     assert status == 200 and out["scope"] == {"n": 1}, out
     status, _, out = server.request("POST", path + "/run",
-                                    {"code": "import _pyodide_core as c\nc.trigger_fatal_error()"})
+                                    {"code": "n = 99\nimport _pyodide_core as c\nc.trigger_fatal_error()"})
     assert status == 500 and out["error"]["code"] == "worker_crashed", out
     status, _, out = server.request("GET", path)
-    assert status == 404, out
+    assert status == 200 and out["scope"] == {"n": 1}, out
     victim_is_served(server)

@@ -32,10 +32,13 @@ class Worker:
         return json.loads(self.proc.stdout.read(struct.unpack(">I", head)[0]))
 
     def run(self, code, id=1, mode="exec", **extra):
-        """The run's answer, once the worker said it is idle again."""
+        """The run's answer, once the worker said it is idle again; but after
+        a `capture` run's result the `image` frame comes instead of `idle`
+        (PROTOCOL.md), for the caller to recv()."""
         self.send(frame({"type": "run", "id": id, "code": code, "mode": mode, **extra}))
         answer = self.recv()
-        self.until_idle()
+        if not (extra.get("capture") and answer["type"] == "result"):
+            self.until_idle()
         return answer
 
     def until_idle(self):

@@ -328,7 +328,12 @@ async function run(id, persist, payload, capture) {
   } else {
     send(json);
   }
-  if (capture && !timedOut && !broken) sendImage(id);
+  if (capture && !timedOut && !broken) {
+    // The image is the run's last frame: the session's state stays resident,
+    // nothing is reset, so no `idle` follows (the host takes the image as it).
+    sendImage(id);
+    return;
+  }
   // Stateless (or broken): wipe what the run left before saying idle, so
   // the next run neither waits for the reset nor is charged for it.
   if ((!persist || broken) && !restoreNow()) return;

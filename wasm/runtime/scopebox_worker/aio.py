@@ -120,8 +120,18 @@ def run_coroutine(coro):
 
 
 def _suspended_at(task, tb):
-    """A traceback through the frames `task` is suspended in, then `tb`."""
-    for frame in reversed(task.get_stack(limit=100)):
+    """A traceback through the frames `task` is suspended in, then `tb`.
+    Walked by hand rather than with task.get_stack(): the run's tasks hold
+    dynscope's conveyance wrapper (its `__wrapped__` is the coroutine)."""
+    frames, coro = [], task.get_coro()
+    while coro is not None and len(frames) < 100:
+        coro = getattr(coro, "__wrapped__", coro)
+        frame = getattr(coro, "cr_frame", None) or getattr(coro, "gi_frame", None)
+        if frame is None:
+            break
+        frames.append(frame)
+        coro = getattr(coro, "cr_await", None) or getattr(coro, "gi_yieldfrom", None)
+    for frame in reversed(frames):
         tb = types.TracebackType(tb, frame, frame.f_lasti, frame.f_lineno)
     return tb
 

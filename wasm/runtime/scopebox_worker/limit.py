@@ -14,9 +14,12 @@ import sys
 
 from .errors import SNIPPET
 
-_TOOL = 4  # of sys.monitoring's six ids, 3 and 4 are unassigned by CPython
+# Of sys.monitoring's six ids, 3 and 4 are unassigned by CPython: the raise
+# hook (raised.py) holds one of them through a run, this takes the other.
+_TOOLS = (3, 4)
 _mon = sys.monitoring
 _active = False
+_tool = None
 
 
 def _line(code, line):
@@ -27,16 +30,16 @@ def _line(code, line):
 
 def escalate():
     """From the watchdog's interrupt, once the run is past its limit."""
-    global _active
+    global _active, _tool
     if _active:
         return
-    try:
-        _mon.use_tool_id(_TOOL, "scopebox time limit")
-    except ValueError:  # the snippet took the id: the interrupts and the kill remain
+    _tool = next((t for t in _TOOLS if _mon.get_tool(t) is None), None)
+    if _tool is None:  # the snippet took the ids: the interrupts and the kill remain
         return
+    _mon.use_tool_id(_tool, "scopebox time limit")
     _active = True
-    _mon.register_callback(_TOOL, _mon.events.LINE, _line)
-    _mon.set_events(_TOOL, _mon.events.LINE)
+    _mon.register_callback(_tool, _mon.events.LINE, _line)
+    _mon.set_events(_tool, _mon.events.LINE)
 
 
 def relax():
@@ -45,6 +48,6 @@ def relax():
     if not _active:
         return
     _active = False
-    _mon.set_events(_TOOL, 0)
-    _mon.register_callback(_TOOL, _mon.events.LINE, None)
-    _mon.free_tool_id(_TOOL)
+    _mon.set_events(_tool, 0)
+    _mon.register_callback(_tool, _mon.events.LINE, None)
+    _mon.free_tool_id(_tool)
