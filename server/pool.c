@@ -49,7 +49,9 @@
 #define EXPIRY_BATCH 256
 #define LIST_MAX 1000
 
-enum slot_state { SLOT_EMPTY, SLOT_BOOTING, SLOT_IDLE, SLOT_BUSY, SLOT_EXITING };
+/* RESETTING: the run is answered, the worker is still wiping it (it says
+ * `idle` when done; PROTOCOL.md); it gets no job until then. */
+enum slot_state { SLOT_EMPTY, SLOT_BOOTING, SLOT_IDLE, SLOT_BUSY, SLOT_RESETTING, SLOT_EXITING };
 
 struct pool;
 
@@ -62,7 +64,7 @@ struct slot {
     struct job *job;       /* SLOT_BUSY only */
     size_t written;        /* bytes of job->frame already in the pipe */
     double spawned_at;
-    double deadline;       /* BOOTING: boot, BUSY: run, EXITING: kill */
+    double deadline;       /* BOOTING: boot, BUSY: run, RESETTING: reset, EXITING: kill */
     double respawn_at;     /* EMPTY */
     double idle_since;     /* IDLE: when it last became idle */
     unsigned failures;     /* consecutive failed starts */
@@ -174,7 +176,8 @@ static void session_job_done(struct pool *p, struct job *job, bool answered);
 
 static void job_complete(struct job *job, json_t *result, const struct api_error *err) {
     if (job->kind == JOB_RUN || job->kind == JOB_SESSION_RUN)
-        metrics_run(outcome_of(result, err), job->queue_ms, job->run_ms);
+        metrics_run(result != NULL && job->status == 504 ? OUTCOME_TIMEOUT : outcome_of(result, err),
+                    job->queue_ms, job->run_ms);
     if (job->holds_line)
         session_job_done(job->pool, job, result != NULL);
     pthread_mutex_lock(&job->lock);
@@ -973,8 +976,8 @@ static void check_recycle(struct slot *s) {
 static struct job *take_job(struct slot *s, double now) {
     struct job *job = s->job;
     s->job = NULL;
-    s->state = SLOT_IDLE;
-    s->idle_since = now;
+    s->state = SLOT_RESETTING;
+    s->deadline = now + s->pool->cfg->timeout_grace_ms;
     job->run_ms = now - job->started_at;
     s->awaiting_image = false;
     s->runs++;
@@ -1080,6 +1083,10 @@ static void on_image(struct slot *s, json_t *msg, double now) {
     if (!answers_job(s, msg, now))
         return;
     job = take_job(s, now);
+    /* The image is the run's last frame: a session's state stays as it is,
+     * nothing is reset, so the worker is idle now (PROTOCOL.md, `capture`). */
+    s->state = SLOT_IDLE;
+    s->idle_since = now;
     if (!json_is_string(text)) {
         char why[200];
         log_msg("worker %d: no image of session %s: %s", (int)s->proc.pid, job->session,
@@ -1165,19 +1172,50 @@ static void on_rejected(struct slot *s, json_t *msg, double now) {
         job_fail(job, 400, known, "%s", text);
 }
 
+/* The 504 body (openapi.yaml, TimeoutResult) from what the worker said of
+ * the run when it stopped (`msg`, taken; NULL when the worker was killed):
+ * what is unknown is null, never made up. */
+static json_t *timeout_body(json_t *msg, const char *stopped_by, const char *text) {
+    static const char *const where[] = {"line", "column", "source", "traceback"};
+    static const char *const kept[] = {"stdout", "stderr", "truncated", "scope", "definitions",
+                                       "changes", "dynamic", "tasks_cancelled"};
+    json_t *body = msg ? msg : json_object();
+    json_t *said = json_object_get(body, "error");
+    json_t *err = json_pack("{s:s, s:s, s:s}", "code", ERR_TIMEOUT, "message", text, "stopped_by",
+                            stopped_by);
+
+    for (size_t i = 0; i < sizeof where / sizeof where[0]; i++) {
+        json_t *v = json_is_object(said) ? json_object_get(said, where[i]) : NULL;
+        json_object_set(err, where[i], v ? v : json_null());
+    }
+    json_object_del(body, "type");
+    json_object_del(body, "id");
+    json_object_del(body, "timing");
+    for (size_t i = 0; i < sizeof kept / sizeof kept[0]; i++)
+        if (json_object_get(body, kept[i]) == NULL)
+            json_object_set_new(body, kept[i], json_null());
+    json_object_set_new(body, "ok", json_false());
+    json_object_set_new(body, "result", json_null());
+    json_object_set_new(body, "error", err);
+    return body;
+}
+
 /* The worker's own watchdog interrupted the run at its limit; the worker
- * survived and stays. */
+ * survived and stays. The client gets the run as far as it got. */
 static void on_timeout(struct slot *s, json_t *msg, double now) {
     struct job *job;
+    char text[128];
     if (!answers_job(s, msg, now))
         return;
-    json_decref(msg);
     job = take_job(s, now);
     /* A session's state after an interrupted run is not kept: the session
      * goes on from its image before that run. */
     s->resident[0] = '\0';
-    job_fail(job, 504, ERR_TIMEOUT, "the run passed its time limit of %u ms and was interrupted",
+    snprintf(text, sizeof text, "the run passed its time limit of %u ms and was interrupted",
              job->timeout_ms);
+    job->status = 504;
+    job->timed = true;
+    job_complete(job, timeout_body(msg, "interrupt", text), NULL);
 }
 
 static void on_message(struct slot *s, uint8_t **payload, size_t len, double now) {
@@ -1219,6 +1257,12 @@ static void on_message(struct slot *s, uint8_t **payload, size_t len, double now
         on_timeout(s, msg, now);
         return;
     }
+    if (s->state == SLOT_RESETTING && strcmp(type, "idle") == 0) {
+        json_decref(msg);
+        s->state = SLOT_IDLE;
+        s->idle_since = now;
+        return;
+    }
     if (s->state != SLOT_BOOTING && strcmp(type, "recycle") == 0) {
         /* sandbox: its state can no longer be reset cheaply; replace it
          * once it is idle (tick). */
@@ -1230,7 +1274,8 @@ static void on_message(struct slot *s, uint8_t **payload, size_t len, double now
         return;
     }
     snprintf(why, sizeof why, "unexpected \"%.32s\" message while %s", type,
-             s->state == SLOT_BOOTING ? "booting" : s->state == SLOT_IDLE ? "idle" : "running");
+             s->state == SLOT_BOOTING ? "booting" : s->state == SLOT_IDLE ? "idle"
+             : s->state == SLOT_RESETTING ? "resetting" : "running");
     json_decref(msg);
     protocol_error(s, now, why);
 }
@@ -1427,9 +1472,8 @@ static void expire_queue(struct pool *p, double now, bool stopping) {
     }
 }
 
-/* The pool slot idle the longest: a worker that just answered is still
- * wiping the run's state (isolation.mjs) for a millisecond or two, and one
- * idle for longer is done, so the next job does not wait for the wipe. */
+/* The pool slot idle the longest: spreads runs over the workers (each
+ * worker is idle only once it wiped its last run, see SLOT_RESETTING). */
 static struct slot *longest_idle(struct pool *p) {
     struct slot *best = NULL;
     for (int i = 0; i < p->n_pool; i++) {
@@ -1525,14 +1569,22 @@ static void tick(struct pool *p, struct slot *s, double now, bool stopping,
             s->exit_why = EXIT_CRASH;
             retire(s, now, true, &err);
         } else if (now >= s->deadline) {
-            struct api_error err;
+            struct job *job = s->job;
+            char text[160];
             log_msg("worker %d: run %llu passed %u ms and the grace period; killing it",
-                    (int)s->proc.pid, (unsigned long long)s->job->id, s->job->timeout_ms);
-            api_error_set(&err, 504, ERR_TIMEOUT,
-                          "the run passed its time limit of %u ms and did not stop when "
-                          "interrupted: its worker was killed", s->job->timeout_ms);
+                    (int)s->proc.pid, (unsigned long long)job->id, job->timeout_ms);
+            snprintf(text, sizeof text,
+                     "the run passed its time limit of %u ms and did not stop when "
+                     "interrupted: its worker was killed", job->timeout_ms);
+            /* What the run printed and made died with the worker. */
+            s->job = NULL;
+            job->run_ms = now - job->started_at;
+            job->status = 504;
+            job->timed = true;
+            job_complete(job, timeout_body(NULL, "kill", text), NULL);
+            s->resident[0] = '\0'; /* the session goes on from its image before this run */
             s->exit_why = EXIT_TIMEOUT;
-            retire(s, now, true, &err);
+            retire(s, now, true, NULL);
         } else if (stopping && now >= drain_deadline) {
             log_msg("worker %d: run %llu still going at shutdown; killing it", (int)s->proc.pid,
                     (unsigned long long)s->job->id);
@@ -1542,6 +1594,17 @@ static void tick(struct pool *p, struct slot *s, double now, bool stopping,
         }
         break;
     }
+    case SLOT_RESETTING:
+        /* The reset is the worker's own code, no snippet's: this is a
+         * backstop for a worker that hangs in it. */
+        if (now >= s->deadline) {
+            log_msg("worker %d: no idle within %u ms of its answer; killing it", (int)s->proc.pid,
+                    p->cfg->timeout_grace_ms);
+            s->resident[0] = '\0';
+            s->exit_why = EXIT_TIMEOUT;
+            retire(s, now, true, NULL);
+        }
+        break;
     case SLOT_EXITING:
         if (worker_reap(&s->proc, &status)) {
             finish_exit(p, s, status, now);
@@ -1562,7 +1625,7 @@ static void publish_stats(struct pool *p) {
     size_t n_pids = 0;
     for (int i = 0; i < p->n_pool; i++) {
         ready += p->slots[i].state == SLOT_IDLE;
-        busy += p->slots[i].state == SLOT_BUSY;
+        busy += p->slots[i].state == SLOT_BUSY || p->slots[i].state == SLOT_RESETTING;
     }
     pthread_mutex_lock(&p->lock);
     for (int i = 0; i < p->n_slots; i++)
@@ -1592,6 +1655,7 @@ static int poll_timeout(struct pool *p, double now, bool stopping, double drain_
             next = rss_watch_next(&s->rss, p->cfg->worker_rss_mb, next);
             /* fall through */
         case SLOT_BOOTING:
+        case SLOT_RESETTING:
             if (s->deadline < next)
                 next = s->deadline;
             break;

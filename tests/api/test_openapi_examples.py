@@ -45,6 +45,12 @@ EXPECT = {
     "capped_timeout": lambda b: b["result"] == 2 and b["limits"] == {"timeout_ms": 60000, "capped": True},
     # Values here; the exact text (0.1, 1e-07, -0.0, 5e-324) is tests/api/test_answers.py's.
     "floats": lambda b: b["result"] == [0.1, 1e-7, -0.0, 5e-324] and str(b["result"][2]) == "-0.0",
+    "timeout_keeps_output": lambda b: b["error"]["code"] == "timeout" and b["error"]["stopped_by"] == "interrupt"
+    and b["stdout"] == "working\n" and b["scope"]["n"] > 0 and b["error"]["line"] in (3, 4),
+    "top_level_await": lambda b: b["ok"] and b["result"] == [0, 1, 4, 9],
+    "pending_task": lambda b: b["ok"] and b["tasks_cancelled"] == 1 and b["stdout"] == "cancelled\n",
+    "exit_code": lambda b: not b["ok"] and b["error"]["type"] == "SystemExit"
+    and b["error"]["exit_code"] == 3 and b["stdout"] == "bye\n",
     "empty": lambda b: b["scope"] == {},
     "with_scope": lambda b: b["scope"] == {"counter": 0},
     "increment": lambda b: b["result"] == 1,

@@ -222,13 +222,13 @@ def test_image_from_another_build_is_refused_with_409():
 
 
 def test_store_limits():
-    with ScopeboxServer("--workers", "1", "--max-sessions", "2", "--session-store-bytes", "60000") as s:
+    with ScopeboxServer("--workers", "1", "--max-sessions", "2", "--session-store-bytes", "100000") as s:
         s.wait_healthy(1)
         a, b = create(s), create(s)
         status, headers, body = s.request("POST", "/v1/sessions", {})
         assert (status, body["error"]["code"]) == (503, "too_many_sessions") and headers.get("Retry-After")
         assert run(s, a, "x = 1")[0] == 200
-        # The byte budget: an image of ~60 KiB more does not fit; the session
+        # The byte budget: an image of ~300 KiB does not fit; the session
     # keeps its state from before that run.
         status, _, body = run(s, b, "y = __import__('os').urandom(40000).hex()")
         assert (status, body["error"]["code"]) == (503, "too_many_sessions"), body

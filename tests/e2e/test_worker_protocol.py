@@ -33,11 +33,41 @@ def test_runs_answer_in_order_and_stdin_end_exits_cleanly():
 def test_every_run_gets_its_own_time_limit():
     w = booted()
     for i in range(2):
-        answer = w.run("while True: pass", id=10 + i, timeout_ms=200)
-        assert answer == {"type": "timeout", "id": 10 + i}
+        answer = w.run(f"print({i})\nwhile True: pass", id=10 + i, timeout_ms=200)
+        assert (answer["type"], answer["id"], answer["stdout"]) == ("timeout", 10 + i, f"{i}\n"), answer
+        assert answer["error"]["line"] == 2 and answer["error"]["source"] == "while True: pass", answer
+        assert "ok" not in answer and "result" not in answer, answer
         assert w.run("6 * 7", id=20 + i, mode="eval")["result"] == 42
     w.close()
     assert w.proc.returncode == 0
+
+
+def test_every_answer_is_followed_by_idle():
+    """Each answer (result, rejected, timeout; stateless or persistent) is
+    followed by exactly one `idle`, sent once the run's state is reset."""
+    w = booted()
+    for i, (code, extra, kind) in enumerate([
+            ("x = 1", {}, "result"), ("'x' in globals()", {"mode": "eval"}, "result"),
+            ("1", {"scope": {"class": 1}}, "rejected"), ("while True: pass", {"timeout_ms": 100}, "timeout"),
+            ("y = 2", {"persist": True}, "result")]):
+        w.send(frame({"type": "run", "id": i, "code": code, "mode": "exec", **extra}))
+        answer = w.recv()
+        assert (answer["type"], answer["id"]) == (kind, i), answer
+        assert w.until_idle() == []
+        if i == 1:
+            assert answer["result"] is False, answer  # the first run's x was wiped
+    w.close()
+    assert w.proc.returncode == 0
+
+
+def test_without_its_sandbox_a_worker_says_fatal_and_exits_70():
+    """Started outside the host's sandbox (here: no permission model) and
+    without --insecure, the worker refuses: one `fatal` frame naming the
+    missing layer, exit status 70 (it used to die of a ReferenceError)."""
+    w = Worker(RUNTIME, insecure=False)
+    answer = w.recv()
+    assert answer["type"] == "fatal" and "sandbox missing" in answer["message"], answer
+    assert w.proc.wait(30) == EXIT_PROTOCOL
 
 
 def test_run_read_before_stdin_ended_is_still_answered():
@@ -46,6 +76,7 @@ def test_run_read_before_stdin_ended_is_still_answered():
     w.proc.stdin.close()
     answer = w.recv()
     assert (answer["id"], answer["result"]) == (5, "done"), answer
+    assert w.until_idle() == []
     assert w.recv() is None
     assert w.proc.wait(30) == 0
 

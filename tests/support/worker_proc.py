@@ -13,9 +13,10 @@ def frame(msg):
 
 
 class Worker:
-    def __init__(self, runtime_dir, node=None):
+    def __init__(self, runtime_dir, node=None, insecure=True):
         self.proc = subprocess.Popen(
-            [node or os.environ["SCOPEBOX_NODE"], os.path.join(runtime_dir, "worker.mjs"), "--insecure"],
+            [node or os.environ["SCOPEBOX_NODE"], os.path.join(runtime_dir, "worker.mjs"),
+             *(["--insecure"] if insecure else [])],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
     def send(self, data):
@@ -31,8 +32,24 @@ class Worker:
         return json.loads(self.proc.stdout.read(struct.unpack(">I", head)[0]))
 
     def run(self, code, id=1, mode="exec", **extra):
+        """The run's answer, once the worker said it is idle again; but after
+        a `capture` run's result the `image` frame comes instead of `idle`
+        (PROTOCOL.md), for the caller to recv()."""
         self.send(frame({"type": "run", "id": id, "code": code, "mode": mode, **extra}))
-        return self.recv()
+        answer = self.recv()
+        if not (extra.get("capture") and answer["type"] == "result"):
+            self.until_idle()
+        return answer
+
+    def until_idle(self):
+        """The frames after an answer up to `idle` (a `recycle`, at most)."""
+        said = []
+        while True:
+            msg = self.recv()
+            assert msg is not None, "end of file before idle"
+            if msg["type"] == "idle":
+                return said
+            said.append(msg)
 
     def close(self):
         """Ends stdin; returns the worker's stderr once it exited."""

@@ -13,7 +13,9 @@ import { Socket } from "node:net";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { installRuntime, loadInterpreter, pyodideDir } from "./boot.mjs";
-import { control, emptyGlobals, lockInterpreter, moduleHooks, prepareRealm, realTimers } from "./lockdown.mjs";
+import {
+  InterpreterBroke, cancelTimers, control, emptyGlobals, lockInterpreter, moduleHooks, prepareRealm, realTimers,
+} from "./lockdown.mjs";
 import { Isolation } from "./isolation.mjs";
 import { ImageError, captureImage, parseImage, warmImage } from "./image.mjs";
 import { CTRL } from "./ctrl.mjs";
@@ -102,7 +104,12 @@ try {
     dynscope: py.runPython("import dynscope; dynscope.__version__"),
   };
   py.setInterruptBuffer(ctrl);
-  runJson = py.pyimport("scopebox_worker").run_json;
+  const runner = py.pyimport("scopebox_worker");
+  // The runner's SIGINT handler asks this: 0 no run in flight (between runs),
+  // 1 a run is (also while settle() runs its callbacks), 2 it is past its
+  // limit (scopebox_worker/limit.py).
+  runner.install(() => (Atomics.load(ctrl, RUN) === 0 ? 0 : 1 + Atomics.load(ctrl, TIMED_OUT)));
+  runJson = runner.run_json;
   thawClocks();
   const lock = lockInterpreter(py, { sleepMs });
   isolation = new Isolation(py);
@@ -126,29 +133,59 @@ function isPythonError(e) {
   return e?.constructor?.name === "PythonError" && !String(e?.message).includes("fatally failed");
 }
 
-function escapedError(id, e) {
-  const type = typeof e.type === "string" ? e.type : "Exception";
+function errorResult(id, error) {
   return JSON.stringify({
     type: "result", id, ok: false, result: null, stdout: "", stderr: "",
     truncated: { stdout: false, stderr: false },
-    error: { type, message: `${type} while reporting the run's results`, line: null, source: null, traceback: [] },
+    error: { line: null, source: null, traceback: [], ...error },
     scope: {}, definitions: {}, changes: { added: [], changed: [], removed: [] },
-    dynamic: { final: [], returned: null },
+    dynamic: { final: [], returned: null }, tasks_cancelled: 0,
   });
 }
 
-let restorePending = false;
+function escapedError(id, e) {
+  const type = typeof e.type === "string" ? e.type : "Exception";
+  return errorResult(id, { type, message: `${type} while reporting the run's results` });
+}
+
+// The run broke the interpreter (InterpreterBroke): what it printed and
+// made lived in the heap that is being put back, so the answer says only how
+// it ended.
+function brokenResult(id, e) {
+  if (e.kind === "fault") {
+    return errorResult(id, {
+      type: "InterpreterFault",
+      message: `the run broke the interpreter (${e.message.slice(0, 300)}); its state was discarded`,
+    });
+  }
+  return errorResult(id, {
+    type: "SystemExit",
+    message: `${e.message}: the run ended with exit code ${e.exitCode}; its state was discarded`,
+    exit_code: e.exitCode,
+  });
+}
+
+// The runner's answer turned into the `timeout` frame (PROTOCOL.md): the run
+// as far as it got, and where it was interrupted.
+function timeoutAnswer(id, json) {
+  let r = null;
+  try {
+    r = json === undefined ? null : JSON.parse(json);
+  } catch {}
+  if (r === null || r.type !== "result") return JSON.stringify({ type: "timeout", id });
+  const { type: _t, id: _i, ok: _o, result: _r, ...rest } = r;
+  return JSON.stringify({ ...rest, type: "timeout", id });
+}
+
 let recycleAsked = false;
 function restoreNow() {
-  if (!restorePending) return;
-  restorePending = false;
   try {
     isolation.restore();
   } catch (e) {
     parentPort.postMessage({ type: "fatal", message: `state restore failed: ${e?.stack ?? e}` });
-    return;
+    return false;
   }
-  if (recycleAsked) return;
+  if (recycleAsked) return true;
   let reason = null;
   if (isolation.grownBytes() > RECYCLE_GROWTH) {
     reason = `wasm heap grew ${(isolation.grownBytes() / 1048576).toFixed(0)} MiB past its pristine size`;
@@ -159,6 +196,7 @@ function restoreNow() {
     recycleAsked = true;
     send(JSON.stringify({ type: "recycle", reason }));
   }
+  return true;
 }
 
 // Unhandled rejections from a snippet's leftover promises must not end the
@@ -166,10 +204,13 @@ function restoreNow() {
 process.on("unhandledRejection", () => {});
 
 let runs = 0; // numbers the runs for ctrl[RUN]
+let busy = false; // from a frame's arrival to its `idle`
+let drainPending = false; // stdin ended while busy
 
 // A run or inspect frame from the host: checked, then run at once (the host
-// sends the next one only after this one's answer).
+// sends the next one only after this one's `idle`).
 function onFrame(payload) {
+  if (busy) throw new ProtocolError("a frame arrived before the worker said idle");
   const msg = parseMessage(payload);
   if (msg.type !== "run" && msg.type !== "inspect") {
     throw new ProtocolError(`unknown message type ${JSON.stringify(msg.type)}`);
@@ -182,7 +223,7 @@ function onFrame(payload) {
   const resume = msg.image;
   if (resume !== undefined && typeof resume !== "string") throw new ProtocolError("image must be a string");
   const persist = msg.persist === true || msg.type === "inspect" || resume !== undefined;
-  restoreNow();
+  busy = true;
   if (resume !== undefined) {
     // A session resumed from its image (or a new one, ""): checked before
     // anything is reset, so that a refused image costs nothing.
@@ -191,6 +232,8 @@ function onFrame(payload) {
     } catch (e) {
       if (!(e instanceof ImageError)) throw e;
       send(JSON.stringify({ type: "rejected", id: msg.id, error: { code: e.code, message: e.message } }));
+      send(IDLE);
+      busy = false;
       return;
     }
     delete msg.image;
@@ -198,6 +241,7 @@ function onFrame(payload) {
     payload = JSON.stringify(msg);
   }
   rawOutput = 0;
+  control.broken = null;
   runs = runs >= 0x7fffffff ? 1 : runs + 1;
   Atomics.store(ctrl, TIMED_OUT, 0);
   Atomics.store(ctrl, INTERRUPT, 0);
@@ -205,12 +249,18 @@ function onFrame(payload) {
   Atomics.store(ctrl, RUN, runs);
   Atomics.add(ctrl, STARTS, 1);
   Atomics.notify(ctrl, STARTS); // the watchdog (worker.mjs)
-  run(msg.id, persist, payload, msg.capture === true);
+  run(msg.id, persist, payload, msg.capture === true).then(
+    () => {
+      busy = false;
+      if (drainPending) parentPort.postMessage({ type: "drained" });
+    },
+    (e) => protocolFailure(e),
+  );
 }
 
 // The session's state after its run, as an `image` frame (the host stores
-// it before it answers the client). After the run's leftover promise
-// callbacks, like a stateless reset; timers are cancelled by the capture.
+// it before it answers the client), sent after the answer and before `idle`:
+// the run's leftover callbacks have run (settle), timers are cancelled.
 // The worker keeps the state: the host may send the session's next run
 // without an image.
 function sendImage(id) {
@@ -230,26 +280,46 @@ function sendImage(id) {
   send(`{"type":"image","id":${id},"bytes":${image.length},"capture_ms":${(performance.now() - t0).toFixed(3)},"image":"${text}"}`);
 }
 
-function run(id, persist, payload, capture) {
+// One turn of the event loop: the promise reactions (microtasks) the run
+// queued run before it; its timers are cancelled on both sides. What runs
+// here is the run's code, under its limit (the watchdog is still armed).
+async function settle() {
+  cancelTimers();
+  await new Promise((resolve) => realTimers.setImmediate(resolve));
+  cancelTimers();
+}
+
+// A run, start to end (PROTOCOL.md, "Runs and asyncio"): its code and
+// everything it scheduled finish under its time limit; then its answer; then,
+// for a stateless run, the reset; and only then `idle`. Nothing of the run
+// executes after its answer.
+async function run(id, persist, payload, capture) {
   isolation.beforeRun(persist);
   let json, pyError;
   try {
     json = runJson(payload);
   } catch (e) {
-    if (!isPythonError(e)) {
-      // The runner catches every Python exception itself; reaching here
-      // means the interpreter is broken (e.g. a wasm stack overflow).
+    if (!(e instanceof InterpreterBroke) && !isPythonError(e)) {
       parentPort.postMessage({ type: "fatal", message: `interpreter failed: ${e?.message ?? e}` });
       return;
     }
-    pyError = e;
+    if (!(e instanceof InterpreterBroke)) pyError = e;
   }
-  // Claim the end of the run first: from here on the watchdog leaves it be.
+  if (!control.broken) await settle();
+  // Claim the end of the run: from here on the watchdog leaves it be.
   Atomics.store(ctrl, RUN, 0);
   const timedOut = Atomics.load(ctrl, TIMED_OUT) === 1;
   Atomics.store(ctrl, INTERRUPT, 0);
-  if (timedOut) {
-    send(JSON.stringify({ type: "timeout", id }));
+  const broken = control.broken;
+  if (broken && persist) {
+    // A session's namespace lived in the broken heap: the session ends.
+    parentPort.postMessage({ type: "fatal", message: `a session's run broke the interpreter: ${broken.message}` });
+    return;
+  }
+  if (broken) {
+    send(brokenResult(id, broken));
+  } else if (timedOut) {
+    send(timeoutAnswer(id, json));
   } else if (pyError) {
     // An exception escaped the runner itself (typically MemoryError while
     // it encoded a huge scope): the interpreter is fine, the answer is an
@@ -258,17 +328,19 @@ function run(id, persist, payload, capture) {
   } else {
     send(json);
   }
-  if (capture && !timedOut) {
-    realTimers.setImmediate(() => sendImage(id));
+  if (capture && !timedOut && !broken) {
+    // The image is the run's last frame: the session's state stays resident,
+    // nothing is reset, so no `idle` follows (the host takes the image as it).
+    sendImage(id);
     return;
   }
-  // Stateless: wipe what the run left, after the answer is on its way and
-  // after the run's leftover promise callbacks ran against its own state.
-  if (!persist) {
-    restorePending = true;
-    realTimers.setImmediate(restoreNow);
-  }
+  // Stateless (or broken): wipe what the run left before saying idle, so
+  // the next run neither waits for the reset nor is charged for it.
+  if ((!persist || broken) && !restoreNow()) return;
+  control.broken = null;
+  send(IDLE);
 }
+const IDLE = JSON.stringify({ type: "idle" });
 
 function protocolFailure(e) {
   parentPort.postMessage({ type: "fatal", message: e instanceof ProtocolError ? e.message : String(e?.stack ?? e) });
@@ -290,6 +362,7 @@ input.on("data", (chunk) => {
 });
 input.on("end", () => {
   if (decoder.midFrame) protocolFailure(new ProtocolError("stdin ended inside a frame"));
+  else if (busy) drainPending = true; // answered when the run ends
   else parentPort.postMessage({ type: "drained" }); // every run read is answered
 });
 input.on("error", (e) => protocolFailure(new Error(`stdin: ${e?.message ?? e}`)));

@@ -81,10 +81,27 @@ export function prepareRealm() {
 
 // ---- wasm imports ----------------------------------------------------------
 
+// A run broke the interpreter: a C-level exit, abort or trap, or any other
+// error Pyodide would call fatal. It unwinds every wasm frame up to the
+// runner's caller (interp.mjs), which answers the run with an error and puts
+// the pristine state back (isolation.mjs), so that no Python-reachable call
+// ends the worker. `pyodide_fatal_error` makes Pyodide rethrow it at every
+// boundary (handle_js_error) instead of turning it into a Python exception.
+export class InterpreterBroke extends Error {
+  constructor(kind, detail, exitCode = null) {
+    super(detail);
+    this.kind = kind; // "exit", "abort" or "fault"
+    this.exitCode = exitCode;
+    this.pyodide_fatal_error = true;
+  }
+}
+
 // State shared with the import wrappers; `dlopenLocked` flips once boot has
-// loaded the one side module we ship (dynscope).
+// loaded the one side module we ship (dynscope); `recover` once the lockdown
+// is in place (before it, a broken boot must fail as it always did).
 const control = {
   heapCap: 0, dlopenLocked: false, fsLocked: false, exports: null, heapRefusals: 0,
+  recover: false, broken: null,
   // Bytes a run added to the file system (fsquota.mjs) and their own cap:
   // the heap cap covers the heap and these together.
   filesCap: Infinity, filesBytes: 0,
@@ -110,6 +127,11 @@ export function moduleHooks({ heapCapBytes, filesCapBytes, createPyodideModule }
   };
 }
 
+function broke(e) {
+  control.broken ??= e;
+  throw e;
+}
+
 function wrapImports(imports) {
   const env = imports.env;
   for (const name of ["emscripten_resize_heap", "_dlopen_js", "_emscripten_dlopen_js", "_emscripten_system"]) {
@@ -133,6 +155,18 @@ function wrapImports(imports) {
     return dlopenAsync(...args);
   };
   env._emscripten_system = () => -1;
+  // exit(), _exit(), a signal's default action (kill(getpid(), ...),
+  // raise()) and abort() end the whole runtime: they end the run instead.
+  const wasi = imports.wasi_snapshot_preview1;
+  for (const [mod, name] of [[env, "exit"], [wasi, "proc_exit"]]) {
+    const real = mod?.[name];
+    if (typeof real !== "function") throw new Error(`wasm import ${name} not found`);
+    mod[name] = (status) =>
+      control.recover ? broke(new InterpreterBroke("exit", `the interpreter called exit(${status})`, status)) : real(status);
+  }
+  const abortJs = env._abort_js;
+  if (typeof abortJs !== "function") throw new Error("wasm import env._abort_js not found");
+  env._abort_js = () => (control.recover ? broke(new InterpreterBroke("abort", "the interpreter called abort()", 134)) : abortJs());
   const dedupNew = env.__hiwire_deduplicate_new;
   if (typeof dedupNew !== "function") throw new Error("wasm import env.__hiwire_deduplicate_new not found");
   env.__hiwire_deduplicate_new = (...args) => {
@@ -188,6 +222,24 @@ def _scopebox_lockdown(removed, sleep_ms, js_stub, pyodide_js_stub):
     importhook.jsfinder.register_js_module("js", js_stub)
     importhook.jsfinder.register_js_module("pyodide_js", pyodide_js_stub)
     sys.path_importer_cache.clear()
+
+    # asyncio: the run's own loops (scopebox_worker/aio.py), never Pyodide's
+    # WebLoop, which schedules on JS timers that would fire after the run.
+    # Its module keeps the real scheduler it imported at start-up: gone.
+    import pyodide.webloop as webloop
+    def no_js_scheduling(*args, **kwargs):
+        raise RuntimeError("not available in scopebox: WebLoop schedules on JS timers; "
+                           "use asyncio.run() or top-level await (the run's own event loop)")
+    webloop.scheduleCallback = no_js_scheduling
+
+    # os._exit() ends the run, not the worker: it raises SystemExit (the
+    # answer then says which exit code). Other ways to end the process
+    # (abort, signals, C-level exit) are caught below Python (wrapImports).
+    import os, posix, operator
+    def _exit(status):
+        raise SystemExit(operator.index(status))
+    _exit.__module__ = "posix"
+    os._exit = posix._exit = _exit
 
     # Emscripten's default environment names the script that made the
     # heap ("_": a host path); nothing in it is the snippet's business.
@@ -504,15 +556,9 @@ export function lockInterpreter(py, { sleepMs }) {
   control.dlopenLocked = true;
   // 2. Built-ins that give raw memory access.
   const removed = removeBuiltins(M, REMOVED_BUILTINS);
-  // 3. Replace the windows to JS: `js` is an empty frozen object; `pyodide_js`
-  //    keeps only what Pyodide's own asyncio loop needs.
-  const api = py._api;
-  const pyodideJsStub = frozenNull({
-    _api: frozenNull({
-      scheduleCallback: api.scheduleCallback,
-      config: frozenNull({ enableRunUntilComplete: !!api.config.enableRunUntilComplete }),
-    }),
-  });
+  // 3. Replace the windows to JS: `js` and `pyodide_js` are empty frozen
+  //    objects (asyncio runs on the run's own loops, not on JS timers).
+  const pyodideJsStub = frozenNull();
   py.runPython(PY_LOCKDOWN);
   const lock = py.globals.get("_scopebox_lockdown");
   const removedList = py.toPy(REMOVED_BUILTINS);
@@ -527,7 +573,16 @@ export function lockInterpreter(py, { sleepMs }) {
   py.runPython("import gc; gc.collect()");
   // 4. Nothing Python holds may lead to the host objects.
   const scrubbed = scrubReferenceTable(py);
-  // 5. Intrinsics frozen last: Pyodide and Node set things up above.
+  // 5. What Pyodide would call a fatal error (and make the instance unusable
+  //    for good) breaks only the run in flight: see InterpreterBroke.
+  const api = py._api;
+  api.fatal_error = api.maybe_fatal_error = (e) => {
+    if (e instanceof InterpreterBroke) throw e;
+    if (e === "unwind") return; // emscripten's normal unwinding, never fatal
+    broke(new InterpreterBroke("fault", String(e?.message ?? e)));
+  };
+  control.recover = true;
+  // 6. Intrinsics frozen last: Pyodide and Node set things up above.
   const frozen = freezeIntrinsics();
   return { removed, scrubbed, frozen };
 }

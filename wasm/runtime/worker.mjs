@@ -66,7 +66,7 @@ function sandboxGap() {
 if (!args.insecure) {
   const gap = sandboxGap();
   if (gap) {
-    process.stdout.write(encodeFrame(JSON.stringify({ type: "fatal", message: `sandbox missing: ${gap}` })));
+    writeFrameSync(1, JSON.stringify({ type: "fatal", message: `sandbox missing: ${gap}` }));
     process.exit(EXIT_PROTOCOL);
   }
 }
@@ -114,16 +114,21 @@ interp.on("error", (err) => fatal(`interpreter thread failed: ${err?.stack ?? er
 interp.on("exit", (code) => fatal(`interpreter thread exited (${code})`));
 
 // The soft limit: flag the run as timed out, then interrupt the interpreter
-// (KeyboardInterrupt at the next bytecode, or at once inside time.sleep).
-// The hard limit is the host's: it kills this process a grace period later.
+// (KeyboardInterrupt at the next bytecode, or at once inside time.sleep),
+// and again every REINTERRUPT_MS while the run goes on (a snippet that
+// catches one, or a cancelled task's clean-up that drags on). The hard limit
+// is the host's: it kills this process a grace period later.
+const REINTERRUPT_MS = 50;
 function startWatchdog(run, ms) {
   if (watchdog) clearTimeout(watchdog);
-  watchdog = setTimeout(() => {
+  const fire = () => {
     if (Atomics.load(ctrl, CTRL.RUN) !== run) return;
     Atomics.store(ctrl, CTRL.TIMED_OUT, 1);
     Atomics.store(ctrl, CTRL.INTERRUPT, 2);
     Atomics.notify(ctrl, CTRL.INTERRUPT);
-  }, ms);
+    watchdog = setTimeout(fire, REINTERRUPT_MS);
+  };
+  watchdog = setTimeout(fire, ms);
 }
 
 // Woken once per run started (CTRL.STARTS): arms the watchdog for it.

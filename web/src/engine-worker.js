@@ -61,7 +61,10 @@ async function boot(msg) {
   py.FS.mkdirTree(pkg);
   for (const [name, data] of files) py.FS.writeFile(`${pkg}/${name}`, data);
   py.runPython(`import importlib; importlib.invalidate_caches(); import dynscope, ${manifest.package.name}`);
-  runJson = py.pyimport(manifest.package.name).run_json;
+  // The run's own asyncio loops, as in the server's worker (aio.py).
+  const runner = py.pyimport(manifest.package.name);
+  runner.install();
+  runJson = runner.run_json;
   return {
     python: py.runPython("import sys; '.'.join(map(str, sys.version_info[:3]))"),
     pyodide: py.version,

@@ -19,7 +19,11 @@ export function classify(outcome) {
   const b = outcome.body ?? {};
   if (outcome.stopped) return { kind: "stopped", chip: "Stopped", cls: "warn" };
   if (b.ok === true) return { kind: "ok", chip: "OK", cls: "ok" };
-  if (b.ok === false && b.error && "traceback" in b.error) return { kind: "python-error", chip: b.error.type, cls: "err" };
+  // A timeout answer (TimeoutResult) also says where the run stopped: its
+  // `code` tells it from a Python exception.
+  if (b.ok === false && b.error && "traceback" in b.error && !("code" in b.error)) {
+    return { kind: "python-error", chip: b.error.type, cls: "err" };
+  }
   const code = b.error?.code ?? "error";
   if (code === "timeout" || code === "queue_timeout") return { kind: "timeout", chip: API_ERROR_TITLES[code], cls: "warn" };
   return { kind: "api-error", chip: API_ERROR_TITLES[code] ?? `${outcome.status || ""} ${code}`.trim(), cls: "err" };

@@ -1,4 +1,7 @@
-"""The Python half of a scopebox worker (see wasm/runtime/PROTOCOL.md)."""
-from .runner import run_json
+"""The Python half of a scopebox worker (see wasm/runtime/PROTOCOL.md).
+The host of the interpreter calls install() once before the first run (the
+worker before its pristine capture): it makes asyncio's loops the run's own
+(aio.py)."""
+from .runner import install, run_json
 
-__all__ = ["run_json"]
+__all__ = ["install", "run_json"]

@@ -1,7 +1,9 @@
 """Runs one request: compile, execute in a fresh (or the session's) namespace
 under the request's root dynamic bindings, and describe what happened."""
 import ast
+import io
 import json
+import signal
 import sys
 
 # Bound once: a snippet that patches json.dumps must not break its own answer.
@@ -10,12 +12,78 @@ _json_dumps = json.dumps
 
 import dynscope
 
-from . import answer, errors, raised, snapshots
+from . import aio, answer, errors, limit, raised, snapshots
 from .capture import Capture
 from .namespace import BadRequest, check_return, decode_variables, fingerprint, new_globals, report
 
 SNIPPET = errors.SNIPPET
 OUTPUT_CAP = 1 << 20
+# Top-level await (as in IPython): such code compiles to a coroutine, which
+# runs on the run's event loop (aio.py).
+_FLAGS = ast.PyCF_ALLOW_TOP_LEVEL_AWAIT
+_CO_COROUTINE = 0x80
+STDIN_EMPTY = "EOF when reading a line: stdin is empty (a run has no input)"
+
+# The watchdog's interrupt (SIGINT) raises KeyboardInterrupt in the run's
+# code, and in code of the run that JS calls after the runner returned (its
+# promise callbacks, PROTOCOL.md "Runs and asyncio"), but not while the
+# runner writes the answer (the host knows the run timed out all the same)
+# nor between runs. The snippet may install its own handler: this one is
+# put back every run.
+_CODE, _ANSWER, _AFTER = "code", "answer", "after"
+_phase = _AFTER
+# From the host: () -> 0 (no run in flight), 1 (a run is), 2 (it is past its
+# time limit). None: no watchdog (no run after the runner returned).
+_watchdog = None
+
+
+def _on_interrupt(signum, frame):
+    state = _watchdog() if _watchdog is not None else 0
+    if _phase == _CODE or (_phase == _AFTER and state):
+        if state == 2:
+            limit.escalate()
+        raise KeyboardInterrupt
+
+
+class _EmptyStdin(io.TextIOBase):
+    """stdin of a run: empty, as `python < /dev/null` has it."""
+
+    def readable(self):
+        return True
+
+    def read(self, size=-1):
+        return ""
+
+    def readline(self, size=-1):
+        return ""
+
+
+def _input(prompt="", /):
+    """input() on the run's stdin: the prompt goes to stdout, and an empty
+    stdin ends in EOFError as in CPython, saying why."""
+    if prompt:
+        sys.stdout.write(str(prompt))
+        sys.stdout.flush()
+    line = sys.stdin.readline()
+    if not line:
+        raise EOFError(STDIN_EMPTY)
+    return line[:-1] if line.endswith("\n") else line
+
+
+_input.__name__ = _input.__qualname__ = "input"
+_input.__module__ = "builtins"
+
+
+def install(watchdog=None):
+    """Once, at start-up (before the pristine state is captured).
+    `watchdog`: the worker's callable saying whether a run is in flight and
+    past its limit (see _watchdog)."""
+    global _watchdog
+    _watchdog = watchdog
+    import builtins
+    builtins.input = _input
+    signal.signal(signal.SIGINT, _on_interrupt)
+    aio.install()
 
 # A session's worker is dedicated to it (the host never sends it stateless
 # runs), so its namespace simply lives here between runs.
@@ -27,12 +95,31 @@ def _compile(code, mode):
     is evaluated on its own so that its value is the result, as in a
     notebook cell."""
     if mode == "eval":
-        return None, compile(code, SNIPPET, "eval", dont_inherit=True)
-    tree = ast.parse(code, SNIPPET, "exec")
+        return None, compile(code, SNIPPET, "eval", flags=_FLAGS, dont_inherit=True)
+    tree = compile(code, SNIPPET, "exec", flags=ast.PyCF_ONLY_AST | _FLAGS, dont_inherit=True)
     last = None
     if tree.body and isinstance(tree.body[-1], ast.Expr):
-        last = compile(ast.Expression(tree.body.pop().value), SNIPPET, "eval", dont_inherit=True)
-    return compile(tree, SNIPPET, "exec", dont_inherit=True), last
+        last = compile(ast.Expression(tree.body.pop().value), SNIPPET, "eval", flags=_FLAGS,
+                       dont_inherit=True)
+    return compile(tree, SNIPPET, "exec", flags=_FLAGS, dont_inherit=True), last
+
+
+def _execute(code, g):
+    """Runs a compiled piece of the snippet; its value (None for a body)."""
+    value = eval(code, g)
+    if code.co_flags & _CO_COROUTINE:  # it awaits at top level
+        value = aio.run_coroutine(value)
+    return value
+
+
+def _exit_code(exc):
+    """The status a process would have exited with (SystemExit, os._exit)."""
+    code = exc.code
+    if code is None:
+        return 0
+    if isinstance(code, int):
+        return code
+    return 1
 
 
 # Freed when a run ran out of memory, so that its answer can still be made;
@@ -48,6 +135,13 @@ def _relabel(frames):
 
 
 def _describe(exc):
+    error = _describe_bounded(exc)
+    if isinstance(exc, SystemExit):
+        error["exit_code"] = _exit_code(exc)
+    return error
+
+
+def _describe_bounded(exc):
     global _reserve
     try:
         return errors.describe(exc)
@@ -104,29 +198,43 @@ def run(req):
     errors.remember(code)
     snapshots.start_run()
     out, err = Capture(cap), Capture(cap)
-    result, error, final = None, None, []
-    saved = sys.stdout, sys.stderr
-    sys.stdout, sys.stderr = out, err
+    result, error, final, cancelled = None, None, [], 0
+    saved = sys.stdout, sys.stderr, sys.stdin
+    sys.stdout, sys.stderr, sys.stdin = out, err, _EmptyStdin()
+    global _phase
+    limit.relax()
+    _phase = _CODE
+    signal.signal(signal.SIGINT, _on_interrupt)
     try:
         with dynscope.bind(**dynamic):
             raised.arm()
             try:
                 body, last = _compile(code, mode)
                 if body is not None:
-                    exec(body, g)
+                    _execute(body, g)
                 if last is not None:
-                    result = eval(last, g)
+                    result = _execute(last, g)
             except BaseException as e:  # the snippet's exceptions are data
                 result = None
                 error = _describe(e)
                 error["dynamic"] = raised.dynamic_of(e, _relabel)
                 del e
+            # The run ends when its code is done: what it left pending ends too.
+            try:
+                cancelled = aio.finish()
+            except BaseException as e:
+                if error is None:
+                    error = _describe(e)
+                    error["dynamic"] = raised.dynamic_of(e, _relabel)
+                del e
             final = snapshots.final()
     finally:
-        sys.stdout, sys.stderr = saved
+        _phase = _ANSWER
+        limit.relax()
+        sys.stdout, sys.stderr, sys.stdin = saved
         raised.release()
     fields = dict(result=result, returned=snapshots.returned(result), error=error, out=out, err=err, g=g,
-                  selection=selection, before=before, final=final)
+                  selection=selection, before=before, final=final, extra={"tasks_cancelled": cancelled})
     try:
         return answer.build(**fields)
     except MemoryError:
@@ -155,7 +263,9 @@ def inspect(req):
 
 
 def run_json(payload):
+    global _phase
     req = _json_loads(payload)
+    _phase = _ANSWER
     try:
         if req["type"] == "inspect":
             reply = inspect(req)
@@ -176,4 +286,5 @@ def run_json(payload):
                         and len(text.encode("utf-8", "surrogatepass")) > answer.ANSWER_BYTES):
         text = _json_dumps({**answer.minimal(reply.get("error")), "type": reply["type"], "id": req["id"]},
                            ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+    _phase = _AFTER
     return text

@@ -36,9 +36,10 @@ def relabel(frames):
     return frames
 
 
-def snapshot():
-    """dynscope.snapshot(), with the request's root frame as `<request>`."""
-    frames = relabel(_real_snapshot())
+def snapshot(frame=None):
+    """dynscope.snapshot(frame=None), with the request's root frame as
+    `<request>`."""
+    frames = relabel(_real_snapshot() if frame is None else _real_snapshot(frame))
     if _recording:
         _handed_out.append(frames)
     return frames
