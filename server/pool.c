@@ -1581,6 +1581,7 @@ static void tick(struct pool *p, struct slot *s, double now, bool stopping,
             job->run_ms = now - job->started_at;
             job->status = 504;
             job->timed = true;
+            job->worker_lost = true; /* a reboot, like a crash: the crash limiter's */
             job_complete(job, timeout_body(NULL, "kill", text), NULL);
             s->resident[0] = '\0'; /* the session goes on from its image before this run */
             s->exit_why = EXIT_TIMEOUT;
