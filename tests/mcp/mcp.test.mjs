@@ -173,10 +173,11 @@ describe("tools", () => {
 
   test("a timeout is a tool error with the REST failure", async () => {
     const res = await call("run_python", { code: "while True:\n    pass", timeout_ms: 200 });
-    assertValid(restValidator("Failure"), res.structuredContent);
+    // The REST 504 body: a TimeoutResult, which says where the run stopped.
+    assertValid(restValidator("TimeoutResult"), res.structuredContent);
     assert.equal(res.isError, true);
     assert.equal(res.structuredContent.error.code, "timeout");
-    assert.match(res.content[0].text, /^error timeout: /);
+    assert.match(res.content[0].text, /time limit of 200 ms/);
   });
 
   test("bad arguments are tool errors with the REST codes", async () => {
