@@ -67,6 +67,18 @@ def test_own_keyboard_interrupt_is_not_a_timeout(server):
     assert status == 200 and out["error"]["type"] == "KeyboardInterrupt", out
 
 
+def test_interrupt_during_the_description_keeps_the_answer(server):
+    """The watchdog interrupts again every 50 ms; describing a thousand-frame
+    traceback takes longer than that on a slow machine. Those interrupts
+    must not land in the runner (they once escaped it and the 504 said
+    nothing of the run: no output, no line)."""
+    code = "print('working')\ndef f(n):\n    if n == 0:\n        while True: pass\n    return f(n - 1)\nf(900)"
+    status, out, _ = run(server, code, timeout_ms=300)
+    assert status == 504 and out["error"]["stopped_by"] == "interrupt", out
+    assert out["stdout"] == "working\n", out
+    assert out["error"]["line"] == 4 and len(out["error"]["traceback"]) > 10, out
+
+
 def test_sleep_is_real_and_cheap(server):
     status, out, elapsed = run(server, "import time\nt = time.monotonic()\ntime.sleep(0.3)\ntime.monotonic() - t")
     assert status == 200 and out["ok"], out

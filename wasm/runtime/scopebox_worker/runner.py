@@ -128,6 +128,37 @@ def _exit_code(exc):
 _reserve = bytearray(1 << 20)
 
 
+def _snippet(fn, *args):
+    """(fn(*args), None), or (None, the exception it raised): the one place
+    the snippet's code runs interruptible. Describing what it raised runs
+    after, in the answer phase: an interrupt landing there (a traceback of
+    a thousand frames takes longer than the watchdog's 50 ms) would escape
+    the runner and lose the whole answer."""
+    global _phase
+    _phase = _CODE
+    try:
+        try:
+            return fn(*args), None
+        finally:
+            _phase = _ANSWER
+    except BaseException as e:  # the snippet's exceptions are data
+        _phase = _ANSWER
+        return None, e
+
+
+def _body(code, mode, g):
+    body, last = _compile(code, mode)
+    if body is not None:
+        _execute(body, g)
+    return _execute(last, g) if last is not None else None
+
+
+def _described(exc):
+    error = _describe(exc)
+    error["dynamic"] = raised.dynamic_of(exc, _relabel)
+    return error
+
+
 def _relabel(frames):
     """A snapshot (e.g. one taken where an exception was raised) as the
     answer shows it: the runner's frame as `<request>`, bindings encoded."""
@@ -201,35 +232,23 @@ def run(req):
     result, error, final, cancelled = None, None, [], 0
     saved = sys.stdout, sys.stderr, sys.stdin
     sys.stdout, sys.stderr, sys.stdin = out, err, _EmptyStdin()
-    global _phase
     limit.relax()
-    _phase = _CODE
     signal.signal(signal.SIGINT, _on_interrupt)
     try:
         with dynscope.bind(**dynamic):
             raised.arm()
-            try:
-                body, last = _compile(code, mode)
-                if body is not None:
-                    _execute(body, g)
-                if last is not None:
-                    result = _execute(last, g)
-            except BaseException as e:  # the snippet's exceptions are data
-                result = None
-                error = _describe(e)
-                error["dynamic"] = raised.dynamic_of(e, _relabel)
-                del e
+            result, caught = _snippet(_body, code, mode, g)
+            if caught is not None:
+                error = _described(caught)
+            del caught
             # The run ends when its code is done: what it left pending ends too.
-            try:
-                cancelled = aio.finish()
-            except BaseException as e:
-                if error is None:
-                    error = _describe(e)
-                    error["dynamic"] = raised.dynamic_of(e, _relabel)
-                del e
+            n, caught = _snippet(aio.finish)
+            cancelled = n or 0
+            if caught is not None and error is None:
+                error = _described(caught)
+            del caught
             final = snapshots.final()
     finally:
-        _phase = _ANSWER
         limit.relax()
         sys.stdout, sys.stderr, sys.stdin = saved
         raised.release()
