@@ -95,10 +95,16 @@ static const char *enter(bool exec_it) {
     ign.sa_handler = SIG_IGN;
     sigaction(SIGXFSZ, &ign, NULL);
     if (sb.drop_user) {
-        if (setgroups(0, NULL) != 0 || setresgid(sb.gid, sb.gid, sb.gid) != 0 ||
-            setresuid(sb.uid, sb.uid, sb.uid) != 0)
+        /* Raw system calls, not the C library's: in a multithreaded
+         * process glibc's set*id signal every thread it knows of and wait
+         * for each to follow, and after a raw clone it still knows the
+         * server's threads, which are not here: the child waited forever
+         * (about one worker start in thirty). */
+        if (syscall(SYS_setgroups, 0, NULL) != 0 ||
+            syscall(SYS_setresgid, sb.gid, sb.gid, sb.gid) != 0 ||
+            syscall(SYS_setresuid, sb.uid, sb.uid, sb.uid) != 0)
             return "switch to the worker user";
-        if (setuid(0) == 0)
+        if (syscall(SYS_setuid, 0) == 0)
             return "drop root for good";
     }
     /* Set (again) after the credentials changed, which clears it: the

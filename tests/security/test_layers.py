@@ -155,6 +155,35 @@ def _probe_lines(extra=()):
     return seen, "\n".join(lines)
 
 
+def test_worker_start_never_hangs():
+    """Switching to the worker user after the raw clone once went through
+    glibc's set*id, which waits for the server's other threads (absent in
+    the child), or on a lock one of them held: about one start in thirty
+    hung until the ready timeout killed it. Three hundred starts in a row,
+    each given 5 s, catch that with near certainty."""
+    probe = os.environ.get("SCOPEBOX_SANDBOX_PROBE")
+    if not probe:
+        pytest.skip("SCOPEBOX_SANDBOX_PROBE not set (ctest sets it)")
+    binary = os.environ["SCOPEBOX_SERVER"]
+    for i in range(300):
+        proc = subprocess.Popen([binary, "--port", "0", "--workers", "1", "--node", probe],
+                                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.PIPE, text=True, errors="replace")
+        done, lines = threading.Event(), []
+
+        def reader():
+            for line in proc.stderr:
+                lines.append(line.rstrip("\n"))
+                if "probe done" in line:
+                    done.set()
+
+        threading.Thread(target=reader, daemon=True).start()
+        started = done.wait(5)
+        proc.kill()
+        proc.wait()
+        assert started, (i, "\n".join(lines))
+
+
 def test_denied_system_calls():
     """memfd_create, inotify, modify_ldt and the NUMA memory policy calls
     answer EPERM inside the sandbox (node itself still starts: the other
