@@ -40,6 +40,10 @@
  * goes out at once and the connection is closed. */
 #define DRAIN_LIMIT (16ULL << 20)
 
+/* Every answer to a run carries its id (openapi.yaml), so that a client can
+ * cancel it or find it in the log even when the body is not JSON to it. */
+#define RUN_ID_HEADER "Scopebox-Run-Id"
+
 /* One per open connection (libmicrohttpd's socket_context): a request must
  * have arrived whole by `deadline`, counted from the connection's start or
  * from the end of its previous answer. libmicrohttpd's own timeout is about
@@ -70,7 +74,7 @@ _Static_assert(sizeof ((struct job *)0)->owner == KEY_NAME_MAX + 1, "pool.h: own
 /* ROUTE_BODY: answered once a JSON body is in (runs, session creation);
  * ROUTE_SESSION: a session GET or DELETE, answered by the pool. */
 enum route { ROUTE_BODY, ROUTE_SESSION, ROUTE_OPENAPI, ROUTE_HEALTH, ROUTE_METRICS, ROUTE_STATIC,
-             ROUTE_REFUSE };
+             ROUTE_CANCEL, ROUTE_REFUSE };
 
 /* Per request, from the first access-handler call to the completion
  * callback (libmicrohttpd's *req_cls). */
@@ -97,6 +101,8 @@ struct exchange {
     unsigned long long seen; /* body bytes received, kept or not */
     bool too_large;
     struct job *job;
+    char run_id[RUN_ID_MAX + 1]; /* a run's id once submitted (the Scopebox-Run-Id
+                                  * header); ROUTE_CANCEL: the one to cancel */
     unsigned limit_ms; /* a run's time limit as applied ... */
     bool capped;       /* ... and whether the request asked for more */
     unsigned status;
@@ -120,6 +126,8 @@ static enum MHD_Result respond(struct exchange *ex, unsigned status, char *body,
     }
     MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
     MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
+    if (ex->run_id[0] != '\0' && !ex->is_mcp)
+        MHD_add_response_header(r, RUN_ID_HEADER, ex->run_id);
     if (hname != NULL)
         MHD_add_response_header(r, hname, hval);
     ret = MHD_queue_response(ex->conn, status, r);
@@ -169,7 +177,7 @@ static enum MHD_Result respond_error(struct exchange *ex, const struct api_error
 
 /* Top-level members of a worker's answer that the host owns: never
  * forwarded from a run's answer (a worker's own would become duplicates). */
-static const char *const host_members[] = {"type", "id", "timing", "limits", NULL};
+static const char *const host_members[] = {"type", "id", "run_id", "timing", "limits", NULL};
 /* Of a session inspect answer only these are the worker's. */
 static const char *const session_members[] = {"scope", "definitions", NULL};
 static const char *const no_members[] = {NULL};
@@ -251,6 +259,9 @@ static enum MHD_Result respond_result(struct exchange *ex, const struct job *job
         return MHD_NO; /* cannot happen: jansson parsed these bytes */
     }
     if (job->timed) {
+        /* run ids are [A-Za-z0-9_-]: nothing to escape. */
+        rawjson_buf_printf(&b, "%s\"run_id\":\"%s\"", sp.first ? "" : ",", job->run_id);
+        sp.first = false;
         rawjson_buf_printf(&b, "%s\"timing\":{\"queue_ms\":%.3f,\"run_ms\":%.3f}",
                            sp.first ? "" : ",", job->queue_ms, job->run_ms);
         rawjson_buf_printf(&b, ",\"limits\":{\"timeout_ms\":%u,\"capped\":%s}",
@@ -402,6 +413,24 @@ static enum MHD_Result serve_static(struct exchange *ex, const char *url) {
 
 static enum MHD_Result submit(struct exchange *ex, const struct run_request *req);
 
+/* POST /v1/runs/{id}/cancel. Only the key that started a run finds it
+ * (pool_cancel matches the owner): to any other, it does not exist, the
+ * same 404 as an id never used, so ids leak nothing. The cancel is
+ * asynchronous: the run's own request gets the run's `cancelled` answer. */
+static enum MHD_Result cancel(struct exchange *ex) {
+    struct api_error err;
+    char id[RUN_ID_MAX + 1];
+    if (!pool_cancel(ex->http->pool, ex->key ? ex->key->name : "", ex->run_id)) {
+        api_error_set(&err, 404, ERR_RUN_NOT_FOUND,
+                      "no run '%s' in progress (never started, already answered, or not yours)",
+                      ex->run_id);
+        ex->run_id[0] = '\0';
+        return respond_error(ex, &err, NULL, NULL);
+    }
+    memcpy(id, ex->run_id, sizeof id);
+    return respond_json(ex, 202, json_pack("{s:b, s:s}", "ok", 1, "run_id", id), NULL, NULL);
+}
+
 /* Every route but those with a JSON body is answered from the headers. */
 static enum MHD_Result answer_now(struct exchange *ex, const char *url) {
     switch (ex->route) {
@@ -415,6 +444,8 @@ static enum MHD_Result answer_now(struct exchange *ex, const char *url) {
         return submit(ex, NULL);
     case ROUTE_STATIC:
         return serve_static(ex, url);
+    case ROUTE_CANCEL:
+        return cancel(ex);
     case ROUTE_REFUSE:
         return respond_refusal(ex);
     case ROUTE_BODY:
@@ -508,6 +539,27 @@ static void route_session(struct exchange *ex, const char *rest) {
     }
 }
 
+/* /v1/runs/{id}/cancel. A malformed id names no run: 404 like an unknown one. */
+static void route_run(struct exchange *ex, const char *rest) {
+    const char *slash = strchr(rest, '/');
+    size_t len = slash ? (size_t)(slash - rest) : strlen(rest);
+
+    if (slash == NULL || strcmp(slash, "/cancel") != 0) {
+        refuse_not_found(ex);
+    } else if (!run_id_valid(rest, len)) {
+        char shown[RUN_ID_MAX + 1];
+        log_sanitize(shown, sizeof shown, rest, len);
+        ex->route = ROUTE_REFUSE;
+        api_error_set(&ex->refusal, 404, ERR_RUN_NOT_FOUND, "no run '%s'", shown);
+    } else if (!is_method(ex, MHD_HTTP_METHOD_POST)) {
+        refuse_method(ex, "POST");
+    } else {
+        memcpy(ex->run_id, rest, len);
+        ex->run_id[len] = '\0';
+        ex->route = ROUTE_CANCEL;
+    }
+}
+
 /* With keys on, every route but the public ones needs "Authorization:
  * Bearer <key>"; without a valid one the answer is 401, whatever else the
  * request got wrong, so nothing about the API is told to a stranger. */
@@ -557,6 +609,8 @@ static enum MHD_Result begin(struct exchange *ex, const char *url) {
             refuse_method(ex, "GET, HEAD, POST");
     } else if (strncmp(url, "/v1/sessions/", 13) == 0) {
         route_session(ex, url + 13);
+    } else if (strncmp(url, "/v1/runs/", 9) == 0) {
+        route_run(ex, url + 9);
     } else if (strcmp(url, "/mcp") == 0) {
         route_mcp(ex);
     } else if (strcmp(url, "/v1/openapi.json") == 0) {
@@ -752,6 +806,7 @@ static enum MHD_Result submit(struct exchange *ex, const struct run_request *req
     struct job *job;
     struct ticket *t = NULL;
     char retry[16];
+    bool ok;
 
     if (ex->job_kind == JOB_RUN || ex->job_kind == JOB_SESSION_RUN) {
         t = calloc(1, sizeof *t);
@@ -786,7 +841,14 @@ static enum MHD_Result submit(struct exchange *ex, const struct run_request *req
     }
     job->list_limit = ex->list_limit;
     snprintf(job->list_after, sizeof job->list_after, "%s", ex->list_after);
-    if (!pool_submit(ex->http->pool, job, ex->job_kind, ex->session, req, &err)) {
+    if (t != NULL) { /* a run: the dispatcher watches its client (pool.h) */
+        const union MHD_ConnectionInfo *info =
+            MHD_get_connection_info(ex->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+        job->client_fd = info ? info->connect_fd : -1;
+    }
+    ok = pool_submit(ex->http->pool, job, ex->job_kind, ex->session, req, &err);
+    memcpy(ex->run_id, job->run_id, sizeof ex->run_id);
+    if (!ok) {
         job->on_done = NULL; /* never done: the ticket is ours to undo */
         job_release(job);
         ticket_undo(t);
@@ -1045,15 +1107,20 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
     metrics_http(ex->status);
     /* Normally done long ago; if not (the daemon tore the connection down),
      * the dispatcher must not resume it, nor may we read its results. */
-    if (ex->job != NULL && job_abandon(ex->job)) {
+    if (ex->job != NULL && !job_abandon(ex->job)) {
+        /* Not answered and nobody left to answer: the run is cancelled
+         * (dropped if queued, interrupted if running). */
+        pool_cancel_job(h->pool, ex->job, true);
+    } else if (ex->job != NULL) {
         const struct job *job = ex->job;
         snprintf(queue, sizeof queue, "%.3f", job->queue_ms);
         snprintf(runms, sizeof runms, "%.3f", job->run_ms);
         if (job->worker_pid > 0)
             snprintf(pid, sizeof pid, "%d", (int)job->worker_pid);
     }
-    log_msg("%s %s %u %zu queue_ms=%s run_ms=%s worker=%s total_ms=%.3f%s", ex->method, ex->path,
-            ex->status, ex->bytes, queue, runms, pid, clock_ms() - ex->started,
+    log_msg("%s %s %u %zu run=%s queue_ms=%s run_ms=%s worker=%s total_ms=%.3f%s", ex->method,
+            ex->path, ex->status, ex->bytes, ex->run_id[0] ? ex->run_id : "-", queue, runms, pid,
+            clock_ms() - ex->started,
             toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " (connection lost)");
     job_release(ex->job);
     keyring_release(ex->ring);

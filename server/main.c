@@ -60,8 +60,8 @@ static char *resolve_executable(const char *name) {
     return NULL;
 }
 
-/* Descriptors the server needs besides client connections: three pipes per
- * worker (twice: a replaced one may still be exiting; sessions hold none),
+/* Descriptors the server needs besides client connections: four pipes per
+ * worker (stdin, stdout, stderr, the control pipe) (twice: a replaced one may still be exiting; sessions hold none),
  * libmicrohttpd's and the pool's own, the session store, logs. */
 #define FD_RESERVE 64
 /* Without --max-connections: what the fd limit allows, at most this. */
@@ -78,7 +78,7 @@ static bool fit_connections(struct config *cfg, char *err, size_t err_len) {
 
     if (getrlimit(RLIMIT_NOFILE, &rl) == 0)
         nofile = rl.rlim_cur == RLIM_INFINITY ? 1ULL << 20 : (unsigned long long)rl.rlim_cur;
-    fit = nofile > FD_RESERVE + 3 * slots ? (nofile - FD_RESERVE - 3 * slots) / 2 : 0;
+    fit = nofile > FD_RESERVE + 4 * slots ? (nofile - FD_RESERVE - 4 * slots) / 2 : 0;
     if (cfg->max_connections == 0)
         cfg->max_connections = (unsigned)(fit < DEFAULT_MAX_CONNECTIONS ? fit : DEFAULT_MAX_CONNECTIONS);
     if (cfg->max_connections == 0 || cfg->max_connections > fit) {

@@ -24,13 +24,13 @@ struct histogram {
 };
 
 static const char *const outcome_names[N_OUTCOMES] = {"ok", "error", "rejected", "timeout",
-                                                      "crashed", "unserved"};
+                                                      "crashed", "unserved", "cancelled"};
 static const char *const exit_names[N_WORKER_EXITS] = {"crash", "protocol", "timeout", "recycled",
                                                        "boot", "session", "shutdown"};
 
-/* HTTP statuses we answer: 200 201 400 404 405 413 415 500 503 504, plus
- * a bucket for anything else. */
-static const unsigned statuses[] = {200, 201, 400, 404, 405, 413, 415, 500, 503, 504};
+/* HTTP statuses we answer: 200 201 202 400 404 405 413 415 499 500 503 504,
+ * plus a bucket for anything else. */
+static const unsigned statuses[] = {200, 201, 202, 400, 404, 405, 413, 415, 499, 500, 503, 504};
 #define N_STATUSES (sizeof statuses / sizeof statuses[0])
 
 static atomic_ullong http_by_status[N_STATUSES + 1];

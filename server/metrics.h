@@ -14,6 +14,7 @@ enum run_outcome {
     OUTCOME_TIMEOUT,     /* past its limit, interrupted or killed (504) */
     OUTCOME_CRASHED,     /* the worker died or broke the protocol (500) */
     OUTCOME_UNSERVED,    /* never ran: queue full or timed out, shutdown, ... */
+    OUTCOME_CANCELLED,   /* cancelled by its client (POST /v1/runs/{id}/cancel, or gone): 499 */
     N_OUTCOMES
 };
 

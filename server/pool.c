@@ -19,6 +19,7 @@
 #include "metrics.h"
 #include "queue.h"
 #include "rsswatch.h"
+#include "runs.h"
 #include "session.h"
 #include "worker.h"
 
@@ -97,6 +98,7 @@ struct pool {
     int n_pool;
     atomic_uint_fast64_t next_id;
     struct sessions *sessions; /* dispatcher only, but for the store's stats */
+    struct runs *runs;         /* the runs in progress, by id (runs.h) */
     char token[33];            /* this process, in lease tokens */
     double next_expiry;
 
@@ -105,6 +107,7 @@ struct pool {
     size_t n_pids;
     struct job_queue queue;
     struct job_queue ctl; /* session jobs, for the dispatcher to route */
+    struct job *cancels;  /* runs to cancel, through job->cancel_next, each with a reference */
     int ready, busy;
     bool stopping;
     double drain_deadline;
@@ -118,6 +121,8 @@ struct job *job_new(void) {
         return NULL;
     pthread_mutex_init(&job->lock, NULL);
     atomic_init(&job->refs, 1);
+    atomic_init(&job->cancel, false);
+    job->client_fd = -1;
     return job;
 }
 
@@ -165,6 +170,8 @@ static enum run_outcome outcome_of(const json_t *result, const struct api_error 
         return OUTCOME_CRASHED;
     if (strcmp(err->code, ERR_TIMEOUT) == 0)
         return OUTCOME_TIMEOUT;
+    if (strcmp(err->code, ERR_CANCELLED) == 0)
+        return OUTCOME_CANCELLED;
     if (strcmp(err->code, ERR_WORKER_CRASHED) == 0 || strcmp(err->code, ERR_WORKER_PROTOCOL) == 0)
         return OUTCOME_CRASHED;
     if (err->status == 400)
@@ -174,10 +181,22 @@ static enum run_outcome outcome_of(const json_t *result, const struct api_error 
 
 static void session_job_done(struct pool *p, struct job *job, bool answered);
 
+static bool is_run(const struct job *job) {
+    return job->kind == JOB_RUN || job->kind == JOB_SESSION_RUN;
+}
+
 static void job_complete(struct job *job, json_t *result, const struct api_error *err) {
-    if (job->kind == JOB_RUN || job->kind == JOB_SESSION_RUN)
-        metrics_run(result != NULL && job->status == 504 ? OUTCOME_TIMEOUT : outcome_of(result, err),
-                    job->queue_ms, job->run_ms);
+    if (is_run(job)) {
+        enum run_outcome o = outcome_of(result, err);
+        if (result != NULL && job->status == 504)
+            o = OUTCOME_TIMEOUT;
+        else if (result != NULL && job->status == 499)
+            o = OUTCOME_CANCELLED;
+        metrics_run(o, job->queue_ms, job->run_ms);
+        /* Done: no cancel can find it any more, and its client is no
+         * longer watched. */
+        runs_remove(job->pool->runs, job);
+    }
     if (job->holds_line)
         session_job_done(job->pool, job, result != NULL);
     pthread_mutex_lock(&job->lock);
@@ -210,6 +229,8 @@ static void job_fail(struct job *job, int status, const char *code, const char *
     va_end(ap);
     job_complete(job, NULL, &err);
 }
+
+static void fail_cancelled(struct job *job, double now);
 
 /* ---- submission (HTTP threads) --------------------------------------------- */
 
@@ -278,6 +299,12 @@ bool pool_submit(struct pool *p, struct job *job, enum job_kind kind, const char
     snprintf(job->session, sizeof job->session, "%s", session ? session : "");
     job->id = (uint64_t)atomic_fetch_add(&p->next_id, 1) + 1;
     job->timeout_ms = job_timeout(p->cfg, req);
+    if (is_run(job)) {
+        if (req->run_id != NULL)
+            snprintf(job->run_id, sizeof job->run_id, "%s", json_string_value(req->run_id));
+        else
+            session_new_id(&(struct config){0}, job->run_id, sizeof job->run_id);
+    }
     if (kind == JOB_SESSION_CREATE && !take_import(job, req, err))
         return false;
     if (kind == JOB_RUN || kind == JOB_SESSION_RUN || kind == JOB_SESSION_CREATE ||
@@ -299,6 +326,14 @@ bool pool_submit(struct pool *p, struct job *job, enum job_kind kind, const char
         }
     }
 
+    /* Registered before it is queued, so that a cancel can never miss it. */
+    if (is_run(job) && !runs_add(p->runs, job)) {
+        api_error_set(err, 409, ERR_RUN_ID_IN_USE,
+                      "run_id '%s' names a run of yours that is still in progress", job->run_id);
+        free(job->frame);
+        job->frame = NULL;
+        return false;
+    }
     pthread_mutex_lock(&p->lock);
     if (p->stopping) {
         pthread_mutex_unlock(&p->lock);
@@ -331,9 +366,32 @@ bool pool_submit(struct pool *p, struct job *job, enum job_kind kind, const char
     return true;
 
 fail:
+    if (is_run(job))
+        runs_remove(p->runs, job);
     free(job->frame);
     job->frame = NULL;
     return false;
+}
+
+void pool_cancel_job(struct pool *p, struct job *job, bool client_gone) {
+    if (atomic_exchange(&job->cancel, true))
+        return; /* asked already */
+    job->client_gone = client_gone;
+    atomic_fetch_add(&job->refs, 1); /* the cancel list's */
+    pthread_mutex_lock(&p->lock);
+    job->cancel_next = p->cancels;
+    p->cancels = job;
+    pthread_mutex_unlock(&p->lock);
+    wake(p);
+}
+
+bool pool_cancel(struct pool *p, const char *owner, const char *run_id) {
+    struct job *job = runs_find(p->runs, owner, run_id);
+    if (job == NULL)
+        return false;
+    pool_cancel_job(p, job, false);
+    job_release(job);
+    return true;
 }
 
 void pool_stats(struct pool *p, struct pool_stats *out) {
@@ -786,7 +844,9 @@ static void route_session_jobs(struct pool *p, bool stopping) {
             session_export(p, job);
             break;
         default: /* runs and GET: on a worker, in the session's line */
-            if (session_lookup(p, job, &meta)) {
+            if (atomic_load(&job->cancel))
+                fail_cancelled(job, clock_ms());
+            else if (session_lookup(p, job, &meta)) {
                 store_touch(sessions_store(p->sessions), job->session, wall_ms());
                 job->capture = job->kind == JOB_SESSION_RUN;
                 line_push(p, job);
@@ -870,7 +930,7 @@ static void finish_exit(struct pool *p, struct slot *s, int status, double now) 
 
 static void spawn(struct pool *p, struct slot *s, double now) {
     memset(&s->proc, 0, sizeof s->proc);
-    s->proc.in_fd = s->proc.out_fd = s->proc.err_fd = -1;
+    s->proc.in_fd = s->proc.out_fd = s->proc.err_fd = s->proc.ctl_fd = -1;
     if (!worker_spawn(p->argv, &s->proc)) {
         s->failures++;
         s->respawn_at = now + backoff_ms(s->failures);
@@ -1175,13 +1235,14 @@ static void on_rejected(struct slot *s, json_t *msg, double now) {
 /* The 504 body (openapi.yaml, TimeoutResult) from what the worker said of
  * the run when it stopped (`msg`, taken; NULL when the worker was killed):
  * what is unknown is null, never made up. */
-static json_t *timeout_body(json_t *msg, const char *stopped_by, const char *text) {
+static json_t *stopped_body(json_t *msg, const char *code, const char *stopped_by,
+                            const char *text) {
     static const char *const where[] = {"line", "column", "source", "traceback"};
     static const char *const kept[] = {"stdout", "stderr", "truncated", "scope", "definitions",
                                        "changes", "dynamic", "tasks_cancelled"};
     json_t *body = msg ? msg : json_object();
     json_t *said = json_object_get(body, "error");
-    json_t *err = json_pack("{s:s, s:s, s:s}", "code", ERR_TIMEOUT, "message", text, "stopped_by",
+    json_t *err = json_pack("{s:s, s:s, s:s}", "code", code, "message", text, "stopped_by",
                             stopped_by);
 
     for (size_t i = 0; i < sizeof where / sizeof where[0]; i++) {
@@ -1200,6 +1261,16 @@ static json_t *timeout_body(json_t *msg, const char *stopped_by, const char *tex
     return body;
 }
 
+static json_t *timeout_body(json_t *msg, const char *stopped_by, const char *text) {
+    return stopped_body(msg, ERR_TIMEOUT, stopped_by, text);
+}
+
+/* A cancelled run's 499 (openapi.yaml, CancelledResult): a TimeoutResult's
+ * members, with error.code `cancelled`. */
+static json_t *cancelled_body(json_t *msg, const char *stopped_by, const char *text) {
+    return stopped_body(msg, ERR_CANCELLED, stopped_by, text);
+}
+
 /* The worker's own watchdog interrupted the run at its limit; the worker
  * survived and stays. The client gets the run as far as it got. */
 static void on_timeout(struct slot *s, json_t *msg, double now) {
@@ -1216,6 +1287,21 @@ static void on_timeout(struct slot *s, json_t *msg, double now) {
     job->status = 504;
     job->timed = true;
     job_complete(job, timeout_body(msg, "interrupt", text), NULL);
+}
+
+/* The worker interrupted the run because its client cancelled it (a
+ * `cancel` frame): like a timeout, the client gets the run as far as it got,
+ * and a session keeps its image from before the run. */
+static void on_cancelled(struct slot *s, json_t *msg, double now) {
+    struct job *job;
+    if (!answers_job(s, msg, now))
+        return;
+    job = take_job(s, now);
+    s->resident[0] = '\0';
+    job->status = 499;
+    job->timed = true;
+    job_complete(job, cancelled_body(msg, "interrupt", "the run was cancelled and interrupted"),
+                 NULL);
 }
 
 static void on_message(struct slot *s, uint8_t **payload, size_t len, double now) {
@@ -1255,6 +1341,10 @@ static void on_message(struct slot *s, uint8_t **payload, size_t len, double now
     }
     if (s->state == SLOT_BUSY && !s->awaiting_image && strcmp(type, "timeout") == 0) {
         on_timeout(s, msg, now);
+        return;
+    }
+    if (s->state == SLOT_BUSY && !s->awaiting_image && strcmp(type, "cancelled") == 0) {
+        on_cancelled(s, msg, now);
         return;
     }
     if (s->state == SLOT_RESETTING && strcmp(type, "idle") == 0) {
@@ -1433,6 +1523,109 @@ static bool frame_session_job(struct slot *s, struct job *job) {
     return true;
 }
 
+/* ---- cancels (dispatcher thread) -------------------------------------------
+ * A cancel (pool_cancel_job, any thread) sets job->cancel and lists the job;
+ * the dispatcher finds where the job is: queued (the pool's queue or its
+ * session's line), it is answered at once and never runs; on a worker, the
+ * worker is told to interrupt it; not routed yet, the flag stops it there. */
+
+static void fail_cancelled(struct job *job, double now) {
+    job->queue_ms = now - job->enqueued_at;
+    if (job->client_gone)
+        job_fail(job, 499, ERR_CANCELLED, "the client went away before the run started; it never ran");
+    else
+        job_fail(job, 499, ERR_CANCELLED, "the run was cancelled before it started; it never ran");
+}
+
+/* The worker's controlling thread reads these from its fd 3 while the
+ * interpreter thread runs the snippet (PROTOCOL.md, `cancel`). The frame
+ * names the run, so one that arrives after its run ended touches nothing. */
+static void send_cancel(struct slot *s, double now) {
+    struct job *job = s->job;
+    char payload[64];
+    uint8_t frame[4 + sizeof payload];
+    int n = snprintf(payload, sizeof payload, "{\"type\":\"cancel\",\"id\":%llu}",
+                     (unsigned long long)job->id);
+    double kill_at = now + s->pool->cfg->timeout_grace_ms;
+
+    frame[0] = (uint8_t)(n >> 24);
+    frame[1] = (uint8_t)(n >> 16);
+    frame[2] = (uint8_t)(n >> 8);
+    frame[3] = (uint8_t)n;
+    memcpy(frame + 4, payload, (size_t)n);
+    /* A few bytes into an empty pipe: a short write or EAGAIN means the
+     * worker stopped reading, and the deadline below deals with it. */
+    if (s->proc.ctl_fd < 0 || write(s->proc.ctl_fd, frame, 4 + (size_t)n) != 4 + n)
+        log_msg("worker %d: cannot send it the cancel of run %llu; it is killed at the deadline",
+                (int)s->proc.pid, (unsigned long long)job->id);
+    job->cancel_sent = true;
+    log_msg("worker %d: run %llu (%s) cancelled%s", (int)s->proc.pid,
+            (unsigned long long)job->id, job->run_id, job->client_gone ? ": its client went away" : "");
+    /* As at a timeout: interrupted now, killed if still going a grace period on. */
+    if (kill_at < s->deadline)
+        s->deadline = kill_at;
+}
+
+static void act_on_cancel(struct pool *p, struct job *job, double now) {
+    struct session_line *line;
+    bool removed;
+
+    if (job->done)
+        return;
+    pthread_mutex_lock(&p->lock);
+    removed = queue_remove(&p->queue, job);
+    pthread_mutex_unlock(&p->lock);
+    if (!removed && job->kind == JOB_SESSION_RUN &&
+        (line = sessions_line(p->sessions, job->session, false)) != NULL) {
+        removed = queue_remove(&line->waiting, job);
+        sessions_line_release(p->sessions, line);
+    }
+    if (removed) {
+        fail_cancelled(job, now);
+        return;
+    }
+    for (int i = 0; i < p->n_slots; i++) {
+        struct slot *s = &p->slots[i];
+        if (s->state == SLOT_BUSY && s->job == job) {
+            /* With its answer in (awaiting its image), the run is over. */
+            if (!s->awaiting_image && !job->cancel_sent)
+                send_cancel(s, now);
+            return;
+        }
+    }
+}
+
+static void take_cancels(struct pool *p, double now) {
+    struct job *list, *job;
+    pthread_mutex_lock(&p->lock);
+    list = p->cancels;
+    p->cancels = NULL;
+    pthread_mutex_unlock(&p->lock);
+    while ((job = list) != NULL) {
+        list = job->cancel_next;
+        job->cancel_next = NULL;
+        act_on_cancel(p, job, now);
+        job_release(job);
+    }
+}
+
+/* Clients of queued and running runs are watched for a hang-up (the peer
+ * closed: POLLRDHUP): libmicrohttpd does not poll a suspended connection,
+ * so without this a client that left would be noticed only once its run
+ * was answered. A client that only half-closes its side counts as gone. */
+struct watch {
+    struct job **jobs;
+    size_t n, cap;
+};
+
+static void watch_client(struct job *job, void *arg) {
+    struct watch *w = arg;
+    if (job->client_fd < 0 || atomic_load(&job->cancel) || w->n == w->cap)
+        return;
+    atomic_fetch_add(&job->refs, 1);
+    w->jobs[w->n++] = job;
+}
+
 /* ---- the dispatcher loop ------------------------------------------------- */
 
 static bool is_stopping(struct pool *p, double *drain_deadline) {
@@ -1517,6 +1710,10 @@ static void assign_jobs(struct pool *p) {
         pthread_mutex_unlock(&p->lock);
         if (job == NULL)
             return;
+        if (atomic_load(&job->cancel)) { /* a cancel not yet acted on: never started */
+            fail_cancelled(job, clock_ms());
+            continue;
+        }
         s = pick_slot(p, job);
         if (job->kind != JOB_RUN && !frame_session_job(s, job))
             continue;
@@ -1571,18 +1768,30 @@ static void tick(struct pool *p, struct slot *s, double now, bool stopping,
         } else if (now >= s->deadline) {
             struct job *job = s->job;
             char text[160];
-            log_msg("worker %d: run %llu passed %u ms and the grace period; killing it",
-                    (int)s->proc.pid, (unsigned long long)job->id, job->timeout_ms);
-            snprintf(text, sizeof text,
-                     "the run passed its time limit of %u ms and did not stop when "
-                     "interrupted: its worker was killed", job->timeout_ms);
+            if (job->cancel_sent)
+                log_msg("worker %d: run %llu (%s) cancelled and not stopped within the grace "
+                        "period; killing it", (int)s->proc.pid, (unsigned long long)job->id,
+                        job->run_id);
+            else
+                log_msg("worker %d: run %llu passed %u ms and the grace period; killing it",
+                        (int)s->proc.pid, (unsigned long long)job->id, job->timeout_ms);
             /* What the run printed and made died with the worker. */
             s->job = NULL;
             job->run_ms = now - job->started_at;
-            job->status = 504;
             job->timed = true;
             job->worker_lost = true; /* a reboot, like a crash: the crash limiter's */
-            job_complete(job, timeout_body(NULL, "kill", text), NULL);
+            if (job->cancel_sent) {
+                job->status = 499;
+                job_complete(job, cancelled_body(NULL, "kill", "the run was cancelled and did "
+                                                 "not stop when interrupted: its worker was killed"),
+                             NULL);
+            } else {
+                snprintf(text, sizeof text,
+                         "the run passed its time limit of %u ms and did not stop when "
+                         "interrupted: its worker was killed", job->timeout_ms);
+                job->status = 504;
+                job_complete(job, timeout_body(NULL, "kill", text), NULL);
+            }
             s->resident[0] = '\0'; /* the session goes on from its image before this run */
             s->exit_why = EXIT_TIMEOUT;
             retire(s, now, true, NULL);
@@ -1680,14 +1889,19 @@ static int poll_timeout(struct pool *p, double now, bool stopping, double drain_
     return next <= now ? 0 : (int)ceil(next - now);
 }
 
-enum fd_role { ROLE_WAKE, ROLE_OUT, ROLE_ERR, ROLE_IN };
+enum fd_role { ROLE_WAKE, ROLE_OUT, ROLE_ERR, ROLE_IN, ROLE_CLIENT };
+/* Clients watched at most (runs queued or running); the rest are noticed
+ * once their run is answered. */
+#define WATCH_MAX 4096
 
 static void *dispatcher(void *arg) {
     struct pool *p = arg;
-    struct pollfd *fds = calloc((size_t)p->n_slots * 3 + 1, sizeof *fds);
-    struct { int slot; enum fd_role role; } *who = calloc((size_t)p->n_slots * 3 + 1, sizeof *who);
+    size_t max_fds = (size_t)p->n_slots * 3 + 1 + WATCH_MAX;
+    struct pollfd *fds = calloc(max_fds, sizeof *fds);
+    struct { int slot; enum fd_role role; } *who = calloc(max_fds, sizeof *who);
+    struct watch watch = {calloc(WATCH_MAX, sizeof *watch.jobs), 0, WATCH_MAX};
 
-    if (fds == NULL || who == NULL) {
+    if (fds == NULL || who == NULL || watch.jobs == NULL) {
         log_msg("dispatcher: out of memory");
         abort();
     }
@@ -1698,6 +1912,7 @@ static void *dispatcher(void *arg) {
 
         expire_queue(p, now, stopping);
         route_session_jobs(p, stopping);
+        take_cancels(p, now);
         if (!stopping)
             expire_sessions(p, now);
         for (int i = 0; i < p->n_slots; i++)
@@ -1732,6 +1947,13 @@ static void *dispatcher(void *arg) {
         }
         if (stopping && all_empty)
             break;
+        watch.n = 0;
+        runs_each(p->runs, watch_client, &watch);
+        for (size_t i = 0; i < watch.n; i++) {
+            fds[nfds] = (struct pollfd){.fd = watch.jobs[i]->client_fd, .events = POLLRDHUP};
+            who[nfds].slot = (int)i;
+            who[nfds++].role = ROLE_CLIENT;
+        }
 
         timeout = poll_timeout(p, now, stopping, drain_deadline);
         if (poll(fds, (nfds_t)nfds, timeout) < 0) {
@@ -1741,10 +1963,14 @@ static void *dispatcher(void *arg) {
         }
         now = clock_ms();
         for (int k = 0; k < nfds; k++) {
-            struct slot *s = &p->slots[who[k].slot];
+            struct slot *s = who[k].role == ROLE_CLIENT ? NULL : &p->slots[who[k].slot];
             if (fds[k].revents == 0)
                 continue;
             switch (who[k].role) {
+            case ROLE_CLIENT:
+                if (fds[k].revents & (POLLRDHUP | POLLHUP | POLLERR))
+                    pool_cancel_job(p, watch.jobs[who[k].slot], true);
+                break;
             case ROLE_WAKE: {
                 uint64_t v;
                 (void)!read(p->wake_fd, &v, sizeof v);
@@ -1766,6 +1992,8 @@ static void *dispatcher(void *arg) {
                 break;
             }
         }
+        for (size_t i = 0; i < watch.n; i++)
+            job_release(watch.jobs[i]);
     }
     /* Belt and braces: nothing may be left waiting once the loop ends. */
     expire_queue(p, clock_ms(), true);
@@ -1778,8 +2006,10 @@ static void *dispatcher(void *arg) {
             job = next;
         }
     }
+    take_cancels(p, clock_ms());
     free(fds);
     free(who);
+    free(watch.jobs);
     return NULL;
 }
 
@@ -1801,6 +2031,9 @@ struct pool *pool_create(const struct config *cfg, const char *node_path,
     atomic_init(&p->next_id, 0);
 
     session_new_id(&(struct config){0}, p->token, sizeof p->token);
+    p->runs = runs_new();
+    if (p->runs == NULL)
+        goto fail;
     p->sessions = sessions_open(cfg, err, sizeof err);
     if (p->sessions == NULL) {
         fprintf(stderr, "scopebox-server: %s\n", err);
@@ -1832,6 +2065,7 @@ struct pool *pool_create(const struct config *cfg, const char *node_path,
         p->slots[i].state = SLOT_EMPTY;
         p->slots[i].proc.pid = 0;
         p->slots[i].proc.in_fd = p->slots[i].proc.out_fd = p->slots[i].proc.err_fd = -1;
+        p->slots[i].proc.ctl_fd = -1;
     }
     return p;
 fail:
@@ -1874,6 +2108,7 @@ void pool_destroy(struct pool *p) {
     free(p->slots);
     free(p->pids);
     sessions_close(p->sessions);
+    runs_free(p->runs);
     if (p->wake_fd >= 0)
         close(p->wake_fd);
     pthread_mutex_destroy(&p->lock);

@@ -46,6 +46,17 @@ struct job {
     void *done_arg;
     char list_after[SESSION_ID_MAX + 1]; /* LIST: the page after this id */
     unsigned list_limit;                /* LIST: at most this many */
+    /* Runs: the client's connection, watched by the dispatcher while the
+     * run is queued or running so that a client that went away cancels its
+     * run (-1: none; job_new's default). */
+    int client_fd;
+
+    /* Runs: its id (the request's `run_id`, or made by pool_submit); set
+     * before pool_submit returns, never changed after. */
+    char run_id[RUN_ID_MAX + 1];
+    /* Set once by pool_cancel_job (any thread); the dispatcher acts on it. */
+    atomic_bool cancel;
+    bool client_gone;       /* ... because its client disconnected */
 
     /* Written by the dispatcher before the job is done; read by the
      * submitter after job_park said it is done (the job lock orders it). */
@@ -73,6 +84,8 @@ struct job {
     json_t *pending;        /* a session run's answer, until its image is stored */
     uint64_t base_version;  /* the session's image version the run started from */
     bool capture, holds_line;
+    bool cancel_sent;       /* the worker was told to stop it (a `cancel` frame) */
+    struct job *cancel_next; /* the pool's list of cancels to act on */
     char lease[48];         /* its session's lease token, while held (shared stores) */
     unsigned attempts;
     double enqueued_at, started_at;
@@ -103,6 +116,14 @@ bool job_abandon(struct job *job);
  * job is done. On failure (queue full, shutting down, ...) fills `err`. */
 bool pool_submit(struct pool *pool, struct job *job, enum job_kind kind, const char *session,
                  const struct run_request *req, struct api_error *err);
+
+/* Cancels the run (owner "" with keys off) named `run_id`: queued, it is
+ * dropped and answered 499 `cancelled`; running, its worker is told to
+ * interrupt it (and killed after --timeout-grace-ms if it does not stop);
+ * done already, nothing happens. False when `owner` has no such live run. */
+bool pool_cancel(struct pool *pool, const char *owner, const char *run_id);
+/* The same for a job the caller holds (a client that went away). */
+void pool_cancel_job(struct pool *pool, struct job *job, bool client_gone);
 
 #define POOL_STATS_MAX_PIDS 512 /* 256 workers, and those still exiting */
 

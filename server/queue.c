@@ -40,3 +40,21 @@ struct job *queue_take_all(struct job_queue *q) {
     q->n = 0;
     return list;
 }
+
+bool queue_remove(struct job_queue *q, struct job *job) {
+    struct job *prev = NULL;
+    for (struct job *j = q->head; j != NULL; prev = j, j = j->next) {
+        if (j != job)
+            continue;
+        if (prev)
+            prev->next = j->next;
+        else
+            q->head = j->next;
+        if (q->tail == j)
+            q->tail = prev;
+        j->next = NULL;
+        q->n--;
+        return true;
+    }
+    return false;
+}

@@ -326,6 +326,23 @@ static bool store_image(const struct field *f, const json_t *v, struct run_reque
     return true;
 }
 
+bool run_id_valid(const char *id, size_t len) {
+    return session_id_valid(id, len);
+}
+
+/* The client names its run so that it can cancel it before the answer (or
+ * the first streamed event) tells it the server's id. */
+static bool store_run_id(const struct field *f, const json_t *v, struct run_request *out,
+                         struct api_error *err) {
+    if (!run_id_valid(json_string_value(v), json_string_length(v))) {
+        api_error_set(err, 400, ERR_INVALID_VALUE,
+                      "field '%s' must be 1 to %d of A-Z a-z 0-9 _ -", f->name, RUN_ID_MAX);
+        return false;
+    }
+    out->run_id = v;
+    return true;
+}
+
 static const struct field fields[] = {
     {"code", KIND_STRING, RUNS, RUNS, store_code},
     {"mode", KIND_STRING, RUNS, 0, store_mode}, /* default: exec */
@@ -335,6 +352,7 @@ static const struct field fields[] = {
     {"timeout_ms", KIND_INTEGER, RUNS, 0, store_timeout},
     {"session", KIND_STRING, IN(REQ_RUN), 0, store_session},
     {"image", KIND_STRING, IN(REQ_SESSION_CREATE), 0, store_image},
+    {"run_id", KIND_STRING, RUNS, 0, store_run_id}, /* default: one the server makes */
 };
 
 #define N_FIELDS (sizeof fields / sizeof fields[0])

@@ -38,6 +38,9 @@
 #define ERR_KEY_RUN_LIMIT         "key_run_limit"
 #define ERR_KEY_SESSION_LIMIT     "key_session_limit"
 #define ERR_CRASH_RATE_LIMITED    "crash_rate_limited"
+#define ERR_CANCELLED             "cancelled"
+#define ERR_RUN_NOT_FOUND         "run_not_found"
+#define ERR_RUN_ID_IN_USE         "run_id_in_use"
 
 struct api_error {
     int status;          /* HTTP status to answer with */
@@ -67,6 +70,11 @@ enum request_kind {
 #define SESSION_ID_MAX 64
 bool session_id_valid(const char *id, size_t len);
 
+/* Run ids (`run_id`, POST /v1/runs/{id}/cancel): the same alphabet and
+ * bound, so one can go in a URL path and a log line as it is. */
+#define RUN_ID_MAX 64
+bool run_id_valid(const char *id, size_t len);
+
 struct run_request {
     json_t *root;          /* the parsed body; owns what the fields point to */
     const json_t *code;    /* string, non-empty, without NUL (runs only) */
@@ -75,6 +83,7 @@ struct run_request {
     const json_t *ret;     /* "data", "all" or an array of strings */
     const json_t *session; /* string, or NULL */
     const json_t *image;   /* session creation: an exported image (base64), or NULL */
+    const json_t *run_id;  /* runs: the client's id for the run, or NULL (the server makes one) */
     unsigned timeout_ms;   /* 0: the server's default */
     enum run_mode mode;
 };

@@ -29,7 +29,7 @@ static void child_fail(const char *what) {
 }
 
 bool worker_spawn(char *const argv[], struct worker_proc *out) {
-    int in[2] = {-1, -1}, outp[2] = {-1, -1}, err[2] = {-1, -1};
+    int in[2] = {-1, -1}, outp[2] = {-1, -1}, err[2] = {-1, -1}, ctl[2] = {-1, -1};
     pid_t parent = getpid();
     sigset_t all;
     pid_t pid;
@@ -37,7 +37,8 @@ bool worker_spawn(char *const argv[], struct worker_proc *out) {
 
     /* O_CLOEXEC on every end: another worker spawned later must not inherit
      * this one's pipes, or this one's EOF would never come. */
-    if (pipe2(in, O_CLOEXEC) != 0 || pipe2(outp, O_CLOEXEC) != 0 || pipe2(err, O_CLOEXEC) != 0)
+    if (pipe2(in, O_CLOEXEC) != 0 || pipe2(outp, O_CLOEXEC) != 0 || pipe2(err, O_CLOEXEC) != 0 ||
+        pipe2(ctl, O_CLOEXEC) != 0)
         goto fail;
 
     pid = sandbox_fork(); /* fork(), into new namespaces when sandboxed */
@@ -63,11 +64,14 @@ bool worker_spawn(char *const argv[], struct worker_proc *out) {
          * which then shuts workers down in order, not to the workers. */
         setpgid(0, 0);
         if (dup2(in[0], STDIN_FILENO) < 0 || dup2(outp[1], STDOUT_FILENO) < 0 ||
-            dup2(err[1], STDERR_FILENO) < 0)
+            dup2(err[1], STDERR_FILENO) < 0 || dup2(ctl[0], 3) < 0)
             child_fail("set up stdio");
+        /* dup2 onto itself keeps O_CLOEXEC, which exec would act on. */
+        if (ctl[0] == 3 && fcntl(3, F_SETFD, 0) != 0)
+            child_fail("set up the control pipe");
         /* Anything else the server had open (sockets, MHD's epoll) stays
          * out of reach of the sandbox even if it lacked O_CLOEXEC. */
-        close_range(3, ~0U, 0);
+        close_range(4, ~0U, 0);
         /* The sandbox (sandbox.h) execs its own argv: node's flags + ours. */
         if (sandbox_argv() != NULL)
             child_fail(sandbox_exec());
@@ -78,10 +82,13 @@ bool worker_spawn(char *const argv[], struct worker_proc *out) {
     close(in[0]);
     close(outp[1]);
     close(err[1]);
+    close(ctl[0]);
     out->pid = pid;
     out->in_fd = in[1];
     out->out_fd = outp[0];
     out->err_fd = err[0];
+    out->ctl_fd = ctl[1];
+    fcntl(out->ctl_fd, F_SETFL, O_NONBLOCK);
     fcntl(out->in_fd, F_SETFL, O_NONBLOCK);
     fcntl(out->out_fd, F_SETFL, O_NONBLOCK);
     fcntl(out->err_fd, F_SETFL, O_NONBLOCK);
@@ -92,6 +99,7 @@ fail:
     close_pair(in);
     close_pair(outp);
     close_pair(err);
+    close_pair(ctl);
     errno = saved;
     return false;
 }
@@ -124,6 +132,8 @@ bool worker_reap(const struct worker_proc *w, int *status) {
 
 void worker_close_fds(struct worker_proc *w) {
     worker_close_stdin(w);
+    if (w->ctl_fd >= 0) close(w->ctl_fd);
+    w->ctl_fd = -1;
     if (w->out_fd >= 0) close(w->out_fd);
     if (w->err_fd >= 0) close(w->err_fd);
     w->out_fd = w->err_fd = -1;

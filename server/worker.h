@@ -12,6 +12,8 @@ struct worker_proc {
     int in_fd;  /* its stdin: we write run frames (non-blocking) */
     int out_fd; /* its stdout: we read frames (non-blocking) */
     int err_fd; /* its stderr: we read log lines (non-blocking) */
+    int ctl_fd; /* its fd 3: we write `cancel` frames (non-blocking), which its
+                 * controlling thread reads while the interpreter runs */
 };
 
 /* argv[0] must be an absolute path (no PATH search after fork). Returns
@@ -29,7 +31,7 @@ void worker_close_stdin(struct worker_proc *w);
  * status in *status. */
 bool worker_reap(const struct worker_proc *w, int *status);
 
-/* Closes every pipe end still open. */
+/* Closes every pipe end still open (stdin and the control pipe too). */
 void worker_close_fds(struct worker_proc *w);
 
 /* "exited with status 0", "killed by signal 9" */

@@ -62,6 +62,16 @@ ROWS = [
     ("delete_unknown_session", "DELETE", "/v1/sessions/unknown", {}, None, 404, "session_not_found", "unknown"),
     ("run_unknown_session", "POST", "/v1/sessions/unknown/run", J, body(code="1"), 404, "session_not_found", "unknown"),
     ("session_bad_scope", "POST", "/v1/sessions", J, body(scope=[]), 400, "invalid_type", "scope"),
+    ("run_id_not_string", "POST", "/v1/run", J, body(code="1", run_id=7), 400, "invalid_type", "run_id"),
+    ("run_id_empty", "POST", "/v1/run", J, body(code="1", run_id=""), 400, "invalid_value", "run_id"),
+    ("run_id_bad_chars", "POST", "/v1/run", J, body(code="1", run_id="a b/../c"), 400, "invalid_value", "run_id"),
+    ("run_id_too_long", "POST", "/v1/run", J, body(code="1", run_id="r" * 65), 400, "invalid_value", "run_id"),
+    ("session_run_bad_run_id", "POST", "/v1/sessions/unknown/run", J, body(code="1", run_id="é"), 400,
+     "invalid_value", "run_id"),
+    ("cancel_unknown_run", "POST", "/v1/runs/never-started/cancel", {}, None, 404, "run_not_found", "never-started"),
+    ("cancel_malformed_id", "POST", "/v1/runs/a.b/cancel", {}, None, 404, "run_not_found", "a.b"),
+    ("cancel_get", "GET", "/v1/runs/never-started/cancel", {}, None, 405, "method_not_allowed", "GET"),
+    ("runs_unknown_route", "GET", "/v1/runs/never-started", {}, None, 404, "not_found", "/v1/runs/never-started"),
     ("session_unknown_field", "POST", "/v1/sessions", J, body(code="1"), 400, "unknown_field", "code"),
 ]
 
@@ -69,6 +79,7 @@ ROWS = [
 SPEC_PATH = {
     "/v1/run": "/v1/run", "/healthz": None, "/v1/sessions": "/v1/sessions",
     "/v1/sessions/unknown": "/v1/sessions/{id}", "/v1/sessions/unknown/run": "/v1/sessions/{id}/run",
+    "/v1/runs/never-started/cancel": "/v1/runs/{id}/cancel", "/v1/runs/a.b/cancel": "/v1/runs/{id}/cancel",
 }
 
 

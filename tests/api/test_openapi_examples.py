@@ -51,6 +51,7 @@ EXPECT = {
     "pending_task": lambda b: b["ok"] and b["tasks_cancelled"] == 1 and b["stdout"] == "cancelled\n",
     "exit_code": lambda b: not b["ok"] and b["error"]["type"] == "SystemExit"
     and b["error"]["exit_code"] == 3 and b["stdout"] == "bye\n",
+    "run_id": lambda b: b["result"] == 42 and b["run_id"] == "cell-42",
     "empty": lambda b: b["scope"] == {},
     "with_scope": lambda b: b["scope"] == {"counter": 0},
     "increment": lambda b: b["result"] == 1,

@@ -17,5 +17,17 @@ export const CTRL = Object.freeze({
   TIMEOUT_MS: 3,
   // Counts runs started; the controlling thread waits on it.
   STARTS: 4,
+  // The host's id of the run in flight (its low 31 bits; PROTOCOL.md `cancel`
+  // names runs by it), set before RUN.
+  JOB: 5,
+  // The id (low 31 bits) of the last run the host cancelled, written by the
+  // controlling thread: a cancel that arrives before its run has started is
+  // found here by the interpreter thread when the run starts.
+  CANCEL_ID: 6,
+  // 1 once the run in flight was cancelled (TIMED_OUT is 1 too, so that the
+  // Python side stops it exactly as at its limit): it answers `cancelled`.
+  CANCELLED: 7,
 });
-export const CTRL_WORDS = 5;
+export const CTRL_WORDS = 8;
+// Host ids as ctrl words hold them (Int32Array; ids count up from 1).
+export const jobWord = (id) => (id % 0x7fffffff) + 1;

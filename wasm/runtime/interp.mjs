@@ -18,12 +18,12 @@ import {
 } from "./lockdown.mjs";
 import { Isolation } from "./isolation.mjs";
 import { ImageError, captureImage, parseImage, warmImage } from "./image.mjs";
-import { CTRL } from "./ctrl.mjs";
+import { CTRL, jobWord } from "./ctrl.mjs";
 import { FrameDecoder, MAX_FRAME, ProtocolError, parseMessage, writeFrameSync } from "./frames.mjs";
 
 const started = performance.now();
 const ctrl = new Int32Array(workerData.ctrl);
-const { INTERRUPT, TIMED_OUT, RUN, TIMEOUT_MS, STARTS } = CTRL;
+const { INTERRUPT, TIMED_OUT, RUN, TIMEOUT_MS, STARTS, JOB, CANCEL_ID, CANCELLED } = CTRL;
 const DEFAULT_TIMEOUT_MS = 5000;
 const send = (payload) => writeFrameSync(1, payload);
 // Past this much heap growth above the pristine image, restores get slow
@@ -167,14 +167,15 @@ function brokenResult(id, e) {
 
 // The runner's answer turned into the `timeout` frame (PROTOCOL.md): the run
 // as far as it got, and where it was interrupted.
-function timeoutAnswer(id, json) {
+// A cancelled run's `cancelled` frame is the same, under its own type.
+function timeoutAnswer(id, json, type = "timeout") {
   let r = null;
   try {
     r = json === undefined ? null : JSON.parse(json);
   } catch {}
-  if (r === null || r.type !== "result") return JSON.stringify({ type: "timeout", id });
+  if (r === null || r.type !== "result") return JSON.stringify({ type, id });
   const { type: _t, id: _i, ok: _o, result: _r, ...rest } = r;
-  return JSON.stringify({ ...rest, type: "timeout", id });
+  return JSON.stringify({ ...rest, type, id });
 }
 
 let recycleAsked = false;
@@ -244,9 +245,18 @@ function onFrame(payload) {
   control.broken = null;
   runs = runs >= 0x7fffffff ? 1 : runs + 1;
   Atomics.store(ctrl, TIMED_OUT, 0);
+  Atomics.store(ctrl, CANCELLED, 0);
   Atomics.store(ctrl, INTERRUPT, 0);
   Atomics.store(ctrl, TIMEOUT_MS, timeout);
+  Atomics.store(ctrl, JOB, jobWord(msg.id));
   Atomics.store(ctrl, RUN, runs);
+  // Cancelled before its frame was read (worker.mjs, cancelRun): stopped
+  // at its first bytecode, and the watchdog, armed below, goes on at once.
+  if (Atomics.load(ctrl, CANCEL_ID) === jobWord(msg.id)) {
+    Atomics.store(ctrl, TIMED_OUT, 1);
+    Atomics.store(ctrl, CANCELLED, 1);
+    Atomics.store(ctrl, INTERRUPT, 2);
+  }
   Atomics.add(ctrl, STARTS, 1);
   Atomics.notify(ctrl, STARTS); // the watchdog (worker.mjs)
   run(msg.id, persist, payload, msg.capture === true).then(
@@ -309,6 +319,7 @@ async function run(id, persist, payload, capture) {
   // Claim the end of the run: from here on the watchdog leaves it be.
   Atomics.store(ctrl, RUN, 0);
   const timedOut = Atomics.load(ctrl, TIMED_OUT) === 1;
+  const cancelled = Atomics.load(ctrl, CANCELLED) === 1;
   Atomics.store(ctrl, INTERRUPT, 0);
   const broken = control.broken;
   if (broken && persist) {
@@ -319,7 +330,7 @@ async function run(id, persist, payload, capture) {
   if (broken) {
     send(brokenResult(id, broken));
   } else if (timedOut) {
-    send(timeoutAnswer(id, json));
+    send(timeoutAnswer(id, json, cancelled ? "cancelled" : "timeout"));
   } else if (pyError) {
     // An exception escaped the runner itself (typically MemoryError while
     // it encoded a huge scope): the interpreter is fine, the answer is an

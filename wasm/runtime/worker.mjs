@@ -16,10 +16,12 @@
 // permission model without file writes, child processes or addons, no code
 // generation from strings, an empty environment.
 import { Worker } from "node:worker_threads";
+import { fstatSync } from "node:fs";
+import { Socket } from "node:net";
 import { dirname } from "node:path";
 import { fileURLToPath } from "node:url";
-import { writeFrameSync } from "./frames.mjs";
-import { CTRL, CTRL_WORDS } from "./ctrl.mjs";
+import { FrameDecoder, parseMessage, writeFrameSync } from "./frames.mjs";
+import { CTRL, CTRL_WORDS, jobWord } from "./ctrl.mjs";
 
 const runtimeDir = dirname(fileURLToPath(import.meta.url));
 const EXIT_PROTOCOL = 70;
@@ -128,8 +130,56 @@ function startWatchdog(run, ms) {
     Atomics.notify(ctrl, CTRL.INTERRUPT);
     watchdog = setTimeout(fire, REINTERRUPT_MS);
   };
-  watchdog = setTimeout(fire, ms);
+  // A run cancelled before the watchdog saw it start is stopped at once.
+  watchdog = setTimeout(fire, Atomics.load(ctrl, CTRL.CANCELLED) === 1 ? 0 : ms);
 }
+
+// The host's `cancel` (PROTOCOL.md): stops the named run exactly as its
+// time limit would, now. Recorded first, so that a run whose frame the
+// interpreter thread has not read yet finds it when it starts (interp.mjs);
+// a cancel of a run already over matches nothing.
+function cancelRun(id) {
+  const job = jobWord(id);
+  Atomics.store(ctrl, CTRL.CANCEL_ID, job);
+  const run = Atomics.load(ctrl, CTRL.RUN);
+  if (run === 0 || Atomics.load(ctrl, CTRL.JOB) !== job) return;
+  // A run already past its limit stays a timeout.
+  if (Atomics.compareExchange(ctrl, CTRL.TIMED_OUT, 0, 1) !== 0) return;
+  Atomics.store(ctrl, CTRL.CANCELLED, 1);
+  startWatchdog(run, 0);
+}
+
+// fd 3 is the host's control pipe (server/worker.c): only `cancel` frames,
+// read here because the interpreter thread, which reads stdin, is busy
+// running the snippet exactly when a cancel matters. A worker started
+// without one (tests that speak the protocol on stdin alone) has no cancel.
+function readControl() {
+  try {
+    if (!fstatSync(3).isFIFO()) return;
+  } catch {
+    return;
+  }
+  const decoder = new FrameDecoder();
+  const pipe = new Socket({ fd: 3, readable: true, writable: false });
+  pipe.on("data", (chunk) => {
+    try {
+      for (const payload of decoder.push(chunk)) {
+        const msg = parseMessage(payload);
+        if (msg.type !== "cancel" || !Number.isSafeInteger(msg.id) || msg.id < 0) {
+          throw new Error(`control pipe: unexpected ${JSON.stringify(payload.slice(0, 80))}`);
+        }
+        cancelRun(msg.id);
+      }
+    } catch (e) {
+      fatal(e?.message ?? String(e));
+    }
+  });
+  // The host closes it with the worker's stdin; stdin's end decides.
+  pipe.on("end", () => {});
+  pipe.on("error", () => {});
+  pipe.unref();
+}
+readControl();
 
 // Woken once per run started (CTRL.STARTS): arms the watchdog for it.
 async function watchRuns() {
