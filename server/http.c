@@ -22,6 +22,7 @@
 #include "openapi.h"
 #include "rawjson.h"
 #include "request.h"
+#include "sse.h"
 #include "static.h"
 
 /* A connection with no traffic is closed after this long (a client that
@@ -101,6 +102,7 @@ struct exchange {
     unsigned long long seen; /* body bytes received, kept or not */
     bool too_large;
     struct job *job;
+    struct sse *sse; /* a run asked for as text/event-stream (sse.h) */
     char run_id[RUN_ID_MAX + 1]; /* a run's id once submitted (the Scopebox-Run-Id
                                   * header); ROUTE_CANCEL: the one to cancel */
     unsigned limit_ms; /* a run's time limit as applied ... */
@@ -228,19 +230,18 @@ static void splice_host(struct splice *sp, const json_t *host) {
  * Python's shortest repr, and no re-encoding cost), minus the members the
  * host owns, plus the host's: timing and the limits that applied for a run,
  * id/ttl/runs for a session. Answers the host made itself are dumped. */
-static enum MHD_Result respond_result(struct exchange *ex, const struct job *job) {
+static char *result_body(struct exchange *ex, const struct job *job, size_t *len) {
     struct rawjson_buf b = {0};
     struct splice sp = {&b, true, host_members, false};
-    char location[sizeof "/v1/sessions/" + SESSION_ID_MAX];
-    char *body, *dumped = NULL;
+    char *dumped = NULL;
     const char *src = job->raw;
-    size_t len, src_len = job->raw_len;
+    size_t src_len = job->raw_len;
     bool session = job->kind == JOB_SESSION_CREATE || job->kind == JOB_SESSION_GET, ok;
 
     if (src == NULL) { /* an answer the host made: all of it is the host's */
         dumped = json_dumps(job->result, JSON_COMPACT);
         if (dumped == NULL)
-            return MHD_NO;
+            return NULL;
         src = dumped;
         src_len = strlen(dumped);
         session = false;
@@ -256,7 +257,7 @@ static enum MHD_Result respond_result(struct exchange *ex, const struct job *job
     free(dumped);
     if (!ok) {
         rawjson_buf_free(&b);
-        return MHD_NO; /* cannot happen: jansson parsed these bytes */
+        return NULL; /* cannot happen: jansson parsed these bytes */
     }
     if (job->timed) {
         /* run ids are [A-Za-z0-9_-]: nothing to escape. */
@@ -268,7 +269,13 @@ static enum MHD_Result respond_result(struct exchange *ex, const struct job *job
                            ex->limit_ms, ex->capped ? "true" : "false");
     }
     rawjson_buf_add(&b, "}\n", 2);
-    body = rawjson_buf_take(&b, &len);
+    return rawjson_buf_take(&b, len);
+}
+
+static enum MHD_Result respond_result(struct exchange *ex, const struct job *job) {
+    char location[sizeof "/v1/sessions/" + SESSION_ID_MAX];
+    size_t len;
+    char *body = result_body(ex, job, &len);
     if (body == NULL)
         return MHD_NO;
     if (job->status == 201) {
@@ -748,6 +755,7 @@ static void caller_of(const struct exchange *ex, char *out, size_t len) {
  * and the name the crash limiter charges if its worker dies. */
 struct ticket {
     struct http *http;
+    struct sse *sse;         /* a streamed run's events: told when it is done */
     struct key_usage *usage; /* NULL with keys off */
     char caller[CRASHLIMIT_CALLER_MAX + 1];
 };
@@ -759,6 +767,7 @@ static void ticket_undo(struct ticket *t) {
         atomic_fetch_sub(&t->usage->runs, 1);
         key_usage_release(t->usage);
     }
+    sse_release(t->sse);
     free(t);
 }
 
@@ -770,6 +779,8 @@ static void job_done(struct job *job) {
         crashlimit_record(t->http->crashes, t->caller, clock_ms());
         log_msg("http: a run of %s ended its worker (%s)", t->caller, job->error.code);
     }
+    if (t->sse != NULL) /* its last event can go out once the others have */
+        sse_done(t->sse);
     ticket_undo(t);
     job->done_arg = NULL;
 }
@@ -797,6 +808,68 @@ static bool admit_run(struct exchange *ex, struct ticket *t, struct api_error *e
     t->usage = ex->key->usage;
     key_usage_ref(t->usage);
     return true;
+}
+
+/* ---- streamed runs (sse.h) ------------------------------------------------- */
+
+/* The dispatcher's thread, while the run is in flight: one event per
+ * output frame of the worker, its text as a JSON string (SSE data is
+ * line-based; JSON keeps newlines and carriage returns out of it). */
+static void sse_output(void *arg, const char *stream, const char *text, size_t len) {
+    json_t *obj = json_pack("{s:s%}", "text", text, len);
+    char *data = obj ? json_dumps(obj, JSON_COMPACT) : NULL;
+    json_decref(obj);
+    if (data != NULL)
+        sse_event(arg, NULL, stream, data, strlen(data));
+    free(data);
+}
+
+/* The last event: exactly the body the plain answer would have been, as
+ * `result` (HTTP 200) or `error` (any other status, which the comment line
+ * before it gives). libmicrohttpd's thread, the job done. */
+static void sse_finish(void *arg, struct sse *sse) {
+    struct exchange *ex = arg;
+    const struct job *job = ex->job;
+    unsigned status = job->result ? (unsigned)job->status : (unsigned)job->error.status;
+    size_t len = 0;
+    char *body = job->result ? result_body(ex, job, &len) : dump_line(api_error_json(&job->error), &len);
+    char comment[32];
+    json_t *fallback = NULL;
+
+    if (body == NULL) { /* out of memory: still one last event */
+        struct api_error err;
+        api_error_set(&err, 500, ERR_INTERNAL, "the answer could not be built");
+        fallback = api_error_json(&err);
+        body = dump_line(fallback, &len);
+        status = 500;
+    }
+    json_decref(fallback);
+    snprintf(comment, sizeof comment, "status %u", status);
+    if (body != NULL)
+        sse_event(sse, comment, status == 200 ? "result" : "error", body, len - 1);
+    ex->status = status;
+    ex->bytes = len;
+    free(body);
+}
+
+static const char *header(const struct exchange *ex, const char *name);
+
+static bool wants_events(const struct exchange *ex) {
+    const char *accept = header(ex, MHD_HTTP_HEADER_ACCEPT);
+    return !ex->is_mcp && (ex->job_kind == JOB_RUN || ex->job_kind == JOB_SESSION_RUN) &&
+           accept != NULL && strcasestr(accept, "text/event-stream") != NULL;
+}
+
+static enum MHD_Result respond_events(struct exchange *ex) {
+    struct MHD_Response *r = sse_response(ex->sse);
+    enum MHD_Result ret;
+    if (r == NULL)
+        return MHD_NO;
+    MHD_add_response_header(r, RUN_ID_HEADER, ex->run_id);
+    ret = MHD_queue_response(ex->conn, 200, r);
+    MHD_destroy_response(r);
+    ex->status = 200;
+    return ret;
 }
 
 /* Hands a job to the pool and waits for it without blocking. `req` is NULL
@@ -834,6 +907,13 @@ static enum MHD_Result submit(struct exchange *ex, const struct run_request *req
     if (t != NULL) {
         job->on_done = job_done;
         job->done_arg = t;
+        if (ex->sse != NULL) {
+            job->stream = true;
+            job->on_output = sse_output;
+            job->output_arg = ex->sse; /* t's reference keeps it while the job runs */
+            sse_ref(ex->sse);
+            t->sse = ex->sse;
+        }
     }
     if (ex->key != NULL) {
         snprintf(job->owner, sizeof job->owner, "%s", ex->key->name);
@@ -857,6 +937,8 @@ static enum MHD_Result submit(struct exchange *ex, const struct run_request *req
         return respond_error(ex, &err, NULL, NULL);
     }
     ex->job = job;
+    if (ex->sse != NULL)
+        return respond_events(ex);
     return answer_job(ex);
 }
 
@@ -882,6 +964,10 @@ static enum MHD_Result run(struct exchange *ex) {
     ex->capped = ex->limit_ms > ex->http->cfg->max_timeout_ms;
     if (ex->capped)
         ex->limit_ms = ex->http->cfg->max_timeout_ms;
+    if (wants_events(ex) && (ex->sse = sse_new(ex->conn, sse_finish, ex)) == NULL) {
+        request_free(&req);
+        return MHD_NO;
+    }
     ret = submit(ex, &req);
     request_free(&req);
     return ret;
@@ -1122,6 +1208,10 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
             ex->path, ex->status, ex->bytes, ex->run_id[0] ? ex->run_id : "-", queue, runms, pid,
             clock_ms() - ex->started,
             toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " (connection lost)");
+    if (ex->sse != NULL) {
+        sse_detach(ex->sse);
+        sse_release(ex->sse);
+    }
     job_release(ex->job);
     keyring_release(ex->ring);
     if (ex->batch != NULL) {

@@ -247,13 +247,17 @@ static json_t *job_message(const struct pool *p, const struct job *job,
                            const struct run_request *req) {
     switch (job->kind) {
     case JOB_RUN:
-    case JOB_SESSION_RUN:
-        return json_pack("{s:s, s:I, s:O, s:s, s:O, s:O, s:O, s:I, s:I}", "type", "run",
-                         "id", (json_int_t)job->id, "code", (json_t *)req->code, "mode",
-                         run_mode_name(req->mode), "scope", (json_t *)req->scope, "dynamic",
-                         (json_t *)req->dynamic, "return", (json_t *)req->ret, "timeout_ms",
-                         (json_int_t)job->timeout_ms, "output_cap",
-                         (json_int_t)p->cfg->output_cap_bytes);
+    case JOB_SESSION_RUN: {
+        json_t *msg = json_pack("{s:s, s:I, s:O, s:s, s:O, s:O, s:O, s:I, s:I}", "type", "run",
+                                "id", (json_int_t)job->id, "code", (json_t *)req->code, "mode",
+                                run_mode_name(req->mode), "scope", (json_t *)req->scope, "dynamic",
+                                (json_t *)req->dynamic, "return", (json_t *)req->ret, "timeout_ms",
+                                (json_int_t)job->timeout_ms, "output_cap",
+                                (json_int_t)p->cfg->output_cap_bytes);
+        if (msg != NULL && job->stream)
+            json_object_set_new(msg, "stream", json_true());
+        return msg;
+    }
     case JOB_SESSION_CREATE:
         return json_pack("{s:s, s:I, s:O, s:I}", "type", "inspect", "id", (json_int_t)job->id,
                          "scope", (json_t *)req->scope, "timeout_ms", (json_int_t)job->timeout_ms);
@@ -1289,6 +1293,25 @@ static void on_timeout(struct slot *s, json_t *msg, double now) {
     job_complete(job, timeout_body(msg, "interrupt", text), NULL);
 }
 
+/* A streamed run's output as it was written (PROTOCOL.md, `output`). */
+static void on_output(struct slot *s, json_t *msg, double now) {
+    const char *stream = json_string_value(json_object_get(msg, "stream"));
+    const json_t *text = json_object_get(msg, "text");
+    if (!answers_job(s, msg, now))
+        return;
+    if (!s->job->stream || stream == NULL || !json_is_string(text) ||
+        (strcmp(stream, "stdout") != 0 && strcmp(stream, "stderr") != 0)) {
+        json_decref(msg);
+        protocol_error(s, now, "output frame of a run that does not stream, or without "
+                               "stream and text");
+        return;
+    }
+    if (s->job->on_output != NULL)
+        s->job->on_output(s->job->output_arg, stream, json_string_value(text),
+                          json_string_length(text));
+    json_decref(msg);
+}
+
 /* The worker interrupted the run because its client cancelled it (a
  * `cancel` frame): like a timeout, the client gets the run as far as it got,
  * and a session keeps its image from before the run. */
@@ -1345,6 +1368,10 @@ static void on_message(struct slot *s, uint8_t **payload, size_t len, double now
     }
     if (s->state == SLOT_BUSY && !s->awaiting_image && strcmp(type, "cancelled") == 0) {
         on_cancelled(s, msg, now);
+        return;
+    }
+    if (s->state == SLOT_BUSY && !s->awaiting_image && strcmp(type, "output") == 0) {
+        on_output(s, msg, now);
         return;
     }
     if (s->state == SLOT_RESETTING && strcmp(type, "idle") == 0) {

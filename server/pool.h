@@ -51,6 +51,13 @@ struct job {
      * run (-1: none; job_new's default). */
     int client_fd;
 
+    /* Runs: stream its output as it is written (SSE, http.c): the worker
+     * sends `output` frames, handed to on_output on the dispatcher thread
+     * while the run is in flight (never after the job is done). */
+    bool stream;
+    void (*on_output)(void *arg, const char *stream, const char *text, size_t len);
+    void *output_arg;
+
     /* Runs: its id (the request's `run_id`, or made by pool_submit); set
      * before pool_submit returns, never changed after. */
     char run_id[RUN_ID_MAX + 1];

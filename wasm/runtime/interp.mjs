@@ -46,9 +46,40 @@ function rawLine(line) {
   process.stderr.write(`python: ${line.slice(0, 512)}${rawOutput >= RAW_OUTPUT_PER_RUN ? " [further output dropped]" : ""}\n`);
 }
 
+// A streamed run's output (PROTOCOL.md, `output`): what the snippet writes
+// goes to the host in frames, at once when nothing went for OUTPUT_FLUSH_MS,
+// otherwise gathered until that much time passed (checked at the next write),
+// OUTPUT_FLUSH_BYTES are pending, the run sleeps, or it ends. A C loop that
+// writes nothing more holds back at most what it wrote in its last 50 ms.
+const OUTPUT_FLUSH_BYTES = 16384;
+const OUTPUT_FLUSH_MS = 50;
+let streamId = null; // the run whose output streams, or null
+let pending = [];
+let pendingBytes = 0;
+let lastFlush = -Infinity;
+
+function emitOutput(stream, text) {
+  if (streamId === null) return;
+  const last = pending[pending.length - 1];
+  if (last && last.stream === stream) last.text += text;
+  else pending.push({ stream, text });
+  pendingBytes += text.length;
+  if (pendingBytes >= OUTPUT_FLUSH_BYTES || performance.now() - lastFlush >= OUTPUT_FLUSH_MS) flushOutput();
+}
+
+function flushOutput() {
+  if (streamId === null || pending.length === 0) return;
+  // The host's JSON parser refuses lone surrogates, which a str may hold.
+  for (const { stream, text } of pending) send(JSON.stringify({ type: "output", id: streamId, stream, text: text.toWellFormed() }));
+  pending = [];
+  pendingBytes = 0;
+  lastFlush = performance.now();
+}
+
 // Interruptible, CPU-free sleep for time.sleep: blocks on the interrupt
 // word, so the watchdog's interrupt wakes it. True when woken.
 function sleepMs(ms) {
+  flushOutput(); // what was printed before a wait is seen during it
   const t = Math.max(0, Math.min(Number(ms) || 0, 2 ** 31 - 1));
   return Atomics.wait(ctrl, INTERRUPT, 0, t) !== "timed-out";
 }
@@ -108,7 +139,7 @@ try {
   // The runner's SIGINT handler asks this: 0 no run in flight (between runs),
   // 1 a run is (also while settle() runs its callbacks), 2 it is past its
   // limit (scopebox_worker/limit.py).
-  runner.install(() => (Atomics.load(ctrl, RUN) === 0 ? 0 : 1 + Atomics.load(ctrl, TIMED_OUT)));
+  runner.install(() => (Atomics.load(ctrl, RUN) === 0 ? 0 : 1 + Atomics.load(ctrl, TIMED_OUT)), emitOutput);
   runJson = runner.run_json;
   thawClocks();
   const lock = lockInterpreter(py, { sleepMs });
@@ -259,6 +290,10 @@ function onFrame(payload) {
   }
   Atomics.add(ctrl, STARTS, 1);
   Atomics.notify(ctrl, STARTS); // the watchdog (worker.mjs)
+  streamId = msg.type === "run" && msg.stream === true ? msg.id : null;
+  pending = [];
+  pendingBytes = 0;
+  lastFlush = -Infinity;
   run(msg.id, persist, payload, msg.capture === true).then(
     () => {
       busy = false;
@@ -316,6 +351,10 @@ async function run(id, persist, payload, capture) {
     if (!(e instanceof InterpreterBroke)) pyError = e;
   }
   if (!control.broken) await settle();
+  // The output before the answer, and none after it.
+  if (!control.broken) flushOutput();
+  streamId = null;
+  pending = [];
   // Claim the end of the run: from here on the watchdog leaves it be.
   Atomics.store(ctrl, RUN, 0);
   const timedOut = Atomics.load(ctrl, TIMED_OUT) === 1;

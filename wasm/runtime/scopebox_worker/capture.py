@@ -9,10 +9,14 @@ class Capture(io.TextIOBase):
     boundary, and counts the rest, so print('x' * 10**9) costs one slice,
     never a gigabyte."""
 
-    def __init__(self, cap):
+    def __init__(self, cap, on_write=None, stream=None):
         self._parts = []
         self._room = cap
         self.truncated = False
+        # Live output (a streamed run): called with (stream, text) for each
+        # write's kept part, so what streams is what the answer keeps.
+        self._on_write = on_write
+        self._stream = stream
 
     def writable(self):
         return True
@@ -24,6 +28,8 @@ class Capture(io.TextIOBase):
             head, size = utf8_prefix(s, self._room)
             if head:
                 self._parts.append(head)
+                if self._on_write is not None:
+                    self._on_write(self._stream, head)
             self._room -= size
             if len(head) < len(s):
                 self.truncated = True

@@ -35,6 +35,9 @@ _phase = _AFTER
 # From the host: () -> 0 (no run in flight), 1 (a run is), 2 (it is past its
 # time limit). None: no watchdog (no run after the runner returned).
 _watchdog = None
+# From the host: (stream, text) -> None, the live output of a streamed run
+# (a request with `stream`); the worker sends it in `output` frames.
+_emit = None
 
 
 def _on_interrupt(signum, frame):
@@ -74,12 +77,14 @@ _input.__name__ = _input.__qualname__ = "input"
 _input.__module__ = "builtins"
 
 
-def install(watchdog=None):
+def install(watchdog=None, emit=None):
     """Once, at start-up (before the pristine state is captured).
     `watchdog`: the worker's callable saying whether a run is in flight and
-    past its limit (see _watchdog)."""
-    global _watchdog
+    past its limit (see _watchdog); `emit`: where a streamed run's output
+    goes as it is written (see _emit)."""
+    global _watchdog, _emit
     _watchdog = watchdog
+    _emit = emit
     import builtins
     builtins.input = _input
     signal.signal(signal.SIGINT, _on_interrupt)
@@ -228,7 +233,8 @@ def run(req):
         before = fingerprint(g)
     errors.remember(code)
     snapshots.start_run()
-    out, err = Capture(cap), Capture(cap)
+    live = _emit if req.get("stream") else None
+    out, err = Capture(cap, live, "stdout"), Capture(cap, live, "stderr")
     result, error, final, cancelled = None, None, [], 0
     saved = sys.stdout, sys.stderr, sys.stdin
     sys.stdout, sys.stderr, sys.stdin = out, err, _EmptyStdin()
