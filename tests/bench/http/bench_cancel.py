@@ -72,6 +72,26 @@ def by_disconnect(s, i):
     return next_run(s, t0)
 
 
+def print_to_event(s, rounds):
+    """The snippet prints its own clock (time.time(), the same wall clock
+    as ours on this machine); curl -N's arrival time minus it is the lag."""
+    import shutil
+    import subprocess
+    code = "import time\nfor i in range(%d):\n    print(repr(time.time()))\n    time.sleep(0.2)" % rounds
+    proc = subprocess.Popen([shutil.which("curl"), "-sN", s.url + "/v1/run", "-H", "Accept: text/event-stream",
+                             "-H", "Content-Type: application/json", "--data-binary",
+                             json.dumps({"code": code, "timeout_ms": 60000})], stdout=subprocess.PIPE, text=True)
+    lags = []
+    for line in proc.stdout:
+        if line.startswith("data: {\"text\""):
+            now = time.time()
+            text = json.loads(line[6:])["text"].strip()
+            if text:
+                lags.append((now - float(text)) * 1000)
+    proc.wait()
+    return lags
+
+
 def main():
     rounds = int(sys.argv[1]) if len(sys.argv) > 1 else 5
     with ScopeboxServer("--workers", "1") as s:
@@ -86,6 +106,11 @@ def main():
                 queue.append(q)
             print(f"  {name:10s} -> free worker (next run's queue_ms) {statistics.median(queue):8.1f} ({max(queue):.1f})"
                   f"   -> next run answered {statistics.median(total):8.1f} ({max(total):.1f})")
+
+
+        wait_idle(s)
+        lags = print_to_event(s, max(rounds, 5))
+        print(f"  print -> its SSE event at the client {statistics.median(lags):8.1f} ({max(lags):.1f})")
 
 
 if __name__ == "__main__":
