@@ -265,8 +265,12 @@ static char *result_body(struct exchange *ex, const struct job *job, size_t *len
         sp.first = false;
         rawjson_buf_printf(&b, "%s\"timing\":{\"queue_ms\":%.3f,\"run_ms\":%.3f}",
                            sp.first ? "" : ",", job->queue_ms, job->run_ms);
-        rawjson_buf_printf(&b, ",\"limits\":{\"timeout_ms\":%u,\"capped\":%s}",
-                           ex->limit_ms, ex->capped ? "true" : "false");
+        rawjson_buf_printf(&b,
+                           ",\"limits\":{\"timeout_ms\":%u,\"capped\":%s,\"memory_mb\":%u,"
+                           "\"memory_capped\":%s,\"output_cap_bytes\":%u,\"output_capped\":%s}",
+                           ex->limit_ms, ex->capped ? "true" : "false", job->memory_mb,
+                           job->memory_capped ? "true" : "false", job->output_cap,
+                           job->output_capped ? "true" : "false");
     }
     rawjson_buf_add(&b, "}\n", 2);
     return rawjson_buf_take(&b, len);

@@ -245,6 +245,7 @@ static void wake(struct pool *p) {
  * `persist`) when a worker is picked (start_session_job). */
 static json_t *job_message(const struct pool *p, const struct job *job,
                            const struct run_request *req) {
+    (void)p;
     switch (job->kind) {
     case JOB_RUN:
     case JOB_SESSION_RUN: {
@@ -253,7 +254,10 @@ static json_t *job_message(const struct pool *p, const struct job *job,
                                 run_mode_name(req->mode), "scope", (json_t *)req->scope, "dynamic",
                                 (json_t *)req->dynamic, "return", (json_t *)req->ret, "timeout_ms",
                                 (json_int_t)job->timeout_ms, "output_cap",
-                                (json_int_t)p->cfg->output_cap_bytes);
+                                (json_int_t)job->output_cap);
+        /* Only when asked: otherwise the worker's own cap is the whole limit. */
+        if (msg != NULL && req->memory_mb > 0)
+            json_object_set_new(msg, "memory_mb", json_integer(job->memory_mb));
         if (msg != NULL && job->stream)
             json_object_set_new(msg, "stream", json_true());
         return msg;
@@ -304,6 +308,12 @@ bool pool_submit(struct pool *p, struct job *job, enum job_kind kind, const char
     job->id = (uint64_t)atomic_fetch_add(&p->next_id, 1) + 1;
     job->timeout_ms = job_timeout(p->cfg, req);
     if (is_run(job)) {
+        unsigned mem_cap = p->cfg->worker_heap_mb;
+        long long out_cap = (long long)p->cfg->output_cap_bytes;
+        job->memory_mb = req->memory_mb > 0 && req->memory_mb < mem_cap ? req->memory_mb : mem_cap;
+        job->memory_capped = req->memory_mb > mem_cap;
+        job->output_cap = (unsigned)(req->output_cap >= 0 && req->output_cap < out_cap ? req->output_cap : out_cap);
+        job->output_capped = req->output_cap > out_cap;
         if (req->run_id != NULL)
             snprintf(job->run_id, sizeof job->run_id, "%s", json_string_value(req->run_id));
         else

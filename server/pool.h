@@ -58,6 +58,11 @@ struct job {
     void (*on_output)(void *arg, const char *stream, const char *text, size_t len);
     void *output_arg;
 
+    /* Runs: the limits that apply (set by pool_submit): the request's,
+     * capped by the server's, which they are when the request said none. */
+    unsigned memory_mb, output_cap;
+    bool memory_capped, output_capped;
+
     /* Runs: its id (the request's `run_id`, or made by pool_submit); set
      * before pool_submit returns, never changed after. */
     char run_id[RUN_ID_MAX + 1];

@@ -290,6 +290,30 @@ static bool store_timeout(const struct field *f, const json_t *v, struct run_req
     return true;
 }
 
+/* Per-run limits (issue 15, section 7): the server caps both to its own;
+ * anything larger only says "as much as allowed". */
+static bool store_memory(const struct field *f, const json_t *v, struct run_request *out,
+                         struct api_error *err) {
+    json_int_t mb = json_integer_value(v);
+    if (mb < 1) {
+        api_error_set(err, 400, ERR_INVALID_VALUE, "field '%s' must be at least 1 (MiB)", f->name);
+        return false;
+    }
+    out->memory_mb = mb > 0x7fffffff ? 0x7fffffff : (unsigned)mb;
+    return true;
+}
+
+static bool store_output_cap(const struct field *f, const json_t *v, struct run_request *out,
+                             struct api_error *err) {
+    json_int_t n = json_integer_value(v);
+    if (n < 0) {
+        api_error_set(err, 400, ERR_INVALID_VALUE, "field '%s' must be at least 0 (bytes)", f->name);
+        return false;
+    }
+    out->output_cap = n > 0x7fffffff ? 0x7fffffff : (long long)n;
+    return true;
+}
+
 bool session_id_valid(const char *id, size_t len) {
     static const char ok[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-";
     if (len == 0 || len > SESSION_ID_MAX)
@@ -353,6 +377,8 @@ static const struct field fields[] = {
     {"session", KIND_STRING, IN(REQ_RUN), 0, store_session},
     {"image", KIND_STRING, IN(REQ_SESSION_CREATE), 0, store_image},
     {"run_id", KIND_STRING, RUNS, 0, store_run_id}, /* default: one the server makes */
+    {"memory_mb", KIND_INTEGER, RUNS, 0, store_memory},
+    {"output_cap_bytes", KIND_INTEGER, RUNS, 0, store_output_cap},
 };
 
 #define N_FIELDS (sizeof fields / sizeof fields[0])
@@ -387,6 +413,7 @@ bool request_parse(enum request_kind kind, const char *body, size_t len,
 
     memset(out, 0, sizeof *out);
     out->mode = RUN_EXEC;
+    out->output_cap = -1;
 
     if (len == 0 && kind == REQ_SESSION_CREATE) {
         body = "{}"; /* a session needs nothing to start */

@@ -85,6 +85,8 @@ struct run_request {
     const json_t *image;   /* session creation: an exported image (base64), or NULL */
     const json_t *run_id;  /* runs: the client's id for the run, or NULL (the server makes one) */
     unsigned timeout_ms;   /* 0: the server's default */
+    unsigned memory_mb;    /* 0: the server's cap (--worker-heap-mb) */
+    long long output_cap;  /* -1: the server's cap (--output-cap-bytes) */
     enum run_mode mode;
 };
 

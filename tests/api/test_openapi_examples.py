@@ -42,7 +42,11 @@ EXPECT = {
     and "The above exception was the direct cause" in b["error"]["text"],
     "exact_changes": lambda b: b["changes"] == {"added": [], "changed": ["flag"], "removed": []},
     "timeout": lambda b: b["error"]["code"] == "timeout",
-    "capped_timeout": lambda b: b["result"] == 2 and b["limits"] == {"timeout_ms": 60000, "capped": True},
+    "capped_timeout": lambda b: b["result"] == 2 and (b["limits"]["timeout_ms"], b["limits"]["capped"]) == (60000, True),
+    "memory_mb": lambda b: not b["ok"] and b["error"]["type"] == "MemoryError"
+    and (b["limits"]["memory_mb"], b["limits"]["memory_capped"]) == (64, False),
+    "output_cap": lambda b: b["stdout"] == "abc" and b["truncated"]["stdout"] is True
+    and (b["limits"]["output_cap_bytes"], b["limits"]["output_capped"]) == (3, False),
     # Values here; the exact text (0.1, 1e-07, -0.0, 5e-324) is tests/api/test_answers.py's.
     "floats": lambda b: b["result"] == [0.1, 1e-7, -0.0, 5e-324] and str(b["result"][2]) == "-0.0",
     "timeout_keeps_output": lambda b: b["error"]["code"] == "timeout" and b["error"]["stopped_by"] == "interrupt"

@@ -252,6 +252,10 @@ function onFrame(payload) {
   if (!Number.isSafeInteger(timeout) || timeout <= 0 || timeout > 0x7fffffff) {
     throw new ProtocolError("timeout_ms must be a positive integer below 2^31");
   }
+  const memoryMb = msg.memory_mb;
+  if (memoryMb !== undefined && (!Number.isSafeInteger(memoryMb) || memoryMb < 1 || memoryMb > 4096)) {
+    throw new ProtocolError("memory_mb must be an integer from 1 to 4096");
+  }
   const resume = msg.image;
   if (resume !== undefined && typeof resume !== "string") throw new ProtocolError("image must be a string");
   const persist = msg.persist === true || msg.type === "inspect" || resume !== undefined;
@@ -294,7 +298,7 @@ function onFrame(payload) {
   pending = [];
   pendingBytes = 0;
   lastFlush = -Infinity;
-  run(msg.id, persist, payload, msg.capture === true).then(
+  run(msg.id, persist, payload, msg.capture === true, memoryMb).then(
     () => {
       busy = false;
       if (drainPending) parentPort.postMessage({ type: "drained" });
@@ -338,8 +342,9 @@ async function settle() {
 // everything it scheduled finish under its time limit; then its answer; then,
 // for a stateless run, the reset; and only then `idle`. Nothing of the run
 // executes after its answer.
-async function run(id, persist, payload, capture) {
+async function run(id, persist, payload, capture, memoryMb) {
   isolation.beforeRun(persist);
+  limitMemory(memoryMb);
   let json, pyError;
   try {
     json = runJson(payload);
@@ -391,6 +396,19 @@ async function run(id, persist, payload, capture) {
   send(IDLE);
 }
 const IDLE = JSON.stringify({ type: "idle" });
+
+// A run's own memory limit (`memory_mb`, at most the worker's --heap-mb):
+// dlmalloc's footprint limit, i.e. what malloc may take from the heap in
+// all, the interpreter's own share included. Exact even on a heap an
+// earlier run grew (it never shrinks), which the growth cap alone would
+// not see. The limit lives in malloc's state in the heap: set at every run
+// (off when the run names none), and put back by a stateless reset.
+const FOOTPRINT_OFF = -1; // SIZE_MAX as a wasm i32: no limit
+function limitMemory(mb) {
+  const set = control.exports?.malloc_set_footprint_limit;
+  if (typeof set !== "function") return;
+  set(mb === undefined || mb >= 4096 ? FOOTPRINT_OFF : mb * 1048576);
+}
 
 function protocolFailure(e) {
   parentPort.postMessage({ type: "fatal", message: e instanceof ProtocolError ? e.message : String(e?.stack ?? e) });
