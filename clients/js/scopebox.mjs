@@ -412,6 +412,65 @@ export class Client {
     return { status: res.status, headers: res.headers, body: parsed };
   }
 
+  // A run answered as Server-Sent Events (Accept: text/event-stream):
+  // onEvent(event, data) for each `stdout`/`stderr` event as it arrives
+  // (data: { text }); resolves like `call` with the last event's body and the
+  // status it gives (`: status N`), or with the plain answer when the server
+  // refused the run before streaming. Aborting `signal` closes the stream,
+  // which cancels the run on the server.
+  async stream(method, path, body, { signal, parse = JSON.parse, onEvent = () => {} } = {}) {
+    const headers = { Accept: "text/event-stream", "Content-Type": "application/json" };
+    if (this.apiKey) headers.Authorization = `Bearer ${this.apiKey}`;
+    let res;
+    try {
+      res = await this.fetch(new URL(path.replace(/^\//, ""), this.base), {
+        method, headers, body: JSON.stringify(body), signal, cache: "no-store",
+      });
+    } catch (e) {
+      if (e?.name === "AbortError") throw e;
+      throw new ScopeboxError(`cannot reach ${this.url}: ${e?.cause?.message ?? e?.message ?? e}`);
+    }
+    if (!(res.headers.get("content-type") ?? "").startsWith("text/event-stream")) {
+      const text = await res.text();
+      let parsed = text;
+      try {
+        parsed = parse(text);
+      } catch {}
+      return { status: res.status, headers: res.headers, body: parsed };
+    }
+    const decoder = new TextDecoder();
+    const reader = res.body.getReader();
+    let buf = "", last = null;
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      buf += decoder.decode(value, { stream: true });
+      let end;
+      while ((end = buf.indexOf("\n\n")) >= 0) {
+        const block = buf.slice(0, end);
+        buf = buf.slice(end + 2);
+        let event = "message", status = null;
+        const data = [];
+        for (const line of block.split("\n")) {
+          if (line.startsWith(":")) status = Number(/status (\d+)/.exec(line)?.[1] ?? NaN);
+          else if (line.startsWith("event:")) event = line.slice(6).trim();
+          else if (line.startsWith("data:")) data.push(line.slice(5).replace(/^ /, ""));
+        }
+        const text = data.join("\n");
+        if (event === "result" || event === "error") last = { status: status ?? (event === "result" ? 200 : 500), text };
+        else onEvent(event, JSON.parse(text));
+      }
+    }
+    if (last === null) throw new ScopeboxError("the event stream ended without its result");
+    return { status: last.status, headers: res.headers, body: parse(last.text) };
+  }
+
+  // POST /v1/runs/{id}/cancel: stops the run of that `run_id` (queued or
+  // running); its own request then answers 499 `cancelled`.
+  cancel(runId, opts) {
+    return this.request("POST", `v1/runs/${encodeURIComponent(runId)}/cancel`, undefined, opts);
+  }
+
   // `call`, throwing ApiError for a 4xx/5xx answer; resolves with the body.
   async request(method, path, body, opts) {
     const { status, headers, body: answer } = await this.call(method, path, body, opts);
@@ -432,10 +491,11 @@ export class Client {
 
   // POST /v1/run. opts: scope, dynamic (objects of names to JS values), mode,
   // timeoutMs, return ("data", "all" or names), stdin, files, session,
-  // raiseErrors, signal.
+  // runId (to cancel it with `cancel`), raiseErrors, signal.
   async run(code, opts = {}) {
     const body = runBody(code, opts);
     if (opts.session !== undefined) body.session = opts.session;
+    if (opts.runId !== undefined) body.run_id = opts.runId;
     return this._result(await this.request("POST", "v1/run", body, { signal: opts.signal }), opts.raiseErrors);
   }
 

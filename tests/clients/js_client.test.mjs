@@ -45,6 +45,12 @@ async function checkedFetch(url, init) {
     valid = validate(JSON.parse(init.body));
   }
   const res = await fetch(url, init);
+  if ((res.headers.get("content-type") ?? "").startsWith("text/event-stream")) {
+    // An event stream is read as it comes (the test checks its last event).
+    assert.equal(res.status, 200);
+    seen.add(`${method.toUpperCase()} ${path}`);
+    return res;
+  }
   const text = await res.clone().text();
   // A body the contract rejects is one the server must refuse too.
   assert.ok(valid || res.status === 400, `${init.body} -> ${res.status}`);
@@ -195,6 +201,34 @@ test("an aborted request rejects with AbortError", async () => {
   const p = client.run("import time\ntime.sleep(2)", { signal: ctl.signal });
   ctl.abort();
   await assert.rejects(p, (e) => e.name === "AbortError");
+});
+
+test("a run streams its output as events, its last one the answer", async () => {
+  const events = [];
+  const r = await client.stream("POST", "v1/run", { code: "import sys\nprint('a')\nprint('b', file=sys.stderr)" },
+    { onEvent: (event, data) => events.push([event, data.text]) });
+  assert.equal(r.status, 200);
+  assert.deepEqual([r.body.stdout, r.body.stderr], ["a\n", "b\n"]);
+  assert.equal(events.filter(([e]) => e === "stdout").map(([, t]) => t).join(""), "a\n");
+  assert.equal(events.filter(([e]) => e === "stderr").map(([, t]) => t).join(""), "b\n");
+  const timeout = await client.stream("POST", "v1/run", { code: "while True: pass", timeout_ms: 200 });
+  assert.equal(timeout.status, 504);
+  assert.equal(timeout.body.error.code, "timeout");
+});
+
+test("cancel stops a run by its run id", async () => {
+  const p = client.run("while True:\n    pass", { runId: "js-loop", timeoutMs: 60000 });
+  for (;;) {
+    try {
+      assert.deepEqual(await client.cancel("js-loop"), { ok: true, run_id: "js-loop" });
+      break;
+    } catch (e) {
+      if (e.code !== "run_not_found") throw e; // not registered yet
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+  await assert.rejects(p, (e) => e.status === 499 && e.code === "cancelled");
+  await assert.rejects(client.cancel("js-loop"), (e) => e.status === 404 && e.code === "run_not_found");
 });
 
 test("an unreachable server is a ScopeboxError", async () => {

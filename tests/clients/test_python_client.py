@@ -211,6 +211,33 @@ def test_stdin_and_files_are_passed_through(client):
     assert e.value.code == "unknown_field" and "stdin" in e.value.message
 
 
+def test_cancel_stops_a_run_by_its_id(client):
+    import threading
+    import time
+    got = {}
+
+    def loop():
+        try:
+            client.run("while True:\n    pass", run_id="py-loop", timeout_ms=60000)
+        except ApiError as e:
+            got["error"] = e
+
+    t = threading.Thread(target=loop)
+    t.start()
+    for _ in range(600):
+        try:
+            assert client.cancel("py-loop") == {"ok": True, "run_id": "py-loop"}
+            break
+        except ApiError as e:
+            assert e.code == "run_not_found"  # not registered yet
+            time.sleep(0.05)
+    t.join(60)
+    assert (got["error"].status, got["error"].code) == (499, "cancelled")
+    with pytest.raises(ApiError) as e:
+        client.cancel("py-loop")
+    assert (e.value.status, e.value.code) == (404, "run_not_found")
+
+
 def test_unreachable_server():
     with pytest.raises(scopebox.ScopeboxError):
         Client("http://127.0.0.1:9", timeout=5).health()

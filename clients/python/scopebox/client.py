@@ -243,12 +243,16 @@ class Client:
             dynamic: Optional[Mapping[str, Any]] = None, mode: Optional[str] = None,
             timeout_ms: Optional[int] = None, return_: Optional[Return] = None,
             stdin: Optional[str] = None, files: Optional[Sequence[Mapping[str, Any]]] = None,
-            session: Optional[str] = None, raise_errors: Optional[bool] = None) -> RunResult:
+            session: Optional[str] = None, raise_errors: Optional[bool] = None,
+            run_id: Optional[str] = None) -> RunResult:
         """POST /v1/run. `scope` and `dynamic` map names to Python values;
-        `return_` is the API's `return` ("data", "all" or a list of names)."""
+        `return_` is the API's `return` ("data", "all" or a list of names);
+        `run_id` names the run, so that another thread can `cancel` it."""
         body = _run_body(code, mode, scope, dynamic, return_, timeout_ms, stdin, files)
         if session is not None:
             body["session"] = session
+        if run_id is not None:
+            body["run_id"] = run_id
         return self._result(self.request("POST", "/v1/run", body), raise_errors)
 
     def eval(self, expression: str, **kw: Any) -> Any:
@@ -271,6 +275,12 @@ class Client:
     def attach(self, session_id: str) -> "Session":
         """A Session object for an existing session id (no request made)."""
         return Session(self, None, session_id)
+
+    def cancel(self, run_id: str) -> Dict[str, Any]:
+        """POST /v1/runs/{id}/cancel: stops the run named `run_id` (queued or
+        running); its own request then raises ApiError `cancelled` (499).
+        Raises ApiError `run_not_found` when no such run is in progress."""
+        return self.request("POST", "/v1/runs/" + urllib.parse.quote(run_id, safe="") + "/cancel")
 
     def health(self) -> Dict[str, Any]:
         """GET /healthz (a 503 while booting raises ApiError)."""
