@@ -401,9 +401,20 @@ async function run() {
   const booting = engineName === "browser" && app.engineState.browser[0] !== "ready";
   renderRunning(els.status, engineName, booting ? "browser · waiting for Python to load" : `${engineName}${session ? " · session" : ""}`);
   document.body.dataset.outcome = "running";
+  // The server engine streams what the snippet writes: shown as it comes,
+  // replaced by the whole answer at the end.
+  let live = null;
+  const onOutput = (stream, text) => {
+    if (live === null) {
+      live = h("pre", { class: "stream-text live-output", "aria-live": "polite" });
+      clear(els.result, h("div", { class: "stream stream-live" },
+        h("div", { class: "stream-head" }, h("span", {}, "output so far")), live));
+    }
+    live.append(stream === "stderr" ? h("span", { class: "live-stderr" }, text) : text);
+  };
   let outcome;
   try {
-    outcome = await engine.run(req, { signal: controller.signal, session });
+    outcome = await engine.run(req, { signal: controller.signal, session, onOutput });
   } catch (e) {
     outcome = { status: 0, body: { ok: false, error: { code: "engine_error", message: String(e?.message ?? e) } } };
   }

@@ -436,6 +436,38 @@ test("dark theme and a narrow screen", async () => {
 
 // ---- round two: what a first-time user ran into ------------------------------------
 
+test("the server engine shows output live, and Stop cancels the run on the server", async () => {
+  // Issue 15's Stop case: three stopped infinite loops on the 2-worker
+  // server, then `1 + 1` is answered (without cancel, the loops would hold
+  // both workers for their 60 s limit).
+  await useEngine("server");
+  await page.click("label[for=mode-exec]");
+  await page.fill("#timeout", "60000");
+  await page.dispatchEvent("#timeout", "change");
+  for (let i = 0; i < 3; i++) {
+    await setEditor("#code-editor", `import time\nprint('tick ${i}')\nwhile True:\n    time.sleep(0.05)\n`);
+    const before = await runs();
+    await page.click("#run");
+    // The print is on the page while the run still runs.
+    await page.waitForSelector(`#result .live-output:has-text("tick ${i}")`, { timeout: 30000 });
+    assert.equal(await page.evaluate(() => document.body.dataset.outcome), "running");
+    await page.click("#stop");
+    await page.waitForFunction((n) => Number(document.body.dataset.runs) > n, before);
+    assert.equal(await page.evaluate(() => document.body.dataset.outcome), "stopped");
+  }
+  const cancelled = () => (server.log().match(/\(pg-[0-9-]+\) cancelled/g) ?? []).length;
+  for (let t = 0; cancelled() < 3 && t < 200; t++) await page.waitForTimeout(50);
+  assert.equal(cancelled(), 3, server.log());
+  await page.click("label[for=mode-eval]");
+  await setEditor("#code-editor", "1 + 1");
+  assert.equal(await run(page, { timeout: 30000 }), "ok");
+  assert.equal(await valueRepr(), "2");
+  await page.click("label[for=mode-exec]");
+  await page.fill("#timeout", "5000");
+  await page.dispatchEvent("#timeout", "change");
+  assertNoProblems();
+});
+
 test("Esc stops a run while the focus is in the code editor", async () => {
   await useEngine("browser");
   await page.click("label[for=mode-exec]");

@@ -39,7 +39,7 @@ export class ServerEngine {
       res = await this.client.call(method, path, body, { signal, parse: parseAnswer });
     } catch (e) {
       if (e?.name === "AbortError") {
-        return { stopped: true, ...failure(0, "stopped", "Stopped waiting for the server (the run itself ends at its time limit there).") };
+        return { stopped: true, ...failure(0, "stopped", "Stopped waiting for the server.") };
       }
       return failure(0, "network_error", `The server could not be reached: ${e?.message ?? e}`);
     }
@@ -47,11 +47,30 @@ export class ServerEngine {
     return { status: res.status, body: res.body };
   }
 
-  run(req, { signal, session }) {
+  // Streamed (the server's SSE answer): onOutput(stream, text) as the
+  // snippet writes. Stop aborts the stream and cancels the run by its id,
+  // so the worker is free at once for the next run.
+  async run(req, { signal, session, onOutput = () => {} }) {
+    const runId = `pg-${crypto.getRandomValues(new Uint32Array(3)).join("-")}`;
     const body = { code: req.code, mode: req.mode, scope: req.scope, dynamic: req.dynamic,
-                   return: req.return, timeout_ms: req.timeout_ms };
+                   return: req.return, timeout_ms: req.timeout_ms, run_id: runId };
     const path = session ? `v1/sessions/${encodeURIComponent(session)}/run` : "v1/run";
-    return this.call("POST", path, body, signal);
+    let res;
+    try {
+      res = await this.client.stream("POST", path, body, {
+        signal, parse: parseAnswer, onEvent: (event, data) => onOutput(event, data.text),
+      });
+    } catch (e) {
+      if (e?.name === "AbortError") {
+        // Closing the stream cancels the run too; the explicit cancel also
+        // covers a proxy that keeps the server's side of it open.
+        this.client.cancel(runId).catch(() => {});
+        return { stopped: true, ...failure(0, "stopped", "Stopped: the run was cancelled on the server.") };
+      }
+      return failure(0, "network_error", `The server could not be reached: ${e?.message ?? e}`);
+    }
+    if (typeof res.body === "string") return failure(res.status, "bad_response", `HTTP ${res.status}: ${res.body.slice(0, 300)}`);
+    return { status: res.status, body: res.body };
   }
 
   createSession(scope) {
