@@ -285,8 +285,9 @@ function onFrame(payload) {
   Atomics.store(ctrl, TIMEOUT_MS, timeout);
   Atomics.store(ctrl, JOB, jobWord(msg.id));
   Atomics.store(ctrl, RUN, runs);
-  // Cancelled before its frame was read (worker.mjs, cancelRun): stopped
-  // at its first bytecode, and the watchdog, armed below, goes on at once.
+  // Cancelled before its frame was read (worker.mjs, cancelRun): the
+  // runner starts none of its code (scopebox_worker/runner.py, _body), and
+  // the watchdog, armed below, interrupts at once and every 50 ms.
   if (Atomics.load(ctrl, CANCEL_ID) === jobWord(msg.id)) {
     Atomics.store(ctrl, TIMED_OUT, 1);
     Atomics.store(ctrl, CANCELLED, 1);

@@ -152,6 +152,12 @@ def _snippet(fn, *args):
 
 
 def _body(code, mode, g):
+    # Stopped before it started (a cancel that came before the run's frame
+    # was read, PROTOCOL.md `cancel`): not one line of it runs. The
+    # interrupt itself may have landed in the runner, which ignores it.
+    if _watchdog is not None and _watchdog() == 2:
+        limit.escalate()
+        raise KeyboardInterrupt
     body, last = _compile(code, mode)
     if body is not None:
         _execute(body, g)
