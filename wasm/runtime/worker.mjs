@@ -143,9 +143,13 @@ function cancelRun(id) {
   Atomics.store(ctrl, CTRL.CANCEL_ID, job);
   const run = Atomics.load(ctrl, CTRL.RUN);
   if (run === 0 || Atomics.load(ctrl, CTRL.JOB) !== job) return;
-  // A run already past its limit stays a timeout.
-  if (Atomics.compareExchange(ctrl, CTRL.TIMED_OUT, 0, 1) !== 0) return;
+  // A run already past its limit stays a timeout (the watchdog runs on
+  // this thread: it cannot fire in between). CANCELLED goes first, so that
+  // the interpreter thread, reading TIMED_OUT then CANCELLED at the run's
+  // end, never sees a cancelled run as timed out.
+  if (Atomics.load(ctrl, CTRL.TIMED_OUT) !== 0) return;
   Atomics.store(ctrl, CTRL.CANCELLED, 1);
+  Atomics.store(ctrl, CTRL.TIMED_OUT, 1);
   startWatchdog(run, 0);
 }
 
