@@ -292,6 +292,7 @@ function onFrame(payload) {
     Atomics.store(ctrl, TIMED_OUT, 1);
     Atomics.store(ctrl, CANCELLED, 1);
     Atomics.store(ctrl, INTERRUPT, 2);
+    if (msg.type === "run") payload = JSON.stringify({ ...msg, cancelled: true });
   }
   Atomics.add(ctrl, STARTS, 1);
   Atomics.notify(ctrl, STARTS); // the watchdog (worker.mjs)

@@ -38,6 +38,8 @@ _watchdog = None
 # From the host: (stream, text) -> None, the live output of a streamed run
 # (a request with `stream`); the worker sends it in `output` frames.
 _emit = None
+# The run in flight was cancelled before it started (its request's `cancelled`).
+_cancelled = False
 
 
 def _on_interrupt(signum, frame):
@@ -153,9 +155,12 @@ def _snippet(fn, *args):
 
 def _body(code, mode, g):
     # Stopped before it started (a cancel that came before the run's frame
-    # was read, PROTOCOL.md `cancel`): not one line of it runs. The
-    # interrupt itself may have landed in the runner, which ignores it.
-    if _watchdog is not None and _watchdog() == 2:
+    # was read, PROTOCOL.md `cancel`; the worker says so in the request):
+    # not one line of it runs. The interrupt itself may have landed in the
+    # runner, which ignores it. (Not asked of the watchdog callable: a JS
+    # call here at every run left state in the heap that session images do
+    # not carry.)
+    if _cancelled:
         limit.escalate()
         raise KeyboardInterrupt
     body, last = _compile(code, mode)
@@ -214,7 +219,8 @@ def _namespace(req):
 
 
 def run(req):
-    global _reserve
+    global _reserve, _cancelled
+    _cancelled = req.get("cancelled") is True
     if _reserve is None:  # a session's earlier run used it
         try:
             _reserve = bytearray(1 << 20)
