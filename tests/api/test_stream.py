@@ -162,3 +162,25 @@ def test_errors_before_the_stream_starts_are_plain(server, api):
     api.validate("POST", "/v1/run", status, body, headers)
     assert (status, body["error"]["code"]) == (400, "invalid_value")
     assert headers["Content-Type"] == "application/json"
+
+
+def test_a_streamed_run_in_a_session_resumed_elsewhere(server):
+    """A session's image taken on one worker and resumed on another, with
+    streamed runs on both sides: the JS call path the output takes must be
+    in every worker's pristine state, not made during the session's run
+    (which broke the resumed session: "table index is out of bounds")."""
+    _, _, a = server.request("POST", "/v1/sessions", {})
+    try:
+        events = Stream(server, f"/v1/sessions/{a['id']}/run", {"code": "v = 1\nprint(v)\ndef g(): return v + 1"}).all()
+        assert events[-1][2] == "result", events
+        _, _, exported = server.request("GET", f"/v1/sessions/{a['id']}/export")
+        _, _, b = server.request("POST", "/v1/sessions", {"image": exported["image"]})
+        try:
+            for _ in range(2):
+                events = Stream(server, f"/v1/sessions/{b['id']}/run", {"code": "print(g())\ng()"}).all()
+                assert events[-1][2] == "result" and events[-1][3]["result"] == 2, events[-1]
+                assert events[0][3] == {"text": "2"}
+        finally:
+            server.request("DELETE", f"/v1/sessions/{b['id']}")
+    finally:
+        server.request("DELETE", f"/v1/sessions/{a['id']}")

@@ -141,6 +141,7 @@ try {
   // limit (scopebox_worker/limit.py).
   runner.install(() => (Atomics.load(ctrl, RUN) === 0 ? 0 : 1 + Atomics.load(ctrl, TIMED_OUT)), emitOutput);
   runJson = runner.run_json;
+  runner.warm();
   thawClocks();
   const lock = lockInterpreter(py, { sleepMs });
   isolation = new Isolation(py);

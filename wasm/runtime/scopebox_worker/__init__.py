@@ -2,6 +2,6 @@
 The host of the interpreter calls install() once before the first run (the
 worker before its pristine capture): it makes asyncio's loops the run's own
 (aio.py)."""
-from .runner import install, run_json
+from .runner import install, run_json, warm
 
-__all__ = ["install", "run_json"]
+__all__ = ["install", "run_json", "warm"]

@@ -92,6 +92,19 @@ def install(watchdog=None, emit=None):
     signal.signal(signal.SIGINT, _on_interrupt)
     aio.install()
 
+def warm():
+    """Once at start-up, after install and before the pristine capture: the
+    first call from Python into a JS callable makes Pyodide set up its call
+    path lazily (a wasm table entry, and state in the heap naming it). Made
+    here, every worker's pristine state has it; made during a session's
+    run, the session's image would name an entry that a worker resuming it
+    lacks ("table index is out of bounds")."""
+    if _emit is not None:
+        _emit("stdout", "")  # no run streams now: it goes nowhere
+    if _watchdog is not None:
+        _watchdog()
+
+
 # A session's worker is dedicated to it (the host never sends it stateless
 # runs), so its namespace simply lives here between runs.
 _session_globals = None
