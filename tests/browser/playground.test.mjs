@@ -158,6 +158,16 @@ const CHECKS = {
   async block() {
     assert.equal(await valueRepr(), "(10, [5, 10])");
   },
+  async values() {
+    // The same text on both engines (the parity test compares the views);
+    // here, that the text is the exact value.
+    assert.match(await valueRepr(), /^\{'pi': 3\.14159, 'third': 0\.3333333333333333, 'big': 1267650600228229401496703205376, /);
+    const tree = (await page.locator(".value-tree").first().innerText()).replace(/\s+/g, " ");
+    for (const shown of [/'primes'\W+\{2, 3, 5, 7\}/, /'price'\W+Decimal\('19\.99'\)/,
+      /'when'\W+datetime\(2026-12-01T09:30:00\)/, /'raw'\W+b'\\x00scope'/]) {
+      assert.match(tree, shown);
+    }
+  },
   async error() {
     assert.equal(await text("#status .chip"), "ZeroDivisionError");
     assert.match(await text(".error-box .error-head"), /ZeroDivisionError: division by zero/);
@@ -356,6 +366,37 @@ async function sessionFlow(engine) {
 
 test("a session on the server keeps its namespace across runs", async () => {
   await sessionFlow("server");
+  assertNoProblems();
+});
+
+test("a server session survives a reload, and only End forgets it", async () => {
+  await useEngine("server");
+  await loadExample("session");
+  await page.click("#session-start");
+  await page.waitForSelector("#session-end:not([hidden])");
+  const id = await page.evaluate(() => document.body.dataset.session);
+  assert.equal(await run(), "ok");
+  await page.reload();
+  await page.waitForSelector("html[data-ready]");
+  assert.equal(await page.evaluate(() => document.body.dataset.session), id);
+  assert.match(await text("#session-state"), /1 run\b/);
+  assert.match(await text("#session-scope"), /counter = 1/);
+  assert.equal(await run(), "ok"); // the same namespace: the counter goes on
+  assert.match(await text("#session-scope"), /counter = 2/);
+  await page.click("#session-end");
+  await page.waitForSelector("#session-start:not([hidden])");
+  await page.reload();
+  await page.waitForSelector("html[data-ready]");
+  assert.equal(await page.evaluate(() => document.body.dataset.session), "");
+  assert.match(await text("#session-state"), /No session/);
+  // A kept id the server no longer has: said so, and forgotten.
+  await page.evaluate(() => localStorage.setItem("scopebox-session", JSON.stringify({ id: "0123456789abcdef0123456789abcdef" })));
+  await withAllowed([/404/], async () => {
+    await page.reload();
+    await page.waitForSelector("html[data-ready]");
+  });
+  assert.match(await text("#session-state"), /has ended/);
+  assert.equal(await page.evaluate(() => localStorage.getItem("scopebox-session")), null);
   assertNoProblems();
 });
 
