@@ -56,6 +56,11 @@ def test_a_cancel_before_its_run_stops_it_at_its_start():
     w = ControlledWorker()
     try:
         w.cancel(9)
+        # The cancel and the run travel on two pipes read by two threads:
+        # give the controlling thread a moment to record it first (a margin,
+        # not a measurement; late, the run is merely cancelled while running).
+        import time
+        time.sleep(0.5)
         answer = w.run(LOOP, id=9, timeout_ms=60000)
         assert answer["type"] == "cancelled" and answer["stdout"] == "", answer
         # Later runs are not touched by it.
