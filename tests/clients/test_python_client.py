@@ -162,7 +162,7 @@ def test_run_with_scope_and_dynamic(client):
     assert r.ok and r.stdout == "> top\n    nested\n" and r.stderr == ""
     assert [f.bindings for f in r.dynamic_returned] == [{"indent": "    "}, {"indent": "> "}]
     assert r.dynamic_final[0].function == "<request>" and r.dynamic_final[0].bindings == {"indent": "> "}
-    assert r.truncated == {"stdout": False, "stderr": False, "answer": False, "names": 0}
+    assert r.truncated == {"stdout": False, "stderr": False, "output": False, "answer": False, "names": 0, "files": 0}
     assert r.timing["run_ms"] >= 0
     assert r.scope["unused"] == (1,)
 
