@@ -22,7 +22,8 @@ const store = {
   },
   set(k, v) {
     try {
-      localStorage.setItem(`scopebox-${k}`, v);
+      if (v === null) localStorage.removeItem(`scopebox-${k}`);
+      else localStorage.setItem(`scopebox-${k}`, v);
     } catch {
       /* private mode: preferences are not kept */
     }
@@ -455,8 +456,34 @@ document.addEventListener("keydown", (e) => {
 
 // ---- sessions ---------------------------------------------------------------------
 
+// A server session outlives the page: its id is kept in the page's storage
+// and a reload attaches to it again; only End (or the server, when it has
+// ended it) forgets it. A browser-engine session lives in this page's
+// interpreter and dies with it, so it is never kept.
+function keepSession(s) {
+  store.set("session", s && s.engine === "server" ? JSON.stringify({ id: s.id }) : null);
+}
+
+function keptSession() {
+  try {
+    const kept = JSON.parse(store.get("session") ?? "null");
+    return typeof kept?.id === "string" && /^[A-Za-z0-9_-]{1,64}$/.test(kept.id) ? kept.id : null;
+  } catch {
+    return null;
+  }
+}
+
+async function resumeKeptSession() {
+  const id = keptSession();
+  if (!id || app.engine !== "server" || app.session) return;
+  app.session = { engine: "server", id, runs: 0, idle_ttl_ms: undefined };
+  clear(els.sessionState, "Reattaching the session kept from before the reload…");
+  await refreshSession();
+}
+
 function drawSession(extra) {
   const s = app.session;
+  keepSession(s);
   $("#scope-hint").textContent = s ? "the session's starting scope" : "global variables, JSON";
   els.sessionStart.hidden = Boolean(s);
   els.sessionRefresh.hidden = !s;
@@ -522,6 +549,8 @@ async function refreshSession() {
   } else if (outcome.status === 404) {
     app.session = null;
     drawSession("The session has ended (idle too long, or its worker stopped). Start a new one.");
+  } else {
+    drawSession(); // unreachable for now: the session is kept, the error shown
   }
 }
 
@@ -569,9 +598,13 @@ validate("dynamic", { quiet: true });
 els.examples.value = firstExample?.id ?? "";
 showNote(firstExample);
 resetOutput();
-drawSession();
+const keptId = keptSession();
 setEngine(start.engine, { initial: true });
-document.documentElement.dataset.ready = "1";
+// (setEngine drew "no session", which forgot it: put it back to reattach)
+if (keptId) store.set("session", JSON.stringify({ id: keptId }));
+resumeKeptSession().finally(() => {
+  document.documentElement.dataset.ready = "1";
+});
 
 // For the browser tests and the curious: the last answers, as data.
 window.scopebox = { engines, app, run, examples: EXAMPLES, views: { code: codeView, scope: scopeView, dynamic: dynamicView } };

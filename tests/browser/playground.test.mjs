@@ -405,6 +405,37 @@ test("a session on the server keeps its namespace across runs", async () => {
   assertNoProblems();
 });
 
+test("a server session survives a reload, and only End forgets it", async () => {
+  await useEngine("server");
+  await loadExample("session");
+  await page.click("#session-start");
+  await page.waitForSelector("#session-end:not([hidden])");
+  const id = await page.evaluate(() => document.body.dataset.session);
+  assert.equal(await run(), "ok");
+  await page.reload();
+  await page.waitForSelector("html[data-ready]");
+  assert.equal(await page.evaluate(() => document.body.dataset.session), id);
+  assert.match(await text("#session-state"), /1 run\b/);
+  assert.match(await text("#session-scope"), /counter = 1/);
+  assert.equal(await run(), "ok"); // the same namespace: the counter goes on
+  assert.match(await text("#session-scope"), /counter = 2/);
+  await page.click("#session-end");
+  await page.waitForSelector("#session-start:not([hidden])");
+  await page.reload();
+  await page.waitForSelector("html[data-ready]");
+  assert.equal(await page.evaluate(() => document.body.dataset.session), "");
+  assert.match(await text("#session-state"), /No session/);
+  // A kept id the server no longer has: said so, and forgotten.
+  await page.evaluate(() => localStorage.setItem("scopebox-session", JSON.stringify({ id: "0123456789abcdef0123456789abcdef" })));
+  await withAllowed([/404/], async () => {
+    await page.reload();
+    await page.waitForSelector("html[data-ready]");
+  });
+  assert.match(await text("#session-state"), /has ended/);
+  assert.equal(await page.evaluate(() => localStorage.getItem("scopebox-session")), null);
+  assertNoProblems();
+});
+
 test("a session in the browser engine keeps its namespace across runs", async () => {
   await sessionFlow("browser");
   assertNoProblems();

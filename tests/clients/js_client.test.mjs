@@ -6,6 +6,9 @@
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import Ajv2020 from "ajv/dist/2020.js";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 
 import {
   ApiError, ByteArray, Client, Complex, Cut, Cycle, Decimal, FrozenSet, Opaque, PyDateTime,
@@ -261,6 +264,24 @@ test("health, metrics, openapi", async () => {
   assert.equal(h.workers.total, 2);
   assert.match(await client.metrics(), /scopebox_runs_total/);
   assert.deepEqual(Object.keys((await client.openapi()).paths), Object.keys(openapi.paths));
+});
+
+test("apiKey goes out as a bearer token; a session belongs to its key", async () => {
+  const [alice, bob] = ["alice-0123456789abcdef0123456789", "bob-fedcba9876543210fedcba987654"];
+  const keys = join(mkdtempSync(join(tmpdir(), "scopebox-keys-")), "api-keys");
+  writeFileSync(keys, `alice ${alice}\nbob ${bob}\n`);
+  const keyed = await startServer({ args: ["--workers", "1", "--api-keys-file", keys] });
+  try {
+    await assert.rejects(new Client(keyed.url).run("1"), (e) => e instanceof ApiError && e.status === 401 && e.code === "unauthorized");
+    const a = new Client(keyed.url, { apiKey: alice });
+    assert.equal(await a.eval("6 * 7"), 42);
+    await a.withSession({ scope: { n: 1 } }, async (s) => {
+      assert.equal(await s.eval("n"), 1);
+      await assert.rejects(new Client(keyed.url, { apiKey: bob }).attach(s.id).eval("n"), (e) => e.code === "session_not_found");
+    });
+  } finally {
+    await keyed.stop();
+  }
 });
 
 test("every route the client has was exercised and checked", () => {

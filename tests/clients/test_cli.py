@@ -115,3 +115,21 @@ def test_url_flag_and_unreachable_server(server):
 def test_bad_usage_exits_2(server, args):
     rc, out, err = cli(server, *args)
     assert rc == 2 and out == "" and err
+
+
+def test_api_key_from_the_flag_or_the_environment(tmp_path):
+    key = "alice-0123456789abcdef0123456789"
+    keys = tmp_path / "api-keys"
+    keys.write_text(f"alice {key}\n")
+    with ScopeboxServer("--workers", "1", "--api-keys-file", str(keys)) as s:
+        s.wait_healthy(1)
+        rc, out, err = cli(s, "run", "--eval", "-c", "1 + 1")
+        assert rc == 3 and err.startswith("scopebox: 401 unauthorized: "), err
+        rc, out, err = cli(s, "run", "--api-key", key, "--eval", "-c", "1 + 1")
+        assert (rc, out) == (0, "2\n"), err
+        os.environ["SCOPEBOX_API_KEY"] = key
+        try:
+            rc, out, err = cli(s, "run", "--eval", "-c", "2 + 2")
+        finally:
+            del os.environ["SCOPEBOX_API_KEY"]
+        assert (rc, out) == (0, "4\n"), err

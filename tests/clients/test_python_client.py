@@ -286,3 +286,35 @@ def test_every_client_route_was_checked(client):
     routes = {(m.upper(), p) for p, item in API.doc["paths"].items() for m in item if m != "parameters"}
     not_client = {("POST", "/mcp")}  # for MCP clients: tests/mcp
     assert routes - not_client <= CheckedClient.seen, routes - not_client - CheckedClient.seen
+
+
+# ---- API keys ---------------------------------------------------------------
+
+KEY_A = "alice-0123456789abcdef0123456789"
+KEY_B = "bob-fedcba9876543210fedcba987654"
+
+
+@pytest.fixture(scope="module")
+def keyed(tmp_path_factory):
+    path = tmp_path_factory.mktemp("keys") / "api-keys"
+    path.write_text(f"alice {KEY_A}\nbob {KEY_B}\n")
+    with ScopeboxServer("--workers", "1", "--api-keys-file", str(path)) as s:
+        s.wait_healthy(1)
+        yield s
+
+
+def test_api_key_goes_out_as_a_bearer_token(keyed):
+    with pytest.raises(ApiError) as e:
+        Client(keyed.url).run("1")
+    assert (e.value.status, e.value.code) == (401, "unauthorized")
+    with pytest.raises(ApiError) as e:
+        Client(keyed.url, api_key=KEY_A[:-1]).run("1")
+    assert e.value.code == "unauthorized"
+    alice, bob = Client(keyed.url, api_key=KEY_A), Client(keyed.url, api_key=KEY_B)
+    assert alice.eval("6 * 7") == 42
+    with alice.session(scope={"n": 1}) as s:
+        assert s.eval("n") == 1
+        # a session belongs to the key that made it: to another, it is not there
+        with pytest.raises(ApiError) as e:
+            bob.attach(s.id).eval("n")
+        assert e.value.code == "session_not_found"
