@@ -1,7 +1,6 @@
 """Runs one request: compile, execute in a fresh (or the session's) namespace
 under the request's root dynamic bindings, and describe what happened."""
 import ast
-import io
 import json
 import signal
 import sys
