@@ -158,6 +158,16 @@ const CHECKS = {
   async block() {
     assert.equal(await valueRepr(), "(10, [5, 10])");
   },
+  async values() {
+    // The same text on both engines (the parity test compares the views);
+    // here, that the text is the exact value.
+    assert.match(await valueRepr(), /^\{'pi': 3\.14159, 'third': 0\.3333333333333333, 'big': 1267650600228229401496703205376, /);
+    const tree = (await page.locator(".value-tree").first().innerText()).replace(/\s+/g, " ");
+    for (const shown of [/'primes'\W+\{2, 3, 5, 7\}/, /'price'\W+Decimal\('19\.99'\)/,
+      /'when'\W+datetime\(2026-12-01T09:30:00\)/, /'raw'\W+b'\\x00scope'/]) {
+      assert.match(tree, shown);
+    }
+  },
   async error() {
     assert.equal(await text("#status .chip"), "ZeroDivisionError");
     assert.match(await text(".error-box .error-head"), /ZeroDivisionError: division by zero/);
