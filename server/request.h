@@ -41,6 +41,12 @@
 #define ERR_CANCELLED             "cancelled"
 #define ERR_RUN_NOT_FOUND         "run_not_found"
 #define ERR_RUN_ID_IN_USE         "run_id_in_use"
+/* A run's input and output fields (runio.h) */
+#define ERR_STDIN_TOO_LARGE       "stdin_too_large"
+#define ERR_TOO_MANY_FILES        "too_many_files"
+#define ERR_FILES_TOO_LARGE       "files_too_large"
+#define ERR_INVALID_PATH          "invalid_path"
+#define ERR_INVALID_GLOB          "invalid_glob"
 
 struct api_error {
     int status;          /* HTTP status to answer with */
@@ -84,6 +90,9 @@ struct run_request {
     const json_t *session; /* string, or NULL */
     const json_t *image;   /* session creation: an exported image (base64), or NULL */
     const json_t *run_id;  /* runs: the client's id for the run, or NULL (the server makes one) */
+    const json_t *stdin_text; /* string within STDIN_MAX_BYTES, or NULL */
+    const json_t *files;   /* array of checked {path, text|base64}, or NULL */
+    const json_t *collect; /* array of checked glob patterns, or NULL */
     unsigned timeout_ms;   /* 0: the server's default */
     unsigned memory_mb;    /* 0: the server's cap (--worker-heap-mb) */
     long long output_cap;  /* -1: the server's cap (--output-cap-bytes) */

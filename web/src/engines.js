@@ -8,6 +8,13 @@ const OUTPUT_CAP = 1 << 20; // the server's default --output-cap-bytes
 const GRACE_MS = 1000; // the server's default --timeout-grace-ms
 const HEAP_CAP_BYTES = 256 * 1024 * 1024; // the server's default --worker-heap-mb
 
+// A run's stdin, files and collect patterns, only those the request has.
+function ioFields(req) {
+  const out = {};
+  for (const k of ["stdin", "files", "collect"]) if (req[k] !== undefined) out[k] = req[k];
+  return out;
+}
+
 function failure(status, code, message, extra = {}) {
   return { status, body: { ok: false, error: { code, message }, ...extra } };
 }
@@ -53,7 +60,7 @@ export class ServerEngine {
   async run(req, { signal, session, onOutput = () => {} }) {
     const runId = `pg-${crypto.getRandomValues(new Uint32Array(3)).join("-")}`;
     const body = { code: req.code, mode: req.mode, scope: req.scope, dynamic: req.dynamic,
-                   return: req.return, timeout_ms: req.timeout_ms, run_id: runId };
+                   return: req.return, timeout_ms: req.timeout_ms, run_id: runId, ...ioFields(req) };
     const path = session ? `v1/sessions/${encodeURIComponent(session)}/run` : "v1/run";
     let res;
     try {
@@ -206,7 +213,7 @@ export class BrowserEngine {
     }
     const payload = JSON.stringify({
       type: "run", id: 0, code: req.code, mode: req.mode, scope: req.scope, dynamic: req.dynamic,
-      return: req.return, output_cap: OUTPUT_CAP, persist: Boolean(session),
+      return: req.return, output_cap: OUTPUT_CAP, persist: Boolean(session), ...ioFields(req),
     });
     // Stop works while Python is still loading, too.
     const stoppedEarly = () => ({ stopped: true, ...failure(0, "stopped", "Stopped before the run started.") });
@@ -217,7 +224,8 @@ export class BrowserEngine {
     if (ready instanceof Error) return failure(503, "engine_unavailable", ready.message);
     let call;
     try {
-      call = await this.send({ type: "call", payload });
+      // A stateless run's files are gone with it, as on the server.
+      call = await this.send({ type: "call", payload, fresh: !session });
     } catch (e) {
       return failure(503, "engine_unavailable", String(e?.message ?? e));
     }
