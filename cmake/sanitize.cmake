@@ -22,9 +22,10 @@ if(SCOPEBOX_SANITIZE)
                         "(use address,undefined or thread)")
   endif()
   # Frame pointers for whole stacks in reports; no recovery, so the first
-  # report ends the process and fails the test that caused it.
+  # report ends the process and fails the test that caused it; assert()s
+  # checked whatever the build type (RelWithDebInfo defines NDEBUG).
   set(SCOPEBOX_SANITIZE_FLAGS -fsanitize=${SCOPEBOX_SANITIZE} -fno-omit-frame-pointer
-      -fno-sanitize-recover=all)
+      -fno-sanitize-recover=all -UNDEBUG)
   message(STATUS "sanitizers: ${SCOPEBOX_SANITIZE}")
 endif()
 

@@ -1,6 +1,7 @@
 #define _GNU_SOURCE
 #include "pool.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <math.h>
 #include <poll.h>
@@ -110,6 +111,16 @@ struct pool {
     double drain_deadline;
 };
 
+/* ---- thread identity -------------------------------------------------------
+ * The dispatcher alone touches the slots, the session lines and the store,
+ * and ends jobs; HTTP threads only submit, park and abandon. The asserts say
+ * so where it matters (they are checked in Debug and sanitizer builds, see
+ * cmake/sanitize.cmake). Before the dispatcher starts and after it is joined
+ * the thread shutting the pool down is the only one left, and may end jobs. */
+static _Thread_local bool on_dispatcher_thread;
+#define ASSERT_DISPATCHER(p) assert(on_dispatcher_thread || !(p)->thread_started)
+#define ASSERT_NOT_DISPATCHER() assert(!on_dispatcher_thread)
+
 /* ---- jobs ----------------------------------------------------------------- */
 
 struct job *job_new(void) {
@@ -136,6 +147,7 @@ void job_release(struct job *job) {
 
 bool job_park(struct job *job) {
     bool wait;
+    ASSERT_NOT_DISPATCHER();
     pthread_mutex_lock(&job->lock);
     wait = !job->done;
     if (wait) {
@@ -148,6 +160,7 @@ bool job_park(struct job *job) {
 
 bool job_abandon(struct job *job) {
     bool done;
+    ASSERT_NOT_DISPATCHER();
     pthread_mutex_lock(&job->lock);
     job->parked = false;
     done = job->done;
@@ -175,6 +188,8 @@ static enum run_outcome outcome_of(const json_t *result, const struct api_error 
 static void session_job_done(struct pool *p, struct job *job, bool answered);
 
 static void job_complete(struct job *job, json_t *result, const struct api_error *err) {
+    ASSERT_DISPATCHER(job->pool);
+    assert(!job->done); /* a job ends once: it holds the pool's reference until then */
     if (job->kind == JOB_RUN || job->kind == JOB_SESSION_RUN)
         metrics_run(result != NULL && job->status == 504 ? OUTCOME_TIMEOUT : outcome_of(result, err),
                     job->queue_ms, job->run_ms);
@@ -268,6 +283,8 @@ bool pool_submit(struct pool *p, struct job *job, enum job_kind kind, const char
                  const struct run_request *req, struct api_error *err) {
     char why[160];
     bool ok;
+
+    ASSERT_NOT_DISPATCHER(); /* jobs come from HTTP threads, never from the loop */
 
     if (kind == JOB_RUN && req->session != NULL) {
         kind = JOB_SESSION_RUN;
@@ -758,6 +775,8 @@ static void route_session_jobs(struct pool *p, bool stopping) {
     struct job *job, *list;
     struct session_meta meta;
 
+    ASSERT_DISPATCHER(p);
+
     pthread_mutex_lock(&p->lock);
     list = queue_take_all(&p->ctl);
     pthread_mutex_unlock(&p->lock);
@@ -975,6 +994,7 @@ static void check_recycle(struct slot *s) {
 
 static struct job *take_job(struct slot *s, double now) {
     struct job *job = s->job;
+    assert(s->state == SLOT_BUSY && job != NULL);
     s->job = NULL;
     s->state = SLOT_RESETTING;
     s->deadline = now + s->pool->cfg->timeout_grace_ms;
@@ -1223,6 +1243,7 @@ static void on_message(struct slot *s, uint8_t **payload, size_t len, double now
     const char *type;
     json_t *msg = frame_parse_message(*payload, len, &type, why, sizeof why);
 
+    ASSERT_DISPATCHER(s->pool);
     if (msg == NULL) {
         protocol_error(s, now, why);
         return;
@@ -1347,6 +1368,8 @@ static void write_frame(struct slot *s, double now) {
 /* The worker interrupts a run at its limit itself; the host kills it only
  * if that did not work within the grace period. */
 static void start_job(struct slot *s, struct job *job, double now) {
+    ASSERT_DISPATCHER(s->pool);
+    assert(s->state == SLOT_IDLE && s->job == NULL);
     s->job = job;
     s->written = 0;
     s->state = SLOT_BUSY;
@@ -1503,6 +1526,7 @@ static struct slot *pick_slot(struct pool *p, const struct job *job) {
 }
 
 static void assign_jobs(struct pool *p) {
+    ASSERT_DISPATCHER(p);
     for (;;) {
         struct slot *s = longest_idle(p);
         struct job *job;
@@ -1532,6 +1556,9 @@ static void tick(struct pool *p, struct slot *s, double now, bool stopping,
                  double drain_deadline) {
     int status;
 
+    ASSERT_DISPATCHER(p);
+    /* A slot has a job exactly while it is busy (struct slot). */
+    assert((s->state == SLOT_BUSY) == (s->job != NULL));
     switch (s->state) {
     case SLOT_EMPTY:
         if (!stopping && now >= s->respawn_at)
@@ -1687,6 +1714,7 @@ static void *dispatcher(void *arg) {
     struct pollfd *fds = calloc((size_t)p->n_slots * 3 + 1, sizeof *fds);
     struct { int slot; enum fd_role role; } *who = calloc((size_t)p->n_slots * 3 + 1, sizeof *who);
 
+    on_dispatcher_thread = true;
     if (fds == NULL || who == NULL) {
         log_msg("dispatcher: out of memory");
         abort();
