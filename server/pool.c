@@ -234,6 +234,18 @@ static void wake(struct pool *p) {
     (void)!write(p->wake_fd, &one, sizeof one);
 }
 
+/* A run's input and output fields go to the worker as the client sent
+ * them (request.c checked them); absent ones stay absent. */
+static json_t *with_run_io(json_t *msg, const struct run_request *req) {
+    if (msg != NULL && ((req->stdin_text && json_object_set(msg, "stdin", (json_t *)req->stdin_text)) ||
+                        (req->files && json_object_set(msg, "files", (json_t *)req->files)) ||
+                        (req->collect && json_object_set(msg, "collect", (json_t *)req->collect)))) {
+        json_decref(msg);
+        return NULL;
+    }
+    return msg;
+}
+
 /* The worker message for a job (PROTOCOL.md, "Messages"); NULL for the
  * session jobs no worker sees. Session messages get their `image` (or
  * `persist`) when a worker is picked (start_session_job). */
@@ -242,12 +254,14 @@ static json_t *job_message(const struct pool *p, const struct job *job,
     switch (job->kind) {
     case JOB_RUN:
     case JOB_SESSION_RUN:
-        return json_pack("{s:s, s:I, s:O, s:s, s:O, s:O, s:O, s:I, s:I}", "type", "run",
-                         "id", (json_int_t)job->id, "code", (json_t *)req->code, "mode",
-                         run_mode_name(req->mode), "scope", (json_t *)req->scope, "dynamic",
-                         (json_t *)req->dynamic, "return", (json_t *)req->ret, "timeout_ms",
-                         (json_int_t)job->timeout_ms, "output_cap",
-                         (json_int_t)p->cfg->output_cap_bytes);
+        return with_run_io(
+            json_pack("{s:s, s:I, s:O, s:s, s:O, s:O, s:O, s:I, s:I}", "type", "run",
+                      "id", (json_int_t)job->id, "code", (json_t *)req->code, "mode",
+                      run_mode_name(req->mode), "scope", (json_t *)req->scope, "dynamic",
+                      (json_t *)req->dynamic, "return", (json_t *)req->ret, "timeout_ms",
+                      (json_int_t)job->timeout_ms, "output_cap",
+                      (json_int_t)p->cfg->output_cap_bytes),
+            req);
     case JOB_SESSION_CREATE:
         return json_pack("{s:s, s:I, s:O, s:I}", "type", "inspect", "id", (json_int_t)job->id,
                          "scope", (json_t *)req->scope, "timeout_ms", (json_int_t)job->timeout_ms);
@@ -1163,7 +1177,8 @@ static void on_image(struct slot *s, json_t *msg, double now) {
  * 400, and the worker is fine. Only codes the API documents pass through. */
 static void on_rejected(struct slot *s, json_t *msg, double now) {
     static const char *const codes[] = {ERR_INVALID_NAME, ERR_INVALID_VALUE, ERR_INVALID_TYPE,
-                                        ERR_SESSION_INCOMPATIBLE, ERR_INVALID_IMAGE};
+                                        ERR_SESSION_INCOMPATIBLE, ERR_INVALID_IMAGE,
+                                        ERR_INVALID_PATH, ERR_FILES_TOO_LARGE};
     const json_t *e = json_object_get(msg, "error");
     const char *code = json_string_value(json_object_get(e, "code"));
     const json_t *m = json_object_get(e, "message");
@@ -1197,8 +1212,8 @@ static void on_rejected(struct slot *s, json_t *msg, double now) {
  * what is unknown is null, never made up. */
 static json_t *timeout_body(json_t *msg, const char *stopped_by, const char *text) {
     static const char *const where[] = {"line", "column", "source", "traceback"};
-    static const char *const kept[] = {"stdout", "stderr", "truncated", "scope", "definitions",
-                                       "changes", "dynamic", "tasks_cancelled"};
+    static const char *const kept[] = {"stdout", "stderr", "output", "files", "truncated", "scope",
+                                       "definitions", "changes", "dynamic", "tasks_cancelled"};
     json_t *body = msg ? msg : json_object();
     json_t *said = json_object_get(body, "error");
     json_t *err = json_pack("{s:s, s:s, s:s}", "code", ERR_TIMEOUT, "message", text, "stopped_by",

@@ -7,6 +7,7 @@
 #include <strings.h>
 
 #include "log.h"
+#include "runio.h"
 
 /* Field names echoed back in messages come from the client: keep them short. */
 #define NAME_ECHO_MAX 64
@@ -153,7 +154,7 @@ bool request_check_size(unsigned long long len, size_t max, struct api_error *er
 /* Each accepted field is one row: a JSON kind, the request kinds that
  * accept it and those that require it, and a check that also stores it.
  * New fields are new rows. */
-enum field_kind { KIND_STRING, KIND_OBJECT, KIND_BOOL, KIND_INTEGER, KIND_ANY };
+enum field_kind { KIND_STRING, KIND_OBJECT, KIND_BOOL, KIND_INTEGER, KIND_ARRAY, KIND_ANY };
 
 #define IN(kind) (1u << (kind))
 #define RUNS (IN(REQ_RUN) | IN(REQ_SESSION_RUN))
@@ -173,6 +174,7 @@ static const char *kind_name(enum field_kind kind) {
     case KIND_OBJECT: return "an object";
     case KIND_BOOL: return "a boolean";
     case KIND_INTEGER: return "an integer";
+    case KIND_ARRAY: return "an array";
     case KIND_ANY: return "a value";
     }
     return "?";
@@ -184,6 +186,7 @@ static bool kind_matches(enum field_kind kind, const json_t *v) {
     case KIND_OBJECT: return json_is_object(v);
     case KIND_BOOL: return json_is_boolean(v);
     case KIND_INTEGER: return json_is_integer(v);
+    case KIND_ARRAY: return json_is_array(v);
     case KIND_ANY: return true;
     }
     return false;
@@ -326,6 +329,34 @@ static bool store_image(const struct field *f, const json_t *v, struct run_reque
     return true;
 }
 
+/* A run's input and output (runio.c has the bounds and the path rules). */
+static bool store_stdin(const struct field *f, const json_t *v, struct run_request *out,
+                        struct api_error *err) {
+    (void)f;
+    if (!runio_check_stdin(v, err))
+        return false;
+    out->stdin_text = v;
+    return true;
+}
+
+static bool store_files(const struct field *f, const json_t *v, struct run_request *out,
+                        struct api_error *err) {
+    (void)f;
+    if (!runio_check_files(v, err))
+        return false;
+    out->files = v;
+    return true;
+}
+
+static bool store_collect(const struct field *f, const json_t *v, struct run_request *out,
+                          struct api_error *err) {
+    (void)f;
+    if (!runio_check_collect(v, err))
+        return false;
+    out->collect = v;
+    return true;
+}
+
 static const struct field fields[] = {
     {"code", KIND_STRING, RUNS, RUNS, store_code},
     {"mode", KIND_STRING, RUNS, 0, store_mode}, /* default: exec */
@@ -335,6 +366,9 @@ static const struct field fields[] = {
     {"timeout_ms", KIND_INTEGER, RUNS, 0, store_timeout},
     {"session", KIND_STRING, IN(REQ_RUN), 0, store_session},
     {"image", KIND_STRING, IN(REQ_SESSION_CREATE), 0, store_image},
+    {"stdin", KIND_STRING, RUNS, 0, store_stdin},       /* default: empty */
+    {"files", KIND_ARRAY, RUNS, 0, store_files},        /* default: none */
+    {"collect", KIND_ARRAY, RUNS, 0, store_collect},    /* default: none */
 };
 
 #define N_FIELDS (sizeof fields / sizeof fields[0])

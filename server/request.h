@@ -38,6 +38,12 @@
 #define ERR_KEY_RUN_LIMIT         "key_run_limit"
 #define ERR_KEY_SESSION_LIMIT     "key_session_limit"
 #define ERR_CRASH_RATE_LIMITED    "crash_rate_limited"
+/* A run's input and output fields (runio.h) */
+#define ERR_STDIN_TOO_LARGE       "stdin_too_large"
+#define ERR_TOO_MANY_FILES        "too_many_files"
+#define ERR_FILES_TOO_LARGE       "files_too_large"
+#define ERR_INVALID_PATH          "invalid_path"
+#define ERR_INVALID_GLOB          "invalid_glob"
 
 struct api_error {
     int status;          /* HTTP status to answer with */
@@ -75,6 +81,9 @@ struct run_request {
     const json_t *ret;     /* "data", "all" or an array of strings */
     const json_t *session; /* string, or NULL */
     const json_t *image;   /* session creation: an exported image (base64), or NULL */
+    const json_t *stdin_text; /* string within STDIN_MAX_BYTES, or NULL */
+    const json_t *files;   /* array of checked {path, text|base64}, or NULL */
+    const json_t *collect; /* array of checked glob patterns, or NULL */
     unsigned timeout_ms;   /* 0: the server's default */
     enum run_mode mode;
 };

@@ -7,6 +7,7 @@ import { ServerEngine, BrowserEngine } from "./src/engines.js";
 import { EXAMPLES, exampleById } from "./src/examples.js";
 import { readHash, makeHash } from "./src/url-state.js";
 import { checkVariables } from "./src/variables.js";
+import { ioPanel } from "./src/io-panel.js";
 import { classify, renderStatus, renderRunning, renderResult, renderScope, renderDynamic, scopeTree } from "./src/render.js";
 
 const DEFAULT_TIMEOUT = 5000;
@@ -126,6 +127,7 @@ const dynamicView = jsonEditor($("#dynamic-editor"), {
   onChange: () => validate("dynamic"),
 });
 const views = { scope: scopeView, dynamic: dynamicView };
+const io = ioPanel({});
 
 function validate(which, { quiet = false } = {}) {
   const view = views[which];
@@ -390,6 +392,7 @@ async function run() {
     dynamic: dynCheck.value,
     return: els.ret.value,
     timeout_ms: timeoutValue(),
+    ...io.fields(),
   };
   const session = app.session && app.session.engine === engineName ? app.session.id : null;
   // A session got the Scope when it started; sending it again would reset

@@ -5,7 +5,12 @@ import json
 
 import pytest
 
+from scopebox_server import ScopeboxServer
+
 MIB = 1024 * 1024
+# Bodies up to 12 MiB, so that the bounds inside a body (stdin, files) are
+# reached before the body's own.
+BODY_MAX = 12 * MIB
 J = {"Content-Type": "application/json"}
 
 
@@ -51,7 +56,7 @@ ROWS = [
     ("session_not_string", "POST", "/v1/run", J, body(code="1", session=5), 400, "invalid_type", "session"),
     ("session_unknown", "POST", "/v1/run", J, body(code="1", session="nope"), 404, "session_not_found", "nope"),
     ("unknown_field", "POST", "/v1/run", J, body(code="1", bogus=1), 400, "unknown_field", "bogus"),
-    ("too_large", "POST", "/v1/run", J, body(code="x = 1", scope={"s": "x" * (2 * MIB)}), 413, "body_too_large", "bytes"),
+    ("too_large", "POST", "/v1/run", J, body(code="x = 1", scope={"s": "x" * (BODY_MAX + 1)}), 413, "body_too_large", "bytes"),
     ("text_plain", "POST", "/v1/run", {"Content-Type": "text/plain"}, body(code="1"), 415,
      "unsupported_media_type", "Content-Type"),
     ("unknown_route", "GET", "/v1/nothing", {}, None, 404, "not_found", "/v1/nothing"),
@@ -61,6 +66,57 @@ ROWS = [
     ("get_unknown_session", "GET", "/v1/sessions/unknown", {}, None, 404, "session_not_found", "unknown"),
     ("delete_unknown_session", "DELETE", "/v1/sessions/unknown", {}, None, 404, "session_not_found", "unknown"),
     ("run_unknown_session", "POST", "/v1/sessions/unknown/run", J, body(code="1"), 404, "session_not_found", "unknown"),
+    # A run's input and output (stdin, files, collect: server/runio.c).
+    ("stdin_not_string", "POST", "/v1/run", J, body(code="1", stdin=["a"]), 400, "invalid_type", "stdin"),
+    ("stdin_too_large", "POST", "/v1/run", J, body(code="1", stdin="x" * (MIB + 1)), 400, "stdin_too_large", "stdin"),
+    ("files_not_array", "POST", "/v1/run", J, body(code="1", files={"a": "b"}), 400, "invalid_type", "files"),
+    ("file_not_object", "POST", "/v1/run", J, body(code="1", files=["a.txt"]), 400, "invalid_type", "files[0]"),
+    ("file_without_path", "POST", "/v1/run", J, body(code="1", files=[{"text": "a"}]), 400, "missing_field",
+     "files[0].path"),
+    ("file_path_not_string", "POST", "/v1/run", J, body(code="1", files=[{"path": 1, "text": "a"}]), 400,
+     "invalid_type", "files[0].path"),
+    ("file_without_content", "POST", "/v1/run", J, body(code="1", files=[{"path": "a"}]), 400, "invalid_value",
+     "files[0]"),
+    ("file_text_and_base64", "POST", "/v1/run", J, body(code="1", files=[{"path": "a", "text": "", "base64": ""}]),
+     400, "invalid_value", "files[0]"),
+    ("file_text_not_string", "POST", "/v1/run", J, body(code="1", files=[{"path": "a", "text": 5}]), 400,
+     "invalid_type", "files[0].text"),
+    ("file_bad_base64", "POST", "/v1/run", J, body(code="1", files=[{"path": "a", "base64": "AA="}]), 400,
+     "invalid_value", "files[0].base64"),
+    ("file_unknown_member", "POST", "/v1/run", J, body(code="1", files=[{"path": "a", "text": "", "mode": 7}]),
+     400, "unknown_field", "files[0].mode"),
+    ("too_many_files", "POST", "/v1/run", J, body(code="1", files=[{"path": f"f{i}", "text": ""} for i in range(101)]),
+     400, "too_many_files", "files"),
+    ("files_too_large", "POST", "/v1/run", J, body(code="1", files=[{"path": "a", "text": "x" * (4 * MIB)},
+                                                                  {"path": "b", "text": "x" * (4 * MIB + 1)}]),
+     400, "files_too_large", "files"),
+    ("path_dotdot", "POST", "/v1/run", J, body(code="1", files=[{"path": "../etc/passwd", "text": ""}]), 400,
+     "invalid_path", ".."),
+    ("path_dotdot_inside", "POST", "/v1/run", J, body(code="1", files=[{"path": "/tmp/a/../../etc/x", "text": ""}]),
+     400, "invalid_path", ".."),
+    ("path_absolute_outside", "POST", "/v1/run", J, body(code="1", files=[{"path": "/etc/passwd", "text": ""}]),
+     400, "invalid_path", "writable"),
+    ("path_writable_dir_itself", "POST", "/v1/run", J, body(code="1", files=[{"path": "/tmp", "text": ""}]),
+     400, "invalid_path", "writable"),
+    ("path_with_nul", "POST", "/v1/run", J, body(code="1", files=[{"path": "a\u0000b", "text": ""}]), 400,
+     "invalid_path", "NUL"),
+    ("path_empty", "POST", "/v1/run", J, body(code="1", files=[{"path": "", "text": ""}]), 400, "invalid_path",
+     "empty"),
+    ("path_names_a_directory", "POST", "/v1/run", J, body(code="1", files=[{"path": "out/", "text": ""}]), 400,
+     "invalid_path", "file"),
+    ("path_too_long", "POST", "/v1/run", J, body(code="1", files=[{"path": "a/" * 600, "text": ""}]), 400,
+     "invalid_path", "1024"),
+    ("collect_not_array", "POST", "/v1/run", J, body(code="1", collect="*.txt"), 400, "invalid_type", "collect"),
+    ("collect_not_strings", "POST", "/v1/run", J, body(code="1", collect=[1]), 400, "invalid_type", "collect"),
+    ("glob_unclosed_bracket", "POST", "/v1/run", J, body(code="1", collect=["out/[ab.txt"]), 400, "invalid_glob",
+     "collect[0]"),
+    ("glob_double_star_in_segment", "POST", "/v1/run", J, body(code="1", collect=["*.txt", "a**"]), 400,
+     "invalid_glob", "collect[1]"),
+    ("glob_dotdot", "POST", "/v1/run", J, body(code="1", collect=["../*"]), 400, "invalid_glob", ".."),
+    ("glob_outside", "POST", "/v1/run", J, body(code="1", collect=["/etc/*"]), 400, "invalid_glob", "writable"),
+    ("too_many_globs", "POST", "/v1/run", J, body(code="1", collect=["*"] * 33), 400, "invalid_glob", "collect"),
+    ("session_run_bad_path", "POST", "/v1/sessions/unknown/run", J, body(code="1", files=[{"path": "/x", "text": ""}]),
+     400, "invalid_path", "files[0].path"),
     ("session_bad_scope", "POST", "/v1/sessions", J, body(scope=[]), 400, "invalid_type", "scope"),
     ("session_unknown_field", "POST", "/v1/sessions", J, body(code="1"), 400, "unknown_field", "code"),
 ]
@@ -70,6 +126,13 @@ SPEC_PATH = {
     "/v1/run": "/v1/run", "/healthz": None, "/v1/sessions": "/v1/sessions",
     "/v1/sessions/unknown": "/v1/sessions/{id}", "/v1/sessions/unknown/run": "/v1/sessions/{id}/run",
 }
+
+
+@pytest.fixture(scope="module")
+def server():
+    with ScopeboxServer("--workers", "2", "--max-body-bytes", str(BODY_MAX)) as s:
+        s.wait_healthy(2)
+        yield s
 
 
 def test_table_is_big_enough():

@@ -51,6 +51,16 @@ EXPECT = {
     "pending_task": lambda b: b["ok"] and b["tasks_cancelled"] == 1 and b["stdout"] == "cancelled\n",
     "exit_code": lambda b: not b["ok"] and b["error"]["type"] == "SystemExit"
     and b["error"]["exit_code"] == 3 and b["stdout"] == "bye\n",
+    "ordered_output": lambda b: b["output"] == [{"stream": "stdout", "text": "start\n"},
+                                                {"stream": "stderr", "text": "warning\n"},
+                                                {"stream": "stdout", "text": "done\n"}]
+    and b["stdout"] == "start\ndone\n" and b["stderr"] == "warning\n",
+    "stdin": lambda b: b["result"] == {"$type": "tuple", "items": ["ada", ["1", "2", "3"]]}
+    and b["stdout"] == "name? hello ada\n",
+    "files_in_and_out": lambda b: b["ok"] and b["files"] == [
+        {"path": "/tmp/raw.bin", "size": 2, "base64": "AP8="}, {"path": "out/total.txt", "size": 1, "text": "3"}],
+    "session_files": lambda b: b["ok"] and b["result"] == "first entry\n"
+    and b["files"] == [{"path": "log.txt", "size": 12, "text": "first entry\n"}],
     "empty": lambda b: b["scope"] == {},
     "with_scope": lambda b: b["scope"] == {"counter": 0},
     "increment": lambda b: b["result"] == 1,

@@ -158,6 +158,16 @@ const CHECKS = {
   async block() {
     assert.equal(await valueRepr(), "(10, [5, 10])");
   },
+  async values() {
+    // The same text on both engines (the parity test compares the views);
+    // here, that the text is the exact value.
+    assert.match(await valueRepr(), /^\{'pi': 3\.14159, 'third': 0\.3333333333333333, 'big': 1267650600228229401496703205376, /);
+    const tree = (await page.locator(".value-tree").first().innerText()).replace(/\s+/g, " ");
+    for (const shown of [/'primes'\W+\{2, 3, 5, 7\}/, /'price'\W+Decimal\('19\.99'\)/,
+      /'when'\W+datetime\(2026-12-01T09:30:00\)/, /'raw'\W+b'\\x00scope'/]) {
+      assert.match(tree, shown);
+    }
+  },
   async error() {
     assert.equal(await text("#status .chip"), "ZeroDivisionError");
     assert.match(await text(".error-box .error-head"), /ZeroDivisionError: division by zero/);
@@ -320,10 +330,56 @@ test("output past the cap is cut, and the cut is shown", async () => {
   await page.click("label[for=mode-exec]");
   await setEditor("#code-editor", "import sys\nprint('x' * 100000)\nprint('careful', file=sys.stderr)\n");
   assert.equal(await run(), "ok");
+  // Both streams written: the combined view first (cut at the same cap,
+  // before the stderr line), each stream on its own behind a disclosure.
+  assert.match(await text(".stream-output .stream-head"), /truncated/);
+  assert.equal(await count(".stream-output .out-stderr"), 0);
+  await page.click(".stream-separate > summary");
   assert.match(await text(".stream-stdout .stream-head"), /stdout truncated/);
   assert.equal((await preText(".stream-stdout pre")).length, 65536);
   assert.equal(await preText(".stream-stderr pre"), "careful\n");
   assert.equal(await count(".stream-stderr .chip"), 0);
+  assertNoProblems();
+});
+
+// Input and files (issue 15): the same stdin, file and collect pattern on
+// both engines; the combined output interleaves the streams as written; a
+// stateless run's files are gone at the next run.
+test("stdin, files and collect on both engines, with the output in order", async () => {
+  const code = "import sys\nname = input('name? ')\nprint('hi', name)\nprint('warn', file=sys.stderr)\n" +
+    "print(open('data.txt').read())\nopen('out/res.txt', 'w').write(name.upper())";
+  for (const engine of ["server", "browser"]) {
+    await useEngine(engine);
+    await loadExample("hello");
+    await page.click("label[for=mode-exec]");
+    if (!(await page.evaluate(() => document.querySelector("#io-panel").open))) await page.click("#io-panel > summary");
+    await setEditor("#code-editor", code);
+    await page.fill("#stdin", "ada\n");
+    await page.click("#file-add");
+    await page.fill(".io-file .file-path", "data.txt");
+    await page.fill(".io-file .file-text", "file body");
+    await page.click("#file-add");
+    await page.fill(".io-file:nth-child(2) .file-path", "out/.keep");
+    await page.fill("#collect", "out/*.txt");
+    assert.match(await text("#io-hint"), /stdin: 4 characters · 2 files · collect: 1 pattern/);
+    assert.equal(await run(), "ok", engine);
+    assert.equal(await preText(".stream-output pre"), "name? hi ada\nwarn\nfile body\n", engine);
+    assert.deepEqual(await page.locator(".stream-output pre span").evaluateAll((s) => s.map((e) => e.className)),
+      ["out-stdout", "out-stderr", "out-stdout"], engine);
+    assert.equal(await count(".collected-file"), 1, engine);
+    assert.match(await text(".collected-file .collected-head"), /out\/res\.txt 3 bytes download/, engine);
+    assert.equal(await preText(".collected-file pre"), "ADA", engine);
+    if (engine === "server") await shot("io.png");
+    // The next stateless run: no stdin, no files, and none left by the last.
+    await page.click(".io-file:nth-child(2) .file-remove");
+    await page.click(".io-file .file-remove");
+    await page.fill("#stdin", "");
+    await page.fill("#collect", "");
+    await setEditor("#code-editor", "import os\nsorted(os.listdir('.')), os.listdir('/tmp')");
+    assert.equal(await run(), "ok", engine);
+    assert.equal(await valueRepr(), "([], [])", engine);
+  }
+  await useEngine("server");
   assertNoProblems();
 });
 

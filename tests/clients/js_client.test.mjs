@@ -189,8 +189,10 @@ test("API errors throw ApiError with the stable code", async () => {
 });
 
 test("stdin and files are passed through to the server", async () => {
-  if ("stdin" in openapi.components.schemas.RunRequest.properties) return; // the API tests cover them
-  await assert.rejects(new Client(server.url).run("input()", { stdin: "hi\n" }), (e) => e.code === "unknown_field" && /stdin/.test(e.message));
+  // Sent as given; the server reads them (tests/api/test_run_io.py).
+  const r = await client.run("input() + open('f.txt').read()", { mode: "eval", stdin: "hi\n", files: [{ path: "f.txt", text: "!" }] });
+  assert.equal(r.result, "hi!");
+  await assert.rejects(client.run("1", { files: [{ path: "/etc/f", text: "!" }] }), (e) => e instanceof ApiError && e.code === "invalid_path");
 });
 
 test("an aborted request rejects with AbortError", async () => {

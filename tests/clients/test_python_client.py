@@ -162,7 +162,7 @@ def test_run_with_scope_and_dynamic(client):
     assert r.ok and r.stdout == "> top\n    nested\n" and r.stderr == ""
     assert [f.bindings for f in r.dynamic_returned] == [{"indent": "    "}, {"indent": "> "}]
     assert r.dynamic_final[0].function == "<request>" and r.dynamic_final[0].bindings == {"indent": "> "}
-    assert r.truncated == {"stdout": False, "stderr": False, "answer": False, "names": 0}
+    assert r.truncated == {"stdout": False, "stderr": False, "output": False, "answer": False, "names": 0, "files": 0}
     assert r.timing["run_ms"] >= 0
     assert r.scope["unused"] == (1,)
 
@@ -202,13 +202,13 @@ def test_api_errors_raise(client):
 
 
 def test_stdin_and_files_are_passed_through(client):
-    # This server has no stdin/files fields yet: the client sends them, and
-    # the answer is the server's (unknown_field) rather than the client's.
-    if "stdin" in API.doc["components"]["schemas"]["RunRequest"]["properties"]:
-        pytest.skip("the server takes stdin: covered by the API tests")
+    # The client sends them as given; the server reads them (tests/api/test_run_io.py).
+    r = client.run("input() + open('f.txt').read()", mode="eval", stdin="hello\n",
+                   files=[{"path": "f.txt", "text": "!"}])
+    assert r.result == "hello!" and r.raw["output"] == [], r.raw
     with pytest.raises(ApiError) as e:
-        Client(client.url).run("input()", stdin="hello\n")
-    assert e.value.code == "unknown_field" and "stdin" in e.value.message
+        client.run("1", files=[{"path": "../f.txt", "text": "!"}])
+    assert e.value.status == 400 and e.value.code == "invalid_path"
 
 
 def test_unreachable_server():

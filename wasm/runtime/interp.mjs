@@ -135,8 +135,8 @@ function isPythonError(e) {
 
 function errorResult(id, error) {
   return JSON.stringify({
-    type: "result", id, ok: false, result: null, stdout: "", stderr: "",
-    truncated: { stdout: false, stderr: false },
+    type: "result", id, ok: false, result: null, stdout: "", stderr: "", output: [], files: [],
+    truncated: { stdout: false, stderr: false, output: false, files: 0 },
     error: { line: null, source: null, traceback: [], ...error },
     scope: {}, definitions: {}, changes: { added: [], changed: [], removed: [] },
     dynamic: { final: [], returned: null }, tasks_cancelled: 0,

@@ -40,7 +40,7 @@ export const SNAPSHOT_FILE = "pyodide.snapshot";
 // isolation.mjs's pristine copy), so snippets' favourites are not added.
 // Pure stdlib only: nothing that dlopens a side module or touches `js`.
 export const PRELOAD = [
-  "ast", "base64", "builtins", "collections", "datetime", "decimal", "functools", "gc",
+  "ast", "base64", "builtins", "collections", "datetime", "decimal", "functools", "gc", "glob",
   "importlib", "io", "itertools", "json", "keyword", "linecache", "math", "operator", "random",
   "re", "site", "string", "sys", "time", "types", "warnings",
 ];

@@ -5,7 +5,8 @@
 // may be compiled synchronously (the main thread refuses over 8 MB).
 //
 // Messages in:  {type: "boot", interrupt: SharedArrayBuffer | null, heapCapBytes}
-//               {type: "call", id, payload}   payload: a PROTOCOL.md request, as JSON text
+//               {type: "call", id, payload, fresh}   payload: a PROTOCOL.md request, as JSON text;
+//                                                   fresh: a stateless run (its files go after it)
 //               {type: "end-session", id}
 // Messages out: {type: "ready", info} | {type: "failed", message}
 //               {type: "answer", id, json, ms} | {type: "crash", id, message}
@@ -17,6 +18,48 @@ const base = new URL("./", self.location.href);
 let py = null;
 let runJson = null;
 let interrupt = null;
+
+// The directories a run may write (wasm/runtime/isolation.mjs): what a
+// stateless run or an ended session leaves there is removed, so the next
+// run starts with what was there at boot, as on the server (which resets
+// the whole file system; here the page is the user's own, and the files
+// are what a run could see of another).
+const WRITABLE_DIRS = ["/tmp", "/home/pyodide"];
+const HOME = "/home/pyodide";
+let bootEntries = null;
+
+function entries(dir) {
+  try {
+    return py.FS.readdir(dir).filter((n) => n !== "." && n !== "..");
+  } catch {
+    return [];
+  }
+}
+
+function removeTree(path) {
+  const st = py.FS.lstat(path);
+  if (py.FS.isDir(st.mode)) {
+    py.FS.chmod(path, 0o777);
+    for (const n of entries(path)) removeTree(`${path}/${n}`);
+    py.FS.rmdir(path);
+  } else {
+    py.FS.unlink(path);
+  }
+}
+
+function resetFiles() {
+  for (const dir of WRITABLE_DIRS) {
+    for (const n of entries(dir)) {
+      if (bootEntries[dir].has(n)) continue;
+      try {
+        removeTree(`${dir}/${n}`);
+      } catch {
+        /* a run's oddity (a busy name); the next reset tries again */
+      }
+    }
+  }
+  py.FS.chdir(HOME);
+}
 
 async function fetchOk(url, as) {
   const res = await fetch(url);
@@ -65,6 +108,7 @@ async function boot(msg) {
   const runner = py.pyimport(manifest.package.name);
   runner.install();
   runJson = runner.run_json;
+  bootEntries = Object.fromEntries(WRITABLE_DIRS.map((d) => [d, new Set(entries(d))]));
   return {
     python: py.runPython("import sys; '.'.join(map(str, sys.version_info[:3]))"),
     pyodide: py.version,
@@ -78,7 +122,9 @@ function call(msg) {
   const t0 = performance.now();
   try {
     const json = runJson(msg.payload);
-    self.postMessage({ type: "answer", id: msg.id, json, ms: performance.now() - t0 });
+    const ms = performance.now() - t0;
+    if (msg.fresh) resetFiles();
+    self.postMessage({ type: "answer", id: msg.id, json, ms });
   } catch (e) {
     // The runner turns every exception of the snippet into data; reaching
     // here means the interpreter itself failed (or an interrupt landed
@@ -94,6 +140,7 @@ function endSession(msg) {
   if (interrupt) Atomics.store(interrupt, 0, 0);
   try {
     py.runPython("import scopebox_worker.runner as _r; _r._session_globals = None; del _r");
+    resetFiles();
     self.postMessage({ type: "answer", id: msg.id, json: "{}", ms: 0 });
   } catch (e) {
     self.postMessage({ type: "crash", id: msg.id, message: String(e?.message ?? e) });

@@ -8,6 +8,13 @@ const OUTPUT_CAP = 1 << 20; // the server's default --output-cap-bytes
 const GRACE_MS = 1000; // the server's default --timeout-grace-ms
 const HEAP_CAP_BYTES = 256 * 1024 * 1024; // the server's default --worker-heap-mb
 
+// A run's stdin, files and collect patterns, only those the request has.
+function ioFields(req) {
+  const out = {};
+  for (const k of ["stdin", "files", "collect"]) if (req[k] !== undefined) out[k] = req[k];
+  return out;
+}
+
 function failure(status, code, message, extra = {}) {
   return { status, body: { ok: false, error: { code, message }, ...extra } };
 }
@@ -49,7 +56,7 @@ export class ServerEngine {
 
   run(req, { signal, session }) {
     const body = { code: req.code, mode: req.mode, scope: req.scope, dynamic: req.dynamic,
-                   return: req.return, timeout_ms: req.timeout_ms };
+                   return: req.return, timeout_ms: req.timeout_ms, ...ioFields(req) };
     const path = session ? `v1/sessions/${encodeURIComponent(session)}/run` : "v1/run";
     return this.call("POST", path, body, signal);
   }
@@ -187,7 +194,7 @@ export class BrowserEngine {
     }
     const payload = JSON.stringify({
       type: "run", id: 0, code: req.code, mode: req.mode, scope: req.scope, dynamic: req.dynamic,
-      return: req.return, output_cap: OUTPUT_CAP, persist: Boolean(session),
+      return: req.return, output_cap: OUTPUT_CAP, persist: Boolean(session), ...ioFields(req),
     });
     // Stop works while Python is still loading, too.
     const stoppedEarly = () => ({ stopped: true, ...failure(0, "stopped", "Stopped before the run started.") });
@@ -198,7 +205,8 @@ export class BrowserEngine {
     if (ready instanceof Error) return failure(503, "engine_unavailable", ready.message);
     let call;
     try {
-      call = await this.send({ type: "call", payload });
+      // A stateless run's files are gone with it, as on the server.
+      call = await this.send({ type: "call", payload, fresh: !session });
     } catch (e) {
       return failure(503, "engine_unavailable", String(e?.message ?? e));
     }

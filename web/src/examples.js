@@ -117,6 +117,26 @@ main()
     dynamic: {},
   },
   {
+    id: "values",
+    title: "Python values, exactly",
+    note: "Answers are tagged JSON, so nothing is rounded or turned into a string on the way: a float in its shortest form, an int of any size, a set, a Decimal, a datetime and bytes come back as what they are, on both engines.",
+    mode: "exec",
+    code: `import datetime, decimal
+
+{
+    "pi": 3.14159,
+    "third": 1 / 3,
+    "big": 2 ** 100,
+    "primes": {2, 3, 5, 7},
+    "price": decimal.Decimal("19.99"),
+    "when": datetime.datetime(2026, 12, 1, 9, 30),
+    "raw": b"\\x00scope",
+}
+`,
+    scope: {},
+    dynamic: {},
+  },
+  {
     id: "error",
     title: "An exception, with its traceback",
     note: "A Python exception is data: the error, the traceback of the snippet's own frames, and the offending line marked in the editor.",

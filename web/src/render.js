@@ -143,11 +143,50 @@ export function renderResult(el, outcome, { mode, onLine }) {
       isSnapshot ? h("p", { class: "muted small" }, "A dynscope snapshot: drawn as a stack under Dynamic scope.") : null,
       b.result === null && mode === "exec" ? h("p", { class: "muted small" }, "exec mode: the value of a final expression statement, like a notebook cell.") : null));
   }
+  for (const url of fileUrls.splice(0)) URL.revokeObjectURL(url);
   const out = b.stdout ?? "", err = b.stderr ?? "";
-  if (out || b.truncated?.stdout) parts.push(stream("stdout", out, b.truncated?.stdout));
-  if (err || b.truncated?.stderr) parts.push(stream("stderr", err, b.truncated?.stderr));
+  const separate = [];
+  if (out || b.truncated?.stdout) separate.push(stream("stdout", out, b.truncated?.stdout));
+  if (err || b.truncated?.stderr) separate.push(stream("stderr", err, b.truncated?.stderr));
+  // Both streams written: what a terminal would have shown, in order, with
+  // each stream on its own behind a disclosure.
+  if (out && err && Array.isArray(b.output)) {
+    parts.push(combined(b.output, b.truncated?.output),
+      h("details", { class: "stream-separate" }, h("summary", {}, "stdout and stderr separately"), separate));
+  } else {
+    parts.push(separate);
+  }
   if (!out && !err) parts.push(h("p", { class: "muted small no-output" }, "No output on stdout or stderr."));
+  if (b.files?.length || b.truncated?.files) parts.push(collected(b.files ?? [], b.truncated?.files ?? 0));
   clear(el, parts);
+}
+
+function combined(chunks, truncated) {
+  return h("div", { class: "stream stream-output" },
+    h("div", { class: "stream-head" }, h("span", {}, "output"), h("span", { class: "muted" }, "stdout and stderr in the order written"),
+      truncated ? h("span", { class: "chip chip-warn" }, "truncated: the rest was cut") : null),
+    h("pre", { class: "stream-text", tabindex: "0" },
+      chunks.map((c) => h("span", { class: `out-${c.stream === "stderr" ? "stderr" : "stdout"}` }, c.text))));
+}
+
+// The files `collect` returned: text shown, bytes offered for download
+// (object URLs, released when the next answer is drawn).
+let fileUrls = [];
+function collected(files, leftOut) {
+  const items = files.map((f) => {
+    const head = h("div", { class: "collected-head" }, h("span", { class: "file-path" }, f.path),
+      h("span", { class: "muted" }, `${f.size} bytes`));
+    if (f.omitted) return h("li", { class: "collected-file" }, head, h("p", { class: "muted small" }, "contents left out: past the answer's bounds"));
+    const bytes = "base64" in f ? Uint8Array.from(atob(f.base64), (ch) => ch.charCodeAt(0)) : f.text;
+    const url = URL.createObjectURL(new Blob([bytes]));
+    fileUrls.push(url);
+    head.append(h("a", { href: url, download: f.path.split("/").pop() }, "download"));
+    return h("li", { class: "collected-file" }, head,
+      "text" in f ? h("pre", { class: "stream-text", tabindex: "0" }, f.text) : h("p", { class: "muted small" }, "binary"));
+  });
+  return section("Files",
+    h("ul", { class: "collected" }, items),
+    leftOut ? h("p", { class: "muted small" }, `${leftOut} more matching file${leftOut === 1 ? "" : "s"} left out`) : null);
 }
 
 const MARKS = { added: "added", changed: "changed", removed: "removed" };

@@ -1,10 +1,12 @@
 """The answer to a run, within one byte budget.
 
 Every string the worker emits is charged to a single Budget (codec.py):
-the error (message, sources, traceback text), stdout and stderr, the result,
-names in `changes`, the dynamic snapshots, the scope's names and values and
-the type names in tags. Fields are filled in that order (`changes` taking at
-most an eighth of the budget); what no longer fits
+the error (message, sources, traceback text), stdout and stderr, the
+ordered `output` (the same text again, interleaved: bounded by the output
+cap, so at most doubling what the two streams take), the collected files,
+the result, names in `changes`, the dynamic snapshots, the scope's names and
+values and the type names in tags. Fields are filled in that order
+(`changes` taking at most an eighth of the budget); what no longer fits
 is cut with a marker, names that do not fit are left out and counted
 (`truncated.names`), and `truncated.answer` says the budget cut something.
 The JSON text of an answer is thus at most ANSWER_BYTES (well under the
@@ -13,6 +15,7 @@ protocol's 64 MiB frame limit), whatever the run left behind.
 import json
 
 from . import snapshots
+from .capture import CHUNK_COST
 from .codec import Budget, encode, utf8_safe, _str_is_utf8
 from .namespace import changes, report
 
@@ -60,7 +63,45 @@ def _output(capture, budget):
     return text, capture.truncated or cut
 
 
-def build(*, result, returned, error, out, err, g, selection, before, final, extra=None, nbytes=ANSWER_BYTES):
+def _ordered(ordered, budget):
+    """`output` as JSON chunks; past the budget the rest is dropped (a
+    prefix, as the cap cuts it)."""
+    chunks, cut = [], ordered.truncated
+    for stream, text in ordered.chunks():
+        if not _str_is_utf8(text):
+            text = utf8_safe(text)
+        if not budget.take(CHUNK_COST):
+            cut = True
+            break
+        text, text_cut = budget.text(text)
+        if text:
+            chunks.append({"stream": stream, "text": text})
+        if text_cut:
+            cut = True
+            break
+    return chunks, cut
+
+
+def _files(collected, budget):
+    """The collected files that fit the budget whole; the others listed
+    with `omitted` (their path and size only), or left out and counted once
+    even that does not fit."""
+    entries, left_out = collected
+    kept = []
+    for entry in entries:
+        if budget.take(json_bytes(entry)):
+            kept.append(entry)
+            continue
+        entry = {"path": entry["path"], "size": entry["size"], "omitted": True}
+        if budget.take(json_bytes(entry)):
+            kept.append(entry)
+        else:
+            left_out += 1
+    return kept, left_out
+
+
+def build(*, result, returned, error, out, err, ordered=None, collected=None, g, selection, before, final,
+          extra=None, nbytes=ANSWER_BYTES):
     """The answer's fields. `extra`: small fields added as they are (e.g. a
     count), charged first."""
     budget = Budget(nbytes)
@@ -70,6 +111,8 @@ def build(*, result, returned, error, out, err, g, selection, before, final, ext
     error = _error(error, budget)
     stdout, stdout_cut = _output(out, budget)
     stderr, stderr_cut = _output(err, budget)
+    output, output_cut = _ordered(ordered, budget) if ordered is not None else ([], False)
+    collected_out, files_left_out = _files(collected or ([], 0), budget)
     result_out = encode(result, budget)
     delta = changes(before, g)
     with budget.share(nbytes // 8):  # names only: the scope's values get the rest
@@ -82,8 +125,10 @@ def build(*, result, returned, error, out, err, g, selection, before, final, ext
         "result": result_out,
         "stdout": stdout,
         "stderr": stderr,
-        "truncated": {"stdout": stdout_cut, "stderr": stderr_cut, "answer": budget.cut,
-                      "names": budget.names_omitted},
+        "output": output,
+        "files": collected_out,
+        "truncated": {"stdout": stdout_cut, "stderr": stderr_cut, "output": output_cut, "answer": budget.cut,
+                      "names": budget.names_omitted, "files": files_left_out},
         "error": error,
         "scope": scope_out,
         "definitions": definitions,
@@ -100,8 +145,8 @@ def minimal(error):
         error["message"] = (error["message"] or "")[:4096]
         error["traceback"] = []
     return {
-        "ok": error is None, "result": None, "stdout": "", "stderr": "",
-        "truncated": {"stdout": True, "stderr": True, "answer": True, "names": 0},
+        "ok": error is None, "result": None, "stdout": "", "stderr": "", "output": [], "files": [],
+        "truncated": {"stdout": True, "stderr": True, "output": True, "answer": True, "names": 0, "files": 0},
         "error": error, "scope": {}, "definitions": {},
         "changes": {"added": [], "changed": [], "removed": []},
         "dynamic": {"final": [], "returned": None},

@@ -1,7 +1,6 @@
 """Runs one request: compile, execute in a fresh (or the session's) namespace
 under the request's root dynamic bindings, and describe what happened."""
 import ast
-import io
 import json
 import signal
 import sys
@@ -12,8 +11,8 @@ _json_dumps = json.dumps
 
 import dynscope
 
-from . import aio, answer, errors, limit, raised, snapshots
-from .capture import Capture
+from . import aio, answer, errors, files, limit, raised, snapshots, stdin
+from .capture import Capture, Output
 from .namespace import BadRequest, check_return, decode_variables, fingerprint, new_globals, report
 
 SNIPPET = errors.SNIPPET
@@ -22,7 +21,6 @@ OUTPUT_CAP = 1 << 20
 # runs on the run's event loop (aio.py).
 _FLAGS = ast.PyCF_ALLOW_TOP_LEVEL_AWAIT
 _CO_COROUTINE = 0x80
-STDIN_EMPTY = "EOF when reading a line: stdin is empty (a run has no input)"
 
 # The watchdog's interrupt (SIGINT) raises KeyboardInterrupt in the run's
 # code, and in code of the run that JS calls after the runner returned (its
@@ -45,35 +43,6 @@ def _on_interrupt(signum, frame):
         raise KeyboardInterrupt
 
 
-class _EmptyStdin(io.TextIOBase):
-    """stdin of a run: empty, as `python < /dev/null` has it."""
-
-    def readable(self):
-        return True
-
-    def read(self, size=-1):
-        return ""
-
-    def readline(self, size=-1):
-        return ""
-
-
-def _input(prompt="", /):
-    """input() on the run's stdin: the prompt goes to stdout, and an empty
-    stdin ends in EOFError as in CPython, saying why."""
-    if prompt:
-        sys.stdout.write(str(prompt))
-        sys.stdout.flush()
-    line = sys.stdin.readline()
-    if not line:
-        raise EOFError(STDIN_EMPTY)
-    return line[:-1] if line.endswith("\n") else line
-
-
-_input.__name__ = _input.__qualname__ = "input"
-_input.__module__ = "builtins"
-
-
 def install(watchdog=None):
     """Once, at start-up (before the pristine state is captured).
     `watchdog`: the worker's callable saying whether a run is in flight and
@@ -81,7 +50,7 @@ def install(watchdog=None):
     global _watchdog
     _watchdog = watchdog
     import builtins
-    builtins.input = _input
+    builtins.input = stdin.input
     signal.signal(signal.SIGINT, _on_interrupt)
     aio.install()
 
@@ -217,6 +186,8 @@ def run(req):
     dynamic = decode_variables("dynamic", req.get("dynamic"))
     selection = check_return(req.get("return", "data"))
 
+    # Before the namespace is touched: a refused request changes nothing.
+    files.put(req.get("files"))
     g = _namespace(req)
     # A session's changes count from its namespace before this request's
     # scope overwrote it; a fresh namespace starts as the scope.
@@ -228,10 +199,13 @@ def run(req):
         before = fingerprint(g)
     errors.remember(code)
     snapshots.start_run()
-    out, err = Capture(cap), Capture(cap)
+    # Both streams feed one ordered record (the answer's `output`), under
+    # the same cap as each of them.
+    ordered = Output(cap)
+    out, err = Capture(cap, "stdout", ordered), Capture(cap, "stderr", ordered)
     result, error, final, cancelled = None, None, [], 0
     saved = sys.stdout, sys.stderr, sys.stdin
-    sys.stdout, sys.stderr, sys.stdin = out, err, _EmptyStdin()
+    sys.stdout, sys.stderr, sys.stdin = out, err, stdin.Stdin(req.get("stdin", ""))
     limit.relax()
     signal.signal(signal.SIGINT, _on_interrupt)
     try:
@@ -252,7 +226,9 @@ def run(req):
         limit.relax()
         sys.stdout, sys.stderr, sys.stdin = saved
         raised.release()
-    fields = dict(result=result, returned=snapshots.returned(result), error=error, out=out, err=err, g=g,
+    collected = _collect(req.get("collect"))
+    fields = dict(result=result, returned=snapshots.returned(result), error=error, out=out, err=err,
+                  ordered=ordered, collected=collected, g=g,
                   selection=selection, before=before, final=final, extra={"tasks_cancelled": cancelled})
     try:
         return answer.build(**fields)
@@ -267,6 +243,18 @@ def run(req):
         return answer.build(**fields, nbytes=answer.SMALL_ANSWER_BYTES)
     except MemoryError:
         return answer.minimal(error)
+
+
+def _collect(patterns):
+    """The files `collect` asked for; a failure to read them is ours, not
+    the run's: logged, and the answer says nothing was collected."""
+    try:
+        return files.collect(patterns)
+    except MemoryError:
+        return [], 0
+    except Exception as e:
+        _log(f"collecting files failed: {e!r}")
+        return [], 0
 
 
 def inspect(req):
