@@ -1,6 +1,7 @@
 #define _GNU_SOURCE
 #include "pool.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <math.h>
 #include <poll.h>
@@ -113,6 +114,16 @@ struct pool {
     double drain_deadline;
 };
 
+/* ---- thread identity -------------------------------------------------------
+ * The dispatcher alone touches the slots, the session lines and the store,
+ * and ends jobs; HTTP threads only submit, park and abandon. The asserts say
+ * so where it matters (they are checked in Debug and sanitizer builds, see
+ * cmake/sanitize.cmake). Before the dispatcher starts and after it is joined
+ * the thread shutting the pool down is the only one left, and may end jobs. */
+static _Thread_local bool on_dispatcher_thread;
+#define ASSERT_DISPATCHER(p) assert(on_dispatcher_thread || !(p)->thread_started)
+#define ASSERT_NOT_DISPATCHER() assert(!on_dispatcher_thread)
+
 /* ---- jobs ----------------------------------------------------------------- */
 
 struct job *job_new(void) {
@@ -141,6 +152,7 @@ void job_release(struct job *job) {
 
 bool job_park(struct job *job) {
     bool wait;
+    ASSERT_NOT_DISPATCHER();
     pthread_mutex_lock(&job->lock);
     wait = !job->done;
     if (wait) {
@@ -153,6 +165,7 @@ bool job_park(struct job *job) {
 
 bool job_abandon(struct job *job) {
     bool done;
+    ASSERT_NOT_DISPATCHER();
     pthread_mutex_lock(&job->lock);
     job->parked = false;
     done = job->done;
@@ -186,6 +199,8 @@ static bool is_run(const struct job *job) {
 }
 
 static void job_complete(struct job *job, json_t *result, const struct api_error *err) {
+    ASSERT_DISPATCHER(job->pool);
+    assert(!job->done); /* a job ends once: it holds the pool's reference until then */
     if (is_run(job)) {
         enum run_outcome o = outcome_of(result, err);
         if (result != NULL && job->status == 504)
@@ -310,6 +325,8 @@ bool pool_submit(struct pool *p, struct job *job, enum job_kind kind, const char
                  const struct run_request *req, struct api_error *err) {
     char why[160];
     bool ok;
+
+    ASSERT_NOT_DISPATCHER(); /* jobs come from HTTP threads, never from the loop */
 
     if (kind == JOB_RUN && req->session != NULL) {
         kind = JOB_SESSION_RUN;
@@ -843,6 +860,8 @@ static void route_session_jobs(struct pool *p, bool stopping) {
     struct job *job, *list;
     struct session_meta meta;
 
+    ASSERT_DISPATCHER(p);
+
     pthread_mutex_lock(&p->lock);
     list = queue_take_all(&p->ctl);
     pthread_mutex_unlock(&p->lock);
@@ -1062,6 +1081,7 @@ static void check_recycle(struct slot *s) {
 
 static struct job *take_job(struct slot *s, double now) {
     struct job *job = s->job;
+    assert(s->state == SLOT_BUSY && job != NULL);
     s->job = NULL;
     s->state = SLOT_RESETTING;
     s->deadline = now + s->pool->cfg->timeout_grace_ms;
@@ -1356,6 +1376,7 @@ static void on_message(struct slot *s, uint8_t **payload, size_t len, double now
     const char *type;
     json_t *msg = frame_parse_message(*payload, len, &type, why, sizeof why);
 
+    ASSERT_DISPATCHER(s->pool);
     if (msg == NULL) {
         protocol_error(s, now, why);
         return;
@@ -1488,6 +1509,8 @@ static void write_frame(struct slot *s, double now) {
 /* The worker interrupts a run at its limit itself; the host kills it only
  * if that did not work within the grace period. */
 static void start_job(struct slot *s, struct job *job, double now) {
+    ASSERT_DISPATCHER(s->pool);
+    assert(s->state == SLOT_IDLE && s->job == NULL);
     s->job = job;
     s->written = 0;
     s->state = SLOT_BUSY;
@@ -1747,6 +1770,7 @@ static struct slot *pick_slot(struct pool *p, const struct job *job) {
 }
 
 static void assign_jobs(struct pool *p) {
+    ASSERT_DISPATCHER(p);
     for (;;) {
         struct slot *s = longest_idle(p);
         struct job *job;
@@ -1780,6 +1804,9 @@ static void tick(struct pool *p, struct slot *s, double now, bool stopping,
                  double drain_deadline) {
     int status;
 
+    ASSERT_DISPATCHER(p);
+    /* A slot has a job exactly while it is busy (struct slot). */
+    assert((s->state == SLOT_BUSY) == (s->job != NULL));
     switch (s->state) {
     case SLOT_EMPTY:
         if (!stopping && now >= s->respawn_at)
@@ -1952,6 +1979,7 @@ static void *dispatcher(void *arg) {
     struct { int slot; enum fd_role role; } *who = calloc(max_fds, sizeof *who);
     struct watch watch = {calloc(WATCH_MAX, sizeof *watch.jobs), 0, WATCH_MAX};
 
+    on_dispatcher_thread = true;
     if (fds == NULL || who == NULL || watch.jobs == NULL) {
         log_msg("dispatcher: out of memory");
         abort();

@@ -111,6 +111,20 @@ def test_sleep_after_resuming_with_a_pending_timer():
     assert again.get("result") == 2, again
 
 
+def test_a_session_that_slept_first_resumes_where_nothing_slept():
+    """time.sleep calls a JS callable; Pyodide sets up such a call path
+    lazily. Set up first during a session's run, its image named it on a
+    worker that never slept, and that worker's first sleep broke the
+    interpreter ("table index is out of bounds"): a replica that died left
+    every session it had served poisoned for all the others. The worker
+    now makes the call before its pristine capture."""
+    (a, _), (b, _) = booted(), booted()
+    _, image = session_run(a, "import time\ntime.sleep(0.01)\nn = 1", 1, image="")
+    answer, _ = session_run(b, "import time\ntime.sleep(0.01)\nn += 1\nn", 2, image=image)
+    a.close(), b.close()
+    assert answer.get("result") == 2, json.dumps(answer.get("error"))
+
+
 def test_timed_out_run_sends_no_image():
     w, _ = booted()
     answer = w.run("while True: pass", id=1, image="", capture=True, timeout_ms=300)

@@ -286,6 +286,13 @@ def _scopebox_lockdown(removed, sleep_ms, js_stub, pyodide_js_stub):
     sleep.__name__ = sleep.__qualname__ = "sleep"
     sleep.__module__ = "time"
     time.sleep = sleep
+    # The first call from Python into a JS callable makes Pyodide set up its
+    # call path lazily, with state in the heap that names JS-side state. Made
+    # during a session's run, the session's image named it on a worker that
+    # lacked it, and the first time.sleep there broke the interpreter
+    # ("table index is out of bounds"). Made here, before the pristine
+    # capture, every worker has it (tests/e2e/test_images.py).
+    sleep_ms(0.0)
     wl = sys.modules.get("pyodide.webloop")
     if wl is not None:
         wl._orig_sleep = sleep
