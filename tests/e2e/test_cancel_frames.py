@@ -23,10 +23,18 @@ class ControlledWorker(Worker):
         self.proc = subprocess.Popen(
             [os.environ["SCOPEBOX_NODE"], os.path.join(RUNTIME, "worker.mjs"), "--insecure"],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-            close_fds=False, preexec_fn=lambda: os.dup2(r, 3))
+            close_fds=False, preexec_fn=lambda: self._to_fd3(r))
         os.close(r)
         ready = self.recv()
         assert ready["type"] == "ready", ready
+
+    @staticmethod
+    def _to_fd3(r):
+        # dup2 onto itself keeps close-on-exec (os.pipe's default): clear it.
+        if r == 3:
+            os.set_inheritable(3, True)
+        else:
+            os.dup2(r, 3)
 
     def cancel(self, id, raw=None):
         os.write(self.ctl, raw if raw is not None else frame({"type": "cancel", "id": id}))
@@ -63,6 +71,7 @@ def test_a_cancel_before_its_run_stops_it_at_its_start():
         time.sleep(0.5)
         answer = w.run(LOOP, id=9, timeout_ms=60000)
         assert answer["type"] == "cancelled" and answer["stdout"] == "", answer
+        assert answer["error"]["message"] == "cancelled before it started" and "scope" not in answer
         # Later runs are not touched by it.
         assert w.run("2", id=10, mode="eval")["type"] == "result"
     finally:

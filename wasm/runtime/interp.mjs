@@ -260,6 +260,17 @@ function onFrame(payload) {
   const resume = msg.image;
   if (resume !== undefined && typeof resume !== "string") throw new ProtocolError("image must be a string");
   const persist = msg.persist === true || msg.type === "inspect" || resume !== undefined;
+  // Cancelled before its frame was read (worker.mjs, cancelRun): answered
+  // without running, so no line of it runs and nothing needs resetting;
+  // what a run would have made is unknown, i.e. absent (the host says null).
+  if (msg.type === "run" && Atomics.load(ctrl, CANCEL_ID) === jobWord(msg.id)) {
+    send(JSON.stringify({
+      type: "cancelled", id: msg.id, stdout: "", stderr: "", output: [],
+      error: { type: "KeyboardInterrupt", message: "cancelled before it started", line: null, source: null, traceback: [] },
+    }));
+    send(IDLE);
+    return;
+  }
   busy = true;
   if (resume !== undefined) {
     // A session resumed from its image (or a new one, ""): checked before
