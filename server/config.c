@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "frame.h"
+#include "scopebox_limits.h"
 
 /* Build-time defaults: the build tree's node and runtime, so that a freshly
  * built server runs with no flags at all. */
@@ -37,11 +38,13 @@ struct flag {
 };
 
 #define OFF(member) offsetof(struct config, member)
+/* A flag's range, from server/openapi.yaml (scopebox_limits.h). */
+#define LIMITS(name) LIMIT_##name##_MIN, LIMIT_##name##_MAX
 
 static const struct flag flags[] = {
     {"host", FLAG_STRING, OFF(host), 0, 0, "ADDR", "address to listen on (default 127.0.0.1)"},
     {"port", FLAG_UINT, OFF(port), 0, 65535, "N", "TCP port; 0 picks a free one (default 8080)"},
-    {"workers", FLAG_UINT, OFF(workers), 1, 256, "N",
+    {"workers", FLAG_UINT, OFF(workers), 1, CONFIG_MAX_WORKERS, "N",
      "pool worker processes (default: the number of cores)"},
     {"queue-size", FLAG_UINT, OFF(queue_size), 0, 1000000, "N",
      "requests that may wait for a worker; more get 503 (default: 4 per pool worker)"},
@@ -51,24 +54,25 @@ static const struct flag flags[] = {
      "directory holding worker.mjs (default " SCOPEBOX_DEFAULT_RUNTIME_DIR ")"},
     {"web-dir", FLAG_STRING, OFF(web_dir), 0, 0, "DIR",
      "static files served at / (default " SCOPEBOX_DEFAULT_WEB_DIR ")"},
-    {"boot-timeout-ms", FLAG_UINT, OFF(boot_timeout_ms), 1, 3600000, "MS",
-     "time a worker has to send ready (default 30000)"},
-    {"timeout-ms", FLAG_UINT, OFF(timeout_ms), 1, 3600000, "MS",
-     "a run's time limit when the request sets no timeout_ms (default 5000)"},
-    {"max-timeout-ms", FLAG_UINT, OFF(max_timeout_ms), 1, 3600000, "MS",
-     "the largest timeout_ms a request gets; more is capped (default 60000)"},
-    {"timeout-grace-ms", FLAG_UINT, OFF(timeout_grace_ms), 0, 60000, "MS",
-     "past the limit, time to stop by interrupt before the worker is killed (default 700)"},
-    {"queue-timeout-ms", FLAG_UINT, OFF(queue_timeout_ms), 0, 3600000, "MS",
-     "time a request may wait for a worker, 0 = no limit (default 60000)"},
-    {"max-body-bytes", FLAG_SIZE, OFF(max_body_bytes), 1, MAX_BODY_LIMIT, "N",
-     "largest accepted request body (default 1048576)"},
-    {"output-cap-bytes", FLAG_SIZE, OFF(output_cap_bytes), 0, 16777216, "N",
-     "bytes (UTF-8) kept of a run's stdout, and of its stderr (default 1048576)"},
-    {"max-sessions", FLAG_UINT, OFF(max_sessions), 0, 10000000, "N",
-     "sessions the store holds at once; more get 503 (default 10000)"},
-    {"session-ttl-ms", FLAG_UINT, OFF(session_ttl_ms), 1, 86400000, "MS",
-     "a session idle this long ends (default 600000)"},
+    {"boot-timeout-ms", FLAG_UINT, OFF(boot_timeout_ms), LIMITS(BOOT_TIMEOUT_MS), "MS",
+     "time a worker has to send ready (default " LIMIT_BOOT_TIMEOUT_MS_DEFAULT_S ")"},
+    {"timeout-ms", FLAG_UINT, OFF(timeout_ms), LIMITS(TIMEOUT_MS), "MS",
+     "a run's time limit when the request sets no timeout_ms (default " LIMIT_TIMEOUT_MS_DEFAULT_S ")"},
+    {"max-timeout-ms", FLAG_UINT, OFF(max_timeout_ms), LIMITS(MAX_TIMEOUT_MS), "MS",
+     "the largest timeout_ms a request gets; more is capped (default " LIMIT_MAX_TIMEOUT_MS_DEFAULT_S ")"},
+    {"timeout-grace-ms", FLAG_UINT, OFF(timeout_grace_ms), LIMITS(TIMEOUT_GRACE_MS), "MS",
+     "past the limit, time to stop by interrupt before the worker is killed (default "
+     LIMIT_TIMEOUT_GRACE_MS_DEFAULT_S ")"},
+    {"queue-timeout-ms", FLAG_UINT, OFF(queue_timeout_ms), LIMITS(QUEUE_TIMEOUT_MS), "MS",
+     "time a request may wait for a worker, 0 = no limit (default " LIMIT_QUEUE_TIMEOUT_MS_DEFAULT_S ")"},
+    {"max-body-bytes", FLAG_SIZE, OFF(max_body_bytes), LIMIT_MAX_BODY_BYTES_MIN, MAX_BODY_LIMIT, "N",
+     "largest accepted request body (default " LIMIT_MAX_BODY_BYTES_DEFAULT_S ")"},
+    {"output-cap-bytes", FLAG_SIZE, OFF(output_cap_bytes), LIMITS(OUTPUT_CAP_BYTES), "N",
+     "bytes (UTF-8) kept of a run's stdout, and of its stderr (default " LIMIT_OUTPUT_CAP_BYTES_DEFAULT_S ")"},
+    {"max-sessions", FLAG_UINT, OFF(max_sessions), LIMITS(MAX_SESSIONS), "N",
+     "sessions the store holds at once; more get 503 (default " LIMIT_MAX_SESSIONS_DEFAULT_S ")"},
+    {"session-ttl-ms", FLAG_UINT, OFF(session_ttl_ms), LIMITS(SESSION_TTL_MS), "MS",
+     "a session idle this long ends (default " LIMIT_SESSION_TTL_MS_DEFAULT_S ")"},
     {"replica-id", FLAG_STRING, OFF(replica_id), 0, 0, "NAME",
      "prefix of this server's session ids, for routing among replicas (default none)"},
     {"mcp-allowed-origins", FLAG_STRING, OFF(mcp_allowed_origins), 0, 0, "LIST",
@@ -95,10 +99,11 @@ static const struct flag flags[] = {
      "start workers even when a sandbox layer cannot be set up (logged)"},
     {"worker-user", FLAG_STRING, OFF(worker_user), 0, 0, "USER",
      "when run as root, the user workers run as (default nobody)"},
-    {"worker-heap-mb", FLAG_UINT, OFF(worker_heap_mb), 64, 4096, "MB",
-     "cap of each worker's wasm heap and its files together (default 256)"},
-    {"worker-files-mb", FLAG_UINT, OFF(worker_files_mb), 1, 4096, "MB",
-     "the files' share of that cap: past it a write fails with ENOSPC (default 64)"},
+    {"worker-heap-mb", FLAG_UINT, OFF(worker_heap_mb), LIMITS(WORKER_HEAP_MB), "MB",
+     "cap of each worker's wasm heap and its files together (default " LIMIT_WORKER_HEAP_MB_DEFAULT_S ")"},
+    {"worker-files-mb", FLAG_UINT, OFF(worker_files_mb), LIMITS(WORKER_FILES_MB), "MB",
+     "the files' share of that cap: past it a write fails with ENOSPC (default "
+     LIMIT_WORKER_FILES_MB_DEFAULT_S ")"},
     {"worker-rss-mb", FLAG_UINT, OFF(worker_rss_mb), 0, 1048576, "MB",
      "kill a busy worker whose resident memory passes this, checked every 50 ms; 0 = never "
      "(default 1024)"},
@@ -111,6 +116,9 @@ static const struct flag flags[] = {
      "bytes of session images the in-memory store holds, 0 = no limit (default 1073741824)"},
     {"session-store", FLAG_STRING, OFF(session_store), 0, 0, "URL",
      "redis://HOST:PORT[/DB]: sessions in Redis, shared by replicas (needs --session-key-file)"},
+    /* the log (server/log.c) */
+    {"log-level", FLAG_STRING, OFF(log_level_name), 0, 0, "LEVEL",
+     "debug, info (every event and access line) or warning (only what went wrong) (default info)"},
 };
 
 #define N_FLAGS (sizeof flags / sizeof flags[0])
@@ -126,7 +134,7 @@ static const struct flag flags[] = {
 
 static unsigned default_workers(void) {
     long n = sysconf(_SC_NPROCESSORS_ONLN);
-    return n < 1 ? 1 : n > 256 ? 256 : (unsigned)n;
+    return n < 1 ? 1 : n > CONFIG_MAX_WORKERS ? CONFIG_MAX_WORKERS : (unsigned)n;
 }
 
 static void set_defaults(struct config *cfg) {
@@ -138,15 +146,15 @@ static void set_defaults(struct config *cfg) {
     cfg->node = SCOPEBOX_DEFAULT_NODE;
     cfg->runtime_dir = SCOPEBOX_DEFAULT_RUNTIME_DIR;
     cfg->web_dir = SCOPEBOX_DEFAULT_WEB_DIR;
-    cfg->boot_timeout_ms = 30000;
-    cfg->timeout_ms = 5000;
-    cfg->max_timeout_ms = 60000;
-    cfg->timeout_grace_ms = 700;
-    cfg->queue_timeout_ms = 60000;
-    cfg->max_body_bytes = 1048576;
-    cfg->output_cap_bytes = 1048576;
-    cfg->max_sessions = 10000;
-    cfg->session_ttl_ms = 600000;
+    cfg->boot_timeout_ms = LIMIT_BOOT_TIMEOUT_MS_DEFAULT;
+    cfg->timeout_ms = LIMIT_TIMEOUT_MS_DEFAULT;
+    cfg->max_timeout_ms = LIMIT_MAX_TIMEOUT_MS_DEFAULT;
+    cfg->timeout_grace_ms = LIMIT_TIMEOUT_GRACE_MS_DEFAULT;
+    cfg->queue_timeout_ms = LIMIT_QUEUE_TIMEOUT_MS_DEFAULT;
+    cfg->max_body_bytes = LIMIT_MAX_BODY_BYTES_DEFAULT;
+    cfg->output_cap_bytes = LIMIT_OUTPUT_CAP_BYTES_DEFAULT;
+    cfg->max_sessions = LIMIT_MAX_SESSIONS_DEFAULT;
+    cfg->session_ttl_ms = LIMIT_SESSION_TTL_MS_DEFAULT;
     cfg->replica_id = NULL;
     cfg->mcp_allowed_origins = NULL;
     cfg->recycle_after_runs = 100000; /* a boot costs ~1 s of CPU; state does not leak (isolation.mjs) */
@@ -159,13 +167,15 @@ static void set_defaults(struct config *cfg) {
     cfg->crash_window_ms = 60000;
     cfg->insecure = false; /* sandbox */
     cfg->worker_user = "nobody";
-    cfg->worker_heap_mb = 256;
-    cfg->worker_files_mb = 64;
+    cfg->worker_heap_mb = LIMIT_WORKER_HEAP_MB_DEFAULT;
+    cfg->worker_files_mb = LIMIT_WORKER_FILES_MB_DEFAULT;
     cfg->worker_rss_mb = 1024;
     cfg->session_dir = NULL; /* sessions */
     cfg->session_key_file = NULL;
     cfg->session_store_bytes = (size_t)1 << 30;
     cfg->session_store = NULL;
+    cfg->log_level_name = "info"; /* the log */
+    cfg->log_level = LOG_INFO;
 }
 
 /* Decimal digits only: "08" is 8, but "+1", " 1", "1k", "-1", "" are errors. */
@@ -305,6 +315,11 @@ enum config_result config_parse(struct config *cfg, int argc, char **argv, char 
     }
     if (cfg->queue_size == QUEUE_SIZE_UNSET)
         cfg->queue_size = QUEUE_PER_WORKER * cfg->workers;
+    if (!log_level_parse(cfg->log_level_name, &cfg->log_level)) {
+        snprintf(err, err_len, "--log-level must be debug, info or warning, not '%.32s'",
+                 cfg->log_level_name);
+        return CONFIG_ERROR;
+    }
     if (cfg->replica_id != NULL && !check_replica_id(cfg->replica_id, err, err_len))
         return CONFIG_ERROR;
     if (cfg->session_store != NULL && cfg->session_dir != NULL) {

@@ -6,7 +6,11 @@
 #include <stddef.h>
 #include <stdio.h>
 
+#include "log.h"
+
 #define CONFIG_MAX_NODE_ARGS 32
+/* --workers at most (and its default: the cores, at most this). */
+#define CONFIG_MAX_WORKERS 256
 
 struct config {
     const char *host;
@@ -49,6 +53,9 @@ struct config {
     const char *session_key_file; /* HMAC key of session images; NULL: made up */
     size_t session_store_bytes;   /* the memory store's byte budget; 0: none */
     const char *session_store;    /* redis://HOST:PORT[/DB], shared by replicas; NULL: none */
+    /* the log (server/log.h) */
+    const char *log_level_name;   /* as given: debug, info or warning */
+    enum log_level log_level;     /* ... parsed */
 };
 
 enum config_result { CONFIG_OK, CONFIG_HELP, CONFIG_ERROR };

@@ -16,12 +16,14 @@
 #include "clock.h"
 #include "crashlimit.h"
 #include "keys.h"
+#include "scopebox_limits.h"
 #include "log.h"
 #include "mcp.h"
 #include "metrics.h"
 #include "openapi.h"
 #include "rawjson.h"
 #include "request.h"
+#include "response.h"
 #include "sse.h"
 #include "static.h"
 
@@ -43,7 +45,6 @@
 
 /* Every answer to a run carries its id (openapi.yaml), so that a client can
  * cancel it or find it in the log even when the body is not JSON to it. */
-#define RUN_ID_HEADER "Scopebox-Run-Id"
 
 /* One per open connection (libmicrohttpd's socket_context): a request must
  * have arrived whole by `deadline`, counted from the connection's start or
@@ -126,10 +127,7 @@ static enum MHD_Result respond(struct exchange *ex, unsigned status, char *body,
         free(body);
         return MHD_NO;
     }
-    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
-    MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
-    if (ex->run_id[0] != '\0' && !ex->is_mcp)
-        MHD_add_response_header(r, RUN_ID_HEADER, ex->run_id);
+    response_headers(r, content_type, ex->is_mcp ? NULL : ex->run_id);
     if (hname != NULL)
         MHD_add_response_header(r, hname, hval);
     ret = MHD_queue_response(ex->conn, status, r);
@@ -157,7 +155,7 @@ static char *dump_line(const json_t *obj, size_t *len) {
     return grown;
 }
 
-static enum MHD_Result respond_json(struct exchange *ex, unsigned status, json_t *obj,
+static enum MHD_Result respond_json_new(struct exchange *ex, unsigned status, json_t *obj,
                                     const char *hname, const char *hval) {
     size_t len;
     char *body = dump_line(obj, &len);
@@ -174,7 +172,7 @@ static enum MHD_Result respond_error(struct exchange *ex, const struct api_error
         hname = "Retry-After";
         hval = "1";
     }
-    return respond_json(ex, (unsigned)err->status, api_error_json(err), hname, hval);
+    return respond_json_new(ex, (unsigned)err->status, api_error_json(err), hname, hval);
 }
 
 /* Top-level members of a worker's answer that the host owns: never
@@ -297,13 +295,13 @@ static bool is_method(const struct exchange *ex, const char *m) {
 
 static void refuse_not_found(struct exchange *ex) {
     ex->route = ROUTE_REFUSE;
-    api_error_set(&ex->refusal, 404, ERR_NOT_FOUND, "no such resource: %s", ex->path);
+    api_error_of(&ex->refusal, API_NOT_FOUND, "no such resource: %s", ex->path);
 }
 
 static void refuse_method(struct exchange *ex, const char *allow) {
     ex->route = ROUTE_REFUSE;
     ex->allow = allow;
-    api_error_set(&ex->refusal, 405, ERR_METHOD_NOT_ALLOWED, "%s does not accept %s (allowed: %s)",
+    api_error_of(&ex->refusal, API_METHOD_NOT_ALLOWED, "%s does not accept %s (allowed: %s)",
                   ex->path, ex->method, allow);
 }
 
@@ -348,7 +346,7 @@ static enum MHD_Result health(struct exchange *ex) {
     pool_stats(ex->http->pool, &st);
     /* A booted worker that is busy still serves: load is not ill health. */
     ok = st.ready + st.busy > 0;
-    return respond_json(ex, ok ? 200 : 503,
+    return respond_json_new(ex, ok ? 200 : 503,
                         json_pack("{s:b, s:{s:i, s:i, s:i}}", "ok", ok, "workers", "ready",
                                   st.ready, "busy", st.busy, "total", st.total),
                         NULL, NULL);
@@ -432,14 +430,14 @@ static enum MHD_Result cancel(struct exchange *ex) {
     struct api_error err;
     char id[RUN_ID_MAX + 1];
     if (!pool_cancel(ex->http->pool, ex->key ? ex->key->name : "", ex->run_id)) {
-        api_error_set(&err, 404, ERR_RUN_NOT_FOUND,
+        api_error_of(&err, API_RUN_NOT_FOUND,
                       "no run '%s' in progress (never started, already answered, or not yours)",
                       ex->run_id);
         ex->run_id[0] = '\0';
         return respond_error(ex, &err, NULL, NULL);
     }
     memcpy(id, ex->run_id, sizeof id);
-    return respond_json(ex, 202, json_pack("{s:b, s:s}", "ok", 1, "run_id", id), NULL, NULL);
+    return respond_json_new(ex, 202, json_pack("{s:b, s:s}", "ok", 1, "run_id", id), NULL, NULL);
 }
 
 /* Every route but those with a JSON body is answered from the headers. */
@@ -484,20 +482,22 @@ static void route_list(struct exchange *ex) {
     const char *limit = MHD_lookup_connection_value(ex->conn, MHD_GET_ARGUMENT_KIND, "limit");
     const char *after = MHD_lookup_connection_value(ex->conn, MHD_GET_ARGUMENT_KIND, "after");
     char *end = NULL;
-    unsigned long n = 100;
+    unsigned long n = LIMIT_SESSIONS_PAGE_DEFAULT;
 
     if (limit != NULL) {
         n = strtoul(limit, &end, 10);
-        if (*limit < '0' || *limit > '9' || *end != '\0' || n < 1 || n > 1000) {
+        if (*limit < '0' || *limit > '9' || *end != '\0' || n < LIMIT_SESSIONS_PAGE_MIN ||
+            n > LIMIT_SESSIONS_PAGE_MAX) {
             ex->route = ROUTE_REFUSE;
-            api_error_set(&ex->refusal, 400, ERR_INVALID_VALUE,
-                          "query parameter 'limit' must be a whole number from 1 to 1000");
+            api_error_of(&ex->refusal, API_INVALID_VALUE,
+                          "query parameter 'limit' must be a whole number from %u to %u",
+                          LIMIT_SESSIONS_PAGE_MIN, LIMIT_SESSIONS_PAGE_MAX);
             return;
         }
     }
     if (after != NULL && *after != '\0' && !session_id_valid(after, strlen(after))) {
         ex->route = ROUTE_REFUSE;
-        api_error_set(&ex->refusal, 400, ERR_INVALID_VALUE,
+        api_error_of(&ex->refusal, API_INVALID_VALUE,
                       "query parameter 'after' must be a session id (the 'next' of a page)");
         return;
     }
@@ -517,7 +517,7 @@ static void route_session(struct exchange *ex, const char *rest) {
         char shown[SESSION_ID_MAX + 1];
         log_sanitize(shown, sizeof shown, rest, len);
         ex->route = ROUTE_REFUSE;
-        api_error_set(&ex->refusal, 404, ERR_SESSION_NOT_FOUND, "no session '%s'", shown);
+        api_error_of(&ex->refusal, API_SESSION_NOT_FOUND, "no session '%s'", shown);
         return;
     }
     memcpy(ex->session, rest, len);
@@ -561,7 +561,7 @@ static void route_run(struct exchange *ex, const char *rest) {
         char shown[RUN_ID_MAX + 1];
         log_sanitize(shown, sizeof shown, rest, len);
         ex->route = ROUTE_REFUSE;
-        api_error_set(&ex->refusal, 404, ERR_RUN_NOT_FOUND, "no run '%s'", shown);
+        api_error_of(&ex->refusal, API_RUN_NOT_FOUND, "no run '%s'", shown);
     } else if (!is_method(ex, MHD_HTTP_METHOD_POST)) {
         refuse_method(ex, "POST");
     } else {
@@ -589,15 +589,93 @@ static void authorize(struct exchange *ex) {
     ex->allow = NULL;
     if (header == NULL) {
         ex->challenge = "Bearer realm=\"scopebox\"";
-        api_error_set(&ex->refusal, 401, ERR_UNAUTHORIZED,
+        api_error_of(&ex->refusal, API_UNAUTHORIZED,
                       "this server needs an API key: send 'Authorization: Bearer <key>'");
     } else {
         ex->challenge = "Bearer realm=\"scopebox\", error=\"invalid_token\"";
-        api_error_set(&ex->refusal, 401, ERR_UNAUTHORIZED,
+        api_error_of(&ex->refusal, API_UNAUTHORIZED,
                       "the Authorization header holds no valid API key (expected 'Bearer <key>')");
     }
 }
 static void route_mcp(struct exchange *ex);
+
+/* Routes whose method decides little more than that they are allowed. */
+static void pick_run(struct exchange *ex, const char *rest) {
+    (void)rest;
+    expect_body(ex, REQ_RUN, JOB_RUN);
+}
+
+static void pick_sessions(struct exchange *ex, const char *rest) {
+    (void)rest;
+    if (is_method(ex, MHD_HTTP_METHOD_POST))
+        expect_body(ex, REQ_SESSION_CREATE, JOB_SESSION_CREATE);
+    else
+        route_list(ex);
+}
+
+static void pick_mcp(struct exchange *ex, const char *rest) {
+    (void)rest;
+    route_mcp(ex);
+}
+
+static void pick_not_found(struct exchange *ex, const char *rest) {
+    (void)rest;
+    refuse_not_found(ex);
+}
+
+/* The API's routes, first match wins (libmicrohttpd's pages[] in its
+ * examples): `path` matched whole, or as a prefix whose rest (an id) goes to
+ * `pick`; a method not in `allow` gets 405 with `allow` as its Allow header
+ * (NULL: `pick` checks the method itself); then either `route` is the
+ * route, or `pick` works it out. Anything else is the playground's. */
+struct route_def {
+    const char *path;
+    bool prefix;
+    bool is_public;      /* no API key needed */
+    const char *allow;
+    enum route route;    /* when pick is NULL */
+    void (*pick)(struct exchange *ex, const char *rest);
+};
+
+static const struct route_def routes[] = {
+    {"/v1/run", false, false, "POST", ROUTE_BODY, pick_run},
+    {"/v1/sessions", false, false, "GET, HEAD, POST", ROUTE_BODY, pick_sessions},
+    {"/v1/sessions/", true, false, NULL, ROUTE_SESSION, route_session},
+    {"/v1/runs/", true, false, NULL, ROUTE_CANCEL, route_run},
+    {"/mcp", false, false, NULL, ROUTE_BODY, pick_mcp},
+    {"/v1/openapi.json", false, false, "GET, HEAD", ROUTE_OPENAPI, NULL},
+    {"/metrics", false, false, "GET, HEAD", ROUTE_METRICS, NULL},
+    {"/healthz", false, true, "GET, HEAD", ROUTE_HEALTH, NULL},
+    {"/v1", false, false, NULL, ROUTE_REFUSE, pick_not_found},
+    {"/v1/", true, false, NULL, ROUTE_REFUSE, pick_not_found},
+};
+
+/* Whether the request's method is one of `allow` ("GET, HEAD, POST"). */
+static bool method_allowed(const struct exchange *ex, const char *allow) {
+    size_t n = strlen(ex->method);
+    if (n == 0)
+        return false;
+    for (const char *p = allow; (p = strstr(p, ex->method)) != NULL; p += n)
+        if ((p == allow || p[-1] == ' ') && (p[n] == ',' || p[n] == '\0'))
+            return true;
+    return false;
+}
+
+/* Not an API route: the playground's files, GET and HEAD only. */
+static void route_static(struct exchange *ex, const char *url) {
+    ex->public_route = true; /* the playground's files: no data, no runs */
+    if (is_method(ex, MHD_HTTP_METHOD_GET) || is_method(ex, MHD_HTTP_METHOD_HEAD)) {
+        ex->route = ROUTE_STATIC;
+    } else {
+        struct static_file f;
+        if (static_open(ex->http->cfg->web_dir, url, &f)) {
+            close(f.fd);
+            refuse_method(ex, "GET, HEAD");
+        } else {
+            refuse_not_found(ex);
+        }
+    }
+}
 
 /* First call, headers only: picks the route, and refuses what can be refused
  * from the headers. The answer normally goes out in the last call, once any
@@ -606,54 +684,23 @@ static void route_mcp(struct exchange *ex);
  * 100-continue, or one announcing a body past the drain limit, is answered
  * at once; libmicrohttpd then skips the body and closes the connection. */
 static enum MHD_Result begin(struct exchange *ex, const char *url) {
-    if (strcmp(url, "/v1/run") == 0) {
-        if (is_method(ex, MHD_HTTP_METHOD_POST))
-            expect_body(ex, REQ_RUN, JOB_RUN);
-        else
-            refuse_method(ex, "POST");
-    } else if (strcmp(url, "/v1/sessions") == 0) {
-        if (is_method(ex, MHD_HTTP_METHOD_POST))
-            expect_body(ex, REQ_SESSION_CREATE, JOB_SESSION_CREATE);
-        else if (is_method(ex, MHD_HTTP_METHOD_GET) || is_method(ex, MHD_HTTP_METHOD_HEAD))
-            route_list(ex);
-        else
-            refuse_method(ex, "GET, HEAD, POST");
-    } else if (strncmp(url, "/v1/sessions/", 13) == 0) {
-        route_session(ex, url + 13);
-    } else if (strncmp(url, "/v1/runs/", 9) == 0) {
-        route_run(ex, url + 9);
-    } else if (strcmp(url, "/mcp") == 0) {
-        route_mcp(ex);
-    } else if (strcmp(url, "/v1/openapi.json") == 0) {
-        if (is_method(ex, MHD_HTTP_METHOD_GET) || is_method(ex, MHD_HTTP_METHOD_HEAD))
-            ex->route = ROUTE_OPENAPI;
-        else
-            refuse_method(ex, "GET, HEAD");
-    } else if (strcmp(url, "/metrics") == 0) {
-        if (is_method(ex, MHD_HTTP_METHOD_GET) || is_method(ex, MHD_HTTP_METHOD_HEAD))
-            ex->route = ROUTE_METRICS;
-        else
-            refuse_method(ex, "GET, HEAD");
-    } else if (strcmp(url, "/healthz") == 0) {
-        ex->public_route = true;
-        if (is_method(ex, MHD_HTTP_METHOD_GET) || is_method(ex, MHD_HTTP_METHOD_HEAD))
-            ex->route = ROUTE_HEALTH;
-        else
-            refuse_method(ex, "GET, HEAD");
-    } else if (strcmp(url, "/v1") == 0 || strncmp(url, "/v1/", 4) == 0) {
-        refuse_not_found(ex);
-    } else if (is_method(ex, MHD_HTTP_METHOD_GET) || is_method(ex, MHD_HTTP_METHOD_HEAD)) {
-        ex->public_route = true; /* the playground's files: no data, no runs */
-        ex->route = ROUTE_STATIC;
+    const struct route_def *r = NULL;
+
+    for (size_t i = 0; r == NULL && i < sizeof routes / sizeof routes[0]; i++) {
+        size_t n = strlen(routes[i].path);
+        if (routes[i].prefix ? strncmp(url, routes[i].path, n) == 0 : strcmp(url, routes[i].path) == 0)
+            r = &routes[i];
+    }
+    if (r == NULL) {
+        route_static(ex, url);
     } else {
-        struct static_file f;
-        ex->public_route = true;
-        if (static_open(ex->http->cfg->web_dir, url, &f)) {
-            close(f.fd);
-            refuse_method(ex, "GET, HEAD");
-        } else {
-            refuse_not_found(ex);
-        }
+        ex->public_route = r->is_public;
+        if (r->allow != NULL && !method_allowed(ex, r->allow))
+            refuse_method(ex, r->allow);
+        else if (r->pick != NULL)
+            r->pick(ex, url + strlen(r->path));
+        else
+            ex->route = r->route;
     }
     if (ex->http->keys != NULL && !ex->public_route)
         authorize(ex);
@@ -710,7 +757,7 @@ static void resume_exchange(void *arg) {
 }
 
 static enum MHD_Result answer_mcp_job(struct exchange *ex);
-static enum MHD_Result mcp_answered(struct exchange *ex, json_t *reply);
+static enum MHD_Result mcp_answered_new(struct exchange *ex, json_t *reply);
 
 static enum MHD_Result answer_job(struct exchange *ex) {
     const struct job *job = ex->job;
@@ -793,7 +840,7 @@ static void job_done(struct job *job) {
 static bool admit_run(struct exchange *ex, struct ticket *t, struct api_error *err) {
     double wait = crashlimit_wait_ms(ex->http->crashes, t->caller, clock_ms());
     if (wait > 0) {
-        api_error_set(err, 429, ERR_CRASH_RATE_LIMITED,
+        api_error_of(err, API_CRASH_RATE_LIMITED,
                       "runs of this caller ended their worker %u times within %u ms: no runs "
                       "for %.0f s",
                       ex->http->cfg->crash_limit, ex->http->cfg->crash_window_ms,
@@ -804,7 +851,7 @@ static bool admit_run(struct exchange *ex, struct ticket *t, struct api_error *e
         return true;
     if (atomic_fetch_add(&ex->key->usage->runs, 1) >= (int)ex->key->max_runs) {
         atomic_fetch_sub(&ex->key->usage->runs, 1);
-        api_error_set(err, 429, ERR_KEY_RUN_LIMIT,
+        api_error_of(err, API_KEY_RUN_LIMIT,
                       "key '%s' already has %u runs in progress or queued, its limit",
                       ex->key->name, ex->key->max_runs);
         return false;
@@ -842,7 +889,7 @@ static void sse_finish(void *arg, struct sse *sse) {
 
     if (body == NULL) { /* out of memory: still one last event */
         struct api_error err;
-        api_error_set(&err, 500, ERR_INTERNAL, "the answer could not be built");
+        api_error_of(&err, API_INTERNAL, "the answer could not be built");
         fallback = api_error_json(&err);
         body = dump_line(fallback, &len);
         status = 500;
@@ -865,11 +912,10 @@ static bool wants_events(const struct exchange *ex) {
 }
 
 static enum MHD_Result respond_events(struct exchange *ex) {
-    struct MHD_Response *r = sse_response(ex->sse);
+    struct MHD_Response *r = sse_response(ex->sse, ex->run_id);
     enum MHD_Result ret;
     if (r == NULL)
         return MHD_NO;
-    MHD_add_response_header(r, RUN_ID_HEADER, ex->run_id);
     ret = MHD_queue_response(ex->conn, 200, r);
     MHD_destroy_response(r);
     ex->status = 200;
@@ -895,7 +941,7 @@ static enum MHD_Result submit(struct exchange *ex, const struct run_request *req
             double wait = crashlimit_wait_ms(ex->http->crashes, t->caller, clock_ms());
             free(t);
             if (ex->mcp != NULL) /* a tool's failure, as the pool's own answers */
-                return mcp_answered(ex, mcp_call_reply(ex->mcp, NULL, &err, false, 0, 0));
+                return mcp_answered_new(ex, mcp_call_reply(ex->mcp, NULL, &err, false, 0, 0));
             snprintf(retry, sizeof retry, "%.0f", wait > 0 ? wait / 1000.0 + 0.999 : 1.0);
             return respond_error(ex, &err, "Retry-After", retry);
         }
@@ -937,7 +983,7 @@ static enum MHD_Result submit(struct exchange *ex, const struct run_request *req
         job_release(job);
         ticket_undo(t);
         if (ex->mcp != NULL) /* a tool's failure, as the pool's own answers */
-            return mcp_answered(ex, mcp_call_reply(ex->mcp, NULL, &err, false, 0, 0));
+            return mcp_answered_new(ex, mcp_call_reply(ex->mcp, NULL, &err, false, 0, 0));
         return respond_error(ex, &err, NULL, NULL);
     }
     ex->job = job;
@@ -1058,7 +1104,7 @@ static const char *header(const struct exchange *ex, const char *name) {
 }
 
 static enum MHD_Result respond_mcp_refusal(struct exchange *ex) {
-    return respond_json(ex, (unsigned)ex->refusal.status,
+    return respond_json_new(ex, (unsigned)ex->refusal.status,
                         mcp_error_json(ex->refusal.status == 405 || ex->refusal.status == 403
                                            ? -32000 : MCP_INVALID_REQUEST,
                                        ex->refusal.message),
@@ -1089,7 +1135,7 @@ static void route_mcp(struct exchange *ex) {
 static enum MHD_Result next_in_batch(struct exchange *ex) {
     ex->mcp = mcp_batch_next(ex->batch);
     if (ex->mcp == NULL)
-        return respond_json(ex, 200, mcp_batch_reply(ex->batch), NULL, NULL);
+        return respond_json_new(ex, 200, mcp_batch_reply(ex->batch), NULL, NULL);
     ex->job_kind = ex->mcp->job_kind;
     memcpy(ex->session, ex->mcp->session, sizeof ex->session);
     ex->list_limit = ex->mcp->list_limit;
@@ -1098,9 +1144,9 @@ static enum MHD_Result next_in_batch(struct exchange *ex) {
 }
 
 /* A tool call's answer: the response, or the next call of its batch. */
-static enum MHD_Result mcp_answered(struct exchange *ex, json_t *reply) {
+static enum MHD_Result mcp_answered_new(struct exchange *ex, json_t *reply) {
     if (ex->batch == NULL)
-        return reply ? respond_json(ex, 200, reply, NULL, NULL) : MHD_NO;
+        return reply ? respond_json_new(ex, 200, reply, NULL, NULL) : MHD_NO;
     mcp_batch_answer(ex->batch, reply);
     job_release(ex->job);
     ex->job = NULL;
@@ -1126,7 +1172,7 @@ static enum MHD_Result serve_mcp(struct exchange *ex) {
     if (out == MCP_ACCEPTED)
         return respond(ex, 202, NULL, 0, "application/json", NULL, NULL);
     if (out == MCP_REPLY)
-        return reply ? respond_json(ex, (unsigned)status, reply, NULL, NULL) : MHD_NO;
+        return reply ? respond_json_new(ex, (unsigned)status, reply, NULL, NULL) : MHD_NO;
     if (out == MCP_BATCH) {
         ex->batch = batch;
         return next_in_batch(ex);
@@ -1147,7 +1193,7 @@ static enum MHD_Result serve_mcp(struct exchange *ex) {
 
 static enum MHD_Result answer_mcp_job(struct exchange *ex) {
     const struct job *job = ex->job;
-    return mcp_answered(ex, mcp_call_reply(ex->mcp, job->result, &job->error, job->timed,
+    return mcp_answered_new(ex, mcp_call_reply(ex->mcp, job->result, &job->error, job->timed,
                                            job->queue_ms, job->run_ms));
 }
 
@@ -1208,7 +1254,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
         if (job->worker_pid > 0)
             snprintf(pid, sizeof pid, "%d", (int)job->worker_pid);
     }
-    log_msg("%s %s %u %zu run=%s queue_ms=%s run_ms=%s worker=%s total_ms=%.3f%s", ex->method,
+    /* The access line: info, so --log-level warning leaves only what went wrong. */
+    log_at(LOG_INFO, "%s %s %u %zu run=%s queue_ms=%s run_ms=%s worker=%s total_ms=%.3f%s", ex->method,
             ex->path, ex->status, ex->bytes, ex->run_id[0] ? ex->run_id : "-", queue, runms, pid,
             clock_ms() - ex->started,
             toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " (connection lost)");

@@ -21,7 +21,26 @@ static void write_all(const char *buf, size_t len) {
     }
 }
 
-void log_vmsg(const char *fmt, va_list ap) {
+/* Set once before any thread starts, read after: no lock. */
+static enum log_level min_level = LOG_INFO;
+
+void log_set_level(enum log_level level) {
+    min_level = level;
+}
+
+bool log_level_parse(const char *name, enum log_level *out) {
+    static const char *const names[] = {[LOG_DEBUG] = "debug", [LOG_INFO] = "info",
+                                        [LOG_WARNING] = "warning"};
+    for (size_t i = 0; name != NULL && i < sizeof names / sizeof names[0]; i++) {
+        if (strcmp(name, names[i]) == 0) {
+            *out = (enum log_level)i;
+            return true;
+        }
+    }
+    return false;
+}
+
+static void log_line(const char *fmt, va_list ap) {
     char line[LOG_LINE_MAX];
     struct timespec ts;
     struct tm tm;
@@ -43,10 +62,24 @@ void log_vmsg(const char *fmt, va_list ap) {
     write_all(line, off);
 }
 
+void log_vmsg(const char *fmt, va_list ap) {
+    if (min_level <= LOG_INFO)
+        log_line(fmt, ap);
+}
+
 void log_msg(const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
     log_vmsg(fmt, ap);
+    va_end(ap);
+}
+
+void log_at(enum log_level level, const char *fmt, ...) {
+    va_list ap;
+    if (level < min_level)
+        return;
+    va_start(ap, fmt);
+    log_line(fmt, ap);
     va_end(ap);
 }
 

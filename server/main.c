@@ -123,6 +123,7 @@ int main(int argc, char **argv) {
     case CONFIG_OK:
         break;
     }
+    log_set_level(cfg.log_level); /* before any thread */
     ensure_std_fds();
     if (!fit_connections(&cfg, err, sizeof err)) {
         fprintf(stderr, "scopebox-server: %s\n", err);
@@ -154,7 +155,7 @@ int main(int argc, char **argv) {
         log_msg("API keys on: %zu keys from %s", keystore_count(keys), cfg.api_keys_file);
     }
     if (stat(cfg.web_dir, &st) != 0 || !S_ISDIR(st.st_mode))
-        log_msg("warning: --web-dir %s is not a directory; / will answer 404", cfg.web_dir);
+        log_at(LOG_WARNING, "warning: --web-dir %s is not a directory; / will answer 404", cfg.web_dir);
     /* Before any thread: decides and probes the worker sandbox. */
     if (!sandbox_init(&cfg, node)) {
         keystore_close(keys);

@@ -34,7 +34,7 @@ void metrics_run(enum run_outcome outcome, double queue_ms, double run_ms);
 void metrics_worker_started(void);
 void metrics_worker_exited(enum worker_exit why);
 
-/* Sessions (pool.c): a capture's time on the worker (ms), whether a run found
+/* Sessions (session_jobs.c): a capture's time on the worker (ms), whether a run found
  * its session's state already on the worker, a store write that failed. */
 void metrics_session_capture(double ms);
 void metrics_session_resume(int resident);

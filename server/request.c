@@ -1,6 +1,7 @@
 #define _GNU_SOURCE
 #include "request.h"
 
+#include <assert.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -12,13 +13,29 @@
 /* Field names echoed back in messages come from the client: keep them short. */
 #define NAME_ECHO_MAX 64
 
-void api_error_set(struct api_error *err, int status, const char *code,
-                   const char *fmt, ...) {
-    va_list ap;
+void api_error_vset(struct api_error *err, int status, enum api_code id, const char *fmt,
+                    va_list ap) {
     err->status = status;
-    err->code = code;
-    va_start(ap, fmt);
+    err->id = id;
+    err->code = api_codes[id].name;
     vsnprintf(err->message, sizeof err->message, fmt, ap);
+}
+
+void api_error_of(struct api_error *err, enum api_code id, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    api_error_vset(err, api_codes[id].status, id, fmt, ap);
+    va_end(ap);
+}
+
+void api_error_set(struct api_error *err, int status, const char *code, const char *fmt, ...) {
+    enum api_code id = API_INTERNAL;
+    va_list ap;
+    /* Every caller names a code of errors.h: an unknown one is a bug. */
+    if (!api_code_parse(code, &id))
+        assert(!"an error code errors.h does not list");
+    va_start(ap, fmt);
+    api_error_vset(err, status, id, fmt, ap);
     va_end(ap);
 }
 
@@ -106,7 +123,7 @@ bool request_check_media_type(const char *ct, struct api_error *err) {
     size_t n = semi ? (size_t)(semi - ct) : strlen(ct);
     if (!token_is(ct, n, "application/json")) {
         log_sanitize(shown, sizeof shown, ct, n);
-        api_error_set(err, 415, ERR_UNSUPPORTED_MEDIA,
+        api_error_of(err, API_UNSUPPORTED_MEDIA,
                       "Content-Type '%s' is not supported: send application/json",
                       shown);
         return false;
@@ -132,7 +149,7 @@ bool request_check_media_type(const char *ct, struct api_error *err) {
         }
         if (!token_is(value, vlen, "utf-8") && !token_is(value, vlen, "utf8")) {
             log_sanitize(shown, sizeof shown, value, vlen);
-            api_error_set(err, 415, ERR_UNSUPPORTED_MEDIA,
+            api_error_of(err, API_UNSUPPORTED_MEDIA,
                           "Content-Type charset '%s' is not supported: send UTF-8",
                           shown);
             return false;
@@ -144,7 +161,7 @@ bool request_check_media_type(const char *ct, struct api_error *err) {
 bool request_check_size(unsigned long long len, size_t max, struct api_error *err) {
     if (len <= max)
         return true;
-    api_error_set(err, 413, ERR_BODY_TOO_LARGE,
+    api_error_of(err, API_BODY_TOO_LARGE,
                   "request body is larger than the limit of %zu bytes", max);
     return false;
 }
@@ -196,13 +213,13 @@ static bool store_code(const struct field *f, const json_t *v, struct run_reques
                        struct api_error *err) {
     size_t len = json_string_length(v);
     if (len == 0) {
-        api_error_set(err, 400, ERR_INVALID_VALUE, "field '%s' must not be empty", f->name);
+        api_error_of(err, API_INVALID_VALUE, "field '%s' must not be empty", f->name);
         return false;
     }
     /* Parsed with JSON_ALLOW_NUL so that this case gets its own message
      * instead of a generic parse error. */
     if (memchr(json_string_value(v), '\0', len) != NULL) {
-        api_error_set(err, 400, ERR_INVALID_VALUE,
+        api_error_of(err, API_INVALID_VALUE,
                       "field '%s' must not contain NUL characters", f->name);
         return false;
     }
@@ -219,7 +236,7 @@ static bool store_mode(const struct field *f, const json_t *v, struct run_reques
     else if (len == 4 && memcmp(s, "eval", 4) == 0)
         out->mode = RUN_EVAL;
     else {
-        api_error_set(err, 400, ERR_INVALID_VALUE,
+        api_error_of(err, API_INVALID_VALUE,
                       "field '%s' must be \"exec\" or \"eval\"", f->name);
         return false;
     }
@@ -254,25 +271,25 @@ static bool store_return(const struct field *f, const json_t *v, struct run_requ
     if (json_is_string(v)) {
         const char *s = json_string_value(v);
         if (strcmp(s, "data") != 0 && strcmp(s, "all") != 0) {
-            api_error_set(err, 400, ERR_INVALID_VALUE,
+            api_error_of(err, API_INVALID_VALUE,
                           "field '%s' must be \"data\", \"all\" or a list of names", f->name);
             return false;
         }
     } else if (json_is_array(v)) {
         if (json_array_size(v) > RETURN_NAMES_MAX) {
-            api_error_set(err, 400, ERR_INVALID_VALUE, "field '%s' lists more than %d names",
+            api_error_of(err, API_INVALID_VALUE, "field '%s' lists more than %d names",
                           f->name, RETURN_NAMES_MAX);
             return false;
         }
         json_array_foreach(v, i, item) {
             if (!json_is_string(item)) {
-                api_error_set(err, 400, ERR_INVALID_TYPE,
+                api_error_of(err, API_INVALID_TYPE,
                               "field '%s' must list names as strings (item %zu is not)", f->name, i);
                 return false;
             }
         }
     } else {
-        api_error_set(err, 400, ERR_INVALID_TYPE,
+        api_error_of(err, API_INVALID_TYPE,
                       "field '%s' must be \"data\", \"all\" or a list of names", f->name);
         return false;
     }
@@ -284,7 +301,7 @@ static bool store_timeout(const struct field *f, const json_t *v, struct run_req
                           struct api_error *err) {
     json_int_t ms = json_integer_value(v);
     if (ms < 1) {
-        api_error_set(err, 400, ERR_INVALID_VALUE, "field '%s' must be at least 1 (milliseconds)",
+        api_error_of(err, API_INVALID_VALUE, "field '%s' must be at least 1 (milliseconds)",
                       f->name);
         return false;
     }
@@ -299,7 +316,7 @@ static bool store_memory(const struct field *f, const json_t *v, struct run_requ
                          struct api_error *err) {
     json_int_t mb = json_integer_value(v);
     if (mb < 1) {
-        api_error_set(err, 400, ERR_INVALID_VALUE, "field '%s' must be at least 1 (MiB)", f->name);
+        api_error_of(err, API_INVALID_VALUE, "field '%s' must be at least 1 (MiB)", f->name);
         return false;
     }
     out->memory_mb = mb > 0x7fffffff ? 0x7fffffff : (unsigned)mb;
@@ -310,7 +327,7 @@ static bool store_output_cap(const struct field *f, const json_t *v, struct run_
                              struct api_error *err) {
     json_int_t n = json_integer_value(v);
     if (n < 0) {
-        api_error_set(err, 400, ERR_INVALID_VALUE, "field '%s' must be at least 0 (bytes)", f->name);
+        api_error_of(err, API_INVALID_VALUE, "field '%s' must be at least 0 (bytes)", f->name);
         return false;
     }
     out->output_cap = n > 0x7fffffff ? 0x7fffffff : (long long)n;
@@ -334,7 +351,7 @@ static bool store_session(const struct field *f, const json_t *v, struct run_req
     (void)f;
     if (!session_id_valid(json_string_value(v), json_string_length(v))) {
         log_sanitize(shown, sizeof shown, json_string_value(v), json_string_length(v));
-        api_error_set(err, 404, ERR_SESSION_NOT_FOUND, "no session '%s'", shown);
+        api_error_of(err, API_SESSION_NOT_FOUND, "no session '%s'", shown);
         return false;
     }
     out->session = v;
@@ -346,7 +363,7 @@ static bool store_session(const struct field *f, const json_t *v, struct run_req
 static bool store_image(const struct field *f, const json_t *v, struct run_request *out,
                         struct api_error *err) {
     if (json_string_length(v) == 0) {
-        api_error_set(err, 400, ERR_INVALID_VALUE, "field '%s' must not be empty", f->name);
+        api_error_of(err, API_INVALID_VALUE, "field '%s' must not be empty", f->name);
         return false;
     }
     out->image = v;
@@ -362,7 +379,7 @@ bool run_id_valid(const char *id, size_t len) {
 static bool store_run_id(const struct field *f, const json_t *v, struct run_request *out,
                          struct api_error *err) {
     if (!run_id_valid(json_string_value(v), json_string_length(v))) {
-        api_error_set(err, 400, ERR_INVALID_VALUE,
+        api_error_of(err, API_INVALID_VALUE,
                       "field '%s' must be 1 to %d of A-Z a-z 0-9 _ -", f->name, RUN_ID_MAX);
         return false;
     }
@@ -428,7 +445,7 @@ static const struct field *find_field(enum request_kind kind, const char *name, 
 static bool set_default(json_t *root, const char *name, json_t *value, const json_t **slot,
                         struct api_error *err) {
     if (value == NULL || json_object_set_new(root, name, value) != 0) {
-        api_error_set(err, 500, ERR_INTERNAL, "out of memory");
+        api_error_of(err, API_INTERNAL, "out of memory");
         return false;
     }
     *slot = value;
@@ -454,11 +471,11 @@ bool request_parse(enum request_kind kind, const char *body, size_t len,
         len = 2;
     }
     if (len == 0) {
-        api_error_set(err, 400, ERR_INVALID_JSON, "request body is empty: expected a JSON object");
+        api_error_of(err, API_INVALID_JSON, "request body is empty: expected a JSON object");
         return false;
     }
     if (!utf8_valid(body, len, &bad)) {
-        api_error_set(err, 400, ERR_INVALID_ENCODING,
+        api_error_of(err, API_INVALID_ENCODING,
                       "request body is not valid UTF-8 (byte offset %zu)", bad);
         return false;
     }
@@ -468,22 +485,22 @@ bool request_parse(enum request_kind kind, const char *body, size_t len,
                            &jerr);
     if (out->root == NULL) {
         if (json_error_code(&jerr) == json_error_invalid_utf8) /* belt and braces */
-            api_error_set(err, 400, ERR_INVALID_ENCODING,
+            api_error_of(err, API_INVALID_ENCODING,
                           "request body is not valid UTF-8 (byte offset %d)",
                           jerr.position);
         else if (json_error_code(&jerr) == json_error_numeric_overflow)
-            api_error_set(err, 400, ERR_INVALID_VALUE,
+            api_error_of(err, API_INVALID_VALUE,
                           "the number at line %d, column %d is too large; integers beyond 64 "
                           "bits are sent as {\"$type\": \"int\", \"value\": \"<digits>\"}",
                           jerr.line, jerr.column);
         else
-            api_error_set(err, 400, ERR_INVALID_JSON,
+            api_error_of(err, API_INVALID_JSON,
                           "request body is not valid JSON: %s (line %d, column %d)",
                           jerr.text, jerr.line, jerr.column);
         return false;
     }
     if (!json_is_object(out->root)) {
-        api_error_set(err, 400, ERR_INVALID_REQUEST, "request body must be a JSON object");
+        api_error_of(err, API_INVALID_REQUEST, "request body must be a JSON object");
         goto fail;
     }
     json_object_foreach(out->root, key, value) {
@@ -493,7 +510,7 @@ bool request_parse(enum request_kind kind, const char *body, size_t len,
         if (find_field(kind, key, klen) != NULL)
             continue;
         log_sanitize(shown, sizeof shown, key, klen);
-        api_error_set(err, 400, ERR_UNKNOWN_FIELD, "unknown field '%s'", shown);
+        api_error_of(err, API_UNKNOWN_FIELD, "unknown field '%s'", shown);
         goto fail;
     }
     for (size_t i = 0; i < N_FIELDS; i++) {
@@ -504,13 +521,13 @@ bool request_parse(enum request_kind kind, const char *body, size_t len,
         v = json_object_get(out->root, f->name);
         if (v == NULL) {
             if (f->required & IN(kind)) {
-                api_error_set(err, 400, ERR_MISSING_FIELD, "field '%s' is required", f->name);
+                api_error_of(err, API_MISSING_FIELD, "field '%s' is required", f->name);
                 goto fail;
             }
             continue;
         }
         if (!kind_matches(f->kind, v)) {
-            api_error_set(err, 400, ERR_INVALID_TYPE, "field '%s' must be %s", f->name,
+            api_error_of(err, API_INVALID_TYPE, "field '%s' must be %s", f->name,
                           kind_name(f->kind));
             goto fail;
         }
@@ -518,7 +535,7 @@ bool request_parse(enum request_kind kind, const char *body, size_t len,
             goto fail;
     }
     if (out->image != NULL && out->scope != NULL) {
-        api_error_set(err, 400, ERR_INVALID_REQUEST,
+        api_error_of(err, API_INVALID_REQUEST,
                       "a session starts from 'scope' or from an exported 'image', not both");
         goto fail;
     }

@@ -5,57 +5,28 @@
 #define SCOPEBOX_REQUEST_H
 
 #include <jansson.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 
-/* Stable error codes: clients match on these, so they never change meaning. */
-#define ERR_INVALID_JSON          "invalid_json"
-#define ERR_INVALID_ENCODING      "invalid_encoding"
-#define ERR_INVALID_REQUEST       "invalid_request"
-#define ERR_MISSING_FIELD         "missing_field"
-#define ERR_INVALID_TYPE          "invalid_type"
-#define ERR_INVALID_VALUE         "invalid_value"
-#define ERR_UNKNOWN_FIELD         "unknown_field"
-#define ERR_INVALID_NAME          "invalid_name"
-#define ERR_SESSION_NOT_FOUND     "session_not_found"
-#define ERR_TOO_MANY_SESSIONS     "too_many_sessions"
-#define ERR_BODY_TOO_LARGE        "body_too_large"
-#define ERR_UNSUPPORTED_MEDIA     "unsupported_media_type"
-#define ERR_NOT_FOUND             "not_found"
-#define ERR_METHOD_NOT_ALLOWED    "method_not_allowed"
-#define ERR_QUEUE_FULL            "queue_full"
-#define ERR_QUEUE_TIMEOUT         "queue_timeout"
-#define ERR_SHUTTING_DOWN         "shutting_down"
-#define ERR_TIMEOUT               "timeout"
-#define ERR_WORKER_CRASHED        "worker_crashed"
-#define ERR_WORKER_PROTOCOL       "worker_protocol_error"
-#define ERR_INTERNAL              "internal_error"
-#define ERR_SESSION_INCOMPATIBLE  "session_incompatible"
-#define ERR_INVALID_IMAGE         "invalid_image"
-#define ERR_SESSION_CONFLICT      "session_conflict"
-#define ERR_SESSION_BUSY          "session_busy"
-#define ERR_UNAUTHORIZED          "unauthorized"
-#define ERR_KEY_RUN_LIMIT         "key_run_limit"
-#define ERR_KEY_SESSION_LIMIT     "key_session_limit"
-#define ERR_CRASH_RATE_LIMITED    "crash_rate_limited"
-#define ERR_CANCELLED             "cancelled"
-#define ERR_RUN_NOT_FOUND         "run_not_found"
-#define ERR_RUN_ID_IN_USE         "run_id_in_use"
-/* A run's input and output fields (runio.h) */
-#define ERR_STDIN_TOO_LARGE       "stdin_too_large"
-#define ERR_TOO_MANY_FILES        "too_many_files"
-#define ERR_FILES_TOO_LARGE       "files_too_large"
-#define ERR_INVALID_PATH          "invalid_path"
-#define ERR_INVALID_GLOB          "invalid_glob"
+#include "errors.h"
 
 struct api_error {
     int status;          /* HTTP status to answer with */
-    const char *code;    /* one of the ERR_* strings */
+    enum api_code id;    /* errors.h */
+    const char *code;    /* its name, api_codes[id].name */
     char message[256];   /* for humans; names the offending field */
 };
 
+/* An error with its code's status (errors.h). */
+void api_error_of(struct api_error *err, enum api_code id, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* An error with another status than its code's, or named by its string. */
 void api_error_set(struct api_error *err, int status, const char *code,
                    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+/* The same with a va_list, for wrappers (job_fail). */
+void api_error_vset(struct api_error *err, int status, enum api_code id, const char *fmt,
+                    va_list ap) __attribute__((format(printf, 4, 0)));
 
 /* {"ok": false, "error": {"code": ..., "message": ...}} */
 json_t *api_error_json(const struct api_error *err);

@@ -100,9 +100,9 @@ static bool check_path(const json_t *v, enum path_use use, const char *what, siz
         return true;
     log_sanitize(shown, sizeof shown, s, len);
     if (use == USE_GLOB)
-        api_error_set(err, 400, ERR_INVALID_GLOB, "collect[%zu] '%s' %s", i, shown, why);
+        api_error_of(err, API_INVALID_GLOB, "collect[%zu] '%s' %s", i, shown, why);
     else
-        api_error_set(err, 400, ERR_INVALID_PATH, "%s[%zu].path '%s' %s", what, i, shown, why);
+        api_error_of(err, API_INVALID_PATH, "%s[%zu].path '%s' %s", what, i, shown, why);
     return false;
 }
 
@@ -130,7 +130,7 @@ bool runio_check_stdin(const json_t *v, struct api_error *err) {
     size_t len = json_string_length(v);
     if (len <= STDIN_MAX_BYTES)
         return true;
-    api_error_set(err, 400, ERR_STDIN_TOO_LARGE,
+    api_error_of(err, API_STDIN_TOO_LARGE,
                   "field 'stdin' holds %zu bytes (UTF-8); the limit is %u", len, STDIN_MAX_BYTES);
     return false;
 }
@@ -143,7 +143,7 @@ static long long check_file(const json_t *entry, size_t i, struct api_error *err
     long long size;
 
     if (!json_is_object(entry)) {
-        api_error_set(err, 400, ERR_INVALID_TYPE,
+        api_error_of(err, API_INVALID_TYPE,
                       "files[%zu] must be an object {\"path\": ..., \"text\" or \"base64\": ...}", i);
         return -1;
     }
@@ -152,27 +152,27 @@ static long long check_file(const json_t *entry, size_t i, struct api_error *err
         if (strcmp(key, "path") == 0 || strcmp(key, "text") == 0 || strcmp(key, "base64") == 0)
             continue;
         log_sanitize(shown, sizeof shown, key, strlen(key));
-        api_error_set(err, 400, ERR_UNKNOWN_FIELD, "unknown field 'files[%zu].%s'", i, shown);
+        api_error_of(err, API_UNKNOWN_FIELD, "unknown field 'files[%zu].%s'", i, shown);
         return -1;
     }
     path = json_object_get(entry, "path");
     text = json_object_get(entry, "text");
     b64 = json_object_get(entry, "base64");
     if (path == NULL) {
-        api_error_set(err, 400, ERR_MISSING_FIELD, "field 'files[%zu].path' is required", i);
+        api_error_of(err, API_MISSING_FIELD, "field 'files[%zu].path' is required", i);
         return -1;
     }
     if (!json_is_string(path)) {
-        api_error_set(err, 400, ERR_INVALID_TYPE, "field 'files[%zu].path' must be a string", i);
+        api_error_of(err, API_INVALID_TYPE, "field 'files[%zu].path' must be a string", i);
         return -1;
     }
     if ((text == NULL) == (b64 == NULL)) {
-        api_error_set(err, 400, ERR_INVALID_VALUE,
+        api_error_of(err, API_INVALID_VALUE,
                       "files[%zu] must have exactly one of 'text' and 'base64'", i);
         return -1;
     }
     if (!json_is_string(text ? text : b64)) {
-        api_error_set(err, 400, ERR_INVALID_TYPE, "field 'files[%zu].%s' must be a string", i,
+        api_error_of(err, API_INVALID_TYPE, "field 'files[%zu].%s' must be a string", i,
                       text ? "text" : "base64");
         return -1;
     }
@@ -182,7 +182,7 @@ static long long check_file(const json_t *entry, size_t i, struct api_error *err
         return (long long)json_string_length(text);
     size = base64_size(json_string_value(b64), json_string_length(b64));
     if (size < 0)
-        api_error_set(err, 400, ERR_INVALID_VALUE, "field 'files[%zu].base64' is not base64", i);
+        api_error_of(err, API_INVALID_VALUE, "field 'files[%zu].base64' is not base64", i);
     return size;
 }
 
@@ -192,7 +192,7 @@ bool runio_check_files(const json_t *v, struct api_error *err) {
     const json_t *entry;
 
     if (n > FILES_MAX) {
-        api_error_set(err, 400, ERR_TOO_MANY_FILES, "field 'files' lists %zu files; the limit is %d",
+        api_error_of(err, API_TOO_MANY_FILES, "field 'files' lists %zu files; the limit is %d",
                       n, FILES_MAX);
         return false;
     }
@@ -203,7 +203,7 @@ bool runio_check_files(const json_t *v, struct api_error *err) {
         total += (unsigned long long)size;
     }
     if (total > FILES_MAX_BYTES) {
-        api_error_set(err, 400, ERR_FILES_TOO_LARGE,
+        api_error_of(err, API_FILES_TOO_LARGE,
                       "field 'files' holds %llu bytes of contents; the limit is %u", total,
                       FILES_MAX_BYTES);
         return false;
@@ -216,13 +216,13 @@ bool runio_check_collect(const json_t *v, struct api_error *err) {
     const json_t *pattern;
 
     if (n > COLLECT_MAX) {
-        api_error_set(err, 400, ERR_INVALID_GLOB,
+        api_error_of(err, API_INVALID_GLOB,
                       "field 'collect' lists %zu patterns; the limit is %d", n, COLLECT_MAX);
         return false;
     }
     json_array_foreach(v, i, pattern) {
         if (!json_is_string(pattern)) {
-            api_error_set(err, 400, ERR_INVALID_TYPE,
+            api_error_of(err, API_INVALID_TYPE,
                           "field 'collect' must list glob patterns as strings (item %zu is not)", i);
             return false;
         }

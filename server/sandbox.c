@@ -29,6 +29,12 @@
 #define NODE_MIN_MAJOR 20
 #define RLIMIT_NOFILE_WORKER 256
 #define MAX_ARGS (CONFIG_MAX_NODE_ARGS + 24)
+/* The V8 heap of a worker's main (watchdog) thread, which only relays frames:
+ * a flag, since Node sizes the main isolate before any script runs. The
+ * interpreter thread's V8 limits are set where that thread is made
+ * (wasm/runtime/worker.mjs, INTERP_LIMITS); Python's own memory is the wasm
+ * heap, capped by --worker-heap-mb. */
+#define WORKER_MAIN_V8_HEAP_MB 256
 
 /* Everything the child needs, prepared by the parent: after fork only
  * async-signal-safe calls are allowed (the server is multithreaded), so no
@@ -366,7 +372,7 @@ static bool add_arg(size_t *argc, char *arg) {
 
 bool sandbox_init(const struct config *cfg, const char *node) {
     char version[64], err[256], plan[640], root_desc[64];
-    char rt[PATH_MAX], pyo_link[PATH_MAX + 32], pyo[PATH_MAX], heap[16], files[16];
+    char rt[PATH_MAX], pyo_link[PATH_MAX + 32], pyo[PATH_MAX], heap[16], files[16], v8_heap[48];
     static char script[PATH_MAX + 16], wasm[PATH_MAX + 32], stdlib[PATH_MAX + 32];
     size_t argc = 0;
     int major;
@@ -412,7 +418,8 @@ bool sandbox_init(const struct config *cfg, const char *node) {
         add_arg(&argc, strdup("--disable-warning=ExperimentalWarning"));
         add_arg(&argc, strdup("--disable-warning=SecurityWarning"));
     }
-    add_arg(&argc, strdup("--max-old-space-size=256"));
+    snprintf(v8_heap, sizeof v8_heap, "--max-old-space-size=%u", WORKER_MAIN_V8_HEAP_MB);
+    add_arg(&argc, strdup(v8_heap));
     for (size_t i = 0; i < cfg->n_node_args; i++)
         add_arg(&argc, strdup(cfg->node_args[i]));
     add_arg(&argc, strdup(script));

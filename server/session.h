@@ -14,7 +14,7 @@
 
 #include "config.h"
 #include "hmac.h"
-#include "queue.h"
+#include "job.h"
 #include "store.h"
 
 /* Image bytes as the worker makes them (wasm/runtime/image.mjs): magic,

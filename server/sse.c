@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "response.h"
+
 /* Output events held for a client that reads slowly. A run's output is
  * capped anyway (--output-cap-bytes, each stream), so this only bounds the
  * JSON escaping on top of it; past it, output events are dropped (the last
@@ -155,7 +157,7 @@ static void free_reader(void *cls) {
     sse_release(cls);
 }
 
-struct MHD_Response *sse_response(struct sse *e) {
+struct MHD_Response *sse_response(struct sse *e, const char *run_id) {
     struct MHD_Response *r;
     sse_ref(e);
     /* 16 KiB blocks: an output event is at most about that (the worker's
@@ -165,9 +167,8 @@ struct MHD_Response *sse_response(struct sse *e) {
         sse_release(e);
         return NULL;
     }
-    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "text/event-stream; charset=utf-8");
+    response_headers(r, "text/event-stream; charset=utf-8", run_id);
     MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
-    MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
     /* nginx and similar proxies pass the events on as they come. */
     MHD_add_response_header(r, "X-Accel-Buffering", "no");
     return r;

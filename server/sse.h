@@ -21,9 +21,10 @@ struct sse *sse_new(struct MHD_Connection *conn, void (*finish)(void *arg, struc
 void sse_ref(struct sse *sse);
 void sse_release(struct sse *sse);
 
-/* The response to queue (text/event-stream, chunked); it holds a reference
- * of its own, dropped when libmicrohttpd destroys it. NULL without memory. */
-struct MHD_Response *sse_response(struct sse *sse);
+/* The response to queue (text/event-stream, chunked, with the headers of
+ * response.h for run `run_id`); it holds a reference of its own, dropped
+ * when libmicrohttpd destroys it. NULL without memory. */
+struct MHD_Response *sse_response(struct sse *sse, const char *run_id);
 
 /* Appends "event: <event>\ndata: <data>\n\n" (`data` holds no newline: one
  * JSON text), with an SSE comment line before it when `comment` is not

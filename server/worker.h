@@ -1,5 +1,5 @@
 /* One worker process: spawning it with its three pipes, and ending it.
- * The protocol spoken over the pipes is pool.c's business. */
+ * The protocol spoken over the pipes is slot.c's and wire.c's business. */
 #ifndef SCOPEBOX_WORKER_H
 #define SCOPEBOX_WORKER_H
 

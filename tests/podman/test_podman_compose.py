@@ -228,7 +228,7 @@ def test_sessions_through_the_balancer_keep_their_state_in_redis(engine, stack):
     after = {n: resumes(engine, n) for n in names}
     served = {n: sum(after[n].values()) - sum(before[n].values()) for n in names}
     # A session job per run, and one per creation (a scope is decoded by a
-    # worker: server/pool.c, session_create).
+    # worker: server/session_jobs.c, session_create).
     assert sum(served.values()) == len(sids) * (RUNS + 2), (before, after)
     # Both replicas ran these sessions, and each took up state the other
     # one left: an image from Redis, not a state of its own.

@@ -1,0 +1,363 @@
+/* The dispatcher thread's loop (the ae.c of this server): one thread owns
+ * every worker, and each turn of its loop answers what expired, routes
+ * session jobs, acts on cancels, runs each slot's timers (slot.c), hands
+ * queued jobs to idle workers, then polls the workers' pipes, its wake-up
+ * eventfd and the clients of live runs until the next thing is due. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <math.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "clock.h"
+#include "log.h"
+#include "pool_private.h"
+
+/* While a worker is exiting it is reaped by polling waitpid this often. */
+#define REAP_POLL_MS 10.0
+/* Upper bound on one poll() so timers never depend on an event arriving. */
+#define MAX_SLEEP_MS 1000.0
+
+_Thread_local bool pool_on_dispatcher_thread;
+
+/* ---- cancels ------------------------------------------------------------------
+ * A cancel (pool_cancel_job, any thread) sets job->cancel and lists the job;
+ * the dispatcher finds where the job is: queued (the pool's queue or its
+ * session's line), it is answered at once and never runs; on a worker, the
+ * worker is told to interrupt it; not routed yet, the flag stops it there. */
+
+static void act_on_cancel(struct pool *p, struct job *job, double now) {
+    struct session_line *line;
+    bool removed;
+
+    if (job->done)
+        return;
+    pthread_mutex_lock(&p->lock);
+    removed = queue_remove(&p->queue, job);
+    pthread_mutex_unlock(&p->lock);
+    if (!removed && job->kind == JOB_SESSION_RUN &&
+        (line = sessions_line(p->sessions, job->session, false)) != NULL) {
+        removed = queue_remove(&line->waiting, job);
+        sessions_line_release(p->sessions, line);
+    }
+    if (removed) {
+        job_fail_cancelled(job, now);
+        return;
+    }
+    for (int i = 0; i < p->n_slots; i++) {
+        struct slot *s = &p->slots[i];
+        if (s->state == SLOT_BUSY && s->job == job) {
+            /* With its answer in (awaiting its image), the run is over. */
+            if (!s->awaiting_image && !job->cancel_sent)
+                slot_send_cancel(s, now);
+            return;
+        }
+    }
+}
+
+static void take_cancels(struct pool *p, double now) {
+    struct cancel_list list;
+    struct job *job;
+    pthread_mutex_lock(&p->lock);
+    list = cancels_take(&p->cancels);
+    pthread_mutex_unlock(&p->lock);
+    while ((job = cancels_pop(&list)) != NULL) {
+        act_on_cancel(p, job, now);
+        job_release(job); /* the cancel list's */
+    }
+}
+
+/* Clients of queued and running runs are watched for a hang-up (the peer
+ * closed: POLLRDHUP): libmicrohttpd does not poll a suspended connection,
+ * so without this a client that left would be noticed only once its run
+ * was answered. A client that only half-closes its side counts as gone. */
+struct watch {
+    struct job **jobs;
+    size_t n, cap;
+};
+
+static void watch_client(struct job *job, void *arg) {
+    struct watch *w = arg;
+    if (job->client_fd < 0 || atomic_load(&job->cancel) || w->n == w->cap)
+        return;
+    w->jobs[w->n++] = job_ref(job);
+}
+
+/* ---- the dispatcher loop ------------------------------------------------- */
+
+static bool is_stopping(struct pool *p, double *drain_deadline) {
+    bool stopping;
+    pthread_mutex_lock(&p->lock);
+    stopping = p->stopping;
+    *drain_deadline = p->drain_deadline;
+    pthread_mutex_unlock(&p->lock);
+    return stopping;
+}
+
+/* Queued jobs past the queue timeout, or all of them once stopping, are
+ * answered here. Collected under the lock, completed outside it: job
+ * completion takes job locks and resumes connections. */
+void dispatch_expire_queue(struct pool *p, double now, bool stopping) {
+    struct job_queue expired = {0};
+    struct job *job;
+    double limit = p->cfg->queue_timeout_ms;
+
+    pthread_mutex_lock(&p->lock);
+    while (p->queue.head &&
+           (stopping || (limit > 0 && now - p->queue.head->enqueued_at >= limit)))
+        queue_push(&expired, queue_pop(&p->queue));
+    pthread_mutex_unlock(&p->lock);
+
+    while ((job = queue_pop(&expired)) != NULL) {
+        job->queue_ms = clock_ms() - job->enqueued_at; /* may postdate `now` */
+        if (stopping)
+            job_fail(job, API_SHUTTING_DOWN, "the server is shutting down");
+        else
+            job_fail(job, API_QUEUE_TIMEOUT, "no worker became free within %u ms",
+                     p->cfg->queue_timeout_ms);
+    }
+}
+
+/* The pool slot idle the longest: spreads runs over the workers (each
+ * worker is idle only once it wiped its last run, see SLOT_RESETTING). */
+static struct slot *longest_idle(struct pool *p) {
+    struct slot *best = NULL;
+    for (int i = 0; i < p->n_pool; i++) {
+        struct slot *s = &p->slots[i];
+        if (s->state == SLOT_IDLE && (best == NULL || s->idle_since < best->idle_since))
+            best = s;
+    }
+    return best;
+}
+
+/* The worker for a job: for a session's, the one holding its state if it is
+ * idle; otherwise the longest idle one that holds no session's state (a
+ * resident state is kept until its worker must serve someone else). */
+static struct slot *pick_slot(struct pool *p, const struct job *job) {
+    struct slot *best = NULL, *any = longest_idle(p);
+    if (job->kind != JOB_RUN)
+        for (int i = 0; i < p->n_pool; i++)
+            if (p->slots[i].state == SLOT_IDLE && strcmp(p->slots[i].resident, job->session) == 0)
+                return &p->slots[i];
+    for (int i = 0; i < p->n_pool; i++) {
+        struct slot *s = &p->slots[i];
+        if (s->state == SLOT_IDLE && s->resident[0] == '\0' &&
+            (best == NULL || s->idle_since < best->idle_since))
+            best = s;
+    }
+    return best ? best : any;
+}
+
+static void assign_jobs(struct pool *p) {
+    ASSERT_DISPATCHER(p);
+    for (;;) {
+        struct slot *s = longest_idle(p);
+        struct job *job;
+        if (s == NULL)
+            return;
+        pthread_mutex_lock(&p->lock);
+        job = queue_pop(&p->queue);
+        if (job != NULL && p->ready > 0) { /* keep pool_submit's bound tight */
+            p->ready--;
+            p->busy++;
+        }
+        pthread_mutex_unlock(&p->lock);
+        if (job == NULL)
+            return;
+        if (atomic_load(&job->cancel)) { /* a cancel not yet acted on: never started */
+            job_fail_cancelled(job, clock_ms());
+            continue;
+        }
+        s = pick_slot(p, job);
+        if (job->kind != JOB_RUN && !session_job_frame(s, job))
+            continue;
+        if (job->kind == JOB_RUN)
+            s->resident[0] = '\0';
+        /* `now` predates jobs submitted during this turn. */
+        slot_start_job(s, job, clock_ms());
+    }
+}
+
+static void publish_stats(struct pool *p) {
+    int ready = 0, busy = 0;
+    size_t n_pids = 0;
+    for (int i = 0; i < p->n_pool; i++) {
+        ready += p->slots[i].state == SLOT_IDLE;
+        busy += p->slots[i].state == SLOT_BUSY || p->slots[i].state == SLOT_RESETTING;
+    }
+    pthread_mutex_lock(&p->lock);
+    for (int i = 0; i < p->n_slots; i++)
+        if (p->slots[i].state != SLOT_EMPTY && p->slots[i].proc.pid > 0)
+            p->pids[n_pids++] = p->slots[i].proc.pid;
+    p->n_pids = n_pids;
+    p->ready = ready;
+    p->busy = busy;
+    pthread_mutex_unlock(&p->lock);
+    if (!p->announced && ready + busy == p->n_pool) {
+        p->announced = true;
+        if (p->announce)
+            p->announce(p->announce_arg);
+    }
+}
+
+static int poll_timeout(struct pool *p, double now, bool stopping, double drain_deadline) {
+    double next = now + MAX_SLEEP_MS;
+    for (int i = 0; i < p->n_slots; i++) {
+        const struct slot *s = &p->slots[i];
+        switch (s->state) {
+        case SLOT_EMPTY:
+            if (!stopping && s->respawn_at < next)
+                next = s->respawn_at;
+            break;
+        case SLOT_BUSY:
+            next = rss_watch_next(&s->rss, p->cfg->worker_rss_mb, next);
+            /* fall through */
+        case SLOT_BOOTING:
+        case SLOT_RESETTING:
+            if (s->deadline < next)
+                next = s->deadline;
+            break;
+        case SLOT_EXITING:
+            if (now + REAP_POLL_MS < next)
+                next = now + REAP_POLL_MS;
+            break;
+        case SLOT_IDLE:
+            break;
+        }
+    }
+    if (stopping && drain_deadline < next)
+        next = drain_deadline;
+    pthread_mutex_lock(&p->lock);
+    if (p->queue.head && p->cfg->queue_timeout_ms > 0 &&
+        p->queue.head->enqueued_at + p->cfg->queue_timeout_ms < next)
+        next = p->queue.head->enqueued_at + p->cfg->queue_timeout_ms;
+    if (!stopping && p->next_expiry < next)
+        next = p->next_expiry;
+    pthread_mutex_unlock(&p->lock);
+    return next <= now ? 0 : (int)ceil(next - now);
+}
+
+enum fd_role { ROLE_WAKE, ROLE_OUT, ROLE_ERR, ROLE_IN, ROLE_CLIENT };
+/* Clients watched at most (runs queued or running); the rest are noticed
+ * once their run is answered. */
+#define WATCH_MAX 4096
+
+void *pool_dispatch(void *arg) {
+    struct pool *p = arg;
+    size_t max_fds = (size_t)p->n_slots * 3 + 1 + WATCH_MAX;
+    struct pollfd *fds = calloc(max_fds, sizeof *fds);
+    struct { int slot; enum fd_role role; } *who = calloc(max_fds, sizeof *who);
+    struct watch watch = {calloc(WATCH_MAX, sizeof *watch.jobs), 0, WATCH_MAX};
+
+    pool_on_dispatcher_thread = true;
+    if (fds == NULL || who == NULL || watch.jobs == NULL) {
+        log_at(LOG_WARNING, "dispatcher: out of memory");
+        abort();
+    }
+    for (;;) {
+        double drain_deadline, now = clock_ms();
+        bool stopping = is_stopping(p, &drain_deadline), all_empty = true;
+        int nfds = 0, timeout;
+
+        dispatch_expire_queue(p, now, stopping);
+        session_jobs_route(p, stopping);
+        take_cancels(p, now);
+        if (!stopping)
+            session_jobs_expire(p, now);
+        for (int i = 0; i < p->n_slots; i++)
+            slot_tick(&p->slots[i], now, stopping, drain_deadline);
+        if (!stopping)
+            assign_jobs(p);
+        publish_stats(p);
+
+        fds[nfds] = (struct pollfd){.fd = p->wake_fd, .events = POLLIN};
+        who[nfds].role = ROLE_WAKE;
+        nfds++;
+        for (int i = 0; i < p->n_slots; i++) {
+            struct slot *s = &p->slots[i];
+            if (s->state == SLOT_EMPTY)
+                continue;
+            all_empty = false;
+            if (!s->out_eof) {
+                fds[nfds] = (struct pollfd){.fd = s->proc.out_fd, .events = POLLIN};
+                who[nfds].slot = i;
+                who[nfds++].role = ROLE_OUT;
+            }
+            if (!s->err_eof) {
+                fds[nfds] = (struct pollfd){.fd = s->proc.err_fd, .events = POLLIN};
+                who[nfds].slot = i;
+                who[nfds++].role = ROLE_ERR;
+            }
+            if (s->state == SLOT_BUSY && s->written < s->job->frame_len && s->proc.in_fd >= 0) {
+                fds[nfds] = (struct pollfd){.fd = s->proc.in_fd, .events = POLLOUT};
+                who[nfds].slot = i;
+                who[nfds++].role = ROLE_IN;
+            }
+        }
+        if (stopping && all_empty)
+            break;
+        watch.n = 0;
+        runs_each(p->runs, watch_client, &watch);
+        for (size_t i = 0; i < watch.n; i++) {
+            fds[nfds] = (struct pollfd){.fd = watch.jobs[i]->client_fd, .events = POLLRDHUP};
+            who[nfds].slot = (int)i;
+            who[nfds++].role = ROLE_CLIENT;
+        }
+
+        timeout = poll_timeout(p, now, stopping, drain_deadline);
+        if (poll(fds, (nfds_t)nfds, timeout) < 0) {
+            if (errno != EINTR)
+                log_at(LOG_WARNING, "dispatcher: poll: %s", strerror(errno));
+            continue;
+        }
+        now = clock_ms();
+        for (int k = 0; k < nfds; k++) {
+            struct slot *s = who[k].role == ROLE_CLIENT ? NULL : &p->slots[who[k].slot];
+            if (fds[k].revents == 0)
+                continue;
+            switch (who[k].role) {
+            case ROLE_CLIENT:
+                if (fds[k].revents & (POLLRDHUP | POLLHUP | POLLERR))
+                    pool_cancel_job(p, watch.jobs[who[k].slot], true);
+                break;
+            case ROLE_WAKE: {
+                uint64_t v;
+                (void)!read(p->wake_fd, &v, sizeof v);
+                break;
+            }
+            case ROLE_OUT:
+                if (s->state != SLOT_EMPTY)
+                    slot_read_stdout(s, now);
+                break;
+            case ROLE_ERR:
+                if (s->state != SLOT_EMPTY)
+                    slot_read_stderr(s);
+                break;
+            case ROLE_IN:
+                /* Frames to write exist only while busy; the slot may have
+                 * been retired by an earlier event this turn. */
+                if (s->state == SLOT_BUSY)
+                    slot_write_frame(s, now);
+                break;
+            }
+        }
+        for (size_t i = 0; i < watch.n; i++)
+            job_release(watch.jobs[i]);
+    }
+    /* Belt and braces: nothing may be left waiting once the loop ends. */
+    dispatch_expire_queue(p, clock_ms(), true);
+    session_jobs_route(p, true);
+    for (struct session_line *l = sessions_lines(p->sessions); l; l = l->next) {
+        struct job *job;
+        while ((job = queue_pop(&l->waiting)) != NULL)
+            job_fail(job, API_SHUTTING_DOWN, "the server is shutting down");
+    }
+    take_cancels(p, clock_ms());
+    free(fds);
+    free(who);
+    free(watch.jobs);
+    return NULL;
+}

@@ -1,0 +1,177 @@
+#include "wire.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "log.h"
+
+#define N_OF(a) (sizeof (a) / sizeof (a)[0])
+
+/* Keys the HTTP answer promises; a worker that leaves one out is broken. */
+static const char *const result_keys[] = {"ok", "result", "stdout", "stderr", "error", "scope"};
+static const char *const inspect_keys[] = {"scope", "definitions"};
+
+/* Codes Python may reject a request with (a name, a tagged value, an image,
+ * a file); only these pass through to the client. */
+static const enum api_code rejected_codes[] = {API_INVALID_NAME, API_INVALID_VALUE, API_INVALID_TYPE,
+                                               API_SESSION_INCOMPATIBLE, API_INVALID_IMAGE,
+                                               API_INVALID_PATH, API_FILES_TOO_LARGE};
+
+/* The input and output fields are set only when the client sent them. */
+static json_t *with_run_io_steal(json_t *msg, const struct run_request *req) {
+    if (msg != NULL && ((req->stdin_text && json_object_set(msg, "stdin", (json_t *)req->stdin_text)) ||
+                        (req->files && json_object_set(msg, "files", (json_t *)req->files)) ||
+                        (req->collect && json_object_set(msg, "collect", (json_t *)req->collect)))) {
+        json_decref(msg);
+        return NULL;
+    }
+    return msg;
+}
+
+json_t *wire_run_new(const struct run_request *req, const struct wire_run *run) {
+    json_t *msg = with_run_io_steal(
+        json_pack("{s:s, s:I, s:O, s:s, s:O, s:O, s:O, s:I, s:I}", "type", "run", "id",
+                  (json_int_t)run->id, "code", (json_t *)req->code, "mode",
+                  run_mode_name(req->mode), "scope", (json_t *)req->scope, "dynamic",
+                  (json_t *)req->dynamic, "return", (json_t *)req->ret, "timeout_ms",
+                  (json_int_t)run->timeout_ms, "output_cap", (json_int_t)run->output_cap),
+        req);
+    if (msg != NULL && run->memory_mb > 0)
+        json_object_set_new(msg, "memory_mb", json_integer(run->memory_mb));
+    if (msg != NULL && run->stream)
+        json_object_set_new(msg, "stream", json_true());
+    return msg;
+}
+
+json_t *wire_inspect_new(uint64_t id, const json_t *scope, unsigned timeout_ms) {
+    if (scope != NULL)
+        return json_pack("{s:s, s:I, s:O, s:I}", "type", "inspect", "id", (json_int_t)id, "scope",
+                         (json_t *)scope, "timeout_ms", (json_int_t)timeout_ms);
+    return json_pack("{s:s, s:I, s:I}", "type", "inspect", "id", (json_int_t)id, "timeout_ms",
+                     (json_int_t)timeout_ms);
+}
+
+size_t wire_cancel_frame(uint64_t id, uint8_t *out, size_t cap) {
+    char payload[WIRE_CANCEL_FRAME_MAX];
+    int n = snprintf(payload, sizeof payload, "{\"type\":\"cancel\",\"id\":%llu}",
+                     (unsigned long long)id);
+    if (n < 0 || (size_t)n >= sizeof payload || cap < 4 + (size_t)n)
+        return 0;
+    out[0] = (uint8_t)(n >> 24);
+    out[1] = (uint8_t)(n >> 16);
+    out[2] = (uint8_t)(n >> 8);
+    out[3] = (uint8_t)n;
+    memcpy(out + 4, payload, (size_t)n);
+    return 4 + (size_t)n;
+}
+
+bool wire_answers(const json_t *msg, uint64_t id, char *why, size_t why_len) {
+    const json_t *v = json_object_get(msg, "id");
+    if (json_is_integer(v) && (uint64_t)json_integer_value(v) == id)
+        return true;
+    if (json_is_integer(v))
+        snprintf(why, why_len, "answer for id %" JSON_INTEGER_FORMAT " while running id %llu",
+                 json_integer_value(v), (unsigned long long)id);
+    else
+        snprintf(why, why_len, "answer without an integer \"id\"");
+    return false;
+}
+
+static bool has_keys(const json_t *msg, const char *const *keys, size_t n, char *why,
+                     size_t why_len) {
+    for (size_t i = 0; i < n; i++) {
+        if (json_object_get(msg, keys[i]) == NULL) {
+            snprintf(why, why_len, "result without \"%s\"", keys[i]);
+            return false;
+        }
+    }
+    return true;
+}
+
+bool wire_check_result(const json_t *msg, char *why, size_t why_len) {
+    if (!has_keys(msg, result_keys, N_OF(result_keys), why, why_len))
+        return false;
+    if (!json_is_boolean(json_object_get(msg, "ok"))) {
+        snprintf(why, why_len, "result member \"ok\" is not a boolean");
+        return false;
+    }
+    return true;
+}
+
+bool wire_check_inspect(const json_t *msg, char *why, size_t why_len) {
+    return has_keys(msg, inspect_keys, N_OF(inspect_keys), why, why_len);
+}
+
+bool wire_rejected(const json_t *msg, enum api_code *code, char *text, size_t text_len) {
+    const json_t *e = json_object_get(msg, "error");
+    const json_t *m = json_object_get(e, "message");
+    bool known = false;
+    if (!api_code_parse(json_string_value(json_object_get(e, "code")), code) || !json_is_string(m))
+        return false;
+    for (size_t i = 0; i < N_OF(rejected_codes); i++)
+        known = known || rejected_codes[i] == *code;
+    if (known)
+        log_sanitize(text, text_len, json_string_value(m), json_string_length(m));
+    return known;
+}
+
+bool wire_output(const json_t *msg, const char **stream, const char **text, size_t *len) {
+    const char *s = json_string_value(json_object_get(msg, "stream"));
+    const json_t *t = json_object_get(msg, "text");
+    if (s == NULL || !json_is_string(t) || (strcmp(s, "stdout") != 0 && strcmp(s, "stderr") != 0))
+        return false;
+    *stream = s;
+    *text = json_string_value(t);
+    *len = json_string_length(t);
+    return true;
+}
+
+json_t *wire_answer_steal(json_t *msg) {
+    json_object_del(msg, "type");
+    json_object_del(msg, "id");
+    json_object_del(msg, "timing");
+    return msg;
+}
+
+json_t *wire_stopped_steal(json_t *msg, enum api_code code, const char *stopped_by,
+                           const char *text) {
+    static const char *const where[] = {"line", "column", "source", "traceback"};
+    static const char *const kept[] = {"stdout", "stderr", "output", "files", "truncated", "scope",
+                                       "definitions", "changes", "dynamic", "tasks_cancelled"};
+    json_t *body = msg ? msg : json_object();
+    json_t *said = json_object_get(body, "error");
+    json_t *err = json_pack("{s:s, s:s, s:s}", "code", api_codes[code].name, "message", text, "stopped_by",
+                            stopped_by);
+
+    for (size_t i = 0; i < N_OF(where); i++) {
+        json_t *v = json_is_object(said) ? json_object_get(said, where[i]) : NULL;
+        json_object_set(err, where[i], v ? v : json_null());
+    }
+    wire_answer_steal(body);
+    for (size_t i = 0; i < N_OF(kept); i++)
+        if (json_object_get(body, kept[i]) == NULL)
+            json_object_set_new(body, kept[i], json_null());
+    json_object_set_new(body, "ok", json_false());
+    json_object_set_new(body, "result", json_null());
+    json_object_set_new(body, "error", err);
+    return body;
+}
+
+json_t *wire_session_new(const char *session, const json_t *inspect, unsigned idle_ttl_ms,
+                         unsigned runs) {
+    return json_pack("{s:s, s:O, s:O, s:I, s:I}", "id", session, "scope",
+                     json_object_get(inspect, "scope"), "definitions",
+                     json_object_get(inspect, "definitions"), "idle_ttl_ms",
+                     (json_int_t)idle_ttl_ms, "runs", (json_int_t)runs);
+}
+
+const char *wire_member(const json_t *msg, const char *key, char *buf, size_t len) {
+    const json_t *v = json_object_get(msg, key);
+    if (json_is_string(v))
+        return log_sanitize(buf, len, json_string_value(v), json_string_length(v));
+    if (json_is_number(v)) {
+        snprintf(buf, len, "%.0f", json_number_value(v));
+        return buf;
+    }
+    return "?";
+}
