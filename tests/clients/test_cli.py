@@ -2,8 +2,12 @@
 subprocess against a real server: what it prints where, and its exit codes."""
 import json
 import os
+import re
+import signal
 import subprocess
 import sys
+import time
+import urllib.request
 
 import pytest
 
@@ -84,6 +88,47 @@ def test_json_prints_the_raw_answer(server):
 def test_return_names(server):
     rc, out, _ = cli(server, "run", "--json", "-c", "a = 1\nb = 2", "--return", "b")
     assert rc == 0 and json.loads(out)["scope"] == {"b": 2}
+
+
+def cancelled_runs(server):
+    text = urllib.request.urlopen(server.url + "/metrics", timeout=30).read().decode()
+    return int(re.search(r'^scopebox_runs_total\{outcome="cancelled"\} (\d+)$', text, re.M).group(1))
+
+
+def test_output_is_printed_as_it_comes_and_ctrl_c_cancels_the_run(server):
+    before = cancelled_runs(server)
+    env = dict(os.environ, SCOPEBOX_URL=server.url)
+    p = subprocess.Popen([PYTHON, CLI, "run", "--timeout", "60s", "-c",
+                          "import sys, time\nprint('first')\nprint('warn', file=sys.stderr)\ntime.sleep(0.1)\n"
+                          "while True:\n    pass"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        assert p.stdout.readline() == "first\n"
+        assert p.stderr.readline() == "warn\n"
+        assert p.poll() is None  # printed while the run still runs
+        p.send_signal(signal.SIGINT)
+        assert p.wait(60) == 130
+        assert p.stderr.read() == "scopebox: interrupted\n"
+    finally:
+        if p.poll() is None:
+            p.kill()
+        p.stdout.close()
+        p.stderr.close()
+    # Its stream closed, the server cancelled the run (its worker answers
+    # the cancel at its next bytecode).
+    for _ in range(600):
+        if cancelled_runs(server) > before:
+            break
+        time.sleep(0.1)
+    assert cancelled_runs(server) == before + 1
+
+
+def test_session_run_streams_too(server):
+    rc, out, _ = cli(server, "session", "start", "--scope", "n=1")
+    sid = out.strip()
+    rc, out, err = cli(server, "session", "run", sid, "-c", "import sys\nn += 1\nprint(n)\nprint('e', file=sys.stderr, end='')\nn")
+    assert (rc, out, err) == (0, "2\n2\n", "e")
+    assert cli(server, "session", "end", sid)[0] == 0
 
 
 def test_session_start_run_show_end(server):

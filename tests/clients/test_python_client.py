@@ -18,7 +18,8 @@ from openapi_check import OpenApi  # noqa: E402
 from scopebox_server import ScopeboxServer  # noqa: E402
 
 import scopebox  # noqa: E402
-from scopebox import ApiError, Client, Cut, Cycle, Opaque, SnippetError, is_truncated  # noqa: E402
+from scopebox import (ApiError, Client, Cut, Cycle, Opaque, OutputEvent, ResultEvent,  # noqa: E402
+                      SnippetError, is_truncated)
 
 API = OpenApi.load()
 
@@ -44,6 +45,12 @@ class CheckedClient(Client):
             API.response(method, template, status)
         CheckedClient.seen.add((method, template))
         return status, headers, answer
+
+    def _stream(self, path, body, raise_errors):
+        # The request as for a plain run; the last event's body is checked
+        # by the tests (it is the plain answer's, byte for byte).
+        API.validate_request("POST", API.template(path), body)
+        return super()._stream(path, body, raise_errors)
 
 
 @pytest.fixture(scope="module")
@@ -236,6 +243,70 @@ def test_cancel_stops_a_run_by_its_id(client):
     with pytest.raises(ApiError) as e:
         client.cancel("py-loop")
     assert (e.value.status, e.value.code) == (404, "run_not_found")
+
+
+# ---- streaming ----------------------------------------------------------------
+
+def without_host_fields(raw):
+    return {k: v for k, v in raw.items() if k not in ("timing", "run_id")}
+
+
+def test_stream_output_arrives_while_the_run_runs(client):
+    # The sleep sends the output at once (the worker gathers what follows a
+    # write within 50 ms until the snippet writes, waits or ends again).
+    stream = client.stream("import time\nprint('first')\ntime.sleep(0.1)\nwhile True:\n    pass",
+                           timeout_ms=60000)
+    with stream:
+        seen = ""
+        while seen != "first\n":
+            event = next(stream)
+            assert isinstance(event, OutputEvent) and event.stream == "stdout", event
+            seen += event.text
+        # The print is in, and the run has not ended: it can still be cancelled.
+        assert client.cancel(stream.run_id) == {"ok": True, "run_id": stream.run_id}
+        with pytest.raises(ApiError) as e:
+            list(stream)
+    assert (e.value.status, e.value.code) == (499, "cancelled")
+    assert e.value.body["stdout"] == "first\n"
+    API.validate("POST", "/v1/run", 499, e.value.body)
+    assert stream.result is None
+
+
+def test_stream_ends_with_what_run_returns(client):
+    code = "import sys\nprint('a')\nprint('b', file=sys.stderr)\nprint('c')\nx = (n, {2})\nx"
+    events = list(client.stream(code, scope={"n": 1}))
+    *outputs, last = events
+    assert all(isinstance(e, OutputEvent) for e in outputs) and isinstance(last, ResultEvent)
+    assert "".join(e.text for e in outputs if e.stream == "stdout") == "a\nc\n"
+    assert "".join(e.text for e in outputs if e.stream == "stderr") == "b\n"
+    API.validate("POST", "/v1/run", 200, last.result.raw)
+    plain = client.run(code, scope={"n": 1})
+    assert last.result.result == plain.result == (1, {2})
+    assert without_host_fields(last.result.raw) == without_host_fields(plain.raw)
+    assert set(last.result.timing) == set(plain.timing)
+
+
+def test_stream_errors_raise_like_run(client):
+    with pytest.raises(SnippetError) as e:
+        for _ in client.stream("print('x')\n1/0", raise_errors=True):
+            pass
+    assert e.value.type == "ZeroDivisionError" and e.value.result.stdout == "x\n"
+    events = list(client.stream("1/0"))  # returned, not raised, by default
+    assert events[-1].result.error.type == "ZeroDivisionError"
+    with pytest.raises(ApiError) as e:
+        list(client.stream("while True:\n    pass", timeout_ms=200))
+    assert (e.value.status, e.value.code) == (504, "timeout")
+    with pytest.raises(ApiError) as e:  # refused before the run: the plain answer
+        list(client.attach("no-such-session").stream("1"))
+    assert (e.value.status, e.value.code) == (404, "session_not_found")
+
+
+def test_session_stream(client):
+    with client.session(scope={"n": 1}) as s:
+        *outputs, last = s.stream("n += 1\nprint(n)")
+        assert "".join(o.text for o in outputs) == "2\n"
+        assert last.result.ok and last.result.scope["n"] == 2
+        assert s.eval("n") == 2
 
 
 def test_unreachable_server():

@@ -9,10 +9,11 @@
 
 The server is --url, else $SCOPEBOX_URL, else http://127.0.0.1:8080; an API
 key is --api-key or $SCOPEBOX_API_KEY. A run prints the snippet's stdout (to
-stdout) and stderr (to stderr), then its result unless it is None, or its
-error with the traceback (to stderr). Exit status: 0 ran, 1 the snippet
+stdout) and stderr (to stderr) as the snippet writes them (the run is
+streamed), then its result unless it is None, or its error with the
+traceback (to stderr); interrupting the command cancels the run. Exit status: 0 ran, 1 the snippet
 raised, 2 bad usage, 3 the server refused or failed the request (the API
-error is printed), 4 the server cannot be reached.
+error is printed), 4 the server cannot be reached, 130 interrupted.
 """
 from __future__ import annotations
 
@@ -23,10 +24,11 @@ import re
 import sys
 from typing import Any, Dict, List, Optional, Sequence, TextIO
 
-from .client import DEFAULT_URL, ApiError, Client, RunResult, ScopeboxError
+from .client import DEFAULT_URL, ApiError, Client, OutputEvent, RunResult, RunStream, ScopeboxError
 from .values import decode
 
 EXIT_OK, EXIT_RAISED, EXIT_USAGE, EXIT_API, EXIT_UNREACHABLE = 0, 1, 2, 3, 4
+EXIT_INTERRUPTED = 130  # as a shell reports SIGINT
 
 
 class UsageError(Exception):
@@ -82,12 +84,32 @@ def bindings(items: Optional[Sequence[str]], flag: str) -> Dict[str, Any]:
     return out
 
 
-def print_run(result: RunResult, out: TextIO, err: TextIO) -> int:
-    out.write(result.stdout)
+def print_stream(stream: RunStream, out: TextIO, err: TextIO) -> int:
+    """Output as it comes, then what print_run prints after it."""
+    shown = {"stdout": 0, "stderr": 0}
+    with stream:
+        for event in stream:
+            if isinstance(event, OutputEvent):
+                f = out if event.stream == "stdout" else err
+                f.write(event.text)
+                f.flush()
+                shown[event.stream] += len(event.text)
+            else:
+                return print_run(event.result, out, err, shown)
+    raise ScopeboxError("the event stream ended without its result")
+
+
+def print_run(result: RunResult, out: TextIO, err: TextIO,
+              shown: Optional[Dict[str, int]] = None) -> int:
+    """`shown`: how much of each stream was printed already, as it came (the
+    server may drop output events for a client that reads slowly; the
+    answer has all of it)."""
+    shown = shown or {}
+    out.write(result.stdout[shown.get("stdout", 0):])
     if result.truncated.get("stdout"):
         out.write("\n[stdout truncated by the server]\n")
     out.flush()
-    err.write(result.stderr)
+    err.write(result.stderr[shown.get("stderr", 0):])
     if result.truncated.get("stderr"):
         err.write("\n[stderr truncated by the server]\n")
     if result.error is not None:
@@ -168,14 +190,16 @@ def run_options(args: argparse.Namespace) -> Dict[str, Any]:
 def dispatch(args: argparse.Namespace, client: Client, out: TextIO, err: TextIO) -> int:
     if args.command == "run" or args.action == "run":
         code, opts = read_code(args), run_options(args)
+        if not args.json:
+            if args.command == "run":
+                return print_stream(client.stream(code, session=args.session, **opts), out, err)
+            return print_stream(client.attach(args.id).stream(code, **opts), out, err)
         if args.command == "run":
             result = client.run(code, session=args.session, **opts)
         else:
             result = client.attach(args.id).run(code, **opts)
-        if args.json:
-            print_json(result.raw, out)
-            return EXIT_RAISED if result.error is not None else EXIT_OK
-        return print_run(result, out, err)
+        print_json(result.raw, out)
+        return EXIT_RAISED if result.error is not None else EXIT_OK
     if args.action == "start":
         s = client.session(scope=bindings(args.scope, "--scope"))
         if args.json:
@@ -225,6 +249,9 @@ def main(argv: Optional[List[str]] = None, out: TextIO = sys.stdout, err: TextIO
     except ScopeboxError as e:
         err.write(f"scopebox: {e}\n")
         return EXIT_UNREACHABLE
+    except KeyboardInterrupt:  # the stream is closed on the way out: the run is cancelled
+        err.write("scopebox: interrupted\n")
+        return EXIT_INTERRUPTED
 
 
 if __name__ == "__main__":
