@@ -146,6 +146,34 @@ def test_session_start_run_show_end(server):
     assert rc == 3 and "session_not_found" in err
 
 
+def test_session_fork_list_export_and_start_from_the_image(server, tmp_path):
+    rc, out, _ = cli(server, "session", "start", "--scope", "n=1")
+    sid = out.strip()
+    assert cli(server, "session", "run", sid, "-c", "n += 1")[0] == 0
+    rc, out, _ = cli(server, "session", "fork", sid)
+    copy = out.strip()
+    assert rc == 0 and copy != sid
+    rc, out, _ = cli(server, "session", "list")
+    assert rc == 0 and {line.split()[0] for line in out.splitlines()} >= {sid, copy}
+    rc, out, _ = cli(server, "session", "list", "--json")
+    assert rc == 0 and {x["id"] for x in json.loads(out)} >= {sid, copy}
+    assert cli(server, "session", "end", copy)[0] == 0
+    rc, out, _ = cli(server, "session", "export", sid)
+    assert rc == 0 and json.loads(out)["id"] == sid and json.loads(out)["image"]
+    image = tmp_path / "image.json"
+    image.write_text(out)
+    assert cli(server, "session", "end", sid)[0] == 0
+    rc, out, err = cli(server, "session", "start", "--image", str(image))
+    restored = out.strip()
+    assert rc == 0, err
+    assert cli(server, "session", "run", restored, "--eval", "-c", "n")[:2] == (0, "2\n")
+    rc, out, _ = cli(server, "session", "start", "--image", "-", stdin=json.loads(image.read_text())["image"])
+    assert rc == 0 and cli(server, "session", "end", out.strip())[0] == 0
+    assert cli(server, "session", "end", restored)[0] == 0
+    rc, _, err = cli(server, "session", "start", "--image", "-", stdin="{}")
+    assert rc == 2 and "no \"image\"" in err
+
+
 def test_url_flag_and_unreachable_server(server):
     rc, out, _ = cli(server, "run", "--url", server.url, "--eval", "-c", "6 * 7", env_url=False)
     assert (rc, out) == (0, "42\n")

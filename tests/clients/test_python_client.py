@@ -344,32 +344,39 @@ def test_session_ended_early_is_fine(client):
         client.attach(s.id).end()  # someone else ended it: exit does not raise
 
 
-# The sessions API's fork, list and export: run once the server documents them.
-def has_route(method, path):
-    return method in API.doc["paths"].get(path, {})
-
-
-@pytest.mark.skipif(not has_route("post", "/v1/sessions/{id}/fork"), reason="this server has no fork yet")
 def test_session_fork(client):
     with client.session(scope={"n": 1}) as s:
         s.run("n += 1")
         with s.fork() as f:
-            assert f.id != s.id and f.eval("n") == 2
+            assert f.id != s.id and f.summary.raw["forked_from"] == s.id and f.eval("n") == 2
             f.run("n = 100")
             assert s.eval("n") == 2 and f.eval("n") == 100
 
 
-@pytest.mark.skipif(not has_route("get", "/v1/sessions"), reason="this server cannot list sessions yet")
-def test_list_sessions(client):
-    with client.session() as s:
-        assert s.id in str(client.list_sessions())
+def test_list_sessions_a_page_at_a_time(client):
+    with client.session() as a, client.session() as b:  # the server holds at most 2
+        everything = client.list_sessions()
+        assert {a.id, b.id} <= {x.id for x in everything.sessions} and everything.next is None
+        first = client.list_sessions(limit=1)
+        assert len(first.sessions) == 1 and first.next is not None
+        second = client.list_sessions(limit=1, after=first.next)
+        assert second.sessions[0].id > first.sessions[0].id
+        assert [x.id for x in client.iter_sessions(page_size=1)] == sorted(x.id for x in everything.sessions)
+        assert all(isinstance(x.runs, int) and x.created for x in everything.sessions)
 
 
-@pytest.mark.skipif(not has_route("get", "/v1/sessions/{id}/export"), reason="this server cannot export yet")
-def test_export_session(client):
+def test_export_and_import_a_session(client):
     with client.session(scope={"n": 1}) as s:
-        s.run("n += 1")  # an image exists once the session has run
-        assert s.export()
+        s.run("n += 1\nwords = ('a', b'b')")  # an image exists once the session has run
+        exported = s.export()
+        assert exported.summary.id == s.id and exported.image
+    with client.session(image=exported) as copy:
+        assert copy.id != s.id and copy.eval("(n, words)") == (2, ("a", b"b"))
+    with client.session(image=exported.image) as again:  # the base64 text works as well
+        assert again.eval("n") == 2
+    with pytest.raises(ApiError) as e:
+        client.session(image="bm90IGFuIGltYWdl")
+    assert (e.value.status, e.value.code) == (400, "invalid_image")
 
 
 def test_health_metrics_openapi(client):

@@ -14,10 +14,12 @@ The HTTP contract is server/openapi.yaml; `scopebox` on the command line is
 scopebox.cli.
 """
 from .client import (ApiError, Client, Frame, OutputEvent, ResultEvent, RunEvent, RunResult,
-                     RunStream, ScopeboxError, Session, SessionInfo, SnippetError, TracebackFrame)
+                     RunStream, ScopeboxError, Session, SessionExport, SessionInfo, SessionList,
+                     SessionSummary, SnippetError, TracebackFrame)
 from .values import Cut, Cycle, Opaque, decode, encode, is_truncated
 
-__all__ = ["Client", "Session", "RunResult", "SessionInfo", "Frame", "TracebackFrame",
+__all__ = ["Client", "Session", "RunResult", "SessionInfo", "SessionSummary", "SessionList",
+           "SessionExport", "Frame", "TracebackFrame",
            "ScopeboxError", "SnippetError", "ApiError", "RunStream", "OutputEvent", "ResultEvent",
            "RunEvent", "Opaque", "Cut", "Cycle", "decode",
            "encode", "is_truncated"]

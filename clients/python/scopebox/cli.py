@@ -2,9 +2,12 @@
 
     scopebox run FILE.py | - | -c CODE [--scope name=json]... [--dynamic name=json]...
                  [--eval] [--timeout 2s] [--session ID] [--json]
-    scopebox session start [--scope name=json]...          (prints the id)
+    scopebox session start [--scope name=json]... [--image FILE|-]   (prints the id)
     scopebox session run ID FILE.py | - | -c CODE [run options]
     scopebox session show ID
+    scopebox session fork ID                                (prints the copy's id)
+    scopebox session list
+    scopebox session export ID > image.json                 (for start --image)
     scopebox session end ID
 
 The server is --url, else $SCOPEBOX_URL, else http://127.0.0.1:8080; an API
@@ -74,6 +77,30 @@ def read_code(args: argparse.Namespace) -> str:
             return f.read()
     except OSError as e:
         raise UsageError(f"cannot read {args.file}: {e.strerror}") from None
+
+
+def read_image(path: Optional[str]) -> Optional[str]:
+    """--image: what `session export` printed (its JSON), or bare base64."""
+    if path is None:
+        return None
+    try:
+        if path == "-":
+            text = sys.stdin.read()
+        else:
+            with open(path, encoding="utf-8") as f:
+                text = f.read()
+    except OSError as e:
+        raise UsageError(f"cannot read {path}: {e.strerror}") from None
+    text = text.strip()
+    if text.startswith("{"):
+        try:
+            image = json.loads(text).get("image")
+        except ValueError as e:
+            raise UsageError(f"--image {path}: not JSON ({e})") from None
+        if not isinstance(image, str):
+            raise UsageError(f"--image {path}: no \"image\" in it (the output of `session export`)")
+        return image
+    return text
 
 
 def bindings(items: Optional[Sequence[str]], flag: str) -> Dict[str, Any]:
@@ -164,6 +191,8 @@ def build_parser() -> argparse.ArgumentParser:
     ssub.required = True
     start = ssub.add_parser("start", parents=[common], help="start a session; prints its id")
     start.add_argument("--scope", action="append", metavar="NAME=JSON")
+    start.add_argument("--image", metavar="FILE",
+                       help="start from what `session export` printed (a file, or - for stdin)")
     srun = ssub.add_parser("run", parents=[common], help="run a snippet in a session")
     srun.add_argument("id", metavar="ID")
     add_run_options(srun)
@@ -171,6 +200,11 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("id", metavar="ID")
     end = ssub.add_parser("end", parents=[common], help="end a session")
     end.add_argument("id", metavar="ID")
+    fork = ssub.add_parser("fork", parents=[common], help="copy a session; prints the copy's id")
+    fork.add_argument("id", metavar="ID")
+    ssub.add_parser("list", parents=[common], help="list your sessions")
+    export = ssub.add_parser("export", parents=[common], help="print a session's signed image (JSON)")
+    export.add_argument("id", metavar="ID")
     return p
 
 
@@ -201,7 +235,7 @@ def dispatch(args: argparse.Namespace, client: Client, out: TextIO, err: TextIO)
         print_json(result.raw, out)
         return EXIT_RAISED if result.error is not None else EXIT_OK
     if args.action == "start":
-        s = client.session(scope=bindings(args.scope, "--scope"))
+        s = client.session(scope=bindings(args.scope, "--scope"), image=read_image(args.image))
         if args.json:
             print_json(s.info.raw if s.info else {"id": s.id}, out)
         else:
@@ -216,6 +250,24 @@ def dispatch(args: argparse.Namespace, client: Client, out: TextIO, err: TextIO)
                 out.write(f"{name} = {value!r}\n")
             for name, kind in info.definitions.items():
                 out.write(f"{name}: {kind}\n")
+        return EXIT_OK
+    if args.action == "fork":
+        f = client.attach(args.id).fork()
+        if args.json:
+            print_json(f.summary.raw if f.summary else {"id": f.id}, out)
+        else:
+            out.write(f.id + "\n")
+        return EXIT_OK
+    if args.action == "list":
+        sessions = list(client.iter_sessions())
+        if args.json:
+            print_json([x.raw for x in sessions], out)
+        for x in sessions if not args.json else ():
+            out.write(f"{x.id}  runs {x.runs}  last used {x.last_used}\n")
+        return EXIT_OK
+    if args.action == "export":
+        exported = client.attach(args.id).export()
+        print_json(exported.summary.raw, out)  # the whole answer: the image and what it is of
         return EXIT_OK
     if args.action == "end":
         answer = client.attach(args.id).end()

@@ -12,7 +12,7 @@ from typing import Any, Dict, Iterator, List, Mapping, NoReturn, Optional, Seque
 
 from .values import decode, encode_variables
 
-__all__ = ["Client", "Session", "RunResult", "SessionInfo", "Frame", "TracebackFrame",
+__all__ = ["Client", "Session", "RunResult", "SessionInfo", "SessionSummary", "SessionList", "SessionExport", "Frame", "TracebackFrame",
            "ScopeboxError", "SnippetError", "ApiError", "RunStream", "OutputEvent", "ResultEvent",
            "RunEvent"]
 
@@ -252,6 +252,41 @@ class RunStream:
         raise ScopeboxError("the event stream ended without its result")
 
 
+@dataclass
+class SessionSummary:
+    """A session as GET /v1/sessions lists it (SessionSummary in
+    openapi.yaml; SessionFork adds `forked_from`, SessionExport `image`)."""
+    id: str
+    created: str
+    last_used: str
+    runs: int
+    image_bytes: int
+    idle_ttl_ms: int
+    raw: Dict[str, Any] = field(repr=False)
+
+    @classmethod
+    def from_json(cls, body: Mapping[str, Any]) -> "SessionSummary":
+        return cls(id=body["id"], created=body.get("created", ""), last_used=body.get("last_used", ""),
+                   runs=body.get("runs", 0), image_bytes=body.get("image_bytes", 0),
+                   idle_ttl_ms=body.get("idle_ttl_ms", 0), raw=dict(body))
+
+
+@dataclass
+class SessionList:
+    """A page of GET /v1/sessions: pass `next` as `after` for the next one
+    (None on the last page)."""
+    sessions: List[SessionSummary]
+    next: Optional[str]
+
+
+@dataclass
+class SessionExport:
+    """GET /v1/sessions/{id}/export: the signed image (base64), which
+    Client.session(image=...) turns back into a session."""
+    summary: SessionSummary
+    image: str
+
+
 Return = Union[str, Sequence[str]]
 
 
@@ -401,10 +436,14 @@ class Client:
             result.raise_for_error()
         return result
 
-    def session(self, scope: Optional[Mapping[str, Any]] = None) -> "Session":
-        """POST /v1/sessions: a new session; use it as a context manager to
+    def session(self, scope: Optional[Mapping[str, Any]] = None, *,
+                image: Union[str, SessionExport, None] = None) -> "Session":
+        """POST /v1/sessions: a new session, empty, with `scope`, or from an
+        exported `image` (Session.export()); use it as a context manager to
         end it on the way out."""
-        body = {"scope": encode_variables(scope, "scope")} if scope else {}
+        body: Dict[str, Any] = {"scope": encode_variables(scope, "scope")} if scope else {}
+        if image is not None:
+            body["image"] = image.image if isinstance(image, SessionExport) else image
         return Session(self, SessionInfo.from_json(self.request("POST", "/v1/sessions", body)))
 
     def attach(self, session_id: str) -> "Session":
@@ -429,10 +468,22 @@ class Client:
         """GET /v1/openapi.json: the server's contract."""
         return self.request("GET", "/v1/openapi.json")
 
-    def list_sessions(self) -> Any:
-        """GET /v1/sessions, on servers that have it (the sessions API):
-        the raw answer."""
-        return self.request("GET", "/v1/sessions")
+    def list_sessions(self, *, limit: Optional[int] = None, after: Optional[str] = None) -> SessionList:
+        """GET /v1/sessions: one page of this caller's sessions, in id order."""
+        query = {k: v for k, v in (("limit", limit), ("after", after)) if v is not None}
+        path = "/v1/sessions" + ("?" + urllib.parse.urlencode(query) if query else "")
+        answer = self.request("GET", path)
+        return SessionList([SessionSummary.from_json(one) for one in answer["sessions"]], answer.get("next"))
+
+    def iter_sessions(self, *, page_size: Optional[int] = None) -> Iterator[SessionSummary]:
+        """Every session of this caller, a page at a time."""
+        after: Optional[str] = None
+        while True:
+            page = self.list_sessions(limit=page_size, after=after)
+            yield from page.sessions
+            if page.next is None:
+                return
+            after = page.next
 
 
 class Session:
@@ -443,6 +494,7 @@ class Session:
         self.client = client
         self.info = info
         self.id: str = info.id if info is not None else str(session_id)
+        self.summary: Optional[SessionSummary] = None  # set by fork()
         self.ended = False
 
     def __repr__(self) -> str:
@@ -501,11 +553,16 @@ class Session:
         return answer
 
     def fork(self) -> "Session":
-        """POST /v1/sessions/{id}/fork, on servers that have it (the sessions
-        API): a new session with this one's state."""
-        return Session(self.client, SessionInfo.from_json(self.client.request("POST", self._path + "/fork")))
+        """POST /v1/sessions/{id}/fork: a new session with this one's state
+        now (this one is untouched). Its `info` is None until get()."""
+        answer = self.client.request("POST", self._path + "/fork")
+        forked = Session(self.client, None, answer["id"])
+        forked.summary = SessionSummary.from_json(answer)
+        return forked
 
-    def export(self) -> Any:
-        """GET /v1/sessions/{id}/export, on servers that have it: the raw answer."""
-        return self.client.request("GET", self._path + "/export")
+    def export(self) -> SessionExport:
+        """GET /v1/sessions/{id}/export: its signed image, for
+        Client.session(image=...) on any server sharing the session key."""
+        answer = self.client.request("GET", self._path + "/export")
+        return SessionExport(SessionSummary.from_json(answer), answer["image"])
 
