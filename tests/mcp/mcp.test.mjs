@@ -156,6 +156,16 @@ describe("tools", () => {
     assert.ok(res.structuredContent.timing.run_ms >= 0);
   });
 
+  test("run_python takes stdin and files as /v1/run does", async () => {
+    const r = await call("run_python", { code: "input() + open('f.txt').read()", mode: "eval", stdin: "hello\n", files: [{ path: "f.txt", text: "!" }] });
+    assert.equal(r.isError, false, JSON.stringify(r));
+    assertValid(restValidator("RunResult"), r.structuredContent);
+    assert.equal(r.structuredContent.result, "hello!");
+    const bad = await call("run_python", { code: "1", files: [{ path: "../f.txt", text: "!" }] });
+    assert.equal(bad.isError, true);
+    assert.equal(bad.structuredContent.error.code, "invalid_path");
+  });
+
   test("tagged values go in and come out as the REST API has them", async () => {
     const res = await call("run_python", { code: "(big + 1, sorted(tags))", mode: "eval", scope: { big: { $type: "int", value: "123456789012345678901234567890" }, tags: { $type: "set", items: ["b", "a"] } } });
     assert.deepEqual(res.structuredContent.result, { $type: "tuple", items: [{ $type: "int", value: "123456789012345678901234567891" }, ["a", "b"]] });
