@@ -39,7 +39,9 @@ export function renderStatus(el, outcome, engine) {
   const c = classify(outcome);
   const t = outcome.body?.timing;
   const bits = [engine];
-  if (outcome.status) bits.push(`HTTP ${outcome.status}`);
+  // Only the server answers over HTTP: the browser engine's status codes
+  // are the API's shapes, not something the user's request went through.
+  if (outcome.status && engine === "server") bits.push(`HTTP ${outcome.status}`);
   if (t) {
     bits.push(`run ${fmtMs(t.run_ms)}`);
     if (engine === "server") bits.push(`queue ${fmtMs(t.queue_ms)}`);

@@ -2,7 +2,7 @@
 // values in the API's encoding. Checked as you type, with the same rules
 // the runner applies (an identifier, not a keyword, not a dunder name), so
 // most mistakes show before a request is sent.
-import { lineCol } from "./editors.js";
+import { lineCol } from "./text-pos.js";
 
 const KEYWORDS = new Set(("False None True and as assert async await break class continue def del " +
   "elif else except finally for from global if import in is lambda nonlocal not or pass raise " +
