@@ -291,3 +291,26 @@ test("the browser engine's status line has no HTTP status", async () => {
   assert.match(await text("#status"), /HTTP 200/);
   assertNoProblems();
 });
+
+test("a Python literal in the Scope JSON is located, with the JSON spelling", async () => {
+  await loadExample("hello");
+  await setEditor("#scope-editor", '{\n  "name": "True",\n  "flag": True\n}');
+  await page.waitForSelector("#scope-error:not([hidden])");
+  assert.equal(await text("#scope-error"), "line 3, column 11: True is Python; JSON uses true/false/null (write true)");
+  assert.equal(await page.locator("#scope-editor .cm-error-line").count(), 1);
+  await setEditor("#scope-editor", '{"name": "ada"}');
+  await page.waitForSelector("#scope-error[hidden]", { state: "attached" });
+  assertNoProblems();
+});
+
+test("a statement in eval mode gets the hint to choose exec", async () => {
+  await setEditor("#code-editor", "x = 1\n");
+  await page.click("label[for=mode-eval]");
+  assert.equal(await run(), "python-error");
+  assert.match(await text("#result"), /SyntaxError/);
+  assert.match(await text(".eval-hint"), /eval mode takes one expression.*choose exec/);
+  await page.click("label[for=mode-exec]");
+  assert.equal(await run(), "ok");
+  assert.equal(await page.locator(".eval-hint").count(), 0);
+  assertNoProblems();
+});

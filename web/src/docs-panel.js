@@ -53,7 +53,7 @@ function entry(n, onTry) {
     h("p", { class: "api-line" }, inline(n.line)),
     n.text !== n.line ? h("details", { class: "api-more" }, h("summary", {}, "more"), h("p", {}, inline(n.text))) : null,
     h("pre", { class: "api-example" }, n.example),
-    n.output ? h("pre", { class: "api-output", "aria-label": "prints" }, n.output) : null,
+    n.output ? [h("div", { class: "api-output-label" }, "prints"), h("pre", { class: "api-output" }, n.output)] : null,
     h("button", { type: "button", class: "api-try", onclick: () => onTry(n.example) }, "Try it"));
 }
 

@@ -136,7 +136,13 @@ export function renderResult(el, outcome, { mode, onLine }) {
     return;
   }
   const parts = [];
-  if (c.kind === "python-error") parts.push(errorBox(b.error, onLine));
+  if (c.kind === "python-error") {
+    parts.push(errorBox(b.error, onLine));
+    // The usual SyntaxError of eval mode is a statement where one expression goes.
+    if (mode === "eval" && b.error.type === "SyntaxError") {
+      parts.push(h("p", { class: "hint eval-hint" }, "eval mode takes one expression. For statements (assignments, imports, loops, def), choose exec: its final expression is still the value."));
+    }
+  }
   else {
     const isSnapshot = b.dynamic?.returned != null;
     const valueEl = valueTree(null, b.result, { open: !isSnapshot });
