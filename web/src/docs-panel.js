@@ -17,11 +17,12 @@ export function apiDocs() {
   return loading;
 }
 
-// `code` and **bold** in a line of the docs' Markdown, as elements.
+// `code`, **bold** and *emphasis* in a line of the docs' Markdown, as elements.
 function inline(text) {
-  return text.split(/(`[^`]+`|\*\*[^*]+\*\*)/).map((t) =>
+  return text.split(/(`[^`]+`|\*\*[^*]+\*\*|\*[^*\s][^*]*\*)/).map((t) =>
     t.startsWith("`") && t.endsWith("`") && t.length > 1 ? h("code", {}, t.slice(1, -1))
-      : t.startsWith("**") && t.endsWith("**") && t.length > 3 ? h("strong", {}, t.slice(2, -2)) : t);
+      : t.startsWith("**") && t.endsWith("**") && t.length > 3 ? h("strong", {}, t.slice(2, -2))
+      : t.startsWith("*") && t.endsWith("*") && t.length > 2 ? h("em", {}, t.slice(1, -1)) : t);
 }
 
 // The few Markdown forms of docs/dynamic-scope.md's model section:
