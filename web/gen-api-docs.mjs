@@ -9,7 +9,6 @@
 // no example, an example names no public name, or an example fails.
 // "What is dynamic scope" is docs/dynamic-scope.md's "The model" section.
 import { readFileSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
 import { bootPython } from "../wasm/runtime/boot.mjs";
 import { API_EXAMPLES } from "./api-examples.js";
 

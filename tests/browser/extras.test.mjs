@@ -314,3 +314,89 @@ test("a statement in eval mode gets the hint to choose exec", async () => {
   assert.equal(await page.locator(".eval-hint").count(), 0);
   assertNoProblems();
 });
+
+test("a long string is clamped with 'show more', and a cut list says how much it shows", async () => {
+  await page.click("label[for=mode-eval]");
+  await setEditor("#code-editor", "'ab' * 3000\n");
+  assert.equal(await run(), "ok");
+  const v = page.locator(".value-tree .v").first();
+  assert.ok((await v.innerText()).length < 400, "clamped");
+  await page.click(".value-tree .show-more");
+  assert.ok((await v.innerText()).length >= 6002, "the whole string after 'show more'");
+  assert.equal(await page.locator(".value-tree .show-more").count(), 0);
+  await setEditor("#code-editor", "list(range(100000))\n");
+  assert.equal(await run(), "ok");
+  assert.match(await text(".value-tree .chip-note"), /^showing [\d,]+ of 100,000 items$/);
+  await page.click("label[for=mode-exec]");
+  assertNoProblems();
+});
+
+test("the Examples menu shows whole titles on a wide screen", async () => {
+  const r = await page.evaluate(() => {
+    const sel = document.querySelector("#examples");
+    const cs = getComputedStyle(sel);
+    const ctx = document.createElement("canvas").getContext("2d");
+    ctx.font = `${cs.fontWeight} ${cs.fontSize} ${cs.fontFamily}`;
+    const widest = Math.max(...[...sel.options].map((o) => ctx.measureText(o.text).width));
+    return { widest, box: sel.clientWidth - parseFloat(cs.paddingLeft) - parseFloat(cs.paddingRight) };
+  });
+  assert.ok(r.widest <= r.box, `the longest title (${r.widest.toFixed(0)} px) fits the menu (${r.box} px)`);
+  assertNoProblems();
+});
+
+// Relative luminance contrast (WCAG 2) of two computed rgb() colours.
+function contrast(a, b) {
+  const lum = (c) => {
+    const [r, g, bl] = c.match(/[\d.]+/g).slice(0, 3).map(Number).map((x) => {
+      x /= 255;
+      return x <= 0.03928 ? x / 12.92 : ((x + 0.055) / 1.055) ** 2.4;
+    });
+    return 0.2126 * r + 0.7152 * g + 0.0722 * bl;
+  };
+  const [hi, lo] = [lum(a), lum(b)].sort((x, y) => y - x);
+  return (hi + 0.05) / (lo + 0.05);
+}
+
+test("shadowed bindings keep a readable contrast on both themes", async () => {
+  await setEditor("#code-editor", "import dynscope\ndef f():\n    with dynscope.bind(x=2):\n        return dynscope.snapshot()\nwith dynscope.bind(x=1):\n    s = f()\ns\n");
+  await page.click("label[for=mode-exec]");
+  assert.equal(await run(), "ok");
+  for (const theme of ["light", "dark"]) {
+    await page.evaluate((t) => (document.documentElement.dataset.theme = t), theme);
+    const c = await page.evaluate(() => {
+      const row = document.querySelector("#dynamic-view .shadowed");
+      let el = row, opacity = 1;
+      for (let e = row; e; e = e.parentElement) opacity *= Number(getComputedStyle(e).opacity);
+      while (el && getComputedStyle(el).backgroundColor.replace(/\s/g, "").match(/rgba\(.*,0\)|transparent/)) el = el.parentElement;
+      return { fg: getComputedStyle(row.querySelector(".t-label")).color, bg: getComputedStyle(el).backgroundColor, opacity };
+    });
+    assert.equal(c.opacity, 1, "not faded");
+    const ratio = contrast(c.fg, c.bg);
+    assert.ok(ratio >= 4.5, `${theme}: shadowed label ${c.fg} on ${c.bg} is ${ratio.toFixed(2)}:1`);
+  }
+  await page.evaluate(() => (document.documentElement.dataset.theme = "light"));
+  assertNoProblems();
+});
+
+test("phones: no sideways scroll at 320 px, a two-row header, and touch hints instead of keys", async () => {
+  const ctx = await browser.newContext({ viewport: { width: 320, height: 640 }, hasTouch: true, isMobile: true });
+  const p = await ctx.newPage();
+  watch(p, "phone");
+  for (const width of [320, 390]) {
+    await p.setViewportSize({ width, height: 740 });
+    await p.goto(server.url + "/#example=hello");
+    await p.waitForSelector("html[data-ready]");
+    const scrollWidth = await p.evaluate(() => document.documentElement.scrollWidth);
+    assert.ok(scrollWidth <= width, `${width} px: no sideways scroll (the page is ${scrollWidth} px wide)`);
+    const header = await p.evaluate(() => document.querySelector(".topbar").getBoundingClientRect().height);
+    assert.ok(header <= 100, `${width} px: the header is ${header} px high`);
+    assert.ok(await p.isVisible("#examples") && await p.isVisible("#engine-switch") && await p.isVisible("#share"));
+    assert.ok((await p.locator("#examples").boundingBox()).width >= 100, "the Examples menu keeps a usable width");
+    await p.screenshot({ path: join(SHOTS, `x04-phone-${width}.png`) });
+  }
+  assert.equal(await p.isVisible(".footer .touch-hint"), true);
+  assert.equal(await p.isVisible(".footer .keys-hint"), false);
+  assert.equal(await page.isVisible(".footer .touch-hint"), false, "a desktop keeps the keyboard hints");
+  await ctx.close();
+  assertNoProblems();
+});
