@@ -400,3 +400,16 @@ test("phones: no sideways scroll at 320 px, a two-row header, and touch hints in
   await ctx.close();
   assertNoProblems();
 });
+
+test("Tab indents in the JSON editors, and Escape then Tab leaves them", async () => {
+  await setEditor("#scope-editor", '{\n"name": "ada"\n}');
+  await page.click("#scope-editor .cm-line >> nth=1");
+  await page.keyboard.press("Home");
+  await page.keyboard.press("Tab");
+  assert.match(await editorText("#scope-editor"), /^\{\n {2}"name": "ada"\n\}$/);
+  assert.equal(await page.evaluate(() => document.activeElement.closest("#scope-editor") !== null), true);
+  await page.keyboard.press("Escape");
+  await page.keyboard.press("Tab");
+  assert.equal(await page.evaluate(() => document.activeElement.closest("#scope-editor") === null), true, "focus left the editor");
+  assertNoProblems();
+});
