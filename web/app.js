@@ -8,7 +8,8 @@ import { EXAMPLES, exampleById } from "./src/examples.js";
 import { readHash, makeHash } from "./src/url-state.js";
 import { checkVariables } from "./src/variables.js";
 import { ioPanel } from "./src/io-panel.js";
-import { classify, renderStatus, renderRunning, renderResult, renderScope, renderDynamic, scopeTree } from "./src/render.js";
+import { classify, renderStatus, renderRunning, renderResult, renderScope, scopeTree } from "./src/render.js";
+import { renderDynamic } from "./src/dynamic-panel.js";
 
 const DEFAULT_TIMEOUT = 5000;
 const MAX_TIMEOUT = 60000;
@@ -355,7 +356,7 @@ function resetOutput() {
   clear(els.result, h("p", { class: "empty" }, "Run the snippet with ", h("kbd", {}, "Ctrl"), "+", h("kbd", {}, "Enter"),
     " (", h("kbd", {}, "⌘"), "+", h("kbd", {}, "Enter"), " on a Mac) to see its value, its output and any error here."));
   clear(els.scopeAfter, h("p", { class: "muted small" }, "The namespace after the run, with added, changed and removed names marked."));
-  clear(els.dynamicView, h("p", { class: "muted small" }, "The dynamic scope as a stack of frames with their bindings."));
+  clear(els.dynamicView, h("p", { class: "muted small" }, "The dynamic scope at each moment that mattered: every dynscope.snapshot() the snippet calls, where an error was raised, and the end of the run."));
   els.raw.textContent = "";
   document.body.dataset.outcome = "";
 }
@@ -441,7 +442,7 @@ function show(outcome, engineName, req) {
   document.body.dataset.runs = String(++finished);
   renderResult(els.result, outcome, { mode: req.mode, onLine: (line) => goToLine(codeView, line) });
   renderScope(els.scopeAfter, outcome, req.scope);
-  renderDynamic(els.dynamicView, outcome);
+  renderDynamic(els.dynamicView, outcome, { onLine: (line) => goToLine(codeView, line) });
   els.raw.textContent = JSON.stringify(outcome.body, null, 2);
   if (c.kind === "python-error") {
     const e = outcome.body.error;
