@@ -10,6 +10,7 @@ import { checkVariables } from "./src/variables.js";
 import { ioPanel } from "./src/io-panel.js";
 import { classify, renderStatus, renderRunning, renderResult, renderScope, scopeTree } from "./src/render.js";
 import { renderDynamic } from "./src/dynamic-panel.js";
+import { runClock } from "./src/run-clock.js";
 
 const DEFAULT_TIMEOUT = 5000;
 const MAX_TIMEOUT = 60000;
@@ -404,12 +405,15 @@ async function run() {
   setRunning(true);
   markError(codeView, null);
   const booting = engineName === "browser" && app.engineState.browser[0] !== "ready";
-  renderRunning(els.status, engineName, booting ? "browser · waiting for Python to load" : `${engineName}${session ? " · session" : ""}`);
+  const label = booting ? "browser · waiting for Python to load" : `${engineName}${session ? " · session" : ""}`;
+  renderRunning(els.status, engineName, label);
+  const clock = runClock(els.status, label, { busy: engineName === "server" ? () => engine.busyNote() : null });
   document.body.dataset.outcome = "running";
   // The server engine streams what the snippet writes: shown as it comes,
   // replaced by the whole answer at the end.
   let live = null;
   const onOutput = (stream, text) => {
+    clock.running();
     if (live === null) {
       live = h("pre", { class: "stream-text live-output", "aria-live": "polite" });
       clear(els.result, h("div", { class: "stream stream-live" },
@@ -423,6 +427,7 @@ async function run() {
   } catch (e) {
     outcome = { status: 0, body: { ok: false, error: { code: "engine_error", message: String(e?.message ?? e) } } };
   }
+  clock.stop();
   app.running = null;
   setRunning(false);
   show(outcome, engineName, req);

@@ -197,6 +197,14 @@ const CHECKS = {
     ]);
     assert.doesNotMatch(m[0].head, /returned as the value/);
     assert.match(m[1].head, /returned as the value/);
+    // The value itself (the snippet's list) names the root frame
+    // `<request>`, never the runner's own frame.
+    const top = page.locator(".value-tree > details > summary").first();
+    await top.click();
+    const value = await page.locator(".value-tree").first().evaluate((el) => el.textContent);
+    await top.click();
+    assert.match(value, /'function'\W+'<request>'\W+'file'\W+None/);
+    assert.doesNotMatch(value, /scopebox_worker|runner\.py/);
   },
   async block() {
     assert.equal(await valueRepr(), "(10, [5, 10])");
@@ -645,6 +653,38 @@ test("the server engine shows output live, and Stop cancels the run on the serve
   assertNoProblems();
 });
 
+test("a run waiting for a worker says so while it waits, and its queue time after", async () => {
+  // Both of the server's workers are taken by two long runs of another
+  // client (through the API); the page's run then waits in the queue.
+  await useEngine("server");
+  const api = (path, body) => fetch(`${server.url}/${path}`, { method: "POST", headers: { "Content-Type": "application/json" },
+    body: JSON.stringify(body) });
+  const blockers = ["blocker-1", "blocker-2"].map((id) => api("v1/run", { code: "while True:\n    pass", run_id: id, timeout_ms: 30000 }));
+  try {
+    for (let t = 0; t < 200; t++) {
+      const h = await (await fetch(`${server.url}/healthz`)).json();
+      if (h.workers.ready === 0) break;
+      await page.waitForTimeout(50);
+    }
+    await page.click("label[for=mode-eval]");
+    await setEditor("#code-editor", "1 + 1");
+    const before = await runs();
+    await page.click("#run");
+    await page.waitForSelector('#status .status-meta:has-text("every worker busy (2 of 2)")', { timeout: 10000 });
+    assert.match(await text("#status .status-meta"), /^server · \d+\.\d s · every worker busy/);
+    await shot("07-server-queued.png", page, false);
+    for (const id of ["blocker-1", "blocker-2"]) await api(`v1/runs/${id}/cancel`);
+    await page.waitForFunction((n) => Number(document.body.dataset.runs) > n, before, { timeout: 30000 });
+    assert.equal(await page.evaluate(() => document.body.dataset.outcome), "ok");
+    assert.equal(await valueRepr(), "2");
+    assert.match(await text("#status .status-meta"), /queue \d/);
+  } finally {
+    await Promise.allSettled(blockers);
+  }
+  await page.click("label[for=mode-exec]");
+  assertNoProblems();
+});
+
 test("Esc stops a run while the focus is in the code editor", async () => {
   await useEngine("browser");
   await page.click("label[for=mode-exec]");
@@ -761,6 +801,9 @@ test("the status dot says when the server has gone, and offers the Browser engin
       await p.click("label[for=mode-eval]");
       assert.equal(await run(p), "ok");
       assert.equal(await valueRepr(p), "42");
+      // Until it is closed, the page may still report the dead server's
+      // refused connections (a status check already under way): expected.
+      await ctx.close();
     });
   } finally {
     await ctx.close();
@@ -807,7 +850,9 @@ test("page weight: first load and warm reload", async () => {
   for (const l of lines) console.log(l);
   writeFileSync(join(SHOTS, "page-weight.json"), JSON.stringify(results, null, 2) + "\n");
   const s = results["server engine"], b = results["browser engine"];
-  assert.ok(s.first.bytes < 400000, `the page itself stays small: ${s.first.bytes}`);
+  // Issue 17's budget: within 10% of the 172 KB the server engine's first
+  // load took before round two.
+  assert.ok(s.first.bytes <= 172 * 1024 * 1.1, `the page itself stays small: ${s.first.bytes}`);
   assert.ok(s.warm.bytes < s.first.bytes / 20, "a warm reload only revalidates");
   assert.ok(b.warm.bytes < b.first.bytes / 100, "Pyodide is not downloaded again");
   assertNoProblems();

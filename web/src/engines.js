@@ -57,6 +57,14 @@ export class ServerEngine {
     }
   }
 
+  // For the running status line: "" while a worker is free, else a note
+  // that every worker is busy (so a run may wait in the queue).
+  async busyNote() {
+    const { body } = await this.client.call("GET", "healthz");
+    const w = body?.workers;
+    return w && w.total > 0 && w.ready === 0 ? `every worker busy (${w.busy} of ${w.total}): a new run waits in the queue` : "";
+  }
+
   async call(method, path, body, signal) {
     let res;
     try {
