@@ -230,3 +230,19 @@ def test_malformed_spans_are_refused(bad):
     # Nothing was applied: the worker serves a stateless run from pristine.
     assert w.run("'x' in globals()", id=3, mode="eval")["result"] is False
     w.close()
+
+
+def test_a_session_that_recursed_deep_in_c_resumes():
+    """The capture skips the free part of the wasm stack (below the stack
+    pointer, what finished C calls left). A run that recursed deep through
+    C (sum over map, 3000 levels) scribbled far down it; its state resumes
+    on a worker whose free stack is pristine, and recursing there again
+    works."""
+    code = ("import sys\nsys.setrecursionlimit(20000)\n"
+            "def f(n): return 0 if n == 0 else 1 + sum(map(f, [n - 1]))\n"
+            "n = f(3000)")
+    (a, _), (b, _) = booted(), booted()
+    _, deep = session_run(a, code, 1, image="")
+    answer, _ = session_run(b, "n, f(2500)", 2, mode="eval", image=deep)
+    a.close(), b.close()
+    assert answer["result"] == {"$type": "tuple", "items": [3000, 2500]}, answer

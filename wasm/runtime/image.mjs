@@ -281,8 +281,10 @@ export function captureImage(iso) {
   cancelTimers(); // nothing may change the state after it is taken
   const heap = Buffer.from(control.exports.memory.buffer);
   const idx = pristineIndex(iso);
+  const [deadFrom, deadTo] = deadStack();
   const pages = [];
   for (let off = 0; off < heap.length; off += BIG) {
+    if (off >= deadFrom && off < deadTo) continue;
     const len = Math.min(BIG, heap.length - off);
     const live = heap.subarray(off, off + len);
     if (live.equals(pristinePage(iso, idx, off, len))) continue;
@@ -319,6 +321,19 @@ export function captureImage(iso) {
   const len = Buffer.alloc(4);
   len.writeUInt32LE(header.length);
   return Buffer.concat([MAGIC, iso.fingerprint, len, header, deflateRawSync(Buffer.concat(parts), { level: 1 })]);
+}
+
+// The 64 KiB pages wholly inside the wasm stack's free part: between its
+// end (the lowest address; its first bytes, emscripten's stack cookie, are
+// kept) and the stack pointer. Nothing runs during a capture, so no frame
+// lives there, only what finished calls left: no state, and a third of the
+// heap (10 MiB) that the capture's scan, before each session's answer,
+// skips. A worker resuming the image has pristine bytes there instead.
+function deadStack() {
+  const E = control.exports;
+  const end = E.emscripten_stack_get_end?.(), sp = E.__stack_pointer.value;
+  if (!Number.isSafeInteger(end) || !(end < sp)) return [0, 0];
+  return [Math.ceil((end + 64) / BIG) * BIG, Math.floor(sp / BIG) * BIG];
 }
 
 // Parses and checks an image without touching the interpreter.
