@@ -127,7 +127,9 @@ def main():
         rows.append(("trivial stateless run", f"{p50(stateless):.2f} ms p50"))
         jp = jupyter_p50(N)
         rows.append(("Jupyter kernel execute round trip (ipykernel, native)",
-                     f"{jp:.2f} ms p50" if jp is not None else "n/a (python3-ipykernel not installed)"))
+                     f"{jp:.2f} ms p50" if jp is not None else
+                     f"n/a (no jupyter_client for {sys.executable}: Debian's python3-ipykernel "
+                     "python3-jupyter-client, run with /usr/bin/python3)"))
         # Two sessions alternating on one worker: every run applies an image.
         _, a = c.req("POST", "/v1/sessions", {})
         _, b = c.req("POST", "/v1/sessions", {})
