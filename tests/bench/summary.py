@@ -7,6 +7,7 @@ bench measured is printed as "not measured", never left out.
 """
 import json
 import math
+import os
 import sys
 
 # key, what, comparison, target, unit, the figure printed beside it
@@ -65,6 +66,14 @@ def main(argv):
     except OSError as e:
         sys.exit(f"summary: cannot read the figures: {e}")
     print("\ntargets (issue 16), figures from this run")
+    try:
+        with open("/proc/loadavg") as f:
+            avg = [float(x) for x in f.read().split()[:3]]
+        cores = os.cpu_count() or 1
+        print(f"load average {avg[0]:.1f} / {avg[1]:.1f} / {avg[2]:.1f} (1/5/15 min) on {cores} cores"
+              + (": the machine was shared, the times are not the service's own" if avg[1] > cores else ""))
+    except OSError:
+        pass
     print(f"{'target':<56} {'figure':>12} {'target':>12}  {'verdict':<12} beside it")
     for key, what, op, target, unit, beside in TARGETS:
         fig = figures.get(key)
