@@ -43,8 +43,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
             json_t *one;
             if (json_array_size(reply) == 0 || status != 200)
                 abort();
-            json_array_foreach(reply, i, one)
-                check_reply(one);
+            json_array_foreach(reply, i, one) check_reply(one);
         } else {
             check_reply(reply);
         }
@@ -91,8 +90,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         json_t *one;
         if (answered == 0 || !json_is_array(all))
             abort();
-        json_array_foreach(all, i, one)
-            check_reply(one);
+        json_array_foreach(all, i, one) check_reply(one);
         json_decref(all);
         mcp_batch_free(batch);
         break;
