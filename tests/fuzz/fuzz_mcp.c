@@ -23,6 +23,9 @@ static void check_reply(const json_t *reply) {
         abort();
 }
 
+/* libFuzzer's entry point; libFuzzer has no header that declares it. */
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     static const char *const versions[] = {NULL, "2025-06-18", "2099-01-01"};
     struct mcp_call call;

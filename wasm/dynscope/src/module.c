@@ -287,6 +287,9 @@ static struct PyModuleDef dynscope_def = {
     .m_free = module_free,
 };
 
+/* The one exported name: CPython finds the module by it. */
+PyMODINIT_FUNC PyInit_dynscope(void);
+
 PyMODINIT_FUNC
 PyInit_dynscope(void)
 {
