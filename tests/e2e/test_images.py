@@ -5,12 +5,10 @@ refuses an image of another pristine state; what cannot be carried is not."""
 import base64
 import json
 import os
-import sys
 
 import pytest
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "support"))
-from worker_proc import Worker  # noqa: E402
+from worker_proc import Worker
 
 RUNTIME = os.environ["SCOPEBOX_RUNTIME_DIR"]
 
