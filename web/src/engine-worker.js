@@ -1,8 +1,9 @@
 // The browser engine's interpreter: Pyodide with the dynscope side module
 // and the scopebox runner package, installed by the installer the server's
-// workers use (wasm/runtime/install.mjs), so both engines run the same Python. It runs in a Web
-// Worker: the page stays responsive while Python runs, and the side module
-// may be compiled synchronously (the main thread refuses over 8 MB).
+// workers use (wasm/runtime/install.mjs), so both engines run the same
+// Python. It runs in a Web Worker: the page stays responsive while Python
+// runs, and the side module may be compiled synchronously (the main thread
+// refuses over 8 MB).
 //
 // Messages in:  {type: "boot", interrupt: SharedArrayBuffer | null, heapCapBytes}
 //               {type: "call", id, payload, fresh}   payload: a PROTOCOL.md request, as JSON text;
