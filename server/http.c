@@ -423,6 +423,8 @@ static enum MHD_Result serve_static(struct exchange *ex, const char *url) {
 }
 
 static enum MHD_Result submit(struct exchange *ex, const struct run_request *req);
+struct ticket;
+static bool mcp_stream_output(struct exchange *ex, struct ticket *t, struct job *job);
 
 /* POST /v1/runs/{id}/cancel. Only the key that started a run finds it
  * (pool_cancel matches the owner): to any other, it does not exist, the
@@ -760,6 +762,7 @@ static void caller_of(const struct exchange *ex, char *out, size_t len) {
 struct ticket {
     struct http *http;
     struct sse *sse;         /* a streamed run's events: told when it is done */
+    struct mcp_progress *progress; /* ... as MCP progress notifications, for /mcp */
     struct key_usage *usage; /* NULL with keys off */
     char caller[CRASHLIMIT_CALLER_MAX + 1];
 };
@@ -771,6 +774,7 @@ static void ticket_undo(struct ticket *t) {
         atomic_fetch_sub(&t->usage->runs, 1);
         key_usage_release(t->usage);
     }
+    mcp_progress_free(t->progress);
     sse_release(t->sse);
     free(t);
 }
@@ -860,8 +864,8 @@ static const char *header(const struct exchange *ex, const char *name);
 
 static bool wants_events(const struct exchange *ex) {
     const char *accept = header(ex, MHD_HTTP_HEADER_ACCEPT);
-    return !ex->is_mcp && (ex->job_kind == JOB_RUN || ex->job_kind == JOB_SESSION_RUN) &&
-           accept != NULL && strcasestr(accept, "text/event-stream") != NULL;
+    return accept != NULL && strcasestr(accept, "text/event-stream") != NULL &&
+           (ex->is_mcp || ex->job_kind == JOB_RUN || ex->job_kind == JOB_SESSION_RUN);
 }
 
 static enum MHD_Result respond_events(struct exchange *ex) {
@@ -869,7 +873,8 @@ static enum MHD_Result respond_events(struct exchange *ex) {
     enum MHD_Result ret;
     if (r == NULL)
         return MHD_NO;
-    MHD_add_response_header(r, RUN_ID_HEADER, ex->run_id);
+    if (!ex->is_mcp)
+        MHD_add_response_header(r, RUN_ID_HEADER, ex->run_id);
     ret = MHD_queue_response(ex->conn, 200, r);
     MHD_destroy_response(r);
     ex->status = 200;
@@ -917,6 +922,11 @@ static enum MHD_Result submit(struct exchange *ex, const struct run_request *req
             job->output_arg = ex->sse; /* t's reference keeps it while the job runs */
             sse_ref(ex->sse);
             t->sse = ex->sse;
+            if (ex->mcp != NULL && !mcp_stream_output(ex, t, job)) {
+                ticket_undo(t);
+                job_release(job);
+                return MHD_NO;
+            }
         }
     }
     if (ex->key != NULL) {
@@ -1107,6 +1117,45 @@ static enum MHD_Result mcp_answered(struct exchange *ex, json_t *reply) {
     return next_in_batch(ex);
 }
 
+/* notifications/cancelled: the run its requestId names under the caller's
+ * Mcp-Session-Id and key (mcp.h), if live. Nothing to answer either way. */
+static void mcp_cancel(struct exchange *ex, const json_t *request_id) {
+    const char *sid = header(ex, "Mcp-Session-Id");
+    char run_id[RUN_ID_MAX + 1];
+    if (request_id == NULL || !mcp_session_id_valid(sid))
+        return;
+    mcp_run_id(sid, request_id, run_id);
+    if (pool_cancel(ex->http->pool, ex->key ? ex->key->name : "", run_id))
+        log_msg("mcp: request %s cancelled by its client", run_id);
+}
+
+/* A streamed tool call (mcp_call_streams): its output as progress
+ * notifications on the event stream, then its answer as the last one. */
+static void mcp_sse_send(void *sse, const char *msg, size_t len) {
+    sse_event(sse, NULL, "message", msg, len);
+}
+
+static bool mcp_stream_output(struct exchange *ex, struct ticket *t, struct job *job) {
+    t->progress = mcp_progress_new(ex->mcp, mcp_sse_send, ex->sse);
+    job->on_output = mcp_progress_output;
+    job->output_arg = t->progress;
+    return t->progress != NULL;
+}
+
+static void mcp_sse_finish(void *arg, struct sse *sse) {
+    struct exchange *ex = arg;
+    const struct job *job = ex->job;
+    json_t *reply = mcp_call_reply(ex->mcp, job->result, &job->error, job->timed, job->queue_ms,
+                                   job->run_ms);
+    char *data = reply ? json_dumps(reply, JSON_COMPACT) : NULL;
+    json_decref(reply);
+    if (data != NULL)
+        sse_event(sse, NULL, "message", data, strlen(data));
+    ex->status = 200;
+    ex->bytes = data ? strlen(data) : 0;
+    free(data);
+}
+
 static enum MHD_Result serve_mcp(struct exchange *ex) {
     struct mcp_call call;
     struct mcp_batch *batch;
@@ -1123,10 +1172,20 @@ static enum MHD_Result serve_mcp(struct exchange *ex) {
     free(ex->body);
     ex->body = NULL;
     ex->len = ex->cap = 0;
-    if (out == MCP_ACCEPTED)
+    if (out == MCP_ACCEPTED) {
+        mcp_cancel(ex, call.cancel_id);
+        mcp_call_free(&call);
         return respond(ex, 202, NULL, 0, "application/json", NULL, NULL);
-    if (out == MCP_REPLY)
-        return reply ? respond_json(ex, (unsigned)status, reply, NULL, NULL) : MHD_NO;
+    }
+    if (out == MCP_REPLY) {
+        char sid[MCP_SESSION_ID_MAX + 1] = "";
+        bool issue = call.initialize;
+        if (issue)
+            mcp_session_id_new(sid);
+        mcp_call_free(&call);
+        return reply ? respond_json(ex, (unsigned)status, reply, issue ? "Mcp-Session-Id" : NULL, sid)
+                     : MHD_NO;
+    }
     if (out == MCP_BATCH) {
         ex->batch = batch;
         return next_in_batch(ex);
@@ -1137,6 +1196,12 @@ static enum MHD_Result serve_mcp(struct exchange *ex) {
         return MHD_NO;
     }
     *ex->mcp = call;
+    if (mcp_session_id_valid(header(ex, "Mcp-Session-Id")) &&
+        !mcp_call_name_run(ex->mcp, header(ex, "Mcp-Session-Id")))
+        return MHD_NO;
+    if (mcp_call_streams(ex->mcp) && wants_events(ex) &&
+        (ex->sse = sse_new(ex->conn, mcp_sse_finish, ex)) == NULL)
+        return MHD_NO;
     ex->job_kind = call.job_kind;
     memcpy(ex->session, call.session, sizeof ex->session);
     ex->list_limit = call.list_limit;

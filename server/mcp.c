@@ -5,7 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/random.h>
 
+#include "hmac.h"
 #include "log.h"
 
 /* Generated from openapi.yaml (gen_mcp_tools.py): the tools/list array. */
@@ -244,6 +246,12 @@ static json_t *tools_call(const json_t *id, const json_t *params, struct mcp_cal
     memset(call, 0, sizeof *call);
     call->tool = row->tool;
     call->job_kind = row->job_kind;
+    {
+        /* Another type is no token: the call is answered, just not streamed. */
+        const json_t *token = json_object_get(json_object_get(params, "_meta"), "progressToken");
+        if (json_is_string(token) || json_is_integer(token))
+            call->progress_token = json_deep_copy(token);
+    }
     body = json_is_object(args) ? json_copy((json_t *)args) : json_object();
     if (body == NULL)
         return error_reply(id, MCP_INTERNAL_ERROR, "out of memory");
@@ -296,6 +304,13 @@ static json_t *tools_call(const json_t *id, const json_t *params, struct mcp_cal
     return NULL;
 }
 
+/* notifications/cancelled: its requestId, if it names one. */
+static void cancelled(const json_t *params, struct mcp_call *call) {
+    const json_t *rid = json_object_get(params, "requestId");
+    if (json_is_string(rid) || json_is_integer(rid))
+        call->cancel_id = json_incref((json_t *)rid);
+}
+
 /* One message (an element of a batch, or the whole body). */
 static enum mcp_outcome handle_message(const json_t *msg, json_t **reply, int *status,
                                        struct mcp_call *call) {
@@ -303,6 +318,7 @@ static enum mcp_outcome handle_message(const json_t *msg, json_t **reply, int *s
     json_t *answer;
     const char *m;
 
+    memset(call, 0, sizeof *call);
     *status = 400; /* until the message is known to be a well-formed request */
     if (!json_is_object(msg)) {
         *reply = error_reply(NULL, MCP_INVALID_REQUEST, "a JSON-RPC message must be an object");
@@ -328,15 +344,20 @@ static enum mcp_outcome handle_message(const json_t *msg, json_t **reply, int *s
         *reply = error_reply(id, MCP_INVALID_REQUEST, "method must be a string");
         return MCP_REPLY;
     }
-    if (id == NULL)
-        return MCP_ACCEPTED; /* notifications (initialized, cancelled, ...) need nothing */
+    if (id == NULL) { /* notifications need no answer; cancelled names a run to stop */
+        if (strcmp(json_string_value(method), "notifications/cancelled") == 0 && json_is_object(params))
+            cancelled(params, call);
+        return MCP_ACCEPTED;
+    }
     *status = 200;
     m = json_string_value(method);
     if (params != NULL && !json_is_object(params))
         answer = error_reply(id, MCP_INVALID_PARAMS, "%s: params must be an object", m);
-    else if (strcmp(m, "initialize") == 0)
+    else if (strcmp(m, "initialize") == 0) {
         answer = params ? initialize(id, params)
                         : error_reply(id, MCP_INVALID_PARAMS, "initialize: params are required");
+        call->initialize = json_object_get(answer, "result") != NULL;
+    }
     else if (strcmp(m, "ping") == 0)
         answer = result_reply(id, json_object());
     else if (strcmp(m, "tools/list") == 0)
@@ -389,8 +410,10 @@ static enum mcp_outcome handle_batch(const json_t *msgs, json_t **reply, int *st
         int ignored;
         switch (handle_message(msg, &one, &ignored, &b->calls[b->n_calls])) {
         case MCP_ACCEPTED:
+            mcp_call_free(&b->calls[b->n_calls]); /* a cancel in a batch: ignored */
             break;
         case MCP_REPLY:
+            mcp_call_free(&b->calls[b->n_calls]);
             if (one == NULL || json_array_append_new(b->replies, one) != 0)
                 goto oom;
             break;
@@ -462,6 +485,7 @@ enum mcp_outcome mcp_handle(const char *body, size_t len, const char *version, j
     *reply = NULL;
     *status = 200;
     *batch = NULL;
+    memset(call, 0, sizeof *call);
     if (version != NULL && !mcp_version_supported(version)) {
         char shown[65];
         log_sanitize(shown, sizeof shown, version, strlen(version));
@@ -717,6 +741,129 @@ json_t *mcp_call_reply(const struct mcp_call *call, const json_t *result, const 
 
 void mcp_call_free(struct mcp_call *call) {
     json_decref(call->id);
+    json_decref(call->progress_token);
+    json_decref(call->cancel_id);
     request_free(&call->req);
     memset(call, 0, sizeof *call);
+}
+
+/* ---- cancellation by request id ------------------------------------------------ */
+
+static const char hex_digits[] = "0123456789abcdef";
+
+void mcp_session_id_new(char out[MCP_SESSION_ID_MAX + 1]) {
+    unsigned char raw[16];
+    size_t got = 0;
+    /* getrandom blocks only before the kernel's pool is seeded, long before
+     * we run. */
+    while (got < sizeof raw) {
+        ssize_t n = getrandom(raw + got, sizeof raw - got, 0);
+        if (n > 0)
+            got += (size_t)n;
+    }
+    for (size_t i = 0; i < sizeof raw; i++) {
+        out[2 * i] = hex_digits[raw[i] >> 4];
+        out[2 * i + 1] = hex_digits[raw[i] & 15];
+    }
+    out[2 * sizeof raw] = '\0';
+}
+
+bool mcp_session_id_valid(const char *id) {
+    size_t n = 0;
+    if (id == NULL)
+        return false;
+    for (; id[n] != '\0'; n++)
+        if ((unsigned char)id[n] < 0x21 || (unsigned char)id[n] > 0x7e || n >= MCP_SESSION_ID_MAX)
+            return false;
+    return n > 0;
+}
+
+void mcp_run_id(const char *session, const json_t *request_id, char out[RUN_ID_MAX + 1]) {
+    struct sha256 h;
+    uint8_t digest[SHA256_LEN];
+    char *rid = json_dumps(request_id, JSON_COMPACT | JSON_ENCODE_ANY);
+    size_t i;
+
+    sha256_init(&h);
+    sha256_update(&h, session, strlen(session) + 1); /* with its NUL: no two pairs hash alike */
+    if (rid != NULL)
+        sha256_update(&h, rid, strlen(rid));
+    free(rid);
+    sha256_final(&h, digest);
+    memcpy(out, "mcp-", 4);
+    for (i = 0; i < 20; i++) {
+        out[4 + 2 * i] = hex_digits[digest[i] >> 4];
+        out[4 + 2 * i + 1] = hex_digits[digest[i] & 15];
+    }
+    out[4 + 2 * i] = '\0';
+}
+
+static bool is_run(const struct mcp_call *call) {
+    return call->tool == MCP_RUN_PYTHON || call->tool == MCP_SESSION_RUN;
+}
+
+bool mcp_call_streams(const struct mcp_call *call) {
+    return is_run(call) && call->progress_token != NULL;
+}
+
+bool mcp_call_name_run(struct mcp_call *call, const char *session) {
+    char run_id[RUN_ID_MAX + 1];
+    json_t *root = call->req.root;
+
+    if (!is_run(call) || root == NULL || json_object_get(root, "run_id") != NULL)
+        return true;
+    mcp_run_id(session, call->id, run_id);
+    if (json_object_set_new(root, "run_id", json_string(run_id)) != 0)
+        return false;
+    call->req.run_id = json_object_get(root, "run_id");
+    return true;
+}
+
+/* ---- streamed output ------------------------------------------------------------ */
+
+struct mcp_progress {
+    json_t *token; /* a copy: only the dispatcher's thread touches it once made */
+    json_int_t sent;
+    void (*send)(void *arg, const char *msg, size_t len);
+    void *arg;
+};
+
+struct mcp_progress *mcp_progress_new(const struct mcp_call *call,
+                                      void (*send)(void *arg, const char *msg, size_t len),
+                                      void *arg) {
+    struct mcp_progress *p = calloc(1, sizeof *p);
+    if (p == NULL || call->progress_token == NULL ||
+        (p->token = json_deep_copy(call->progress_token)) == NULL) {
+        free(p);
+        return NULL;
+    }
+    p->send = send;
+    p->arg = arg;
+    return p;
+}
+
+void mcp_progress_output(void *arg, const char *stream, const char *text, size_t len) {
+    struct mcp_progress *p = arg;
+    json_t *note;
+    char *data;
+
+    /* A worker's output is UTF-8 (its runner decodes it): s% fails only
+     * without memory, and then this piece is dropped; the result has it. */
+    note = json_pack("{s:s, s:s, s:{s:O, s:I, s:s%, s:{s:s}}}", "jsonrpc", "2.0", "method",
+                     "notifications/progress", "params", "progressToken", p->token, "progress",
+                     p->sent + 1, "message", text, len, "_meta", "scopebox/stream", stream);
+    data = note ? json_dumps(note, JSON_COMPACT) : NULL;
+    json_decref(note);
+    if (data != NULL) {
+        p->sent++;
+        p->send(p->arg, data, strlen(data));
+    }
+    free(data);
+}
+
+void mcp_progress_free(struct mcp_progress *p) {
+    if (p == NULL)
+        return;
+    json_decref(p->token);
+    free(p);
 }

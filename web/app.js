@@ -8,6 +8,10 @@ import { EXAMPLES, exampleById } from "./src/examples.js";
 import { readHash, makeHash } from "./src/url-state.js";
 import { checkVariables } from "./src/variables.js";
 import { ioPanel } from "./src/io-panel.js";
+import { packState, unpackHash, isShortHash } from "./src/share.js";
+import { runHistory, saveDraft, readDraft } from "./src/run-history.js";
+import { docsPanel, apiDocs } from "./src/docs-panel.js";
+import { snippetCompletions } from "./src/completion.js";
 import { classify, renderStatus, renderRunning, renderResult, renderScope, renderDynamic, scopeTree } from "./src/render.js";
 
 const DEFAULT_TIMEOUT = 5000;
@@ -86,7 +90,8 @@ function exampleFor(s) {
   return EXAMPLES.find((ex) => ex.code === s.code) ?? null;
 }
 
-const initial = readHash() ?? {};
+// A short link (#z=), else a long one, else the draft left here last time.
+const initial = (isShortHash() ? await unpackHash() : readHash()) ?? (location.hash ? null : readDraft()) ?? {};
 const firstExample = exampleFor(initial);
 const start = {
   code: initial.code ?? firstExample?.code ?? "",
@@ -105,6 +110,11 @@ let shownExample = null; // the example whose note is shown, while its code is u
 const codeView = pythonEditor($("#code-editor"), {
   doc: start.code,
   onRun: () => run(),
+  extensions: [snippetCompletions({
+    api: apiDocs,
+    names: () => [["scope", checks.scope.value], ["dynamic binding", checks.dynamic.value]]
+      .flatMap(([detail, v]) => Object.keys(v ?? {}).map((label) => ({ label, detail }))),
+  })],
   onChange: (doc) => {
     // Once the code is the user's own, the example's note no longer applies.
     if (shownExample && doc !== shownExample.code) {
@@ -178,7 +188,11 @@ function currentState() {
 let hashTimer = null;
 function stateChanged() {
   clearTimeout(hashTimer);
-  hashTimer = setTimeout(() => history.replaceState(null, "", makeHash(currentState())), 300);
+  hashTimer = setTimeout(() => {
+    history.replaceState(null, "", makeHash(currentState()));
+    saveDraft(currentState());
+  }, 300);
+  markStale();
 }
 
 function applyState(s) {
@@ -193,8 +207,8 @@ function applyState(s) {
   if (s.engine && s.engine !== app.engine) setEngine(s.engine);
 }
 
-window.addEventListener("hashchange", () => {
-  const s = readHash();
+window.addEventListener("hashchange", async () => {
+  const s = isShortHash() ? await unpackHash() : readHash();
   if (!s) return;
   if (s.code === undefined && s.example !== undefined) {
     loadExample(exampleById(s.example) ?? EXAMPLES[0]);
@@ -289,10 +303,10 @@ function toast(text) {
 
 els.share.addEventListener("click", async () => {
   clearTimeout(hashTimer);
-  history.replaceState(null, "", makeHash(currentState()));
+  history.replaceState(null, "", await packState(currentState()));
   try {
     await navigator.clipboard.writeText(location.href);
-    toast("Link copied: it holds the code, scope, bindings and mode.");
+    toast("Link copied: it holds the code, scope, bindings, mode and engine.");
   } catch {
     toast("The address bar now holds a link to this snippet.");
   }
@@ -358,6 +372,8 @@ function resetOutput() {
   clear(els.dynamicView, h("p", { class: "muted small" }, "The dynamic scope as a stack of frames with their bindings."));
   els.raw.textContent = "";
   document.body.dataset.outcome = "";
+  delete document.body.dataset.stale;
+  $("#stale-note").hidden = true;
 }
 
 // Keyboard users keep their place: focus moves from Run to Stop and back.
@@ -398,6 +414,7 @@ async function run() {
   // A session got the Scope when it started; sending it again would reset
   // those names on every run.
   if (session) req.scope = {};
+  const ranState = currentState();
   const controller = new AbortController();
   app.running = { controller };
   setRunning(true);
@@ -425,6 +442,7 @@ async function run() {
   app.running = null;
   setRunning(false);
   show(outcome, engineName, req);
+  runs.add(ranState, outcome, engineName);
   if (engineName === "server" && outcome.body?.error?.code === "network_error") refreshServerState();
   if (session) afterSessionRun(outcome);
   // On a narrow screen the answer is below the inputs: bring it into view.
@@ -436,6 +454,8 @@ async function run() {
 
 let finished = 0;
 function show(outcome, engineName, req) {
+  delete document.body.dataset.stale;
+  $("#stale-note").hidden = true;
   const c = renderStatus(els.status, outcome, engineName);
   document.body.dataset.outcome = c.kind;
   document.body.dataset.runs = String(++finished);
@@ -448,6 +468,37 @@ function show(outcome, engineName, req) {
     if (e.line) markError(codeView, { line: e.line, column: e.column, note: `${e.type}: ${e.message}`.slice(0, 120) });
   }
 }
+
+// An answer drawn for inputs that have been edited since says so.
+function markStale() {
+  const o = document.body.dataset.outcome;
+  if (!o || o === "running") return;
+  document.body.dataset.stale = "1";
+  $("#stale-note").hidden = false;
+}
+
+// ---- history and docs (src/run-history.js, src/docs-panel.js) --------------------
+
+const runs = runHistory($("#history"), {
+  onOpen({ state, engine, outcome }) {
+    const { engine: _ignored, ...inputs } = state; // the answer says which engine; the switch stays
+    applyState(inputs);
+    const ex = exampleFor(inputs);
+    els.examples.value = ex?.id ?? "";
+    showNote(ex);
+    show(outcome, engine, { mode: state.mode, scope: checkVariables(state.scope).value ?? {} });
+    $(".panel-result").scrollIntoView({ block: "nearest" });
+  },
+});
+const docs = docsPanel({
+  panel: $("#docs"),
+  openers: document.querySelectorAll("[data-open-docs]"),
+  onTry(code) {
+    setDoc(codeView, code);
+    setMode("exec");
+    codeView.focus();
+  },
+});
 
 els.run.addEventListener("click", () => run());
 els.stop.addEventListener("click", () => app.running?.controller.abort());
@@ -618,4 +669,4 @@ resumeKeptSession().finally(() => {
 });
 
 // For the browser tests and the curious: the last answers, as data.
-window.scopebox = { engines, app, run, examples: EXAMPLES, views: { code: codeView, scope: scopeView, dynamic: dynamicView } };
+window.scopebox = { engines, app, run, runs, docs, examples: EXAMPLES, views: { code: codeView, scope: scopeView, dynamic: dynamicView } };

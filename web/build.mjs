@@ -1,7 +1,8 @@
 // Bundles the playground with esbuild (pinned in package.json):
 //   node web/build.mjs <outdir>
 // writes <outdir>/app.js (the page: CodeMirror and the UI) and
-// <outdir>/engine.js (the browser engine's Web Worker), with source maps.
+// <outdir>/engine.js (the browser engine's Web Worker) and <outdir>/embed.js
+// (embed.html: one snippet, for other sites' iframes), with source maps.
 // Pyodide is not bundled: the worker imports it at run time from
 // <outdir>/pyodide/, which web/CMakeLists.txt fills from node_modules.
 import { build } from "esbuild";
@@ -31,6 +32,7 @@ const common = {
 const results = await Promise.all([
   build({ ...common, entryPoints: [join(here, "app.js")], outfile: join(outdir, "app.js") }),
   build({ ...common, entryPoints: [join(here, "src/engine-worker.js")], outfile: join(outdir, "engine.js") }),
+  build({ ...common, entryPoints: [join(here, "embed.js")], outfile: join(outdir, "embed.js") }),
 ]);
 for (const r of results) {
   for (const [file, info] of Object.entries(r.metafile.outputs)) {

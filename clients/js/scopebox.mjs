@@ -6,6 +6,7 @@
 //   const r = await c.run("x * 2", { mode: "eval", scope: { x: 21 } });
 //   r.result;                                  // 42
 //   await c.withSession({ scope: { n: 1 } }, async (s) => { await s.run("n += 1"); return s.eval("n"); });
+//   for await (const ev of c.events("print(1)")) ...  // { type: "output", stream, text } ..., { type: "result", result }
 //
 // Values: `run` encodes JS values into the API's tagged values and decodes the
 // answer's values back (a tuple is a Tuple, a big int a BigInt, a set a Set, a
@@ -338,6 +339,15 @@ export class RunResult {
   }
 }
 
+function apiError(status, headers, answer) {
+  const err = answer?.error;
+  const retry = headers.get("retry-after");
+  if (err && typeof err.code === "string") {
+    return new ApiError(status, err.code, err.message ?? "", answer, retry ? Number(retry) : null);
+  }
+  return new ApiError(status, "", `HTTP ${status}: ${String(typeof answer === "string" ? answer : JSON.stringify(answer)).slice(0, 200)}`, answer);
+}
+
 function sessionInfo(body) {
   return { ...body, scope: decode(body.scope ?? {}) };
 }
@@ -475,12 +485,53 @@ export class Client {
   async request(method, path, body, opts) {
     const { status, headers, body: answer } = await this.call(method, path, body, opts);
     if (status < 400) return answer;
-    const err = answer?.error;
-    const retry = headers.get("retry-after");
-    if (err && typeof err.code === "string") {
-      throw new ApiError(status, err.code, err.message ?? "", answer, retry ? Number(retry) : null);
+    throw apiError(status, headers, answer);
+  }
+
+  // A streamed run as an async iterator: { type: "output", stream, text }
+  // for each output event as it arrives ("stdout" or "stderr"), then one
+  // { type: "result", result } with the RunResult that run() resolves with.
+  // A run not answered 200 (timeout, cancelled, ...) throws ApiError from
+  // the iteration, as run() rejects. Leaving the loop early (break, throw)
+  // closes the stream, which cancels the run on the server.
+  async *_events(path, body, opts) {
+    const ctl = new AbortController();
+    const abort = () => ctl.abort(opts.signal?.reason);
+    if (opts.signal?.aborted) abort();
+    opts.signal?.addEventListener("abort", abort, { once: true });
+    const queue = [];
+    let wake = null, outcome = null;
+    this.stream("POST", path, body, {
+      signal: ctl.signal,
+      onEvent: (event, data) => {
+        queue.push({ type: "output", stream: event, text: data.text ?? "" });
+        wake?.();
+      },
+    }).then((r) => (outcome = { r }), (e) => (outcome = { e })).finally(() => wake?.());
+    try {
+      for (;;) {
+        while (queue.length) yield queue.shift();
+        if (outcome) break;
+        await new Promise((resolve) => (wake = resolve));
+        wake = null;
+      }
+      if (outcome.e) throw outcome.e;
+      const { status, headers, body: answer } = outcome.r;
+      if (status >= 400) throw apiError(status, headers, answer);
+      yield { type: "result", result: this._result(answer, opts.raiseErrors) };
+    } finally {
+      opts.signal?.removeEventListener("abort", abort);
+      if (!outcome) ctl.abort();
     }
-    throw new ApiError(status, "", `HTTP ${status}: ${String(typeof answer === "string" ? answer : JSON.stringify(answer)).slice(0, 200)}`, answer);
+  }
+
+  // run(), as events: `for await (const ev of client.events(code, opts))`
+  // (see _events); the options of run().
+  events(code, opts = {}) {
+    const body = runBody(code, opts);
+    if (opts.session !== undefined) body.session = opts.session;
+    if (opts.runId !== undefined) body.run_id = opts.runId;
+    return this._events("v1/run", body, opts);
   }
 
   _result(answer, raiseErrors) {
@@ -504,10 +555,12 @@ export class Client {
     return (await this.run(expression, { ...opts, mode: "eval", raiseErrors: true })).result;
   }
 
-  // POST /v1/sessions.
-  async session({ scope, signal } = {}) {
+  // POST /v1/sessions: empty, with `scope`, or from an `image` (what
+  // Session.export() resolves with, or its `image` string).
+  async session({ scope, image, signal } = {}) {
     const s = encodeVariables(scope, "scope");
     const body = s && Object.keys(s).length ? { scope: s } : {};
+    if (image !== undefined) body.image = typeof image === "string" ? image : image.image;
     return new Session(this, sessionInfo(await this.request("POST", "v1/sessions", body, { signal })));
   }
 
@@ -538,9 +591,24 @@ export class Client {
     return this.request("GET", "v1/openapi.json", undefined, opts);
   }
 
-  // GET /v1/sessions, on servers that have it (the sessions API): the raw answer.
-  listSessions(opts) {
-    return this.request("GET", "v1/sessions", undefined, opts);
+  // GET /v1/sessions: a page of this caller's sessions, { sessions, next }
+  // (pass `next` as `after` for the next page; null on the last).
+  listSessions({ limit, after, signal } = {}) {
+    const q = new URLSearchParams();
+    if (limit !== undefined) q.set("limit", String(limit));
+    if (after !== undefined && after !== null) q.set("after", after);
+    const query = q.toString();
+    return this.request("GET", "v1/sessions" + (query ? "?" + query : ""), undefined, { signal });
+  }
+
+  // Every session of this caller, a page at a time.
+  async *allSessions({ pageSize, signal } = {}) {
+    let after;
+    do {
+      const page = await this.listSessions({ limit: pageSize, after, signal });
+      yield* page.sessions;
+      after = page.next;
+    } while (after !== null && after !== undefined);
   }
 }
 
@@ -564,6 +632,11 @@ export class Session {
 
   async eval(expression, opts = {}) {
     return (await this.run(expression, { ...opts, mode: "eval", raiseErrors: true })).result;
+  }
+
+  // run() in this session, as events (see Client.events).
+  events(code, opts = {}) {
+    return this.client._events(`${this.path}/run`, runBody(code, opts), opts);
   }
 
   // GET /v1/sessions/{id}: its scope now.
@@ -590,12 +663,14 @@ export class Session {
     }
   }
 
-  // POST /v1/sessions/{id}/fork, on servers that have it (the sessions API).
+  // POST /v1/sessions/{id}/fork: a copy of its state now (`info` is the
+  // fork's summary, with `forked_from`).
   async fork(opts) {
     return new Session(this.client, sessionInfo(await this.client.request("POST", `${this.path}/fork`, undefined, opts)));
   }
 
-  // GET /v1/sessions/{id}/export, on servers that have it: the raw answer.
+  // GET /v1/sessions/{id}/export: { image, ...its summary }, for
+  // client.session({ image }) on any server that shares the session key.
   export(opts) {
     return this.client.request("GET", `${this.path}/export`, undefined, opts);
   }

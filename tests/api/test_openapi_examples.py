@@ -78,6 +78,8 @@ EXPECT = {
     and b["result"]["isError"] is False and b["result"]["content"][0]["text"] == "result: 42\n",
     "call_snippet_error": lambda b: b["result"]["isError"] is True
     and b["result"]["structuredContent"]["error"]["type"] == "ZeroDivisionError",
+    "call_with_progress_token": lambda b: b["result"]["structuredContent"]["stdout"] == "working\n"
+    and b["result"]["isError"] is False,
     "unknown_method": lambda b: b["error"]["code"] == -32601,
     "batch": lambda b: [m["id"] for m in b] == [6, 7] and b[1]["result"]["structuredContent"]["result"] == 4,
 }

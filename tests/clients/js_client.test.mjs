@@ -261,16 +261,13 @@ test("a session across runs, ended by withSession", async () => {
   assert.equal(s.ended, true);
 });
 
-// The sessions API's fork, list and export: run once the server documents them.
-const hasRoute = (method, path) => Boolean(openapi.paths[path]?.[method]);
-
-test("fork (when the server has it)", async (t) => {
-  if (!hasRoute("post", "/v1/sessions/{id}/fork")) return t.skip("this server has no fork yet");
+test("fork", async () => {
   await client.withSession({ scope: { n: 1 } }, async (s) => {
     await s.run("n += 1");
     const f = await s.fork();
     try {
       assert.notEqual(f.id, s.id);
+      assert.equal(f.info.forked_from, s.id);
       assert.equal(await f.eval("n"), 2);
       await f.run("n = 100");
       assert.equal(await s.eval("n"), 2);
@@ -280,13 +277,76 @@ test("fork (when the server has it)", async (t) => {
   });
 });
 
-test("list and export sessions (when the server has them)", async (t) => {
-  if (!hasRoute("get", "/v1/sessions") || !hasRoute("get", "/v1/sessions/{id}/export")) return t.skip("this server cannot list or export yet");
-  await client.withSession({}, async (s) => {
-    assert.match(JSON.stringify(await client.listSessions()), new RegExp(s.id));
-    await s.run("x = 1"); // an image exists once the session has run
-    assert.ok(await s.export());
+test("list sessions a page at a time", async () => {
+  await client.withSession({}, async (a) => {
+    await client.withSession({}, async (b) => {
+      const all = await client.listSessions();
+      assert.ok([a.id, b.id].every((id) => all.sessions.some((x) => x.id === id)));
+      assert.equal(all.next, null);
+      const first = await client.listSessions({ limit: 1 });
+      assert.equal(first.sessions.length, 1);
+      assert.notEqual(first.next, null);
+      const second = await client.listSessions({ limit: 1, after: first.next });
+      assert.ok(second.sessions[0].id > first.sessions[0].id);
+      const walked = [];
+      for await (const x of client.allSessions({ pageSize: 1 })) walked.push(x.id);
+      assert.deepEqual(walked, all.sessions.map((x) => x.id).sort());
+    });
   });
+});
+
+test("export a session and start another from its image", async () => {
+  let exported;
+  await client.withSession({ scope: { n: 1 } }, async (s) => {
+    await s.run("n += 1\nwords = ('a', b'b')"); // an image exists once the session has run
+    exported = await s.export();
+    assert.equal(exported.id, s.id);
+  });
+  await client.withSession({ image: exported }, async (copy) => {
+    assert.deepEqual(await copy.eval("(n, words)"), Tuple.of(2, Tuple.of("a", new Uint8Array([98]))));
+  });
+  await client.withSession({ image: exported.image }, async (again) => assert.equal(await again.eval("n"), 2));
+  await assert.rejects(client.session({ image: "bm90IGFuIGltYWdl" }), (e) => e.status === 400 && e.code === "invalid_image");
+});
+
+test("events(): output as it comes, then what run() resolves with", async () => {
+  const code = "import sys\nprint('a')\nprint('b', file=sys.stderr)\nprint('c')\n(n, {2})";
+  const events = [];
+  for await (const ev of client.events(code, { scope: { n: 1 } })) events.push(ev);
+  const last = events.pop();
+  assert.ok(events.every((e) => e.type === "output") && last.type === "result");
+  assert.equal(events.filter((e) => e.stream === "stdout").map((e) => e.text).join(""), "a\nc\n");
+  assert.equal(events.filter((e) => e.stream === "stderr").map((e) => e.text).join(""), "b\n");
+  check(refs({ $ref: "#/components/schemas/RunResult" }), last.result.raw, "the last event");
+  const plain = await client.run(code, { scope: { n: 1 } });
+  assert.deepEqual(last.result.result, plain.result);
+  const hostless = ({ timing, run_id, ...rest }) => rest;
+  assert.deepEqual(hostless(last.result.raw), hostless(plain.raw));
+  await assert.rejects(async () => {
+    for await (const ev of client.events("while True: pass", { timeoutMs: 200 })) void ev;
+  }, (e) => e instanceof ApiError && e.status === 504 && e.code === "timeout");
+  await client.withSession({ scope: { n: 1 } }, async (s) => {
+    const got = [];
+    for await (const ev of s.events("n += 1\nprint(n)")) got.push(ev);
+    assert.equal(got.filter((e) => e.type === "output").map((e) => e.text).join(""), "2\n");
+    assert.equal(got.at(-1).result.scope.n, 2);
+  });
+});
+
+test("events(): the output arrives while the run runs; leaving the loop cancels it", async () => {
+  const before = Number(/^scopebox_runs_total\{outcome="cancelled"\} (\d+)$/m.exec(await client.metrics())[1]);
+  let seen = "";
+  for await (const ev of client.events("import time\nprint('first')\ntime.sleep(0.1)\nwhile True:\n    pass", { timeoutMs: 60000 })) {
+    assert.equal(ev.type, "output");
+    seen += ev.text;
+    if (seen === "first\n") break; // the run never ends by itself
+  }
+  let after = before;
+  for (let i = 0; i < 300 && after === before; i++) {
+    await new Promise((r) => setTimeout(r, 100));
+    after = Number(/^scopebox_runs_total\{outcome="cancelled"\} (\d+)$/m.exec(await client.metrics())[1]);
+  }
+  assert.equal(after, before + 1);
 });
 
 test("health, metrics, openapi", async () => {

@@ -2,8 +2,12 @@
 subprocess against a real server: what it prints where, and its exit codes."""
 import json
 import os
+import re
+import signal
 import subprocess
 import sys
+import time
+import urllib.request
 
 import pytest
 
@@ -85,6 +89,47 @@ def test_return_keeps_only_the_named_scope_entries(server):
     assert rc == 0 and json.loads(out)["scope"] == {"b": 2}
 
 
+def cancelled_runs(server):
+    text = urllib.request.urlopen(server.url + "/metrics", timeout=30).read().decode()
+    return int(re.search(r'^scopebox_runs_total\{outcome="cancelled"\} (\d+)$', text, re.M).group(1))
+
+
+def test_output_is_printed_as_it_comes_and_ctrl_c_cancels_the_run(server):
+    before = cancelled_runs(server)
+    env = dict(os.environ, SCOPEBOX_URL=server.url)
+    p = subprocess.Popen([PYTHON, CLI, "run", "--timeout", "60s", "-c",
+                          "import sys, time\nprint('first')\nprint('warn', file=sys.stderr)\ntime.sleep(0.1)\n"
+                          "while True:\n    pass"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        assert p.stdout.readline() == "first\n"
+        assert p.stderr.readline() == "warn\n"
+        assert p.poll() is None  # printed while the run still runs
+        p.send_signal(signal.SIGINT)
+        assert p.wait(60) == 130
+        assert p.stderr.read() == "scopebox: interrupted\n"
+    finally:
+        if p.poll() is None:
+            p.kill()
+        p.stdout.close()
+        p.stderr.close()
+    # Its stream closed, the server cancelled the run (its worker answers
+    # the cancel at its next bytecode).
+    for _ in range(600):
+        if cancelled_runs(server) > before:
+            break
+        time.sleep(0.1)
+    assert cancelled_runs(server) == before + 1
+
+
+def test_session_run_streams_too(server):
+    rc, out, _ = cli(server, "session", "start", "--scope", "n=1")
+    sid = out.strip()
+    rc, out, err = cli(server, "session", "run", sid, "-c", "import sys\nn += 1\nprint(n)\nprint('e', file=sys.stderr, end='')\nn")
+    assert (rc, out, err) == (0, "2\n2\n", "e")
+    assert cli(server, "session", "end", sid)[0] == 0
+
+
 def test_session_start_run_show_end(server):
     rc, out, _ = cli(server, "session", "start", "--scope", "n=1")
     assert rc == 0
@@ -98,6 +143,34 @@ def test_session_start_run_show_end(server):
     assert rc == 0 and json.loads(out) == {"ok": True, "id": sid}
     rc, _, err = cli(server, "session", "run", sid, "-c", "n")
     assert rc == 3 and "session_not_found" in err
+
+
+def test_session_fork_list_export_and_start_from_the_image(server, tmp_path):
+    rc, out, _ = cli(server, "session", "start", "--scope", "n=1")
+    sid = out.strip()
+    assert cli(server, "session", "run", sid, "-c", "n += 1")[0] == 0
+    rc, out, _ = cli(server, "session", "fork", sid)
+    copy = out.strip()
+    assert rc == 0 and copy != sid
+    rc, out, _ = cli(server, "session", "list")
+    assert rc == 0 and {line.split()[0] for line in out.splitlines()} >= {sid, copy}
+    rc, out, _ = cli(server, "session", "list", "--json")
+    assert rc == 0 and {x["id"] for x in json.loads(out)} >= {sid, copy}
+    assert cli(server, "session", "end", copy)[0] == 0
+    rc, out, _ = cli(server, "session", "export", sid)
+    assert rc == 0 and json.loads(out)["id"] == sid and json.loads(out)["image"]
+    image = tmp_path / "image.json"
+    image.write_text(out)
+    assert cli(server, "session", "end", sid)[0] == 0
+    rc, out, err = cli(server, "session", "start", "--image", str(image))
+    restored = out.strip()
+    assert rc == 0, err
+    assert cli(server, "session", "run", restored, "--eval", "-c", "n")[:2] == (0, "2\n")
+    rc, out, _ = cli(server, "session", "start", "--image", "-", stdin=json.loads(image.read_text())["image"])
+    assert rc == 0 and cli(server, "session", "end", out.strip())[0] == 0
+    assert cli(server, "session", "end", restored)[0] == 0
+    rc, _, err = cli(server, "session", "start", "--image", "-", stdin="{}")
+    assert rc == 2 and "no \"image\"" in err
 
 
 def test_url_flag_and_unreachable_server(server):

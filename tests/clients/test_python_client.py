@@ -13,7 +13,8 @@ from openapi_check import OpenApi
 from scopebox_server import ALICE, BOB, ScopeboxServer, keyed_server
 
 import scopebox
-from scopebox import ApiError, Client, Cut, Cycle, Opaque, SnippetError, is_truncated
+from scopebox import (ApiError, Client, Cut, Cycle, Opaque, OutputEvent, ResultEvent,
+                      SnippetError, is_truncated)
 
 API = OpenApi.load()
 
@@ -39,6 +40,12 @@ class CheckedClient(Client):
             API.response(method, template, status)
         CheckedClient.seen.add((method, template))
         return status, headers, answer
+
+    def _stream(self, path, body, raise_errors):
+        # The request as for a plain run; the last event's body is checked
+        # by the tests (it is the plain answer's, byte for byte).
+        API.validate_request("POST", API.template(path), body)
+        return super()._stream(path, body, raise_errors)
 
 
 @pytest.fixture(scope="module")
@@ -233,6 +240,70 @@ def test_cancel_stops_a_run_by_its_id(client):
     assert (e.value.status, e.value.code) == (404, "run_not_found")
 
 
+# ---- streaming ----------------------------------------------------------------
+
+def without_host_fields(raw):
+    return {k: v for k, v in raw.items() if k not in ("timing", "run_id")}
+
+
+def test_stream_output_arrives_while_the_run_runs(client):
+    # The sleep sends the output at once (the worker gathers what follows a
+    # write within 50 ms until the snippet writes, waits or ends again).
+    stream = client.stream("import time\nprint('first')\ntime.sleep(0.1)\nwhile True:\n    pass",
+                           timeout_ms=60000)
+    with stream:
+        seen = ""
+        while seen != "first\n":
+            event = next(stream)
+            assert isinstance(event, OutputEvent) and event.stream == "stdout", event
+            seen += event.text
+        # The print is in, and the run has not ended: it can still be cancelled.
+        assert client.cancel(stream.run_id) == {"ok": True, "run_id": stream.run_id}
+        with pytest.raises(ApiError) as e:
+            list(stream)
+    assert (e.value.status, e.value.code) == (499, "cancelled")
+    assert e.value.body["stdout"] == "first\n"
+    API.validate("POST", "/v1/run", 499, e.value.body)
+    assert stream.result is None
+
+
+def test_stream_ends_with_what_run_returns(client):
+    code = "import sys\nprint('a')\nprint('b', file=sys.stderr)\nprint('c')\nx = (n, {2})\nx"
+    events = list(client.stream(code, scope={"n": 1}))
+    *outputs, last = events
+    assert all(isinstance(e, OutputEvent) for e in outputs) and isinstance(last, ResultEvent)
+    assert "".join(e.text for e in outputs if e.stream == "stdout") == "a\nc\n"
+    assert "".join(e.text for e in outputs if e.stream == "stderr") == "b\n"
+    API.validate("POST", "/v1/run", 200, last.result.raw)
+    plain = client.run(code, scope={"n": 1})
+    assert last.result.result == plain.result == (1, {2})
+    assert without_host_fields(last.result.raw) == without_host_fields(plain.raw)
+    assert set(last.result.timing) == set(plain.timing)
+
+
+def test_stream_errors_raise_like_run(client):
+    with pytest.raises(SnippetError) as e:
+        for _ in client.stream("print('x')\n1/0", raise_errors=True):
+            pass
+    assert e.value.type == "ZeroDivisionError" and e.value.result.stdout == "x\n"
+    events = list(client.stream("1/0"))  # returned, not raised, by default
+    assert events[-1].result.error.type == "ZeroDivisionError"
+    with pytest.raises(ApiError) as e:
+        list(client.stream("while True:\n    pass", timeout_ms=200))
+    assert (e.value.status, e.value.code) == (504, "timeout")
+    with pytest.raises(ApiError) as e:  # refused before the run: the plain answer
+        list(client.attach("no-such-session").stream("1"))
+    assert (e.value.status, e.value.code) == (404, "session_not_found")
+
+
+def test_a_session_run_streams_its_output_then_its_result(client):
+    with client.session(scope={"n": 1}) as s:
+        *outputs, last = s.stream("n += 1\nprint(n)")
+        assert "".join(o.text for o in outputs) == "2\n"
+        assert last.result.ok and last.result.scope["n"] == 2
+        assert s.eval("n") == 2
+
+
 def test_an_unreachable_server_raises_scopebox_error():
     with pytest.raises(scopebox.ScopeboxError):
         Client("http://127.0.0.1:9", timeout=5).health()
@@ -268,32 +339,39 @@ def test_session_ended_early_is_fine(client):
         client.attach(s.id).end()  # someone else ended it: exit does not raise
 
 
-# The sessions API's fork, list and export: run once the server documents them.
-def has_route(method, path):
-    return method in API.doc["paths"].get(path, {})
-
-
-@pytest.mark.skipif(not has_route("post", "/v1/sessions/{id}/fork"), reason="this server has no fork yet")
 def test_a_forked_session_starts_from_the_original_and_goes_its_own_way(client):
     with client.session(scope={"n": 1}) as s:
         s.run("n += 1")
         with s.fork() as f:
-            assert f.id != s.id and f.eval("n") == 2
+            assert f.id != s.id and f.summary.raw["forked_from"] == s.id and f.eval("n") == 2
             f.run("n = 100")
             assert s.eval("n") == 2 and f.eval("n") == 100
 
 
-@pytest.mark.skipif(not has_route("get", "/v1/sessions"), reason="this server cannot list sessions yet")
-def test_list_sessions_includes_an_open_session(client):
-    with client.session() as s:
-        assert s.id in str(client.list_sessions())
+def test_list_sessions_a_page_at_a_time(client):
+    with client.session() as a, client.session() as b:  # the server holds at most 2
+        everything = client.list_sessions()
+        assert {a.id, b.id} <= {x.id for x in everything.sessions} and everything.next is None
+        first = client.list_sessions(limit=1)
+        assert len(first.sessions) == 1 and first.next is not None
+        second = client.list_sessions(limit=1, after=first.next)
+        assert second.sessions[0].id > first.sessions[0].id
+        assert [x.id for x in client.iter_sessions(page_size=1)] == sorted(x.id for x in everything.sessions)
+        assert all(isinstance(x.runs, int) and x.created for x in everything.sessions)
 
 
-@pytest.mark.skipif(not has_route("get", "/v1/sessions/{id}/export"), reason="this server cannot export yet")
-def test_a_session_that_ran_exports_an_image(client):
+def test_export_and_import_a_session(client):
     with client.session(scope={"n": 1}) as s:
-        s.run("n += 1")  # an image exists once the session has run
-        assert s.export()
+        s.run("n += 1\nwords = ('a', b'b')")  # an image exists once the session has run
+        exported = s.export()
+        assert exported.summary.id == s.id and exported.image
+    with client.session(image=exported) as copy:
+        assert copy.id != s.id and copy.eval("(n, words)") == (2, ("a", b"b"))
+    with client.session(image=exported.image) as again:  # the base64 text works as well
+        assert again.eval("n") == 2
+    with pytest.raises(ApiError) as e:
+        client.session(image="bm90IGFuIGltYWdl")
+    assert (e.value.status, e.value.code) == (400, "invalid_image")
 
 
 def test_health_metrics_openapi(client):

@@ -56,6 +56,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     case MCP_ACCEPTED:
         if (reply != NULL)
             abort();
+        mcp_call_free(&call); /* a notifications/cancelled's request id */
         break;
     case MCP_CALL: {
         if (reply != NULL || call.id == NULL)

@@ -74,7 +74,8 @@ describe("protocol", () => {
       const r = await post({ jsonrpc: "2.0", id: 1, method: "initialize", params: { protocolVersion: v, capabilities: {}, clientInfo: { name: "t", version: "1" } } });
       assert.equal(r.status, 200);
       assert.equal(r.body.result.protocolVersion, v);
-      assert.equal(r.headers.get("mcp-session-id"), null); // stateless
+      // Only a name for the client's request ids (nothing is kept): see "cancellation".
+      assert.match(r.headers.get("mcp-session-id"), /^[0-9a-f]{32}$/);
     }
     const r = await post({ jsonrpc: "2.0", id: 1, method: "initialize", params: { protocolVersion: "1999-01-01" } });
     assert.equal(r.body.result.protocolVersion, LATEST_PROTOCOL_VERSION);
@@ -153,6 +154,16 @@ describe("tools", () => {
     assert.equal(res.structuredContent.dynamic.final[0].bindings.greeting, "hello");
     assert.equal(res.content[0].text, 'hello, ada\nresult: "hi, ada"\n');
     assert.ok(res.structuredContent.timing.run_ms >= 0);
+  });
+
+  test("run_python takes stdin and files as /v1/run does", async () => {
+    const r = await call("run_python", { code: "input() + open('f.txt').read()", mode: "eval", stdin: "hello\n", files: [{ path: "f.txt", text: "!" }] });
+    assert.equal(r.isError, false, JSON.stringify(r));
+    assertValid(restValidator("RunResult"), r.structuredContent);
+    assert.equal(r.structuredContent.result, "hello!");
+    const bad = await call("run_python", { code: "1", files: [{ path: "../f.txt", text: "!" }] });
+    assert.equal(bad.isError, true);
+    assert.equal(bad.structuredContent.error.code, "invalid_path");
   });
 
   test("tagged values go in and come out as the REST API has them", async () => {
@@ -240,6 +251,122 @@ describe("tools", () => {
 
   test("an unknown tool is a JSON-RPC error (invalid params)", async () => {
     await assert.rejects(client.callTool({ name: "nope", arguments: {} }), (e) => e.code === -32602 && /unknown tool/.test(e.message));
+  });
+});
+
+async function runsOf(outcome) {
+  const text = await (await fetch(server.url + "/metrics")).text();
+  return Number(new RegExp(`^scopebox_runs_total\\{outcome="${outcome}"\\} (\\d+)$`, "m").exec(text)[1]);
+}
+
+async function initialize() {
+  const r = await post({ jsonrpc: "2.0", id: 1, method: "initialize", params: { protocolVersion: LATEST_PROTOCOL_VERSION, capabilities: {}, clientInfo: { name: "raw", version: "1" } } });
+  return r.headers.get("mcp-session-id");
+}
+
+// A raw tools/call answered as an event stream: its JSON-RPC messages as they come.
+async function* rpcStream(body, headers = {}) {
+  const res = await fetch(server.url + "/mcp", {
+    method: "POST",
+    headers: { "content-type": "application/json", accept: "application/json, text/event-stream", ...headers },
+    body: JSON.stringify(body),
+  });
+  assert.equal(res.status, 200);
+  assert.match(res.headers.get("content-type"), /^text\/event-stream/);
+  const decoder = new TextDecoder();
+  let buf = "";
+  for await (const chunk of res.body) {
+    buf += decoder.decode(chunk, { stream: true });
+    let end;
+    while ((end = buf.indexOf("\n\n")) >= 0) {
+      const block = buf.slice(0, end);
+      buf = buf.slice(end + 2);
+      assert.match(block, /^event: message$/m);
+      yield JSON.parse(block.split("\n").filter((l) => l.startsWith("data:")).map((l) => l.slice(5).trim()).join("\n"));
+    }
+  }
+}
+
+const without = (obj, ...keys) => Object.fromEntries(Object.entries(obj).filter(([k]) => !keys.includes(k)));
+
+describe("streamed output", () => {
+  test("with onprogress, a run's output arrives as progress notifications, then the result", async () => {
+    const code = "import sys, time\nprint('first')\nprint('oops', file=sys.stderr)\ntime.sleep(0.2)\nprint('second')\n'done'";
+    const notes = [];
+    const res = await client.callTool({ name: "run_python", arguments: { code } }, undefined, { onprogress: (p) => notes.push(p) });
+    assertValid(toolOutputValidator(tools.run_python), res.structuredContent);
+    const text = (stream) => notes.filter((n) => n._meta?.["scopebox/stream"] === stream).map((n) => n.message).join("");
+    assert.equal(text("stdout"), "first\nsecond\n");
+    assert.equal(text("stderr"), "oops\n");
+    notes.forEach((n, i) => assert.equal(n.progress, i + 1));
+    // The result is the one a call without progress gets.
+    const plain = await call("run_python", { code });
+    assert.equal(res.isError, false);
+    assert.deepEqual(res.content, plain.content);
+    assert.deepEqual(without(res.structuredContent, "timing"), without(plain.structuredContent, "timing"));
+    assert.equal(res.structuredContent.result, "done");
+  });
+
+  test("session_run streams too; a snippet error still ends as a tool error", async () => {
+    const start = await call("session_start", {});
+    const session = start.structuredContent.id;
+    const notes = [];
+    const res = await client.callTool({ name: "session_run", arguments: { session, code: "print('in session')\n1/0" } }, undefined, { onprogress: (p) => notes.push(p) });
+    assert.equal(notes.map((n) => n.message).join(""), "in session\n");
+    assert.equal(res.isError, true);
+    assert.equal(res.structuredContent.error.type, "ZeroDivisionError");
+    await call("session_end", { session });
+  });
+
+  test("a progress token with Accept: application/json only: the plain answer", async () => {
+    const r = await post({ jsonrpc: "2.0", id: 5, method: "tools/call", params: { name: "run_python", arguments: { code: "print(1)" }, _meta: { progressToken: 1 } } }, { accept: "application/json" });
+    assert.equal(r.status, 200);
+    assert.equal(r.body.result.structuredContent.stdout, "1\n");
+  });
+});
+
+describe("cancellation", () => {
+  test("aborting calls (notifications/cancelled) cancels their runs and frees their workers", async () => {
+    const before = await runsOf("cancelled");
+    // As many loops as workers: each one's first output says it is running.
+    const calls = [0, 1].map(() => {
+      const ac = new AbortController();
+      let running;
+      const started = new Promise((resolve) => (running = resolve));
+      const p = client.callTool({ name: "run_python", arguments: { code: "import time\nprint('looping')\ntime.sleep(0.1)\nwhile True:\n    pass", timeout_ms: 60000 } },
+        undefined, { signal: ac.signal, onprogress: running });
+      return { ac, started, p };
+    });
+    await Promise.all(calls.map((c) => c.started));
+    for (const c of calls) c.ac.abort();
+    for (const c of calls) await assert.rejects(c.p);
+    // Both workers answer the next calls (not only after the loops' time limit).
+    const next = await Promise.all([0, 1].map(() => call("run_python", { code: "6 * 7", mode: "eval" })));
+    assert.deepEqual(next.map((r) => r.structuredContent.result), [42, 42]);
+    // The runs ended cancelled, not timed out (the worker answers a cancel at its next bytecode).
+    for (let i = 0; i < 300 && (await runsOf("cancelled")) < before + 2; i++) await new Promise((r) => setTimeout(r, 100));
+    assert.equal(await runsOf("cancelled"), before + 2);
+  });
+
+  test("a request id is scoped by its Mcp-Session-Id: the same id in two sessions, one cancelled", async () => {
+    const [mine, theirs] = [await initialize(), await initialize()];
+    assert.notEqual(mine, theirs);
+    const tool = (code, progressToken) => ({ jsonrpc: "2.0", id: 7, method: "tools/call", params: { name: "run_python", arguments: { code, timeout_ms: 60000 }, _meta: { progressToken } } });
+    const looping = rpcStream(tool("import time\nprint('looping')\ntime.sleep(0.1)\nwhile True:\n    pass", "a"), { "mcp-session-id": mine });
+    const sleeping = rpcStream(tool("import time\nprint('sleeping')\ntime.sleep(1)\n'finished'", "b"), { "mcp-session-id": theirs });
+    // Both run at once under id 7 (one run id per session and id).
+    const [a, b] = await Promise.all([looping.next(), sleeping.next()]);
+    assert.deepEqual([a.value.method, a.value.params.progressToken, b.value.params.progressToken], ["notifications/progress", "a", "b"]);
+    const c = await post({ jsonrpc: "2.0", method: "notifications/cancelled", params: { requestId: 7, reason: "test" } }, { "mcp-session-id": mine });
+    assert.equal(c.status, 202);
+    const last = async (stream) => {
+      let msg;
+      for await (msg of stream);
+      return msg;
+    };
+    const [la, lb] = await Promise.all([last(looping), last(sleeping)]);
+    assert.deepEqual([la.id, la.result.isError, la.result.structuredContent.error.code], [7, true, "cancelled"]);
+    assert.deepEqual([lb.id, lb.result.isError, lb.result.structuredContent.result], [7, false, "finished"]);
   });
 });
 

@@ -56,3 +56,33 @@ test("with a key the tools run, and a session belongs to the key that made it", 
     await bob.close();
   }
 });
+
+test("a notifications/cancelled reaches only its own key's run, even with another's Mcp-Session-Id", async () => {
+  const alice = await connect(ALICE);
+  const bob = await connect(BOB);
+  try {
+    const sid = alice.transport.sessionId;
+    assert.match(sid, /^[0-9a-f]{32}$/);
+    let running;
+    const started = new Promise((resolve) => (running = resolve));
+    // The first request id after initialize: alice's client counts from 0.
+    const call = alice.callTool({ name: "run_python", arguments: { code: "import time\nprint('working')\ntime.sleep(2)\n'finished'" } },
+      undefined, { onprogress: running });
+    await started;
+    // Bob, knowing alice's session id and guessing every small request id.
+    for (let id = 0; id < 10; id++) {
+      const res = await fetch(server.url + "/mcp", {
+        method: "POST",
+        headers: { "content-type": "application/json", accept: "application/json, text/event-stream", authorization: `Bearer ${BOB}`, "mcp-session-id": sid },
+        body: JSON.stringify({ jsonrpc: "2.0", method: "notifications/cancelled", params: { requestId: id } }),
+      });
+      assert.equal(res.status, 202);
+    }
+    const r = await call;
+    assert.equal(r.isError, false, JSON.stringify(r));
+    assert.equal(r.structuredContent.result, "finished");
+  } finally {
+    await alice.close();
+    await bob.close();
+  }
+});

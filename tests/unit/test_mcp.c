@@ -1,6 +1,7 @@
 /* server/mcp.c: the JSON-RPC side of /mcp, without HTTP or workers: which
  * body gets which answer, which tool call becomes which pool job, and how a
  * job's answer becomes a tool result. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -336,12 +337,115 @@ static void test_batches(void) {
     batch = NULL;
 }
 
+static char sent[1024];
+static int n_sent;
+
+static void keep(void *arg, const char *msg, size_t len) {
+    (void)arg;
+    snprintf(sent, sizeof sent, "%.*s", (int)len, msg);
+    n_sent++;
+}
+
+/* Progress tokens, notifications/cancelled, and the run ids they meet at. */
+static void test_streaming_and_cancel(void) {
+    char a[RUN_ID_MAX + 1], b[RUN_ID_MAX + 1], sid[MCP_SESSION_ID_MAX + 1], sid2[MCP_SESSION_ID_MAX + 1];
+    json_t *one = json_integer(1), *one_text = json_string("1");
+    struct mcp_progress *p;
+
+    CHECK(handle("{\"jsonrpc\":\"2.0\",\"id\":9,\"method\":\"tools/call\",\"params\":"
+                 "{\"name\":\"run_python\",\"arguments\":{\"code\":\"print(1)\"},"
+                 "\"_meta\":{\"progressToken\":\"tok\"}}}", NULL) == MCP_CALL);
+    CHECK(mcp_call_streams(&call));
+    CHECK_STR(json_string_value(call.progress_token), "tok");
+    /* Named from the session and the request id, unless the call named it. */
+    CHECK(mcp_call_name_run(&call, "s1"));
+    mcp_run_id("s1", call.id, a);
+    CHECK_STR(json_string_value(call.req.run_id), a);
+    CHECK(strncmp(a, "mcp-", 4) == 0 && strlen(a) == 44 && run_id_valid(a, strlen(a)));
+    p = mcp_progress_new(&call, keep, NULL);
+    mcp_progress_output(p, "stderr", "oops\n", 5);
+    mcp_progress_output(p, "stdout", "x", 1);
+    CHECK(n_sent == 2);
+    CHECK_STR(sent, "{\"jsonrpc\":\"2.0\",\"method\":\"notifications/progress\",\"params\":"
+                    "{\"progressToken\":\"tok\",\"progress\":2,\"message\":\"x\","
+                    "\"_meta\":{\"scopebox/stream\":\"stdout\"}}}");
+    mcp_progress_free(p);
+    mcp_call_free(&call);
+
+    CHECK(handle("{\"jsonrpc\":\"2.0\",\"id\":9,\"method\":\"tools/call\",\"params\":"
+                 "{\"name\":\"run_python\",\"arguments\":{\"code\":\"1\",\"run_id\":\"mine\"},"
+                 "\"_meta\":{\"progressToken\":[1]}}}", NULL) == MCP_CALL);
+    CHECK(!mcp_call_streams(&call)); /* not a token: answered, not streamed */
+    CHECK(mcp_call_name_run(&call, "s1"));
+    CHECK_STR(json_string_value(call.req.run_id), "mine");
+    mcp_call_free(&call);
+    CHECK(handle("{\"jsonrpc\":\"2.0\",\"id\":9,\"method\":\"tools/call\",\"params\":"
+                 "{\"name\":\"session_start\",\"_meta\":{\"progressToken\":1}}}", NULL) == MCP_CALL);
+    CHECK(!mcp_call_streams(&call)); /* only runs stream */
+    mcp_call_free(&call);
+
+    /* Another session's id 9, or id "9", is another run. */
+    {
+        json_t *nine = json_integer(9);
+        mcp_run_id("s2", nine, b);
+        CHECK(strcmp(a, b) != 0);
+        mcp_run_id("s1", nine, b);
+        CHECK(strcmp(a, b) == 0);
+        json_decref(nine);
+    }
+    mcp_run_id("s1", one, a);
+    mcp_run_id("s1", one_text, b);
+    CHECK(strcmp(a, b) != 0);
+    mcp_run_id("s", one, a);
+    mcp_run_id("s1", one, b);
+    CHECK(strcmp(a, b) != 0);
+
+    CHECK(handle("{\"jsonrpc\":\"2.0\",\"method\":\"notifications/cancelled\",\"params\":"
+                 "{\"requestId\":9,\"reason\":\"user\"}}", NULL) == MCP_ACCEPTED);
+    CHECK(json_integer_value(call.cancel_id) == 9 && reply == NULL);
+    mcp_call_free(&call);
+    CHECK(handle("{\"jsonrpc\":\"2.0\",\"method\":\"notifications/cancelled\",\"params\":"
+                 "{\"requestId\":null}}", NULL) == MCP_ACCEPTED);
+    CHECK(call.cancel_id == NULL);
+    CHECK(handle("{\"jsonrpc\":\"2.0\",\"method\":\"notifications/initialized\"}", NULL) ==
+          MCP_ACCEPTED);
+    CHECK(call.cancel_id == NULL);
+    /* In a batch (old revisions), ignored and not leaked. */
+    CHECK(handle("[{\"jsonrpc\":\"2.0\",\"method\":\"notifications/cancelled\",\"params\":"
+                 "{\"requestId\":9}},{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"ping\"}]",
+                 NULL) == MCP_REPLY);
+
+    CHECK(handle("{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"initialize\",\"params\":"
+                 "{\"protocolVersion\":\"2025-11-25\"}}", NULL) == MCP_REPLY);
+    CHECK(call.initialize);
+    CHECK(handle("{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"initialize\"}", NULL) == MCP_REPLY);
+    CHECK(!call.initialize); /* an error answer starts nothing */
+
+    mcp_session_id_new(sid);
+    mcp_session_id_new(sid2);
+    CHECK(strlen(sid) == 32 && strcmp(sid, sid2) != 0 && mcp_session_id_valid(sid));
+    CHECK(!mcp_session_id_valid(NULL) && !mcp_session_id_valid("") && !mcp_session_id_valid("a b"));
+    CHECK(mcp_session_id_valid("~!x") && !mcp_session_id_valid("caf\xc3\xa9"));
+    memset(sid, 'a', MCP_SESSION_ID_MAX);
+    sid[MCP_SESSION_ID_MAX] = '\0';
+    CHECK(mcp_session_id_valid(sid));
+    {
+        char longer[MCP_SESSION_ID_MAX + 2];
+        memset(longer, 'a', sizeof longer - 1);
+        longer[sizeof longer - 1] = '\0';
+        CHECK(!mcp_session_id_valid(longer));
+    }
+    json_decref(one);
+    json_decref(one_text);
+}
+
 int main(void) {
     test_headers();
     test_protocol();
     test_bad_messages();
     test_tool_calls();
     test_batches();
+    test_streaming_and_cancel();
     json_decref(reply);
     return check_report();
 }

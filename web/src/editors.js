@@ -121,7 +121,8 @@ function common({ onRun, onChange, label }) {
   ];
 }
 
-export function pythonEditor(parent, { doc, onRun, onChange }) {
+// `extensions`: more for this editor (completion.js's sources, say).
+export function pythonEditor(parent, { doc, onRun, onChange, extensions = [] }) {
   return new EditorView({
     parent,
     state: EditorState.create({
@@ -134,6 +135,7 @@ export function pythonEditor(parent, { doc, onRun, onChange }) {
         python(),
         autocompletion({ activateOnTyping: true }),
         common({ onRun, onChange, label: "Python code" }),
+        extensions,
       ],
     }),
   });
@@ -173,14 +175,5 @@ export function setDark(views, dark) {
   for (const v of views) v.dispatch({ effects: darkMode.reconfigure(EditorView.darkTheme.of(dark)) });
 }
 
-// 1-based line and column of a character offset.
-export function lineCol(text, offset) {
-  let line = 1, col = 1;
-  for (let i = 0; i < offset && i < text.length; i++) {
-    if (text[i] === "\n") {
-      line++;
-      col = 1;
-    } else col++;
-  }
-  return { line, column: col };
-}
+// (lineCol lives in text-pos.js, so that pages without an editor can use it)
+export { lineCol } from "./text-pos.js";

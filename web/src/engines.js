@@ -32,7 +32,8 @@ function failure(status, code, message, extra = {}) {
 export class ServerEngine {
   constructor() {
     this.name = "server";
-    this.client = new Client(document.baseURI);
+    // The directory of the page (embed.html's too), not the page itself.
+    this.client = new Client(new URL("./", document.baseURI).href);
   }
 
   // Resolves with [state, text] for the engine's status line.

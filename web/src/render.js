@@ -39,7 +39,9 @@ export function renderStatus(el, outcome, engine) {
   const c = classify(outcome);
   const t = outcome.body?.timing;
   const bits = [engine];
-  if (outcome.status) bits.push(`HTTP ${outcome.status}`);
+  // Only the server answers over HTTP: the browser engine's status codes
+  // are the API's shapes, not something the user's request went through.
+  if (outcome.status && engine === "server") bits.push(`HTTP ${outcome.status}`);
   if (t) {
     bits.push(`run ${fmtMs(t.run_ms)}`);
     if (engine === "server") bits.push(`queue ${fmtMs(t.queue_ms)}`);
@@ -134,7 +136,13 @@ export function renderResult(el, outcome, { mode, onLine }) {
     return;
   }
   const parts = [];
-  if (c.kind === "python-error") parts.push(errorBox(b.error, onLine));
+  if (c.kind === "python-error") {
+    parts.push(errorBox(b.error, onLine));
+    // The usual SyntaxError of eval mode is a statement where one expression goes.
+    if (mode === "eval" && b.error.type === "SyntaxError") {
+      parts.push(h("p", { class: "hint eval-hint" }, "eval mode takes one expression. For statements (assignments, imports, loops, def), choose exec: its final expression is still the value."));
+    }
+  }
   else {
     const isSnapshot = b.dynamic?.returned != null;
     const valueEl = valueTree(null, b.result, { open: !isSnapshot });

@@ -180,13 +180,16 @@ export function scalarRepr(v) {
   }
 }
 
+// 1,000 rather than 1000: the counts of a cut value are read at a glance.
+const count = (n) => (typeof n === "number" ? n.toLocaleString("en-US") : "?");
+
 // The note shown next to a value: its type when the repr does not say it,
 // and what the encoder cut.
 export function valueNote(v) {
   if (!isTagged(v)) return null;
   switch (v.$type) {
     case "str":
-      return v.truncated ? `truncated: ${v.length} characters` : null;
+      return v.truncated ? `showing ${count(String(v.value ?? "").length)} of ${count(v.length)} characters` : null;
     case "truncated":
       return v.reason === "depth" ? "truncated: too deep" : "truncated: too many values";
     case "cycle":
@@ -196,7 +199,7 @@ export function valueNote(v) {
     case "set":
     case "frozenset":
     case "dict":
-      return v.truncated ? `truncated: ${v.length} items` : null;
+      return v.truncated ? `showing ${count(Array.isArray(v.items) ? v.items.length : 0)} of ${count(v.length)} items` : null;
     case "int":
       return v.hex ? "int, in hex" : null;
     case "float":
@@ -234,6 +237,22 @@ function valueSpan(v, max) {
   return h("span", { class: classes.join(" ") }, repr(v, max));
 }
 
+// A long leaf (a string of a page or more) shows its start and a "show
+// more" button that puts the rest (up to what was sent) in place.
+const CLAMP_CHARS = 300;
+const LEAF_MAX = 100000;
+function clamped(v) {
+  const full = repr(v, LEAF_MAX);
+  if (full.length <= CLAMP_CHARS + 40) return valueSpan(v, LEAF_MAX);
+  const span = valueSpan(v, CLAMP_CHARS);
+  const more = h("button", { type: "button", class: "linklike show-more" }, `show more (${count(full.length)} characters)`);
+  more.addEventListener("click", () => {
+    span.textContent = full;
+    more.remove();
+  });
+  return [span, more];
+}
+
 function noteChip(v) {
   const note = valueNote(v);
   return note ? h("span", { class: "chip chip-note" }, note) : null;
@@ -249,7 +268,7 @@ export function valueTree(label, v, opts = {}) {
   // Containers short enough to read at a glance are one line too.
   if (!c || (c.entries.length === 0 && !c.more) || (!opts.open && !c.more && repr(v, 61).length <= 60)) {
     return h("div", { class: `t-row t-leaf ${opts.mark ?? ""}` }, opts.badge ?? null, labelEl, sep,
-      valueSpan(v, 2000), noteChip(v));
+      clamped(v), noteChip(v));
   }
   const count = c.entries.length + (c.more ?? 0);
   const d = h("details", { class: `t-node ${opts.mark ?? ""}` });

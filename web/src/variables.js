@@ -2,7 +2,7 @@
 // values in the API's encoding. Checked as you type, with the same rules
 // the runner applies (an identifier, not a keyword, not a dunder name), so
 // most mistakes show before a request is sent.
-import { lineCol } from "./editors.js";
+import { lineCol } from "./text-pos.js";
 
 const KEYWORDS = new Set(("False None True and as assert async await break class continue def del " +
   "elif else except finally for from global if import in is lambda nonlocal not or pass raise " +
@@ -34,6 +34,16 @@ function losslessInts(key, value, context) {
   return /^-?\d+$/.test(src) ? { $type: "int", value: src } : value;
 }
 
+// The first Python literal (True, False, None) outside a JSON string: the
+// usual reason a scope typed from Python is not JSON, and the parser's
+// message neither names it nor says where it is.
+const PY_LITERALS = { True: "true", False: "false", None: "null" };
+function pythonLiteral(text) {
+  const re = /"(?:[^"\\]|\\.)*"|\b(True|False|None)\b/g;
+  for (let m; (m = re.exec(text));) if (m[1]) return { word: m[1], at: m.index };
+  return null;
+}
+
 // { value } or { error, line, column }
 export function checkVariables(text) {
   if (!text.trim()) return { value: {} };
@@ -43,6 +53,11 @@ export function checkVariables(text) {
   } catch (e) {
     if (e instanceof LossyInteger) {
       return { error: `${e.message} is too big for a JSON number: write it as {"$type": "int", "value": "<digits>"}`, line: 1 };
+    }
+    const lit = pythonLiteral(text);
+    if (lit) {
+      const where = lineCol(text, lit.at);
+      return { error: `line ${where.line}, column ${where.column}: ${lit.word} is Python; JSON uses true/false/null (write ${PY_LITERALS[lit.word]})`, ...where };
     }
     const msg = String(e.message ?? e);
     const m = /at position (\d+)/.exec(msg);

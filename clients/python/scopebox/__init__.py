@@ -7,15 +7,20 @@
     with c.session(scope={"n": 1}) as s:
         s.run("n += 1")
         s.eval("n")               # 2
+    for event in c.stream("print(1)"):   # output as it comes, then the answer
+        ...                       # OutputEvent(stream, text) ..., ResultEvent(result)
 
 The HTTP contract is server/openapi.yaml; `scopebox` on the command line is
 scopebox.cli.
 """
-from .client import (ApiError, Client, Frame, RunResult, ScopeboxError, Session, SessionInfo,
-                     SnippetError, TracebackFrame)
+from .client import (ApiError, Client, Frame, OutputEvent, ResultEvent, RunEvent, RunResult,
+                     RunStream, ScopeboxError, Session, SessionExport, SessionInfo, SessionList,
+                     SessionSummary, SnippetError, TracebackFrame)
 from .values import Cut, Cycle, Opaque, decode, encode, is_truncated
 
-__all__ = ["Client", "Session", "RunResult", "SessionInfo", "Frame", "TracebackFrame",
-           "ScopeboxError", "SnippetError", "ApiError", "Opaque", "Cut", "Cycle", "decode",
+__all__ = ["Client", "Session", "RunResult", "SessionInfo", "SessionSummary", "SessionList",
+           "SessionExport", "Frame", "TracebackFrame",
+           "ScopeboxError", "SnippetError", "ApiError", "RunStream", "OutputEvent", "ResultEvent",
+           "RunEvent", "Opaque", "Cut", "Cycle", "decode",
            "encode", "is_truncated"]
 __version__ = "0.1.0"

@@ -2,17 +2,21 @@
 
     scopebox run FILE.py | - | -c CODE [--scope name=json]... [--dynamic name=json]...
                  [--eval] [--timeout 2s] [--session ID] [--json]
-    scopebox session start [--scope name=json]...          (prints the id)
+    scopebox session start [--scope name=json]... [--image FILE|-]   (prints the id)
     scopebox session run ID FILE.py | - | -c CODE [run options]
     scopebox session show ID
+    scopebox session fork ID                                (prints the copy's id)
+    scopebox session list
+    scopebox session export ID > image.json                 (for start --image)
     scopebox session end ID
 
 The server is --url, else $SCOPEBOX_URL, else http://127.0.0.1:8080; an API
 key is --api-key or $SCOPEBOX_API_KEY. A run prints the snippet's stdout (to
-stdout) and stderr (to stderr), then its result unless it is None, or its
-error with the traceback (to stderr). Exit status: 0 ran, 1 the snippet
+stdout) and stderr (to stderr) as the snippet writes them (the run is
+streamed), then its result unless it is None, or its error with the
+traceback (to stderr); interrupting the command cancels the run. Exit status: 0 ran, 1 the snippet
 raised, 2 bad usage, 3 the server refused or failed the request (the API
-error is printed), 4 the server cannot be reached.
+error is printed), 4 the server cannot be reached, 130 interrupted.
 """
 from __future__ import annotations
 
@@ -23,10 +27,11 @@ import re
 import sys
 from typing import Any, Dict, List, Optional, Sequence, TextIO
 
-from .client import DEFAULT_URL, ApiError, Client, RunResult, ScopeboxError
+from .client import DEFAULT_URL, ApiError, Client, OutputEvent, RunResult, RunStream, ScopeboxError
 from .values import decode
 
 EXIT_OK, EXIT_RAISED, EXIT_USAGE, EXIT_API, EXIT_UNREACHABLE = 0, 1, 2, 3, 4
+EXIT_INTERRUPTED = 130  # as a shell reports SIGINT
 
 
 class UsageError(Exception):
@@ -74,6 +79,30 @@ def read_code(args: argparse.Namespace) -> str:
         raise UsageError(f"cannot read {args.file}: {e.strerror}") from None
 
 
+def read_image(path: Optional[str]) -> Optional[str]:
+    """--image: what `session export` printed (its JSON), or bare base64."""
+    if path is None:
+        return None
+    try:
+        if path == "-":
+            text = sys.stdin.read()
+        else:
+            with open(path, encoding="utf-8") as f:
+                text = f.read()
+    except OSError as e:
+        raise UsageError(f"cannot read {path}: {e.strerror}") from None
+    text = text.strip()
+    if text.startswith("{"):
+        try:
+            image = json.loads(text).get("image")
+        except ValueError as e:
+            raise UsageError(f"--image {path}: not JSON ({e})") from None
+        if not isinstance(image, str):
+            raise UsageError(f"--image {path}: no \"image\" in it (the output of `session export`)")
+        return image
+    return text
+
+
 def bindings(items: Optional[Sequence[str]], flag: str) -> Dict[str, Any]:
     out: Dict[str, Any] = {}
     for item in items or []:
@@ -82,12 +111,32 @@ def bindings(items: Optional[Sequence[str]], flag: str) -> Dict[str, Any]:
     return out
 
 
-def print_run(result: RunResult, out: TextIO, err: TextIO) -> int:
-    out.write(result.stdout)
+def print_stream(stream: RunStream, out: TextIO, err: TextIO) -> int:
+    """Output as it comes, then what print_run prints after it."""
+    shown = {"stdout": 0, "stderr": 0}
+    with stream:
+        for event in stream:
+            if isinstance(event, OutputEvent):
+                f = out if event.stream == "stdout" else err
+                f.write(event.text)
+                f.flush()
+                shown[event.stream] += len(event.text)
+            else:
+                return print_run(event.result, out, err, shown)
+    raise ScopeboxError("the event stream ended without its result")
+
+
+def print_run(result: RunResult, out: TextIO, err: TextIO,
+              shown: Optional[Dict[str, int]] = None) -> int:
+    """`shown`: how much of each stream was printed already, as it came (the
+    server may drop output events for a client that reads slowly; the
+    answer has all of it)."""
+    shown = shown or {}
+    out.write(result.stdout[shown.get("stdout", 0):])
     if result.truncated.get("stdout"):
         out.write("\n[stdout truncated by the server]\n")
     out.flush()
-    err.write(result.stderr)
+    err.write(result.stderr[shown.get("stderr", 0):])
     if result.truncated.get("stderr"):
         err.write("\n[stderr truncated by the server]\n")
     if result.error is not None:
@@ -142,6 +191,8 @@ def build_parser() -> argparse.ArgumentParser:
     ssub.required = True
     start = ssub.add_parser("start", parents=[common], help="start a session; prints its id")
     start.add_argument("--scope", action="append", metavar="NAME=JSON")
+    start.add_argument("--image", metavar="FILE",
+                       help="start from what `session export` printed (a file, or - for stdin)")
     srun = ssub.add_parser("run", parents=[common], help="run a snippet in a session")
     srun.add_argument("id", metavar="ID")
     add_run_options(srun)
@@ -149,6 +200,11 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("id", metavar="ID")
     end = ssub.add_parser("end", parents=[common], help="end a session")
     end.add_argument("id", metavar="ID")
+    fork = ssub.add_parser("fork", parents=[common], help="copy a session; prints the copy's id")
+    fork.add_argument("id", metavar="ID")
+    ssub.add_parser("list", parents=[common], help="list your sessions")
+    export = ssub.add_parser("export", parents=[common], help="print a session's signed image (JSON)")
+    export.add_argument("id", metavar="ID")
     return p
 
 
@@ -168,16 +224,18 @@ def run_options(args: argparse.Namespace) -> Dict[str, Any]:
 def dispatch(args: argparse.Namespace, client: Client, out: TextIO, err: TextIO) -> int:
     if args.command == "run" or args.action == "run":
         code, opts = read_code(args), run_options(args)
+        if not args.json:
+            if args.command == "run":
+                return print_stream(client.stream(code, session=args.session, **opts), out, err)
+            return print_stream(client.attach(args.id).stream(code, **opts), out, err)
         if args.command == "run":
             result = client.run(code, session=args.session, **opts)
         else:
             result = client.attach(args.id).run(code, **opts)
-        if args.json:
-            print_json(result.raw, out)
-            return EXIT_RAISED if result.error is not None else EXIT_OK
-        return print_run(result, out, err)
+        print_json(result.raw, out)
+        return EXIT_RAISED if result.error is not None else EXIT_OK
     if args.action == "start":
-        s = client.session(scope=bindings(args.scope, "--scope"))
+        s = client.session(scope=bindings(args.scope, "--scope"), image=read_image(args.image))
         if args.json:
             print_json(s.info.raw if s.info else {"id": s.id}, out)
         else:
@@ -192,6 +250,24 @@ def dispatch(args: argparse.Namespace, client: Client, out: TextIO, err: TextIO)
                 out.write(f"{name} = {value!r}\n")
             for name, kind in info.definitions.items():
                 out.write(f"{name}: {kind}\n")
+        return EXIT_OK
+    if args.action == "fork":
+        f = client.attach(args.id).fork()
+        if args.json:
+            print_json(f.summary.raw if f.summary else {"id": f.id}, out)
+        else:
+            out.write(f.id + "\n")
+        return EXIT_OK
+    if args.action == "list":
+        sessions = list(client.iter_sessions())
+        if args.json:
+            print_json([x.raw for x in sessions], out)
+        for x in sessions if not args.json else ():
+            out.write(f"{x.id}  runs {x.runs}  last used {x.last_used}\n")
+        return EXIT_OK
+    if args.action == "export":
+        exported = client.attach(args.id).export()
+        print_json(exported.summary.raw, out)  # the whole answer: the image and what it is of
         return EXIT_OK
     if args.action == "end":
         answer = client.attach(args.id).end()
@@ -225,6 +301,9 @@ def main(argv: Optional[List[str]] = None, out: TextIO = sys.stdout, err: TextIO
     except ScopeboxError as e:
         err.write(f"scopebox: {e}\n")
         return EXIT_UNREACHABLE
+    except KeyboardInterrupt:  # the stream is closed on the way out: the run is cancelled
+        err.write("scopebox: interrupted\n")
+        return EXIT_INTERRUPTED
 
 
 if __name__ == "__main__":

@@ -3,16 +3,18 @@ library only (urllib), values decoded to Python types (values.py)."""
 from __future__ import annotations
 
 import json
+import re
 import urllib.error
 import urllib.parse
 import urllib.request
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Union
+from typing import Any, Dict, Iterator, List, Mapping, NoReturn, Optional, Sequence, Union
 
 from .values import decode, encode_variables
 
-__all__ = ["Client", "Session", "RunResult", "SessionInfo", "Frame", "TracebackFrame",
-           "ScopeboxError", "SnippetError", "ApiError"]
+__all__ = ["Client", "Session", "RunResult", "SessionInfo", "SessionSummary", "SessionList", "SessionExport", "Frame", "TracebackFrame",
+           "ScopeboxError", "SnippetError", "ApiError", "RunStream", "OutputEvent", "ResultEvent",
+           "RunEvent"]
 
 DEFAULT_URL = "http://127.0.0.1:8080"
 
@@ -151,6 +153,140 @@ class SessionInfo:
                    idle_ttl_ms=body.get("idle_ttl_ms", 0), runs=body.get("runs", 0), raw=dict(body))
 
 
+@dataclass(frozen=True)
+class OutputEvent:
+    """What the snippet wrote while it runs: a `stdout` or `stderr` event of
+    the stream (EventStream in openapi.yaml), in the order written."""
+    stream: str
+    text: str
+
+
+@dataclass(frozen=True)
+class ResultEvent:
+    """The stream's last event: the run's answer, the RunResult that run()
+    would have returned."""
+    result: RunResult
+
+
+RunEvent = Union[OutputEvent, ResultEvent]
+
+_STATUS_COMMENT = re.compile(r"status (\d+)")
+
+
+class RunStream:
+    """A run answered as Server-Sent Events: iterate it for OutputEvents as
+    they come, then one ResultEvent. Like run(), a run that is not answered
+    200 (timeout, cancelled, ...) raises ApiError, here from the iteration,
+    and a snippet's error raises SnippetError when `raise_errors`. `run_id`
+    is the run's (for Client.cancel); `result` is set once the last event
+    is in. Closing the stream early (close(), or leaving a `with`) closes the
+    connection, which cancels the run on the server."""
+
+    def __init__(self, client: "Client", resp: Any, status: int, headers: Any,
+                 raise_errors: Optional[bool]) -> None:
+        self.client = client
+        self.run_id: Optional[str] = headers.get("Scopebox-Run-Id") if headers else None
+        self.result: Optional[RunResult] = None
+        self._resp = resp
+        self._raise = raise_errors
+        self._events = self._read(resp, status, headers)
+
+    def __iter__(self) -> "RunStream":
+        return self
+
+    def __next__(self) -> RunEvent:
+        return next(self._events)
+
+    def __enter__(self) -> "RunStream":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self._resp is not None:
+            self._resp.close()
+            self._resp = None
+
+    def _finish(self, status: int, headers: Any, answer: Any) -> ResultEvent:
+        self.close()
+        if status >= 400:
+            self.client._raise_api_error(status, headers, answer)
+        self.result = self.client._result(answer, self._raise)
+        return ResultEvent(self.result)
+
+    def _read(self, resp: Any, status: int, headers: Any) -> Iterator[RunEvent]:
+        ctype = headers.get("Content-Type", "") if headers else ""
+        if not ctype.startswith("text/event-stream"):
+            # Refused before the run started (a bad body, queue_full, ...),
+            # or a server that does not stream: its plain answer.
+            yield self._finish(status, headers, self.client._decode(headers, resp.read()))
+            return
+        event, data, last_status = "message", [], None
+        while self._resp is not None:
+            line = resp.readline()
+            if not line:
+                break
+            text = line.decode("utf-8").rstrip("\r\n")
+            if text:
+                if text.startswith(":"):
+                    m = _STATUS_COMMENT.search(text)
+                    if m:
+                        last_status = int(m.group(1))
+                elif text.startswith("event:"):
+                    event = text[6:].strip()
+                elif text.startswith("data:"):
+                    data.append(text[6:] if text.startswith("data: ") else text[5:])
+                continue
+            if not data:
+                continue
+            payload = json.loads("\n".join(data))
+            if event in ("result", "error"):
+                code = last_status or (200 if event == "result" else 500)
+                yield self._finish(code, headers, payload)
+                return
+            if event in ("stdout", "stderr"):
+                yield OutputEvent(event, payload.get("text", ""))
+            event, data, last_status = "message", [], None
+        self.close()
+        raise ScopeboxError("the event stream ended without its result")
+
+
+@dataclass
+class SessionSummary:
+    """A session as GET /v1/sessions lists it (SessionSummary in
+    openapi.yaml; SessionFork adds `forked_from`, SessionExport `image`)."""
+    id: str
+    created: str
+    last_used: str
+    runs: int
+    image_bytes: int
+    idle_ttl_ms: int
+    raw: Dict[str, Any] = field(repr=False)
+
+    @classmethod
+    def from_json(cls, body: Mapping[str, Any]) -> "SessionSummary":
+        return cls(id=body["id"], created=body.get("created", ""), last_used=body.get("last_used", ""),
+                   runs=body.get("runs", 0), image_bytes=body.get("image_bytes", 0),
+                   idle_ttl_ms=body.get("idle_ttl_ms", 0), raw=dict(body))
+
+
+@dataclass
+class SessionList:
+    """A page of GET /v1/sessions: pass `next` as `after` for the next one
+    (None on the last page)."""
+    sessions: List[SessionSummary]
+    next: Optional[str]
+
+
+@dataclass
+class SessionExport:
+    """GET /v1/sessions/{id}/export: the signed image (base64), which
+    Client.session(image=...) turns back into a session."""
+    summary: SessionSummary
+    image: str
+
+
 Return = Union[str, Sequence[str]]
 
 
@@ -202,6 +338,10 @@ class Client:
         status, headers, answer = self._exchange(method, path, body)
         if status < 400:
             return answer
+        self._raise_api_error(status, headers, answer)
+
+    @staticmethod
+    def _raise_api_error(status: int, headers: Any, answer: Any) -> NoReturn:
         err = answer.get("error") if isinstance(answer, dict) else None
         retry = headers.get("Retry-After") if headers else None
         if isinstance(err, dict) and "code" in err:
@@ -211,8 +351,14 @@ class Client:
 
     def _exchange(self, method: str, path: str, body: Any) -> "tuple[int, Any, Any]":
         """(status, headers, decoded answer), whatever the status."""
+        status, headers, resp = self._open(method, path, body, "application/json")
+        with resp:
+            return status, headers, self._decode(headers, resp.read())
+
+    def _open(self, method: str, path: str, body: Any, accept: str) -> "tuple[int, Any, Any]":
+        """(status, headers, the response to read), whatever the status."""
         data = None
-        headers = {"Accept": "application/json"}
+        headers = {"Accept": accept}
         if body is not None:
             data = json.dumps(body, ensure_ascii=False, allow_nan=False).encode("utf-8")
             headers["Content-Type"] = "application/json"
@@ -220,12 +366,16 @@ class Client:
             headers["Authorization"] = f"Bearer {self.api_key}"
         req = urllib.request.Request(self.url + path, data=data, method=method, headers=headers)
         try:
-            with urllib.request.urlopen(req, timeout=self.timeout) as resp:
-                return resp.status, resp.headers, self._decode(resp.headers, resp.read())
+            resp = urllib.request.urlopen(req, timeout=self.timeout)
+            return resp.status, resp.headers, resp
         except urllib.error.HTTPError as e:
-            return e.code, e.headers, self._decode(e.headers, e.read())
+            return e.code, e.headers, e
         except urllib.error.URLError as e:
             raise ScopeboxError(f"cannot reach {self.url}: {e.reason}") from None
+
+    def _stream(self, path: str, body: Dict[str, Any], raise_errors: Optional[bool]) -> RunStream:
+        status, headers, resp = self._open("POST", path, body, "text/event-stream")
+        return RunStream(self, resp, status, headers, raise_errors)
 
     @staticmethod
     def _decode(headers: Any, raw: bytes) -> Any:
@@ -255,6 +405,26 @@ class Client:
             body["run_id"] = run_id
         return self._result(self.request("POST", "/v1/run", body), raise_errors)
 
+    def stream(self, code: str, *, scope: Optional[Mapping[str, Any]] = None,
+               dynamic: Optional[Mapping[str, Any]] = None, mode: Optional[str] = None,
+               timeout_ms: Optional[int] = None, return_: Optional[Return] = None,
+               stdin: Optional[str] = None, files: Optional[Sequence[Mapping[str, Any]]] = None,
+               session: Optional[str] = None, raise_errors: Optional[bool] = None,
+               run_id: Optional[str] = None) -> RunStream:
+        """run(), answered as events (Accept: text/event-stream): iterate the
+        RunStream for the output as the snippet writes it, then the result.
+
+            for ev in client.stream("print(1)"):
+                if isinstance(ev, OutputEvent): print(ev.text, end="")
+                else: answer = ev.result
+        """
+        body = _run_body(code, mode, scope, dynamic, return_, timeout_ms, stdin, files)
+        if session is not None:
+            body["session"] = session
+        if run_id is not None:
+            body["run_id"] = run_id
+        return self._stream("/v1/run", body, raise_errors)
+
     def eval(self, expression: str, **kw: Any) -> Any:
         """The value of one expression (mode eval); raises on a snippet error."""
         kw["raise_errors"] = True
@@ -266,10 +436,14 @@ class Client:
             result.raise_for_error()
         return result
 
-    def session(self, scope: Optional[Mapping[str, Any]] = None) -> "Session":
-        """POST /v1/sessions: a new session; use it as a context manager to
+    def session(self, scope: Optional[Mapping[str, Any]] = None, *,
+                image: Union[str, SessionExport, None] = None) -> "Session":
+        """POST /v1/sessions: a new session, empty, with `scope`, or from an
+        exported `image` (Session.export()); use it as a context manager to
         end it on the way out."""
-        body = {"scope": encode_variables(scope, "scope")} if scope else {}
+        body: Dict[str, Any] = {"scope": encode_variables(scope, "scope")} if scope else {}
+        if image is not None:
+            body["image"] = image.image if isinstance(image, SessionExport) else image
         return Session(self, SessionInfo.from_json(self.request("POST", "/v1/sessions", body)))
 
     def attach(self, session_id: str) -> "Session":
@@ -294,10 +468,22 @@ class Client:
         """GET /v1/openapi.json: the server's contract."""
         return self.request("GET", "/v1/openapi.json")
 
-    def list_sessions(self) -> Any:
-        """GET /v1/sessions, on servers that have it (the sessions API):
-        the raw answer."""
-        return self.request("GET", "/v1/sessions")
+    def list_sessions(self, *, limit: Optional[int] = None, after: Optional[str] = None) -> SessionList:
+        """GET /v1/sessions: one page of this caller's sessions, in id order."""
+        query = {k: v for k, v in (("limit", limit), ("after", after)) if v is not None}
+        path = "/v1/sessions" + ("?" + urllib.parse.urlencode(query) if query else "")
+        answer = self.request("GET", path)
+        return SessionList([SessionSummary.from_json(one) for one in answer["sessions"]], answer.get("next"))
+
+    def iter_sessions(self, *, page_size: Optional[int] = None) -> Iterator[SessionSummary]:
+        """Every session of this caller, a page at a time."""
+        after: Optional[str] = None
+        while True:
+            page = self.list_sessions(limit=page_size, after=after)
+            yield from page.sessions
+            if page.next is None:
+                return
+            after = page.next
 
 
 class Session:
@@ -308,6 +494,7 @@ class Session:
         self.client = client
         self.info = info
         self.id: str = info.id if info is not None else str(session_id)
+        self.summary: Optional[SessionSummary] = None  # set by fork()
         self.ended = False
 
     def __repr__(self) -> str:
@@ -337,6 +524,15 @@ class Session:
         body = _run_body(code, mode, scope, dynamic, return_, timeout_ms, stdin, files)
         return self.client._result(self.client.request("POST", self._path + "/run", body), raise_errors)
 
+    def stream(self, code: str, *, scope: Optional[Mapping[str, Any]] = None,
+               dynamic: Optional[Mapping[str, Any]] = None, mode: Optional[str] = None,
+               timeout_ms: Optional[int] = None, return_: Optional[Return] = None,
+               stdin: Optional[str] = None, files: Optional[Sequence[Mapping[str, Any]]] = None,
+               raise_errors: Optional[bool] = None) -> RunStream:
+        """run() in this session, answered as events (see Client.stream)."""
+        body = _run_body(code, mode, scope, dynamic, return_, timeout_ms, stdin, files)
+        return self.client._stream(self._path + "/run", body, raise_errors)
+
     def eval(self, expression: str, **kw: Any) -> Any:
         kw["raise_errors"] = True
         return self.run(expression, mode="eval", **kw).result
@@ -357,11 +553,16 @@ class Session:
         return answer
 
     def fork(self) -> "Session":
-        """POST /v1/sessions/{id}/fork, on servers that have it (the sessions
-        API): a new session with this one's state."""
-        return Session(self.client, SessionInfo.from_json(self.client.request("POST", self._path + "/fork")))
+        """POST /v1/sessions/{id}/fork: a new session with this one's state
+        now (this one is untouched). Its `info` is None until get()."""
+        answer = self.client.request("POST", self._path + "/fork")
+        forked = Session(self.client, None, answer["id"])
+        forked.summary = SessionSummary.from_json(answer)
+        return forked
 
-    def export(self) -> Any:
-        """GET /v1/sessions/{id}/export, on servers that have it: the raw answer."""
-        return self.client.request("GET", self._path + "/export")
+    def export(self) -> SessionExport:
+        """GET /v1/sessions/{id}/export: its signed image, for
+        Client.session(image=...) on any server sharing the session key."""
+        answer = self.client.request("GET", self._path + "/export")
+        return SessionExport(SessionSummary.from_json(answer), answer["image"])
 
