@@ -348,13 +348,15 @@ static void keep(void *arg, const char *msg, size_t len) {
 
 /* Progress tokens, notifications/cancelled, and the run ids they meet at. */
 static void test_streaming_and_cancel(void) {
-    char a[RUN_ID_MAX + 1], b[RUN_ID_MAX + 1], sid[MCP_SESSION_ID_MAX + 1], sid2[MCP_SESSION_ID_MAX + 1];
+    char a[RUN_ID_MAX + 1], b[RUN_ID_MAX + 1], sid[MCP_SESSION_ID_MAX + 1],
+        sid2[MCP_SESSION_ID_MAX + 1];
     json_t *one = json_integer(1), *one_text = json_string("1");
     struct mcp_progress *p;
 
     CHECK(handle("{\"jsonrpc\":\"2.0\",\"id\":9,\"method\":\"tools/call\",\"params\":"
                  "{\"name\":\"run_python\",\"arguments\":{\"code\":\"print(1)\"},"
-                 "\"_meta\":{\"progressToken\":\"tok\"}}}", NULL) == MCP_CALL);
+                 "\"_meta\":{\"progressToken\":\"tok\"}}}",
+                 NULL) == MCP_CALL);
     CHECK(mcp_call_streams(&call));
     CHECK_STR(json_string_value(call.progress_token), "tok");
     /* Named from the session and the request id, unless the call named it. */
@@ -374,13 +376,15 @@ static void test_streaming_and_cancel(void) {
 
     CHECK(handle("{\"jsonrpc\":\"2.0\",\"id\":9,\"method\":\"tools/call\",\"params\":"
                  "{\"name\":\"run_python\",\"arguments\":{\"code\":\"1\",\"run_id\":\"mine\"},"
-                 "\"_meta\":{\"progressToken\":[1]}}}", NULL) == MCP_CALL);
+                 "\"_meta\":{\"progressToken\":[1]}}}",
+                 NULL) == MCP_CALL);
     CHECK(!mcp_call_streams(&call)); /* not a token: answered, not streamed */
     CHECK(mcp_call_name_run(&call, "s1"));
     CHECK_STR(json_string_value(call.req.run_id), "mine");
     mcp_call_free(&call);
     CHECK(handle("{\"jsonrpc\":\"2.0\",\"id\":9,\"method\":\"tools/call\",\"params\":"
-                 "{\"name\":\"session_start\",\"_meta\":{\"progressToken\":1}}}", NULL) == MCP_CALL);
+                 "{\"name\":\"session_start\",\"_meta\":{\"progressToken\":1}}}",
+                 NULL) == MCP_CALL);
     CHECK(!mcp_call_streams(&call)); /* only runs stream */
     mcp_call_free(&call);
 
@@ -401,11 +405,13 @@ static void test_streaming_and_cancel(void) {
     CHECK(strcmp(a, b) != 0);
 
     CHECK(handle("{\"jsonrpc\":\"2.0\",\"method\":\"notifications/cancelled\",\"params\":"
-                 "{\"requestId\":9,\"reason\":\"user\"}}", NULL) == MCP_ACCEPTED);
+                 "{\"requestId\":9,\"reason\":\"user\"}}",
+                 NULL) == MCP_ACCEPTED);
     CHECK(json_integer_value(call.cancel_id) == 9 && reply == NULL);
     mcp_call_free(&call);
     CHECK(handle("{\"jsonrpc\":\"2.0\",\"method\":\"notifications/cancelled\",\"params\":"
-                 "{\"requestId\":null}}", NULL) == MCP_ACCEPTED);
+                 "{\"requestId\":null}}",
+                 NULL) == MCP_ACCEPTED);
     CHECK(call.cancel_id == NULL);
     CHECK(handle("{\"jsonrpc\":\"2.0\",\"method\":\"notifications/initialized\"}", NULL) ==
           MCP_ACCEPTED);
@@ -416,7 +422,8 @@ static void test_streaming_and_cancel(void) {
                  NULL) == MCP_REPLY);
 
     CHECK(handle("{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"initialize\",\"params\":"
-                 "{\"protocolVersion\":\"2025-11-25\"}}", NULL) == MCP_REPLY);
+                 "{\"protocolVersion\":\"2025-11-25\"}}",
+                 NULL) == MCP_REPLY);
     CHECK(call.initialize);
     CHECK(handle("{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"initialize\"}", NULL) == MCP_REPLY);
     CHECK(!call.initialize); /* an error answer starts nothing */
