@@ -12,7 +12,9 @@ import { packState, unpackHash, isShortHash } from "./src/share.js";
 import { runHistory, saveDraft, readDraft } from "./src/run-history.js";
 import { docsPanel, apiDocs } from "./src/docs-panel.js";
 import { snippetCompletions } from "./src/completion.js";
-import { classify, renderStatus, renderRunning, renderResult, renderScope, renderDynamic, scopeTree } from "./src/render.js";
+import { classify, renderStatus, renderRunning, renderResult, renderScope, scopeTree } from "./src/render.js";
+import { renderDynamic } from "./src/dynamic-panel.js";
+import { runClock } from "./src/run-clock.js";
 
 const DEFAULT_TIMEOUT = 5000;
 const MAX_TIMEOUT = 60000;
@@ -369,7 +371,7 @@ function resetOutput() {
   clear(els.result, h("p", { class: "empty" }, "Run the snippet with ", h("kbd", {}, "Ctrl"), "+", h("kbd", {}, "Enter"),
     " (", h("kbd", {}, "⌘"), "+", h("kbd", {}, "Enter"), " on a Mac) to see its value, its output and any error here."));
   clear(els.scopeAfter, h("p", { class: "muted small" }, "The namespace after the run, with added, changed and removed names marked."));
-  clear(els.dynamicView, h("p", { class: "muted small" }, "The dynamic scope as a stack of frames with their bindings."));
+  clear(els.dynamicView, h("p", { class: "muted small" }, "The dynamic scope at each moment that mattered: every dynscope.snapshot() the snippet calls, where an error was raised, and the end of the run."));
   els.raw.textContent = "";
   document.body.dataset.outcome = "";
   delete document.body.dataset.stale;
@@ -420,12 +422,15 @@ async function run() {
   setRunning(true);
   markError(codeView, null);
   const booting = engineName === "browser" && app.engineState.browser[0] !== "ready";
-  renderRunning(els.status, engineName, booting ? "browser · waiting for Python to load" : `${engineName}${session ? " · session" : ""}`);
+  const label = booting ? "browser · waiting for Python to load" : `${engineName}${session ? " · session" : ""}`;
+  renderRunning(els.status, engineName, label);
+  const clock = runClock(els.status, label, { busy: engineName === "server" ? () => engine.busyNote() : null });
   document.body.dataset.outcome = "running";
   // The server engine streams what the snippet writes: shown as it comes,
   // replaced by the whole answer at the end.
   let live = null;
   const onOutput = (stream, text) => {
+    clock.running();
     if (live === null) {
       live = h("pre", { class: "stream-text live-output", "aria-live": "polite" });
       clear(els.result, h("div", { class: "stream stream-live" },
@@ -439,6 +444,7 @@ async function run() {
   } catch (e) {
     outcome = { status: 0, body: { ok: false, error: { code: "engine_error", message: String(e?.message ?? e) } } };
   }
+  clock.stop();
   app.running = null;
   setRunning(false);
   show(outcome, engineName, req);
@@ -461,7 +467,7 @@ function show(outcome, engineName, req) {
   document.body.dataset.runs = String(++finished);
   renderResult(els.result, outcome, { mode: req.mode, onLine: (line) => goToLine(codeView, line) });
   renderScope(els.scopeAfter, outcome, req.scope);
-  renderDynamic(els.dynamicView, outcome);
+  renderDynamic(els.dynamicView, outcome, { onLine: (line) => goToLine(codeView, line) });
   els.raw.textContent = JSON.stringify(outcome.body, null, 2);
   if (c.kind === "python-error") {
     const e = outcome.body.error;

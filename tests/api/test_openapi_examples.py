@@ -24,6 +24,9 @@ EXPECT = {
     and b["dynamic"]["final"][0]["bindings"] == {"indent": "  "},
     "snapshot": lambda b: [f["bindings"] for f in b["dynamic"]["returned"]]
     == [{"user": "ada"}, {"request_id": "r-1"}],
+    "snapshots_in_order": lambda b: b["result"] == "hello, ada!" and [
+        (s["line"], s["function"], [f["bindings"] for f in s["frames"]]) for s in b["dynamic"]["snapshots"]]
+    == [(3, "greet", [{"user": "ada"}, {"greeting": "hello"}]), (7, "<module>", [{"greeting": "hello"}])],
     "tagged_values": lambda b: b["result"] == {"$type": "tuple", "items": [
         {"$type": "int", "value": "123456789012345678901234567891"}, ["a", "b"],
         {"$type": "bytes", "base64": "AgEA"}]},

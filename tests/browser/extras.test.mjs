@@ -205,6 +205,9 @@ test("completion offers dynscope's names after 'dynscope.' and the scope's names
   await page.waitForSelector(".cm-tooltip-autocomplete li");
   const opts = await page.$$eval(".cm-tooltip-autocomplete li", (els) => els.map((e) => e.textContent));
   assert.ok(opts.some((o) => o.startsWith("snapshot")), `offered: ${opts}`);
+  // CodeMirror ignores Enter for its interactionDelay (75 ms) after the
+  // list opens, so that a fast typist's newline is not taken as a choice.
+  await page.waitForTimeout(200);
   await page.keyboard.press("Enter");
   assert.match(await editorText("#code-editor"), /dynscope\.snapshot$/);
   await page.keyboard.press("Enter");

@@ -17,7 +17,10 @@ const READY = /scopebox: ready on (http:\/\/\S+) \((\d+) workers\)/;
 
 export async function startServer({ binary = process.env.SCOPEBOX_SERVER, args = [], readyTimeoutMs = 120000 } = {}) {
   if (!binary) throw new Error("SCOPEBOX_SERVER is not set (the scopebox-server binary)");
-  const proc = spawn(binary, ["--port", "0", "--host", "127.0.0.1", ...args], { stdio: ["ignore", "ignore", "pipe"] });
+  // SCOPEBOX_TEST_WEB_DIR: serve another build of the page (e.g. an older
+  // commit's, to see a new test fail on it).
+  const web = process.env.SCOPEBOX_TEST_WEB_DIR ? ["--web-dir", process.env.SCOPEBOX_TEST_WEB_DIR] : [];
+  const proc = spawn(binary, ["--port", "0", "--host", "127.0.0.1", ...web, ...args], { stdio: ["ignore", "ignore", "pipe"] });
   const log = [];
   const lines = createInterface({ input: proc.stderr });
   const url = await new Promise((resolve, reject) => {

@@ -171,7 +171,7 @@ function errorResult(id, error) {
     truncated: { stdout: false, stderr: false, output: false, files: 0 },
     error: { line: null, source: null, traceback: [], ...error },
     scope: {}, definitions: {}, changes: { added: [], changed: [], removed: [] },
-    dynamic: { final: [], returned: null }, tasks_cancelled: 0,
+    dynamic: { final: [], returned: null, snapshots: [], snapshots_omitted: 0 }, tasks_cancelled: 0,
   });
 }
 

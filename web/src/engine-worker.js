@@ -10,6 +10,7 @@
 //                                                   fresh: a stateless run (its files go after it)
 //               {type: "end-session", id}
 // Messages out: {type: "ready", info} | {type: "failed", message}
+//               {type: "output", id, stream, text}  a streamed run's output, as it is written
 //               {type: "answer", id, json, ms} | {type: "crash", id, message}
 import { capHeapGrowth, hookImports } from "../../wasm/runtime/heap-cap.mjs";
 import { SIDE_MODULE, WORKER_PACKAGE, installRuntime, reseedRandom } from "../../wasm/runtime/install.mjs";
@@ -18,6 +19,27 @@ const base = new URL("./", self.location.href);
 let py = null;
 let runJson = null;
 let interrupt = null;
+
+// A streamed run's output goes to the page while the run runs, gathered as
+// the server's worker gathers it (PROTOCOL.md `output`): at once after 50 ms
+// without any, otherwise with the next write past 50 ms; the rest with the
+// answer (which holds all of it anyway). The page reads messages while
+// Python still runs here.
+const GATHER_MS = 50;
+let liveId = null, pending = [], sentAt = 0;
+function flushOutput() {
+  if (!pending.length) return;
+  for (const [stream, text] of pending) self.postMessage({ type: "output", id: liveId, stream, text });
+  pending = [];
+  sentAt = performance.now();
+}
+function emit(stream, text) {
+  if (liveId === null || !text) return;
+  const last = pending[pending.length - 1];
+  if (last && last[0] === stream) last[1] += text;
+  else pending.push([stream, text]);
+  if (performance.now() - sentAt >= GATHER_MS) flushOutput();
+}
 
 // The directories a run may write (wasm/runtime/isolation.mjs): what a
 // stateless run or an ended session leaves there is removed, so the next
@@ -102,7 +124,7 @@ async function boot(msg) {
   reseedRandom(py);
   // The run's own asyncio loops, as in the server's worker (aio.py).
   const runner = py.pyimport(WORKER_PACKAGE);
-  runner.install();
+  runner.install(undefined, emit);
   runJson = runner.run_json;
   bootEntries = Object.fromEntries(WRITABLE_DIRS.map((d) => [d, new Set(entries(d))]));
   return {
@@ -116,8 +138,13 @@ async function boot(msg) {
 function call(msg) {
   if (interrupt) Atomics.store(interrupt, 0, 0);
   const t0 = performance.now();
+  liveId = msg.id;
+  pending = [];
+  sentAt = 0;
   try {
     const json = runJson(msg.payload);
+    flushOutput();
+    liveId = null;
     const ms = performance.now() - t0;
     if (msg.fresh) resetFiles();
     self.postMessage({ type: "answer", id: msg.id, json, ms });
@@ -125,6 +152,7 @@ function call(msg) {
     // The runner turns every exception of the snippet into data; reaching
     // here means the interpreter itself failed (or an interrupt landed
     // outside the snippet), and the page replaces this worker.
+    liveId = null;
     self.postMessage({ type: "crash", id: msg.id, message: String(e?.message ?? e) });
   }
 }

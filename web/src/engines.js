@@ -13,6 +13,11 @@ export const HOST_DEFAULTS = Object.freeze({
   heapCapBytes: 256 * 1024 * 1024, // --worker-heap-mb
 });
 const { outputCapBytes: OUTPUT_CAP, timeoutGraceMs: GRACE_MS, heapCapBytes: HEAP_CAP_BYTES } = HOST_DEFAULTS;
+// Stop on the server engine asks the server to cancel and waits this long
+// for the cancelled run's answer (what it printed and took until then)
+// before hanging up; the server interrupts at once and kills a worker that
+// does not stop within its grace (--timeout-grace-ms).
+const CANCEL_WAIT_MS = 4000;
 
 // A run's stdin, files and collect patterns, only those the request has.
 function ioFields(req) {
@@ -23,6 +28,18 @@ function ioFields(req) {
 
 function failure(status, code, message, extra = {}) {
   return { status, body: { ok: false, error: { code, message }, ...extra } };
+}
+
+// A TimeoutResult or CancelledResult (server/openapi.yaml) from what the
+// runner answered when its run was interrupted (null: the worker was ended).
+const KEPT = ["stdout", "stderr", "output", "files", "truncated", "scope", "definitions", "changes", "dynamic", "tasks_cancelled"];
+function stoppedResult(body, code, message, timing) {
+  const said = body?.error ?? {};
+  const out = { ok: false, result: null,
+    error: { code, message, stopped_by: body ? "interrupt" : "kill", line: said.line ?? null, column: said.column ?? null,
+             source: said.source ?? null, traceback: said.traceback ?? null } };
+  for (const k of KEPT) out[k] = body?.[k] ?? null;
+  return { ...out, timing };
 }
 
 // ---- server: the API through the JS client (clients/js) ----------------------
@@ -47,6 +64,14 @@ export class ServerEngine {
     }
   }
 
+  // For the running status line: "" while a worker is free, else a note
+  // that every worker is busy (so a run may wait in the queue).
+  async busyNote() {
+    const { body } = await this.client.call("GET", "healthz");
+    const w = body?.workers;
+    return w && w.total > 0 && w.ready === 0 ? `every worker busy (${w.busy} of ${w.total}): a new run waits in the queue` : "";
+  }
+
   async call(method, path, body, signal) {
     let res;
     try {
@@ -62,28 +87,40 @@ export class ServerEngine {
   }
 
   // Streamed (the server's SSE answer): onOutput(stream, text) as the
-  // snippet writes. Stop aborts the stream and cancels the run by its id,
-  // so the worker is free at once for the next run.
+  // snippet writes. Stop cancels the run by its id, so the worker is free at
+  // once for the next run, and the stream then ends with the cancelled
+  // run's answer (CancelledResult: its output and snapshots until then).
+  // A server that does not answer in CANCEL_WAIT_MS is hung up on; closing
+  // the stream cancels the run too.
   async run(req, { signal, session, onOutput = () => {} }) {
     const runId = `pg-${crypto.getRandomValues(new Uint32Array(3)).join("-")}`;
     const body = { code: req.code, mode: req.mode, scope: req.scope, dynamic: req.dynamic,
                    return: req.return, timeout_ms: req.timeout_ms, run_id: runId, ...ioFields(req) };
     const path = session ? `v1/sessions/${encodeURIComponent(session)}/run` : "v1/run";
+    if (signal?.aborted) return { stopped: true, ...failure(0, "stopped", "Stopped before the run started.") };
+    const hangup = new AbortController();
+    let hangupTimer = null;
+    const onStop = () => {
+      this.client.cancel(runId).catch(() => {});
+      hangupTimer = setTimeout(() => hangup.abort(), CANCEL_WAIT_MS);
+    };
+    signal?.addEventListener("abort", onStop, { once: true });
     let res;
     try {
       res = await this.client.stream("POST", path, body, {
-        signal, parse: parseAnswer, onEvent: (event, data) => onOutput(event, data.text),
+        signal: hangup.signal, parse: parseAnswer, onEvent: (event, data) => onOutput(event, data.text),
       });
     } catch (e) {
       if (e?.name === "AbortError") {
-        // Closing the stream cancels the run too; the explicit cancel also
-        // covers a proxy that keeps the server's side of it open.
-        this.client.cancel(runId).catch(() => {});
         return { stopped: true, ...failure(0, "stopped", "Stopped: the run was cancelled on the server.") };
       }
       return failure(0, "network_error", `The server could not be reached: ${e?.message ?? e}`);
+    } finally {
+      clearTimeout(hangupTimer);
+      signal?.removeEventListener("abort", onStop);
     }
     if (typeof res.body === "string") return failure(res.status, "bad_response", `HTTP ${res.status}: ${res.body.slice(0, 300)}`);
+    if (res.body?.error?.code === "cancelled") return { stopped: true, status: res.status, body: res.body };
     return { status: res.status, body: res.body };
   }
 
@@ -177,6 +214,10 @@ export class BrowserEngine {
     if (worker !== this.worker) return;
     const p = this.pending.get(msg.id);
     if (!p) return;
+    if (msg.type === "output") {
+      p.onOutput?.(msg.stream, msg.text);
+      return;
+    }
     this.pending.delete(msg.id);
     if (msg.type === "answer") p.resolve({ json: msg.json, ms: msg.ms });
     else p.resolve({ crash: msg.message });
@@ -196,8 +237,9 @@ export class BrowserEngine {
     this.boot().catch(() => {});
   }
 
-  // One message to the interpreter: resolves with { json, ms } or { crash }.
-  async send(message) {
+  // One message to the interpreter: resolves with { json, ms } or { crash };
+  // onOutput(stream, text) gets a streamed run's output as it is written.
+  async send(message, onOutput) {
     await this.boot();
     const id = ++this.seq;
     const worker = this.worker;
@@ -205,13 +247,13 @@ export class BrowserEngine {
       id,
       worker,
       done: new Promise((resolve) => {
-        this.pending.set(id, { resolve });
+        this.pending.set(id, { resolve, onOutput });
         worker.postMessage({ ...message, id });
       }),
     };
   }
 
-  async run(req, { signal, session }) {
+  async run(req, { signal, session, onOutput }) {
     if (typeof req.code !== "string" || req.code.length === 0) {
       return failure(400, "invalid_value", "code: must not be empty");
     }
@@ -220,7 +262,7 @@ export class BrowserEngine {
     }
     const payload = JSON.stringify({
       type: "run", id: 0, code: req.code, mode: req.mode, scope: req.scope, dynamic: req.dynamic,
-      return: req.return, output_cap: OUTPUT_CAP, persist: Boolean(session), ...ioFields(req),
+      return: req.return, output_cap: OUTPUT_CAP, persist: Boolean(session), stream: Boolean(onOutput), ...ioFields(req),
     });
     // Stop works while Python is still loading, too.
     const stoppedEarly = () => ({ stopped: true, ...failure(0, "stopped", "Stopped before the run started.") });
@@ -232,7 +274,7 @@ export class BrowserEngine {
     let call;
     try {
       // A stateless run's files are gone with it, as on the server.
-      call = await this.send({ type: "call", payload, fresh: !session });
+      call = await this.send({ type: "call", payload, fresh: !session }, onOutput);
     } catch (e) {
       return failure(503, "engine_unavailable", String(e?.message ?? e));
     }
@@ -262,10 +304,13 @@ export class BrowserEngine {
     const interrupted = reason && (!body || body.error?.type === "KeyboardInterrupt");
     if (interrupted) {
       if (session && !body) this.session = null;
-      if (reason === "timeout") {
-        return failure(504, "timeout", `the run passed its time limit of ${req.timeout_ms} ms and was interrupted`, { timing });
-      }
-      return { stopped: true, ...failure(0, "stopped", `Stopped after ${(elapsed / 1000).toFixed(1)} s.`, { timing }) };
+      // As the server answers (TimeoutResult, CancelledResult): the run as
+      // far as it got when Python was interrupted, null when it was killed.
+      const code = reason === "timeout" ? "timeout" : "cancelled";
+      const message = reason === "timeout" ? `the run passed its time limit of ${req.timeout_ms} ms and was interrupted`
+        : `Stopped after ${(elapsed / 1000).toFixed(1)} s.`;
+      const stoppedBody = stoppedResult(body, code, message, timing);
+      return reason === "timeout" ? { status: 504, body: stoppedBody } : { stopped: true, status: 0, body: stoppedBody };
     }
     if (!body) return failure(500, "worker_crashed", `The Python worker died during the run: ${answer.crash}`, { timing });
     delete body.id;

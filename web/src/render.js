@@ -1,6 +1,6 @@
 // Draws an answer: the status line, the value, the error with its
 // traceback, stdout/stderr, the scope after the run as a tree with its
-// changes marked, and the dynamic scope as the stack of frames.
+// changes marked (the dynamic scope: dynamic-panel.js).
 import { h, clear } from "./dom.js";
 import { valueTree, repr, PyFloat } from "./values.js";
 
@@ -132,7 +132,9 @@ export function renderResult(el, outcome, { mode, onLine }) {
   const b = outcome.body ?? {};
   const c = classify(outcome);
   if (c.kind !== "ok" && c.kind !== "python-error") {
-    clear(el, apiErrorBox(outcome, c));
+    // A run stopped by its limit or by Stop keeps what it printed until then.
+    const kept = (c.kind === "timeout" || c.kind === "stopped") && typeof b.stdout === "string";
+    clear(el, apiErrorBox(outcome, c), kept ? [stoppedAt(b.error, onLine), outputParts(b)] : null);
     return;
   }
   const parts = [];
@@ -151,6 +153,20 @@ export function renderResult(el, outcome, { mode, onLine }) {
       isSnapshot ? h("p", { class: "muted small" }, "A dynscope snapshot: drawn as a stack under Dynamic scope.") : null,
       b.result === null && mode === "exec" ? h("p", { class: "muted small" }, "exec mode: the value of a final expression statement, like a notebook cell.") : null));
   }
+  parts.push(outputParts(b));
+  clear(el, parts);
+}
+
+function stoppedAt(e, onLine) {
+  if (!e?.line) return null;
+  return h("p", { class: "muted small stopped-at" }, "Interrupted at ",
+    h("button", { type: "button", class: "linklike", onclick: () => onLine(e.line) }, `line ${e.line}`),
+    e.source ? [": ", h("code", {}, e.source.trim())] : null);
+}
+
+// stdout, stderr (or both in order), and the collected files.
+function outputParts(b) {
+  const parts = [];
   for (const url of fileUrls.splice(0)) URL.revokeObjectURL(url);
   const out = b.stdout ?? "", err = b.stderr ?? "";
   const separate = [];
@@ -166,7 +182,7 @@ export function renderResult(el, outcome, { mode, onLine }) {
   }
   if (!out && !err) parts.push(h("p", { class: "muted small no-output" }, "No output on stdout or stderr."));
   if (b.files?.length || b.truncated?.files) parts.push(collected(b.files ?? [], b.truncated?.files ?? 0));
-  clear(el, parts);
+  return parts;
 }
 
 function combined(chunks, truncated) {
@@ -238,47 +254,4 @@ export function renderScope(el, outcome, previous) {
   const ch = b.changes ?? { added: [], changed: [], removed: [] };
   const counts = ["added", "changed", "removed"].map((k) => `${ch[k]?.length ?? 0} ${k}`).join(", ");
   clear(el, h("p", { class: "muted small scope-summary" }, counts), scopeTree(b.scope, b.definitions, ch, previous));
-}
-
-// A snapshot, innermost frame first, drawn as a stack: a lookup starts at
-// the top and walks down; a name met again further down is shadowed.
-export function stack(snapshot, caption) {
-  const seen = new Map();
-  const frames = snapshot.map((f, i) => {
-    const rows = Object.entries(f.bindings ?? {}).map(([name, v]) => {
-      const by = seen.get(name);
-      if (!by) seen.set(name, f.function);
-      return valueTree(name, v, by ? { mark: "shadowed", badge: h("span", { class: "mark mark-shadowed", title: `shadowed by ${by}` }, "shadowed") } : {});
-    });
-    const root = f.function === "<request>";
-    return h("li", { class: `frame ${root ? "frame-root" : ""}` },
-      h("div", { class: "frame-head" },
-        h("code", { class: "frame-fn" }, root ? "<request>" : `${f.function}()`),
-        h("span", { class: "frame-where" }, root ? "root bindings from the request" :
-          f.line ? `line ${f.line}` : ""),
-        i === 0 ? h("span", { class: "chip chip-note" }, "innermost") : null),
-      rows.length ? h("div", { class: "frame-bindings tree" }, rows) : h("p", { class: "muted small" }, "no bindings"));
-  });
-  return h("figure", { class: `stack-figure ${frames.length === 1 ? "stack-single" : ""}` },
-    h("figcaption", {}, caption),
-    h("div", { class: "stack-wrap" },
-      h("div", { class: "stack-arrow", "aria-hidden": "true" }, h("span", {}, "lookup")),
-      h("ol", { class: "stack", "aria-label": caption }, frames)));
-}
-
-export function renderDynamic(el, outcome) {
-  const b = outcome.body ?? {};
-  const c = classify(outcome);
-  if (c.kind !== "ok" && c.kind !== "python-error") {
-    clear(el, h("p", { class: "muted small" }, "No snapshot: the run did not finish."));
-    return;
-  }
-  const parts = [];
-  const d = b.dynamic ?? { final: [], returned: null };
-  if (d.returned) parts.push(stack(d.returned, "The snapshot the snippet returned (dynscope.snapshot())"));
-  if (d.final?.length) parts.push(stack(d.final, "Visible after the run"));
-  else parts.push(h("p", { class: "muted small" }, d.returned
-    ? "After the run no binding is visible: every one ended with its frame."
-    : "No dynamic binding is visible after the run (the request sent no root bindings, and bindings end with their frames). Return dynscope.snapshot() to see the stack at a moment of the run."));
-  clear(el, parts);
 }

@@ -101,7 +101,7 @@ def _files(collected, budget):
 
 
 def build(*, result, returned, error, out, err, ordered=None, collected=None, g, selection, before, final,
-          extra=None, nbytes=ANSWER_BYTES):
+          taken=([], 0), extra=None, nbytes=ANSWER_BYTES):
     """The answer's fields. `extra`: small fields added as they are (e.g. a
     count), charged first."""
     budget = Budget(nbytes)
@@ -119,6 +119,7 @@ def build(*, result, returned, error, out, err, ordered=None, collected=None, g,
         delta = {k: _names(v, budget) for k, v in delta.items()}
     dynamic = {"final": snapshots.encode_frames(final, budget),
                "returned": snapshots.encode_frames(returned, budget) if returned is not None else None}
+    dynamic["snapshots"], dynamic["snapshots_omitted"] = snapshots.encode_taken(*taken, budget)
     scope_out, definitions = report(g, selection, budget)
     return {
         "ok": error is None,
@@ -149,5 +150,5 @@ def minimal(error):
         "truncated": {"stdout": True, "stderr": True, "output": True, "answer": True, "names": 0, "files": 0},
         "error": error, "scope": {}, "definitions": {},
         "changes": {"added": [], "changed": [], "removed": []},
-        "dynamic": {"final": [], "returned": None},
+        "dynamic": {"final": [], "returned": None, "snapshots": [], "snapshots_omitted": 0},
     }

@@ -16,7 +16,12 @@ import sys
 
 import dynscope
 
+from . import snapshots
 from .errors import SNIPPET
+
+# The unwrapped snapshot: the runner's own looks are not the snippet's
+# dynscope.snapshot() calls (dynamic.snapshots).
+_snapshot = snapshots.real_snapshot
 
 MAX_KEPT = 64          # exceptions remembered per run, the latest ones
 MAX_FRAMES = 50        # frames in error.dynamic (deep recursion: both ends)
@@ -38,7 +43,7 @@ def _on_raise(code, offset, exc):
         if dynscope.scope_version() == _unchanged:
             snap = None
         else:
-            snap = dynscope.snapshot(sys._getframe(1))
+            snap = _snapshot(sys._getframe(1))
     except Exception:  # MemoryError, RecursionError: the answer goes without
         return
     if len(_seen) >= MAX_KEPT:
@@ -63,7 +68,7 @@ def _arm():
     global _tool, _unchanged
     # The shortcut holds only if every live binding is one seen from here
     # (a session's suspended generator may hold others).
-    seen_here = sum(len(f["bindings"]) for f in dynscope.snapshot())
+    seen_here = sum(len(f["bindings"]) for f in _snapshot())
     if seen_here == dynscope.live_count():
         _unchanged = dynscope.scope_version()
     if _monitoring is None:
@@ -85,7 +90,7 @@ def scope_at_raise(exc):
     entry = _seen.get(id(exc))
     if entry is not None and entry[0] is exc and entry[1] is not None:
         return entry[1]
-    return dynscope.snapshot()
+    return _snapshot()
 
 
 def dynamic_of(exc, relabel):

@@ -259,8 +259,8 @@ def run(req):
         sys.stdout, sys.stderr, sys.stdin = saved
         raised.release()
     collected = _collect(req.get("collect"))
-    fields = dict(result=result, returned=snapshots.returned(result), error=error, out=out, err=err,
-                  ordered=ordered, collected=collected, g=g,
+    fields = dict(result=result, returned=snapshots.returned(result), taken=snapshots.taken(),
+                  error=error, out=out, err=err, ordered=ordered, collected=collected, g=g,
                   selection=selection, before=before, final=final, extra={"tasks_cancelled": cancelled})
     try:
         return answer.build(**fields)

@@ -9,18 +9,31 @@ dynscope.snapshot() returned during the run (by identity, never by shape):
 the module's `snapshot` is wrapped here, once, before the pristine state is
 captured, and during a run the wrapper remembers the last KEEP lists it
 handed out.
+
+`dynamic.snapshots` are the moments a snippet chose to look at: every
+dynscope.snapshot() call of the run, in order (the first TAKEN), with the
+snippet line and function it was called from. Each keeps its frames and
+their bindings as they were at the call (a later with-block cannot change
+what was bound then); the values are encoded with the answer, as
+error.dynamic's are.
 """
 import collections
 import os
+import sys
 
 import dynscope
 
 from .codec import encode
+from .errors import SNIPPET
 
 KEEP = 1000
+TAKEN = 50
 _OURS = os.path.dirname(os.path.abspath(__file__)) + os.sep
 _real_snapshot = dynscope.snapshot
+real_snapshot = _real_snapshot  # for the runner's own looks (raised.py)
 _handed_out = collections.deque(maxlen=KEEP)
+_taken = []            # (line, function, frames) of the run's first TAKEN calls
+_taken_count = 0       # all calls of the run
 
 
 def _is_ours(frame):
@@ -42,7 +55,27 @@ def snapshot(frame=None):
     frames = relabel(_real_snapshot() if frame is None else _real_snapshot(frame))
     if _recording:
         _handed_out.append(frames)
+        try:
+            _take(frames)
+        except MemoryError:  # the snippet's call still answers; the panel goes without it
+            pass
     return frames
+
+
+def _take(frames):
+    global _taken_count
+    _taken_count += 1
+    if len(_taken) >= TAKEN:
+        return
+    # The line it was called from: the innermost frame of the snippet's own
+    # code (a call from a module the snippet imported counts where the
+    # snippet called into it).
+    caller = sys._getframe(2)
+    while caller is not None and caller.f_code.co_filename != SNIPPET:
+        caller = caller.f_back
+    where = (caller.f_lineno, caller.f_code.co_name) if caller is not None else (None, None)
+    kept = [dict(f, bindings=dict(f["bindings"])) if type(f.get("bindings")) is dict else dict(f) for f in frames]
+    _taken.append((*where, kept))
 
 
 snapshot.__doc__ = _real_snapshot.__doc__
@@ -55,9 +88,38 @@ _recording = False
 
 
 def start_run():
-    global _recording
+    global _recording, _taken_count
     _handed_out.clear()
+    _taken.clear()
+    _taken_count = 0
     _recording = True
+
+
+def taken():
+    """([(line, function, frames)], how many calls past TAKEN), once per
+    run: the recording is let go."""
+    global _taken_count
+    out, more = list(_taken), max(0, _taken_count - len(_taken))
+    _taken.clear()
+    _taken_count = 0
+    return out, more
+
+
+def encode_taken(taken, omitted, budget):
+    """dynamic.snapshots and dynamic.snapshots_omitted; past the budget the
+    rest are left out and counted."""
+    out = []
+    for line, function, frames in taken:
+        if budget.spent:
+            budget.cut = True
+            omitted += 1
+            continue
+        budget.force(40)
+        name = None
+        if function is not None:
+            name, _ = budget.text(function[:1000])
+        out.append({"line": line, "function": name, "frames": encode_frames(frames, budget)})
+    return out, omitted
 
 
 def final():
