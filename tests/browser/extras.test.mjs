@@ -120,8 +120,14 @@ test("a short share link carries code, scope, bindings, mode and engine, and ope
   await page.waitForSelector("#toast:not([hidden])");
   const url = page.url();
   assert.match(url, /#z=[A-Za-z0-9_-]+$/);
-  const long = await page.evaluate(() => location.origin + "/#code=" + encodeURIComponent(window.scopebox.views.code.state.doc.toString()) +
-    "&scope=" + encodeURIComponent(window.scopebox.views.scope.state.doc.toString()));
+  // The long form of the same state (url-state.js's keys), so both carry
+  // code, scope, dynamic bindings, mode, engine and example.
+  const long = await page.evaluate(() => {
+    const v = window.scopebox.views;
+    const p = new URLSearchParams({ code: v.code.state.doc.toString(), scope: v.scope.state.doc.toString(),
+      dynamic: v.dynamic.state.doc.toString(), mode: "eval", engine: "server", example: "comprehension" });
+    return location.origin + "/#" + p.toString();
+  });
   assert.ok(url.length < long.length, `the short link (${url.length}) is shorter than the long form (${long.length})`);
   const ctx = await browser.newContext({ viewport: WIDE });
   const other = await ctx.newPage();

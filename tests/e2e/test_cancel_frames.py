@@ -12,9 +12,8 @@ from worker_proc import Worker, frame
 
 RUNTIME = os.environ["SCOPEBOX_RUNTIME_DIR"]
 LOOP = "print('hi')\nwhile True:\n    pass"
-# One write: its `output` frame comes once the whole line is captured. print()
-# writes "hi" and "\n" apart, and a cancel sent on the first frame could land
-# between the two (a race the test lost, depending on timing, with "hi").
+# One write, so the cancel sent once its output frame arrives cannot land
+# between print()'s two writes ("hi", then "\n"), as it did under load.
 STREAMED_LOOP = "import sys\nsys.stdout.write('hi\\n')\nwhile True:\n    pass"
 
 

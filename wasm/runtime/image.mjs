@@ -8,15 +8,22 @@
 //   header length              u32 little-endian
 //   header                     JSON (below)
 //   body                       raw deflate of: the 4 KiB page numbers (u32 LE
-//                              each), then each page XOR its pristine bytes,
-//                              then the writable files' contents
-// header: {heap, sp, pages, slots, dedup, files, cwd}
+//                              each), then each page XOR its pristine bytes
+//                              (as spans, below), then the writable files'
+//                              contents
+// header: {heap, sp, pages, slots, dedup, files, cwd, enc}
 //   heap: the wasm memory's byte length; sp: the wasm stack pointer;
 //   pages: how many page numbers; slots: [slot, encoded value] for every
 //   reference-table slot that differs from pristine; dedup: per
 //   deduplication Map, [encoded key, value] entries not in the pristine
 //   one; files: [path, "d"|"f"|"l", mode, size or link target] in creation
-//   order; cwd.
+//   order; cwd; enc: "spans" (absent in images of earlier builds: each page
+//   XOR pristine is then all its 4096 bytes).
+// Spans: a page XOR its pristine bytes is mostly zero (a run changes a few
+// words here and there), so each page is its runs of non-zero 32-bit words,
+// each a u32 LE head (first word | words << 16) and the words, then the
+// u32 0xffffffff. Compressing those rather than whole pages (98% zero) is
+// what keeps a capture's deflate small.
 //
 // What is not carried: JS values in the reference table that cannot be
 // serialised (proxies of Python objects, functions) come back as null;
@@ -32,6 +39,8 @@ const MAGIC = Buffer.from("SBXIMG01");
 const SMALL = 4096; // diff granularity
 const BIG = 65536; // the pristine image's granularity (wasm pages)
 const ZERO = Buffer.alloc(BIG);
+const WORDS = SMALL / 4;
+const END_OF_PAGE = 0xffffffff;
 
 export class ImageError extends Error {
   constructor(code, message) {
@@ -94,35 +103,95 @@ function xorer() {
   return xorModule;
 }
 
-// Compiles the XOR module at boot rather than at the first capture.
+// Compiles the XOR module at boot rather than at the first capture, and
+// runs the capture's word loop (spansOf) on made-up pages, sparse changes
+// in pristine and in zero pages, until V8 has optimised it: a session's
+// first captures on a busy machine would otherwise run it unoptimised.
 export function warmImage() {
   xorer();
+  const pristine = new Uint8Array(BIG).map((_, i) => i * 7);
+  const heap = new Uint32Array(2 * BIG / 4);
+  heap.set(new Uint32Array(pristine.buffer));
+  for (let i = 0; i < heap.length; i += 97) heap[i] ^= i;
+  const pages = Array.from({ length: 2 * BIG / SMALL }, (_, i) => i);
+  for (let round = 0; round < 40; round++) spansOf({ pristine }, Int32Array.of(0, -1), heap, pages);
 }
 
-// capture (toImage): image page n = heap page XOR its pristine bytes;
-// apply: heap page = image page n XOR its pristine bytes. `heap` and
+// Applying: heap page = image page n XOR its pristine bytes. `heap` and
 // `image` are byte views.
-function xorPages(iso, idx, pages, heap, image, toImage) {
+function xorPages(iso, idx, pages, heap, image) {
   const { mem, x } = xorer();
   const A = 0, B = BATCH * SMALL, O = 2 * BATCH * SMALL;
   for (let first = 0; first < pages.length; first += BATCH) {
     const n = Math.min(BATCH, pages.length - first);
     for (let k = 0; k < n; k++) {
       const off = pages[first + k] * SMALL;
-      const src = toImage ? heap.subarray(off, off + SMALL) : image.subarray((first + k) * SMALL, (first + k + 1) * SMALL);
-      mem.set(src, A + k * SMALL);
+      mem.set(image.subarray((first + k) * SMALL, (first + k + 1) * SMALL), A + k * SMALL);
       mem.set(pristinePage(iso, idx, off, SMALL), B + k * SMALL);
     }
     x(A, B, O, n * SMALL);
-    if (toImage) {
-      image.set(mem.subarray(O, O + n * SMALL), first * SMALL);
-    } else {
-      for (let k = 0; k < n; k++) {
-        const off = pages[first + k] * SMALL;
-        heap.set(mem.subarray(O + k * SMALL, O + (k + 1) * SMALL), off);
-      }
+    for (let k = 0; k < n; k++) {
+      const off = pages[first + k] * SMALL;
+      heap.set(mem.subarray(O + k * SMALL, O + (k + 1) * SMALL), off);
     }
   }
+}
+
+// The 4 KiB `pages` of the heap XOR their pristine bytes, as spans (see
+// the top). A gap of one zero word stays inside a span: it costs what a new
+// span's head does. Words, not bytes: one pass over the live and pristine
+// words of the pages that differ, no copy of whole pages (this is the
+// capture's work besides the scan, and it comes before the answer).
+function spansOf(iso, idx, heap32, pages) {
+  const pristine = new Uint32Array(iso.pristine.buffer, iso.pristine.byteOffset, iso.pristine.length >>> 2);
+  // At most: every word, a span head per three words (spans are apart by
+  // two zero words at least), each page's end.
+  const out = new Uint32Array(pages.length * (WORDS + Math.ceil(WORDS / 3) + 1));
+  let o = 0;
+  for (let k = 0; k < pages.length; k++) {
+    const live = pages[k] * WORDS;
+    const big = (pages[k] * SMALL / BIG) | 0;
+    const at = big < idx.length ? idx[big] : -1;
+    const base = at < 0 ? -1 : (at + pages[k] * SMALL - big * BIG) >>> 2;
+    let w = 0;
+    while (w < WORDS) {
+      let x = heap32[live + w] ^ (base < 0 ? 0 : pristine[base + w]);
+      if (x === 0) {
+        w++;
+        continue;
+      }
+      const head = o++;
+      const first = w;
+      for (;;) {
+        out[o++] = x;
+        if (++w >= WORDS) break;
+        x = heap32[live + w] ^ (base < 0 ? 0 : pristine[base + w]);
+        if (x !== 0) continue;
+        if (w + 1 >= WORDS || (heap32[live + w + 1] ^ (base < 0 ? 0 : pristine[base + w + 1])) === 0) break;
+      }
+      out[head] = (first | (w - first) << 16) >>> 0;
+    }
+    out[o++] = END_OF_PAGE;
+  }
+  return Buffer.from(out.buffer, 0, o * 4);
+}
+
+// The inverse: `n` whole pages XOR pristine, from the spans at `at` in body.
+function fromSpans(body, at, n) {
+  const xored = Buffer.alloc(n * SMALL);
+  for (let p = 0; p < n; p++) {
+    for (;;) {
+      if (at + 4 > body.length) throw new ImageError("invalid_image", "session image ends inside a page");
+      const head = body.readUInt32LE(at);
+      at += 4;
+      if (head === END_OF_PAGE) break;
+      const first = head & 0xffff, len = head >>> 16;
+      if (len === 0 || first + len > WORDS || at + len * 4 > body.length) throw new ImageError("invalid_image", "malformed page in the session image");
+      body.copy(xored, p * SMALL + first * 4, at, at + len * 4);
+      at += len * 4;
+    }
+  }
+  return { xored, at };
 }
 
 // Reference-table values: primitives as they are, pristine values by slot,
@@ -212,8 +281,10 @@ export function captureImage(iso) {
   cancelTimers(); // nothing may change the state after it is taken
   const heap = Buffer.from(control.exports.memory.buffer);
   const idx = pristineIndex(iso);
+  const [deadFrom, deadTo] = deadStack();
   const pages = [];
   for (let off = 0; off < heap.length; off += BIG) {
+    if (off >= deadFrom && off < deadTo) continue;
     const len = Math.min(BIG, heap.length - off);
     const live = heap.subarray(off, off + len);
     if (live.equals(pristinePage(iso, idx, off, len))) continue;
@@ -221,10 +292,7 @@ export function captureImage(iso) {
       if (!heap.subarray(o, o + SMALL).equals(pristinePage(iso, idx, o, SMALL))) pages.push(o / SMALL);
     }
   }
-  const parts = [Buffer.from(new Uint32Array(pages).buffer)];
-  const xored = Buffer.allocUnsafe(pages.length * SMALL);
-  xorPages(iso, idx, pages, heap, xored, true);
-  parts.push(xored);
+  const parts = [Buffer.from(new Uint32Array(pages).buffer), spansOf(iso, idx, new Uint32Array(heap.buffer, heap.byteOffset, heap.length >>> 2), pages)];
   // Reference table and its deduplication maps.
   if (!iso.slotIndex) iso.slotIndex = new Map(iso.slots.map((v, i) => [v, i]).filter(([v]) => v && (typeof v === "object" || typeof v === "function")).reverse());
   const slots = [];
@@ -248,11 +316,24 @@ export function captureImage(iso) {
   const fs = captureWritableFs(FS);
   parts.push(...fs.data);
   const header = Buffer.from(
-    JSON.stringify({ heap: heap.length, sp: control.exports.__stack_pointer.value, pages: pages.length, slots, dedup, files: fs.files, cwd: FS.cwd() }),
+    JSON.stringify({ heap: heap.length, sp: control.exports.__stack_pointer.value, pages: pages.length, slots, dedup, files: fs.files, cwd: FS.cwd(), enc: "spans" }),
   );
   const len = Buffer.alloc(4);
   len.writeUInt32LE(header.length);
   return Buffer.concat([MAGIC, iso.fingerprint, len, header, deflateRawSync(Buffer.concat(parts), { level: 1 })]);
+}
+
+// The 64 KiB pages wholly inside the wasm stack's free part: between its
+// end (the lowest address; its first bytes, emscripten's stack cookie, are
+// kept) and the stack pointer. Nothing runs during a capture, so no frame
+// lives there, only what finished calls left: no state, and a third of the
+// heap (10 MiB) that the capture's scan, before each session's answer,
+// skips. A worker resuming the image has pristine bytes there instead.
+function deadStack() {
+  const E = control.exports;
+  const end = E.emscripten_stack_get_end?.(), sp = E.__stack_pointer.value;
+  if (!Number.isSafeInteger(end) || !(end < sp)) return [0, 0];
+  return [Math.ceil((end + 64) / BIG) * BIG, Math.floor(sp / BIG) * BIG];
 }
 
 // Parses and checks an image without touching the interpreter.
@@ -269,16 +350,27 @@ export function parseImage(iso, bytes) {
   } catch (e) {
     throw new ImageError("invalid_image", `malformed session image: ${e?.message ?? e}`);
   }
-  if (!Number.isSafeInteger(header.heap) || header.heap % BIG || header.heap > control.heapCap || body.length < header.pages * (4 + SMALL)) {
+  const perPage = header.enc === "spans" ? 4 + 4 : header.enc === undefined ? 4 + SMALL : NaN;
+  if (!Number.isSafeInteger(header.heap) || header.heap % BIG || header.heap > control.heapCap || !Number.isSafeInteger(header.pages) ||
+      header.pages < 0 || !(body.length >= header.pages * perPage)) {
     throw new ImageError("invalid_image", "session image does not fit this worker");
   }
-  return { header, body };
+  if (body.byteOffset % 4) body = Buffer.from(Uint8Array.prototype.slice.call(body));
+  // The pages XOR pristine, whole (and where the files start): decoded here
+  // so that a malformed image is refused before the worker is reset.
+  let xored, filesAt;
+  if (header.enc === "spans") {
+    ({ xored, at: filesAt } = fromSpans(body, header.pages * 4, header.pages));
+  } else {
+    xored = body.subarray(header.pages * 4, header.pages * (4 + SMALL));
+    filesAt = header.pages * (4 + SMALL);
+  }
+  return { header, body, xored, filesAt };
 }
 
 // Onto a worker just reset to pristine (isolation.resetToPristine).
 export function applyImage(iso, image) {
-  const { header } = image;
-  let { body } = image;
+  const { header, body, xored, filesAt } = image;
   const { M, FS } = iso;
   const memory = control.exports.memory;
   if (memory.buffer.byteLength < header.heap && !control.resizeHeap(header.heap)) {
@@ -286,12 +378,9 @@ export function applyImage(iso, image) {
   }
   const heap = Buffer.from(memory.buffer);
   const idx = pristineIndex(iso);
-  if (body.byteOffset % 4) body = Buffer.from(Uint8Array.prototype.slice.call(body));
   const numbers = new Uint32Array(body.buffer, body.byteOffset, header.pages);
-  const xored = body.subarray(header.pages * 4, header.pages * (4 + SMALL));
   for (const p of numbers) if ((p + 1) * SMALL > heap.length) throw new ImageError("invalid_image", "page outside the heap");
-  xorPages(iso, idx, numbers, heap, xored, false);
-  const at = header.pages * (4 + SMALL);
+  xorPages(iso, idx, numbers, heap, xored);
   control.exports.__stack_pointer.value = header.sp;
   for (const [s, e] of header.slots) if (M.__hiwire_set(s, decodeValue(e, iso.slots)) < 0) throw new ImageError("invalid_image", `cannot set reference slot ${s}`);
   header.dedup.forEach((entries, i) => {
@@ -302,6 +391,6 @@ export function applyImage(iso, image) {
       if (key !== null) map.set(key, v);
     }
   });
-  applyWritableFs(FS, header.files, body, at);
+  applyWritableFs(FS, header.files, body, filesAt);
   FS.chdir(header.cwd);
 }

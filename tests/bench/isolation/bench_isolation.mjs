@@ -3,6 +3,7 @@
 // pristine capture), then times, per workload, the run itself and the
 // restore that follows it. Prints figures; asserts nothing about time.
 //   node bench_isolation.mjs <runtimeDir> [runs]
+import { appendFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 
@@ -45,6 +46,12 @@ const workloads = {
   "20 MB of objects": "x = [str(i) for i in range(300000)]",
 };
 
+// Figures for tests/bench/summary.py (see tests/bench/figures.py).
+const record = (key, value, unit, what) => {
+  const path = process.env.SCOPEBOX_BENCH_FIGURES;
+  if (path) appendFileSync(path, JSON.stringify({ key, value, unit, what }) + "\n");
+};
+
 const stats = (a) => {
   const s = [...a].sort((x, y) => x - y);
   return { median: s[Math.floor(s.length / 2)], p95: s[Math.floor(s.length * 0.95)] };
@@ -69,6 +76,10 @@ for (const [name, code] of Object.entries(workloads)) {
   }
   const r = stats(run), s = stats(restore);
   console.log(`${name.padEnd(24)} ${f(r.median)} ${f(r.p95)} ${f(s.median)} ${f(s.p95)}`);
+  if (name === "1+1") {
+    record("reset_ms", s.median, "ms", "per-request reset after 1+1, median");
+    record("reset_run_ms", r.median, "ms", "the run itself");
+  }
 }
 console.log(`heap now ${(iso.grownBytes() / 1048576).toFixed(1)} MiB above pristine`);
 console.log("For comparison, replacing the worker instead costs a boot:", bootMs.toFixed(0), "ms of CPU");

@@ -1,0 +1,108 @@
+// The reset is exact (issue 16): after each of thousands of varied
+// stateless runs and its restore, the whole wasm heap is compared with the
+// pristine image, byte for byte: the image's non-zero pages and zero
+// everywhere else, the part a run grew the heap by included. Any mismatch
+// fails. The interpreter is booted and captured exactly as
+// bench_isolation.mjs does (boot.mjs, lockdown, Isolation.capture), so a
+// cheaper reset (high-water marks, tracked pages) must pass this first.
+//   node heap_equality.mjs <runtimeDir> [runs]
+import { join, resolve } from "node:path";
+import { pathToFileURL } from "node:url";
+
+const runtimeDir = resolve(process.argv[2] ?? "runtime");
+const RUNS = Number(process.argv[3] ?? 2000);
+const mod = (f) => import(pathToFileURL(join(runtimeDir, f)).href);
+const { prepareRealm, moduleHooks, lockInterpreter, emptyGlobals, control } = await mod("lockdown.mjs");
+const { Isolation } = await mod("isolation.mjs");
+const { bootPython, pyodideDir } = await mod("boot.mjs");
+
+prepareRealm();
+const asm = await import(pathToFileURL(join(pyodideDir(runtimeDir), "pyodide.asm.mjs")).href);
+const py = await bootPython({
+  runtimeDir,
+  stdout: () => {},
+  stderr: () => {},
+  loadOptions: {
+    jsglobals: emptyGlobals(),
+    createPyodideModule: moduleHooks({ heapCapBytes: 256 << 20, createPyodideModule: asm.default }),
+  },
+});
+const ctrl = new Int32Array(new SharedArrayBuffer(8));
+py.setInterruptBuffer(ctrl);
+const runJson = py.pyimport("scopebox_worker").run_json;
+lockInterpreter(py, { sleepMs: (ms) => Atomics.wait(ctrl, 0, 0, ms) !== "timed-out" });
+const iso = new Isolation(py);
+iso.capture();
+
+// Each writer of the heap gets exercised: the interpreter (objects, the
+// allocator growing the break and the heap), the wasm stack (deep C and
+// Python recursion), the JS glue (strings, syscalls, entropy, files,
+// timers), exceptions and tracebacks, module imports, builtins patched.
+const SNIPPETS = [
+  (i) => `${i}+1`,
+  (i) => `x = [str(j) for j in range(${(i % 7) * 40000})]`,
+  (i) => `import json\njson.dumps({str(k): [k] * 3 for k in range(${(i % 5) * 2000})})`,
+  (i) => `open('/tmp/f${i % 3}', 'w').write('x' * ${(i % 11) * 5000})`,
+  (i) => `import os\nos.urandom(${16 + (i % 64)})`,
+  (i) => `import builtins\nbuiltins.leak${i % 4} = ${i}`,
+  (i) => `def f(n):\n    return 0 if n == 0 else 1 + f(n - 1)\nf(${200 + (i % 9) * 100})`,
+  (i) => `import re\nlen(re.findall(r'a+b', 'aab' * ${(i % 13) * 1000}))`,
+  (i) => `raise ValueError('boom ${i}' * ${i % 50})`,
+  (i) => `import random, time\nrandom.random() + time.time() + ${i}`,
+  (i) => `b = bytearray(${(i % 9) * 1 << 20})\nb[::4096] = b'y' * len(b[::4096])`,
+  (i) => `import sys\nsys.modules['m${i % 3}'] = object()\nsys.setrecursionlimit(${500 + (i % 5) * 100})`,
+  (i) => `import asyncio\nasync def g():\n    await asyncio.sleep(0)\n    return ${i}\nasyncio.ensure_future(g())`,
+  (i) => `import decimal, fractions, collections\nstr(decimal.Decimal(${i}) / 7) + str(fractions.Fraction(${i}, 9))`,
+  (i) => `import json\njson.loads('[' * ${(i % 4) * 300} + ']' * ${(i % 4) * 300})`,
+  // C recursion that takes the wasm stack below anything boot reached.
+  (i) => `import pickle\nx = y = []\nfor _ in range(${1000 + (i % 5) * 500}):\n    y.append([])\n    y = y[-1]\npickle.dumps(x)`,
+];
+
+const mismatch = () => {
+  const heap = new Uint8Array(control.exports.memory.buffer);
+  let at = 0;
+  let end = 0;
+  const firstNonZero = (from, to) => {
+    for (let j = from; j < to; j++) if (heap[j] !== 0) return j;
+    return -1;
+  };
+  for (const [off, len] of iso.runs) {
+    // Zero between the image's runs: scanned word by word would be slower
+    // than this compare against a zero page; a hit is then located exactly.
+    const gap = firstNonZeroFast(heap, end, off);
+    if (gap >= 0) return firstNonZero(gap, off);
+    if (Buffer.compare(Buffer.from(heap.buffer, off, len), Buffer.from(iso.pristine.buffer, at, len)) !== 0) {
+      for (let j = 0; j < len; j++) if (heap[off + j] !== iso.pristine[at + j]) return off + j;
+    }
+    at += len;
+    end = off + len;
+  }
+  return firstNonZeroFast(heap, end, heap.length);
+};
+
+const ZERO = Buffer.alloc(65536);
+function firstNonZeroFast(heap, from, to) {
+  for (let o = from; o < to; o += ZERO.length) {
+    const n = Math.min(ZERO.length, to - o);
+    if (Buffer.compare(Buffer.from(heap.buffer, o, n), ZERO.subarray(0, n)) !== 0) {
+      for (let j = o; j < o + n; j++) if (heap[j] !== 0) return j;
+    }
+  }
+  return -1;
+}
+
+let failures = 0;
+for (let i = 0; i < RUNS; i++) {
+  const code = SNIPPETS[i % SNIPPETS.length](i);
+  iso.beforeRun(false);
+  runJson(JSON.stringify({ type: "run", id: i + 1, code, mode: "exec", scope: { n: i, s: "v".repeat(i % 300) } }));
+  iso.restore();
+  const at = mismatch();
+  if (at >= 0) {
+    failures++;
+    console.log(`run ${i + 1} (${JSON.stringify(code.slice(0, 60))}): heap differs from the pristine image at byte ${at}`);
+    if (failures >= 5) break;
+  }
+}
+console.log(`${RUNS} runs, heap compared after each restore: ${failures ? "MISMATCH" : "identical"}`);
+process.exit(failures ? 1 : 0);
