@@ -667,7 +667,11 @@ test("the server engine shows output live, and Stop cancels the run on the serve
   assert.equal(cancelled(), 3, server.log());
   await page.click("label[for=mode-eval]");
   await setEditor("#code-editor", "1 + 1");
+  // Issue 17 asks for this figure (within 1 s); printed, since tests assert
+  // behaviour, not time: the three cancels above are what free the workers.
+  const t0 = Date.now();
   assert.equal(await run(page, { timeout: 30000 }), "ok");
+  console.log(`figure: 1 + 1 after three Stops answered in ${Date.now() - t0} ms`);
   assert.equal(await valueRepr(), "2");
   await page.click("label[for=mode-exec]");
   await page.fill("#timeout", "5000");
