@@ -10,5 +10,9 @@ bash "$repo/docker/install-deps.sh" "${1:-build}"
 # install-deps.sh may have put a Node >= 20 there.
 node_prefix=${SCOPEBOX_NODE_PREFIX:-/opt/scopebox/node}
 [ -x "$node_prefix/bin/node" ] && export PATH=$node_prefix/bin:$PATH
-cmake -S "$repo" -B "$build" -DCMAKE_BUILD_TYPE="${CMAKE_BUILD_TYPE:-RelWithDebInfo}" >/dev/null
+# The test build treats warnings as errors (cmake/warnings.cmake).
+werror=OFF
+[ "${1:-build}" = test ] && werror=ON
+cmake -S "$repo" -B "$build" -DCMAKE_BUILD_TYPE="${CMAKE_BUILD_TYPE:-RelWithDebInfo}" \
+  -DSCOPEBOX_WERROR=$werror >/dev/null
 cmake --build "$build" -j "$(nproc)"

@@ -27,6 +27,8 @@ build_pkgs=(build-essential cmake pkg-config emscripten libmicrohttpd-dev libjan
             libseccomp-dev libhiredis-dev python3.11 python3.11-dev python3-yaml)
 test_pkgs=(python3-pytest python3-yaml python3-jsonschema valgrind nginx wrk chromium clang-14 libclang-rt-14-dev
            curl git redis-server)
+# tests/lint/check-format.sh: the C style is checked with Debian's clang-format (14).
+test_pkgs+=(clang-format)
 # tests/bench/sessions: a Jupyter kernel's round trip is the baseline.
 test_pkgs+=(python3-ipykernel python3-jupyter-client)
 # tests/podman: the image built and run by a real engine. runc, not crun

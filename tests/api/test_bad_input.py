@@ -5,7 +5,6 @@ import json
 
 import pytest
 
-from scopebox_server import ScopeboxServer
 
 MIB = 1024 * 1024
 # Bodies up to 12 MiB, so that the bounds inside a body (stdin, files) are
@@ -146,11 +145,7 @@ SPEC_PATH = {
 }
 
 
-@pytest.fixture(scope="module")
-def server():
-    with ScopeboxServer("--workers", "2", "--max-body-bytes", str(BODY_MAX)) as s:
-        s.wait_healthy(2)
-        yield s
+SERVER_ARGS = ("--workers", "2", "--max-body-bytes", str(BODY_MAX))
 
 
 def test_table_is_big_enough():
@@ -158,7 +153,7 @@ def test_table_is_big_enough():
 
 
 @pytest.mark.parametrize("row", ROWS, ids=[r[0] for r in ROWS])
-def test_bad_input(server, api, row):
+def test_bad_input_gets_its_status_and_a_code_naming_the_field(server, api, row):
     _, method, path, headers, raw, status, code, names = row
     got, hdrs, answer = server.request(method, path, raw, headers=headers)
     assert got == status, answer

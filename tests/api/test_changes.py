@@ -31,7 +31,7 @@ CHANGED = {
 
 
 @pytest.mark.parametrize("case", list(CHANGED))
-def test_changed(server, case):
+def test_a_scope_value_the_run_alters_is_listed_as_changed(server, case):
     scope, code = CHANGED[case]
     out = run(server, code, scope)
     assert "x" in out["changes"]["changed"], out["changes"]
@@ -56,7 +56,7 @@ UNCHANGED = {
 
 
 @pytest.mark.parametrize("case", list(UNCHANGED))
-def test_unchanged(server, case):
+def test_a_scope_value_the_run_only_reads_is_not_listed_as_changed(server, case):
     scope, code = UNCHANGED[case]
     out = run(server, code, scope)
     assert out["changes"]["changed"] == [], out["changes"]

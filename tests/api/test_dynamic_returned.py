@@ -6,26 +6,19 @@ runner's own frame is relabelled."""
 ROOT = {"function": "<request>", "file": None, "line": None, "bindings": {"rid": "r-1"}}
 
 
-def run(server, code, **fields):
-    status, _, out = server.run({"code": code, "mode": "exec", **fields})
-    assert status == 200, out
-    assert out["ok"], out["error"]
-    return out
-
-
 def test_empty_list_is_not_a_snapshot(server):
-    out = run(server, "[]")
+    out = server.run_ok("[]")
     assert out["result"] == [] and out["dynamic"]["returned"] is None, out["dynamic"]
 
 
 def test_list_shaped_like_a_snapshot_is_not_one(server):
-    out = run(server, "[{'function': 'f', 'file': 'mine.py', 'line': 1, 'bindings': {'a': 1}}]", dynamic={"rid": "r-1"})
+    out = server.run_ok("[{'function': 'f', 'file': 'mine.py', 'line': 1, 'bindings': {'a': 1}}]", dynamic={"rid": "r-1"})
     assert out["dynamic"]["returned"] is None
     assert out["result"] == [{"function": "f", "file": "mine.py", "line": 1, "bindings": {"a": 1}}]
 
 
 def test_real_snapshot_is_returned_and_agrees_with_result(server):
-    out = run(server, "import dynscope\nwith dynscope.bind(user='ada'):\n    snap = dynscope.snapshot()\nsnap",
+    out = server.run_ok("import dynscope\nwith dynscope.bind(user='ada'):\n    snap = dynscope.snapshot()\nsnap",
               dynamic={"rid": "r-1"})
     inner = {"function": "<module>", "file": "<snippet>", "line": 3, "bindings": {"user": "ada"}}
     assert out["dynamic"]["returned"] == [inner, ROOT]
@@ -33,30 +26,30 @@ def test_real_snapshot_is_returned_and_agrees_with_result(server):
 
 
 def test_empty_real_snapshot_is_returned(server):
-    out = run(server, "import dynscope\ndynscope.snapshot()")
+    out = server.run_ok("import dynscope\ndynscope.snapshot()")
     assert out["dynamic"]["returned"] == [] and out["result"] == []
 
 
 def test_root_is_request_inside_the_snippet(server):
-    out = run(server, "import dynscope\n[(f['function'], f['file'], f['line']) for f in dynscope.snapshot()]",
+    out = server.run_ok("import dynscope\n[(f['function'], f['file'], f['line']) for f in dynscope.snapshot()]",
               dynamic={"rid": "r-1"})
     assert out["result"] == [{"$type": "tuple", "items": ["<request>", None, None]}]
 
 
 def test_from_import_is_the_same_snapshot(server):
-    out = run(server, "from dynscope import snapshot\nsnapshot()", dynamic={"rid": "r-1"})
+    out = server.run_ok("from dynscope import snapshot\nsnapshot()", dynamic={"rid": "r-1"})
     assert out["dynamic"]["returned"] == [ROOT]
 
 
 def test_exec_bindings_are_not_request_roots(server):
     code = ("import dynscope\nns = {'dynscope': dynscope}\n"
             "exec('with dynscope.bind(inner=1):\\n    s = dynscope.snapshot()', ns)\nns['s']")
-    out = run(server, code, dynamic={"rid": "r-1"})
+    out = server.run_ok(code, dynamic={"rid": "r-1"})
     frames = out["dynamic"]["returned"]
     assert frames[0]["file"] == "<string>" and frames[0]["bindings"] == {"inner": 1}, frames
     assert frames[1] == ROOT
 
 
 def test_a_copy_of_a_snapshot_is_not_one(server):
-    out = run(server, "import dynscope\nlist(dynscope.snapshot())", dynamic={"rid": "r-1"})
+    out = server.run_ok("import dynscope\nlist(dynscope.snapshot())", dynamic={"rid": "r-1"})
     assert out["dynamic"]["returned"] is None and out["result"] == [ROOT]

@@ -100,7 +100,7 @@ def test_served_document_is_the_spec(server):
 
 
 @pytest.mark.parametrize("method,path,name,value", EXAMPLES, ids=[e[2] for e in EXAMPLES])
-def test_example(server, api, method, path, name, value):
+def test_every_openapi_example_gets_the_answer_it_documents(server, api, method, path, name, value):
     url = path
     if "{id}" in path:
         status, _, session = server.request("POST", "/v1/sessions", {})

@@ -2,29 +2,13 @@
 each at most the server's, enforced by the worker for that run and
 reported in the answer's `limits` with whether the server capped it."""
 import json
-import os
-import sys
 
-import pytest
-
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "support"))
-from openapi_check import OpenApi  # noqa: E402
-from scopebox_server import ScopeboxServer  # noqa: E402
 
 ALLOC = "x = bytearray({} * 2**20)\nlen(x)"
 
 
-@pytest.fixture(scope="module")
-def api():
-    return OpenApi.load()
-
-
-@pytest.fixture(scope="module")
-def server():
-    # One worker: every run below lands on the same (growing) heap.
-    with ScopeboxServer("--workers", "1", "--worker-heap-mb", "256", "--output-cap-bytes", "1000") as s:
-        s.wait_healthy(1)
-        yield s
+# One worker: every run below lands on the same (growing) heap.
+SERVER_ARGS = ("--workers", "1", "--worker-heap-mb", "256", "--output-cap-bytes", "1000")
 
 
 def test_a_run_gets_the_servers_limits_by_default(server, api):

@@ -5,36 +5,21 @@ answer, the Scopebox-Run-Id header and the log line; POST
 client that goes away cancels its run the same way. Nothing here measures
 time: tests/bench/http/cancel.py prints how fast a worker is free again."""
 import json
-import os
 import re
 import socket
-import sys
 import threading
 import time
 
 import pytest
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "support"))
-from openapi_check import OpenApi  # noqa: E402
-from scopebox_server import ScopeboxServer  # noqa: E402
+from scopebox_server import ALICE, BOB, keyed_server
 
 LOOP = "print('hi')\nbefore = 1\nwhile True:\n    pass"
 LONG = 60000  # a limit no test waits out: a run that stops, stopped because it was cancelled
-ALICE = "alice-0123456789abcdef0123456789"
-BOB = "bob-fedcba9876543210fedcba987654"
 
 
-@pytest.fixture(scope="module")
-def api():
-    return OpenApi.load()
-
-
-@pytest.fixture(scope="module")
-def server():
-    # A short grace period: the kill after an ignored cancel comes soon.
-    with ScopeboxServer("--workers", "2", "--timeout-grace-ms", "1000") as s:
-        s.wait_healthy(2)
-        yield s
+# A short grace period: the kill after an ignored cancel comes soon.
+SERVER_ARGS = ("--workers", "2", "--timeout-grace-ms", "1000")
 
 
 class Background:
@@ -264,10 +249,7 @@ def test_a_client_that_disconnects_cancels_its_run_queued_or_running(server):
 
 @pytest.fixture(scope="module")
 def keyed(tmp_path_factory):
-    path = tmp_path_factory.mktemp("keys") / "api-keys"
-    path.write_text(f"alice {ALICE}\nbob {BOB}\n")
-    with ScopeboxServer("--workers", "1", "--api-keys-file", str(path)) as s:
-        s.wait_healthy(1)
+    with keyed_server(tmp_path_factory.mktemp("keys")) as s:
         yield s
 
 

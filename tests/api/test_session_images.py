@@ -221,7 +221,7 @@ def test_image_from_another_build_is_refused_with_409():
             assert status == 201, b
 
 
-def test_store_limits():
+def test_past_the_session_count_or_bytes_of_the_store_a_new_session_gets_503():
     with ScopeboxServer("--workers", "1", "--max-sessions", "2", "--session-store-bytes", "100000") as s:
         s.wait_healthy(1)
         a, b = create(s), create(s)

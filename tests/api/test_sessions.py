@@ -58,7 +58,7 @@ def test_two_sessions_are_isolated(server):
         server.request("DELETE", f"/v1/sessions/{sid}")
 
 
-def test_session_limit(server):
+def test_past_max_sessions_a_new_session_gets_503_with_retry_after(server):
     ids = [create(server), create(server)]
     status, headers, body = server.request("POST", "/v1/sessions", {})
     assert status == 503 and body["error"]["code"] == "too_many_sessions"

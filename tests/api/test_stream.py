@@ -6,32 +6,18 @@ other status, which the comment line before it gives); closing the stream
 cancels the run. Timing is only ever compared with the run's own: nothing
 here measures the server against a clock."""
 import json
-import os
 import shutil
 import subprocess
-import sys
 import time
 
-import pytest
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "support"))
-from openapi_check import OpenApi  # noqa: E402
-from scopebox_server import ScopeboxServer  # noqa: E402
+from scopebox_server import ScopeboxServer
 
 SSE = {"Accept": "text/event-stream"}
 PRINT_SLEEP_PRINT = "import time\nprint(1)\ntime.sleep(1)\nprint(2)"
 
 
-@pytest.fixture(scope="module")
-def api():
-    return OpenApi.load()
-
-
-@pytest.fixture(scope="module")
-def server():
-    with ScopeboxServer("--workers", "2") as s:
-        s.wait_healthy(2)
-        yield s
+SERVER_ARGS = ("--workers", "2")
 
 
 class Stream:

@@ -3,10 +3,7 @@ import math
 
 
 def run(server, code, mode="eval", **fields):
-    status, _, body = server.run({"code": code, "mode": mode, **fields})
-    assert status == 200, body
-    assert body["ok"], body["error"]
-    return body
+    return server.run_ok(code, mode, **fields)
 
 
 def test_json_native_values_round_trip(server):
@@ -100,7 +97,7 @@ def test_lone_surrogate_string_is_tagged(server):
     assert r == {"$type": "str", "repr": "'a\\ud800b'"}
 
 
-def test_nan_result(server):
+def test_a_nan_result_is_a_tagged_float(server):
     r = run(server, "float('nan')")["result"]
     assert r == {"$type": "float", "value": "nan"} and math.isnan(float(r["value"]))
 

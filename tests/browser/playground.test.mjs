@@ -389,6 +389,28 @@ test("the browser engine works offline once loaded", async () => {
   assertNoProblems();
 });
 
+// One installer (wasm/runtime/install.mjs) sets Python up in both engines:
+// the side module's fixed time (import caches are the same in every
+// interpreter) and no importlib.metadata, which importlib.invalidate_caches()
+// imported into the browser engine's copy of the boot.
+test("the browser engine's Python is set up as the server's workers", async () => {
+  const probe = "import os, sys, dynscope\n" +
+    "(os.stat(dynscope.__file__).st_mtime, 'importlib.metadata' in sys.modules)\n";
+  const seen = {};
+  for (const engine of ["server", "browser"]) {
+    await useEngine(engine);
+    await setEditor("#code-editor", probe);
+    await setEditor("#scope-editor", "{}");
+    await setEditor("#dynamic-editor", "{}");
+    await page.click("label[for=mode-exec]");
+    assert.equal(await run(), "ok", engine);
+    seen[engine] = await valueRepr();
+  }
+  assert.equal(seen.browser, "(1000000000.0, False)");
+  assert.equal(seen.server, seen.browser);
+  assertNoProblems();
+});
+
 test("the scope editors check JSON and names as you type", async () => {
   await useEngine("server");
   await loadExample("hello");

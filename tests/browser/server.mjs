@@ -1,7 +1,17 @@
 // Starts a real scopebox-server on a free loopback port (--port 0) and
 // reads its address from the "ready on" line, like tests/support/scopebox_server.py.
 import { spawn } from "node:child_process";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { createInterface } from "node:readline";
+
+// The keys the keyed suites' servers accept (--api-keys-file), two callers
+// whose runs and sessions must stay apart; the same as
+// tests/support/scopebox_server.py's.
+export const ALICE = "alice-0123456789abcdef0123456789";
+export const BOB = "bob-fedcba9876543210fedcba987654";
+export const KEYS = `alice ${ALICE}\nbob ${BOB}\n`;
 
 const READY = /scopebox: ready on (http:\/\/\S+) \((\d+) workers\)/;
 
@@ -41,4 +51,13 @@ export async function startServer({ binary = process.env.SCOPEBOX_SERVER, args =
       clearTimeout(timer);
     },
   };
+}
+
+// A server that wants a bearer key on every route but /healthz and /:
+// `keys` (a keys file's text, ALICE's and BOB's by default) goes to a
+// temporary file passed as --api-keys-file.
+export async function startKeyedServer({ keys = KEYS, args = ["--workers", "1"], ...rest } = {}) {
+  const path = join(mkdtempSync(join(tmpdir(), "scopebox-keys-")), "api-keys");
+  writeFileSync(path, keys);
+  return startServer({ ...rest, args: [...args, "--api-keys-file", path] });
 }

@@ -6,15 +6,12 @@
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import Ajv2020 from "ajv/dist/2020.js";
-import { mkdtempSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 
 import {
   ApiError, ByteArray, Client, Complex, Cut, Cycle, Decimal, FrozenSet, Opaque, PyDateTime,
   ScopeboxError, SnippetError, TimeDelta, Tuple, decode, encode, isTruncated,
 } from "../../clients/js/scopebox.mjs";
-import { startServer } from "../browser/server.mjs";
+import { ALICE, BOB, startKeyedServer, startServer } from "../browser/server.mjs";
 
 let server, client, openapi, ajv;
 const seen = new Set();
@@ -361,10 +358,8 @@ test("health, metrics, openapi", async () => {
 });
 
 test("apiKey goes out as a bearer token; a session belongs to its key", async () => {
-  const [alice, bob] = ["alice-0123456789abcdef0123456789", "bob-fedcba9876543210fedcba987654"];
-  const keys = join(mkdtempSync(join(tmpdir(), "scopebox-keys-")), "api-keys");
-  writeFileSync(keys, `alice ${alice}\nbob ${bob}\n`);
-  const keyed = await startServer({ args: ["--workers", "1", "--api-keys-file", keys] });
+  const [alice, bob] = [ALICE, BOB];
+  const keyed = await startKeyedServer();
   try {
     await assert.rejects(new Client(keyed.url).run("1"), (e) => e instanceof ApiError && e.status === 401 && e.code === "unauthorized");
     const a = new Client(keyed.url, { apiKey: alice });

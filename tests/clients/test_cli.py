@@ -12,8 +12,7 @@ import urllib.request
 import pytest
 
 HERE = os.path.dirname(__file__)
-sys.path.insert(0, os.path.join(HERE, "..", "support"))
-from scopebox_server import ScopeboxServer  # noqa: E402
+from scopebox_server import ALICE, ScopeboxServer, keyed_server
 
 # SCOPEBOX_CLI: an installed one (tests/docker); default: the source tree's.
 CLI = os.environ.get("SCOPEBOX_CLI") or os.path.join(HERE, "..", "..", "clients", "python", "bin", "scopebox")
@@ -85,7 +84,7 @@ def test_json_prints_the_raw_answer(server):
     assert rc == 3 and json.loads(out)["error"]["code"] == "invalid_name"
 
 
-def test_return_names(server):
+def test_return_keeps_only_the_named_scope_entries(server):
     rc, out, _ = cli(server, "run", "--json", "-c", "a = 1\nb = 2", "--return", "b")
     assert rc == 0 and json.loads(out)["scope"] == {"b": 2}
 
@@ -191,11 +190,8 @@ def test_bad_usage_exits_2(server, args):
 
 
 def test_api_key_from_the_flag_or_the_environment(tmp_path):
-    key = "alice-0123456789abcdef0123456789"
-    keys = tmp_path / "api-keys"
-    keys.write_text(f"alice {key}\n")
-    with ScopeboxServer("--workers", "1", "--api-keys-file", str(keys)) as s:
-        s.wait_healthy(1)
+    key = ALICE
+    with keyed_server(tmp_path) as s:
         rc, out, err = cli(s, "run", "--eval", "-c", "1 + 1")
         assert rc == 3 and err.startswith("scopebox: 401 unauthorized: "), err
         rc, out, err = cli(s, "run", "--api-key", key, "--eval", "-c", "1 + 1")

@@ -5,20 +5,15 @@ against server/openapi.yaml on the way."""
 import datetime
 import decimal
 import math
-import os
-import sys
 
 import jsonschema
 import pytest
 
-HERE = os.path.dirname(__file__)
-sys.path.insert(0, os.path.join(HERE, "..", "support"))
-sys.path.insert(0, os.path.join(HERE, "..", "..", "clients", "python"))
-from openapi_check import OpenApi  # noqa: E402
-from scopebox_server import ScopeboxServer  # noqa: E402
+from openapi_check import OpenApi
+from scopebox_server import ALICE, BOB, ScopeboxServer, keyed_server
 
-import scopebox  # noqa: E402
-from scopebox import (ApiError, Client, Cut, Cycle, Opaque, OutputEvent, ResultEvent,  # noqa: E402
+import scopebox
+from scopebox import (ApiError, Client, Cut, Cycle, Opaque, OutputEvent, ResultEvent,
                       SnippetError, is_truncated)
 
 API = OpenApi.load()
@@ -85,7 +80,7 @@ ROUND_TRIPS = [
 
 
 @pytest.mark.parametrize("value", ROUND_TRIPS, ids=[repr(v)[:40] for v in ROUND_TRIPS])
-def test_round_trip(client, value):
+def test_a_scope_value_comes_back_as_the_same_type_and_value(client, value):
     r = client.run("v", mode="eval", scope={"v": value})
     assert r.ok, r.error
     assert type(r.result) is type(value)
@@ -95,7 +90,7 @@ def test_round_trip(client, value):
     assert client.eval("type(v).__name__", scope={"v": value}) == type(value).__name__
 
 
-def test_nan(client):
+def test_nan_goes_and_comes_back_as_nan(client):
     r = client.run("(v, v != v)", mode="eval", scope={"v": math.nan})
     assert math.isnan(r.result[0]) and r.result[1] is True
 
@@ -133,7 +128,7 @@ def test_output_only_tags(client):
     assert not is_truncated([1])
 
 
-def test_size_cut(client):
+def test_a_result_past_the_size_budget_has_size_cuts(client):
     r = client.run("[list(range(1000)) for i in range(30)]", mode="eval")
     assert any(isinstance(x, Cut) and x.reason == "size" for row in r.result for x in row)
 
@@ -148,7 +143,7 @@ def test_modules_and_functions(client):
     assert client.run(code, return_=["x"]).scope == {"x": 1}
 
 
-def test_unsendable_values(client):
+def test_a_value_json_cannot_carry_is_refused_before_sending(client):
     with pytest.raises(TypeError):
         client.run("1", scope={"p": Point()})
     with pytest.raises(TypeError):
@@ -301,7 +296,7 @@ def test_stream_errors_raise_like_run(client):
     assert (e.value.status, e.value.code) == (404, "session_not_found")
 
 
-def test_session_stream(client):
+def test_a_session_run_streams_its_output_then_its_result(client):
     with client.session(scope={"n": 1}) as s:
         *outputs, last = s.stream("n += 1\nprint(n)")
         assert "".join(o.text for o in outputs) == "2\n"
@@ -309,7 +304,7 @@ def test_session_stream(client):
         assert s.eval("n") == 2
 
 
-def test_unreachable_server():
+def test_an_unreachable_server_raises_scopebox_error():
     with pytest.raises(scopebox.ScopeboxError):
         Client("http://127.0.0.1:9", timeout=5).health()
 
@@ -344,7 +339,7 @@ def test_session_ended_early_is_fine(client):
         client.attach(s.id).end()  # someone else ended it: exit does not raise
 
 
-def test_session_fork(client):
+def test_a_forked_session_starts_from_the_original_and_goes_its_own_way(client):
     with client.session(scope={"n": 1}) as s:
         s.run("n += 1")
         with s.fork() as f:
@@ -395,16 +390,11 @@ def test_every_client_route_was_checked(client):
 
 # ---- API keys ---------------------------------------------------------------
 
-KEY_A = "alice-0123456789abcdef0123456789"
-KEY_B = "bob-fedcba9876543210fedcba987654"
 
 
 @pytest.fixture(scope="module")
 def keyed(tmp_path_factory):
-    path = tmp_path_factory.mktemp("keys") / "api-keys"
-    path.write_text(f"alice {KEY_A}\nbob {KEY_B}\n")
-    with ScopeboxServer("--workers", "1", "--api-keys-file", str(path)) as s:
-        s.wait_healthy(1)
+    with keyed_server(tmp_path_factory.mktemp("keys")) as s:
         yield s
 
 
@@ -413,9 +403,9 @@ def test_api_key_goes_out_as_a_bearer_token(keyed):
         Client(keyed.url).run("1")
     assert (e.value.status, e.value.code) == (401, "unauthorized")
     with pytest.raises(ApiError) as e:
-        Client(keyed.url, api_key=KEY_A[:-1]).run("1")
+        Client(keyed.url, api_key=ALICE[:-1]).run("1")
     assert e.value.code == "unauthorized"
-    alice, bob = Client(keyed.url, api_key=KEY_A), Client(keyed.url, api_key=KEY_B)
+    alice, bob = Client(keyed.url, api_key=ALICE), Client(keyed.url, api_key=BOB)
     assert alice.eval("6 * 7") == 42
     with alice.session(scope={"n": 1}) as s:
         assert s.eval("n") == 1

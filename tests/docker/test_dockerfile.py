@@ -8,14 +8,12 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 import tempfile
 
 import pytest
 import yaml
 
-sys.path.insert(0, os.path.dirname(__file__))
-import dockerfile as df  # noqa: E402
+import dockerfile as df
 
 REPO = df.REPO
 
@@ -88,7 +86,8 @@ def test_ci_runs_the_docker_tests():
         assert re.search(r"^add_subdirectory\(podman\)", f.read(), re.M)
     with open(os.path.join(REPO, "tests", "podman", "CMakeLists.txt")) as f:
         cm = f.read()
-    assert "LABELS podman" in cm and "test_podman_${suite}.py" in cm
+    # Labelled podman (as LABELS, or scopebox_add_pytest's LABEL).
+    assert re.search(r"\bLABELS? podman\b", cm) and "test_podman_${suite}.py" in cm
     assert re.search(r"foreach\(suite image compose\)", cm)
 
 
@@ -107,7 +106,7 @@ def dockerignored(rel, patterns):
     return False
 
 
-def test_stages(stages):
+def test_the_stages_build_from_bookworm_or_an_earlier_stage(stages):
     assert len(stages) >= 2, "a build stage and a runtime stage"
     names = [s.name for s in stages]
     assert len(set(names)) == len(names)
@@ -234,7 +233,7 @@ def load_yaml_docs(rel):
         return [d for d in yaml.safe_load_all(f) if d is not None]
 
 
-def test_compose(server_env_vars):
+def test_compose_replicas_are_built_and_configured_alike(server_env_vars):
     (doc,) = load_yaml_docs("docker/compose.yaml")
     services = doc["services"]
     replicas = {n: s for n, s in services.items() if s.get("image", "").startswith("scopebox")}
@@ -263,7 +262,7 @@ def test_compose(server_env_vars):
         assert f"server {name}:8080" in conf
 
 
-def test_k8s(server_env_vars):
+def test_k8s_has_the_deployment_and_services_with_the_server_settings(server_env_vars):
     docs = load_yaml_docs("docker/k8s.yaml")
     kinds = {d["kind"]: d for d in docs if d["metadata"]["name"] == "scopebox"}
     assert {"Deployment", "Service"} <= set(kinds)

@@ -10,7 +10,6 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -19,10 +18,8 @@ import urllib.request
 
 import pytest
 
-sys.path.insert(0, os.path.dirname(__file__))
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "support"))
-import dockerfile as df  # noqa: E402
-from scopebox_server import descendants  # noqa: E402
+import dockerfile as df
+from scopebox_server import descendants
 
 REPO = df.REPO
 BUILD = os.environ.get("SCOPEBOX_BUILD_DIR", os.path.join(REPO, "build"))

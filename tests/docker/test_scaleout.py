@@ -12,7 +12,6 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -21,8 +20,7 @@ import urllib.request
 
 import pytest
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "support"))
-from scopebox_server import ScopeboxServer, descendants  # noqa: E402
+from scopebox_server import ScopeboxServer, descendants
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 NGINX_DIR = os.path.join(REPO, "docker", "nginx")

@@ -37,3 +37,16 @@ def test_every_scenario_the_tests_name_is_defined():
     for path in (REPO / "tests" / "dynscope").glob("*.py"):
         named |= set(SCENARIO_ID.findall(path.read_text()))
     assert named and named <= defined, sorted(named - defined)
+
+
+def test_protocol_names_every_file_of_the_runtime_directory():
+    """PROTOCOL.md's list of the runtime directory's files has every file
+    wasm/runtime/CMakeLists.txt copies there (it once left out ctrl.mjs)."""
+    cmake = (REPO / "wasm" / "runtime" / "CMakeLists.txt").read_text()
+    copied = re.search(r"set\(runtime_sources ([^)]*)\)", cmake).group(1).split()
+    files = [f for f in copied if not f.startswith("$") and f != "PROTOCOL.md"]
+    assert "ctrl.mjs" in files and "worker.mjs" in files
+    protocol = (REPO / "wasm" / "runtime" / "PROTOCOL.md").read_text()
+    listing = re.search(r"The runtime directory holds (.*?)\n\n", protocol, re.S).group(1)
+    named = set(re.findall(r"`([\w./-]+)`", listing))
+    assert not set(files) - named, sorted(set(files) - named)

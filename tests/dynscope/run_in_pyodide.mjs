@@ -54,7 +54,7 @@ runpy.run_path(${JSON.stringify(join(testDir, basename(script)))}, run_name="__m
 }
 
 // The collector is shared with the native runs under extra interpreters.
-py.FS.writeFile(join(testDir, "plain_collector.py"), readFileSync(join(here, "plain_collector.py")));
+for (const helper of ["plain_collector.py", "preamble.py"]) py.FS.writeFile(join(testDir, helper), readFileSync(join(here, helper)));
 py.globals.set("_ds_modules", py.toPy(modules));
 const [passed, failed] = (await py.runPythonAsync(`
 import importlib, sys

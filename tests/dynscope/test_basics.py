@@ -6,15 +6,7 @@ natively and under the small collector in run_in_pyodide.mjs.
 import dynscope
 from dynscope import bind, get
 
-UNBOUND = "unbound"
-
-
-def raises(exc, fn, *args):
-    try:
-        fn(*args)
-    except exc as e:
-        return e
-    raise AssertionError(f"{fn!r} did not raise {exc.__name__}")
+from preamble import UNBOUND, raises
 
 
 def test_version_and_file():

@@ -7,15 +7,9 @@ import sys
 import dynscope
 from dynscope import block
 
+from preamble import raises
+
 WRITE_THROUGH = sys.version_info >= (3, 13)
-
-
-def raises(exc, fn, *args):
-    try:
-        fn(*args)
-    except exc as e:
-        return e
-    raise AssertionError(f"{fn!r} did not raise {exc.__name__}")
 
 
 @block

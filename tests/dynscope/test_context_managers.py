@@ -3,19 +3,11 @@ a class's __enter__, ExitStack.enter_context, @contextmanager and
 @asynccontextmanager (owner.c).  Other generators keep S3."""
 import asyncio
 import contextlib
-import sys
 
 import dynscope
 from dynscope import bind, capture, get
 
-UNBOUND = "unbound"
-IN_PYODIDE = sys.platform == "emscripten"
-
-
-def run_async(coro):
-    if IN_PYODIDE:
-        return coro
-    return asyncio.run(coro)
+from preamble import UNBOUND, run_async
 
 
 @contextlib.contextmanager

@@ -1,22 +1,11 @@
 """S8 (threads) and S9 (asyncio): no conveyance by default; capture(),
 wrap() and task_factory convey explicitly."""
 import asyncio
-import sys
 
 import dynscope
 from dynscope import bind, capture, get, wrap
 
-UNBOUND = "unbound"
-IN_PYODIDE = sys.platform == "emscripten"
-
-
-def run_async(coro):
-    """asyncio.run natively; in Pyodide the collector awaits the result on
-    the browser-style event loop (run_until_complete needs stack switching
-    there)."""
-    if IN_PYODIDE:
-        return coro
-    return asyncio.run(coro)
+from preamble import UNBOUND, IN_PYODIDE, run_async
 
 
 def test_capture_reenters_bindings():
@@ -48,7 +37,7 @@ def test_capture_is_a_copy():
         assert get("x") == 1
 
 
-def test_empty_capture():
+def test_an_empty_capture_binds_nothing():
     c = capture()
     assert c.bindings == {}
     assert c.run(lambda: get("x", UNBOUND)) == UNBOUND

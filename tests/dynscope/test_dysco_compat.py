@@ -7,25 +7,10 @@ import dynscope
 import dynscope.compat.dysco
 from dynscope.compat.dysco import Dysco, g
 
-IN_PYODIDE = sys.platform == "emscripten"
+from preamble import raises, run_async
 
 
-def raises(exc, fn, *args):
-    try:
-        fn(*args)
-    except exc as e:
-        return e
-    raise AssertionError(f"{fn!r} did not raise {exc.__name__}")
-
-
-def run_async(coro):
-    if IN_PYODIDE:
-        return coro
-    import asyncio
-    return asyncio.run(coro)
-
-
-def test_imports():
+def test_the_compat_module_imports_as_dysco_did():
     assert dynscope.compat.dysco.g is g
     assert dynscope.compat.dysco.Dysco is Dysco
     assert sys.modules["dynscope.compat.dysco"] is dynscope.compat.dysco
@@ -173,7 +158,7 @@ def test_variant_shares_bindings():
         assert name not in g and name not in readonly_g
 
 
-def test_decorator():
+def test_g_as_a_decorator_gives_the_call_a_readonly_view():
     g.value = 1
 
     @g(readonly=True)
@@ -189,7 +174,7 @@ def test_decorator():
     assert "inner_value" not in g
 
 
-def test_async_functions():
+def test_async_functions_see_the_callers_bindings():
     async def main():
         g.value = 1
 

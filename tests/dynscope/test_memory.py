@@ -8,7 +8,8 @@ import dynscope
 from dynscope import bind, capture, get, set_here
 from dynscope.compat.dysco import g
 
-IN_PYODIDE = sys.platform == "emscripten"
+from preamble import IN_PYODIDE
+
 N = int(os.environ.get("DYNSCOPE_MEMORY_N", 100_000 if IN_PYODIDE else 1_000_000))
 MB = 1 << 20
 # Under valgrind freed blocks are quarantined, so RSS grows by design: only

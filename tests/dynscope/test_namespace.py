@@ -4,15 +4,7 @@ import pickle
 import dynscope
 from dynscope import Namespace
 
-UNBOUND = "unbound"
-
-
-def raises(exc, fn, *args):
-    try:
-        fn(*args)
-    except exc as e:
-        return e
-    raise AssertionError(f"{fn!r} did not raise {exc.__name__}")
+from preamble import UNBOUND, raises
 
 
 def test_dynamic_is_the_default_namespace():
@@ -184,7 +176,7 @@ def test_namespace_subclass():
         assert c.user == "ada"
 
 
-def test_weak_references():
+def test_a_namespace_can_be_weakly_referenced():
     import weakref
 
     ns = Namespace()

@@ -6,19 +6,11 @@ with-statement; any other __enter__/__aenter__/__exit__ that pulls from an
 iterator is an ordinary resumer, and the iterator keeps its binding (S3)."""
 import asyncio
 import contextlib
-import sys
 
 import dynscope
 from dynscope import bind, get
 
-UNBOUND = "unbound"
-IN_PYODIDE = sys.platform == "emscripten"
-
-
-def run_async(coro):
-    if IN_PYODIDE:
-        return coro
-    return asyncio.run(coro)
+from preamble import UNBOUND, run_async
 
 
 def here():

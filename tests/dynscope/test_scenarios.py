@@ -6,16 +6,7 @@ import weakref
 import dynscope
 from dynscope import assign, bind, get, set_here, unbind
 
-UNBOUND = "unbound"
-IN_PYODIDE = sys.platform == "emscripten"
-
-
-def raises(exc, fn, *args):
-    try:
-        fn(*args)
-    except exc as e:
-        return e
-    raise AssertionError(f"{fn!r} did not raise {exc.__name__}")
+from preamble import UNBOUND, IN_PYODIDE, raises
 
 
 def test_s3_generator_suspended_inside_its_binding():
@@ -208,7 +199,7 @@ def test_unbind_removes_the_nearest_binding():
     assert not dynscope.bound("x")
 
 
-def test_bound():
+def test_bound_is_true_only_inside_a_binding_even_of_none():
     assert not dynscope.bound("x")
     with bind(x=None):
         assert dynscope.bound("x")

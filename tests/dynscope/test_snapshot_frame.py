@@ -7,15 +7,7 @@ import sys
 import dynscope
 from dynscope import bind, set_here
 
-IN_PYODIDE = sys.platform == "emscripten"
-
-
-def raises(exc, fn, *args, **kwargs):
-    try:
-        fn(*args, **kwargs)
-    except exc as e:
-        return e
-    raise AssertionError(f"{fn!r} did not raise {exc.__name__}")
+from preamble import IN_PYODIDE, raises
 
 
 def _bindings(snap):

@@ -3,19 +3,11 @@ were created, captured then (Clojure's conveyance to futures), and a
 task's own bindings never leak (S3 for tasks).  Issue 13 §1."""
 import asyncio
 import contextlib
-import sys
 
 import dynscope
 from dynscope import bind, get
 
-UNBOUND = "unbound"
-IN_PYODIDE = sys.platform == "emscripten"
-
-
-def run_async(coro):
-    if IN_PYODIDE:
-        return coro          # the collector awaits it on Pyodide's loop
-    return asyncio.run(coro)
+from preamble import UNBOUND, IN_PYODIDE, run_async
 
 
 @contextlib.asynccontextmanager
@@ -66,7 +58,7 @@ def test_without_conveyance_a_task_sees_only_the_loops_bindings():
     return run_async(check())
 
 
-def test_gather():
+def test_gather_conveys_the_bindings_to_its_children():
     async def check():
         async with conveying():
             with bind(x="gathered"):
@@ -77,7 +69,7 @@ def test_gather():
     return run_async(check())
 
 
-def test_task_group():
+def test_a_task_group_conveys_the_bindings_to_its_tasks():
     async def check():
         async with conveying():
             async with asyncio.TaskGroup() as tg:

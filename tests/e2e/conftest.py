@@ -1,10 +1,6 @@
-import os
-import sys
-
 import pytest
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "support"))
-from scopebox_server import ScopeboxServer  # noqa: E402
+from scopebox_server import ScopeboxServer
 
 
 @pytest.fixture(scope="module")

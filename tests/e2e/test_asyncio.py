@@ -38,7 +38,7 @@ WORKS = {
 
 
 @pytest.mark.parametrize("name", list(WORKS))
-def test_asyncio_works(server, name):
+def test_asyncio_programs_run_to_their_result(server, name):
     code, mode, expected = WORKS[name]
     status, _, out = server.run({"code": code, "mode": mode})
     assert status == 200 and out["ok"], out

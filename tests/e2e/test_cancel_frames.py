@@ -7,10 +7,8 @@ cancel on the pipe is fatal."""
 import json
 import os
 import subprocess
-import sys
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "support"))
-from worker_proc import Worker, frame  # noqa: E402
+from worker_proc import Worker, frame
 
 RUNTIME = os.environ["SCOPEBOX_RUNTIME_DIR"]
 LOOP = "print('hi')\nwhile True:\n    pass"

@@ -6,13 +6,11 @@ import base64
 import json
 import os
 import struct
-import sys
 import zlib
 
 import pytest
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "support"))
-from worker_proc import Worker  # noqa: E402
+from worker_proc import Worker
 
 RUNTIME = os.environ["SCOPEBOX_RUNTIME_DIR"]
 

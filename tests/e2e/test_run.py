@@ -116,7 +116,7 @@ def test_unknown_route_and_wrong_method(server):
     assert "POST" in headers.get("Allow", "")
 
 
-def test_healthz(server):
+def test_healthz_counts_every_worker(server):
     status, _, body = server.request("GET", "/healthz")
     assert status == 200
     assert body["ok"] is True

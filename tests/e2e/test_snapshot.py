@@ -4,13 +4,11 @@ runs predictable: every worker reseeds `random`, and os.urandom stays fresh."""
 import concurrent.futures
 import os
 import shutil
-import sys
 
 import pytest
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "support"))
-from scopebox_server import ScopeboxServer  # noqa: E402
-from worker_proc import Worker  # noqa: E402
+from scopebox_server import ScopeboxServer
+from worker_proc import Worker
 
 RUNTIME = os.environ["SCOPEBOX_RUNTIME_DIR"]
 NODE = os.environ["SCOPEBOX_NODE"]

@@ -4,10 +4,8 @@ worker ends cleanly when stdin ends between frames (after answering what it
 read), and a frame that breaks the protocol gets `fatal` and exit status 70."""
 import json
 import os
-import sys
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "support"))
-from worker_proc import Worker, frame  # noqa: E402
+from worker_proc import Worker, frame
 
 RUNTIME = os.environ["SCOPEBOX_RUNTIME_DIR"]
 EXIT_PROTOCOL = 70

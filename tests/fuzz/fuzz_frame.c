@@ -36,6 +36,9 @@ static void check_roundtrip(json_t *msg) {
     frame_decoder_free(&d);
 }
 
+/* libFuzzer's entry point; libFuzzer has no header that declares it. */
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     struct frame_decoder d;
     size_t off = 0, step = 1;

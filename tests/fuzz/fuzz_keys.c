@@ -10,6 +10,9 @@
 
 #include "keys.h"
 
+/* libFuzzer's entry point; libFuzzer has no header that declares it. */
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     char err[256], *header;
     size_t split, hlen, tlen;

@@ -23,6 +23,9 @@ static void check_reply(const json_t *reply) {
         abort();
 }
 
+/* libFuzzer's entry point; libFuzzer has no header that declares it. */
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     static const char *const versions[] = {NULL, "2025-06-18", "2099-01-01"};
     struct mcp_call call;
@@ -43,8 +46,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
             json_t *one;
             if (json_array_size(reply) == 0 || status != 200)
                 abort();
-            json_array_foreach(reply, i, one)
-                check_reply(one);
+            json_array_foreach(reply, i, one) check_reply(one);
         } else {
             check_reply(reply);
         }
@@ -92,8 +94,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         json_t *one;
         if (answered == 0 || !json_is_array(all))
             abort();
-        json_array_foreach(all, i, one)
-            check_reply(one);
+        json_array_foreach(all, i, one) check_reply(one);
         json_decref(all);
         mcp_batch_free(batch);
         break;

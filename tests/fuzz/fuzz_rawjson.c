@@ -40,6 +40,9 @@ static bool check(void *arg, const struct rawjson_member *m) {
     return true;
 }
 
+/* libFuzzer's entry point; libFuzzer has no header that declares it. */
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     struct ctx c = {(const char *)data, size, NULL, 0, false};
     char *copy = malloc(size ? size : 1); /* exactly the input: ASan sees overreads */

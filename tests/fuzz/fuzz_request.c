@@ -12,6 +12,9 @@
 
 #include "request.h"
 
+/* libFuzzer's entry point; libFuzzer has no header that declares it. */
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     static const enum request_kind kinds[] = {REQ_RUN, REQ_SESSION_RUN, REQ_SESSION_CREATE};
     struct run_request req;

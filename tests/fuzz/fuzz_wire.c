@@ -34,8 +34,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (json_is_integer(json_object_get(msg, "id")))
         id = (uint64_t)json_integer_value(json_object_get(msg, "id"));
 
-    must(wire_answers(msg, id, why, sizeof why) ==
-         (json_is_integer(json_object_get(msg, "id"))));
+    must(wire_answers(msg, id, why, sizeof why) == (json_is_integer(json_object_get(msg, "id"))));
     if (!wire_answers(msg, id + 1, why, sizeof why))
         must(memchr(why, 0, sizeof why) != NULL);
 
@@ -51,8 +50,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         json_decref(body);
     }
     if (wire_rejected(msg, &code, clean, sizeof clean)) {
-        const char *said = json_string_value(json_object_get(json_object_get(msg, "error"), "code"));
-        must(said != NULL && strcmp(said, api_codes[code].name) == 0 && api_codes[code].status != 500);
+        const char *said =
+            json_string_value(json_object_get(json_object_get(msg, "error"), "code"));
+        must(said != NULL && strcmp(said, api_codes[code].name) == 0 &&
+             api_codes[code].status != 500);
         must(memchr(clean, 0, sizeof clean) != NULL);
     }
     if (wire_output(msg, &stream, &text, &len))

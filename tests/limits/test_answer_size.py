@@ -4,14 +4,11 @@ marked, and no answer makes a worker die or an answer exceed the budget.
 Also: a MemoryError is the snippet's own error, and the output cap counts
 bytes."""
 import json
-import os
-import sys
 import urllib.request
 
 import pytest
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "support"))
-from scopebox_server import ScopeboxServer  # noqa: E402
+from scopebox_server import ScopeboxServer
 
 ANSWER_BYTES = 8 * 1024 * 1024  # PROTOCOL.md, "Answer size"
 SLACK = 1024  # what the host adds (`timing`)

@@ -4,16 +4,13 @@ request that has not finished arriving. Clients from other loopback
 addresses (127.0.0.2, ...) stand for other machines."""
 import http.client
 import json
-import os
 import select
 import socket
-import sys
 import time
 
 import pytest
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "support"))
-from scopebox_server import ScopeboxServer  # noqa: E402
+from scopebox_server import ScopeboxServer
 
 
 def port_of(server):

@@ -2,13 +2,10 @@
 after boot (wasm/runtime/fsstate.mjs): the tree, every entry's metadata and
 contents, and the inode counter. Seen from Python inside runs, through a
 real server with one worker (so every run lands on the same one)."""
-import os
-import sys
 
 import pytest
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "support"))
-from scopebox_server import ScopeboxServer  # noqa: E402
+from scopebox_server import ScopeboxServer
 
 # Every entry reachable from /, with what stat says (times to the
 # nanosecond, the inode), link targets and a digest of each file's bytes.

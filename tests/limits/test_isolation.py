@@ -1,14 +1,11 @@
 """No shared state between stateless requests: one worker, so that every
 request lands on the same interpreter; each case plants something and the
 next request must not see it. Sessions keep their state (persist)."""
-import os
-import sys
 import time
 
 import pytest
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "support"))
-from scopebox_server import ScopeboxServer  # noqa: E402
+from scopebox_server import ScopeboxServer
 
 
 @pytest.fixture(scope="module")

@@ -4,14 +4,11 @@ next request on the (possibly replaced) worker succeeds.
 
 The grace period is set to 700 ms so that a run the soft interrupt cannot
 stop is still answered within limit + 1 s (the acceptance bound)."""
-import os
-import sys
 import time
 
 import pytest
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "support"))
-from scopebox_server import ScopeboxServer  # noqa: E402
+from scopebox_server import ScopeboxServer
 
 LIMIT_MS = 1000
 GRACE_MS = 700
@@ -54,7 +51,7 @@ TIMEOUTS = {
 
 
 @pytest.mark.parametrize("name", list(TIMEOUTS))
-def test_timeout(server, name):
+def test_a_run_past_its_limit_is_stopped_with_504_timeout(server, name):
     status, out, elapsed = run(server, TIMEOUTS[name], timeout_ms=LIMIT_MS)
     assert status == 504, out
     assert out["ok"] is False and out["error"]["code"] == "timeout", out
@@ -95,7 +92,7 @@ MEMORY = {
 
 
 @pytest.mark.parametrize("name", list(MEMORY))
-def test_memory(server, name):
+def test_a_memory_bomb_gets_memory_error_or_a_replaced_worker(server, name):
     status, out, _ = run(server, MEMORY[name], timeout_ms=20000)
     if status == 200:
         assert out["ok"] is False, out
@@ -105,7 +102,7 @@ def test_memory(server, name):
     healthy_again(server)
 
 
-def test_recursion(server):
+def test_unbounded_recursion_raises_recursion_error(server):
     status, out, _ = run(server, "def f(n): return f(n + 1)\nf(0)")
     assert status == 200 and out["error"]["type"] == "RecursionError", out
 
@@ -121,7 +118,7 @@ def nested(call):
     nested("str(l)"),
     "import sys\nsys.setrecursionlimit(10**7)\ndef f(n): return f(n + 1)\nf(0)",
 ])
-def test_c_stack(server, code):
+def test_deep_c_recursion_never_takes_the_server_down(server, code):
     """C-level recursion: it works (the interpreter thread has a 256 MB
     stack), or a RecursionError, or a dead interpreter reported as a crash
     (500) and replaced, or a run that cannot stop in time (504); never
@@ -136,7 +133,7 @@ def test_c_stack(server, code):
     healthy_again(server)
 
 
-def test_output_cap(server):
+def test_output_past_the_cap_is_cut_and_marked_truncated(server):
     status, out, _ = run(server, "for i in range(3000):\n    print('x' * 100000)", timeout_ms=20000)
     assert status == 200 and out["ok"], out
     assert out["truncated"]["stdout"] is True

@@ -4,13 +4,10 @@ in the file system they are (/tmp, /dev/shm, /home, a pipe); and the host's
 backstop kills a busy worker past --worker-rss-mb (server/rsswatch.c).
 Through a real server with the sandbox on."""
 import errno
-import os
-import sys
 
 import pytest
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "support"))
-from scopebox_server import ScopeboxServer  # noqa: E402
+from scopebox_server import ScopeboxServer
 
 FILES_MB = 32
 HEAP_MB = 128

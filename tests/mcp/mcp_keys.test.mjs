@@ -2,18 +2,13 @@
 // REST API, through the official SDK's Streamable HTTP client transport
 // (its requestInit headers); without a key the SDK cannot even initialize.
 import assert from "node:assert/strict";
-import { mkdtempSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { after, before, test } from "node:test";
 
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 
-import { startServer } from "../browser/server.mjs";
+import { ALICE, BOB, startKeyedServer } from "../browser/server.mjs";
 
-const ALICE = "alice-0123456789abcdef0123456789";
-const BOB = "bob-fedcba9876543210fedcba987654";
 let server;
 
 async function connect(key) {
@@ -24,9 +19,7 @@ async function connect(key) {
 }
 
 before(async () => {
-  const keys = join(mkdtempSync(join(tmpdir(), "scopebox-mcp-keys-")), "api-keys");
-  writeFileSync(keys, `alice ${ALICE}\nbob ${BOB}\n`);
-  server = await startServer({ args: ["--workers", "1", "--api-keys-file", keys] });
+  server = await startKeyedServer();
 });
 
 after(() => server?.stop());

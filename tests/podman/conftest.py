@@ -2,13 +2,11 @@
 none), and the image built from a clean clone of HEAD."""
 import os
 import shutil
-import sys
 import tempfile
 
 import pytest
 
-sys.path.insert(0, os.path.dirname(__file__))
-import engine as eng  # noqa: E402
+import engine as eng
 
 # ctest's SKIP_RETURN_CODE (tests/podman/CMakeLists.txt): a suite whose tests
 # were all skipped is reported as skipped, never as passed.

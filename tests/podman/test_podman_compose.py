@@ -16,14 +16,12 @@ import os
 import re
 import socket
 import subprocess
-import sys
 import time
 
 import pytest
 import yaml
 
-sys.path.insert(0, os.path.dirname(__file__))
-import engine as eng  # noqa: E402
+import engine as eng
 
 PROJECT = "scopebox-test"
 

@@ -9,18 +9,14 @@ import re
 import shlex
 import socket
 import subprocess
-import sys
 import threading
 import time
 import uuid
 
 import pytest
 
-sys.path.insert(0, os.path.dirname(__file__))
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "support"))
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "security"))
-import engine as eng  # noqa: E402
-from scopebox_server import descendants  # noqa: E402
+import engine as eng
+from scopebox_server import descendants
 
 PREFIX = "/opt/scopebox"
 UID = 10001
@@ -82,7 +78,7 @@ def host_procs(c):
     return out
 
 
-def test_healthcheck(engine, server):
+def test_the_image_healthcheck_passes(engine, server):
     """The image keeps its HEALTHCHECK (docker format) and it passes."""
     hc = json.loads(engine.podman("image", "inspect", "--format", "{{json .Config.Healthcheck}}", eng.IMAGE).stdout)
     assert hc and hc["Test"][-1] == f"{PREFIX}/bin/scopebox-healthcheck", hc
@@ -104,7 +100,7 @@ def test_readme_curl_answers_42(server):
     assert body["ok"] is True and body["result"] == 42, body
 
 
-def test_session(server):
+def test_a_session_keeps_its_scope_across_runs(server):
     status, _, s = eng.request(server.url + "/v1/sessions", "POST", {"scope": {"n": 1}})
     assert status == 201, s
     sid = s["id"]
@@ -118,7 +114,7 @@ def test_session(server):
     assert status == 404 and r["error"]["code"] == "session_not_found", r
 
 
-def test_playground(server):
+def test_the_playground_and_its_pyodide_are_served(server):
     status, headers, page = eng.request(server.url + "/")
     assert status == 200 and headers["Content-Type"].startswith("text/html"), headers
     assert b"<html" in page.lower()

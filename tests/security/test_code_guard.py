@@ -6,13 +6,10 @@ worker survives, and compile()/exec() of source keep working.
 Each case is a real request to a server with the sandbox on. Before the
 guard these either crashed the worker (raw wasm memory access: 500
 worker_crashed) or succeeded (the code object was built)."""
-import os
-import sys
 
 import pytest
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "support"))
-from scopebox_server import ScopeboxServer  # noqa: E402
+from scopebox_server import ScopeboxServer
 
 
 @pytest.fixture(scope="module")

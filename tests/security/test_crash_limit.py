@@ -9,15 +9,13 @@ import json
 import os
 import signal
 import socket
-import sys
 import threading
 import time
 
 import pytest
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "support"))
-from openapi_check import OpenApi  # noqa: E402
-from scopebox_server import ScopeboxServer, descendants  # noqa: E402
+from openapi_check import OpenApi
+from scopebox_server import ScopeboxServer, descendants
 
 SPIN = {"code": "while True:\n    pass", "timeout_ms": 30000}
 KEY_A = "crash-a-0123456789abcdef01234567"

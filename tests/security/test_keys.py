@@ -3,9 +3,7 @@
 that made it, each key has a limit on runs and on sessions, and SIGHUP
 reloads the file. Off by default."""
 import json
-import os
 import signal
-import sys
 import threading
 import time
 import urllib.error
@@ -13,12 +11,9 @@ import urllib.request
 
 import pytest
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "support"))
-from openapi_check import OpenApi  # noqa: E402
-from scopebox_server import ScopeboxServer  # noqa: E402
+from openapi_check import OpenApi
+from scopebox_server import ALICE, BOB, ScopeboxServer, keyed_server
 
-ALICE = "alice-0123456789abcdef0123456789"
-BOB = "bob-fedcba9876543210fedcba987654"
 CAROL = "carol-00000000000000000000000000"
 SLOW = "import time\nt = time.monotonic()\nwhile time.monotonic() - t < 4:\n    pass\n'slow'"
 
@@ -34,15 +29,12 @@ def api():
 
 @pytest.fixture(scope="module")
 def keyed(tmp_path_factory):
-    path = tmp_path_factory.mktemp("keys") / "api-keys"
-    path.write_text(
-        "# name key limits\n"
-        f"alice {ALICE} runs=1 sessions=1\n"
-        "\n"
-        f"  bob\t{BOB}   sessions=2\n")
-    with ScopeboxServer("--workers", "2", "--max-sessions", "3", "--api-keys-file", str(path)) as s:
-        s.keys_path = path  # wait_healthy works as is: /healthz needs no key
-        s.wait_healthy(2)
+    # Comments, blank lines, odd spacing and per-key limits, as a real file has.
+    keys = ("# name key limits\n"
+            f"alice {ALICE} runs=1 sessions=1\n"
+            "\n"
+            f"  bob\t{BOB}   sessions=2\n")
+    with keyed_server(tmp_path_factory.mktemp("keys"), "--max-sessions", "3", keys=keys, workers=2) as s:
         yield s
 
 

@@ -5,13 +5,10 @@ asyncio tasks): a run that leaves a spinning task behind must not cost the
 next, innocent request its time limit. And no Python-reachable call ends
 the worker: exits, aborts, fatal signals and interpreter faults end the run
 with an error, and the same worker answers the next request."""
-import os
-import sys
 
 import pytest
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "support"))
-from scopebox_server import ScopeboxServer  # noqa: E402
+from scopebox_server import ScopeboxServer
 
 WORKERS = 2
 

@@ -1,5 +1,6 @@
 """Starts a real scopebox-server on a free loopback port for a test, and
 talks to it with urllib (a client we did not write)."""
+import contextlib
 import json
 import os
 import re
@@ -9,6 +10,13 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from pathlib import Path
+
+# The keys the keyed suites' servers accept (--api-keys-file), two callers
+# whose runs and sessions must stay apart.
+ALICE = "alice-0123456789abcdef0123456789"
+BOB = "bob-fedcba9876543210fedcba987654"
+KEYS = f"alice {ALICE}\nbob {BOB}\n"
 
 READY = re.compile(r"scopebox: ready on (http://[^ ]+) \((\d+) workers\)")
 
@@ -117,6 +125,14 @@ class ScopeboxServer:
     def run(self, body, **kw):
         return self.request("POST", "/v1/run", body, **kw)
 
+    def run_ok(self, code, mode="exec", **fields):
+        """POST /v1/run that must succeed: asserts a 200 whose snippet ran
+        without an exception, and returns the answer's body."""
+        status, _, body = self.run({"code": code, "mode": mode, **fields})
+        assert status == 200, body
+        assert body["ok"], body["error"]
+        return body
+
     def wait_healthy(self, workers, timeout=120):
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -125,3 +141,17 @@ class ScopeboxServer:
                 return body
             time.sleep(0.2)
         raise AssertionError(f"not {workers} ready workers in {timeout}s; log:\n" + self.log())
+
+
+@contextlib.contextmanager
+def keyed_server(directory, *args, keys=KEYS, workers=1):
+    """A server that wants a bearer key on every route but /healthz and /:
+    `keys` (a keys file's text, ALICE's and BOB's by default) is written to
+    `directory`/api-keys (the server's `keys_path`, for a reload) and
+    passed as --api-keys-file; started with `workers` ready."""
+    path = Path(directory) / "api-keys"
+    path.write_text(keys)
+    with ScopeboxServer("--workers", str(workers), *args, "--api-keys-file", str(path)) as s:
+        s.keys_path = path
+        s.wait_healthy(workers)
+        yield s

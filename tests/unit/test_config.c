@@ -74,9 +74,9 @@ static void test_queue_default_follows_workers(void) {
 static void test_flags(void) {
     struct config cfg;
     char err[256];
-    CHECK(parse(&cfg, err, "--host", "0.0.0.0", "--port", "0", "--workers", "4",
-                "--queue-size", "0", "--node", "/opt/node", "--runtime-dir", "/rt", "--web-dir",
-                "/w", "--boot-timeout-ms", "1", "--timeout-ms=250", "--queue-timeout-ms=0",
+    CHECK(parse(&cfg, err, "--host", "0.0.0.0", "--port", "0", "--workers", "4", "--queue-size",
+                "0", "--node", "/opt/node", "--runtime-dir", "/rt", "--web-dir", "/w",
+                "--boot-timeout-ms", "1", "--timeout-ms=250", "--queue-timeout-ms=0",
                 "--max-body-bytes=2048", "--node-arg", "--stack-size=4000", "--node-arg=-x",
                 "--port=65535", NULL) == CONFIG_OK);
     CHECK_STR(err, "");
@@ -105,7 +105,9 @@ static void test_help(void) {
 }
 
 static void test_errors(void) {
-    static const struct { const char *a, *b, *says; } cases[] = {
+    static const struct {
+        const char *a, *b, *says;
+    } cases[] = {
         {"--nope", NULL, "--nope"},
         {"--Port", "1", "--Port"},
         {"-p", "1", "-p"},

@@ -38,7 +38,8 @@ static enum frame_status feed_pieces(struct frame_decoder *d, const uint8_t *buf
                 size_t n;
                 uint8_t *p = frame_decoder_take(d, &n);
                 if (strlen(got) + n + 2 < got_size) {
-                    if (*frames) strcat(got, "|");
+                    if (*frames)
+                        strcat(got, "|");
                     strncat(got, (char *)p, n);
                 }
                 CHECK(p[n] == '\0');
@@ -110,7 +111,8 @@ static void test_split_everywhere(void) {
 
     for (size_t i = 0; i < 3; i++) {
         len += put_frame(stream + len, payloads[i]);
-        if (i) strcat(want, "|");
+        if (i)
+            strcat(want, "|");
         strcat(want, payloads[i]);
     }
     /* Every split point of the whole stream into two calls. */
@@ -226,8 +228,17 @@ static void test_bounds(void) {
 
 static void test_parse_message(void) {
     static const char *bad[] = {
-        "{}", "[]", "\"run\"", "12", "{\"type\":1}", "{\"type\":null}", "{\"Type\":\"run\"}",
-        "not json", "{\"type\":\"run\"", "{\"type\":\"run\"} {}", "\xff\xff",
+        "{}",
+        "[]",
+        "\"run\"",
+        "12",
+        "{\"type\":1}",
+        "{\"type\":null}",
+        "{\"Type\":\"run\"}",
+        "not json",
+        "{\"type\":\"run\"",
+        "{\"type\":\"run\"} {}",
+        "\xff\xff",
     };
     char why[128];
     const char *type;
@@ -265,10 +276,12 @@ static void test_garbage(void) {
         size_t pos = 0;
         while (pos < sizeof buf) {
             size_t used, take = 1 + (x >> 8) % 97;
-            if (take > sizeof buf - pos) take = sizeof buf - pos;
+            if (take > sizeof buf - pos)
+                take = sizeof buf - pos;
             enum frame_status st = frame_decoder_feed(&d, buf + pos, take, &used);
             CHECK(used <= take);
-            if (failed) CHECK(st == FRAME_ERROR && used == 0);
+            if (failed)
+                CHECK(st == FRAME_ERROR && used == 0);
             if (st == FRAME_ERROR) {
                 failed = true;
                 break;

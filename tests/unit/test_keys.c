@@ -38,7 +38,9 @@ static void test_parse(void) {
 }
 
 static void test_errors(void) {
-    static const struct { const char *text, *why; } bad[] = {
+    static const struct {
+        const char *text, *why;
+    } bad[] = {
         {"", "no keys"},
         {"# nothing\n   \n", "no keys"},
         {"alice\n", "line 1"},

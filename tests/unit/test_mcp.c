@@ -74,7 +74,8 @@ static void test_protocol(void) {
 
     /* A revision we do not speak: we answer with ours. */
     handle("{\"jsonrpc\":\"2.0\",\"id\":\"a\",\"method\":\"initialize\",\"params\":"
-           "{\"protocolVersion\":\"1999-01-01\"}}", NULL);
+           "{\"protocolVersion\":\"1999-01-01\"}}",
+           NULL);
     CHECK_STR(json_string_value(json_object_get(result(), "protocolVersion")), MCP_PROTOCOL_LATEST);
     CHECK_STR(json_string_value(json_object_get(reply, "id")), "a");
 
@@ -89,15 +90,18 @@ static void test_protocol(void) {
         json_array_foreach(tools, i, t) {
             CHECK_STR(json_string_value(json_object_get(json_object_get(t, "inputSchema"), "type")),
                       "object");
-            CHECK_STR(json_string_value(json_object_get(json_object_get(t, "outputSchema"), "type")),
-                      "object");
+            CHECK_STR(
+                json_string_value(json_object_get(json_object_get(t, "outputSchema"), "type")),
+                "object");
         }
-        CHECK_STR(json_string_value(json_object_get(json_array_get(tools, 0), "name")), "run_python");
+        CHECK_STR(json_string_value(json_object_get(json_array_get(tools, 0), "name")),
+                  "run_python");
     }
 
     CHECK(handle("{\"jsonrpc\":\"2.0\",\"method\":\"notifications/initialized\"}", NULL) ==
           MCP_ACCEPTED);
-    CHECK(handle("{\"jsonrpc\":\"2.0\",\"method\":\"no/such/notification\"}", NULL) == MCP_ACCEPTED);
+    CHECK(handle("{\"jsonrpc\":\"2.0\",\"method\":\"no/such/notification\"}", NULL) ==
+          MCP_ACCEPTED);
     CHECK(handle("{\"jsonrpc\":\"2.0\",\"id\":9,\"result\":{}}", NULL) == MCP_ACCEPTED);
 }
 
@@ -137,11 +141,13 @@ static void test_bad_messages(void) {
     CHECK(error_code() == MCP_INVALID_PARAMS);
     handle("{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/call\"}", NULL);
     CHECK(error_code() == MCP_INVALID_PARAMS);
-    handle("{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/call\",\"params\":{\"name\":\"nope\"}}",
-           NULL);
+    handle(
+        "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/call\",\"params\":{\"name\":\"nope\"}}",
+        NULL);
     CHECK(error_code() == MCP_INVALID_PARAMS);
     handle("{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/call\",\"params\":"
-           "{\"name\":\"run_python\",\"arguments\":[]}}", NULL);
+           "{\"name\":\"run_python\",\"arguments\":[]}}",
+           NULL);
     CHECK(error_code() == MCP_INVALID_PARAMS);
     handle("{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"ping\"}", "2099-01-01");
     CHECK(status == 400 && error_code() == MCP_INVALID_REQUEST);
@@ -151,57 +157,68 @@ static void test_tool_calls(void) {
     /* Arguments go through the REST parser: same checks, same codes, as a
      * tool error the model can read. */
     CHECK(handle("{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/call\",\"params\":"
-                 "{\"name\":\"run_python\",\"arguments\":{}}}", NULL) == MCP_REPLY);
+                 "{\"name\":\"run_python\",\"arguments\":{}}}",
+                 NULL) == MCP_REPLY);
     CHECK(json_is_true(json_object_get(result(), "isError")));
     CHECK_STR(structured_code(), "missing_field");
     handle("{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/call\",\"params\":"
-           "{\"name\":\"run_python\",\"arguments\":{\"code\":\"1\",\"session\":\"s\"}}}", NULL);
+           "{\"name\":\"run_python\",\"arguments\":{\"code\":\"1\",\"session\":\"s\"}}}",
+           NULL);
     CHECK_STR(structured_code(), "unknown_field");
     handle("{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/call\",\"params\":"
-           "{\"name\":\"run_python\",\"arguments\":{\"code\":\"1\",\"mode\":\"x\"}}}", NULL);
+           "{\"name\":\"run_python\",\"arguments\":{\"code\":\"1\",\"mode\":\"x\"}}}",
+           NULL);
     CHECK_STR(structured_code(), "invalid_value");
     handle("{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/call\",\"params\":"
-           "{\"name\":\"session_run\",\"arguments\":{\"code\":\"1\"}}}", NULL);
+           "{\"name\":\"session_run\",\"arguments\":{\"code\":\"1\"}}}",
+           NULL);
     CHECK_STR(structured_code(), "missing_field");
     handle("{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/call\",\"params\":"
-           "{\"name\":\"session_end\",\"arguments\":{\"session\":\"../x\"}}}", NULL);
+           "{\"name\":\"session_end\",\"arguments\":{\"session\":\"../x\"}}}",
+           NULL);
     CHECK_STR(structured_code(), "session_not_found");
     handle("{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/call\",\"params\":"
-           "{\"name\":\"session_end\",\"arguments\":{\"session\":\"abc\",\"x\":1}}}", NULL);
+           "{\"name\":\"session_end\",\"arguments\":{\"session\":\"abc\",\"x\":1}}}",
+           NULL);
     CHECK_STR(structured_code(), "unknown_field");
 
     CHECK(handle("{\"jsonrpc\":\"2.0\",\"id\":5,\"method\":\"tools/call\",\"params\":"
                  "{\"name\":\"run_python\",\"arguments\":{\"code\":\"x*2\",\"mode\":\"eval\","
-                 "\"scope\":{\"x\":21},\"timeout_ms\":100}}}", NULL) == MCP_CALL);
+                 "\"scope\":{\"x\":21},\"timeout_ms\":100}}}",
+                 NULL) == MCP_CALL);
     CHECK(call.job_kind == JOB_RUN && call.tool == MCP_RUN_PYTHON);
     CHECK(call.req.mode == RUN_EVAL && call.req.timeout_ms == 100);
     CHECK(json_integer_value(json_object_get(call.req.scope, "x")) == 21);
     {
         /* What a worker answers, made a tool result. */
-        json_t *r = json_loads("{\"ok\":true,\"result\":42,\"stdout\":\"hi\\n\",\"stderr\":\"\"}", 0, NULL);
+        json_t *r =
+            json_loads("{\"ok\":true,\"result\":42,\"stdout\":\"hi\\n\",\"stderr\":\"\"}", 0, NULL);
         json_t *a = mcp_call_reply(&call, r, NULL, true, 1.5, 2.25);
-        const json_t *res = json_object_get(a, "result"), *sc = json_object_get(res, "structuredContent");
+        const json_t *res = json_object_get(a, "result"),
+                     *sc = json_object_get(res, "structuredContent");
         CHECK(json_integer_value(json_object_get(a, "id")) == 5);
         CHECK(json_is_false(json_object_get(res, "isError")));
         CHECK(json_integer_value(json_object_get(sc, "result")) == 42);
         CHECK(json_real_value(json_object_get(json_object_get(sc, "timing"), "run_ms")) == 2.25);
         CHECK(json_object_get(r, "timing") == NULL); /* the job's object is not touched */
-        CHECK_STR(json_string_value(json_object_get(
-                      json_array_get(json_object_get(res, "content"), 0), "text")),
+        CHECK_STR(json_string_value(
+                      json_object_get(json_array_get(json_object_get(res, "content"), 0), "text")),
                   "hi\nresult: 42\n");
         json_decref(a);
         json_decref(r);
 
-        r = json_loads("{\"ok\":false,\"result\":null,\"stdout\":\"\",\"stderr\":\"\",\"error\":"
-                       "{\"type\":\"ZeroDivisionError\",\"message\":\"division by zero\",\"line\":2,"
-                       "\"source\":\"1/0\",\"traceback\":[{\"function\":\"<module>\",\"line\":2,"
-                       "\"source\":\"1/0\"}]}}", 0, NULL);
+        r = json_loads(
+            "{\"ok\":false,\"result\":null,\"stdout\":\"\",\"stderr\":\"\",\"error\":"
+            "{\"type\":\"ZeroDivisionError\",\"message\":\"division by zero\",\"line\":2,"
+            "\"source\":\"1/0\",\"traceback\":[{\"function\":\"<module>\",\"line\":2,"
+            "\"source\":\"1/0\"}]}}",
+            0, NULL);
         a = mcp_call_reply(&call, r, NULL, false, 0, 0);
         res = json_object_get(a, "result");
         CHECK(json_is_true(json_object_get(res, "isError")));
         CHECK(json_object_get(json_object_get(res, "structuredContent"), "timing") == NULL);
-        CHECK_STR(json_string_value(json_object_get(
-                      json_array_get(json_object_get(res, "content"), 0), "text")),
+        CHECK_STR(json_string_value(
+                      json_object_get(json_array_get(json_object_get(res, "content"), 0), "text")),
                   "Traceback (most recent call last):\n  line 2, in <module>\n    1/0\n"
                   "ZeroDivisionError: division by zero\n");
         json_decref(a);
@@ -219,48 +236,57 @@ static void test_tool_calls(void) {
     }
     mcp_call_free(&call);
 
-    CHECK(handle("{\"jsonrpc\":\"2.0\",\"id\":6,\"method\":\"tools/call\",\"params\":"
-                 "{\"name\":\"session_run\",\"arguments\":{\"session\":\"r1-abc\",\"code\":\"1\"}}}",
-                 NULL) == MCP_CALL);
+    CHECK(
+        handle("{\"jsonrpc\":\"2.0\",\"id\":6,\"method\":\"tools/call\",\"params\":"
+               "{\"name\":\"session_run\",\"arguments\":{\"session\":\"r1-abc\",\"code\":\"1\"}}}",
+               NULL) == MCP_CALL);
     CHECK(call.job_kind == JOB_SESSION_RUN);
     CHECK_STR(call.session, "r1-abc");
     CHECK(json_object_get(call.req.root, "session") == NULL);
     mcp_call_free(&call);
 
     CHECK(handle("{\"jsonrpc\":\"2.0\",\"id\":7,\"method\":\"tools/call\",\"params\":"
-                 "{\"name\":\"session_end\",\"arguments\":{\"session\":\"abc\"}}}", NULL) == MCP_CALL);
+                 "{\"name\":\"session_end\",\"arguments\":{\"session\":\"abc\"}}}",
+                 NULL) == MCP_CALL);
     CHECK(call.job_kind == JOB_SESSION_DELETE && call.req.root == NULL);
     mcp_call_free(&call);
 
     CHECK(handle("{\"jsonrpc\":\"2.0\",\"id\":7,\"method\":\"tools/call\",\"params\":"
-                 "{\"name\":\"session_fork\",\"arguments\":{\"session\":\"abc\"}}}", NULL) == MCP_CALL);
+                 "{\"name\":\"session_fork\",\"arguments\":{\"session\":\"abc\"}}}",
+                 NULL) == MCP_CALL);
     CHECK(call.job_kind == JOB_SESSION_FORK && call.req.root == NULL);
     CHECK_STR(call.session, "abc");
     mcp_call_free(&call);
 
     /* session_list: GET /v1/sessions's query, as arguments. */
     CHECK(handle("{\"jsonrpc\":\"2.0\",\"id\":7,\"method\":\"tools/call\",\"params\":"
-                 "{\"name\":\"session_list\"}}", NULL) == MCP_CALL);
-    CHECK(call.job_kind == JOB_SESSION_LIST && call.list_limit == 100 && call.list_after[0] == '\0');
+                 "{\"name\":\"session_list\"}}",
+                 NULL) == MCP_CALL);
+    CHECK(call.job_kind == JOB_SESSION_LIST && call.list_limit == 100 &&
+          call.list_after[0] == '\0');
     mcp_call_free(&call);
     CHECK(handle("{\"jsonrpc\":\"2.0\",\"id\":7,\"method\":\"tools/call\",\"params\":"
-                 "{\"name\":\"session_list\",\"arguments\":{\"limit\":2,\"after\":\"r1-x\"}}}", NULL) ==
-          MCP_CALL);
+                 "{\"name\":\"session_list\",\"arguments\":{\"limit\":2,\"after\":\"r1-x\"}}}",
+                 NULL) == MCP_CALL);
     CHECK(call.list_limit == 2);
     CHECK_STR(call.list_after, "r1-x");
     mcp_call_free(&call);
     handle("{\"jsonrpc\":\"2.0\",\"id\":7,\"method\":\"tools/call\",\"params\":"
-           "{\"name\":\"session_list\",\"arguments\":{\"limit\":0}}}", NULL);
+           "{\"name\":\"session_list\",\"arguments\":{\"limit\":0}}}",
+           NULL);
     CHECK_STR(structured_code(), "invalid_value");
     handle("{\"jsonrpc\":\"2.0\",\"id\":7,\"method\":\"tools/call\",\"params\":"
-           "{\"name\":\"session_list\",\"arguments\":{\"after\":\"../\"}}}", NULL);
+           "{\"name\":\"session_list\",\"arguments\":{\"after\":\"../\"}}}",
+           NULL);
     CHECK_STR(structured_code(), "invalid_value");
     handle("{\"jsonrpc\":\"2.0\",\"id\":7,\"method\":\"tools/call\",\"params\":"
-           "{\"name\":\"session_list\",\"arguments\":{\"page\":1}}}", NULL);
+           "{\"name\":\"session_list\",\"arguments\":{\"page\":1}}}",
+           NULL);
     CHECK_STR(structured_code(), "unknown_field");
 
     CHECK(handle("{\"jsonrpc\":\"2.0\",\"id\":8,\"method\":\"tools/call\",\"params\":"
-                 "{\"name\":\"session_start\"}}", NULL) == MCP_CALL);
+                 "{\"name\":\"session_start\"}}",
+                 NULL) == MCP_CALL);
     CHECK(call.job_kind == JOB_SESSION_CREATE && json_is_object(call.req.scope));
     mcp_call_free(&call);
 }
@@ -269,13 +295,14 @@ static void test_batches(void) {
     json_t *r;
     CHECK(handle("[{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"ping\"},"
                  "{\"jsonrpc\":\"2.0\",\"method\":\"notifications/initialized\"},"
-                 "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"nope\"}, 7]", "2025-03-26") == MCP_REPLY);
+                 "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"nope\"}, 7]",
+                 "2025-03-26") == MCP_REPLY);
     CHECK(status == 200 && json_array_size(reply) == 3);
     CHECK(json_integer_value(json_object_get(json_array_get(reply, 0), "id")) == 1);
-    CHECK(json_integer_value(json_object_get(json_object_get(json_array_get(reply, 1), "error"), "code")) ==
-          MCP_METHOD_NOT_FOUND);
-    CHECK(json_integer_value(json_object_get(json_object_get(json_array_get(reply, 2), "error"), "code")) ==
-          MCP_INVALID_REQUEST);
+    CHECK(json_integer_value(json_object_get(json_object_get(json_array_get(reply, 1), "error"),
+                                             "code")) == MCP_METHOD_NOT_FOUND);
+    CHECK(json_integer_value(json_object_get(json_object_get(json_array_get(reply, 2), "error"),
+                                             "code")) == MCP_INVALID_REQUEST);
     CHECK(handle("[{\"jsonrpc\":\"2.0\",\"method\":\"notifications/initialized\"}]", NULL) ==
           MCP_ACCEPTED);
 
@@ -284,7 +311,8 @@ static void test_batches(void) {
                  "{\"name\":\"run_python\",\"arguments\":{\"code\":\"1\"}}},"
                  "{\"jsonrpc\":\"2.0\",\"id\":\"b\",\"method\":\"ping\"},"
                  "{\"jsonrpc\":\"2.0\",\"id\":\"c\",\"method\":\"tools/call\",\"params\":"
-                 "{\"name\":\"session_end\",\"arguments\":{\"session\":\"abc\"}}}]", NULL) == MCP_BATCH);
+                 "{\"name\":\"session_end\",\"arguments\":{\"session\":\"abc\"}}}]",
+                 NULL) == MCP_BATCH);
     CHECK(batch != NULL && batch->n_calls == 2);
     CHECK(mcp_batch_next(batch)->job_kind == JOB_RUN);
     r = json_loads("{\"ok\":true,\"result\":1,\"stdout\":\"\",\"stderr\":\"\"}", 0, NULL);
@@ -301,8 +329,9 @@ static void test_batches(void) {
     CHECK_STR(json_string_value(json_object_get(json_array_get(r, 0), "id")), "a");
     CHECK_STR(json_string_value(json_object_get(json_array_get(r, 1), "id")), "b");
     CHECK_STR(json_string_value(json_object_get(json_array_get(r, 2), "id")), "c");
-    CHECK(json_integer_value(json_object_get(json_object_get(json_object_get(json_array_get(r, 0), "result"),
-                                                             "structuredContent"), "result")) == 1);
+    CHECK(json_integer_value(json_object_get(
+              json_object_get(json_object_get(json_array_get(r, 0), "result"), "structuredContent"),
+              "result")) == 1);
     json_decref(r);
     mcp_batch_free(batch);
     batch = NULL;
@@ -319,13 +348,15 @@ static void keep(void *arg, const char *msg, size_t len) {
 
 /* Progress tokens, notifications/cancelled, and the run ids they meet at. */
 static void test_streaming_and_cancel(void) {
-    char a[RUN_ID_MAX + 1], b[RUN_ID_MAX + 1], sid[MCP_SESSION_ID_MAX + 1], sid2[MCP_SESSION_ID_MAX + 1];
+    char a[RUN_ID_MAX + 1], b[RUN_ID_MAX + 1], sid[MCP_SESSION_ID_MAX + 1],
+        sid2[MCP_SESSION_ID_MAX + 1];
     json_t *one = json_integer(1), *one_text = json_string("1");
     struct mcp_progress *p;
 
     CHECK(handle("{\"jsonrpc\":\"2.0\",\"id\":9,\"method\":\"tools/call\",\"params\":"
                  "{\"name\":\"run_python\",\"arguments\":{\"code\":\"print(1)\"},"
-                 "\"_meta\":{\"progressToken\":\"tok\"}}}", NULL) == MCP_CALL);
+                 "\"_meta\":{\"progressToken\":\"tok\"}}}",
+                 NULL) == MCP_CALL);
     CHECK(mcp_call_streams(&call));
     CHECK_STR(json_string_value(call.progress_token), "tok");
     /* Named from the session and the request id, unless the call named it. */
@@ -345,13 +376,15 @@ static void test_streaming_and_cancel(void) {
 
     CHECK(handle("{\"jsonrpc\":\"2.0\",\"id\":9,\"method\":\"tools/call\",\"params\":"
                  "{\"name\":\"run_python\",\"arguments\":{\"code\":\"1\",\"run_id\":\"mine\"},"
-                 "\"_meta\":{\"progressToken\":[1]}}}", NULL) == MCP_CALL);
+                 "\"_meta\":{\"progressToken\":[1]}}}",
+                 NULL) == MCP_CALL);
     CHECK(!mcp_call_streams(&call)); /* not a token: answered, not streamed */
     CHECK(mcp_call_name_run(&call, "s1"));
     CHECK_STR(json_string_value(call.req.run_id), "mine");
     mcp_call_free(&call);
     CHECK(handle("{\"jsonrpc\":\"2.0\",\"id\":9,\"method\":\"tools/call\",\"params\":"
-                 "{\"name\":\"session_start\",\"_meta\":{\"progressToken\":1}}}", NULL) == MCP_CALL);
+                 "{\"name\":\"session_start\",\"_meta\":{\"progressToken\":1}}}",
+                 NULL) == MCP_CALL);
     CHECK(!mcp_call_streams(&call)); /* only runs stream */
     mcp_call_free(&call);
 
@@ -372,11 +405,13 @@ static void test_streaming_and_cancel(void) {
     CHECK(strcmp(a, b) != 0);
 
     CHECK(handle("{\"jsonrpc\":\"2.0\",\"method\":\"notifications/cancelled\",\"params\":"
-                 "{\"requestId\":9,\"reason\":\"user\"}}", NULL) == MCP_ACCEPTED);
+                 "{\"requestId\":9,\"reason\":\"user\"}}",
+                 NULL) == MCP_ACCEPTED);
     CHECK(json_integer_value(call.cancel_id) == 9 && reply == NULL);
     mcp_call_free(&call);
     CHECK(handle("{\"jsonrpc\":\"2.0\",\"method\":\"notifications/cancelled\",\"params\":"
-                 "{\"requestId\":null}}", NULL) == MCP_ACCEPTED);
+                 "{\"requestId\":null}}",
+                 NULL) == MCP_ACCEPTED);
     CHECK(call.cancel_id == NULL);
     CHECK(handle("{\"jsonrpc\":\"2.0\",\"method\":\"notifications/initialized\"}", NULL) ==
           MCP_ACCEPTED);
@@ -387,7 +422,8 @@ static void test_streaming_and_cancel(void) {
                  NULL) == MCP_REPLY);
 
     CHECK(handle("{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"initialize\",\"params\":"
-                 "{\"protocolVersion\":\"2025-11-25\"}}", NULL) == MCP_REPLY);
+                 "{\"protocolVersion\":\"2025-11-25\"}}",
+                 NULL) == MCP_REPLY);
     CHECK(call.initialize);
     CHECK(handle("{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"initialize\"}", NULL) == MCP_REPLY);
     CHECK(!call.initialize); /* an error answer starts nothing */

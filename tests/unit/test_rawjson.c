@@ -23,7 +23,8 @@ static bool collect(void *arg, const struct rawjson_member *m) {
 
 static void test_members(void) {
     struct seen s = {0};
-    const char *t = " { \"a\" : 0.1 , \"b\":\"x,}\\\"]\", \"c\":{\"d\":[1,{\"e\":\"}\"}]},\"\\u0074\":-0.0 } ";
+    const char *t =
+        " { \"a\" : 0.1 , \"b\":\"x,}\\\"]\", \"c\":{\"d\":[1,{\"e\":\"}\"}]},\"\\u0074\":-0.0 } ";
     CHECK(rawjson_members(t, strlen(t), collect, &s));
     CHECK(s.n == 4);
     CHECK_STR(s.keys[0], "a");
@@ -37,8 +38,9 @@ static void test_members(void) {
 }
 
 static void test_malformed(void) {
-    static const char *bad[] = {"", "[]", "{", "{\"a\"", "{\"a\":", "{\"a\":}", "{\"a\":1",
-                                "{\"a\":1,", "{a:1}", "{\"a\":[1}", "{\"a\":\"1}", "1"};
+    static const char *bad[] = {"",        "[]",         "{",           "{\"a\"",
+                                "{\"a\":", "{\"a\":}",   "{\"a\":1",    "{\"a\":1,",
+                                "{a:1}",   "{\"a\":[1}", "{\"a\":\"1}", "1"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         struct seen s = {0};
         CHECK(!rawjson_members(bad[i], strlen(bad[i]), collect, &s));

@@ -40,7 +40,8 @@ static void test_valid(void) {
     request_free(&req);
     CHECK(req.root == NULL);
 
-    const char *full = "{\"code\":\"x*2\",\"mode\":\"eval\",\"scope\":{\"x\":21,\"s\":\"\\u0000\"}}";
+    const char *full =
+        "{\"code\":\"x*2\",\"mode\":\"eval\",\"scope\":{\"x\":21,\"s\":\"\\u0000\"}}";
     CHECK_STR(parse_n(full, strlen(full), &err, &req), "ok");
     CHECK(req.mode == RUN_EVAL);
     CHECK(json_integer_value(json_object_get(req.scope, "x")) == 21);
@@ -60,8 +61,18 @@ static void test_valid(void) {
 
 static void test_invalid_json(void) {
     static const char *bodies[] = {
-        "", " ", "{", "}", "{\"code\":\"x\"", "{\"code\":\"x\"} {}", "{\"code\":\"x\"}x",
-        "{'code':'x'}", "{code:\"x\"}", "{\"code\":\"x\",}", "nul", "{\"code\":\"\\ud800\"}",
+        "",
+        " ",
+        "{",
+        "}",
+        "{\"code\":\"x\"",
+        "{\"code\":\"x\"} {}",
+        "{\"code\":\"x\"}x",
+        "{'code':'x'}",
+        "{code:\"x\"}",
+        "{\"code\":\"x\",}",
+        "nul",
+        "{\"code\":\"\\ud800\"}",
         "{\"code\":\"x\",\"code\":\"y\"}", /* duplicate keys are ambiguous */
         "{\"code\":\"\x01\"}",
         "{\"code\":\"x\",\"scope\":{\"a\\u0000b\":1}}", /* NUL in a key */
@@ -87,8 +98,10 @@ static void test_invalid_json(void) {
     size_t depth = 100000, n = 0;
     char *deep = malloc(depth * 2 + 64);
     n += (size_t)sprintf(deep, "{\"code\":\"x\",\"scope\":{\"a\":");
-    for (size_t i = 0; i < depth; i++) deep[n++] = '[';
-    for (size_t i = 0; i < depth; i++) deep[n++] = ']';
+    for (size_t i = 0; i < depth; i++)
+        deep[n++] = '[';
+    for (size_t i = 0; i < depth; i++)
+        deep[n++] = ']';
     n += (size_t)sprintf(deep + n, "}}");
     CHECK_STR(parse_n(deep, n, &err, NULL), ERR_INVALID_JSON);
     free(deep);
@@ -134,7 +147,9 @@ static void test_missing_field(void) {
 }
 
 static void test_invalid_type(void) {
-    static const struct { const char *body, *field; } cases[] = {
+    static const struct {
+        const char *body, *field;
+    } cases[] = {
         {"{\"code\":1}", "'code'"},
         {"{\"code\":null}", "'code'"},
         {"{\"code\":[\"x\"]}", "'code'"},
@@ -161,7 +176,9 @@ static void test_invalid_type(void) {
 }
 
 static void test_invalid_value(void) {
-    static const struct { const char *body, *field; } cases[] = {
+    static const struct {
+        const char *body, *field;
+    } cases[] = {
         {"{\"code\":\"\"}", "'code'"},
         {"{\"code\":\"\\u0000\"}", "'code'"},
         {"{\"code\":\"x = 1\\u0000\"}", "'code'"},
@@ -242,14 +259,28 @@ static void test_large_code(void) {
 
 static void test_media_type(void) {
     static const char *accepted[] = {
-        NULL, "", "  ", "application/json", "Application/JSON", "application/json; charset=utf-8",
-        "application/json;charset=UTF-8", "application/json; charset=\"utf-8\"",
-        "application/json ; charset=utf8", "application/json; foo=bar",
+        NULL,
+        "",
+        "  ",
+        "application/json",
+        "Application/JSON",
+        "application/json; charset=utf-8",
+        "application/json;charset=UTF-8",
+        "application/json; charset=\"utf-8\"",
+        "application/json ; charset=utf8",
+        "application/json; foo=bar",
     };
     static const char *refused[] = {
-        "text/plain", "application/jsonx", "application/xml", "multipart/form-data; boundary=x",
-        "json", "application/json; charset=latin1", "application/json; charset=utf-16",
-        "text/plain; charset=utf-8", "*/*", "application/x-www-form-urlencoded",
+        "text/plain",
+        "application/jsonx",
+        "application/xml",
+        "multipart/form-data; boundary=x",
+        "json",
+        "application/json; charset=latin1",
+        "application/json; charset=utf-16",
+        "text/plain; charset=utf-8",
+        "*/*",
+        "application/x-www-form-urlencoded",
         "application/x-www-form-urlencoded; charset=utf-8",
     };
     struct api_error err;
@@ -276,13 +307,29 @@ static void test_size(void) {
 }
 
 static void test_utf8(void) {
-    static const struct { const char *s; int ok; size_t bad; } cases[] = {
-        {"\x7f", 1, 0}, {"\xc2\x80", 1, 0}, {"\xdf\xbf", 1, 0}, {"\xe0\xa0\x80", 1, 0},
-        {"\xef\xbf\xbf", 1, 0}, {"\xf0\x90\x80\x80", 1, 0}, {"\xf4\x8f\xbf\xbf", 1, 0},
-        {"\xed\x9f\xbf", 1, 0}, {"\xee\x80\x80", 1, 0},
-        {"\xc1\xbf", 0, 0}, {"\xe0\x9f\xbf", 0, 0}, {"\xf0\x8f\xbf\xbf", 0, 0},
-        {"\xed\xa0\x80", 0, 0}, {"\xed\xbf\xbf", 0, 0}, {"\xf4\x90\x80\x80", 0, 0},
-        {"\xf5\x80\x80\x80", 0, 0}, {"ab\xfe", 0, 2}, {"abc\xe2\x82", 0, 3},
+    static const struct {
+        const char *s;
+        int ok;
+        size_t bad;
+    } cases[] = {
+        {"\x7f", 1, 0},
+        {"\xc2\x80", 1, 0},
+        {"\xdf\xbf", 1, 0},
+        {"\xe0\xa0\x80", 1, 0},
+        {"\xef\xbf\xbf", 1, 0},
+        {"\xf0\x90\x80\x80", 1, 0},
+        {"\xf4\x8f\xbf\xbf", 1, 0},
+        {"\xed\x9f\xbf", 1, 0},
+        {"\xee\x80\x80", 1, 0},
+        {"\xc1\xbf", 0, 0},
+        {"\xe0\x9f\xbf", 0, 0},
+        {"\xf0\x8f\xbf\xbf", 0, 0},
+        {"\xed\xa0\x80", 0, 0},
+        {"\xed\xbf\xbf", 0, 0},
+        {"\xf4\x90\x80\x80", 0, 0},
+        {"\xf5\x80\x80\x80", 0, 0},
+        {"ab\xfe", 0, 2},
+        {"abc\xe2\x82", 0, 3},
         {"a\xc3\x28", 0, 1},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
@@ -301,7 +348,9 @@ static void test_error_json(void) {
     api_error_set(&err, 404, ERR_NOT_FOUND, "no such resource: %s", "/x");
     json_t *j = api_error_json(&err);
     char *s = json_dumps(j, JSON_COMPACT);
-    CHECK_STR(s, "{\"ok\":false,\"error\":{\"code\":\"not_found\",\"message\":\"no such resource: /x\"}}");
+    CHECK_STR(
+        s,
+        "{\"ok\":false,\"error\":{\"code\":\"not_found\",\"message\":\"no such resource: /x\"}}");
     free(s);
     json_decref(j);
     CHECK_STR(run_mode_name(RUN_EXEC), "exec");

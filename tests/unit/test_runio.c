@@ -64,7 +64,8 @@ static void test_globs(void) {
     CHECK_STR(glob_code("a[/]b"), ERR_INVALID_GLOB); /* a class never spans a '/' */
     CHECK_STR(glob_code("***"), ERR_INVALID_GLOB);
     CHECK_STR(glob_code("x**/a"), ERR_INVALID_GLOB);
-    CHECK_STR(glob_code("/t*/a"), ERR_INVALID_GLOB); /* absolute: a literal writable directory first */
+    CHECK_STR(glob_code("/t*/a"),
+              ERR_INVALID_GLOB); /* absolute: a literal writable directory first */
     CHECK_STR(glob_code("out/"), ERR_INVALID_GLOB);
 }
 
@@ -86,8 +87,8 @@ static void test_sizes(void) {
     char *text = malloc(FILES_MAX_BYTES + 2);
     memset(text, 'x', FILES_MAX_BYTES + 1);
     text[FILES_MAX_BYTES + 1] = '\0';
-    json_t *v = json_pack("[{s:s, s:s%}, {s:s, s:s}]", "path", "a", "text", text, (size_t)FILES_MAX_BYTES,
-                          "path", "b", "text", "");
+    json_t *v = json_pack("[{s:s, s:s%}, {s:s, s:s}]", "path", "a", "text", text,
+                          (size_t)FILES_MAX_BYTES, "path", "b", "text", "");
     CHECK(runio_check_files(v, &err));
     json_decref(v);
     v = json_pack("[{s:s, s:s%}, {s:s, s:s}]", "path", "a", "text", text, (size_t)FILES_MAX_BYTES,

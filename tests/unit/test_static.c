@@ -71,10 +71,28 @@ int main(void) {
     CHECK(serves("/sub/page.html", "text/html; charset=utf-8", 1));
 
     static const char *refused[] = {
-        "", "index.html", "/missing.html", "/sub", "/sub/", "//index.html", "/sub//page.html",
-        "/../secret.txt", "/sub/../index.html", "/./index.html", "/..", "/.", "/.env",
-        "/%2e%2e/secret.txt", "/..%2fsecret.txt", "/sub\\..\\index.html", "/index.html?x=1",
-        "/index.html/", "/fifo", "/ index.html", "/index.html\n", "/\xc3\xa9.html",
+        "",
+        "index.html",
+        "/missing.html",
+        "/sub",
+        "/sub/",
+        "//index.html",
+        "/sub//page.html",
+        "/../secret.txt",
+        "/sub/../index.html",
+        "/./index.html",
+        "/..",
+        "/.",
+        "/.env",
+        "/%2e%2e/secret.txt",
+        "/..%2fsecret.txt",
+        "/sub\\..\\index.html",
+        "/index.html?x=1",
+        "/index.html/",
+        "/fifo",
+        "/ index.html",
+        "/index.html\n",
+        "/\xc3\xa9.html",
         "/sub/.hidden",
     };
     for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {

@@ -169,9 +169,9 @@ static void test_answer_loses_the_protocol_members(void) {
 }
 
 static void test_stopped_body_keeps_what_the_worker_said_and_nulls_the_rest(void) {
-    static const char *const members[] = {"stdout", "stderr", "output", "files", "truncated",
-                                          "scope", "definitions", "changes", "dynamic",
-                                          "tasks_cancelled", "result"};
+    static const char *const members[] = {"stdout",    "stderr",          "output",      "files",
+                                          "truncated", "scope",           "definitions", "changes",
+                                          "dynamic",   "tasks_cancelled", "result"};
     json_t *said = parse("{\"type\":\"timeout\",\"id\":1,\"timing\":{},\"stdout\":\"so far\","
                          "\"error\":{\"line\":3,\"traceback\":\"tb\",\"code\":\"x\"}}");
     json_t *body = wire_stopped_steal(said, API_TIMEOUT, "interrupt", "too long");

@@ -4,17 +4,13 @@
 //
 // Two stages: loadInterpreter (Pyodide itself, from the build-time memory
 // snapshot when there is one, see snapshot.mjs; cold otherwise) and
-// installRuntime (dynscope and our package, which never are in a snapshot).
+// installRuntime (dynscope and our package, which never are in a snapshot;
+// install.mjs, shared with the playground's browser engine).
 import { readFileSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { discardSnapshot, readSnapshot } from "./snapshot.mjs";
-
-// Installed into site-packages so that `import dynscope` needs no step from
-// the snippet and `dynscope.__file__` names the side module.
-const SIDE_MODULE = "dynscope.abi3.so";
-const WORKER_PACKAGE = "scopebox_worker";
-const FIXED_MTIME = 1e12; // ms: 2001-09-09
+import { SIDE_MODULE, WORKER_PACKAGE, installRuntime as install, reseedRandom } from "./install.mjs";
 
 // `loadOptions` go to loadPyodide as they are: the worker's sandbox passes
 // `jsglobals` and `createPyodideModule` (lockdown.mjs).
@@ -57,51 +53,19 @@ export async function loadInterpreter({ runtimeDir, stdout, stderr, loadOptions 
   return { py: await loadPyodide(options), snapshot: false };
 }
 
-// Import caches keep files' and directories' times, which the boot just set
-// to "now": fixed instead, so that every worker's heap is the same after the
-// imports (session images are relative to it, image.mjs).
-function fixTimes(FS) {
-  const walk = (path) => {
-    let st;
-    try {
-      st = FS.lstat(path);
-    } catch {
-      return;
-    }
-    if (FS.isLink(st.mode)) return;
-    if (FS.isDir(st.mode)) {
-      for (const name of FS.readdir(path)) {
-        if (name !== "." && name !== "..") walk(path === "/" ? `/${name}` : `${path}/${name}`);
-      }
-    }
-    FS.utime(path, FIXED_MTIME, FIXED_MTIME);
-  };
-  for (const name of FS.readdir("/")) if (!["dev", "proc", ".", ".."].includes(name)) walk(`/${name}`);
-  FS.utime("/", FIXED_MTIME, FIXED_MTIME);
-}
-
+// The runtime directory's side module and runner package, installed by the
+// installer the browser engine shares (install.mjs).
 export function installRuntime(py, runtimeDir) {
-  const sitePackages = py.runPython("import site; site.getsitepackages()[0]");
-  py.FS.writeFile(`${sitePackages}/${SIDE_MODULE}`, readFileSync(join(runtimeDir, SIDE_MODULE)));
   const pkg = join(runtimeDir, WORKER_PACKAGE);
-  py.FS.mkdirTree(`${sitePackages}/${WORKER_PACKAGE}`);
-  for (const name of readdirSync(pkg).filter((n) => n.endsWith(".py"))) {
-    py.FS.writeFile(`${sitePackages}/${WORKER_PACKAGE}/${name}`, readFileSync(join(pkg, name)));
-  }
-  fixTimes(py.FS);
-  py.runPython(
-    "import sys\n" +
-      "if sys.path.count('') > 1: sys.path.remove('')\n" + // a restore inserts it again
-      // Only site-packages' finder has a stale listing; importlib.invalidate_caches()
-      // would import importlib.metadata (and email) into every worker: +220 ms.
-      `sys.path_importer_cache.pop(${JSON.stringify(sitePackages)}, None)\n` +
-      `import dynscope, ${WORKER_PACKAGE}\n`,
-  );
+  install(py, {
+    sideModule: readFileSync(join(runtimeDir, SIDE_MODULE)),
+    packageFiles: readdirSync(pkg).filter((n) => n.endsWith(".py")).map((n) => [n, readFileSync(join(pkg, n))]),
+  });
 }
 
 export async function bootPython({ runtimeDir, stdout, stderr, loadOptions = {}, snapshot = true }) {
   const { py } = await loadInterpreter({ runtimeDir, stdout, stderr, loadOptions, snapshot });
   installRuntime(py, runtimeDir);
-  py.runPython("import sys\nif 'random' in sys.modules: sys.modules['random'].seed()");
+  reseedRandom(py);
   return py;
 }

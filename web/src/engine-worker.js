@@ -1,8 +1,9 @@
 // The browser engine's interpreter: Pyodide with the dynscope side module
-// and the scopebox runner package, set up as wasm/runtime/boot.mjs sets up
-// a server worker, so both engines run the same Python. It runs in a Web
-// Worker: the page stays responsive while Python runs, and the side module
-// may be compiled synchronously (the main thread refuses over 8 MB).
+// and the scopebox runner package, installed by the installer the server's
+// workers use (wasm/runtime/install.mjs), so both engines run the same
+// Python. It runs in a Web Worker: the page stays responsive while Python
+// runs, and the side module may be compiled synchronously (the main thread
+// refuses over 8 MB).
 //
 // Messages in:  {type: "boot", interrupt: SharedArrayBuffer | null, heapCapBytes}
 //               {type: "call", id, payload, fresh}   payload: a PROTOCOL.md request, as JSON text;
@@ -12,8 +13,7 @@
 //               {type: "output", id, stream, text}  a streamed run's output, as it is written
 //               {type: "answer", id, json, ms} | {type: "crash", id, message}
 import { capHeapGrowth, hookImports } from "../../wasm/runtime/heap-cap.mjs";
-
-const SIDE_MODULE = "dynscope.abi3.so";
+import { SIDE_MODULE, WORKER_PACKAGE, installRuntime, reseedRandom } from "../../wasm/runtime/install.mjs";
 const base = new URL("./", self.location.href);
 
 let py = null;
@@ -95,7 +95,7 @@ async function fetchRuntime() {
   const manifest = await fetchOk(new URL("engine/manifest.json", base), "json");
   const files = await Promise.all(manifest.package.files.map(async (name) =>
     [name, await fetchOk(new URL(`engine/${manifest.package.name}/${name}`, base))]));
-  return { manifest, sideModule: await fetchOk(new URL(`engine/${SIDE_MODULE}`, base)), files };
+  return { sideModule: await fetchOk(new URL(`engine/${SIDE_MODULE}`, base)), files };
 }
 
 async function boot(msg) {
@@ -119,15 +119,11 @@ async function boot(msg) {
     interrupt = new Int32Array(msg.interrupt);
     py.setInterruptBuffer(interrupt);
   }
-  const { manifest, sideModule, files } = await runtime;
-  const sitePackages = py.runPython("import site; site.getsitepackages()[0]");
-  py.FS.writeFile(`${sitePackages}/${SIDE_MODULE}`, sideModule);
-  const pkg = `${sitePackages}/${manifest.package.name}`;
-  py.FS.mkdirTree(pkg);
-  for (const [name, data] of files) py.FS.writeFile(`${pkg}/${name}`, data);
-  py.runPython(`import importlib; importlib.invalidate_caches(); import dynscope, ${manifest.package.name}`);
+  const { sideModule, files } = await runtime;
+  installRuntime(py, { sideModule, packageFiles: files });
+  reseedRandom(py);
   // The run's own asyncio loops, as in the server's worker (aio.py).
-  const runner = py.pyimport(manifest.package.name);
+  const runner = py.pyimport(WORKER_PACKAGE);
   runner.install(undefined, emit);
   runJson = runner.run_json;
   bootEntries = Object.fromEntries(WRITABLE_DIRS.map((d) => [d, new Set(entries(d))]));

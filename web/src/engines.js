@@ -4,13 +4,19 @@
 import { Client } from "../../clients/js/scopebox.mjs";
 import { parseAnswer } from "./values.js";
 
-const OUTPUT_CAP = 1 << 20; // the server's default --output-cap-bytes
-const GRACE_MS = 1000; // the server's default --timeout-grace-ms
-const HEAP_CAP_BYTES = 256 * 1024 * 1024; // the server's default --worker-heap-mb
+// The browser engine's limits are the server's defaults, so that a snippet
+// meets the same limits in both (tests/browser/defaults.test.mjs compares
+// them with scopebox-server --help).
+export const HOST_DEFAULTS = Object.freeze({
+  outputCapBytes: 1 << 20, // --output-cap-bytes
+  timeoutGraceMs: 700, // --timeout-grace-ms: past the limit, before the worker is ended
+  heapCapBytes: 256 * 1024 * 1024, // --worker-heap-mb
+});
+const { outputCapBytes: OUTPUT_CAP, timeoutGraceMs: GRACE_MS, heapCapBytes: HEAP_CAP_BYTES } = HOST_DEFAULTS;
 // Stop on the server engine asks the server to cancel and waits this long
 // for the cancelled run's answer (what it printed and took until then)
 // before hanging up; the server interrupts at once and kills a worker that
-// does not stop within its 1 s grace.
+// does not stop within its grace (--timeout-grace-ms).
 const CANCEL_WAIT_MS = 4000;
 
 // A run's stdin, files and collect patterns, only those the request has.

@@ -20,19 +20,18 @@
 #include <stdlib.h>
 
 typedef struct {
-    PyObject *frame;      /* strong while entered */
+    PyObject *frame; /* strong while entered */
     ds_layer *layer;
 } entry;
 
 typedef struct {
-    PyObject_VAR_HEAD
-    ds_store *store;
+    PyObject_VAR_HEAD ds_store *store;
     Py_ssize_t n;
-    Py_ssize_t depth;     /* entries in use */
+    Py_ssize_t depth; /* entries in use */
     Py_ssize_t cap;
-    entry *entries;       /* == &first while cap == 1 */
+    entry *entries; /* == &first while cap == 1 */
     entry first;
-    ds_layer layer0;      /* the layer of entry 0 */
+    ds_layer layer0; /* the layer of entry 0 */
     /* names[n], values[n], layer0 values[n], layer0 counters[n] */
     PyObject *items[1];
 } ds_bind;
@@ -42,7 +41,8 @@ typedef struct {
 
 /* names: a tuple; values: either a tuple (vals == NULL) or an array. */
 static PyObject *
-bind_make(ds_store *st, PyObject *names, PyObject *values_tuple, PyObject *const *vals)
+bind_make(ds_store *st, PyObject *names, PyObject *values_tuple,
+          PyObject *const *vals)
 {
     Py_ssize_t n = PyTuple_Size(names);
     if (n < 0) {
@@ -60,7 +60,8 @@ bind_make(ds_store *st, PyObject *names, PyObject *values_tuple, PyObject *const
     b->entries = &b->first;
     for (Py_ssize_t i = 0; i < n; i++) {
         PyObject *k = PyTuple_GetItem(names, i);
-        PyObject *v = vals != NULL ? vals[i] : PyTuple_GetItem(values_tuple, i);
+        PyObject *v =
+            vals != NULL ? vals[i] : PyTuple_GetItem(values_tuple, i);
         Py_INCREF(k);
         Py_INCREF(v);
         NAMES(b)[i] = k;
@@ -155,7 +156,8 @@ ds_bind_exit(PyObject *self)
 {
     ds_bind *b = (ds_bind *)self;
     if (b->depth == 0) {
-        PyErr_SetString(PyExc_RuntimeError, "dynscope.bind: __exit__ without __enter__");
+        PyErr_SetString(PyExc_RuntimeError,
+                        "dynscope.bind: __exit__ without __enter__");
         return -1;
     }
     pop_entry(b);
@@ -167,7 +169,8 @@ bind_enter(PyObject *self, PyObject *unused)
 {
     PyObject *frame = (PyObject *)PyEval_GetFrame();
     if (frame == NULL) {
-        PyErr_SetString(PyExc_RuntimeError, "dynscope.bind: no Python frame to bind in");
+        PyErr_SetString(PyExc_RuntimeError,
+                        "dynscope.bind: no Python frame to bind in");
         return NULL;
     }
     PyObject *owner = ds_owner_frame(frame);
@@ -259,12 +262,14 @@ bind_repr(ds_bind *b)
         return NULL;
     }
     for (Py_ssize_t i = 0; i < b->n; i++) {
-        if (NAMES(b)[i] != NULL && PyDict_SetItem(d, NAMES(b)[i], VALUES(b)[i]) < 0) {
+        if (NAMES(b)[i] != NULL &&
+            PyDict_SetItem(d, NAMES(b)[i], VALUES(b)[i]) < 0) {
             Py_DECREF(d);
             return NULL;
         }
     }
-    PyObject *r = PyUnicode_FromFormat("<dynscope.bind %R entered=%zd>", d, b->depth);
+    PyObject *r =
+        PyUnicode_FromFormat("<dynscope.bind %R entered=%zd>", d, b->depth);
     Py_DECREF(d);
     return r;
 }
@@ -290,14 +295,16 @@ static PyType_Spec bind_spec = {
     .name = "dynscope.Binding",
     .basicsize = offsetof(ds_bind, items),
     .itemsize = sizeof(PyObject *),
-    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_DISALLOW_INSTANTIATION,
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC |
+             Py_TPFLAGS_DISALLOW_INSTANTIATION,
     .slots = bind_slots,
 };
 
 int
 ds_bind_init_type(PyObject *m, ds_state *s)
 {
-    s->bind_type = (PyTypeObject *)PyType_FromModuleAndSpec(m, &bind_spec, NULL);
+    s->bind_type =
+        (PyTypeObject *)PyType_FromModuleAndSpec(m, &bind_spec, NULL);
     if (s->bind_type == NULL) {
         return -1;
     }

@@ -51,8 +51,7 @@
 #include "dynscope.h"
 
 typedef struct {
-    PyObject_HEAD
-    PyObject *fn;
+    PyObject_HEAD PyObject *fn;
     PyObject *weakreflist;
 } ds_block;
 
@@ -73,26 +72,32 @@ static const char helper_src[] =
     "    try:\n"
     "        src = inspect.getsource(fn)\n"
     "    except (OSError, TypeError) as e:\n"
-    "        raise TypeError(f'dynscope.block: the source of {fn!r} is not available ({e})') from None\n"
+    "        raise TypeError(f'dynscope.block: the source of {fn!r} is not "
+    "available ({e})') from None\n"
     "    src = textwrap.dedent(src)\n"
     "    tree = ast.parse(src)\n"
     "    stmt = tree.body[0] if tree.body else None\n"
-    "    if not isinstance(stmt, ast.FunctionDef) or stmt.name != code.co_name:\n"
-    "        raise TypeError(f'dynscope.block: no def of {code.co_name!r} at the start of the source of {fn!r}')\n"
+    "    if not isinstance(stmt, ast.FunctionDef) or stmt.name != "
+    "code.co_name:\n"
+    "        raise TypeError(f'dynscope.block: no def of {code.co_name!r} at "
+    "the start of the source of {fn!r}')\n"
     "    first = code.co_firstlineno\n"
     "    ast.increment_lineno(stmt, first - 1)\n"
     "    _no_return(stmt.body, code.co_filename)\n"
     "    top = symtable.symtable(src, code.co_filename, 'exec')\n"
     "    table = next(t for t in top.get_children()\n"
-    "                 if t.get_name() == code.co_name and t.get_type() == 'function')\n"
+    "                 if t.get_name() == code.co_name and t.get_type() == "
+    "'function')\n"
     "    def names(t, pred):\n"
     "        return {s.get_name() for s in t.get_symbols() if pred(s)}\n"
     "    declared = names(table, lambda s: s.is_declared_global())\n"
-    "    assigned = names(table, lambda s: s.is_local() and not s.is_parameter()) - declared\n"
+    "    assigned = names(table, lambda s: s.is_local() and not "
+    "s.is_parameter()) - declared\n"
     "    free, todo = set(), [table]\n"
     "    while todo:\n"
     "        t = todo.pop()\n"
-    "        free |= names(t, lambda s: s.is_global() and not s.is_declared_global())\n"
+    "        free |= names(t, lambda s: s.is_global() and not "
+    "s.is_declared_global())\n"
     "        todo.extend(t.get_children())\n"
     "    free -= declared | assigned\n"
     "    def ok(n):\n"
@@ -101,56 +106,72 @@ static const char helper_src[] =
     "            'assigned': tuple(sorted(filter(ok, assigned))),\n"
     "            'free': tuple(sorted(filter(ok, free))),\n"
     "            'filename': code.co_filename, 'first': first,\n"
-    "            'name': code.co_name, 'qualname': code.co_qualname, 'variants': {}}\n"
+    "            'name': code.co_name, 'qualname': code.co_qualname, "
+    "'variants': {}}\n"
     "def _no_return(body, filename):\n"
     "    todo = list(body)\n"
     "    while todo:\n"
     "        n = todo.pop()\n"
     "        if isinstance(n, ast.Return):\n"
-    "            raise SyntaxError(\"'return' in a dynscope.block body (it is not a function of its own)\",\n"
-    "                              (filename, n.lineno, n.col_offset + 1, None))\n"
-    "        if not isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)):\n"
+    "            raise SyntaxError(\"'return' in a dynscope.block body (it is "
+    "not a function of its own)\",\n"
+    "                              (filename, n.lineno, n.col_offset + 1, "
+    "None))\n"
+    "        if not isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, "
+    "ast.ClassDef, ast.Lambda)):\n"
     "            todo.extend(ast.iter_child_nodes(n))\n"
     "def _module(info):\n"
     "    if info['module'] is None:\n"
     "        module = ast.Module(list(info['body']), [])\n"
-    "        info['module'] = compile(module, info['filename'], 'exec', dont_inherit=True)\n"
+    "        info['module'] = compile(module, info['filename'], 'exec', "
+    "dont_inherit=True)\n"
     "    return info['module']\n"
     "def _variant(info, params, empty):\n"
-    "    # _outer(*params) makes the block's function: its cells are the params\n"
-    "    # (the caller's values) and `empty` (unbound: assigned in dead code).\n"
+    "    # _outer(*params) makes the block's function: its cells are the "
+    "params\n"
+    "    # (the caller's values) and `empty` (unbound: assigned in dead "
+    "code).\n"
     "    cells = sorted(params + empty)\n"
     "    name = info['name'] if info['name'] not in cells else '_block'\n"
     "    src = 'def _outer(%s):\\n' % ', '.join(params)\n"
     "    if empty:\n"
-    "        src += '    if False:\\n        %s = None\\n' % ' = '.join(empty)\n"
+    "        src += '    if False:\\n        %s = None\\n' % ' = "
+    "'.join(empty)\n"
     "    src += '    def %s():\\n        %s\\n    return %s\\n' % (\n"
-    "        name, 'nonlocal ' + ', '.join(cells) if cells else 'pass', name)\n"
+    "        name, 'nonlocal ' + ', '.join(cells) if cells else 'pass', "
+    "name)\n"
     "    mod = ast.parse(src)\n"
     "    ast.increment_lineno(mod, info['first'] - 1)\n"
     "    inner = mod.body[0].body[-2]\n"
     "    inner.body = inner.body[:1 if cells else 0] + list(info['body'])\n"
     "    code = compile(mod, info['filename'], 'exec', dont_inherit=True)\n"
-    "    outer = next(c for c in code.co_consts if isinstance(c, types.CodeType))\n"
-    "    body = next(c for c in outer.co_consts if isinstance(c, types.CodeType))\n"
-    "    if body.co_flags & (inspect.CO_GENERATOR | inspect.CO_COROUTINE | inspect.CO_ASYNC_GENERATOR):\n"
-    "        raise SyntaxError(\"'yield' in a dynscope.block body (it is not a function of its own)\",\n"
-    "                          (info['filename'], info['first'], None, None))\n"
+    "    outer = next(c for c in code.co_consts if isinstance(c, "
+    "types.CodeType))\n"
+    "    body = next(c for c in outer.co_consts if isinstance(c, "
+    "types.CodeType))\n"
+    "    if body.co_flags & (inspect.CO_GENERATOR | inspect.CO_COROUTINE | "
+    "inspect.CO_ASYNC_GENERATOR):\n"
+    "        raise SyntaxError(\"'yield' in a dynscope.block body (it is not "
+    "a function of its own)\",\n"
+    "                          (info['filename'], info['first'], None, "
+    "None))\n"
     "    return code\n";
 
-static PyObject *helpers = NULL;    /* dict: the helper module's namespace */
+static PyObject *helpers = NULL; /* dict: the helper module's namespace */
 
 static PyObject *
 helper(const char *name)
 {
     if (helpers == NULL) {
-        PyObject *code = Py_CompileString(helper_src, "<dynscope.block>", Py_file_input);
+        PyObject *code =
+            Py_CompileString(helper_src, "<dynscope.block>", Py_file_input);
         if (code == NULL) {
             return NULL;
         }
         PyObject *g = PyDict_New();
         PyObject *r = NULL;
-        if (g != NULL && PyDict_SetItemString(g, "__builtins__", PyEval_GetBuiltins()) == 0) {
+        if (g != NULL && PyDict_SetItemString(g, "__builtins__",
+                                              PyEval_GetBuiltins()) == 0) {
             r = PyEval_EvalCode(code, g, g);
         }
         Py_DECREF(code);
@@ -163,9 +184,10 @@ helper(const char *name)
     }
     PyObject *f = PyDict_GetItemString(helpers, name);
     if (f == NULL) {
-        PyErr_Format(PyExc_RuntimeError, "dynscope.block: helper %s missing", name);
+        PyErr_Format(PyExc_RuntimeError, "dynscope.block: helper %s missing",
+                     name);
     }
-    return f;   /* borrowed */
+    return f; /* borrowed */
 }
 
 /* The block's description (see _compile), cached by code object. */
@@ -184,7 +206,8 @@ block_info(PyObject *fn)
     }
     PyObject *compile = helper("_compile");
     info = compile ? PyObject_CallFunctionObjArgs(compile, fn, NULL) : NULL;
-    if (info != NULL && PyDict_SetItem(ds_global->block_cache, code, info) < 0) {
+    if (info != NULL &&
+        PyDict_SetItem(ds_global->block_cache, code, info) < 0) {
         Py_CLEAR(info);
     }
     Py_DECREF(code);
@@ -198,7 +221,7 @@ info_item(PyObject *info, const char *key)
     if (v == NULL) {
         PyErr_Format(PyExc_RuntimeError, "dynscope.block: %s missing", key);
     }
-    return v;   /* borrowed */
+    return v; /* borrowed */
 }
 
 /* locals[name] into *value (new ref), or NULL when the caller has no such
@@ -221,7 +244,8 @@ get_local(PyObject *locals, PyObject *name, PyObject **value)
  * caller's names it takes (params, in order: a tuple) and the same as a
  * dict (name -> value) for the write-back. */
 static PyObject *
-variant_for(PyObject *info, PyObject *locals, PyObject **args, PyObject **values)
+variant_for(PyObject *info, PyObject *locals, PyObject **args,
+            PyObject **values)
 {
     PyObject *assigned = info_item(info, "assigned");
     PyObject *free = assigned ? info_item(info, "free") : NULL;
@@ -229,7 +253,8 @@ variant_for(PyObject *info, PyObject *locals, PyObject **args, PyObject **values
     if (variants == NULL) {
         return NULL;
     }
-    PyObject *params = PyList_New(0), *empty = PyList_New(0), *argl = PyList_New(0);
+    PyObject *params = PyList_New(0), *empty = PyList_New(0),
+             *argl = PyList_New(0);
     PyObject *vals = PyDict_New();
     PyObject *key = NULL, *code = NULL;
     if (params == NULL || empty == NULL || argl == NULL || vals == NULL) {
@@ -248,7 +273,8 @@ variant_for(PyObject *info, PyObject *locals, PyObject **args, PyObject **values
              * are its globals or builtins. */
             int e = 0;
             if (r == 1) {
-                e = PyList_Append(params, name) < 0 || PyList_Append(argl, v) < 0 ||
+                e = PyList_Append(params, name) < 0 ||
+                    PyList_Append(argl, v) < 0 ||
                     PyDict_SetItem(vals, name, v) < 0;
                 Py_DECREF(v);
             }
@@ -260,7 +286,8 @@ variant_for(PyObject *info, PyObject *locals, PyObject **args, PyObject **values
             }
         }
     }
-    PyObject *pt = PyList_AsTuple(params), *et = pt ? PyList_AsTuple(empty) : NULL;
+    PyObject *pt = PyList_AsTuple(params),
+             *et = pt ? PyList_AsTuple(empty) : NULL;
     key = et ? PyTuple_Pack(2, pt, et) : NULL;
     if (key != NULL) {
         code = PyDict_GetItemWithError(variants, key);
@@ -269,7 +296,9 @@ variant_for(PyObject *info, PyObject *locals, PyObject **args, PyObject **values
         }
         else if (!PyErr_Occurred()) {
             PyObject *make = helper("_variant");
-            code = make ? PyObject_CallFunctionObjArgs(make, info, params, empty, NULL) : NULL;
+            code = make ? PyObject_CallFunctionObjArgs(make, info, params,
+                                                       empty, NULL)
+                        : NULL;
             if (code != NULL && PyDict_SetItem(variants, key, code) < 0) {
                 Py_CLEAR(code);
             }
@@ -340,12 +369,14 @@ write_back(PyObject *frame, PyObject *locals, PyObject *names, PyObject *cells,
                 /* 3.13+: the proxy removes no variables (TypeError in
                  * 3.13, ValueError in 3.14): one error on every version. */
                 PyErr_Clear();
-                PyErr_Format(PyExc_RuntimeError,
-                             "dynscope.block: cannot delete the calling function's "
-                             "local variable %R (f_locals cannot remove variables)",
-                             name);
+                PyErr_Format(
+                    PyExc_RuntimeError,
+                    "dynscope.block: cannot delete the calling function's "
+                    "local variable %R (f_locals cannot remove variables)",
+                    name);
             }
-            PyObject *pair = r == 0 ? PyTuple_Pack(2, name, now ? now : Py_None) : NULL;
+            PyObject *pair =
+                r == 0 ? PyTuple_Pack(2, name, now ? now : Py_None) : NULL;
             if (r == 0 && (pair == NULL || PyList_Append(written, pair) < 0)) {
                 r = -1;
             }
@@ -366,11 +397,13 @@ write_back(PyObject *frame, PyObject *locals, PyObject *names, PyObject *cells,
             }
             Py_XDECREF(cur);
             if (has == 0 || cur != PyTuple_GetItem(pair, 1)) {
-                PyErr_Format(PyExc_RuntimeError,
-                             "dynscope.block: cannot assign or delete the calling "
-                             "function's local variable %R before Python 3.13 (f_locals is a "
-                             "snapshot there; PEP 667 made it write-through in 3.13)",
-                             name);
+                PyErr_Format(
+                    PyExc_RuntimeError,
+                    "dynscope.block: cannot assign or delete the calling "
+                    "function's local variable %R before Python 3.13 "
+                    "(f_locals is a "
+                    "snapshot there; PEP 667 made it write-through in 3.13)",
+                    name);
                 r = -1;
             }
         }
@@ -387,7 +420,8 @@ write_back(PyObject *frame, PyObject *locals, PyObject *names, PyObject *cells,
  * it, as the service's code guard requires (no FunctionType(code, ...),
  * no CodeType.replace). */
 static PyObject *
-run_as_closure(PyObject *info, PyObject *frame, PyObject *globals, PyObject *locals)
+run_as_closure(PyObject *info, PyObject *frame, PyObject *globals,
+               PyObject *locals)
 {
     PyObject *args = NULL, *initial = NULL, *scratch = NULL, *fn = NULL;
     PyObject *names = NULL, *cells = NULL, *result = NULL;
@@ -410,7 +444,7 @@ run_as_closure(PyObject *info, PyObject *frame, PyObject *globals, PyObject *loc
     if (cells == NULL) {
         goto done;
     }
-    if (cells == Py_None) {     /* no cells at all */
+    if (cells == Py_None) { /* no cells at all */
         Py_DECREF(cells);
         if ((cells = PyTuple_New(0)) == NULL) {
             goto done;
@@ -450,7 +484,8 @@ ds_block_run(PyObject *fn, PyObject *frame)
         return NULL;
     }
     PyObject *globals = PyObject_GetAttr(frame, s->str_f_globals);
-    PyObject *locals = globals ? PyObject_GetAttr(frame, s->str_f_locals) : NULL;
+    PyObject *locals =
+        globals ? PyObject_GetAttr(frame, s->str_f_locals) : NULL;
     PyObject *fcode = locals ? PyObject_GetAttr(frame, s->str_f_code) : NULL;
     PyObject *flags = fcode ? PyObject_GetAttrString(fcode, "co_flags") : NULL;
     PyObject *result = NULL;
@@ -460,7 +495,9 @@ ds_block_run(PyObject *fn, PyObject *frame)
         }
         else {
             PyObject *module = helper("_module");
-            PyObject *code = module ? PyObject_CallFunctionObjArgs(module, info, NULL) : NULL;
+            PyObject *code =
+                module ? PyObject_CallFunctionObjArgs(module, info, NULL)
+                       : NULL;
             result = code ? PyEval_EvalCode(code, globals, locals) : NULL;
             Py_XDECREF(code);
         }
@@ -487,13 +524,15 @@ check_function(PyObject *fn)
     PyObject *code = PyObject_GetAttrString(fn, "__code__");
     if (code == NULL) {
         PyErr_Clear();
-        PyErr_Format(PyExc_TypeError, "block() needs a Python function, not %R", fn);
+        PyErr_Format(PyExc_TypeError,
+                     "block() needs a Python function, not %R", fn);
         return -1;
     }
     PyObject *name = PyObject_GetAttrString(code, "co_name");
     PyObject *flags = name ? PyObject_GetAttrString(code, "co_flags") : NULL;
     long nargs = 0;
-    const char *attrs[] = {"co_argcount", "co_kwonlyargcount", "co_posonlyargcount"};
+    const char *attrs[] = {"co_argcount", "co_kwonlyargcount",
+                           "co_posonlyargcount"};
     for (int i = 0; flags != NULL && i < 3; i++) {
         PyObject *v = PyObject_GetAttrString(code, attrs[i]);
         if (v == NULL) {
@@ -508,17 +547,23 @@ check_function(PyObject *fn)
     if (flags != NULL) {
         long f = PyLong_AsLong(flags);
         if (PyUnicode_CompareWithASCIIString(name, "<lambda>") == 0) {
-            PyErr_SetString(PyExc_TypeError,
-                            "dynscope.block: a lambda has no statement body to run in "
-                            "the caller's scope; write the block as a def");
+            PyErr_SetString(
+                PyExc_TypeError,
+                "dynscope.block: a lambda has no statement body to run in "
+                "the caller's scope; write the block as a def");
         }
         else if (f & (CO_COROUTINE_FLAG | CO_ASYNC_GENERATOR_FLAG)) {
-            PyErr_Format(PyExc_TypeError, "dynscope.block: %R is an async function; a "
-                                          "block's body cannot await", fn);
+            PyErr_Format(PyExc_TypeError,
+                         "dynscope.block: %R is an async function; a "
+                         "block's body cannot await",
+                         fn);
         }
-        else if (nargs != 0 || (f & (CO_VARARGS_FLAG | CO_VARKEYWORDS_FLAG)) != 0) {
-            PyErr_Format(PyExc_TypeError, "dynscope.block: %R takes arguments; a block "
-                                          "runs a zero-argument function's body", fn);
+        else if (nargs != 0 ||
+                 (f & (CO_VARARGS_FLAG | CO_VARKEYWORDS_FLAG)) != 0) {
+            PyErr_Format(PyExc_TypeError,
+                         "dynscope.block: %R takes arguments; a block "
+                         "runs a zero-argument function's body",
+                         fn);
         }
         else {
             r = 0;
@@ -557,13 +602,16 @@ block_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
 static PyObject *
 block_call(PyObject *self, PyObject *args, PyObject *kwargs)
 {
-    if (PyTuple_Size(args) != 0 || (kwargs != NULL && PyDict_Size(kwargs) != 0)) {
-        PyErr_SetString(PyExc_TypeError, "a dynscope block takes no arguments");
+    if (PyTuple_Size(args) != 0 ||
+        (kwargs != NULL && PyDict_Size(kwargs) != 0)) {
+        PyErr_SetString(PyExc_TypeError,
+                        "a dynscope block takes no arguments");
         return NULL;
     }
     PyObject *frame = (PyObject *)PyEval_GetFrame();
     if (frame == NULL) {
-        PyErr_SetString(PyExc_RuntimeError, "dynscope.block: no calling frame");
+        PyErr_SetString(PyExc_RuntimeError,
+                        "dynscope.block: no calling frame");
         return NULL;
     }
     return ds_block_run(((ds_block *)self)->fn, frame);
@@ -617,7 +665,8 @@ block_dealloc(PyObject *self)
 }
 
 static PyMemberDef block_members[] = {
-    {"__weaklistoffset__", T_PYSSIZET, offsetof(ds_block, weakreflist), READONLY, NULL},
+    {"__weaklistoffset__", T_PYSSIZET, offsetof(ds_block, weakreflist),
+     READONLY, NULL},
     {"__wrapped__", T_OBJECT, offsetof(ds_block, fn), READONLY, NULL},
     {NULL, 0, 0, 0, NULL},
 };
@@ -631,7 +680,8 @@ static PyType_Slot block_slots[] = {
     {Py_tp_clear, block_clear},
     {Py_tp_dealloc, block_dealloc},
     {Py_tp_members, block_members},
-    {Py_tp_doc, "block(fn): calling the result runs fn's body in the caller's scope."},
+    {Py_tp_doc,
+     "block(fn): calling the result runs fn's body in the caller's scope."},
     {0, NULL},
 };
 
@@ -649,7 +699,8 @@ ds_block_init_type(PyObject *m, ds_state *s)
     if (s->block_cache == NULL) {
         return -1;
     }
-    s->block_type = (PyTypeObject *)PyType_FromModuleAndSpec(m, &block_spec, NULL);
+    s->block_type =
+        (PyTypeObject *)PyType_FromModuleAndSpec(m, &block_spec, NULL);
     if (s->block_type == NULL) {
         return -1;
     }

@@ -23,22 +23,20 @@
 #include "dynscope.h"
 
 typedef struct {
-    PyObject_HEAD
-    PyObject *binds;      /* tuple of bind objects, one per namespace */
-    PyObject *dflt;       /* dict: the default namespace's captured values */
+    PyObject_HEAD PyObject
+        *binds;     /* tuple of bind objects, one per namespace */
+    PyObject *dflt; /* dict: the default namespace's captured values */
 } ds_capture_obj;
 
 typedef struct {
-    PyObject_HEAD
-    PyObject *capture;
+    PyObject_HEAD PyObject *capture;
     PyObject *fn;
     PyObject *weakreflist;
 } ds_wrapped;
 
 typedef struct {
-    PyObject_HEAD
-    PyObject *capture;
-    PyObject *inner;      /* a coroutine, generator or other iterator */
+    PyObject_HEAD PyObject *capture;
+    PyObject *inner; /* a coroutine, generator or other iterator */
     PyObject *weakreflist;
 } ds_coro;
 
@@ -69,7 +67,8 @@ ds_capture(int skip)
     if (c->dflt == NULL || binds == NULL) {
         goto error;
     }
-    for (ds_store *st = s->stores_head.next; st != &s->stores_head; st = st->next) {
+    for (ds_store *st = s->stores_head.next; st != &s->stores_head;
+         st = st->next) {
         if (st->live == 0) {
             continue;
         }
@@ -94,7 +93,8 @@ ds_capture(int skip)
          * (there are no duplicates anyway: items() keeps the nearest). */
         for (Py_ssize_t i = 0; i < n; i++) {
             PyObject *pair = PyList_GetItem(items, n - 1 - i);
-            PyObject *k = PyTuple_GetItem(pair, 0), *v = PyTuple_GetItem(pair, 1);
+            PyObject *k = PyTuple_GetItem(pair, 0),
+                     *v = PyTuple_GetItem(pair, 1);
             Py_INCREF(k);
             Py_INCREF(v);
             PyTuple_SetItem(names, i, k);
@@ -184,7 +184,8 @@ capture_py_enter(PyObject *self, PyObject *unused)
 {
     PyObject *frame = (PyObject *)PyEval_GetFrame();
     if (frame == NULL) {
-        PyErr_SetString(PyExc_RuntimeError, "dynscope: no Python frame to bind in");
+        PyErr_SetString(PyExc_RuntimeError,
+                        "dynscope: no Python frame to bind in");
         return NULL;
     }
     PyObject *owner = ds_owner_frame(frame);
@@ -209,7 +210,8 @@ capture_run(PyObject *self, PyObject *args, PyObject *kwargs)
 {
     Py_ssize_t n = PyTuple_Size(args);
     if (n < 1) {
-        PyErr_SetString(PyExc_TypeError, "run(fn, /, *args, **kwargs) needs fn");
+        PyErr_SetString(PyExc_TypeError,
+                        "run(fn, /, *args, **kwargs) needs fn");
         return NULL;
     }
     PyObject *rest = PyTuple_GetSlice(args, 1, n);
@@ -257,13 +259,16 @@ capture_dealloc(ds_capture_obj *c)
 static PyObject *
 capture_repr(PyObject *self)
 {
-    return PyUnicode_FromFormat("<dynscope.Capture %R>", ((ds_capture_obj *)self)->dflt);
+    return PyUnicode_FromFormat("<dynscope.Capture %R>",
+                                ((ds_capture_obj *)self)->dflt);
 }
 
 static PyMethodDef capture_methods[] = {
     {"__enter__", capture_py_enter, METH_NOARGS, NULL},
-    {"__exit__", (PyCFunction)(void (*)(void))capture_py_exit, METH_FASTCALL, NULL},
-    {"run", (PyCFunction)(void (*)(void))capture_run, METH_VARARGS | METH_KEYWORDS,
+    {"__exit__", (PyCFunction)(void (*)(void))capture_py_exit, METH_FASTCALL,
+     NULL},
+    {"run", (PyCFunction)(void (*)(void))capture_run,
+     METH_VARARGS | METH_KEYWORDS,
      "run(fn, /, *args, **kwargs): call fn inside the captured bindings"},
     {NULL, NULL, 0, NULL},
 };
@@ -289,7 +294,8 @@ static PyType_Slot capture_slots[] = {
 static PyType_Spec capture_spec = {
     .name = "dynscope.Capture",
     .basicsize = sizeof(ds_capture_obj),
-    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_DISALLOW_INSTANTIATION,
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC |
+             Py_TPFLAGS_DISALLOW_INSTANTIATION,
     .slots = capture_slots,
 };
 
@@ -403,7 +409,8 @@ coro_getattro(PyObject *self, PyObject *name)
 static PyObject *
 coro_repr(PyObject *self)
 {
-    return PyUnicode_FromFormat("<dynscope.wrap %R>", ((ds_coro *)self)->inner);
+    return PyUnicode_FromFormat("<dynscope.wrap %R>",
+                                ((ds_coro *)self)->inner);
 }
 
 static int
@@ -445,7 +452,8 @@ static PyMethodDef coro_methods[] = {
 };
 
 static PyMemberDef coro_members[] = {
-    {"__weaklistoffset__", T_PYSSIZET, offsetof(ds_coro, weakreflist), READONLY, NULL},
+    {"__weaklistoffset__", T_PYSSIZET, offsetof(ds_coro, weakreflist),
+     READONLY, NULL},
     {"__wrapped__", T_OBJECT, offsetof(ds_coro, inner), READONLY, NULL},
     {NULL, 0, 0, 0, NULL},
 };
@@ -469,7 +477,8 @@ static PyType_Slot coro_slots[] = {
 static PyType_Spec coro_spec = {
     .name = "dynscope.WrappedCoroutine",
     .basicsize = sizeof(ds_coro),
-    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_DISALLOW_INSTANTIATION,
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC |
+             Py_TPFLAGS_DISALLOW_INSTANTIATION,
     .slots = coro_slots,
 };
 
@@ -507,7 +516,8 @@ wrapped_getattro(PyObject *self, PyObject *name)
 static PyObject *
 wrapped_repr(PyObject *self)
 {
-    return PyUnicode_FromFormat("<dynscope.wrap %R>", ((ds_wrapped *)self)->fn);
+    return PyUnicode_FromFormat("<dynscope.wrap %R>",
+                                ((ds_wrapped *)self)->fn);
 }
 
 static int
@@ -541,7 +551,8 @@ wrapped_dealloc(ds_wrapped *w)
 }
 
 static PyMemberDef wrapped_members[] = {
-    {"__weaklistoffset__", T_PYSSIZET, offsetof(ds_wrapped, weakreflist), READONLY, NULL},
+    {"__weaklistoffset__", T_PYSSIZET, offsetof(ds_wrapped, weakreflist),
+     READONLY, NULL},
     {"__wrapped__", T_OBJECT, offsetof(ds_wrapped, fn), READONLY, NULL},
     {"capture", T_OBJECT, offsetof(ds_wrapped, capture), READONLY, NULL},
     {NULL, 0, 0, 0, NULL},
@@ -555,14 +566,16 @@ static PyType_Slot wrapped_slots[] = {
     {Py_tp_repr, wrapped_repr},
     {Py_tp_getattro, wrapped_getattro},
     {Py_tp_members, wrapped_members},
-    {Py_tp_doc, "A callable that runs inside captured bindings (dynscope.wrap)."},
+    {Py_tp_doc,
+     "A callable that runs inside captured bindings (dynscope.wrap)."},
     {0, NULL},
 };
 
 static PyType_Spec wrapped_spec = {
     .name = "dynscope.Wrapped",
     .basicsize = sizeof(ds_wrapped),
-    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_DISALLOW_INSTANTIATION,
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC |
+             Py_TPFLAGS_DISALLOW_INSTANTIATION,
     .slots = wrapped_slots,
 };
 
@@ -590,8 +603,10 @@ ds_wrap(PyObject *fn, int skip)
         r = (PyObject *)w;
     }
     else {
-        PyErr_Format(PyExc_TypeError, "wrap() needs a callable, coroutine or "
-                                      "generator, not %R", fn);
+        PyErr_Format(PyExc_TypeError,
+                     "wrap() needs a callable, coroutine or "
+                     "generator, not %R",
+                     fn);
         r = NULL;
     }
     Py_DECREF(cap);
@@ -612,13 +627,15 @@ task_factory(PyObject *m, PyObject *args, PyObject *kwargs)
         return NULL;
     }
     PyObject *asyncio = PyImport_ImportModule("asyncio");
-    PyObject *task_type = asyncio ? PyObject_GetAttrString(asyncio, "Task") : NULL;
+    PyObject *task_type =
+        asyncio ? PyObject_GetAttrString(asyncio, "Task") : NULL;
     Py_XDECREF(asyncio);
     PyObject *r = NULL;
     if (task_type != NULL) {
         PyObject *targs = PyTuple_Pack(1, wrapped);
         PyObject *kw = kwargs ? PyDict_Copy(kwargs) : PyDict_New();
-        if (targs != NULL && kw != NULL && PyDict_SetItemString(kw, "loop", loop) == 0) {
+        if (targs != NULL && kw != NULL &&
+            PyDict_SetItemString(kw, "loop", loop) == 0) {
             r = PyObject_Call(task_type, targs, kw);
         }
         Py_XDECREF(targs);
@@ -630,7 +647,8 @@ task_factory(PyObject *m, PyObject *args, PyObject *kwargs)
 }
 
 static PyMethodDef capture_module_methods[] = {
-    {"task_factory", (PyCFunction)(void (*)(void))task_factory, METH_VARARGS | METH_KEYWORDS,
+    {"task_factory", (PyCFunction)(void (*)(void))task_factory,
+     METH_VARARGS | METH_KEYWORDS,
      "task_factory(loop, coro, **kwargs)\n\nFor loop.set_task_factory(): each "
      "new task runs inside the bindings visible where it was created."},
     {NULL, NULL, 0, NULL},
@@ -639,10 +657,14 @@ static PyMethodDef capture_module_methods[] = {
 int
 ds_capture_init_type(PyObject *m, ds_state *s)
 {
-    s->capture_type = (PyTypeObject *)PyType_FromModuleAndSpec(m, &capture_spec, NULL);
-    s->wrapped_type = (PyTypeObject *)PyType_FromModuleAndSpec(m, &wrapped_spec, NULL);
-    s->coro_type = (PyTypeObject *)PyType_FromModuleAndSpec(m, &coro_spec, NULL);
-    if (s->capture_type == NULL || s->wrapped_type == NULL || s->coro_type == NULL) {
+    s->capture_type =
+        (PyTypeObject *)PyType_FromModuleAndSpec(m, &capture_spec, NULL);
+    s->wrapped_type =
+        (PyTypeObject *)PyType_FromModuleAndSpec(m, &wrapped_spec, NULL);
+    s->coro_type =
+        (PyTypeObject *)PyType_FromModuleAndSpec(m, &coro_spec, NULL);
+    if (s->capture_type == NULL || s->wrapped_type == NULL ||
+        s->coro_type == NULL) {
         return -1;
     }
     if (PyModule_AddObjectRef(m, "Capture", (PyObject *)s->capture_type) < 0 ||
@@ -650,12 +672,14 @@ ds_capture_init_type(PyObject *m, ds_state *s)
         return -1;
     }
     /* The frameless trampoline, compiled once. */
-    PyObject *code = Py_CompileString(call_in_src, "<dynscope>", Py_file_input);
+    PyObject *code =
+        Py_CompileString(call_in_src, "<dynscope>", Py_file_input);
     if (code == NULL) {
         return -1;
     }
     PyObject *g = PyDict_New();
-    if (g == NULL || PyDict_SetItemString(g, "__builtins__", PyEval_GetBuiltins()) < 0) {
+    if (g == NULL ||
+        PyDict_SetItemString(g, "__builtins__", PyEval_GetBuiltins()) < 0) {
         Py_XDECREF(g);
         Py_DECREF(code);
         return -1;

@@ -26,9 +26,9 @@
 enum { AS_FACTORY, AS_METHOD };
 
 typedef struct {
-    PyObject_HEAD
-    int mode;
-    PyObject *target;     /* the previous factory (or NULL), or the bound create_task */
+    PyObject_HEAD int mode;
+    PyObject
+        *target; /* the previous factory (or NULL), or the bound create_task */
 } ds_conveyance;
 
 static PyTypeObject *conveyance_type = NULL;
@@ -52,7 +52,8 @@ conveyance_new(int mode, PyObject *target)
 static PyObject *
 convey(PyObject *coro)
 {
-    if (PyObject_HasAttrString(coro, "send") && PyObject_HasAttrString(coro, "throw")) {
+    if (PyObject_HasAttrString(coro, "send") &&
+        PyObject_HasAttrString(coro, "throw")) {
         return ds_wrap(coro, 0);
     }
     Py_INCREF(coro);
@@ -98,14 +99,16 @@ conveyance_call(PyObject *self, PyObject *args, PyObject *kwargs)
     if (c->mode == AS_METHOD) {
         /* create_task(coro, ...) */
         if (n < 1) {
-            PyErr_SetString(PyExc_TypeError, "create_task() needs a coroutine");
+            PyErr_SetString(PyExc_TypeError,
+                            "create_task() needs a coroutine");
             return NULL;
         }
         return call_with_wrapped(c->target, NULL, args, 0, kwargs);
     }
     /* factory(loop, coro, **kwargs) */
     if (n != 2) {
-        PyErr_SetString(PyExc_TypeError, "task factory: (loop, coro, **kwargs)");
+        PyErr_SetString(PyExc_TypeError,
+                        "task factory: (loop, coro, **kwargs)");
         return NULL;
     }
     PyObject *loop = PyTuple_GetItem(args, 0);
@@ -157,7 +160,8 @@ conveyance_repr(PyObject *self)
 {
     ds_conveyance *c = (ds_conveyance *)self;
     return PyUnicode_FromFormat("<dynscope task conveyance (%s) of %R>",
-                                c->mode == AS_METHOD ? "create_task" : "task factory",
+                                c->mode == AS_METHOD ? "create_task"
+                                                     : "task factory",
                                 c->target ? c->target : Py_None);
 }
 
@@ -167,15 +171,17 @@ static PyType_Slot conveyance_slots[] = {
     {Py_tp_clear, conveyance_clear},
     {Py_tp_dealloc, conveyance_dealloc},
     {Py_tp_repr, conveyance_repr},
-    {Py_tp_doc, "Made by install_task_conveyance(): a loop's create_task or "
-                "task factory that conveys the creator's bindings to the task."},
+    {Py_tp_doc,
+     "Made by install_task_conveyance(): a loop's create_task or "
+     "task factory that conveys the creator's bindings to the task."},
     {0, NULL},
 };
 
 static PyType_Spec conveyance_spec = {
     .name = "dynscope.TaskConveyance",
     .basicsize = sizeof(ds_conveyance),
-    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_DISALLOW_INSTANTIATION,
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC |
+             Py_TPFLAGS_DISALLOW_INSTANTIATION,
     .slots = conveyance_slots,
 };
 
@@ -189,8 +195,10 @@ stock_create_task(PyObject *asyncio, PyObject *loop)
     }
     int r = PyObject_IsInstance(loop, base);
     if (r == 1) {
-        PyObject *mine = PyObject_GetAttrString((PyObject *)Py_TYPE(loop), "create_task");
-        PyObject *stock = mine ? PyObject_GetAttrString(base, "create_task") : NULL;
+        PyObject *mine =
+            PyObject_GetAttrString((PyObject *)Py_TYPE(loop), "create_task");
+        PyObject *stock =
+            mine ? PyObject_GetAttrString(base, "create_task") : NULL;
         r = stock == NULL ? -1 : mine == stock;
         Py_XDECREF(mine);
         Py_XDECREF(stock);
@@ -219,8 +227,10 @@ install_factory(PyObject *loop)
     }
     int r = 0;
     if (Py_TYPE(prev) != conveyance_type) {
-        PyObject *c = conveyance_new(AS_FACTORY, prev == Py_None ? NULL : prev);
-        PyObject *res = c ? PyObject_CallMethod(loop, "set_task_factory", "O", c) : NULL;
+        PyObject *c =
+            conveyance_new(AS_FACTORY, prev == Py_None ? NULL : prev);
+        PyObject *res =
+            c ? PyObject_CallMethod(loop, "set_task_factory", "O", c) : NULL;
         r = res == NULL ? -1 : 0;
         Py_XDECREF(res);
         Py_XDECREF(c);
@@ -251,8 +261,8 @@ install_task_conveyance(PyObject *m, PyObject *args, PyObject *kwargs)
 {
     static char *kwlist[] = {"loop", NULL};
     PyObject *loop = Py_None;
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "|O:install_task_conveyance", kwlist,
-                                     &loop)) {
+    if (!PyArg_ParseTupleAndKeywords(
+            args, kwargs, "|O:install_task_conveyance", kwlist, &loop)) {
         return NULL;
     }
     PyObject *asyncio = PyImport_ImportModule("asyncio");
@@ -264,9 +274,10 @@ install_task_conveyance(PyObject *m, PyObject *args, PyObject *kwargs)
         if (loop == NULL) {
             if (PyErr_ExceptionMatches(PyExc_RuntimeError)) {
                 PyErr_Clear();
-                PyErr_SetString(PyExc_RuntimeError,
-                                "install_task_conveyance(): no running event loop; "
-                                "pass the loop");
+                PyErr_SetString(
+                    PyExc_RuntimeError,
+                    "install_task_conveyance(): no running event loop; "
+                    "pass the loop");
             }
             Py_DECREF(asyncio);
             return NULL;
@@ -290,9 +301,11 @@ install_task_conveyance(PyObject *m, PyObject *args, PyObject *kwargs)
         }
         else if (r < 0 && PyErr_ExceptionMatches(PyExc_AttributeError)) {
             PyErr_Clear();
-            PyErr_Format(PyExc_TypeError,
-                         "install_task_conveyance(): %R has neither a replaceable "
-                         "create_task nor set_task_factory", loop);
+            PyErr_Format(
+                PyExc_TypeError,
+                "install_task_conveyance(): %R has neither a replaceable "
+                "create_task nor set_task_factory",
+                loop);
         }
     }
     Py_DECREF(loop);
@@ -304,7 +317,8 @@ install_task_conveyance(PyObject *m, PyObject *args, PyObject *kwargs)
 }
 
 static PyMethodDef conveyance_methods[] = {
-    {"install_task_conveyance", (PyCFunction)(void (*)(void))install_task_conveyance,
+    {"install_task_conveyance",
+     (PyCFunction)(void (*)(void))install_task_conveyance,
      METH_VARARGS | METH_KEYWORDS,
      "install_task_conveyance(loop=None)\n\nEvery task the loop (default: the "
      "running one) creates sees the bindings visible where it was created, "
@@ -315,11 +329,13 @@ static PyMethodDef conveyance_methods[] = {
 int
 ds_conveyance_init_type(PyObject *m, ds_state *s)
 {
-    conveyance_type = (PyTypeObject *)PyType_FromModuleAndSpec(m, &conveyance_spec, NULL);
+    conveyance_type =
+        (PyTypeObject *)PyType_FromModuleAndSpec(m, &conveyance_spec, NULL);
     if (conveyance_type == NULL) {
         return -1;
     }
-    if (PyModule_AddObjectRef(m, "TaskConveyance", (PyObject *)conveyance_type) < 0) {
+    if (PyModule_AddObjectRef(m, "TaskConveyance",
+                              (PyObject *)conveyance_type) < 0) {
         return -1;
     }
     return PyModule_AddFunctions(m, conveyance_methods);

@@ -40,47 +40,49 @@ _Static_assert(SIZEOF_VOID_P == sizeof(void *), "pyconfig.h: SIZEOF_VOID_P");
 _Static_assert(SIZEOF_SIZE_T == sizeof(size_t), "pyconfig.h: SIZEOF_SIZE_T");
 _Static_assert(SIZEOF_LONG == sizeof(long), "pyconfig.h: SIZEOF_LONG");
 _Static_assert(SIZEOF_INT == sizeof(int), "pyconfig.h: SIZEOF_INT");
-_Static_assert(SIZEOF_LONG_LONG == sizeof(long long), "pyconfig.h: SIZEOF_LONG_LONG");
-_Static_assert(SIZEOF_WCHAR_T == sizeof(wchar_t), "pyconfig.h: SIZEOF_WCHAR_T");
-_Static_assert(SIZEOF_UINTPTR_T == sizeof(uintptr_t), "pyconfig.h: SIZEOF_UINTPTR_T");
+_Static_assert(SIZEOF_LONG_LONG == sizeof(long long),
+               "pyconfig.h: SIZEOF_LONG_LONG");
+_Static_assert(SIZEOF_WCHAR_T == sizeof(wchar_t),
+               "pyconfig.h: SIZEOF_WCHAR_T");
+_Static_assert(SIZEOF_UINTPTR_T == sizeof(uintptr_t),
+               "pyconfig.h: SIZEOF_UINTPTR_T");
 
 /* ---- frame table (table.c) -------------------------------------------- */
 
 typedef struct ds_layer ds_layer;
 
 struct ds_layer {
-    ds_layer *next;     /* the next outer layer of the same frame */
-    void *frame;        /* owner frame (a key, never dereferenced here) */
+    ds_layer *next; /* the next outer layer of the same frame */
+    void *frame;    /* owner frame (a key, never dereferenced here) */
     Py_ssize_t n;
-    PyObject **names;   /* borrowed from the bind object that made the layer,
+    PyObject **names;    /* borrowed from the bind object that made the layer,
                            which outlives all of its layers */
-    PyObject **values;  /* n strong refs; assign() replaces in place, unbind()
+    PyObject **values;   /* n strong refs; assign() replaces in place, unbind()
                            leaves NULL */
     PyObject **counters; /* n strong refs to the store's per-name counters,
                            so that exit needs no dict probe */
-    int embedded;       /* lives inside its bind object: not malloc'ed */
-    void *rec;          /* the ds_framerec it is pushed on (records do not
+    int embedded;        /* lives inside its bind object: not malloc'ed */
+    void *rec;           /* the ds_framerec it is pushed on (records do not
                            move, and one holding a layer is never freed) */
 };
 
 /* A store's live-binding count for one name.  A mutable object in the
  * counts dict, so entering and leaving a binding never allocates. */
 typedef struct {
-    PyObject_HEAD
-    Py_ssize_t n;
+    PyObject_HEAD Py_ssize_t n;
 } ds_counter;
 
 typedef struct {
-    void *frame;        /* key: the frame object's address */
-    ds_layer *layers;   /* innermost first */
-    PyObject *here;     /* borrowed from the frame's set_here sentinel */
+    void *frame;      /* key: the frame object's address */
+    ds_layer *layers; /* innermost first */
+    PyObject *here;   /* borrowed from the frame's set_here sentinel */
 } ds_framerec;
 
 typedef struct {
     ds_framerec **slots; /* linear probing, NULL = empty */
     size_t mask;         /* capacity - 1, capacity a power of two */
     size_t used;
-    ds_framerec *spare;  /* one emptied record left in place: a with-block in
+    ds_framerec *spare; /* one emptied record left in place: a with-block in
                             a loop then reuses it instead of removing and
                             re-inserting its frame every time */
 } ds_ftable;
@@ -127,18 +129,18 @@ void ds_layer_free(ds_layer *layer);
 typedef struct ds_store ds_store;
 
 struct ds_store {
-    PyObject_HEAD
-    PyObject *counts;     /* dict name -> ds_counter; entries at zero are
+    PyObject_HEAD PyObject
+        *counts;         /* dict name -> ds_counter; entries at zero are
                              kept for reuse and swept when they pile up */
-    Py_ssize_t zeros;     /* counters at zero in counts */
-    PyObject *last_name;  /* one-entry cache in front of counts (strong) */
+    Py_ssize_t zeros;    /* counters at zero in counts */
+    PyObject *last_name; /* one-entry cache in front of counts (strong) */
     ds_counter *last_counter;
     ds_ftable frames;
-    Py_ssize_t live;      /* sum of counts: 0 makes every lookup a miss */
-    size_t gen;           /* bumped by every change to the table or to a
+    Py_ssize_t live;       /* sum of counts: 0 makes every lookup a miss */
+    size_t gen;            /* bumped by every change to the table or to a
                              bound value, so a walk that ran Python code (a
                              key's __eq__) re-probes; scope_version() */
-    ds_store *prev, *next;  /* all live stores, for capture() */
+    ds_store *prev, *next; /* all live stores, for capture() */
 };
 
 int ds_store_count(ds_store *st, PyObject *name, int delta);
@@ -169,9 +171,9 @@ void ds_layer_pop(ds_store *st, ds_layer *layer);
 /* Where a binding was found, so that assign/unbind can change it. */
 typedef struct {
     ds_framerec *rec;
-    ds_layer *layer;     /* NULL when found in rec->here */
+    ds_layer *layer; /* NULL when found in rec->here */
     Py_ssize_t index;
-    PyObject *frame;     /* borrowed, valid until the caller returns */
+    PyObject *frame; /* borrowed, valid until the caller returns */
 } ds_where;
 
 /* The frame `skip` steps above the caller, as a new reference (NULL with no
@@ -189,22 +191,21 @@ int ds_lookup(ds_store *st, PyObject *name, int skip, PyObject **value);
 /* ---- module state (module.c) ------------------------------------------ */
 
 typedef struct {
-    PyObject *frame_type;     /* type(sys._getframe()) */
-    PyObject *f_back_descr;   /* its f_back getset descriptor */
+    PyObject *frame_type;   /* type(sys._getframe()) */
+    PyObject *f_back_descr; /* its f_back getset descriptor */
     descrgetfunc f_back_get;
     PyObject *str_dysco_prefix;
-    PyObject *str_f_trace, *str_f_code, *str_co_name,
-             *str_co_filename, *str_f_locals, *str_f_globals,
-             *str_function, *str_file, *str_line, *str_bindings;   /* snapshot keys */
-    PyTypeObject *counter_type,
-                 *store_type, *namespace_type, *bind_type, *here_type,
-                 *capture_type, *wrapped_type, *coro_type, *block_type,
-                 *fallback_type, *dysco_type;
-    PyObject *block_cache;    /* dict code -> the block's description (block.c) */
-    PyObject *ns_type_attrs;  /* frozenset: dir(Namespace) */
-    PyObject *dynamic;        /* the default Namespace */
-    ds_store *default_store;  /* borrowed from dynamic */
-    ds_store stores_head;     /* list sentinel, only prev/next are used */
+    PyObject *str_f_trace, *str_f_code, *str_co_name, *str_co_filename,
+        *str_f_locals, *str_f_globals, *str_function, *str_file, *str_line,
+        *str_bindings; /* snapshot keys */
+    PyTypeObject *counter_type, *store_type, *namespace_type, *bind_type,
+        *here_type, *capture_type, *wrapped_type, *coro_type, *block_type,
+        *fallback_type, *dysco_type;
+    PyObject *block_cache; /* dict code -> the block's description (block.c) */
+    PyObject *ns_type_attrs; /* frozenset: dir(Namespace) */
+    PyObject *dynamic;       /* the default Namespace */
+    ds_store *default_store; /* borrowed from dynamic */
+    ds_store stores_head;    /* list sentinel, only prev/next are used */
 } ds_state;
 
 /* The module supports one interpreter; its state is reached through this
@@ -229,22 +230,23 @@ int ds_dysco_init_type(PyObject *m, ds_state *s);
 
 /* namespace.c */
 typedef struct {
-    PyObject_HEAD
-    ds_store *store;
+    PyObject_HEAD ds_store *store;
     char readonly;
     char shadow;
-    int stacklevel;           /* frames above the caller that act as "here" */
+    int stacklevel; /* frames above the caller that act as "here" */
     PyObject *weakreflist;
 } ds_namespace;
 
 ds_namespace *ds_namespace_new(PyTypeObject *type, ds_store *store,
                                int readonly, int shadow, int stacklevel);
-int ds_parse_options(PyObject *kwargs, int *readonly, int *shadow, int *stacklevel);
+int ds_parse_options(PyObject *kwargs, int *readonly, int *shadow,
+                     int *stacklevel);
 /* New reference to the nearest value; dflt (if not NULL) or exc on a miss. */
-PyObject *ds_ns_getvalue(ds_store *st, PyObject *name, int skip, PyObject *dflt,
-                         PyObject *exc);
+PyObject *ds_ns_getvalue(ds_store *st, PyObject *name, int skip,
+                         PyObject *dflt, PyObject *exc);
 /* Attribute/item assignment and deletion with the namespace's options. */
-int ds_ns_setdel(ds_namespace *ns, PyObject *key, PyObject *value, PyObject *exc);
+int ds_ns_setdel(ds_namespace *ns, PyObject *key, PyObject *value,
+                 PyObject *exc);
 /* Dysco-style store: change the nearest binding, else bind in the caller. */
 int ds_ns_store(ds_store *st, PyObject *name, PyObject *value, int skip,
                 int readonly, int shadow);
@@ -254,7 +256,8 @@ int ds_ns_assign(ds_store *st, PyObject *name, PyObject *value, int skip);
 /* A list of (name, value) pairs, innermost first, one per visible name. */
 PyObject *ds_ns_items(ds_store *st, int skip);
 /* Appends one frame's visible bindings not yet in seen. */
-int ds_rec_items(ds_store *st, PyObject *frame, PyObject *list, PyObject *seen);
+int ds_rec_items(ds_store *st, PyObject *frame, PyObject *list,
+                 PyObject *seen);
 PyObject *ds_make_bind(ds_store *st, PyObject *const *args, Py_ssize_t nargs,
                        PyObject *kwnames);
 
@@ -265,20 +268,22 @@ PyObject *ds_owner_frame(PyObject *frame);
 /* bind.c */
 PyObject *ds_bind_new(ds_store *st, PyObject *names, PyObject *values);
 /* The same from a vectorcall: values is an array as long as names. */
-PyObject *ds_bind_new_vec(ds_store *st, PyObject *names, PyObject *const *values);
+PyObject *ds_bind_new_vec(ds_store *st, PyObject *names,
+                          PyObject *const *values);
 int ds_bind_enter_at(PyObject *bind, PyObject *frame);
 int ds_bind_exit(PyObject *bind);
 
 /* here.c */
 /* 1 if frame.f_trace is the sentinel holding dict for this frame. */
 int ds_here_owns(PyObject *frame, PyObject *dict);
-int ds_set_here(ds_store *st, PyObject *frame, PyObject *name, PyObject *value);
+int ds_set_here(ds_store *st, PyObject *frame, PyObject *name,
+                PyObject *value);
 
 /* snapshot.c */
 PyObject *ds_snapshot(ds_store *st, int skip);
 PyObject *ds_snapshot_from(ds_store *st, int skip, PyObject *frame);
-int ds_snapshot_frame_arg(PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames,
-                          PyObject **frame);
+int ds_snapshot_frame_arg(PyObject *const *args, Py_ssize_t nargs,
+                          PyObject *kwnames, PyObject **frame);
 
 /* capture.c */
 PyObject *ds_capture(int skip);

@@ -30,18 +30,22 @@ is_private(PyObject *name)
         return 1;
     }
     Py_ssize_t n = PyUnicode_GetLength(name);
-    if (n >= 4 && PyUnicode_ReadChar(name, 0) == '_' && PyUnicode_ReadChar(name, 1) == '_' &&
-        PyUnicode_ReadChar(name, n - 1) == '_' && PyUnicode_ReadChar(name, n - 2) == '_') {
+    if (n >= 4 && PyUnicode_ReadChar(name, 0) == '_' &&
+        PyUnicode_ReadChar(name, 1) == '_' &&
+        PyUnicode_ReadChar(name, n - 1) == '_' &&
+        PyUnicode_ReadChar(name, n - 2) == '_') {
         return 1;
     }
-    return PyUnicode_Tailmatch(name, ds_global->str_dysco_prefix, 0, n, -1) == 1;
+    return PyUnicode_Tailmatch(name, ds_global->str_dysco_prefix, 0, n, -1) ==
+           1;
 }
 
 static PyObject *
 dysco_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
 {
     if (PyTuple_Size(args) != 0) {
-        PyErr_SetString(PyExc_TypeError, "Dysco() takes keyword arguments only");
+        PyErr_SetString(PyExc_TypeError,
+                        "Dysco() takes keyword arguments only");
         return NULL;
     }
     int readonly = 0, shadow = 0, stacklevel = 1;
@@ -52,7 +56,8 @@ dysco_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
     if (st == NULL) {
         return NULL;
     }
-    ds_namespace *ns = ds_namespace_new(type, st, readonly, shadow, stacklevel);
+    ds_namespace *ns =
+        ds_namespace_new(type, st, readonly, shadow, stacklevel);
     Py_DECREF((PyObject *)st);
     return (PyObject *)ns;
 }
@@ -79,10 +84,12 @@ dysco_setattro(PyObject *self, PyObject *name, PyObject *value)
 static PyObject *
 dysco_subscript(PyObject *self, PyObject *key)
 {
-    PyObject *v = ds_ns_getvalue(NS(self)->store, key, SKIP(NS(self)), NULL, PyExc_KeyError);
+    PyObject *v = ds_ns_getvalue(NS(self)->store, key, SKIP(NS(self)), NULL,
+                                 PyExc_KeyError);
     if (v == NULL && PyErr_ExceptionMatches(PyExc_KeyError)) {
         PyErr_Clear();
-        PyErr_Format(PyExc_KeyError, "The key \"%S\" was not found in any scope.", key);
+        PyErr_Format(PyExc_KeyError,
+                     "The key \"%S\" was not found in any scope.", key);
     }
     return v;
 }
@@ -120,23 +127,28 @@ dysco_call(PyObject *self, PyObject *args, PyObject *kwargs)
     ds_namespace *ns = NS(self);
     Py_ssize_t n = PyTuple_Size(args);
     if (n > 1) {
-        PyErr_SetString(PyExc_TypeError, "Dysco() call takes one positional argument (a function)");
+        PyErr_SetString(
+            PyExc_TypeError,
+            "Dysco() call takes one positional argument (a function)");
         return NULL;
     }
     PyObject *fn = n == 1 ? PyTuple_GetItem(args, 0) : NULL;
     if (fn != NULL && fn != Py_None) {
         if (kwargs != NULL && PyDict_Size(kwargs) > 0) {
-            PyErr_SetString(PyExc_TypeError, "options and a function cannot be given together");
+            PyErr_SetString(PyExc_TypeError,
+                            "options and a function cannot be given together");
             return NULL;
         }
         PyObject *functools = PyImport_ImportModule("functools");
         if (functools == NULL) {
             return NULL;
         }
-        PyObject *partial = PyObject_CallMethod(functools, "partial", "OO", fn, self);
+        PyObject *partial =
+            PyObject_CallMethod(functools, "partial", "OO", fn, self);
         PyObject *r = NULL;
         if (partial != NULL) {
-            r = PyObject_CallMethod(functools, "update_wrapper", "OO", partial, fn);
+            r = PyObject_CallMethod(functools, "update_wrapper", "OO", partial,
+                                    fn);
             Py_DECREF(partial);
         }
         Py_DECREF(functools);
@@ -156,7 +168,8 @@ dysco_call(PyObject *self, PyObject *args, PyObject *kwargs)
         readonly = readonly == -1 ? ns->readonly : readonly;
         shadow = shadow == -1 ? ns->shadow : shadow;
     }
-    return (PyObject *)ds_namespace_new(Py_TYPE(self), ns->store, readonly, shadow, stacklevel);
+    return (PyObject *)ds_namespace_new(Py_TYPE(self), ns->store, readonly,
+                                        shadow, stacklevel);
 }
 
 static PyObject *
@@ -178,12 +191,12 @@ static PyObject *
 dysco_repr(PyObject *self)
 {
     ds_namespace *ns = NS(self);
-    return PyUnicode_FromFormat("<dynscope.compat.dysco.Dysco readonly=%s shadow=%s "
-                                "stacklevel=%d%s>",
-                                ns->readonly ? "True" : "False",
-                                ns->shadow ? "True" : "False", ns->stacklevel,
-                                ns->store == ds_global->default_store
-                                    ? " (dynscope.dynamic)" : "");
+    return PyUnicode_FromFormat(
+        "<dynscope.compat.dysco.Dysco readonly=%s shadow=%s "
+        "stacklevel=%d%s>",
+        ns->readonly ? "True" : "False", ns->shadow ? "True" : "False",
+        ns->stacklevel,
+        ns->store == ds_global->default_store ? " (dynscope.dynamic)" : "");
 }
 
 static int
@@ -223,7 +236,8 @@ static PyMethodDef dysco_methods[] = {
 };
 
 static PyMemberDef dysco_members[] = {
-    {"__weaklistoffset__", T_PYSSIZET, offsetof(ds_namespace, weakreflist), READONLY, NULL},
+    {"__weaklistoffset__", T_PYSSIZET, offsetof(ds_namespace, weakreflist),
+     READONLY, NULL},
     {NULL, 0, 0, 0, NULL},
 };
 
@@ -262,7 +276,8 @@ ds_dysco_init_type(PyObject *m, ds_state *s)
     if (s->str_dysco_prefix == NULL) {
         return -1;
     }
-    s->dysco_type = (PyTypeObject *)PyType_FromModuleAndSpec(m, &dysco_spec, NULL);
+    s->dysco_type =
+        (PyTypeObject *)PyType_FromModuleAndSpec(m, &dysco_spec, NULL);
     return s->dysco_type == NULL ? -1 : 0;
 }
 
@@ -273,7 +288,7 @@ ds_dysco_init_type(PyObject *m, ds_state *s)
 int
 ds_compat_init(PyObject *m, ds_state *s)
 {
-    PyObject *modules = PyImport_GetModuleDict();   /* borrowed */
+    PyObject *modules = PyImport_GetModuleDict(); /* borrowed */
     PyObject *compat = PyModule_New("dynscope.compat");
     PyObject *dysco = PyModule_New("dynscope.compat.dysco");
     PyObject *g = NULL;
@@ -293,11 +308,13 @@ ds_compat_init(PyObject *m, ds_state *s)
         Py_DECREF(all);
         goto done;
     }
-    if (PyModule_AddStringConstant(compat, "__doc__",
-                                   "Drop-in replacements for other dynamic-scoping libraries.") < 0 ||
-        PyModule_AddStringConstant(dysco, "__doc__",
-                                   "Dysco's API (Dysco, g) on dynscope: change the import, "
-                                   "keep the code.") < 0 ||
+    if (PyModule_AddStringConstant(
+            compat, "__doc__",
+            "Drop-in replacements for other dynamic-scoping libraries.") < 0 ||
+        PyModule_AddStringConstant(
+            dysco, "__doc__",
+            "Dysco's API (Dysco, g) on dynscope: change the import, "
+            "keep the code.") < 0 ||
         PyModule_AddObjectRef(dysco, "Dysco", (PyObject *)s->dysco_type) < 0 ||
         PyModule_AddObjectRef(dysco, "g", g) < 0 ||
         PyModule_AddObjectRef(compat, "dysco", dysco) < 0 ||

@@ -44,10 +44,12 @@ static traverseproc dict_traverse;
 static destructor dict_dealloc;
 static newfunc dict_new;
 
-static PyObject *instances = NULL;   /* list: every instance of exactly our type */
+static PyObject *instances =
+    NULL; /* list: every instance of exactly our type */
 static Py_ssize_t sweep_at = 16;
-Py_ssize_t ds_fallback_exact = 0;    /* how many of them are exact dicts now */
-static PyObject *version_key = NULL; /* a str key, so the table stays str-keyed */
+Py_ssize_t ds_fallback_exact = 0; /* how many of them are exact dicts now */
+static PyObject *version_key =
+    NULL; /* a str key, so the table stays str-keyed */
 
 static void
 to_exact(PyObject *d)
@@ -89,7 +91,8 @@ ds_fallback_bound(void)
 {
     PyObject *et, *ev, *tb;
     PyErr_Fetch(&et, &ev, &tb);
-    for (Py_ssize_t i = 0; ds_fallback_exact > 0 && i < PyList_Size(instances); i++) {
+    for (Py_ssize_t i = 0; ds_fallback_exact > 0 && i < PyList_Size(instances);
+         i++) {
         PyObject *d = PyList_GetItem(instances, i);
         if (Py_TYPE(d) != &PyDict_Type) {
             continue;
@@ -185,7 +188,7 @@ static PyType_Slot fb_slots[] = {
 
 static PyType_Spec fb_spec = {
     .name = "dynscope.FallbackBuiltins",
-    .basicsize = 0,   /* a dict, nothing more */
+    .basicsize = 0, /* a dict, nothing more */
     .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_BASETYPE,
     .slots = fb_slots,
 };
@@ -202,7 +205,8 @@ ds_fallback_init_type(PyObject *m, ds_state *s)
         return -1;
     }
     if (dict_traverse == NULL || dict_dealloc == NULL || dict_new == NULL) {
-        PyErr_SetString(PyExc_ImportError, "dynscope: dict has no traverse/dealloc slot");
+        PyErr_SetString(PyExc_ImportError,
+                        "dynscope: dict has no traverse/dealloc slot");
         return -1;
     }
     s->fallback_type = (PyTypeObject *)PyType_FromModuleAndSpec(
@@ -210,5 +214,6 @@ ds_fallback_init_type(PyObject *m, ds_state *s)
     if (s->fallback_type == NULL) {
         return -1;
     }
-    return PyModule_AddObjectRef(m, "FallbackBuiltins", (PyObject *)s->fallback_type);
+    return PyModule_AddObjectRef(m, "FallbackBuiltins",
+                                 (PyObject *)s->fallback_type);
 }

@@ -29,13 +29,12 @@
 
 typedef struct {
     ds_store *store;
-    PyObject *dict;          /* name -> value */
+    PyObject *dict; /* name -> value */
 } here_slot;
 
 typedef struct {
-    PyObject_HEAD
-    PyObject *frame;         /* borrowed: we are its f_trace */
-    PyObject *prev;          /* the forwarded local trace function */
+    PyObject_HEAD PyObject *frame; /* borrowed: we are its f_trace */
+    PyObject *prev;                /* the forwarded local trace function */
     Py_ssize_t n;
     here_slot *slots;
 } ds_here;
@@ -70,7 +69,8 @@ here_for(PyObject *frame)
     if (cur == NULL) {
         return NULL;
     }
-    if (Py_TYPE(cur) == ds_global->here_type && ((ds_here *)cur)->frame == frame) {
+    if (Py_TYPE(cur) == ds_global->here_type &&
+        ((ds_here *)cur)->frame == frame) {
         return (ds_here *)cur;
     }
     ds_here *h = here_new(frame, cur == Py_None ? NULL : cur);
@@ -201,7 +201,8 @@ ds_here_owns(PyObject *frame, PyObject *dict)
         return -1;
     }
     int owns = 0;
-    if (Py_TYPE(cur) == ds_global->here_type && ((ds_here *)cur)->frame == frame) {
+    if (Py_TYPE(cur) == ds_global->here_type &&
+        ((ds_here *)cur)->frame == frame) {
         ds_here *h = (ds_here *)cur;
         for (Py_ssize_t i = 0; i < h->n; i++) {
             if (h->slots[i].dict == dict) {
@@ -275,7 +276,8 @@ static PyObject *
 here_repr(ds_here *h)
 {
     if (h->prev != NULL) {
-        return PyUnicode_FromFormat("<dynscope set_here holder wrapping %R>", h->prev);
+        return PyUnicode_FromFormat("<dynscope set_here holder wrapping %R>",
+                                    h->prev);
     }
     return PyUnicode_FromString("<dynscope set_here holder>");
 }
@@ -294,13 +296,15 @@ static PyType_Slot here_slots[] = {
 static PyType_Spec here_spec = {
     .name = "dynscope._HereHolder",
     .basicsize = sizeof(ds_here),
-    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_DISALLOW_INSTANTIATION,
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC |
+             Py_TPFLAGS_DISALLOW_INSTANTIATION,
     .slots = here_slots,
 };
 
 int
 ds_here_init_type(PyObject *m, ds_state *s)
 {
-    s->here_type = (PyTypeObject *)PyType_FromModuleAndSpec(m, &here_spec, NULL);
+    s->here_type =
+        (PyTypeObject *)PyType_FromModuleAndSpec(m, &here_spec, NULL);
     return s->here_type == NULL ? -1 : 0;
 }

@@ -75,7 +75,8 @@ m_unbind(PyObject *m, PyObject *name)
 }
 
 static PyObject *
-m_snapshot(PyObject *m, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+m_snapshot(PyObject *m, PyObject *const *args, Py_ssize_t nargs,
+           PyObject *kwnames)
 {
     PyObject *frame;
     if (ds_snapshot_frame_arg(args, nargs, kwnames, &frame) < 0) {
@@ -109,32 +110,44 @@ m_wrap(PyObject *m, PyObject *fn)
 }
 
 static PyMethodDef module_methods[] = {
-    {"bind", (PyCFunction)(void (*)(void))m_bind, METH_FASTCALL | METH_KEYWORDS,
-     "bind(mapping=None, /, **names)\n\nA context manager: the names are bound "
+    {"bind", (PyCFunction)(void (*)(void))m_bind,
+     METH_FASTCALL | METH_KEYWORDS,
+     "bind(mapping=None, /, **names)\n\nA context manager: the names are "
+     "bound "
      "for the dynamic extent of the with-block (the block and everything it "
      "calls or resumes)."},
     {"get", (PyCFunction)(void (*)(void))m_get, METH_FASTCALL,
      "get(name[, default])\n\nThe nearest binding of name on the live call "
      "stack; LookupError (or default) when there is none."},
-    {"bound", m_bound, METH_O, "bound(name)\n\nWhether name has a visible binding."},
+    {"bound", m_bound, METH_O,
+     "bound(name)\n\nWhether name has a visible binding."},
     {"assign", (PyCFunction)(void (*)(void))m_assign, METH_FASTCALL,
      "assign(name, value)\n\nChange the nearest visible binding of name, for "
      "the rest of its extent; LookupError when there is none."},
     {"set_here", (PyCFunction)(void (*)(void))m_set_here, METH_FASTCALL,
-     "set_here(name, value)\n\nBind name in the calling frame until it returns."},
+     "set_here(name, value)\n\nBind name in the calling frame until it "
+     "returns."},
     {"unbind", m_unbind, METH_O,
-     "unbind(name)\n\nRemove the nearest visible binding of name (an outer one "
+     "unbind(name)\n\nRemove the nearest visible binding of name (an outer "
+     "one "
      "shows through); LookupError when there is none."},
-    {"snapshot", (PyCFunction)(void (*)(void))m_snapshot, METH_FASTCALL | METH_KEYWORDS,
-     "snapshot(frame=None)\n\nThe visible bindings of dynscope.dynamic, one dict per "
-     "frame, innermost first: {'function', 'file', 'line', 'bindings'}; as seen "
-     "from the caller, or from `frame` (the walk a lookup made there would do)."},
+    {"snapshot", (PyCFunction)(void (*)(void))m_snapshot,
+     METH_FASTCALL | METH_KEYWORDS,
+     "snapshot(frame=None)\n\nThe visible bindings of dynscope.dynamic, one "
+     "dict per "
+     "frame, innermost first: {'function', 'file', 'line', 'bindings'}; as "
+     "seen "
+     "from the caller, or from `frame` (the walk a lookup made there would "
+     "do)."},
     {"live_count", m_live_count, METH_NOARGS,
-     "live_count()\n\nHow many bindings of dynscope.dynamic are live anywhere (every "
-     "thread, suspended generators included), visible from here or not: a cheap "
+     "live_count()\n\nHow many bindings of dynscope.dynamic are live anywhere "
+     "(every "
+     "thread, suspended generators included), visible from here or not: a "
+     "cheap "
      "test for 'nothing bound' or 'only these bound'."},
     {"scope_version", m_scope_version, METH_NOARGS,
-     "scope_version()\n\nA number that changes whenever a binding of dynscope.dynamic "
+     "scope_version()\n\nA number that changes whenever a binding of "
+     "dynscope.dynamic "
      "is made, removed or assigned, anywhere: equal numbers mean no binding "
      "changed in between."},
     {"capture", m_capture, METH_NOARGS,
@@ -162,13 +175,16 @@ init_state(PyObject *m, ds_state *s)
     if (s->f_back_descr == NULL) {
         return -1;
     }
-    s->f_back_get = (descrgetfunc)PyType_GetSlot(Py_TYPE(s->f_back_descr), Py_tp_descr_get);
+    s->f_back_get = (descrgetfunc)PyType_GetSlot(Py_TYPE(s->f_back_descr),
+                                                 Py_tp_descr_get);
     if (s->f_back_get == NULL) {
-        PyErr_SetString(PyExc_ImportError, "dynscope: frame.f_back is not a descriptor");
+        PyErr_SetString(PyExc_ImportError,
+                        "dynscope: frame.f_back is not a descriptor");
         return -1;
     }
-#define INTERN(field, text) \
-    if ((s->field = PyUnicode_InternFromString(text)) == NULL) return -1;
+#define INTERN(field, text)                                                   \
+    if ((s->field = PyUnicode_InternFromString(text)) == NULL)                \
+        return -1;
     INTERN(str_f_trace, "f_trace");
     INTERN(str_f_code, "f_code");
     INTERN(str_co_name, "co_name");
@@ -188,16 +204,11 @@ module_exec(PyObject *m)
 {
     ds_state *s = PyModule_GetState(m);
     ds_global = s;
-    if (init_state(m, s) < 0 ||
-        ds_store_init_type(m, s) < 0 ||
-        ds_namespace_init_type(m, s) < 0 ||
-        ds_bind_init_type(m, s) < 0 ||
-        ds_here_init_type(m, s) < 0 ||
-        ds_capture_init_type(m, s) < 0 ||
-        ds_conveyance_init_type(m, s) < 0 ||
-        ds_block_init_type(m, s) < 0 ||
-        ds_fallback_init_type(m, s) < 0 ||
-        ds_dysco_init_type(m, s) < 0) {
+    if (init_state(m, s) < 0 || ds_store_init_type(m, s) < 0 ||
+        ds_namespace_init_type(m, s) < 0 || ds_bind_init_type(m, s) < 0 ||
+        ds_here_init_type(m, s) < 0 || ds_capture_init_type(m, s) < 0 ||
+        ds_conveyance_init_type(m, s) < 0 || ds_block_init_type(m, s) < 0 ||
+        ds_fallback_init_type(m, s) < 0 || ds_dysco_init_type(m, s) < 0) {
         return -1;
     }
     ds_store *st = ds_store_new();
@@ -265,15 +276,19 @@ module_free(void *m)
 static struct PyModuleDef dynscope_def = {
     PyModuleDef_HEAD_INIT,
     .m_name = "dynscope",
-    .m_doc = "Dynamic scoping for Python: bindings that belong to stack frames "
-             "and are found by walking the live call stack (the exc_info "
-             "model).",
+    .m_doc =
+        "Dynamic scoping for Python: bindings that belong to stack frames "
+        "and are found by walking the live call stack (the exc_info "
+        "model).",
     .m_size = sizeof(ds_state),
     .m_methods = module_methods,
     .m_traverse = module_traverse,
     .m_clear = module_clear,
     .m_free = module_free,
 };
+
+/* The one exported name: CPython finds the module by it. */
+PyMODINIT_FUNC PyInit_dynscope(void);
 
 PyMODINIT_FUNC
 PyInit_dynscope(void)

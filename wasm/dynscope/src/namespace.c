@@ -64,7 +64,8 @@ ds_parse_options(PyObject *kwargs, int *readonly, int *shadow, int *stacklevel)
                 return -1;
             }
             if (n < 1 || n > 1000000) {
-                PyErr_SetString(PyExc_ValueError, "stacklevel must be at least 1");
+                PyErr_SetString(PyExc_ValueError,
+                                "stacklevel must be at least 1");
                 return -1;
             }
             *stacklevel = (int)n;
@@ -75,9 +76,10 @@ ds_parse_options(PyObject *kwargs, int *readonly, int *shadow, int *stacklevel)
         }
     }
     if (*readonly == 1 && *shadow == 1) {
-        PyErr_SetString(PyExc_ValueError,
-                        "Only one of the \"readonly\" and \"shadow\" options can "
-                        "be used at the same time.");
+        PyErr_SetString(
+            PyExc_ValueError,
+            "Only one of the \"readonly\" and \"shadow\" options can "
+            "be used at the same time.");
         return -1;
     }
     return 0;
@@ -87,7 +89,8 @@ static PyObject *
 ns_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
 {
     if (args != NULL && PyTuple_Size(args) != 0) {
-        PyErr_SetString(PyExc_TypeError, "Namespace() takes keyword arguments only");
+        PyErr_SetString(PyExc_TypeError,
+                        "Namespace() takes keyword arguments only");
         return NULL;
     }
     int readonly = 0, shadow = 0;
@@ -135,7 +138,8 @@ ns_dealloc(ds_namespace *ns)
 /* ---- shared value access ------------------------------------------------ */
 
 PyObject *
-ds_ns_getvalue(ds_store *st, PyObject *name, int skip, PyObject *dflt, PyObject *exc)
+ds_ns_getvalue(ds_store *st, PyObject *name, int skip, PyObject *dflt,
+               PyObject *exc)
 {
     PyObject *v;
     int r = ds_lookup(st, name, skip, &v);
@@ -151,7 +155,8 @@ ds_ns_getvalue(ds_store *st, PyObject *name, int skip, PyObject *dflt, PyObject 
         return dflt;
     }
     if (exc == PyExc_AttributeError) {
-        PyErr_Format(exc, "The attribute %S was not found in any scope.", name);
+        PyErr_Format(exc, "The attribute %S was not found in any scope.",
+                     name);
     }
     else if (exc == PyExc_KeyError) {
         PyErr_SetObject(exc, name);
@@ -165,7 +170,8 @@ ds_ns_getvalue(ds_store *st, PyObject *name, int skip, PyObject *dflt, PyObject 
 /* ---- methods ----------------------------------------------------------- */
 
 static PyObject *
-ns_bind(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+ns_bind(PyObject *self, PyObject *const *args, Py_ssize_t nargs,
+        PyObject *kwnames)
 {
     return ds_make_bind(NS(self)->store, args, nargs, kwnames);
 }
@@ -212,7 +218,8 @@ ns_set_here(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
         PyErr_SetString(PyExc_TypeError, "set_here(name, value)");
         return NULL;
     }
-    if (ds_ns_store(NS(self)->store, args[0], args[1], SKIP(NS(self)), 0, 1) < 0) {
+    if (ds_ns_store(NS(self)->store, args[0], args[1], SKIP(NS(self)), 0, 1) <
+        0) {
         return NULL;
     }
     Py_RETURN_NONE;
@@ -221,7 +228,8 @@ ns_set_here(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 static PyObject *
 ns_unbind(PyObject *self, PyObject *name)
 {
-    int r = ds_ns_unbind(NS(self)->store, name, SKIP(NS(self)), NS(self)->readonly);
+    int r = ds_ns_unbind(NS(self)->store, name, SKIP(NS(self)),
+                         NS(self)->readonly);
     if (r < 0) {
         return NULL;
     }
@@ -233,7 +241,8 @@ ns_unbind(PyObject *self, PyObject *name)
 }
 
 static PyObject *
-ns_snapshot(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+ns_snapshot(PyObject *self, PyObject *const *args, Py_ssize_t nargs,
+            PyObject *kwnames)
 {
     PyObject *frame;
     if (ds_snapshot_frame_arg(args, nargs, kwnames, &frame) < 0) {
@@ -285,8 +294,10 @@ ns_reduce(PyObject *self, PyObject *unused)
         if (err != NULL) {
             PyObject *tn = PyType_GetName(Py_TYPE(self));
             if (tn != NULL) {
-                PyErr_Format(err, "%U cannot be pickled: its bindings belong to "
-                                  "live stack frames", tn);
+                PyErr_Format(err,
+                             "%U cannot be pickled: its bindings belong to "
+                             "live stack frames",
+                             tn);
                 Py_DECREF(tn);
             }
             Py_DECREF(err);
@@ -301,21 +312,25 @@ ns_reduce(PyObject *self, PyObject *unused)
 static PyObject *
 ns_subscript(PyObject *self, PyObject *key)
 {
-    return ds_ns_getvalue(NS(self)->store, key, SKIP(NS(self)), NULL, PyExc_KeyError);
+    return ds_ns_getvalue(NS(self)->store, key, SKIP(NS(self)), NULL,
+                          PyExc_KeyError);
 }
 
 int
 ds_ns_setdel(ds_namespace *ns, PyObject *key, PyObject *value, PyObject *exc)
 {
     if (value != NULL) {
-        int r = ds_ns_store(ns->store, key, value, SKIP(ns), ns->readonly, ns->shadow);
-        if (r < 0 && exc != PyExc_KeyError && PyErr_ExceptionMatches(PyExc_KeyError)) {
+        int r = ds_ns_store(ns->store, key, value, SKIP(ns), ns->readonly,
+                            ns->shadow);
+        if (r < 0 && exc != PyExc_KeyError &&
+            PyErr_ExceptionMatches(PyExc_KeyError)) {
             PyObject *et, *ev, *tb;
             PyErr_Fetch(&et, &ev, &tb);
             PyErr_NormalizeException(&et, &ev, &tb);
             /* KeyError's str() quotes its message: take args[0]. */
             PyObject *args = ev ? PyObject_GetAttrString(ev, "args") : NULL;
-            PyObject *msg = args && PyTuple_Size(args) > 0 ? PyTuple_GetItem(args, 0) : ev;
+            PyObject *msg =
+                args && PyTuple_Size(args) > 0 ? PyTuple_GetItem(args, 0) : ev;
             if (msg != NULL) {
                 PyErr_SetObject(exc, msg);
             }
@@ -332,17 +347,21 @@ ds_ns_setdel(ds_namespace *ns, PyObject *key, PyObject *value, PyObject *exc)
     int r = ds_ns_unbind(ns->store, key, SKIP(ns), ns->readonly);
     if (r == 0) {
         if (exc == PyExc_AttributeError) {
-            PyErr_Format(exc, "The attribute %S was not found in any scope.", key);
+            PyErr_Format(exc, "The attribute %S was not found in any scope.",
+                         key);
         }
         else {
             PyErr_Format(exc, "The key %R was not found in any scope.", key);
         }
         return -1;
     }
-    if (r < 0 && exc == PyExc_AttributeError && PyErr_ExceptionMatches(PyExc_KeyError)) {
+    if (r < 0 && exc == PyExc_AttributeError &&
+        PyErr_ExceptionMatches(PyExc_KeyError)) {
         PyErr_Clear();
-        PyErr_Format(exc, "The attribute %S is bound in a calling frame and this "
-                          "namespace view is read-only", key);
+        PyErr_Format(exc,
+                     "The attribute %S is bound in a calling frame and this "
+                     "namespace view is read-only",
+                     key);
     }
     return r < 0 ? -1 : 0;
 }
@@ -429,9 +448,11 @@ ns_setattro(PyObject *self, PyObject *name, PyObject *value)
         if (Py_TYPE(self) != ds_global->namespace_type) {
             return PyObject_GenericSetAttr(self, name, value);
         }
-        PyErr_Format(PyExc_AttributeError,
-                     "%R is a Namespace attribute; use ns[%R] for a binding of "
-                     "that name", name, name);
+        PyErr_Format(
+            PyExc_AttributeError,
+            "%R is a Namespace attribute; use ns[%R] for a binding of "
+            "that name",
+            name, name);
         return -1;
     }
     return ds_ns_setdel(NS(self), name, value, PyExc_AttributeError);
@@ -448,9 +469,9 @@ ns_repr(PyObject *self)
     if (tn == NULL) {
         return NULL;
     }
-    PyObject *r = PyUnicode_FromFormat("<dynscope.%U readonly=%s shadow=%s at %p>", tn,
-                                       ns->readonly ? "True" : "False",
-                                       ns->shadow ? "True" : "False", self);
+    PyObject *r = PyUnicode_FromFormat(
+        "<dynscope.%U readonly=%s shadow=%s at %p>", tn,
+        ns->readonly ? "True" : "False", ns->shadow ? "True" : "False", self);
     Py_DECREF(tn);
     return r;
 }
@@ -471,7 +492,8 @@ static PyObject *
 ns_view(PyObject *self, PyObject *args, PyObject *kwargs)
 {
     if (PyTuple_Size(args) != 0) {
-        PyErr_SetString(PyExc_TypeError, "view() takes keyword arguments only");
+        PyErr_SetString(PyExc_TypeError,
+                        "view() takes keyword arguments only");
         return NULL;
     }
     int readonly = NS(self)->readonly, shadow = NS(self)->shadow;
@@ -482,28 +504,35 @@ ns_view(PyObject *self, PyObject *args, PyObject *kwargs)
     if (ds_parse_options(kwargs, &readonly, &shadow, NULL) < 0) {
         return NULL;
     }
-    return (PyObject *)ds_namespace_new(Py_TYPE(self), NS(self)->store, readonly,
-                                        shadow, NS(self)->stacklevel);
+    return (PyObject *)ds_namespace_new(Py_TYPE(self), NS(self)->store,
+                                        readonly, shadow,
+                                        NS(self)->stacklevel);
 }
 
 static PyMethodDef ns_methods[] = {
-    {"bind", (PyCFunction)(void (*)(void))ns_bind, METH_FASTCALL | METH_KEYWORDS,
+    {"bind", (PyCFunction)(void (*)(void))ns_bind,
+     METH_FASTCALL | METH_KEYWORDS,
      "bind(mapping=None, /, **names): a context manager binding names for the "
      "with-block's dynamic extent"},
     {"get", (PyCFunction)(void (*)(void))ns_get, METH_FASTCALL,
      "get(name[, default]): the nearest binding; LookupError without default"},
-    {"bound", ns_bound, METH_O, "bound(name): whether name has a visible binding"},
+    {"bound", ns_bound, METH_O,
+     "bound(name): whether name has a visible binding"},
     {"assign", (PyCFunction)(void (*)(void))ns_assign, METH_FASTCALL,
      "assign(name, value): change the nearest visible binding"},
     {"set_here", (PyCFunction)(void (*)(void))ns_set_here, METH_FASTCALL,
      "set_here(name, value): bind name in the calling frame until it returns"},
     {"unbind", ns_unbind, METH_O, "unbind(name): remove the nearest binding"},
-    {"snapshot", (PyCFunction)(void (*)(void))ns_snapshot, METH_FASTCALL | METH_KEYWORDS,
-     "snapshot(frame=None): the visible bindings per frame, innermost first, as "
+    {"snapshot", (PyCFunction)(void (*)(void))ns_snapshot,
+     METH_FASTCALL | METH_KEYWORDS,
+     "snapshot(frame=None): the visible bindings per frame, innermost first, "
+     "as "
      "seen from the caller or from `frame`"},
-    {"items", ns_items, METH_NOARGS, "items(): visible (name, value) pairs, innermost first"},
+    {"items", ns_items, METH_NOARGS,
+     "items(): visible (name, value) pairs, innermost first"},
     {"keys", ns_keys, METH_NOARGS, "keys(): visible names, innermost first"},
-    {"view", (PyCFunction)(void (*)(void))ns_view, METH_VARARGS | METH_KEYWORDS,
+    {"view", (PyCFunction)(void (*)(void))ns_view,
+     METH_VARARGS | METH_KEYWORDS,
      "view(readonly=, shadow=): the same bindings with other options"},
     {"__reduce__", ns_reduce, METH_NOARGS, NULL},
     {NULL, NULL, 0, NULL},
@@ -516,7 +545,8 @@ static PyGetSetDef ns_getset[] = {
 };
 
 static PyMemberDef ns_members[] = {
-    {"__weaklistoffset__", T_PYSSIZET, offsetof(ds_namespace, weakreflist), READONLY, NULL},
+    {"__weaklistoffset__", T_PYSSIZET, offsetof(ds_namespace, weakreflist),
+     READONLY, NULL},
     {NULL, 0, 0, 0, NULL},
 };
 
@@ -553,7 +583,8 @@ static PyType_Spec ns_spec = {
 int
 ds_namespace_init_type(PyObject *m, ds_state *s)
 {
-    s->namespace_type = (PyTypeObject *)PyType_FromModuleAndSpec(m, &ns_spec, NULL);
+    s->namespace_type =
+        (PyTypeObject *)PyType_FromModuleAndSpec(m, &ns_spec, NULL);
     if (s->namespace_type == NULL) {
         return -1;
     }
@@ -566,5 +597,6 @@ ds_namespace_init_type(PyObject *m, ds_state *s)
     if (s->ns_type_attrs == NULL) {
         return -1;
     }
-    return PyModule_AddObjectRef(m, "Namespace", (PyObject *)s->namespace_type);
+    return PyModule_AddObjectRef(m, "Namespace",
+                                 (PyObject *)s->namespace_type);
 }

@@ -27,7 +27,8 @@ find(ds_store *st, PyObject *name, int skip, PyObject **value, ds_where *where,
         if (PyErr_Occurred()) {
             return -1;
         }
-        PyErr_SetString(PyExc_RuntimeError, "dynscope: no Python frame is executing");
+        PyErr_SetString(PyExc_RuntimeError,
+                        "dynscope: no Python frame is executing");
         return -1;
     }
     if (caller != NULL) {
@@ -50,7 +51,7 @@ find(ds_store *st, PyObject *name, int skip, PyObject **value, ds_where *where,
 static int
 replace(ds_store *st, ds_where *w, PyObject *name, PyObject *value)
 {
-    st->gen++;      /* scope_version(): a value changed */
+    st->gen++; /* scope_version(): a value changed */
     if (w->layer != NULL) {
         PyObject *old = w->layer->values[w->index];
         Py_INCREF(value);
@@ -69,8 +70,10 @@ replace(ds_store *st, ds_where *w, PyObject *name, PyObject *value)
 static void
 readonly_error(PyObject *exc, PyObject *name)
 {
-    PyErr_Format(exc, "dynamic name %R is bound in a calling frame and this "
-                      "namespace view is read-only", name);
+    PyErr_Format(exc,
+                 "dynamic name %R is bound in a calling frame and this "
+                 "namespace view is read-only",
+                 name);
 }
 
 int
@@ -83,9 +86,11 @@ ds_ns_assign(ds_store *st, PyObject *name, PyObject *value, int skip)
         return -1;
     }
     if (r == 0) {
-        PyErr_Format(PyExc_LookupError,
-                     "dynscope.assign: dynamic name %R has no binding to change "
-                     "(make one with bind() or set_here())", name);
+        PyErr_Format(
+            PyExc_LookupError,
+            "dynscope.assign: dynamic name %R has no binding to change "
+            "(make one with bind() or set_here())",
+            name);
         return -1;
     }
     return replace(st, &w, name, value);
@@ -117,7 +122,8 @@ ds_ns_store(ds_store *st, PyObject *name, PyObject *value, int skip,
         caller = ds_caller_frame(skip);
         if (caller == NULL) {
             if (!PyErr_Occurred()) {
-                PyErr_SetString(PyExc_RuntimeError, "dynscope: no Python frame is executing");
+                PyErr_SetString(PyExc_RuntimeError,
+                                "dynscope: no Python frame is executing");
             }
             return -1;
         }
@@ -243,7 +249,8 @@ ds_rec_items(ds_store *st, PyObject *frame, PyObject *list, PyObject *seen)
     Py_ssize_t n = PyList_Size(pairs);
     for (Py_ssize_t i = 0; i < n; i++) {
         PyObject *pair = PyList_GetItem(pairs, i);
-        if (add_item(list, seen, PyTuple_GetItem(pair, 0), PyTuple_GetItem(pair, 1)) < 0) {
+        if (add_item(list, seen, PyTuple_GetItem(pair, 0),
+                     PyTuple_GetItem(pair, 1)) < 0) {
             Py_DECREF(pairs);
             return -1;
         }
@@ -290,16 +297,18 @@ error:
 
 /* bind(mapping=None, /, **names) from a vectorcall. */
 PyObject *
-ds_make_bind(ds_store *st, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+ds_make_bind(ds_store *st, PyObject *const *args, Py_ssize_t nargs,
+             PyObject *kwnames)
 {
     Py_ssize_t nkw = kwnames == NULL ? 0 : PyTuple_Size(kwnames);
     if (nargs > 1) {
-        PyErr_SetString(PyExc_TypeError,
-                        "bind() takes at most one positional argument (a mapping)");
+        PyErr_SetString(
+            PyExc_TypeError,
+            "bind() takes at most one positional argument (a mapping)");
         return NULL;
     }
     if (nargs == 1 && args[0] == Py_None) {
-        nargs = 0;      /* bind(None, **names): the documented default */
+        nargs = 0; /* bind(None, **names): the documented default */
         args++;
     }
     if (nargs == 1 && !PyDict_Check(args[0])) {
@@ -309,10 +318,11 @@ ds_make_bind(ds_store *st, PyObject *const *args, Py_ssize_t nargs, PyObject *kw
         if (!is_mapping) {
             PyObject *tname = PyType_GetName(Py_TYPE(args[0]));
             if (tname != NULL) {
-                PyErr_Format(PyExc_TypeError,
-                             "bind() expects a mapping or keyword arguments "
-                             "(bind({'name': value}) or bind(name=value)), not %U",
-                             tname);
+                PyErr_Format(
+                    PyExc_TypeError,
+                    "bind() expects a mapping or keyword arguments "
+                    "(bind({'name': value}) or bind(name=value)), not %U",
+                    tname);
                 Py_DECREF(tname);
             }
             return NULL;
@@ -343,7 +353,8 @@ ds_make_bind(ds_store *st, PyObject *const *args, Py_ssize_t nargs, PyObject *kw
             return NULL;
         }
         for (Py_ssize_t i = 0; i < nkw; i++) {
-            if (PyDict_SetItem(d, PyTuple_GetItem(kwnames, i), args[1 + i]) < 0) {
+            if (PyDict_SetItem(d, PyTuple_GetItem(kwnames, i), args[1 + i]) <
+                0) {
                 Py_DECREF(d);
                 return NULL;
             }

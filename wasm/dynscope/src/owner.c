@@ -33,7 +33,7 @@ enum { KIND_PLAIN, KIND_ENTER, KIND_DRIVER, KIND_RESUMABLE };
 
 #define KIND_CACHE 256
 static struct {
-    PyObject *code;     /* strong */
+    PyObject *code; /* strong */
     int kind;
 } cache[KIND_CACHE];
 
@@ -58,7 +58,9 @@ is_contextlib_driver(PyObject *code)
     PyObject *mod = name ? PyImport_GetModule(name) : NULL;
     Py_XDECREF(name);
     int found = 0;
-    for (size_t i = 0; mod != NULL && !found && i < sizeof(drivers) / sizeof(drivers[0]); i++) {
+    for (size_t i = 0;
+         mod != NULL && !found && i < sizeof(drivers) / sizeof(drivers[0]);
+         i++) {
         PyObject *cls = PyObject_GetAttrString(mod, drivers[i][0]);
         PyObject *fn = cls ? PyObject_GetAttrString(cls, drivers[i][1]) : NULL;
         PyObject *c = fn ? PyObject_GetAttrString(fn, "__code__") : NULL;
@@ -86,8 +88,8 @@ compute_kind(PyObject *code)
                 break;
             }
         }
-        if (kind == KIND_PLAIN &&
-            (f & (CO_GENERATOR_FLAG | CO_COROUTINE_FLAG | CO_ASYNC_GENERATOR_FLAG))) {
+        if (kind == KIND_PLAIN && (f & (CO_GENERATOR_FLAG | CO_COROUTINE_FLAG |
+                                        CO_ASYNC_GENERATOR_FLAG))) {
             kind = KIND_RESUMABLE;
         }
     }
@@ -108,7 +110,7 @@ frame_kind(PyObject *frame)
     }
     int kind = compute_kind(code);
     PyObject *old = cache[i].code;
-    cache[i].code = code;       /* keeps our reference */
+    cache[i].code = code; /* keeps our reference */
     cache[i].kind = kind;
     Py_XDECREF(old);
     return kind;

@@ -18,7 +18,9 @@ frame_entry(PyObject *frame, PyObject *bindings)
     PyObject *code = (PyObject *)PyFrame_GetCode((PyFrameObject *)frame);
     PyObject *fn = PyObject_GetAttr(code, s->str_co_name);
     PyObject *file = fn ? PyObject_GetAttr(code, s->str_co_filename) : NULL;
-    PyObject *line = file ? PyLong_FromLong(PyFrame_GetLineNumber((PyFrameObject *)frame)) : NULL;
+    PyObject *line =
+        file ? PyLong_FromLong(PyFrame_GetLineNumber((PyFrameObject *)frame))
+             : NULL;
     Py_DECREF(code);
     PyObject *d = NULL;
     if (line != NULL) {
@@ -47,11 +49,12 @@ frame_entry(PyObject *frame, PyObject *bindings)
  * one met, the innermost, is kept).  Returns 1 when it handled the frame (appending to
  * *out if it had bindings), 0 to leave it to the general path. */
 static int
-frame_bindings_fast(ds_framerec *rec, PyObject *frame, PyObject **out, int *err)
+frame_bindings_fast(ds_framerec *rec, PyObject *frame, PyObject **out,
+                    int *err)
 {
     *err = 0;
     if (rec->here != NULL) {
-        return 0;       /* set_here dicts: the general path checks ownership */
+        return 0; /* set_here dicts: the general path checks ownership */
     }
     for (ds_layer *l = rec->layers; l != NULL; l = l->next) {
         for (Py_ssize_t i = 0; i < l->n; i++) {
@@ -71,7 +74,8 @@ frame_bindings_fast(ds_framerec *rec, PyObject *frame, PyObject **out, int *err)
                 continue;
             }
             int has = PyDict_Contains(b, l->names[i]);
-            if (has < 0 || (has == 0 && PyDict_SetItem(b, l->names[i], l->values[i]) < 0)) {
+            if (has < 0 || (has == 0 && PyDict_SetItem(b, l->names[i],
+                                                       l->values[i]) < 0)) {
                 Py_DECREF(b);
                 *err = 1;
                 return 1;
@@ -126,7 +130,8 @@ ds_snapshot_from(ds_store *st, int skip, PyObject *from)
                 int ok = b != NULL;
                 for (Py_ssize_t i = 0; ok && i < PyList_Size(pairs); i++) {
                     PyObject *p = PyList_GetItem(pairs, i);
-                    ok = PyDict_SetItem(b, PyTuple_GetItem(p, 0), PyTuple_GetItem(p, 1)) == 0;
+                    ok = PyDict_SetItem(b, PyTuple_GetItem(p, 0),
+                                        PyTuple_GetItem(p, 1)) == 0;
                 }
                 PyObject *e = ok ? frame_entry(f, b) : NULL;
                 Py_XDECREF(b);
@@ -163,16 +168,17 @@ ds_snapshot(ds_store *st, int skip)
 /* snapshot(frame=None)'s argument: NULL for the caller, else a frame.
  * Vectorcall: a raise hook calls it for every exception. */
 int
-ds_snapshot_frame_arg(PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames,
-                      PyObject **frame)
+ds_snapshot_frame_arg(PyObject *const *args, Py_ssize_t nargs,
+                      PyObject *kwnames, PyObject **frame)
 {
     Py_ssize_t nkw = kwnames == NULL ? 0 : PyTuple_Size(kwnames);
     PyObject *f = Py_None;
     if (nargs + nkw > 1 ||
-        (nkw == 1 && PyUnicode_CompareWithASCIIString(PyTuple_GetItem(kwnames, 0),
-                                                      "frame") != 0)) {
-        PyErr_SetString(PyExc_TypeError, "snapshot(frame=None) takes one optional "
-                                         "argument, frame");
+        (nkw == 1 && PyUnicode_CompareWithASCIIString(
+                         PyTuple_GetItem(kwnames, 0), "frame") != 0)) {
+        PyErr_SetString(PyExc_TypeError,
+                        "snapshot(frame=None) takes one optional "
+                        "argument, frame");
         return -1;
     }
     if (nargs + nkw == 1) {
@@ -183,8 +189,10 @@ ds_snapshot_frame_arg(PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames
         return 0;
     }
     if (!PyObject_TypeCheck(f, (PyTypeObject *)ds_global->frame_type)) {
-        PyErr_Format(PyExc_TypeError, "snapshot(frame): a frame object (sys._getframe(), "
-                                      "a generator's gi_frame), not %R", f);
+        PyErr_Format(PyExc_TypeError,
+                     "snapshot(frame): a frame object (sys._getframe(), "
+                     "a generator's gi_frame), not %R",
+                     f);
         return -1;
     }
     *frame = f;

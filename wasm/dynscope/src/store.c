@@ -14,7 +14,7 @@ static void forget_last(ds_store *st);
 static void
 sweep(ds_store *st)
 {
-    forget_last(st);   /* its counter may be one of those swept */
+    forget_last(st); /* its counter may be one of those swept */
     PyObject *dead = PyList_New(0);
     if (dead == NULL) {
         PyErr_Clear();
@@ -55,7 +55,8 @@ ds_counter_add(ds_store *st, ds_counter *c, int delta)
     }
     else if (before > 0 && c->n == 0) {
         st->zeros++;
-        if (st->zeros > 256 && st->zeros > 2 * (PyDict_Size(st->counts) - st->zeros)) {
+        if (st->zeros > 256 &&
+            st->zeros > 2 * (PyDict_Size(st->counts) - st->zeros)) {
             PyObject *et, *ev, *tb;
             PyErr_Fetch(&et, &ev, &tb);
             sweep(st);
@@ -100,7 +101,7 @@ ds_store_counter(ds_store *st, PyObject *name)
     }
     nc->n = 0;
     int r = PyDict_SetItem(st->counts, name, (PyObject *)nc);
-    Py_DECREF((PyObject *)nc);   /* the dict holds it */
+    Py_DECREF((PyObject *)nc); /* the dict holds it */
     if (r < 0) {
         return NULL;
     }
@@ -249,7 +250,8 @@ static PyType_Slot store_slots[] = {
 static PyType_Spec store_spec = {
     .name = "dynscope._Store",
     .basicsize = sizeof(ds_store),
-    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_DISALLOW_INSTANTIATION,
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC |
+             Py_TPFLAGS_DISALLOW_INSTANTIATION,
     .slots = store_slots,
 };
 
@@ -277,11 +279,13 @@ static PyType_Spec counter_spec = {
 int
 ds_store_init_type(PyObject *m, ds_state *s)
 {
-    s->counter_type = (PyTypeObject *)PyType_FromModuleAndSpec(m, &counter_spec, NULL);
+    s->counter_type =
+        (PyTypeObject *)PyType_FromModuleAndSpec(m, &counter_spec, NULL);
     if (s->counter_type == NULL) {
         return -1;
     }
     s->stores_head.prev = s->stores_head.next = &s->stores_head;
-    s->store_type = (PyTypeObject *)PyType_FromModuleAndSpec(m, &store_spec, NULL);
+    s->store_type =
+        (PyTypeObject *)PyType_FromModuleAndSpec(m, &store_spec, NULL);
     return s->store_type == NULL ? -1 : 0;
 }

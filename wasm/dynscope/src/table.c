@@ -174,7 +174,8 @@ ds_layer *
 ds_layer_new(void *frame, Py_ssize_t n, PyObject **names)
 {
     /* One allocation: the header followed by the values and counters. */
-    ds_layer *l = malloc(sizeof(ds_layer) + 2 * (size_t)n * sizeof(PyObject *));
+    ds_layer *l =
+        malloc(sizeof(ds_layer) + 2 * (size_t)n * sizeof(PyObject *));
     if (l == NULL) {
         PyErr_NoMemory();
         return NULL;

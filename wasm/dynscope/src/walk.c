@@ -49,7 +49,8 @@ name_eq(PyObject *a, PyObject *b)
     if (PyUnicode_CheckExact(a) && PyUnicode_CheckExact(b)) {
         /* Keyword names and literals are interned, so identity settles
          * nearly every case; this is the rare non-interned one. */
-        return PyObject_Hash(a) == PyObject_Hash(b) && PyUnicode_Compare(a, b) == 0;
+        return PyObject_Hash(a) == PyObject_Hash(b) &&
+               PyUnicode_Compare(a, b) == 0;
     }
     return PyObject_RichCompareBool(a, b, Py_EQ);
 }
@@ -62,7 +63,7 @@ rec_find(ds_framerec *rec, PyObject *frame, PyObject *name, PyObject **value,
     for (ds_layer *l = rec->layers; l != NULL; l = l->next) {
         for (Py_ssize_t i = l->n - 1; i >= 0; i--) {
             if (l->values[i] == NULL) {
-                continue;   /* unbind()'s mark */
+                continue; /* unbind()'s mark */
             }
             int eq = name_eq(l->names[i], name);
             if (eq < 0) {
