@@ -40,6 +40,8 @@ bool log_level_parse(const char *name, enum log_level *out) {
     return false;
 }
 
+static void log_line(const char *fmt, va_list ap) __attribute__((format(printf, 1, 0)));
+
 static void log_line(const char *fmt, va_list ap) {
     char line[LOG_LINE_MAX];
     struct timespec ts;

@@ -21,6 +21,9 @@ static void must(int cond) {
         abort();
 }
 
+/* libFuzzer's entry point; libFuzzer has no header that declares it. */
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     const char *type, *stream, *text;
     enum api_code code;
