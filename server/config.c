@@ -48,8 +48,10 @@ static const struct flag flags[] = {
      "pool worker processes (default: the number of cores)"},
     {"queue-size", FLAG_UINT, OFF(queue_size), 0, 1000000, "N",
      "requests that may wait for a worker; more get 503 (default: 4 per pool worker)"},
-    {"node", FLAG_STRING, OFF(node), 0, 0, "PATH", "node executable (default " SCOPEBOX_DEFAULT_NODE ")"},
-    {"node-arg", FLAG_NODE_ARG, 0, 0, 0, "ARG", "extra argument for node before the script (repeatable)"},
+    {"node", FLAG_STRING, OFF(node), 0, 0, "PATH",
+     "node executable (default " SCOPEBOX_DEFAULT_NODE ")"},
+    {"node-arg", FLAG_NODE_ARG, 0, 0, 0, "ARG",
+     "extra argument for node before the script (repeatable)"},
     {"runtime-dir", FLAG_STRING, OFF(runtime_dir), 0, 0, "DIR",
      "directory holding worker.mjs (default " SCOPEBOX_DEFAULT_RUNTIME_DIR ")"},
     {"web-dir", FLAG_STRING, OFF(web_dir), 0, 0, "DIR",
@@ -57,18 +59,22 @@ static const struct flag flags[] = {
     {"boot-timeout-ms", FLAG_UINT, OFF(boot_timeout_ms), LIMITS(BOOT_TIMEOUT_MS), "MS",
      "time a worker has to send ready (default " LIMIT_BOOT_TIMEOUT_MS_DEFAULT_S ")"},
     {"timeout-ms", FLAG_UINT, OFF(timeout_ms), LIMITS(TIMEOUT_MS), "MS",
-     "a run's time limit when the request sets no timeout_ms (default " LIMIT_TIMEOUT_MS_DEFAULT_S ")"},
+     "a run's time limit when the request sets no timeout_ms (default " LIMIT_TIMEOUT_MS_DEFAULT_S
+     ")"},
     {"max-timeout-ms", FLAG_UINT, OFF(max_timeout_ms), LIMITS(MAX_TIMEOUT_MS), "MS",
-     "the largest timeout_ms a request gets; more is capped (default " LIMIT_MAX_TIMEOUT_MS_DEFAULT_S ")"},
+     "the largest timeout_ms a request gets; more is capped "
+     "(default " LIMIT_MAX_TIMEOUT_MS_DEFAULT_S ")"},
     {"timeout-grace-ms", FLAG_UINT, OFF(timeout_grace_ms), LIMITS(TIMEOUT_GRACE_MS), "MS",
-     "past the limit, time to stop by interrupt before the worker is killed (default "
-     LIMIT_TIMEOUT_GRACE_MS_DEFAULT_S ")"},
+     "past the limit, time to stop by interrupt before the worker is killed "
+     "(default " LIMIT_TIMEOUT_GRACE_MS_DEFAULT_S ")"},
     {"queue-timeout-ms", FLAG_UINT, OFF(queue_timeout_ms), LIMITS(QUEUE_TIMEOUT_MS), "MS",
-     "time a request may wait for a worker, 0 = no limit (default " LIMIT_QUEUE_TIMEOUT_MS_DEFAULT_S ")"},
-    {"max-body-bytes", FLAG_SIZE, OFF(max_body_bytes), LIMIT_MAX_BODY_BYTES_MIN, MAX_BODY_LIMIT, "N",
-     "largest accepted request body (default " LIMIT_MAX_BODY_BYTES_DEFAULT_S ")"},
+     "time a request may wait for a worker, 0 = no limit (default " LIMIT_QUEUE_TIMEOUT_MS_DEFAULT_S
+     ")"},
+    {"max-body-bytes", FLAG_SIZE, OFF(max_body_bytes), LIMIT_MAX_BODY_BYTES_MIN, MAX_BODY_LIMIT,
+     "N", "largest accepted request body (default " LIMIT_MAX_BODY_BYTES_DEFAULT_S ")"},
     {"output-cap-bytes", FLAG_SIZE, OFF(output_cap_bytes), LIMITS(OUTPUT_CAP_BYTES), "N",
-     "bytes (UTF-8) kept of a run's stdout, and of its stderr (default " LIMIT_OUTPUT_CAP_BYTES_DEFAULT_S ")"},
+     "bytes (UTF-8) kept of a run's stdout, and of its stderr "
+     "(default " LIMIT_OUTPUT_CAP_BYTES_DEFAULT_S ")"},
     {"max-sessions", FLAG_UINT, OFF(max_sessions), LIMITS(MAX_SESSIONS), "N",
      "sessions the store holds at once; more get 503 (default " LIMIT_MAX_SESSIONS_DEFAULT_S ")"},
     {"session-ttl-ms", FLAG_UINT, OFF(session_ttl_ms), LIMITS(SESSION_TTL_MS), "MS",
@@ -83,15 +89,19 @@ static const struct flag flags[] = {
      "replace a pool worker once its resident memory passes this, 0 = never (default 768)"},
     /* the HTTP edge (server/http.c, keys.c, crashlimit.c) */
     {"max-connections", FLAG_UINT, OFF(max_connections), 0, 1000000, "N",
-     "HTTP connections at once; must fit the fd limit (default: what the fd limit allows, at most 1024)"},
+     "HTTP connections at once; must fit the fd limit (default: what the fd limit allows, at most "
+     "1024)"},
     {"max-connections-per-ip", FLAG_UINT, OFF(max_connections_per_ip), 0, 1000000, "N",
      "HTTP connections at once from one client address, 0 = no limit (default 32)"},
     {"request-timeout-ms", FLAG_UINT, OFF(request_timeout_ms), 100, 3600000, "MS",
-     "time a client has to send a whole request, from connecting or from its previous answer (default 10000)"},
+     "time a client has to send a whole request, from connecting or from its previous answer "
+     "(default 10000)"},
     {"api-keys-file", FLAG_STRING, OFF(api_keys_file), 0, 0, "PATH",
-     "require a bearer key listed in this file on every route but /healthz and / (default: no keys)"},
+     "require a bearer key listed in this file on every route but /healthz and / (default: no "
+     "keys)"},
     {"crash-limit", FLAG_UINT, OFF(crash_limit), 0, 1000, "N",
-     "worker crashes one caller may cause per --crash-window-ms before it gets 429, 0 = no limit (default 5)"},
+     "worker crashes one caller may cause per --crash-window-ms before it gets 429, 0 = no limit "
+     "(default 5)"},
     {"crash-window-ms", FLAG_UINT, OFF(crash_window_ms), 1000, 86400000, "MS",
      "the window of --crash-limit (default 60000)"},
     /* sandbox (server/sandbox.c) */
@@ -100,10 +110,11 @@ static const struct flag flags[] = {
     {"worker-user", FLAG_STRING, OFF(worker_user), 0, 0, "USER",
      "when run as root, the user workers run as (default nobody)"},
     {"worker-heap-mb", FLAG_UINT, OFF(worker_heap_mb), LIMITS(WORKER_HEAP_MB), "MB",
-     "cap of each worker's wasm heap and its files together (default " LIMIT_WORKER_HEAP_MB_DEFAULT_S ")"},
+     "cap of each worker's wasm heap and its files together "
+     "(default " LIMIT_WORKER_HEAP_MB_DEFAULT_S ")"},
     {"worker-files-mb", FLAG_UINT, OFF(worker_files_mb), LIMITS(WORKER_FILES_MB), "MB",
-     "the files' share of that cap: past it a write fails with ENOSPC (default "
-     LIMIT_WORKER_FILES_MB_DEFAULT_S ")"},
+     "the files' share of that cap: past it a write fails with ENOSPC "
+     "(default " LIMIT_WORKER_FILES_MB_DEFAULT_S ")"},
     {"worker-rss-mb", FLAG_UINT, OFF(worker_rss_mb), 0, 1048576, "MB",
      "kill a busy worker whose resident memory passes this, checked every 50 ms; 0 = never "
      "(default 1024)"},
@@ -111,7 +122,8 @@ static const struct flag flags[] = {
     {"session-dir", FLAG_STRING, OFF(session_dir), 0, 0, "DIR",
      "keep session images in DIR, one file each, across restarts (default: in memory)"},
     {"session-key-file", FLAG_STRING, OFF(session_key_file), 0, 0, "PATH",
-     "HMAC key of session images, made there when absent (default: DIR/.key, or a new one in memory)"},
+     "HMAC key of session images, made there when absent (default: DIR/.key, or a new one in "
+     "memory)"},
     {"session-store-bytes", FLAG_SIZE, OFF(session_store_bytes), 0, (size_t)1 << 40, "N",
      "bytes of session images the in-memory store holds, 0 = no limit (default 1073741824)"},
     {"session-store", FLAG_STRING, OFF(session_store), 0, 0, "URL",
@@ -157,7 +169,8 @@ static void set_defaults(struct config *cfg) {
     cfg->session_ttl_ms = LIMIT_SESSION_TTL_MS_DEFAULT;
     cfg->replica_id = NULL;
     cfg->mcp_allowed_origins = NULL;
-    cfg->recycle_after_runs = 100000; /* a boot costs ~1 s of CPU; state does not leak (isolation.mjs) */
+    cfg->recycle_after_runs =
+        100000; /* a boot costs ~1 s of CPU; state does not leak (isolation.mjs) */
     cfg->recycle_rss_mb = 768;
     cfg->max_connections = 0; /* the HTTP edge; 0: derived from the fd limit (main.c) */
     cfg->max_connections_per_ip = 32;
@@ -220,7 +233,8 @@ static bool apply(struct config *cfg, const struct flag *f, const char *value, c
         } else if (strcmp(value, "0") == 0 || strcmp(value, "false") == 0) {
             *(bool *)(void *)base = false;
         } else {
-            snprintf(err, err_len, "--%s: expected 1, true, 0 or false, got '%.64s'", f->name, value);
+            snprintf(err, err_len, "--%s: expected 1, true, 0 or false, got '%.64s'", f->name,
+                     value);
             return false;
         }
         return true;
@@ -245,7 +259,8 @@ static bool apply(struct config *cfg, const struct flag *f, const char *value, c
 static void env_name(const struct flag *f, char *buf, size_t len) {
     size_t n = (size_t)snprintf(buf, len, "SCOPEBOX_%s", f->name);
     for (size_t i = 9; i < n && i < len; i++)
-        buf[i] = buf[i] == '-' ? '_' : (char)(buf[i] >= 'a' && buf[i] <= 'z' ? buf[i] - 32 : buf[i]);
+        buf[i] =
+            buf[i] == '-' ? '_' : (char)(buf[i] >= 'a' && buf[i] <= 'z' ? buf[i] - 32 : buf[i]);
 }
 
 static bool apply_env(struct config *cfg, char *err, size_t err_len) {
@@ -266,7 +281,8 @@ static bool apply_env(struct config *cfg, char *err, size_t err_len) {
 /* Session ids are "<replica>-<hex>", and must stay URL- and header-safe. */
 static bool check_replica_id(const char *id, char *err, size_t err_len) {
     size_t n = strlen(id);
-    if (n > 16 || strspn(id, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_") != n) {
+    if (n > 16 ||
+        strspn(id, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_") != n) {
         snprintf(err, err_len, "--replica-id: at most 16 letters, digits or '_', got '%.64s'", id);
         return false;
     }

@@ -106,8 +106,7 @@ void dispatch_expire_queue(struct pool *p, double now, bool stopping) {
     double limit = p->cfg->queue_timeout_ms;
 
     pthread_mutex_lock(&p->lock);
-    while (p->queue.head &&
-           (stopping || (limit > 0 && now - p->queue.head->enqueued_at >= limit)))
+    while (p->queue.head && (stopping || (limit > 0 && now - p->queue.head->enqueued_at >= limit)))
         queue_push(&expired, queue_pop(&p->queue));
     pthread_mutex_unlock(&p->lock);
 
@@ -249,7 +248,10 @@ void *pool_dispatch(void *arg) {
     struct pool *p = arg;
     size_t max_fds = (size_t)p->n_slots * 3 + 1 + WATCH_MAX;
     struct pollfd *fds = calloc(max_fds, sizeof *fds);
-    struct { int slot; enum fd_role role; } *who = calloc(max_fds, sizeof *who);
+    struct {
+        int slot;
+        enum fd_role role;
+    } *who = calloc(max_fds, sizeof *who);
     struct watch watch = {calloc(WATCH_MAX, sizeof *watch.jobs), 0, WATCH_MAX};
 
     pool_on_dispatcher_thread = true;

@@ -26,8 +26,8 @@ static enum frame_status fail(struct frame_decoder *d, bool oom) {
     return FRAME_ERROR;
 }
 
-enum frame_status frame_decoder_feed(struct frame_decoder *d, const uint8_t *data,
-                                     size_t len, size_t *used) {
+enum frame_status frame_decoder_feed(struct frame_decoder *d, const uint8_t *data, size_t len,
+                                     size_t *used) {
     size_t pos = 0;
 
     *used = 0;
@@ -100,8 +100,7 @@ bool frame_decoder_at_boundary(const struct frame_decoder *d) {
     return !d->failed && !d->complete && d->header_len == 0;
 }
 
-bool frame_encode(const json_t *msg, uint8_t **out, size_t *out_len, char *why,
-                  size_t why_len) {
+bool frame_encode(const json_t *msg, uint8_t **out, size_t *out_len, char *why, size_t why_len) {
     size_t n = json_dumpb(msg, NULL, 0, JSON_COMPACT);
     uint8_t *buf;
 
@@ -134,8 +133,8 @@ bool frame_encode(const json_t *msg, uint8_t **out, size_t *out_len, char *why,
     return true;
 }
 
-json_t *frame_parse_message(const uint8_t *payload, size_t len, const char **type,
-                            char *why, size_t why_len) {
+json_t *frame_parse_message(const uint8_t *payload, size_t len, const char **type, char *why,
+                            size_t why_len) {
     json_error_t jerr;
     json_t *msg, *t;
 

@@ -35,8 +35,8 @@ void frame_decoder_free(struct frame_decoder *d);
 /* Consumes bytes up to the end of the next complete frame (*used says how
  * many). Call again with the rest after taking the payload. Once it has
  * returned FRAME_ERROR it keeps doing so. */
-enum frame_status frame_decoder_feed(struct frame_decoder *d, const uint8_t *data,
-                                     size_t len, size_t *used);
+enum frame_status frame_decoder_feed(struct frame_decoder *d, const uint8_t *data, size_t len,
+                                     size_t *used);
 
 /* Hands over the completed payload (malloc'd, NUL-terminated after `len`
  * bytes for convenience) and readies the decoder for the next frame. */
@@ -47,12 +47,11 @@ bool frame_decoder_at_boundary(const struct frame_decoder *d);
 
 /* Encodes `msg` (compact JSON) as one frame in a new malloc'd buffer.
  * Returns false with a reason if the payload would break the bounds. */
-bool frame_encode(const json_t *msg, uint8_t **out, size_t *out_len, char *why,
-                  size_t why_len);
+bool frame_encode(const json_t *msg, uint8_t **out, size_t *out_len, char *why, size_t why_len);
 
 /* Parses a payload as a protocol message: a JSON object with a string
  * "type". Returns the object (caller owns it) and points *type into it. */
-json_t *frame_parse_message(const uint8_t *payload, size_t len, const char **type,
-                            char *why, size_t why_len);
+json_t *frame_parse_message(const uint8_t *payload, size_t len, const char **type, char *why,
+                            size_t why_len);
 
 #endif

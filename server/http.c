@@ -64,19 +64,28 @@ struct http {
     MHD_socket quiesced_fd;
     unsigned port;
     bool ipv6;
-    atomic_int active; /* requests between first callback and completion */
+    atomic_int active;          /* requests between first callback and completion */
     pthread_mutex_t conns_lock; /* guards the list and every deadline */
     struct conn *conns;
-    struct keystore *keys;       /* NULL: no keys, every route open */
-    struct crashlimit *crashes;  /* NULL: no crash limit */
+    struct keystore *keys;      /* NULL: no keys, every route open */
+    struct crashlimit *crashes; /* NULL: no crash limit */
 };
 
-_Static_assert(sizeof ((struct job *)0)->owner == KEY_NAME_MAX + 1, "pool.h: owner holds a key name");
+_Static_assert(sizeof((struct job *)0)->owner == KEY_NAME_MAX + 1,
+               "pool.h: owner holds a key name");
 
 /* ROUTE_BODY: answered once a JSON body is in (runs, session creation);
  * ROUTE_SESSION: a session GET or DELETE, answered by the pool. */
-enum route { ROUTE_BODY, ROUTE_SESSION, ROUTE_OPENAPI, ROUTE_HEALTH, ROUTE_METRICS, ROUTE_STATIC,
-             ROUTE_CANCEL, ROUTE_REFUSE };
+enum route {
+    ROUTE_BODY,
+    ROUTE_SESSION,
+    ROUTE_OPENAPI,
+    ROUTE_HEALTH,
+    ROUTE_METRICS,
+    ROUTE_STATIC,
+    ROUTE_CANCEL,
+    ROUTE_REFUSE
+};
 
 /* Per request, from the first access-handler call to the completion
  * callback (libmicrohttpd's *req_cls). */
@@ -87,31 +96,31 @@ struct exchange {
     char method[16];
     char path[160];
     enum route route;
-    struct api_error refusal; /* ROUTE_REFUSE: the answer, decided early */
-    const char *allow;        /* its Allow header, for 405 */
-    const char *challenge;    /* its WWW-Authenticate header, for 401 */
-    bool public_route;        /* /healthz and the playground: no key needed */
-    struct keyring *ring;     /* with keys on: the keys as of this request */
-    const struct api_key *key; /* the caller's, once authorized */
-    enum request_kind req_kind;           /* ROUTE_BODY */
-    enum job_kind job_kind;               /* ROUTE_BODY, ROUTE_SESSION */
-    char session[SESSION_ID_MAX + 1];     /* from the path, if any */
-    char list_after[SESSION_ID_MAX + 1];  /* GET /v1/sessions */
+    struct api_error refusal;            /* ROUTE_REFUSE: the answer, decided early */
+    const char *allow;                   /* its Allow header, for 405 */
+    const char *challenge;               /* its WWW-Authenticate header, for 401 */
+    bool public_route;                   /* /healthz and the playground: no key needed */
+    struct keyring *ring;                /* with keys on: the keys as of this request */
+    const struct api_key *key;           /* the caller's, once authorized */
+    enum request_kind req_kind;          /* ROUTE_BODY */
+    enum job_kind job_kind;              /* ROUTE_BODY, ROUTE_SESSION */
+    char session[SESSION_ID_MAX + 1];    /* from the path, if any */
+    char list_after[SESSION_ID_MAX + 1]; /* GET /v1/sessions */
     unsigned list_limit;
     char *body;
     size_t len, cap;
     unsigned long long seen; /* body bytes received, kept or not */
     bool too_large;
     struct job *job;
-    struct sse *sse; /* a run asked for as text/event-stream (sse.h) */
+    struct sse *sse;             /* a run asked for as text/event-stream (sse.h) */
     char run_id[RUN_ID_MAX + 1]; /* a run's id once submitted (the Scopebox-Run-Id
                                   * header); ROUTE_CANCEL: the one to cancel */
-    unsigned limit_ms; /* a run's time limit as applied ... */
-    bool capped;       /* ... and whether the request asked for more */
+    unsigned limit_ms;           /* a run's time limit as applied ... */
+    bool capped;                 /* ... and whether the request asked for more */
     unsigned status;
     size_t bytes;
-    bool is_mcp;            /* POST /mcp: JSON-RPC answers (see mcp.h) */
-    struct mcp_call *mcp;   /* its tools/call, while the pool runs it ... */
+    bool is_mcp;             /* POST /mcp: JSON-RPC answers (see mcp.h) */
+    struct mcp_call *mcp;    /* its tools/call, while the pool runs it ... */
     struct mcp_batch *batch; /* ... and the batch that owns it, if any */
 };
 
@@ -156,7 +165,7 @@ static char *dump_line(const json_t *obj, size_t *len) {
 }
 
 static enum MHD_Result respond_json_new(struct exchange *ex, unsigned status, json_t *obj,
-                                    const char *hname, const char *hval) {
+                                        const char *hname, const char *hval) {
     size_t len;
     char *body = dump_line(obj, &len);
     json_decref(obj);
@@ -302,7 +311,7 @@ static void refuse_method(struct exchange *ex, const char *allow) {
     ex->route = ROUTE_REFUSE;
     ex->allow = allow;
     api_error_of(&ex->refusal, API_METHOD_NOT_ALLOWED, "%s does not accept %s (allowed: %s)",
-                  ex->path, ex->method, allow);
+                 ex->path, ex->method, allow);
 }
 
 static enum MHD_Result respond_mcp_refusal(struct exchange *ex);
@@ -328,8 +337,8 @@ static bool expects_continue(const struct exchange *ex) {
 
 /* 0 when absent (chunked bodies are policed as they arrive). */
 static unsigned long long declared_length(const struct exchange *ex) {
-    const char *cl = MHD_lookup_connection_value(ex->conn, MHD_HEADER_KIND,
-                                                 MHD_HTTP_HEADER_CONTENT_LENGTH);
+    const char *cl =
+        MHD_lookup_connection_value(ex->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
     return cl ? strtoull(cl, NULL, 10) : 0;
 }
 
@@ -347,9 +356,9 @@ static enum MHD_Result health(struct exchange *ex) {
     /* A booted worker that is busy still serves: load is not ill health. */
     ok = st.ready + st.busy > 0;
     return respond_json_new(ex, ok ? 200 : 503,
-                        json_pack("{s:b, s:{s:i, s:i, s:i}}", "ok", ok, "workers", "ready",
-                                  st.ready, "busy", st.busy, "total", st.total),
-                        NULL, NULL);
+                            json_pack("{s:b, s:{s:i, s:i, s:i}}", "ok", ok, "workers", "ready",
+                                      st.ready, "busy", st.busy, "total", st.total),
+                            NULL, NULL);
 }
 
 static enum MHD_Result metrics(struct exchange *ex) {
@@ -359,8 +368,8 @@ static enum MHD_Result metrics(struct exchange *ex) {
     char *body;
 
     pool_stats(ex->http->pool, &st);
-    g = (struct metrics_gauges){st.ready, st.busy, st.total, st.queued, st.sessions,
-                                st.session_bytes, st.pids, st.n_pids};
+    g = (struct metrics_gauges){st.ready,    st.busy,          st.total, st.queued,
+                                st.sessions, st.session_bytes, st.pids,  st.n_pids};
     body = metrics_render(&g, &len);
     if (body == NULL)
         return MHD_NO;
@@ -383,10 +392,10 @@ static enum MHD_Result serve_static(struct exchange *ex, const char *url) {
     enum MHD_Result ret;
     unsigned status = MHD_HTTP_OK;
 
-    if (!static_open_negotiated(ex->http->cfg->web_dir, url,
-                                MHD_lookup_connection_value(ex->conn, MHD_HEADER_KIND,
-                                                            MHD_HTTP_HEADER_ACCEPT_ENCODING),
-                                &f)) {
+    if (!static_open_negotiated(
+            ex->http->cfg->web_dir, url,
+            MHD_lookup_connection_value(ex->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_ACCEPT_ENCODING),
+            &f)) {
         refuse_not_found(ex);
         return respond_refusal(ex);
     }
@@ -433,8 +442,8 @@ static enum MHD_Result cancel(struct exchange *ex) {
     char id[RUN_ID_MAX + 1];
     if (!pool_cancel(ex->http->pool, ex->key ? ex->key->name : "", ex->run_id)) {
         api_error_of(&err, API_RUN_NOT_FOUND,
-                      "no run '%s' in progress (never started, already answered, or not yours)",
-                      ex->run_id);
+                     "no run '%s' in progress (never started, already answered, or not yours)",
+                     ex->run_id);
         ex->run_id[0] = '\0';
         return respond_error(ex, &err, NULL, NULL);
     }
@@ -492,15 +501,15 @@ static void route_list(struct exchange *ex) {
             n > LIMIT_SESSIONS_PAGE_MAX) {
             ex->route = ROUTE_REFUSE;
             api_error_of(&ex->refusal, API_INVALID_VALUE,
-                          "query parameter 'limit' must be a whole number from %u to %u",
-                          LIMIT_SESSIONS_PAGE_MIN, LIMIT_SESSIONS_PAGE_MAX);
+                         "query parameter 'limit' must be a whole number from %u to %u",
+                         LIMIT_SESSIONS_PAGE_MIN, LIMIT_SESSIONS_PAGE_MAX);
             return;
         }
     }
     if (after != NULL && *after != '\0' && !session_id_valid(after, strlen(after))) {
         ex->route = ROUTE_REFUSE;
         api_error_of(&ex->refusal, API_INVALID_VALUE,
-                      "query parameter 'after' must be a session id (the 'next' of a page)");
+                     "query parameter 'after' must be a session id (the 'next' of a page)");
         return;
     }
     ex->route = ROUTE_SESSION;
@@ -592,11 +601,11 @@ static void authorize(struct exchange *ex) {
     if (header == NULL) {
         ex->challenge = "Bearer realm=\"scopebox\"";
         api_error_of(&ex->refusal, API_UNAUTHORIZED,
-                      "this server needs an API key: send 'Authorization: Bearer <key>'");
+                     "this server needs an API key: send 'Authorization: Bearer <key>'");
     } else {
         ex->challenge = "Bearer realm=\"scopebox\", error=\"invalid_token\"";
         api_error_of(&ex->refusal, API_UNAUTHORIZED,
-                      "the Authorization header holds no valid API key (expected 'Bearer <key>')");
+                     "the Authorization header holds no valid API key (expected 'Bearer <key>')");
     }
 }
 static void route_mcp(struct exchange *ex);
@@ -633,9 +642,9 @@ static void pick_not_found(struct exchange *ex, const char *rest) {
 struct route_def {
     const char *path;
     bool prefix;
-    bool is_public;      /* no API key needed */
+    bool is_public; /* no API key needed */
     const char *allow;
-    enum route route;    /* when pick is NULL */
+    enum route route; /* when pick is NULL */
     void (*pick)(struct exchange *ex, const char *rest);
 };
 
@@ -690,7 +699,8 @@ static enum MHD_Result begin(struct exchange *ex, const char *url) {
 
     for (size_t i = 0; r == NULL && i < sizeof routes / sizeof routes[0]; i++) {
         size_t n = strlen(routes[i].path);
-        if (routes[i].prefix ? strncmp(url, routes[i].path, n) == 0 : strcmp(url, routes[i].path) == 0)
+        if (routes[i].prefix ? strncmp(url, routes[i].path, n) == 0
+                             : strcmp(url, routes[i].path) == 0)
             r = &routes[i];
     }
     if (r == NULL) {
@@ -808,9 +818,9 @@ static void caller_of(const struct exchange *ex, char *out, size_t len) {
  * and the name the crash limiter charges if its worker dies. */
 struct ticket {
     struct http *http;
-    struct sse *sse;         /* a streamed run's events: told when it is done */
+    struct sse *sse;               /* a streamed run's events: told when it is done */
     struct mcp_progress *progress; /* ... as MCP progress notifications, for /mcp */
-    struct key_usage *usage; /* NULL with keys off */
+    struct key_usage *usage;       /* NULL with keys off */
     char caller[CRASHLIMIT_CALLER_MAX + 1];
 };
 
@@ -845,10 +855,10 @@ static bool admit_run(struct exchange *ex, struct ticket *t, struct api_error *e
     double wait = crashlimit_wait_ms(ex->http->crashes, t->caller, clock_ms());
     if (wait > 0) {
         api_error_of(err, API_CRASH_RATE_LIMITED,
-                      "runs of this caller ended their worker %u times within %u ms: no runs "
-                      "for %.0f s",
-                      ex->http->cfg->crash_limit, ex->http->cfg->crash_window_ms,
-                      wait / 1000.0 + 0.5);
+                     "runs of this caller ended their worker %u times within %u ms: no runs "
+                     "for %.0f s",
+                     ex->http->cfg->crash_limit, ex->http->cfg->crash_window_ms,
+                     wait / 1000.0 + 0.5);
         return false;
     }
     if (ex->key == NULL)
@@ -856,8 +866,8 @@ static bool admit_run(struct exchange *ex, struct ticket *t, struct api_error *e
     if (atomic_fetch_add(&ex->key->usage->runs, 1) >= (int)ex->key->max_runs) {
         atomic_fetch_sub(&ex->key->usage->runs, 1);
         api_error_of(err, API_KEY_RUN_LIMIT,
-                      "key '%s' already has %u runs in progress or queued, its limit",
-                      ex->key->name, ex->key->max_runs);
+                     "key '%s' already has %u runs in progress or queued, its limit", ex->key->name,
+                     ex->key->max_runs);
         return false;
     }
     t->usage = ex->key->usage;
@@ -887,7 +897,8 @@ static void sse_finish(void *arg, struct sse *sse) {
     const struct job *job = ex->job;
     unsigned status = job->result ? (unsigned)job->status : (unsigned)job->error.status;
     size_t len = 0;
-    char *body = job->result ? result_body(ex, job, &len) : dump_line(api_error_json(&job->error), &len);
+    char *body =
+        job->result ? result_body(ex, job, &len) : dump_line(api_error_json(&job->error), &len);
     char comment[32];
     json_t *fallback = NULL;
 
@@ -1114,10 +1125,11 @@ static const char *header(const struct exchange *ex, const char *name) {
 
 static enum MHD_Result respond_mcp_refusal(struct exchange *ex) {
     return respond_json_new(ex, (unsigned)ex->refusal.status,
-                        mcp_error_json(ex->refusal.status == 405 || ex->refusal.status == 403
-                                           ? -32000 : MCP_INVALID_REQUEST,
-                                       ex->refusal.message),
-                        ex->allow ? MHD_HTTP_HEADER_ALLOW : NULL, ex->allow);
+                            mcp_error_json(ex->refusal.status == 405 || ex->refusal.status == 403
+                                               ? -32000
+                                               : MCP_INVALID_REQUEST,
+                                           ex->refusal.message),
+                            ex->allow ? MHD_HTTP_HEADER_ALLOW : NULL, ex->allow);
 }
 
 /* Streamable HTTP without server-initiated messages: POST only (a GET for
@@ -1190,8 +1202,8 @@ static bool mcp_stream_output(struct exchange *ex, struct ticket *t, struct job 
 static void mcp_sse_finish(void *arg, struct sse *sse) {
     struct exchange *ex = arg;
     const struct job *job = ex->job;
-    json_t *reply = mcp_call_reply(ex->mcp, job->result, &job->error, job->timed, job->queue_ms,
-                                   job->run_ms);
+    json_t *reply =
+        mcp_call_reply(ex->mcp, job->result, &job->error, job->timed, job->queue_ms, job->run_ms);
     char *data = reply ? json_dumps(reply, JSON_COMPACT) : NULL;
     json_decref(reply);
     if (data != NULL)
@@ -1228,7 +1240,8 @@ static enum MHD_Result serve_mcp(struct exchange *ex) {
         if (issue)
             mcp_session_id_new(sid);
         mcp_call_free(&call);
-        return reply ? respond_json_new(ex, (unsigned)status, reply, issue ? "Mcp-Session-Id" : NULL, sid)
+        return reply ? respond_json_new(ex, (unsigned)status, reply,
+                                        issue ? "Mcp-Session-Id" : NULL, sid)
                      : MHD_NO;
     }
     if (out == MCP_BATCH) {
@@ -1258,13 +1271,12 @@ static enum MHD_Result serve_mcp(struct exchange *ex) {
 static enum MHD_Result answer_mcp_job(struct exchange *ex) {
     const struct job *job = ex->job;
     return mcp_answered_new(ex, mcp_call_reply(ex->mcp, job->result, &job->error, job->timed,
-                                           job->queue_ms, job->run_ms));
+                                               job->queue_ms, job->run_ms));
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
-                                  const char *method, const char *version,
-                                  const char *upload_data, size_t *upload_data_size,
-                                  void **req_cls) {
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_data_size, void **req_cls) {
     struct http *h = cls;
     struct exchange *ex = *req_cls;
     (void)version;
@@ -1319,10 +1331,10 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
             snprintf(pid, sizeof pid, "%d", (int)job->worker_pid);
     }
     /* The access line: info, so --log-level warning leaves only what went wrong. */
-    log_at(LOG_INFO, "%s %s %u %zu run=%s queue_ms=%s run_ms=%s worker=%s total_ms=%.3f%s", ex->method,
-            ex->path, ex->status, ex->bytes, ex->run_id[0] ? ex->run_id : "-", queue, runms, pid,
-            clock_ms() - ex->started,
-            toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " (connection lost)");
+    log_at(LOG_INFO, "%s %s %u %zu run=%s queue_ms=%s run_ms=%s worker=%s total_ms=%.3f%s",
+           ex->method, ex->path, ex->status, ex->bytes, ex->run_id[0] ? ex->run_id : "-", queue,
+           runms, pid, clock_ms() - ex->started,
+           toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " (connection lost)");
     if (ex->sse != NULL) {
         sse_detach(ex->sse);
         sse_release(ex->sse);
@@ -1387,7 +1399,8 @@ struct http *http_start(const struct config *cfg, struct pool *pool, struct keys
     atomic_init(&h->active, 0);
     pthread_mutex_init(&h->conns_lock, NULL);
     h->keys = keys;
-    if (cfg->crash_limit > 0 && (h->crashes = crashlimit_new(cfg->crash_limit, cfg->crash_window_ms)) == NULL) {
+    if (cfg->crash_limit > 0 &&
+        (h->crashes = crashlimit_new(cfg->crash_limit, cfg->crash_window_ms)) == NULL) {
         snprintf(err, err_len, "out of memory");
         pthread_mutex_destroy(&h->conns_lock);
         free(h);
@@ -1398,21 +1411,19 @@ struct http *http_start(const struct config *cfg, struct pool *pool, struct keys
     h->daemon = MHD_start_daemon(
         MHD_USE_AUTO_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG |
             (h->ipv6 ? MHD_USE_IPv6 : 0),
-        (uint16_t)cfg->port, NULL, NULL, on_request, h,
-        MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL, /* first, to catch option errors */
-        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
-        MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
-        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)CONNECTION_TIMEOUT_S,
+        (uint16_t)cfg->port, NULL, NULL, on_request, h, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log,
+        NULL, /* first, to catch option errors */
+        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr, MHD_OPTION_NOTIFY_COMPLETED, on_completed,
+        h, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)CONNECTION_TIMEOUT_S,
         /* Past these a new connection is accepted and closed at once, so one
          * address cannot hold every descriptor (main.c fits the total under
          * the fd limit). */
         MHD_OPTION_CONNECTION_LIMIT, (unsigned int)cfg->max_connections,
         MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned int)cfg->max_connections_per_ip,
-        MHD_OPTION_NOTIFY_CONNECTION, on_connection, h,
-        MHD_OPTION_END);
+        MHD_OPTION_NOTIFY_CONNECTION, on_connection, h, MHD_OPTION_END);
     if (h->daemon == NULL) {
-        snprintf(err, err_len, "cannot listen on %s port %u (in use, or bad address?)",
-                 cfg->host, cfg->port);
+        snprintf(err, err_len, "cannot listen on %s port %u (in use, or bad address?)", cfg->host,
+                 cfg->port);
         pthread_mutex_destroy(&h->conns_lock);
         crashlimit_free(h->crashes);
         free(h);

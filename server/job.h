@@ -59,17 +59,17 @@ struct job {
     void (*suspend)(void *arg); /* called with the job lock held, see job_park */
     void (*resume)(void *arg);  /* called from the dispatcher, same lock */
     void *arg;
-    enum job_kind kind;                 /* set by pool_submit */
-    char session[SESSION_ID_MAX + 1];   /* the session it is about (CREATE: once done) */
-    char owner[SESSION_OWNER_MAX + 1];  /* who asks ("" = anyone): sessions are theirs */
-    unsigned owner_sessions;            /* API keys: the most live sessions `owner` may hold */
+    enum job_kind kind;                /* set by pool_submit */
+    char session[SESSION_ID_MAX + 1];  /* the session it is about (CREATE: once done) */
+    char owner[SESSION_OWNER_MAX + 1]; /* who asks ("" = anyone): sessions are theirs */
+    unsigned owner_sessions;           /* API keys: the most live sessions `owner` may hold */
     /* Called on the dispatcher thread once the job is done (result or error
      * set), before its waiter is resumed: the HTTP side's accounting (a
      * key's run count, the crash limiter). Must be quick. NULL for none. */
     void (*on_done)(struct job *job);
     void *done_arg;
     char list_after[SESSION_ID_MAX + 1]; /* LIST: the page after this id */
-    unsigned list_limit;                /* LIST: at most this many */
+    unsigned list_limit;                 /* LIST: at most this many */
     /* Runs: the client's connection, watched by the dispatcher while the
      * run is queued or running so that a client that went away cancels its
      * run (-1: none; job_new's default). */
@@ -92,35 +92,35 @@ struct job {
     char run_id[RUN_ID_MAX + 1];
     /* Set once by pool_cancel_job (any thread); the dispatcher acts on it. */
     atomic_bool cancel;
-    bool client_gone;       /* ... because its client disconnected */
+    bool client_gone; /* ... because its client disconnected */
 
     /* The answer part: written by the dispatcher before the job is done. */
-    json_t *result;         /* the answer's body, or NULL ... */
-    char *raw;              /* with a result from a worker: its answer as it wrote it,
+    json_t *result; /* the answer's body, or NULL ... */
+    char *raw;      /* with a result from a worker: its answer as it wrote it,
                              * forwarded as is (http.c, rawjson.h); NULL otherwise */
     size_t raw_len;
     struct api_error error; /* ... and then this says why */
     int status;             /* with a result: 200, or 201 for a new session */
     bool timed;             /* with a result: it gets the host's timing */
     double queue_ms, run_ms;
-    pid_t worker_pid;       /* 0 if it never reached a worker */
-    bool worker_lost;       /* its worker died of it: crashed, broke the protocol, or was
+    pid_t worker_pid; /* 0 if it never reached a worker */
+    bool worker_lost; /* its worker died of it: crashed, broke the protocol, or was
                              * killed past the time limit (the crash limiter's input) */
 
     /* The pool's part (pool_private.h): the dispatcher's once queued. */
     struct pool *pool;
     uint64_t id;
-    unsigned timeout_ms;    /* the run's limit, capped by the server's */
+    unsigned timeout_ms; /* the run's limit, capped by the server's */
     uint8_t *frame;
     size_t frame_len;
-    json_t *msg;            /* session jobs: the worker message, framed at dispatch */
-    uint8_t *import;        /* CREATE from an export: the signed image */
+    json_t *msg;     /* session jobs: the worker message, framed at dispatch */
+    uint8_t *import; /* CREATE from an export: the signed image */
     size_t import_len;
-    json_t *pending;        /* a session run's answer, until its image is stored */
-    uint64_t base_version;  /* the session's image version the run started from */
+    json_t *pending;       /* a session run's answer, until its image is stored */
+    uint64_t base_version; /* the session's image version the run started from */
     bool capture, holds_line;
-    bool cancel_sent;       /* the worker was told to stop it (a `cancel` frame) */
-    char lease[48];         /* its session's lease token, while held (shared stores) */
+    bool cancel_sent; /* the worker was told to stop it (a `cancel` frame) */
+    char lease[48];   /* its session's lease token, while held (shared stores) */
     unsigned attempts;
     double enqueued_at, started_at;
 
@@ -128,7 +128,7 @@ struct job {
     struct job *next;
     struct job *cancel_next;
 
-    pthread_mutex_t lock;   /* guards done and parked */
+    pthread_mutex_t lock; /* guards done and parked */
     bool done, parked;
     atomic_int refs;
 };

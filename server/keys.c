@@ -153,8 +153,7 @@ static bool parse_line(const char *s, size_t n, struct api_key *k, char *why, si
             slot = &k->max_runs;
         else if (klen == 8 && memcmp(field[i], "sessions", 8) == 0)
             slot = &k->max_sessions;
-        if (slot == NULL || eq == NULL ||
-            !parse_limit(eq + 1, flen[i] - klen - 1, slot)) {
+        if (slot == NULL || eq == NULL || !parse_limit(eq + 1, flen[i] - klen - 1, slot)) {
             snprintf(why, why_len, "key '%s': limits are runs=N and sessions=N (N from 0 to %u)",
                      k->name, KEY_LIMIT_MAX);
             return false;

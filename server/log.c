@@ -29,8 +29,8 @@ void log_set_level(enum log_level level) {
 }
 
 bool log_level_parse(const char *name, enum log_level *out) {
-    static const char *const names[] = {[LOG_DEBUG] = "debug", [LOG_INFO] = "info",
-                                        [LOG_WARNING] = "warning"};
+    static const char *const names[] = {
+        [LOG_DEBUG] = "debug", [LOG_INFO] = "info", [LOG_WARNING] = "warning"};
     for (size_t i = 0; name != NULL && i < sizeof names / sizeof names[0]; i++) {
         if (strcmp(name, names[i]) == 0) {
             *out = (enum log_level)i;
@@ -52,8 +52,7 @@ static void log_line(const char *fmt, va_list ap) {
     clock_gettime(CLOCK_REALTIME, &ts);
     gmtime_r(&ts.tv_sec, &tm);
     off = strftime(line, sizeof line, "%Y-%m-%dT%H:%M:%S", &tm);
-    off += (size_t)snprintf(line + off, sizeof line - off, ".%03ldZ ",
-                            ts.tv_nsec / 1000000L);
+    off += (size_t)snprintf(line + off, sizeof line - off, ".%03ldZ ", ts.tv_nsec / 1000000L);
     n = vsnprintf(line + off, sizeof line - off, fmt, ap);
     if (n < 0)
         n = 0;
@@ -96,10 +95,14 @@ void log_raw(const char *line) {
 }
 
 static size_t utf8_seq_len(unsigned char c) {
-    if (c < 0x80) return 1;
-    if ((c & 0xE0) == 0xC0) return 2;
-    if ((c & 0xF0) == 0xE0) return 3;
-    if ((c & 0xF8) == 0xF0) return 4;
+    if (c < 0x80)
+        return 1;
+    if ((c & 0xE0) == 0xC0)
+        return 2;
+    if ((c & 0xF0) == 0xE0)
+        return 3;
+    if ((c & 0xF8) == 0xF0)
+        return 4;
     return 0;
 }
 

@@ -52,7 +52,8 @@ static char *resolve_executable(const char *name) {
     while (*path) {
         const char *end = strchr(path, ':');
         size_t n = end ? (size_t)(end - path) : strlen(path);
-        if (n > 0 && (size_t)snprintf(buf, sizeof buf, "%.*s/%s", (int)n, path, name) < sizeof buf &&
+        if (n > 0 &&
+            (size_t)snprintf(buf, sizeof buf, "%.*s/%s", (int)n, path, name) < sizeof buf &&
             access(buf, X_OK) == 0)
             return realpath(buf, NULL);
         path += n + (end != NULL);
@@ -80,7 +81,8 @@ static bool fit_connections(struct config *cfg, char *err, size_t err_len) {
         nofile = rl.rlim_cur == RLIM_INFINITY ? 1ULL << 20 : (unsigned long long)rl.rlim_cur;
     fit = nofile > FD_RESERVE + 4 * slots ? (nofile - FD_RESERVE - 4 * slots) / 2 : 0;
     if (cfg->max_connections == 0)
-        cfg->max_connections = (unsigned)(fit < DEFAULT_MAX_CONNECTIONS ? fit : DEFAULT_MAX_CONNECTIONS);
+        cfg->max_connections =
+            (unsigned)(fit < DEFAULT_MAX_CONNECTIONS ? fit : DEFAULT_MAX_CONNECTIONS);
     if (cfg->max_connections == 0 || cfg->max_connections > fit) {
         snprintf(err, err_len,
                  "the fd limit %llu leaves room for %llu connections with %u workers%s; raise "
@@ -155,7 +157,8 @@ int main(int argc, char **argv) {
         log_msg("API keys on: %zu keys from %s", keystore_count(keys), cfg.api_keys_file);
     }
     if (stat(cfg.web_dir, &st) != 0 || !S_ISDIR(st.st_mode))
-        log_at(LOG_WARNING, "warning: --web-dir %s is not a directory; / will answer 404", cfg.web_dir);
+        log_at(LOG_WARNING, "warning: --web-dir %s is not a directory; / will answer 404",
+               cfg.web_dir);
     /* Before any thread: decides and probes the worker sandbox. */
     if (!sandbox_init(&cfg, node)) {
         keystore_close(keys);
@@ -192,8 +195,8 @@ int main(int argc, char **argv) {
     }
     banner.http = http;
     banner.workers = cfg.workers;
-    log_msg("listening on port %u; starting %u workers (%s %s)", http_port(http), cfg.workers,
-            node, script);
+    log_msg("listening on port %u; starting %u workers (%s %s)", http_port(http), cfg.workers, node,
+            script);
     if (!pool_start(pool)) {
         pool_shutdown(pool, 0);
         http_stop(http);
@@ -220,7 +223,8 @@ int main(int argc, char **argv) {
                     "once, at start)");
         else if (keystore_reload(keys, err, sizeof err))
             log_msg("got SIGHUP: API keys reloaded, %zu keys (other settings are read once, at "
-                    "start)", keystore_count(keys));
+                    "start)",
+                    keystore_count(keys));
         else
             log_msg("got SIGHUP: API keys NOT reloaded, the old ones stay: %s", err);
     }

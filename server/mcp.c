@@ -137,7 +137,8 @@ static json_t *initialize(const json_t *id, const json_t *params) {
     const char *version;
 
     if (!json_is_string(asked))
-        return error_reply(id, MCP_INVALID_PARAMS, "initialize: params.protocolVersion must be a string");
+        return error_reply(id, MCP_INVALID_PARAMS,
+                           "initialize: params.protocolVersion must be a string");
     version = json_string_value(asked);
     if (!mcp_version_supported(version))
         version = MCP_PROTOCOL_LATEST;
@@ -163,7 +164,7 @@ static const struct tool_row {
     const char *name;
     enum mcp_tool tool;
     enum job_kind job_kind;
-    int parse;  /* the REST body it parses as; -1: none (session_end) */
+    int parse; /* the REST body it parses as; -1: none (session_end) */
     bool session;
 } tool_rows[] = {
     /* run_python has no `session` field: parsed as a session run's body,
@@ -186,15 +187,16 @@ static bool list_args(json_t *body, struct mcp_call *call, struct api_error *err
     if (limit != NULL) {
         if (!json_is_integer(limit) || json_integer_value(limit) < 1 ||
             json_integer_value(limit) > LIST_LIMIT_MAX) {
-            api_error_set(err, 400, ERR_INVALID_VALUE, "field 'limit' must be a whole number from 1 to %d",
-                          LIST_LIMIT_MAX);
+            api_error_set(err, 400, ERR_INVALID_VALUE,
+                          "field 'limit' must be a whole number from 1 to %d", LIST_LIMIT_MAX);
             return false;
         }
         call->list_limit = (unsigned)json_integer_value(limit);
         json_object_del(body, "limit");
     }
     if (after != NULL) {
-        if (!json_is_string(after) || !session_id_valid(json_string_value(after), json_string_length(after))) {
+        if (!json_is_string(after) ||
+            !session_id_valid(json_string_value(after), json_string_length(after))) {
             api_error_set(err, 400, ERR_INVALID_VALUE,
                           "field 'after' must be a session id (the 'next' of a page)");
             return false;
@@ -216,8 +218,9 @@ static json_t *tool_failure(const json_t *id, const struct api_error *err) {
     snprintf(text, sizeof text, "error %s: %s", err->code, err->message);
     char clean[sizeof text];
     log_sanitize(clean, sizeof clean, text, strlen(text));
-    return result_reply(id, json_pack("{s:[{s:s, s:s}], s:o, s:b}", "content", "type", "text", "text",
-                                      clean, "structuredContent", failure_json(err), "isError", 1));
+    return result_reply(id,
+                        json_pack("{s:[{s:s, s:s}], s:o, s:b}", "content", "type", "text", "text",
+                                  clean, "structuredContent", failure_json(err), "isError", 1));
 }
 
 /* Fills `call` from tools/call params, or returns the answer to send. */
@@ -241,7 +244,8 @@ static json_t *tools_call(const json_t *id, const json_t *params, struct mcp_cal
         return error_reply(id, MCP_INVALID_PARAMS, "unknown tool '%s'", shown);
     }
     if (args != NULL && !json_is_object(args) && !json_is_null(args))
-        return error_reply(id, MCP_INVALID_PARAMS, "tools/call: params.arguments must be an object");
+        return error_reply(id, MCP_INVALID_PARAMS,
+                           "tools/call: params.arguments must be an object");
 
     memset(call, 0, sizeof *call);
     call->tool = row->tool;
@@ -345,7 +349,8 @@ static enum mcp_outcome handle_message(const json_t *msg, json_t **reply, int *s
         return MCP_REPLY;
     }
     if (id == NULL) { /* notifications need no answer; cancelled names a run to stop */
-        if (strcmp(json_string_value(method), "notifications/cancelled") == 0 && json_is_object(params))
+        if (strcmp(json_string_value(method), "notifications/cancelled") == 0 &&
+            json_is_object(params))
             cancelled(params, call);
         return MCP_ACCEPTED;
     }
@@ -357,8 +362,7 @@ static enum mcp_outcome handle_message(const json_t *msg, json_t **reply, int *s
         answer = params ? initialize(id, params)
                         : error_reply(id, MCP_INVALID_PARAMS, "initialize: params are required");
         call->initialize = json_object_get(answer, "result") != NULL;
-    }
-    else if (strcmp(m, "ping") == 0)
+    } else if (strcmp(m, "ping") == 0)
         answer = result_reply(id, json_object());
     else if (strcmp(m, "tools/list") == 0)
         answer = tools_list(id);
@@ -403,7 +407,8 @@ static enum mcp_outcome handle_batch(const json_t *msgs, json_t **reply, int *st
     }
     b = calloc(1, sizeof *b);
     if (b == NULL || (b->replies = json_array()) == NULL ||
-        (b->calls = calloc(n, sizeof *b->calls)) == NULL || (b->slots = calloc(n, sizeof *b->slots)) == NULL)
+        (b->calls = calloc(n, sizeof *b->calls)) == NULL ||
+        (b->slots = calloc(n, sizeof *b->slots)) == NULL)
         goto oom;
     json_array_foreach(msgs, i, msg) {
         json_t *one = NULL;
@@ -451,9 +456,9 @@ struct mcp_call *mcp_batch_next(struct mcp_batch *b) {
 
 void mcp_batch_answer(struct mcp_batch *b, json_t *reply) {
     if (b->next < b->n_calls) {
-        json_array_set_new(b->replies, b->slots[b->next],
-                           reply ? reply : error_reply(b->calls[b->next].id, MCP_INTERNAL_ERROR,
-                                                       "no answer"));
+        json_array_set_new(
+            b->replies, b->slots[b->next],
+            reply ? reply : error_reply(b->calls[b->next].id, MCP_INTERNAL_ERROR, "no answer"));
         b->next++;
     } else {
         json_decref(reply);
@@ -490,21 +495,24 @@ enum mcp_outcome mcp_handle(const char *body, size_t len, const char *version, j
         char shown[65];
         log_sanitize(shown, sizeof shown, version, strlen(version));
         *status = 400;
-        *reply = error_reply(NULL, MCP_INVALID_REQUEST,
-                             "unsupported MCP-Protocol-Version '%s' (supported: %s, %s, %s, %s, %s)",
-                             shown, versions[0], versions[1], versions[2], versions[3], versions[4]);
+        *reply =
+            error_reply(NULL, MCP_INVALID_REQUEST,
+                        "unsupported MCP-Protocol-Version '%s' (supported: %s, %s, %s, %s, %s)",
+                        shown, versions[0], versions[1], versions[2], versions[3], versions[4]);
         return MCP_REPLY;
     }
     if (!utf8_valid(body, len, &bad)) {
         *status = 400;
-        *reply = error_reply(NULL, MCP_PARSE_ERROR, "body is not valid UTF-8 (byte offset %zu)", bad);
+        *reply =
+            error_reply(NULL, MCP_PARSE_ERROR, "body is not valid UTF-8 (byte offset %zu)", bad);
         return MCP_REPLY;
     }
     msg = json_loadb(body, len, JSON_DECODE_ANY, &jerr);
     if (msg == NULL) {
         *status = 400;
-        *reply = error_reply(NULL, MCP_PARSE_ERROR, "body is not valid JSON: %s (line %d, column %d)",
-                             jerr.text, jerr.line, jerr.column);
+        *reply =
+            error_reply(NULL, MCP_PARSE_ERROR, "body is not valid JSON: %s (line %d, column %d)",
+                        jerr.text, jerr.line, jerr.column);
         return MCP_REPLY;
     }
     if (json_is_array(msg) && !batches_allowed(version)) {
@@ -598,15 +606,18 @@ static void put_str_field(struct text *t, const char *label, const json_t *obj, 
 /* Like Python prints it: frames outermost first, then "Type: message". */
 static void put_error(struct text *t, const json_t *error) {
     const json_t *tb = json_object_get(error, "traceback"), *frame;
-    const json_t *type = json_object_get(error, "type"), *message = json_object_get(error, "message");
+    const json_t *type = json_object_get(error, "type"),
+                 *message = json_object_get(error, "message");
     char line[96];
     size_t i;
 
     if (json_array_size(tb) > 0)
         puts_(t, "Traceback (most recent call last):\n");
     json_array_foreach(tb, i, frame) {
-        const json_t *fn = json_object_get(frame, "function"), *src = json_object_get(frame, "source");
-        const json_t *ln = json_object_get(frame, "line"), *omitted = json_object_get(frame, "omitted");
+        const json_t *fn = json_object_get(frame, "function"),
+                     *src = json_object_get(frame, "source");
+        const json_t *ln = json_object_get(frame, "line"),
+                     *omitted = json_object_get(frame, "omitted");
         if (json_is_integer(omitted)) {
             snprintf(line, sizeof line, "  [... %lld frames omitted]\n",
                      (long long)json_integer_value(omitted));
@@ -631,8 +642,8 @@ static void put_error(struct text *t, const json_t *error) {
         }
     }
     if (json_array_size(tb) == 0 && json_is_integer(json_object_get(error, "line"))) {
-        snprintf(line, sizeof line, "line %lld: ",
-                 (long long)json_integer_value(json_object_get(error, "line")));
+        snprintf(line, sizeof line,
+                 "line %lld: ", (long long)json_integer_value(json_object_get(error, "line")));
         puts_(t, line);
     }
     puts_(t, json_is_string(type) ? json_string_value(type) : "Error");
@@ -653,8 +664,7 @@ static void render_run(struct text *t, const json_t *r) {
             put_json(t, "result: ", value);
         if (t->len == 0)
             puts_(t, "(no output, result None)\n");
-    }
-    else
+    } else
         put_error(t, json_object_get(r, "error"));
 }
 
@@ -663,8 +673,8 @@ static double ms3(double ms) {
     return (double)(long long)(ms * 1000 + 0.5) / 1000;
 }
 
-json_t *mcp_call_reply(const struct mcp_call *call, const json_t *result, const struct api_error *err,
-                       bool timed, double queue_ms, double run_ms) {
+json_t *mcp_call_reply(const struct mcp_call *call, const json_t *result,
+                       const struct api_error *err, bool timed, double queue_ms, double run_ms) {
     struct text t = {0};
     json_t *structured, *answer;
     bool is_error = false;
@@ -676,8 +686,9 @@ json_t *mcp_call_reply(const struct mcp_call *call, const json_t *result, const 
     if (structured == NULL)
         return error_reply(call->id, MCP_INTERNAL_ERROR, "out of memory");
     if (timed)
-        json_object_set_new(structured, "timing",
-                            json_pack("{s:f, s:f}", "queue_ms", ms3(queue_ms), "run_ms", ms3(run_ms)));
+        json_object_set_new(
+            structured, "timing",
+            json_pack("{s:f, s:f}", "queue_ms", ms3(queue_ms), "run_ms", ms3(run_ms)));
     switch (call->tool) {
     case MCP_RUN_PYTHON:
     case MCP_SESSION_RUN:
@@ -709,7 +720,8 @@ json_t *mcp_call_reply(const struct mcp_call *call, const json_t *result, const 
         puts_(&t, line);
         json_array_foreach(list, i, one) {
             const json_t *sid = json_object_get(one, "id");
-            snprintf(line, sizeof line, "%s  runs %lld\n", json_is_string(sid) ? json_string_value(sid) : "?",
+            snprintf(line, sizeof line, "%s  runs %lld\n",
+                     json_is_string(sid) ? json_string_value(sid) : "?",
                      (long long)json_integer_value(json_object_get(one, "runs")));
             puts_(&t, line);
         }
@@ -730,9 +742,9 @@ json_t *mcp_call_reply(const struct mcp_call *call, const json_t *result, const 
         json_decref(structured);
         return error_reply(call->id, MCP_INTERNAL_ERROR, "out of memory");
     }
-    answer = result_reply(call->id, json_pack("{s:[{s:s, s:s}], s:o, s:b}", "content", "type", "text",
-                                              "text", t.s, "structuredContent", structured, "isError",
-                                              is_error));
+    answer = result_reply(call->id,
+                          json_pack("{s:[{s:s, s:s}], s:o, s:b}", "content", "type", "text", "text",
+                                    t.s, "structuredContent", structured, "isError", is_error));
     free(t.s);
     if (answer == NULL) /* the text was not UTF-8: cannot happen with a worker's strings */
         return error_reply(call->id, MCP_INTERNAL_ERROR, "cannot render the tool's answer");

@@ -21,11 +21,11 @@
 #define MCP_PROTOCOL_LATEST "2025-11-25"
 
 /* JSON-RPC 2.0 error codes. */
-#define MCP_PARSE_ERROR      (-32700)
-#define MCP_INVALID_REQUEST  (-32600)
+#define MCP_PARSE_ERROR (-32700)
+#define MCP_INVALID_REQUEST (-32600)
 #define MCP_METHOD_NOT_FOUND (-32601)
-#define MCP_INVALID_PARAMS   (-32602)
-#define MCP_INTERNAL_ERROR   (-32603)
+#define MCP_INVALID_PARAMS (-32602)
+#define MCP_INTERNAL_ERROR (-32603)
 
 bool mcp_version_supported(const char *version);
 
@@ -38,8 +38,14 @@ bool mcp_origin_allowed(const char *origin, const char *allowed);
 /* Whether an Accept header (NULL when absent) takes application/json. */
 bool mcp_accepts_json(const char *accept);
 
-enum mcp_tool { MCP_RUN_PYTHON, MCP_SESSION_START, MCP_SESSION_RUN, MCP_SESSION_FORK,
-                MCP_SESSION_LIST, MCP_SESSION_END };
+enum mcp_tool {
+    MCP_RUN_PYTHON,
+    MCP_SESSION_START,
+    MCP_SESSION_RUN,
+    MCP_SESSION_FORK,
+    MCP_SESSION_LIST,
+    MCP_SESSION_END
+};
 
 /* Mcp-Session-Id. initialize answers with a new random one, which the
  * server never stores: it only scopes the JSON-RPC ids of one client, so
@@ -58,8 +64,8 @@ void mcp_run_id(const char *session, const json_t *request_id, char out[RUN_ID_M
 
 /* A tools/call that goes to the pool, as the matching REST request would. */
 struct mcp_call {
-    json_t *id;                       /* the JSON-RPC id, owned */
-    json_t *progress_token;           /* params._meta.progressToken, owned, or NULL */
+    json_t *id;             /* the JSON-RPC id, owned */
+    json_t *progress_token; /* params._meta.progressToken, owned, or NULL */
     enum mcp_tool tool;
     enum job_kind job_kind;
     char session[SESSION_ID_MAX + 1]; /* session_run, _fork, _end */
@@ -67,8 +73,8 @@ struct mcp_call {
     unsigned list_limit;              /* session_list: GET /v1/sessions?limit=&after= */
     char list_after[SESSION_ID_MAX + 1];
     /* Not tool calls: set by mcp_handle on the outcomes that say so. */
-    json_t *cancel_id;                /* MCP_ACCEPTED: notifications/cancelled's requestId, owned */
-    bool initialize;                  /* MCP_REPLY: an initialize answered (issue a session id) */
+    json_t *cancel_id; /* MCP_ACCEPTED: notifications/cancelled's requestId, owned */
+    bool initialize;   /* MCP_REPLY: an initialize answered (issue a session id) */
 };
 
 enum mcp_outcome {
@@ -84,14 +90,14 @@ enum mcp_outcome {
  * mcp_batch_reply is the answer (status 200). */
 #define MCP_BATCH_MAX 32
 struct mcp_batch {
-    json_t *replies;        /* the answer array; tool calls' slots are null until answered */
+    json_t *replies; /* the answer array; tool calls' slots are null until answered */
     struct mcp_call *calls;
-    size_t *slots;          /* each call's index in replies */
+    size_t *slots; /* each call's index in replies */
     size_t n_calls, next;
 };
 struct mcp_call *mcp_batch_next(struct mcp_batch *batch);
 void mcp_batch_answer(struct mcp_batch *batch, json_t *reply); /* takes the reference */
-json_t *mcp_batch_reply(const struct mcp_batch *batch);         /* a new reference */
+json_t *mcp_batch_reply(const struct mcp_batch *batch);        /* a new reference */
 void mcp_batch_free(struct mcp_batch *batch);
 
 /* One POSTed body. `version` is the MCP-Protocol-Version header (NULL when
@@ -106,8 +112,8 @@ enum mcp_outcome mcp_handle(const char *body, size_t len, const char *version, j
 /* The tools/call answer once the pool is done: `result` is the job's body
  * (NULL on an API error, then `err` says why). Timing is added as the REST
  * answer has it when `timed`. */
-json_t *mcp_call_reply(const struct mcp_call *call, const json_t *result, const struct api_error *err,
-                       bool timed, double queue_ms, double run_ms);
+json_t *mcp_call_reply(const struct mcp_call *call, const json_t *result,
+                       const struct api_error *err, bool timed, double queue_ms, double run_ms);
 
 /* Whether the call's output goes out while it runs: a run (run_python,
  * session_run) whose caller sent a progress token. */

@@ -20,13 +20,13 @@ static const double bucket_le[] = {0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.0
 struct histogram {
     atomic_ullong buckets[N_BUCKETS]; /* not cumulative; summed when rendered */
     atomic_ullong count;
-    atomic_ullong sum_us;             /* microseconds: integer atomics */
+    atomic_ullong sum_us; /* microseconds: integer atomics */
 };
 
-static const char *const outcome_names[N_OUTCOMES] = {"ok", "error", "rejected", "timeout",
+static const char *const outcome_names[N_OUTCOMES] = {"ok",      "error",    "rejected", "timeout",
                                                       "crashed", "unserved", "cancelled"};
 static const char *const exit_names[N_WORKER_EXITS] = {"crash", "protocol", "timeout", "recycled",
-                                                       "boot", "session", "shutdown"};
+                                                       "boot",  "session",  "shutdown"};
 
 /* HTTP statuses we answer: 200 201 202 400 404 405 413 415 499 500 503 504,
  * plus a bucket for anything else. */
@@ -166,42 +166,57 @@ char *metrics_render(const struct metrics_gauges *g, size_t *len) {
     for (size_t i = 0; i < N_OUTCOMES; i++)
         put(&o, "scopebox_runs_total{outcome=\"%s\"} %llu\n", outcome_names[i],
             get(&runs_by_outcome[i]));
-    put(&o, "# HELP scopebox_timeouts_total Runs stopped at their time limit.\n"
-            "# TYPE scopebox_timeouts_total counter\n"
-            "scopebox_timeouts_total %llu\n",
+    put(&o,
+        "# HELP scopebox_timeouts_total Runs stopped at their time limit.\n"
+        "# TYPE scopebox_timeouts_total counter\n"
+        "scopebox_timeouts_total %llu\n",
         get(&runs_by_outcome[OUTCOME_TIMEOUT]));
     render_histogram(&o, "scopebox_queue_seconds", "Time a run waited for a worker.", &queue_hist);
     render_histogram(&o, "scopebox_run_seconds", "Time a run took on its worker.", &run_hist);
 
-    put(&o, "# HELP scopebox_workers Pool workers by state.\n# TYPE scopebox_workers gauge\n"
-            "scopebox_workers{state=\"ready\"} %d\nscopebox_workers{state=\"busy\"} %d\n"
-            "scopebox_workers{state=\"slots\"} %d\n",
+    put(&o,
+        "# HELP scopebox_workers Pool workers by state.\n# TYPE scopebox_workers gauge\n"
+        "scopebox_workers{state=\"ready\"} %d\nscopebox_workers{state=\"busy\"} %d\n"
+        "scopebox_workers{state=\"slots\"} %d\n",
         g->ready, g->busy, g->total);
-    put(&o, "# HELP scopebox_queue_length Runs waiting for a pool worker.\n"
-            "# TYPE scopebox_queue_length gauge\nscopebox_queue_length %d\n", g->queued);
-    put(&o, "# HELP scopebox_sessions Sessions in the store.\n# TYPE scopebox_sessions gauge\n"
-            "scopebox_sessions %d\n", g->sessions);
-    put(&o, "# HELP scopebox_session_image_bytes Bytes of the stored session images.\n"
-            "# TYPE scopebox_session_image_bytes gauge\nscopebox_session_image_bytes %zu\n",
+    put(&o,
+        "# HELP scopebox_queue_length Runs waiting for a pool worker.\n"
+        "# TYPE scopebox_queue_length gauge\nscopebox_queue_length %d\n",
+        g->queued);
+    put(&o,
+        "# HELP scopebox_sessions Sessions in the store.\n# TYPE scopebox_sessions gauge\n"
+        "scopebox_sessions %d\n",
+        g->sessions);
+    put(&o,
+        "# HELP scopebox_session_image_bytes Bytes of the stored session images.\n"
+        "# TYPE scopebox_session_image_bytes gauge\nscopebox_session_image_bytes %zu\n",
         g->session_bytes);
     render_histogram(&o, "scopebox_session_capture_seconds",
-                     "Time a worker took to capture a session's image after its run.", &capture_hist);
-    put(&o, "# HELP scopebox_session_resumes_total Session jobs by how the worker got the state: "
-            "an image applied, or still resident from the session's last run.\n"
-            "# TYPE scopebox_session_resumes_total counter\n"
-            "scopebox_session_resumes_total{how=\"image\"} %llu\n"
-            "scopebox_session_resumes_total{how=\"resident\"} %llu\n",
+                     "Time a worker took to capture a session's image after its run.",
+                     &capture_hist);
+    put(&o,
+        "# HELP scopebox_session_resumes_total Session jobs by how the worker got the state: "
+        "an image applied, or still resident from the session's last run.\n"
+        "# TYPE scopebox_session_resumes_total counter\n"
+        "scopebox_session_resumes_total{how=\"image\"} %llu\n"
+        "scopebox_session_resumes_total{how=\"resident\"} %llu\n",
         get(&session_resumes[0]), get(&session_resumes[1]));
-    put(&o, "# HELP scopebox_session_store_errors_total Session images that could not be stored.\n"
-            "# TYPE scopebox_session_store_errors_total counter\n"
-            "scopebox_session_store_errors_total %llu\n", get(&session_store_errors));
-    put(&o, "# HELP scopebox_session_lease_waits_total Session runs refused (503 session_busy) "
-            "because another replica held the session's lease.\n"
-            "# TYPE scopebox_session_lease_waits_total counter\n"
-            "scopebox_session_lease_waits_total %llu\n", get(&session_lease_waits));
-    put(&o, "# HELP scopebox_workers_started_total Worker processes started.\n"
-            "# TYPE scopebox_workers_started_total counter\n"
-            "scopebox_workers_started_total %llu\n", get(&workers_started));
+    put(&o,
+        "# HELP scopebox_session_store_errors_total Session images that could not be stored.\n"
+        "# TYPE scopebox_session_store_errors_total counter\n"
+        "scopebox_session_store_errors_total %llu\n",
+        get(&session_store_errors));
+    put(&o,
+        "# HELP scopebox_session_lease_waits_total Session runs refused (503 session_busy) "
+        "because another replica held the session's lease.\n"
+        "# TYPE scopebox_session_lease_waits_total counter\n"
+        "scopebox_session_lease_waits_total %llu\n",
+        get(&session_lease_waits));
+    put(&o,
+        "# HELP scopebox_workers_started_total Worker processes started.\n"
+        "# TYPE scopebox_workers_started_total counter\n"
+        "scopebox_workers_started_total %llu\n",
+        get(&workers_started));
     put(&o, "# HELP scopebox_workers_exited_total Worker processes gone, by reason.\n"
             "# TYPE scopebox_workers_exited_total counter\n");
     for (size_t i = 0; i < N_WORKER_EXITS; i++)

@@ -8,24 +8,24 @@
 #include <sys/types.h>
 
 enum run_outcome {
-    OUTCOME_OK,          /* the snippet ran and did not raise */
-    OUTCOME_ERROR,       /* the snippet raised: data, HTTP 200 */
-    OUTCOME_REJECTED,    /* the worker found the request invalid (400) */
-    OUTCOME_TIMEOUT,     /* past its limit, interrupted or killed (504) */
-    OUTCOME_CRASHED,     /* the worker died or broke the protocol (500) */
-    OUTCOME_UNSERVED,    /* never ran: queue full or timed out, shutdown, ... */
-    OUTCOME_CANCELLED,   /* cancelled by its client (POST /v1/runs/{id}/cancel, or gone): 499 */
+    OUTCOME_OK,        /* the snippet ran and did not raise */
+    OUTCOME_ERROR,     /* the snippet raised: data, HTTP 200 */
+    OUTCOME_REJECTED,  /* the worker found the request invalid (400) */
+    OUTCOME_TIMEOUT,   /* past its limit, interrupted or killed (504) */
+    OUTCOME_CRASHED,   /* the worker died or broke the protocol (500) */
+    OUTCOME_UNSERVED,  /* never ran: queue full or timed out, shutdown, ... */
+    OUTCOME_CANCELLED, /* cancelled by its client (POST /v1/runs/{id}/cancel, or gone): 499 */
     N_OUTCOMES
 };
 
 enum worker_exit {
-    EXIT_CRASH,      /* died, or sent fatal, on its own */
-    EXIT_PROTOCOL,   /* killed for breaking the protocol */
-    EXIT_TIMEOUT,    /* killed: a run did not stop at its limit */
-    EXIT_RECYCLED,   /* replaced on purpose (runs or memory ceiling) */
-    EXIT_BOOT,       /* never became ready */
-    EXIT_SESSION,    /* its session ended */
-    EXIT_SHUTDOWN,   /* the server stopped */
+    EXIT_CRASH,    /* died, or sent fatal, on its own */
+    EXIT_PROTOCOL, /* killed for breaking the protocol */
+    EXIT_TIMEOUT,  /* killed: a run did not stop at its limit */
+    EXIT_RECYCLED, /* replaced on purpose (runs or memory ceiling) */
+    EXIT_BOOT,     /* never became ready */
+    EXIT_SESSION,  /* its session ended */
+    EXIT_SHUTDOWN, /* the server stopped */
     N_WORKER_EXITS
 };
 

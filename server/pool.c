@@ -87,7 +87,9 @@ bool pool_submit(struct pool *p, struct job *job, enum job_kind kind, const char
         long long out_cap = (long long)p->cfg->output_cap_bytes;
         job->memory_mb = req->memory_mb > 0 && req->memory_mb < mem_cap ? req->memory_mb : mem_cap;
         job->memory_capped = req->memory_mb > mem_cap;
-        job->output_cap = (unsigned)(req->output_cap >= 0 && req->output_cap < out_cap ? req->output_cap : out_cap);
+        job->output_cap =
+            (unsigned)(req->output_cap >= 0 && req->output_cap < out_cap ? req->output_cap
+                                                                         : out_cap);
         job->output_capped = req->output_cap > out_cap;
         if (req->run_id != NULL)
             snprintf(job->run_id, sizeof job->run_id, "%s", json_string_value(req->run_id));
@@ -109,8 +111,8 @@ bool pool_submit(struct pool *p, struct job *job, enum job_kind kind, const char
         json_decref(job->msg);
         job->msg = NULL;
         if (!ok) {
-            api_error_of(err, API_BODY_TOO_LARGE,
-                          "request does not fit in a worker frame: %s", why);
+            api_error_of(err, API_BODY_TOO_LARGE, "request does not fit in a worker frame: %s",
+                         why);
             return false;
         }
     }
@@ -118,7 +120,7 @@ bool pool_submit(struct pool *p, struct job *job, enum job_kind kind, const char
     /* Registered before it is queued, so that a cancel can never miss it. */
     if (job_is_run(job) && !runs_add(p->runs, job)) {
         api_error_of(err, API_RUN_ID_IN_USE,
-                      "run_id '%s' names a run of yours that is still in progress", job->run_id);
+                     "run_id '%s' names a run of yours that is still in progress", job->run_id);
         free(job->frame);
         job->frame = NULL;
         return false;
@@ -144,7 +146,7 @@ bool pool_submit(struct pool *p, struct job *job, enum job_kind kind, const char
         int queued = p->queue.n;
         pthread_mutex_unlock(&p->lock);
         api_error_of(err, API_QUEUE_FULL,
-                      "all workers are busy and %d requests are already waiting", queued);
+                     "all workers are busy and %d requests are already waiting", queued);
         goto fail;
     }
     queue_push(&p->queue, job_ref(job)); /* the pool's, dropped in job_complete */

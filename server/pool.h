@@ -40,8 +40,8 @@ struct pool_stats {
     int busy;  /* running a job */
     int total; /* worker slots */
     int queued;
-    int sessions; /* sessions in the store */
-    size_t session_bytes; /* their images' bytes */
+    int sessions;                    /* sessions in the store */
+    size_t session_bytes;            /* their images' bytes */
     pid_t pids[POOL_STATS_MAX_PIDS]; /* live workers */
     size_t n_pids;
 };

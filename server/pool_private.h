@@ -49,24 +49,24 @@ struct slot {
     enum slot_state state;
     struct worker_proc proc;
     struct frame_decoder dec;
-    struct job *job;       /* SLOT_BUSY only */
-    size_t written;        /* bytes of job->frame already in the pipe */
+    struct job *job; /* SLOT_BUSY only */
+    size_t written;  /* bytes of job->frame already in the pipe */
     double spawned_at;
-    double deadline;       /* BOOTING: boot, BUSY: run, RESETTING: reset, EXITING: kill */
-    double respawn_at;     /* EMPTY */
-    double idle_since;     /* IDLE: when it last became idle */
-    unsigned failures;     /* consecutive failed starts */
+    double deadline;           /* BOOTING: boot, BUSY: run, RESETTING: reset, EXITING: kill */
+    double respawn_at;         /* EMPTY */
+    double idle_since;         /* IDLE: when it last became idle */
+    unsigned failures;         /* consecutive failed starts */
     enum worker_exit exit_why; /* for metrics, once it is gone */
     /* The session whose state the worker holds after that session's run
      * (image version too): its next run needs no image, and no reset. */
     char resident[SESSION_ID_MAX + 1];
     uint64_t resident_version;
-    bool awaiting_image;   /* BUSY: the answer is in, its image is not */
+    bool awaiting_image; /* BUSY: the answer is in, its image is not */
     bool booted, killed, out_eof, err_eof, reap_warned;
-    bool recycle;          /* it asked to be replaced once idle (sandbox) */
-    unsigned runs;         /* jobs it has run, for --recycle-after-runs */
-    struct rss_watch rss;  /* BUSY: the memory backstop (rsswatch.h) */
-    char line[1024];       /* stderr bytes not yet ending in a newline */
+    bool recycle;         /* it asked to be replaced once idle (sandbox) */
+    unsigned runs;        /* jobs it has run, for --recycle-after-runs */
+    struct rss_watch rss; /* BUSY: the memory backstop (rsswatch.h) */
+    char line[1024];      /* stderr bytes not yet ending in a newline */
     size_t line_len;
 };
 
@@ -93,8 +93,8 @@ struct pool {
     pid_t *pids;          /* live workers, published for /metrics */
     size_t n_pids;
     struct job_queue queue;
-    struct job_queue ctl;        /* session jobs, for the dispatcher to route */
-    struct cancel_list cancels;  /* runs to cancel, each with a reference */
+    struct job_queue ctl;       /* session jobs, for the dispatcher to route */
+    struct cancel_list cancels; /* runs to cancel, each with a reference */
     int ready, busy;
     bool stopping;
     double drain_deadline;

@@ -44,8 +44,7 @@ json_t *api_error_json(const struct api_error *err) {
      * sanitizer drops a broken tail so that json_string accepts it. */
     char msg[sizeof err->message];
     log_sanitize(msg, sizeof msg, err->message, strlen(err->message));
-    return json_pack("{s:b, s:{s:s, s:s}}", "ok", 0, "error", "code", err->code,
-                     "message", msg);
+    return json_pack("{s:b, s:{s:s, s:s}}", "ok", 0, "error", "code", err->code, "message", msg);
 }
 
 const char *run_mode_name(enum run_mode mode) {
@@ -63,10 +62,17 @@ bool utf8_valid(const char *s, size_t len, size_t *bad_offset) {
             i++;
             continue;
         }
-        if (c >= 0xC2 && c <= 0xDF) { n = 2; cp = c & 0x1F; }
-        else if ((c & 0xF0) == 0xE0) { n = 3; cp = c & 0x0F; }
-        else if (c >= 0xF0 && c <= 0xF4) { n = 4; cp = c & 0x07; }
-        else goto bad; /* continuation byte, C0/C1 overlong lead, F5..FF */
+        if (c >= 0xC2 && c <= 0xDF) {
+            n = 2;
+            cp = c & 0x1F;
+        } else if ((c & 0xF0) == 0xE0) {
+            n = 3;
+            cp = c & 0x0F;
+        } else if (c >= 0xF0 && c <= 0xF4) {
+            n = 4;
+            cp = c & 0x07;
+        } else
+            goto bad; /* continuation byte, C0/C1 overlong lead, F5..FF */
         if (i + n > len)
             goto bad;
         for (k = 1; k < n; k++) {
@@ -74,8 +80,8 @@ bool utf8_valid(const char *s, size_t len, size_t *bad_offset) {
                 goto bad;
             cp = (cp << 6) | (p[i + k] & 0x3F);
         }
-        if ((n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) ||
-            cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
+        if ((n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) || cp > 0x10FFFF ||
+            (cp >= 0xD800 && cp <= 0xDFFF))
             goto bad;
         i += n;
     }
@@ -124,8 +130,7 @@ bool request_check_media_type(const char *ct, struct api_error *err) {
     if (!token_is(ct, n, "application/json")) {
         log_sanitize(shown, sizeof shown, ct, n);
         api_error_of(err, API_UNSUPPORTED_MEDIA,
-                      "Content-Type '%s' is not supported: send application/json",
-                      shown);
+                     "Content-Type '%s' is not supported: send application/json", shown);
         return false;
     }
     for (p = semi; p != NULL; p = strchr(p + 1, ';')) {
@@ -150,8 +155,7 @@ bool request_check_media_type(const char *ct, struct api_error *err) {
         if (!token_is(value, vlen, "utf-8") && !token_is(value, vlen, "utf8")) {
             log_sanitize(shown, sizeof shown, value, vlen);
             api_error_of(err, API_UNSUPPORTED_MEDIA,
-                          "Content-Type charset '%s' is not supported: send UTF-8",
-                          shown);
+                         "Content-Type charset '%s' is not supported: send UTF-8", shown);
             return false;
         }
     }
@@ -161,8 +165,8 @@ bool request_check_media_type(const char *ct, struct api_error *err) {
 bool request_check_size(unsigned long long len, size_t max, struct api_error *err) {
     if (len <= max)
         return true;
-    api_error_of(err, API_BODY_TOO_LARGE,
-                  "request body is larger than the limit of %zu bytes", max);
+    api_error_of(err, API_BODY_TOO_LARGE, "request body is larger than the limit of %zu bytes",
+                 max);
     return false;
 }
 
@@ -187,24 +191,36 @@ struct field {
 
 static const char *kind_name(enum field_kind kind) {
     switch (kind) {
-    case KIND_STRING: return "a string";
-    case KIND_OBJECT: return "an object";
-    case KIND_BOOL: return "a boolean";
-    case KIND_INTEGER: return "an integer";
-    case KIND_ARRAY: return "an array";
-    case KIND_ANY: return "a value";
+    case KIND_STRING:
+        return "a string";
+    case KIND_OBJECT:
+        return "an object";
+    case KIND_BOOL:
+        return "a boolean";
+    case KIND_INTEGER:
+        return "an integer";
+    case KIND_ARRAY:
+        return "an array";
+    case KIND_ANY:
+        return "a value";
     }
     return "?";
 }
 
 static bool kind_matches(enum field_kind kind, const json_t *v) {
     switch (kind) {
-    case KIND_STRING: return json_is_string(v);
-    case KIND_OBJECT: return json_is_object(v);
-    case KIND_BOOL: return json_is_boolean(v);
-    case KIND_INTEGER: return json_is_integer(v);
-    case KIND_ARRAY: return json_is_array(v);
-    case KIND_ANY: return true;
+    case KIND_STRING:
+        return json_is_string(v);
+    case KIND_OBJECT:
+        return json_is_object(v);
+    case KIND_BOOL:
+        return json_is_boolean(v);
+    case KIND_INTEGER:
+        return json_is_integer(v);
+    case KIND_ARRAY:
+        return json_is_array(v);
+    case KIND_ANY:
+        return true;
     }
     return false;
 }
@@ -219,8 +235,7 @@ static bool store_code(const struct field *f, const json_t *v, struct run_reques
     /* Parsed with JSON_ALLOW_NUL so that this case gets its own message
      * instead of a generic parse error. */
     if (memchr(json_string_value(v), '\0', len) != NULL) {
-        api_error_of(err, API_INVALID_VALUE,
-                      "field '%s' must not contain NUL characters", f->name);
+        api_error_of(err, API_INVALID_VALUE, "field '%s' must not contain NUL characters", f->name);
         return false;
     }
     out->code = v;
@@ -236,8 +251,7 @@ static bool store_mode(const struct field *f, const json_t *v, struct run_reques
     else if (len == 4 && memcmp(s, "eval", 4) == 0)
         out->mode = RUN_EVAL;
     else {
-        api_error_of(err, API_INVALID_VALUE,
-                      "field '%s' must be \"exec\" or \"eval\"", f->name);
+        api_error_of(err, API_INVALID_VALUE, "field '%s' must be \"exec\" or \"eval\"", f->name);
         return false;
     }
     return true;
@@ -272,25 +286,25 @@ static bool store_return(const struct field *f, const json_t *v, struct run_requ
         const char *s = json_string_value(v);
         if (strcmp(s, "data") != 0 && strcmp(s, "all") != 0) {
             api_error_of(err, API_INVALID_VALUE,
-                          "field '%s' must be \"data\", \"all\" or a list of names", f->name);
+                         "field '%s' must be \"data\", \"all\" or a list of names", f->name);
             return false;
         }
     } else if (json_is_array(v)) {
         if (json_array_size(v) > RETURN_NAMES_MAX) {
-            api_error_of(err, API_INVALID_VALUE, "field '%s' lists more than %d names",
-                          f->name, RETURN_NAMES_MAX);
+            api_error_of(err, API_INVALID_VALUE, "field '%s' lists more than %d names", f->name,
+                         RETURN_NAMES_MAX);
             return false;
         }
         json_array_foreach(v, i, item) {
             if (!json_is_string(item)) {
                 api_error_of(err, API_INVALID_TYPE,
-                              "field '%s' must list names as strings (item %zu is not)", f->name, i);
+                             "field '%s' must list names as strings (item %zu is not)", f->name, i);
                 return false;
             }
         }
     } else {
         api_error_of(err, API_INVALID_TYPE,
-                      "field '%s' must be \"data\", \"all\" or a list of names", f->name);
+                     "field '%s' must be \"data\", \"all\" or a list of names", f->name);
         return false;
     }
     out->ret = v;
@@ -302,7 +316,7 @@ static bool store_timeout(const struct field *f, const json_t *v, struct run_req
     json_int_t ms = json_integer_value(v);
     if (ms < 1) {
         api_error_of(err, API_INVALID_VALUE, "field '%s' must be at least 1 (milliseconds)",
-                      f->name);
+                     f->name);
         return false;
     }
     /* The server caps it to its maximum; anything above fits that cap. */
@@ -379,8 +393,8 @@ bool run_id_valid(const char *id, size_t len) {
 static bool store_run_id(const struct field *f, const json_t *v, struct run_request *out,
                          struct api_error *err) {
     if (!run_id_valid(json_string_value(v), json_string_length(v))) {
-        api_error_of(err, API_INVALID_VALUE,
-                      "field '%s' must be 1 to %d of A-Z a-z 0-9 _ -", f->name, RUN_ID_MAX);
+        api_error_of(err, API_INVALID_VALUE, "field '%s' must be 1 to %d of A-Z a-z 0-9 _ -",
+                     f->name, RUN_ID_MAX);
         return false;
     }
     out->run_id = v;
@@ -417,19 +431,19 @@ static bool store_collect(const struct field *f, const json_t *v, struct run_req
 
 static const struct field fields[] = {
     {"code", KIND_STRING, RUNS, RUNS, store_code},
-    {"mode", KIND_STRING, RUNS, 0, store_mode}, /* default: exec */
+    {"mode", KIND_STRING, RUNS, 0, store_mode},                            /* default: exec */
     {"scope", KIND_OBJECT, RUNS | IN(REQ_SESSION_CREATE), 0, store_scope}, /* default: {} */
-    {"dynamic", KIND_OBJECT, RUNS, 0, store_dynamic}, /* default: {} */
-    {"return", KIND_ANY, RUNS, 0, store_return}, /* default: "data" */
+    {"dynamic", KIND_OBJECT, RUNS, 0, store_dynamic},                      /* default: {} */
+    {"return", KIND_ANY, RUNS, 0, store_return},                           /* default: "data" */
     {"timeout_ms", KIND_INTEGER, RUNS, 0, store_timeout},
     {"session", KIND_STRING, IN(REQ_RUN), 0, store_session},
     {"image", KIND_STRING, IN(REQ_SESSION_CREATE), 0, store_image},
     {"run_id", KIND_STRING, RUNS, 0, store_run_id}, /* default: one the server makes */
     {"memory_mb", KIND_INTEGER, RUNS, 0, store_memory},
     {"output_cap_bytes", KIND_INTEGER, RUNS, 0, store_output_cap},
-    {"stdin", KIND_STRING, RUNS, 0, store_stdin},       /* default: empty */
-    {"files", KIND_ARRAY, RUNS, 0, store_files},        /* default: none */
-    {"collect", KIND_ARRAY, RUNS, 0, store_collect},    /* default: none */
+    {"stdin", KIND_STRING, RUNS, 0, store_stdin},    /* default: empty */
+    {"files", KIND_ARRAY, RUNS, 0, store_files},     /* default: none */
+    {"collect", KIND_ARRAY, RUNS, 0, store_collect}, /* default: none */
 };
 
 #define N_FIELDS (sizeof fields / sizeof fields[0])
@@ -455,8 +469,8 @@ static bool set_default(json_t *root, const char *name, json_t *value, const jso
 /* Checks, in a fixed order so that one body always yields the same error:
  * size is the caller's; then encoding, syntax, top-level shape, unknown keys
  * (in body order), then each known field in table order. */
-bool request_parse(enum request_kind kind, const char *body, size_t len,
-                   struct run_request *out, struct api_error *err) {
+bool request_parse(enum request_kind kind, const char *body, size_t len, struct run_request *out,
+                   struct api_error *err) {
     json_error_t jerr;
     size_t bad;
     const char *key;
@@ -475,28 +489,27 @@ bool request_parse(enum request_kind kind, const char *body, size_t len,
         return false;
     }
     if (!utf8_valid(body, len, &bad)) {
-        api_error_of(err, API_INVALID_ENCODING,
-                      "request body is not valid UTF-8 (byte offset %zu)", bad);
+        api_error_of(err, API_INVALID_ENCODING, "request body is not valid UTF-8 (byte offset %zu)",
+                     bad);
         return false;
     }
     /* DECODE_ANY: a valid non-object body ("1", "null") is a shape error
      * (invalid_request), not a syntax error. */
-    out->root = json_loadb(body, len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL | JSON_DECODE_ANY,
-                           &jerr);
+    out->root =
+        json_loadb(body, len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL | JSON_DECODE_ANY, &jerr);
     if (out->root == NULL) {
         if (json_error_code(&jerr) == json_error_invalid_utf8) /* belt and braces */
             api_error_of(err, API_INVALID_ENCODING,
-                          "request body is not valid UTF-8 (byte offset %d)",
-                          jerr.position);
+                         "request body is not valid UTF-8 (byte offset %d)", jerr.position);
         else if (json_error_code(&jerr) == json_error_numeric_overflow)
             api_error_of(err, API_INVALID_VALUE,
-                          "the number at line %d, column %d is too large; integers beyond 64 "
-                          "bits are sent as {\"$type\": \"int\", \"value\": \"<digits>\"}",
-                          jerr.line, jerr.column);
+                         "the number at line %d, column %d is too large; integers beyond 64 "
+                         "bits are sent as {\"$type\": \"int\", \"value\": \"<digits>\"}",
+                         jerr.line, jerr.column);
         else
             api_error_of(err, API_INVALID_JSON,
-                          "request body is not valid JSON: %s (line %d, column %d)",
-                          jerr.text, jerr.line, jerr.column);
+                         "request body is not valid JSON: %s (line %d, column %d)", jerr.text,
+                         jerr.line, jerr.column);
         return false;
     }
     if (!json_is_object(out->root)) {
@@ -528,7 +541,7 @@ bool request_parse(enum request_kind kind, const char *body, size_t len,
         }
         if (!kind_matches(f->kind, v)) {
             api_error_of(err, API_INVALID_TYPE, "field '%s' must be %s", f->name,
-                          kind_name(f->kind));
+                         kind_name(f->kind));
             goto fail;
         }
         if (!f->store(f, v, out, err))
@@ -536,7 +549,7 @@ bool request_parse(enum request_kind kind, const char *body, size_t len,
     }
     if (out->image != NULL && out->scope != NULL) {
         api_error_of(err, API_INVALID_REQUEST,
-                      "a session starts from 'scope' or from an exported 'image', not both");
+                     "a session starts from 'scope' or from an exported 'image', not both");
         goto fail;
     }
     if (out->scope == NULL && !set_default(out->root, "scope", json_object(), &out->scope, err))
@@ -545,7 +558,8 @@ bool request_parse(enum request_kind kind, const char *body, size_t len,
         if (out->dynamic == NULL &&
             !set_default(out->root, "dynamic", json_object(), &out->dynamic, err))
             goto fail;
-        if (out->ret == NULL && !set_default(out->root, "return", json_string("data"), &out->ret, err))
+        if (out->ret == NULL &&
+            !set_default(out->root, "return", json_string("data"), &out->ret, err))
             goto fail;
     }
     return true;

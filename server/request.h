@@ -12,18 +12,18 @@
 #include "errors.h"
 
 struct api_error {
-    int status;          /* HTTP status to answer with */
-    enum api_code id;    /* errors.h */
-    const char *code;    /* its name, api_codes[id].name */
-    char message[256];   /* for humans; names the offending field */
+    int status;        /* HTTP status to answer with */
+    enum api_code id;  /* errors.h */
+    const char *code;  /* its name, api_codes[id].name */
+    char message[256]; /* for humans; names the offending field */
 };
 
 /* An error with its code's status (errors.h). */
 void api_error_of(struct api_error *err, enum api_code id, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 /* An error with another status than its code's, or named by its string. */
-void api_error_set(struct api_error *err, int status, const char *code,
-                   const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+void api_error_set(struct api_error *err, int status, const char *code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 /* The same with a va_list, for wrappers (job_fail). */
 void api_error_vset(struct api_error *err, int status, enum api_code id, const char *fmt,
                     va_list ap) __attribute__((format(printf, 4, 0)));
@@ -62,11 +62,11 @@ struct run_request {
     const json_t *image;   /* session creation: an exported image (base64), or NULL */
     const json_t *run_id;  /* runs: the client's id for the run, or NULL (the server makes one) */
     const json_t *stdin_text; /* string within STDIN_MAX_BYTES, or NULL */
-    const json_t *files;   /* array of checked {path, text|base64}, or NULL */
-    const json_t *collect; /* array of checked glob patterns, or NULL */
-    unsigned timeout_ms;   /* 0: the server's default */
-    unsigned memory_mb;    /* 0: the server's cap (--worker-heap-mb) */
-    long long output_cap;  /* -1: the server's cap (--output-cap-bytes) */
+    const json_t *files;      /* array of checked {path, text|base64}, or NULL */
+    const json_t *collect;    /* array of checked glob patterns, or NULL */
+    unsigned timeout_ms;      /* 0: the server's default */
+    unsigned memory_mb;       /* 0: the server's cap (--worker-heap-mb) */
+    long long output_cap;     /* -1: the server's cap (--output-cap-bytes) */
     enum run_mode mode;
 };
 
@@ -75,8 +75,8 @@ struct run_request {
  * `err`. The body is not NUL-terminated and may hold any bytes. Absent
  * optional fields are filled in with their defaults, so the body can be
  * forwarded as is. */
-bool request_parse(enum request_kind kind, const char *body, size_t len,
-                   struct run_request *out, struct api_error *err);
+bool request_parse(enum request_kind kind, const char *body, size_t len, struct run_request *out,
+                   struct api_error *err);
 /* request_parse(REQ_RUN, ...) */
 bool request_parse_run(const char *body, size_t len, struct run_request *out,
                        struct api_error *err);

@@ -130,8 +130,8 @@ bool runio_check_stdin(const json_t *v, struct api_error *err) {
     size_t len = json_string_length(v);
     if (len <= STDIN_MAX_BYTES)
         return true;
-    api_error_of(err, API_STDIN_TOO_LARGE,
-                  "field 'stdin' holds %zu bytes (UTF-8); the limit is %u", len, STDIN_MAX_BYTES);
+    api_error_of(err, API_STDIN_TOO_LARGE, "field 'stdin' holds %zu bytes (UTF-8); the limit is %u",
+                 len, STDIN_MAX_BYTES);
     return false;
 }
 
@@ -144,7 +144,8 @@ static long long check_file(const json_t *entry, size_t i, struct api_error *err
 
     if (!json_is_object(entry)) {
         api_error_of(err, API_INVALID_TYPE,
-                      "files[%zu] must be an object {\"path\": ..., \"text\" or \"base64\": ...}", i);
+                     "files[%zu] must be an object {\"path\": ..., \"text\" or \"base64\": ...}",
+                     i);
         return -1;
     }
     json_object_foreach((json_t *)entry, key, member) {
@@ -168,12 +169,12 @@ static long long check_file(const json_t *entry, size_t i, struct api_error *err
     }
     if ((text == NULL) == (b64 == NULL)) {
         api_error_of(err, API_INVALID_VALUE,
-                      "files[%zu] must have exactly one of 'text' and 'base64'", i);
+                     "files[%zu] must have exactly one of 'text' and 'base64'", i);
         return -1;
     }
     if (!json_is_string(text ? text : b64)) {
         api_error_of(err, API_INVALID_TYPE, "field 'files[%zu].%s' must be a string", i,
-                      text ? "text" : "base64");
+                     text ? "text" : "base64");
         return -1;
     }
     if (!check_path(path, USE_FILE, "files", i, err))
@@ -192,8 +193,8 @@ bool runio_check_files(const json_t *v, struct api_error *err) {
     const json_t *entry;
 
     if (n > FILES_MAX) {
-        api_error_of(err, API_TOO_MANY_FILES, "field 'files' lists %zu files; the limit is %d",
-                      n, FILES_MAX);
+        api_error_of(err, API_TOO_MANY_FILES, "field 'files' lists %zu files; the limit is %d", n,
+                     FILES_MAX);
         return false;
     }
     json_array_foreach(v, i, entry) {
@@ -204,8 +205,8 @@ bool runio_check_files(const json_t *v, struct api_error *err) {
     }
     if (total > FILES_MAX_BYTES) {
         api_error_of(err, API_FILES_TOO_LARGE,
-                      "field 'files' holds %llu bytes of contents; the limit is %u", total,
-                      FILES_MAX_BYTES);
+                     "field 'files' holds %llu bytes of contents; the limit is %u", total,
+                     FILES_MAX_BYTES);
         return false;
     }
     return true;
@@ -216,14 +217,14 @@ bool runio_check_collect(const json_t *v, struct api_error *err) {
     const json_t *pattern;
 
     if (n > COLLECT_MAX) {
-        api_error_of(err, API_INVALID_GLOB,
-                      "field 'collect' lists %zu patterns; the limit is %d", n, COLLECT_MAX);
+        api_error_of(err, API_INVALID_GLOB, "field 'collect' lists %zu patterns; the limit is %d",
+                     n, COLLECT_MAX);
         return false;
     }
     json_array_foreach(v, i, pattern) {
         if (!json_is_string(pattern)) {
             api_error_of(err, API_INVALID_TYPE,
-                          "field 'collect' must list glob patterns as strings (item %zu is not)", i);
+                         "field 'collect' must list glob patterns as strings (item %zu is not)", i);
             return false;
         }
         if (!check_path(pattern, USE_GLOB, "collect", i, err))

@@ -10,12 +10,12 @@
 
 #include "request.h"
 
-#define STDIN_MAX_BYTES      (1u << 20) /* UTF-8 bytes of `stdin` */
-#define FILES_MAX            100        /* entries of `files` */
-#define FILES_MAX_BYTES      (8u << 20) /* their contents together, decoded */
-#define RUNIO_PATH_MAX_BYTES 1024       /* a path or a glob pattern */
-#define RUNIO_NAME_MAX_BYTES 255        /* one segment of it */
-#define COLLECT_MAX          32         /* patterns of `collect` */
+#define STDIN_MAX_BYTES (1u << 20) /* UTF-8 bytes of `stdin` */
+#define FILES_MAX 100              /* entries of `files` */
+#define FILES_MAX_BYTES (8u << 20) /* their contents together, decoded */
+#define RUNIO_PATH_MAX_BYTES 1024  /* a path or a glob pattern */
+#define RUNIO_NAME_MAX_BYTES 255   /* one segment of it */
+#define COLLECT_MAX 32             /* patterns of `collect` */
 
 /* Each takes the field's value (of the right JSON kind: string, array,
  * array) and fills `err` when it is out of bounds. */

@@ -42,12 +42,12 @@
 static struct {
     bool ready;
     bool ready_to_fork; /* the plan is made (probe or real spawns) */
-    bool permission;   /* node's permission model flags */
+    bool permission;    /* node's permission model flags */
     bool seccomp;
-    bool namespaces;   /* net, ipc, uts, pid */
-    bool mountns;      /* ... and mount: a root of its own (sandbox_root.h) */
-    bool userns;       /* ... inside a new user namespace (not root) */
-    bool drop_user;    /* root: switch to uid/gid */
+    bool namespaces; /* net, ipc, uts, pid */
+    bool mountns;    /* ... and mount: a root of its own (sandbox_root.h) */
+    bool userns;     /* ... inside a new user namespace (not root) */
+    bool drop_user;  /* root: switch to uid/gid */
     uid_t uid, outer_uid;
     gid_t gid, outer_gid;
     struct sock_fprog prog;
@@ -208,33 +208,133 @@ static int node_major(const char *node, char *version, size_t len) {
  * of another architecture kill the process: see build_filter.) */
 static const char *const denied[] = {
     /* network: the worker talks over its pipes only */
-    "socket", "socketpair", "connect", "bind", "listen", "accept", "accept4",
+    "socket",
+    "socketpair",
+    "connect",
+    "bind",
+    "listen",
+    "accept",
+    "accept4",
     /* other processes */
-    "fork", "vfork", "execveat", "ptrace", "process_vm_readv", "process_vm_writev",
-    "pidfd_open", "pidfd_getfd", "pidfd_send_signal", "process_madvise", "kcmp",
+    "fork",
+    "vfork",
+    "execveat",
+    "ptrace",
+    "process_vm_readv",
+    "process_vm_writev",
+    "pidfd_open",
+    "pidfd_getfd",
+    "pidfd_send_signal",
+    "process_madvise",
+    "kcmp",
     /* the system */
-    "mount", "umount2", "pivot_root", "chroot", "setns", "unshare", "fsopen", "fsmount",
-    "fsconfig", "fspick", "move_mount", "open_tree", "mount_setattr",
-    "kexec_load", "kexec_file_load", "init_module", "finit_module", "delete_module", "bpf",
-    "perf_event_open", "keyctl", "add_key", "request_key", "personality", "userfaultfd",
-    "reboot", "swapon", "swapoff", "acct", "iopl", "ioperm", "syslog", "settimeofday",
-    "clock_settime", "clock_adjtime", "adjtimex", "quotactl", "name_to_handle_at",
-    "open_by_handle_at", "fanotify_init", "lookup_dcookie", "vhangup", "sethostname",
-    "setdomainname", "io_uring_setup", "io_uring_enter", "io_uring_register",
+    "mount",
+    "umount2",
+    "pivot_root",
+    "chroot",
+    "setns",
+    "unshare",
+    "fsopen",
+    "fsmount",
+    "fsconfig",
+    "fspick",
+    "move_mount",
+    "open_tree",
+    "mount_setattr",
+    "kexec_load",
+    "kexec_file_load",
+    "init_module",
+    "finit_module",
+    "delete_module",
+    "bpf",
+    "perf_event_open",
+    "keyctl",
+    "add_key",
+    "request_key",
+    "personality",
+    "userfaultfd",
+    "reboot",
+    "swapon",
+    "swapoff",
+    "acct",
+    "iopl",
+    "ioperm",
+    "syslog",
+    "settimeofday",
+    "clock_settime",
+    "clock_adjtime",
+    "adjtimex",
+    "quotactl",
+    "name_to_handle_at",
+    "open_by_handle_at",
+    "fanotify_init",
+    "lookup_dcookie",
+    "vhangup",
+    "sethostname",
+    "setdomainname",
+    "io_uring_setup",
+    "io_uring_enter",
+    "io_uring_register",
     /* anonymous files (code or data out of sight of the rlimits), watching
      * files, the LDT, NUMA memory policy: nothing node needs */
-    "memfd_create", "memfd_secret", "inotify_init", "inotify_init1", "inotify_add_watch",
-    "inotify_rm_watch", "fanotify_mark", "modify_ldt", "mbind", "set_mempolicy",
-    "migrate_pages", "move_pages", "set_mempolicy_home_node",
+    "memfd_create",
+    "memfd_secret",
+    "inotify_init",
+    "inotify_init1",
+    "inotify_add_watch",
+    "inotify_rm_watch",
+    "fanotify_mark",
+    "modify_ldt",
+    "mbind",
+    "set_mempolicy",
+    "migrate_pages",
+    "move_pages",
+    "set_mempolicy_home_node",
     /* identity */
-    "setuid", "setgid", "setreuid", "setregid", "setresuid", "setresgid", "setgroups",
-    "setfsuid", "setfsgid", "capset",
+    "setuid",
+    "setgid",
+    "setreuid",
+    "setregid",
+    "setresuid",
+    "setresgid",
+    "setgroups",
+    "setfsuid",
+    "setfsgid",
+    "capset",
     /* writes to the file system (the worker writes only to its pipes) */
-    "creat", "unlink", "unlinkat", "rename", "renameat", "renameat2", "mkdir", "mkdirat",
-    "rmdir", "link", "linkat", "symlink", "symlinkat", "chmod", "fchmod", "fchmodat",
-    "chown", "fchown", "lchown", "fchownat", "truncate", "mknod", "mknodat", "utime",
-    "utimes", "utimensat", "futimesat", "setxattr", "lsetxattr", "fsetxattr",
-    "removexattr", "lremovexattr", "fremovexattr",
+    "creat",
+    "unlink",
+    "unlinkat",
+    "rename",
+    "renameat",
+    "renameat2",
+    "mkdir",
+    "mkdirat",
+    "rmdir",
+    "link",
+    "linkat",
+    "symlink",
+    "symlinkat",
+    "chmod",
+    "fchmod",
+    "fchmodat",
+    "chown",
+    "fchown",
+    "lchown",
+    "fchownat",
+    "truncate",
+    "mknod",
+    "mknodat",
+    "utime",
+    "utimes",
+    "utimensat",
+    "futimesat",
+    "setxattr",
+    "lsetxattr",
+    "fsetxattr",
+    "removexattr",
+    "lremovexattr",
+    "fremovexattr",
 };
 
 static bool build_filter(char *err, size_t err_len) {
@@ -288,7 +388,8 @@ static bool build_filter(char *err, size_t err_len) {
         rc = seccomp_rule_add(ctx, deny, SCMP_SYS(open), 1, SCMP_A1(SCMP_CMP_MASKED_EQ, f, f));
         if (rc == 0) {
             what = "openat";
-            rc = seccomp_rule_add(ctx, deny, SCMP_SYS(openat), 1, SCMP_A2(SCMP_CMP_MASKED_EQ, f, f));
+            rc =
+                seccomp_rule_add(ctx, deny, SCMP_SYS(openat), 1, SCMP_A2(SCMP_CMP_MASKED_EQ, f, f));
         }
     }
     /* openat2 hides its flags behind a pointer: ENOSYS, the C library and
@@ -504,7 +605,8 @@ bool sandbox_init(const struct config *cfg, const char *node) {
         sb.namespaces = sb.seccomp = sb.drop_user = sb.mountns = false;
         if ((why = probe()) != NULL)
             log_msg("sandbox: even without namespaces, user switch and seccomp the worker "
-                    "cannot start: %s", why);
+                    "cannot start: %s",
+                    why);
         /* Add back, one at a time, what the probe accepts. */
         sb.seccomp = saved_sc;
         if (sb.seccomp && probe() != NULL)
@@ -530,11 +632,13 @@ bool sandbox_init(const struct config *cfg, const char *node) {
              "root %s; "
              "user %s; rlimits nofile=%d core=0 fsize=0; wasm heap and files cap %u MiB "
              "(files at most %u MiB)",
-             sb.permission ? version : "?", sb.permission ? "on" : "OFF",
-             sb.seccomp ? "on" : "OFF", sb.seccomp ? sb.prog.len : 0,
+             sb.permission ? version : "?", sb.permission ? "on" : "OFF", sb.seccomp ? "on" : "OFF",
+             sb.seccomp ? sb.prog.len : 0,
              sb.namespaces ? (sb.userns ? "user+net+pid+ipc+uts" : "net+pid+ipc+uts") : "OFF",
              sb.mountns ? root_desc : "the host's (OFF)",
-             sb.drop_user ? cfg->worker_user : root ? "ROOT" : "unchanged (not root)",
+             sb.drop_user ? cfg->worker_user
+             : root       ? "ROOT"
+                          : "unchanged (not root)",
              RLIMIT_NOFILE_WORKER, cfg->worker_heap_mb, cfg->worker_files_mb);
     log_msg("sandbox: %s", plan);
     sb.ready = true;

@@ -22,13 +22,13 @@ enum op_kind { OP_DIR, OP_LINK, OP_BIND };
 
 struct op {
     enum op_kind kind;
-    char *path;   /* in the new root, unprefixed */
-    char *src;    /* OP_LINK: the target; OP_BIND: the host path */
-    bool is_dir;  /* OP_BIND: a directory */
-    bool dev;     /* OP_BIND: a device node (no nodev) */
+    char *path;         /* in the new root, unprefixed */
+    char *src;          /* OP_LINK: the target; OP_BIND: the host path */
+    bool is_dir;        /* OP_BIND: a directory */
+    bool dev;           /* OP_BIND: a device node (no nodev) */
     unsigned long keep; /* OP_BIND: the source mount's flags, which a user
                          * namespace may not clear on the remount */
-    char *at;     /* the path under the staging root (root_plan_finish) */
+    char *at;           /* the path under the staging root (root_plan_finish) */
 };
 
 static struct {
@@ -64,8 +64,8 @@ static bool under(const char *path, const char *dir) {
 
 static bool bound(const char *path) {
     for (size_t i = 0; i < plan.n; i++)
-        if (plan.ops[i].kind == OP_BIND &&
-            (strcmp(plan.ops[i].path, path) == 0 || (plan.ops[i].is_dir && under(path, plan.ops[i].path))))
+        if (plan.ops[i].kind == OP_BIND && (strcmp(plan.ops[i].path, path) == 0 ||
+                                            (plan.ops[i].is_dir && under(path, plan.ops[i].path))))
             return true;
     return false;
 }
@@ -226,8 +226,8 @@ static bool elf_interp(const char *path, char *out, size_t len) {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return false;
-    if (pread(fd, &eh, sizeof eh, 0) == (ssize_t)sizeof eh && memcmp(eh.e_ident, ELFMAG, SELFMAG) == 0 &&
-        eh.e_ident[EI_CLASS] == ELFCLASS64) {
+    if (pread(fd, &eh, sizeof eh, 0) == (ssize_t)sizeof eh &&
+        memcmp(eh.e_ident, ELFMAG, SELFMAG) == 0 && eh.e_ident[EI_CLASS] == ELFCLASS64) {
         for (unsigned i = 0; i < eh.e_phnum && !found; i++) {
             if (pread(fd, &ph, sizeof ph, (off_t)(eh.e_phoff + (Elf64_Off)i * eh.e_phentsize)) !=
                 (ssize_t)sizeof ph)
@@ -262,7 +262,8 @@ static bool add_libraries(const char *interp, const char *path, char *err, size_
         _exit(127);
     }
     close(p[1]);
-    while ((size_t)n < sizeof out - 1 && (r = read(p[0], out + n, sizeof out - 1 - (size_t)n)) != 0) {
+    while ((size_t)n < sizeof out - 1 &&
+           (r = read(p[0], out + n, sizeof out - 1 - (size_t)n)) != 0) {
         if (r < 0 && errno == EINTR)
             continue;
         if (r < 0)
@@ -320,12 +321,15 @@ bool root_plan_add(const char *path, bool executable, char *err, size_t err_len)
 }
 
 bool root_plan_finish(char *err, size_t err_len) {
-    static const char *const stages[] = {"/mnt", "/media", "/srv", "/opt", "/var/tmp", "/tmp", "/run", "/home"};
+    static const char *const stages[] = {"/mnt",     "/media", "/srv", "/opt",
+                                         "/var/tmp", "/tmp",   "/run", "/home"};
     /* The loader's cache: libraries found through it rather than its
      * default directories. And the two devices node may open. */
-    if (access("/etc/ld.so.cache", R_OK) == 0 && !bind_path("/etc/ld.so.cache", false, err, err_len))
+    if (access("/etc/ld.so.cache", R_OK) == 0 &&
+        !bind_path("/etc/ld.so.cache", false, err, err_len))
         return false;
-    if (!bind_path("/dev/null", true, err, err_len) || !bind_path("/dev/urandom", true, err, err_len))
+    if (!bind_path("/dev/null", true, err, err_len) ||
+        !bind_path("/dev/urandom", true, err, err_len))
         return false;
     plan.stage = NULL;
     for (size_t s = 0; s < sizeof stages / sizeof stages[0] && !plan.stage; s++) {
@@ -339,7 +343,8 @@ bool root_plan_finish(char *err, size_t err_len) {
             plan.stage = stages[s];
     }
     if (plan.stage == NULL) {
-        snprintf(err, err_len, "no directory to build the worker's root on (tried /mnt, /tmp, ...)");
+        snprintf(err, err_len,
+                 "no directory to build the worker's root on (tried /mnt, /tmp, ...)");
         return false;
     }
     for (size_t i = 0; i < plan.n; i++) {
@@ -367,7 +372,8 @@ const char *root_enter(void) {
     /* Nothing mounted here may show up in the host's namespace. */
     if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0)
         return "make the mount namespace private";
-    if (mount("scopebox-root", plan.stage, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755,size=64k") != 0)
+    if (mount("scopebox-root", plan.stage, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755,size=64k") !=
+        0)
         return "mount the worker's root (tmpfs)";
     for (size_t i = 0; i < plan.n; i++) {
         const struct op *op = &plan.ops[i];

@@ -103,7 +103,8 @@ struct sessions *sessions_open(const struct config *cfg, char *err, size_t err_l
     }
     if (cfg->session_store != NULL && cfg->session_key_file == NULL) {
         /* Replicas must share one key, so none is made up. */
-        snprintf(err, err_len, "--session-store needs --session-key-file (the key every replica shares)");
+        snprintf(err, err_len,
+                 "--session-store needs --session-key-file (the key every replica shares)");
         free(ss);
         return NULL;
     }
@@ -215,7 +216,8 @@ void sessions_set_fingerprint(struct sessions *ss, const char *hex) {
     }
     if (ss->have_fingerprint && memcmp(fp, ss->fingerprint, sizeof fp) != 0)
         log_msg("sessions: a worker reports another pristine fingerprint (%.16s...): "
-                "workers of one server should run one build", hex);
+                "workers of one server should run one build",
+                hex);
     memcpy(ss->fingerprint, fp, sizeof fp);
     ss->have_fingerprint = true;
 }
@@ -223,8 +225,7 @@ void sessions_set_fingerprint(struct sessions *ss, const char *hex) {
 bool sessions_image_compatible(struct sessions *ss, const uint8_t *image, size_t len) {
     if (len < IMAGE_FP_AT + IMAGE_FP_LEN || memcmp(image, IMAGE_MAGIC, 8) != 0)
         return false;
-    return !ss->have_fingerprint ||
-           memcmp(image + IMAGE_FP_AT, ss->fingerprint, IMAGE_FP_LEN) == 0;
+    return !ss->have_fingerprint || memcmp(image + IMAGE_FP_AT, ss->fingerprint, IMAGE_FP_LEN) == 0;
 }
 
 void sessions_ended(struct sessions *ss, const char *id, const char *why) {
@@ -298,7 +299,8 @@ uint8_t *base64_decode(const char *t, size_t len, size_t *out_len) {
                 return NULL;
             }
         }
-        uint32_t w = (uint32_t)v[0] << 18 | (uint32_t)v[1] << 12 | (uint32_t)v[2] << 6 | (uint32_t)v[3];
+        uint32_t w =
+            (uint32_t)v[0] << 18 | (uint32_t)v[1] << 12 | (uint32_t)v[2] << 6 | (uint32_t)v[3];
         out[o++] = (uint8_t)(w >> 16), out[o++] = (uint8_t)(w >> 8), out[o++] = (uint8_t)w;
     }
     *out_len = o - pad;

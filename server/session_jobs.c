@@ -58,8 +58,8 @@ static void fail_store(struct job *job, enum store_result r, const char *what) {
         job_fail(job, API_TOO_MANY_SESSIONS,
                  "the session store is full (sessions or bytes): end one (DELETE) or retry later");
     else if (r == STORE_NOT_FOUND)
-        job_fail(job, API_SESSION_NOT_FOUND, "session '%s' was deleted while %s",
-                 job->session, what);
+        job_fail(job, API_SESSION_NOT_FOUND, "session '%s' was deleted while %s", job->session,
+                 what);
     else
         job_fail(job, API_INTERNAL, "the session store failed while %s", what);
 }
@@ -72,9 +72,9 @@ static json_t *session_summary(const struct pool *p, const struct session_meta *
     strftime(created, sizeof created, "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&t, &tm));
     t = (time_t)(m->used_ms / 1000);
     strftime(used, sizeof used, "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&t, &tm));
-    return json_pack("{s:s, s:s, s:s, s:I, s:I, s:I}", "id", m->id, "created", created,
-                     "last_used", used, "runs", (json_int_t)m->runs, "image_bytes",
-                     (json_int_t)m->image_len, "idle_ttl_ms", (json_int_t)p->cfg->session_ttl_ms);
+    return json_pack("{s:s, s:s, s:s, s:I, s:I, s:I}", "id", m->id, "created", created, "last_used",
+                     used, "runs", (json_int_t)m->runs, "image_bytes", (json_int_t)m->image_len,
+                     "idle_ttl_ms", (json_int_t)p->cfg->session_ttl_ms);
 }
 
 static void answer_new(struct job *job, int status, json_t *body) {
@@ -108,8 +108,8 @@ static void line_push(struct pool *p, struct job *job) {
         return;
     }
     if (line->waiting.n >= SESSION_QUEUE_MAX) {
-        job_fail(job, API_QUEUE_FULL, "session '%s' already has %d runs waiting",
-                 job->session, line->waiting.n);
+        job_fail(job, API_QUEUE_FULL, "session '%s' already has %d runs waiting", job->session,
+                 line->waiting.n);
         sessions_line_release(p->sessions, line);
         return;
     }
@@ -190,9 +190,9 @@ static void session_create(struct pool *p, struct job *job) {
     snprintf(job->session, sizeof job->session, "%s", meta.id);
     /* Nothing to run: answered at once, no worker involved. */
     if (job->import == NULL && json_object_size(json_object_get(job->msg, "scope")) == 0) {
-        json_t *body = json_pack("{s:s, s:{}, s:{}, s:I, s:i}", "id", meta.id, "scope",
-                                 "definitions", "idle_ttl_ms",
-                                 (json_int_t)p->cfg->session_ttl_ms, "runs", 0);
+        json_t *body =
+            json_pack("{s:s, s:{}, s:{}, s:I, s:i}", "id", meta.id, "scope", "definitions",
+                      "idle_ttl_ms", (json_int_t)p->cfg->session_ttl_ms, "runs", 0);
         answer_new(job, 201, body);
         return;
     }
@@ -262,8 +262,9 @@ static bool session_image(struct pool *p, struct job *job, struct session_meta *
         free(*signed_image);
         *signed_image = NULL;
         job_fail_status(job, 409, API_INVALID_IMAGE,
-                 "session '%s': its stored image fails its signature check (changed in the "
-                 "store?) and is refused", job->session);
+                        "session '%s': its stored image fails its signature check (changed in the "
+                        "store?) and is refused",
+                        job->session);
         return false;
     }
     return true;
@@ -305,7 +306,7 @@ static void session_export(struct pool *p, struct job *job) {
     if (meta.image_len == 0) {
         /* Never run: there is no state to carry yet. */
         job_fail_status(job, 409, API_INVALID_IMAGE,
-                 "session '%s' has not run yet: there is no image to export", job->session);
+                        "session '%s' has not run yet: there is no image to export", job->session);
         return;
     }
     text = base64_encode(image, meta.image_len, &len);
@@ -357,7 +358,7 @@ void session_jobs_route(struct pool *p, bool stopping) {
 
 /* Sessions idle past --session-ttl-ms end (not those with requests). */
 void session_jobs_expire(struct pool *p, double now) {
-    char (*ids)[SESSION_ID_MAX + 1];
+    char(*ids)[SESSION_ID_MAX + 1];
     char why[96];
     size_t n;
 
@@ -427,7 +428,8 @@ bool session_job_frame(struct slot *s, struct job *job) {
             free(signed_image);
             job_fail(job, API_SESSION_INCOMPATIBLE,
                      "session '%s' was saved by another build of the interpreter and cannot be "
-                     "resumed here", job->session);
+                     "resumed here",
+                     job->session);
             return false;
         }
         text = base64_encode(image, image_len, NULL);
@@ -446,8 +448,8 @@ bool session_job_frame(struct slot *s, struct job *job) {
     ok = frame_encode(job->msg, &job->frame, &job->frame_len, why, sizeof why);
     json_object_del(job->msg, "image");
     if (!ok) {
-        job_fail(job, API_INTERNAL, "session '%s' does not fit in a worker frame: %s",
-                 job->session, why);
+        job_fail(job, API_INTERNAL, "session '%s' does not fit in a worker frame: %s", job->session,
+                 why);
         return false;
     }
     return true;
@@ -480,7 +482,7 @@ void session_job_captured(struct slot *s, struct job *job, const json_t *msg) {
     if (!json_is_string(text)) {
         char why[200];
         log_at(LOG_WARNING, "worker %d: no image of session %s: %s", (int)s->proc.pid, job->session,
-                wire_member(msg, "error", why, sizeof why));
+               wire_member(msg, "error", why, sizeof why));
         job_fail(job, API_INTERNAL,
                  "the session's state after the run could not be saved; it keeps its state "
                  "from before the run");

@@ -108,7 +108,8 @@ static void requeue_front(struct pool *p, struct job *job) {
 static void retire(struct slot *s, double now, bool kill_now, const struct api_error *err) {
     if (s->job) {
         struct job *job = s->job;
-        bool lost = err != NULL && (err->id == API_WORKER_CRASHED || err->id == API_WORKER_PROTOCOL);
+        bool lost =
+            err != NULL && (err->id == API_WORKER_CRASHED || err->id == API_WORKER_PROTOCOL);
         /* Never for timeouts or shutdown: those are about the client's time. */
         bool retry = lost && job->attempts < MAX_ATTEMPTS && job_untouched(s);
         s->job = NULL;
@@ -179,8 +180,9 @@ static void finish_exit(struct pool *p, struct slot *s, int status, double now) 
         s->failures++;
         s->respawn_at = now + backoff_ms(s->failures);
         if (!stopping)
-            log_at(LOG_WARNING, "worker slot %d: failed to start %u time(s) in a row; retrying in %.2f s",
-                    s->index, s->failures, backoff_ms(s->failures) / 1000.0);
+            log_at(LOG_WARNING,
+                   "worker slot %d: failed to start %u time(s) in a row; retrying in %.2f s",
+                   s->index, s->failures, backoff_ms(s->failures) / 1000.0);
     }
     s->booted = false;
 }
@@ -191,8 +193,8 @@ static void spawn(struct pool *p, struct slot *s, double now) {
     if (!worker_spawn(p->argv, &s->proc)) {
         s->failures++;
         s->respawn_at = now + backoff_ms(s->failures);
-        log_at(LOG_WARNING, "worker slot %d: cannot start %s: %s; retrying in %.2f s", s->index, p->argv[0],
-                strerror(errno), backoff_ms(s->failures) / 1000.0);
+        log_at(LOG_WARNING, "worker slot %d: cannot start %s: %s; retrying in %.2f s", s->index,
+               p->argv[0], strerror(errno), backoff_ms(s->failures) / 1000.0);
         return;
     }
     frame_decoder_init(&s->dec);
@@ -253,7 +255,8 @@ static struct job *take_job(struct slot *s, double now) {
 
 static void on_ready(struct slot *s, json_t *msg, double now) {
     char py[32], pyo[32], dyn[32], boot[32];
-    sessions_set_fingerprint(s->pool->sessions, json_string_value(json_object_get(msg, "fingerprint")));
+    sessions_set_fingerprint(s->pool->sessions,
+                             json_string_value(json_object_get(msg, "fingerprint")));
     s->state = SLOT_IDLE;
     s->idle_since = now;
     s->booted = true;
@@ -277,7 +280,8 @@ static void on_result(struct slot *s, json_t *msg, uint8_t **payload, size_t len
     bool inspect = job->kind == JOB_SESSION_CREATE || job->kind == JOB_SESSION_GET;
     char why[160];
 
-    if (!(inspect ? wire_check_inspect(msg, why, sizeof why) : wire_check_result(msg, why, sizeof why))) {
+    if (!(inspect ? wire_check_inspect(msg, why, sizeof why)
+                  : wire_check_result(msg, why, sizeof why))) {
         refuse_steal(s, msg, now, why);
         return;
     }
@@ -325,7 +329,7 @@ static void on_image(struct slot *s, json_t *msg, uint8_t **payload, size_t len,
 /* Python found the request invalid (a name, a tagged value): the client's
  * 400, and the worker is fine. Only codes the API documents pass through. */
 static void on_rejected(struct slot *s, json_t *msg, uint8_t **payload, size_t len, double now) {
-    char text[sizeof ((struct api_error *)0)->message];
+    char text[sizeof((struct api_error *)0)->message];
     enum api_code code;
     struct job *job;
     (void)payload, (void)len;
@@ -370,8 +374,9 @@ static void on_output(struct slot *s, json_t *msg, uint8_t **payload, size_t len
     (void)payload, (void)len;
 
     if (!s->job->stream || !wire_output(msg, &stream, &text, &text_len)) {
-        refuse_steal(s, msg, now, "output frame of a run that does not stream, or without "
-                            "stream and text");
+        refuse_steal(s, msg, now,
+                     "output frame of a run that does not stream, or without "
+                     "stream and text");
         return;
     }
     if (s->job->on_output != NULL)
@@ -390,8 +395,9 @@ static void on_cancelled(struct slot *s, json_t *msg, uint8_t **payload, size_t 
     s->resident[0] = '\0';
     job->status = api_codes[API_CANCELLED].status;
     job->timed = true;
-    job_complete(job, wire_stopped_steal(msg, API_CANCELLED, "interrupt",
-                                         "the run was cancelled and interrupted"),
+    job_complete(job,
+                 wire_stopped_steal(msg, API_CANCELLED, "interrupt",
+                                    "the run was cancelled and interrupted"),
                  NULL);
 }
 
@@ -431,7 +437,7 @@ static void on_message(struct slot *s, uint8_t **payload, size_t len, double now
     if (strcmp(type, "fatal") == 0) {
         char text[512];
         log_at(LOG_WARNING, "worker %d: fatal: %s", (int)s->proc.pid,
-                wire_member(msg, "message", text, sizeof text));
+               wire_member(msg, "message", text, sizeof text));
         json_decref(msg);
         retire_with(s, now, false, API_WORKER_CRASHED, "the worker failed and was replaced");
         return;
@@ -443,7 +449,8 @@ static void on_message(struct slot *s, uint8_t **payload, size_t len, double now
     if (s->state == SLOT_BUSY) {
         const struct frame_handler *h =
             s->awaiting_image
-                ? find_handler(capture_frames, sizeof capture_frames / sizeof capture_frames[0], type)
+                ? find_handler(capture_frames, sizeof capture_frames / sizeof capture_frames[0],
+                               type)
                 : find_handler(busy_frames, sizeof busy_frames / sizeof busy_frames[0], type);
         if (h != NULL && !wire_answers(msg, s->job->id, why, sizeof why)) {
             refuse_steal(s, msg, now, why);
@@ -471,8 +478,10 @@ static void on_message(struct slot *s, uint8_t **payload, size_t len, double now
         return;
     }
     snprintf(why, sizeof why, "unexpected \"%.32s\" message while %s", type,
-             s->state == SLOT_BOOTING ? "booting" : s->state == SLOT_IDLE ? "idle"
-             : s->state == SLOT_RESETTING ? "resetting" : "running");
+             s->state == SLOT_BOOTING     ? "booting"
+             : s->state == SLOT_IDLE      ? "idle"
+             : s->state == SLOT_RESETTING ? "resetting"
+                                          : "running");
     refuse_steal(s, msg, now, why);
 }
 
@@ -530,8 +539,8 @@ void slot_write_frame(struct slot *s, double now) {
         if (n < 0 && errno == EAGAIN)
             return;
         if (n < 0) {
-            log_at(LOG_WARNING, "worker %d: cannot write to its stdin: %s; killing it", (int)s->proc.pid,
-                    strerror(errno));
+            log_at(LOG_WARNING, "worker %d: cannot write to its stdin: %s; killing it",
+                   (int)s->proc.pid, strerror(errno));
             retire_with(s, now, true, API_WORKER_CRASHED,
                         "the worker stopped reading and was replaced");
             return;
@@ -569,11 +578,12 @@ void slot_send_cancel(struct slot *s, double now) {
     /* A few bytes into an empty pipe: a short write or EAGAIN means the
      * worker stopped reading, and the deadline below deals with it. */
     if (s->proc.ctl_fd < 0 || write(s->proc.ctl_fd, frame, n) != (ssize_t)n)
-        log_at(LOG_WARNING, "worker %d: cannot send it the cancel of run %llu; it is killed at the deadline",
-                (int)s->proc.pid, (unsigned long long)job->id);
+        log_at(LOG_WARNING,
+               "worker %d: cannot send it the cancel of run %llu; it is killed at the deadline",
+               (int)s->proc.pid, (unsigned long long)job->id);
     job->cancel_sent = true;
-    log_msg("worker %d: run %llu (%s) cancelled%s", (int)s->proc.pid,
-            (unsigned long long)job->id, job->run_id, job->client_gone ? ": its client went away" : "");
+    log_msg("worker %d: run %llu (%s) cancelled%s", (int)s->proc.pid, (unsigned long long)job->id,
+            job->run_id, job->client_gone ? ": its client went away" : "");
     /* As at a timeout: interrupted now, killed if still going a grace period on. */
     if (kill_at < s->deadline)
         s->deadline = kill_at;
@@ -596,8 +606,8 @@ void slot_tick(struct slot *s, double now, bool stopping, double drain_deadline)
             s->exit_why = EXIT_SHUTDOWN;
             retire(s, now, true, NULL);
         } else if (now >= s->deadline) {
-            log_at(LOG_WARNING, "worker %d sent no ready within %u ms; killing it", (int)s->proc.pid,
-                    p->cfg->boot_timeout_ms);
+            log_at(LOG_WARNING, "worker %d sent no ready within %u ms; killing it",
+                   (int)s->proc.pid, p->cfg->boot_timeout_ms);
             retire(s, now, true, NULL);
         }
         break;
@@ -615,23 +625,27 @@ void slot_tick(struct slot *s, double now, bool stopping, double drain_deadline)
         long long rss_mb = 0;
         if (rss_watch_tripped(&s->rss, s->proc.pid, p->cfg->worker_rss_mb, now, &rss_mb)) {
             struct api_error err;
-            log_at(LOG_WARNING, "worker %d: run %llu took it to %lld MiB resident (ceiling %u); killing it",
-                    (int)s->proc.pid, (unsigned long long)s->job->id, rss_mb, p->cfg->worker_rss_mb);
+            log_at(LOG_WARNING,
+                   "worker %d: run %llu took it to %lld MiB resident (ceiling %u); killing it",
+                   (int)s->proc.pid, (unsigned long long)s->job->id, rss_mb, p->cfg->worker_rss_mb);
             api_error_of(&err, API_WORKER_CRASHED,
-                          "the run took its worker past %u MiB of resident memory: the worker "
-                          "was killed", p->cfg->worker_rss_mb);
+                         "the run took its worker past %u MiB of resident memory: the worker "
+                         "was killed",
+                         p->cfg->worker_rss_mb);
             s->exit_why = EXIT_CRASH;
             retire(s, now, true, &err);
         } else if (now >= s->deadline) {
             struct job *job = s->job;
             char text[160];
             if (job->cancel_sent)
-                log_at(LOG_WARNING, "worker %d: run %llu (%s) cancelled and not stopped within the grace "
-                        "period; killing it", (int)s->proc.pid, (unsigned long long)job->id,
-                        job->run_id);
+                log_at(LOG_WARNING,
+                       "worker %d: run %llu (%s) cancelled and not stopped within the grace "
+                       "period; killing it",
+                       (int)s->proc.pid, (unsigned long long)job->id, job->run_id);
             else
-                log_at(LOG_WARNING, "worker %d: run %llu passed %u ms and the grace period; killing it",
-                        (int)s->proc.pid, (unsigned long long)job->id, job->timeout_ms);
+                log_at(LOG_WARNING,
+                       "worker %d: run %llu passed %u ms and the grace period; killing it",
+                       (int)s->proc.pid, (unsigned long long)job->id, job->timeout_ms);
             /* What the run printed and made died with the worker. */
             s->job = NULL;
             job->run_ms = now - job->started_at;
@@ -639,14 +653,16 @@ void slot_tick(struct slot *s, double now, bool stopping, double drain_deadline)
             job->worker_lost = true; /* a reboot, like a crash: the crash limiter's */
             if (job->cancel_sent) {
                 job->status = api_codes[API_CANCELLED].status;
-                job_complete(job, wire_stopped_steal(NULL, API_CANCELLED, "kill",
-                                                     "the run was cancelled and did not stop "
-                                                     "when interrupted: its worker was killed"),
+                job_complete(job,
+                             wire_stopped_steal(NULL, API_CANCELLED, "kill",
+                                                "the run was cancelled and did not stop "
+                                                "when interrupted: its worker was killed"),
                              NULL);
             } else {
                 snprintf(text, sizeof text,
                          "the run passed its time limit of %u ms and did not stop when "
-                         "interrupted: its worker was killed", job->timeout_ms);
+                         "interrupted: its worker was killed",
+                         job->timeout_ms);
                 job->status = api_codes[API_TIMEOUT].status;
                 job_complete(job, wire_stopped_steal(NULL, API_TIMEOUT, "kill", text), NULL);
             }
@@ -654,8 +670,8 @@ void slot_tick(struct slot *s, double now, bool stopping, double drain_deadline)
             s->exit_why = EXIT_TIMEOUT;
             retire(s, now, true, NULL);
         } else if (stopping && now >= drain_deadline) {
-            log_at(LOG_WARNING, "worker %d: run %llu still going at shutdown; killing it", (int)s->proc.pid,
-                    (unsigned long long)s->job->id);
+            log_at(LOG_WARNING, "worker %d: run %llu still going at shutdown; killing it",
+                   (int)s->proc.pid, (unsigned long long)s->job->id);
             s->exit_why = EXIT_SHUTDOWN;
             retire_with(s, now, true, API_SHUTTING_DOWN,
                         "the server shut down before the run finished");
@@ -666,8 +682,8 @@ void slot_tick(struct slot *s, double now, bool stopping, double drain_deadline)
         /* The reset is the worker's own code, no snippet's: this is a
          * backstop for a worker that hangs in it. */
         if (now >= s->deadline) {
-            log_at(LOG_WARNING, "worker %d: no idle within %u ms of its answer; killing it", (int)s->proc.pid,
-                    p->cfg->timeout_grace_ms);
+            log_at(LOG_WARNING, "worker %d: no idle within %u ms of its answer; killing it",
+                   (int)s->proc.pid, p->cfg->timeout_grace_ms);
             s->resident[0] = '\0';
             s->exit_why = EXIT_TIMEOUT;
             retire(s, now, true, NULL);
@@ -682,7 +698,7 @@ void slot_tick(struct slot *s, double now, bool stopping, double drain_deadline)
             s->deadline = now + KILL_WARN_MS;
         } else if (s->killed && now >= s->deadline && !s->reap_warned) {
             log_at(LOG_WARNING, "worker %d: still not gone %.0f s after SIGKILL", (int)s->proc.pid,
-                    KILL_WARN_MS / 1000.0);
+                   KILL_WARN_MS / 1000.0);
             s->reap_warned = true;
         }
         break;

@@ -15,7 +15,7 @@
 #define SSE_MAX_PENDING (16u << 20)
 
 struct sse {
-    pthread_mutex_t lock; /* guards everything below */
+    pthread_mutex_t lock;        /* guards everything below */
     struct MHD_Connection *conn; /* NULL once detached */
     char *buf;
     size_t len, off, cap;

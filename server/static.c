@@ -64,8 +64,8 @@ static bool safe_path(const char *rel) {
         }
         if (seg_start && *c == '.')
             return false; /* ".", "..", ".git", ... */
-        if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') ||
-              (*c >= '0' && *c <= '9') || *c == '.' || *c == '_' || *c == '-'))
+        if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') ||
+              *c == '.' || *c == '_' || *c == '-'))
             return false;
         seg_start = false;
     }
@@ -95,7 +95,8 @@ static bool accepts_gzip(const char *accept) {
             p++;
         end = strchr(p, ',');
         len = end ? (size_t)(end - p) : strlen(p);
-        if ((len >= 4 && strncasecmp(p, "gzip", 4) == 0 && (len == 4 || p[4] == ';' || p[4] == ' ')) ||
+        if ((len >= 4 && strncasecmp(p, "gzip", 4) == 0 &&
+             (len == 4 || p[4] == ';' || p[4] == ' ')) ||
             (len >= 1 && p[0] == '*' && (len == 1 || p[1] == ';' || p[1] == ' '))) {
             q = memchr(p, ';', len);
             if (q == NULL)
@@ -146,10 +147,12 @@ static bool open_file(const char *web_dir, const char *url, const char *accept_e
     out->size = (uint64_t)st.st_size;
     out->content_type = static_content_type(rel);
     snprintf(out->etag, sizeof out->etag, "\"%llx-%llx%s\"", (unsigned long long)st.st_size,
-             (unsigned long long)st.st_mtim.tv_sec * 1000000000ULL + (unsigned long long)st.st_mtim.tv_nsec,
+             (unsigned long long)st.st_mtim.tv_sec * 1000000000ULL +
+                 (unsigned long long)st.st_mtim.tv_nsec,
              out->content_encoding ? "-gz" : "");
     if (gmtime_r(&st.st_mtim.tv_sec, &tm) == NULL ||
-        strftime(out->last_modified, sizeof out->last_modified, "%a, %d %b %Y %H:%M:%S GMT", &tm) == 0)
+        strftime(out->last_modified, sizeof out->last_modified, "%a, %d %b %Y %H:%M:%S GMT", &tm) ==
+            0)
         out->last_modified[0] = '\0';
     return true;
 }

@@ -6,13 +6,13 @@
 #include <stdint.h>
 
 struct static_file {
-    int fd;               /* open, O_CLOEXEC; the caller owns it */
+    int fd; /* open, O_CLOEXEC; the caller owns it */
     uint64_t size;
     const char *content_type;
     const char *content_encoding; /* "gzip" for a precompressed copy, else NULL */
-    bool varies;          /* a precompressed copy exists: send Vary: Accept-Encoding */
-    char etag[64];        /* strong validator from size, mtime and encoding */
-    char last_modified[40]; /* IMF-fixdate */
+    bool varies;                  /* a precompressed copy exists: send Vary: Accept-Encoding */
+    char etag[64];                /* strong validator from size, mtime and encoding */
+    char last_modified[40];       /* IMF-fixdate */
 };
 
 /* Headers every static response carries, {name, value} pairs ending with

@@ -153,7 +153,7 @@ void store_touch(struct store *st, const char *id, double used_ms) {
 enum store_result store_delete(struct store *st, const char *id) {
     struct store_entry **at, *e;
     if (st->ops->delete)
-        return st->ops->delete(st, id);
+        return st->ops->delete (st, id);
     at = slot_of(st, id);
     e = *at;
     if (e == NULL)
@@ -172,8 +172,8 @@ static int by_id(const void *a, const void *b) {
     return strcmp(((const struct session_meta *)a)->id, ((const struct session_meta *)b)->id);
 }
 
-size_t store_list(struct store *st, const char *owner, const char *after,
-                  struct session_meta *out, size_t max) {
+size_t store_list(struct store *st, const char *owner, const char *after, struct session_meta *out,
+                  size_t max) {
     /* The `max` smallest ids above `after`: one pass, kept sorted in `out`
      * (pages are small, the store may be large). */
     size_t n = 0;

@@ -20,8 +20,8 @@ struct session_meta {
     char owner[SESSION_OWNER_MAX + 1]; /* who made it ("" = anyone) */
     double created_ms, used_ms;        /* wall clock, ms since the epoch */
     unsigned runs;
-    uint64_t version;                  /* +1 per image written */
-    size_t image_len;                  /* the signed image's bytes */
+    uint64_t version; /* +1 per image written */
+    size_t image_len; /* the signed image's bytes */
 };
 
 enum store_result { STORE_OK, STORE_NOT_FOUND, STORE_CONFLICT, STORE_FULL, STORE_ERROR };
@@ -47,8 +47,8 @@ void store_touch(struct store *st, const char *id, double used_ms);
 enum store_result store_delete(struct store *st, const char *id);
 /* Up to `max` sessions of `owner` ("" = all) with ids after `after` ("" =
  * from the start), in id order. */
-size_t store_list(struct store *st, const char *owner, const char *after,
-                  struct session_meta *out, size_t max);
+size_t store_list(struct store *st, const char *owner, const char *after, struct session_meta *out,
+                  size_t max);
 /* Ids of sessions last used before `before_ms`, up to `max`. */
 size_t store_idle(struct store *st, double before_ms, char (*ids)[SESSION_ID_MAX + 1], size_t max);
 void store_stats(struct store *st, size_t *sessions, size_t *bytes);

@@ -122,9 +122,9 @@ static size_t parse_head(const uint8_t *buf, size_t len, struct session_meta *m)
     if (tl > len - 12)
         return 0;
     j = json_loadb((const char *)buf + 12, tl, 0, &e);
-    if (j == NULL || json_unpack(j, "{s:s, s:s, s:F, s:F, s:I, s:I}", "id", &id, "owner", &owner,
-                                 "created_ms", &created, "used_ms", &used, "runs", &runs,
-                                 "version", &version) != 0 ||
+    if (j == NULL ||
+        json_unpack(j, "{s:s, s:s, s:F, s:F, s:I, s:I}", "id", &id, "owner", &owner, "created_ms",
+                    &created, "used_ms", &used, "runs", &runs, "version", &version) != 0 ||
         !session_id_valid(id, strlen(id)) || strlen(owner) > SESSION_OWNER_MAX) {
         json_decref(j);
         return 0;
@@ -182,9 +182,11 @@ static void disk_close(struct store *st) {
     free(d);
 }
 
-static const struct store_ops disk_ops = {
-    .kind = "disk", .write = disk_write, .read = disk_read, .remove = disk_remove,
-    .close = disk_close};
+static const struct store_ops disk_ops = {.kind = "disk",
+                                          .write = disk_write,
+                                          .read = disk_read,
+                                          .remove = disk_remove,
+                                          .close = disk_close};
 
 /* Every session file in the directory goes into the index; leftovers of an
  * interrupted write (".<id>.tmp") are removed. */
@@ -226,8 +228,7 @@ static bool load(struct store *st, char *err, size_t err_len) {
     return true;
 }
 
-struct store *store_disk_open(const char *dirpath, size_t max_sessions, char *err,
-                              size_t err_len) {
+struct store *store_disk_open(const char *dirpath, size_t max_sessions, char *err, size_t err_len) {
     struct store *st = calloc(1, sizeof *st);
     struct disk *d = calloc(1, sizeof *d);
 

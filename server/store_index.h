@@ -29,8 +29,8 @@ struct store_ops {
                              size_t len, bool create);
     void (*touch)(struct store *st, const char *id, double used_ms);
     enum store_result (*delete)(struct store *st, const char *id);
-    size_t (*list)(struct store *st, const char *owner, const char *after,
-                   struct session_meta *out, size_t max);
+    size_t (*list)(struct store *st, const char *owner, const char *after, struct session_meta *out,
+                   size_t max);
     size_t (*idle)(struct store *st, double before_ms, char (*ids)[SESSION_ID_MAX + 1], size_t max);
     bool (*lease)(struct store *st, const char *id, const char *token, unsigned ms, bool take);
 };

@@ -48,14 +48,13 @@ static const char PUT_SCRIPT[] =
     "return v\n";
 
 /* KEYS: s:<id> ids used bytes. ARGV: id. */
-static const char DEL_SCRIPT[] =
-    "local len = redis.call('HGET', KEYS[1], 'len')\n"
-    "if not len then return 0 end\n"
-    "redis.call('DEL', KEYS[1])\n"
-    "redis.call('ZREM', KEYS[2], ARGV[1])\n"
-    "redis.call('ZREM', KEYS[3], ARGV[1])\n"
-    "redis.call('DECRBY', KEYS[4], tonumber(len))\n"
-    "return 1\n";
+static const char DEL_SCRIPT[] = "local len = redis.call('HGET', KEYS[1], 'len')\n"
+                                 "if not len then return 0 end\n"
+                                 "redis.call('DEL', KEYS[1])\n"
+                                 "redis.call('ZREM', KEYS[2], ARGV[1])\n"
+                                 "redis.call('ZREM', KEYS[3], ARGV[1])\n"
+                                 "redis.call('DECRBY', KEYS[4], tonumber(len))\n"
+                                 "return 1\n";
 
 /* KEYS: lease:<id>. ARGV: token. Releases only one's own lease. */
 static const char UNLEASE_SCRIPT[] =
@@ -191,8 +190,8 @@ static void r_touch(struct store *st, const char *id, double used_ms) {
 }
 
 static enum store_result r_delete(struct store *st, const char *id) {
-    redisReply *rep = cmd(st, "EVAL %s 4 " P "s:%s " P "ids " P "used " P "bytes %s", DEL_SCRIPT,
-                          id, id);
+    redisReply *rep =
+        cmd(st, "EVAL %s 4 " P "s:%s " P "ids " P "used " P "bytes %s", DEL_SCRIPT, id, id);
     long long n;
     if (rep == NULL)
         return STORE_ERROR;
@@ -208,7 +207,8 @@ static size_t r_list(struct store *st, const char *owner, const char *after,
     snprintf(from, sizeof from, "%s%s", *after ? "(" : "-", after);
     /* Pages of ids in order; the owner filter may need more than one. */
     while (n < max) {
-        redisReply *ids = cmd(st, "ZRANGEBYLEX " P "ids %s + LIMIT 0 %lu", from, (unsigned long)max);
+        redisReply *ids =
+            cmd(st, "ZRANGEBYLEX " P "ids %s + LIMIT 0 %lu", from, (unsigned long)max);
         size_t got;
         if (ids == NULL || ids->type != REDIS_REPLY_ARRAY) {
             freeReplyObject(ids);
@@ -231,7 +231,8 @@ static size_t r_list(struct store *st, const char *owner, const char *after,
 
 static size_t r_idle(struct store *st, double before_ms, char (*ids)[SESSION_ID_MAX + 1],
                      size_t max) {
-    redisReply *rep = cmd(st, "ZRANGEBYSCORE " P "used -inf (%.0f LIMIT 0 %lu", before_ms, (unsigned long)max);
+    redisReply *rep =
+        cmd(st, "ZRANGEBYSCORE " P "used -inf (%.0f LIMIT 0 %lu", before_ms, (unsigned long)max);
     redisReply *count = cmd(st, "ZCARD " P "ids"), *bytes = cmd(st, "GET " P "bytes");
     size_t n = 0;
     /* The shared totals, refreshed here (once a second) for store_stats. */
@@ -266,9 +267,15 @@ static void r_close(struct store *st) {
     free(r);
 }
 
-static const struct store_ops redis_ops = {
-    .kind = "redis", .close = r_close, .get = r_get, .put = r_put, .touch = r_touch,
-    .delete = r_delete, .list = r_list, .idle = r_idle, .lease = r_lease};
+static const struct store_ops redis_ops = {.kind = "redis",
+                                           .close = r_close,
+                                           .get = r_get,
+                                           .put = r_put,
+                                           .touch = r_touch,
+                                           .delete = r_delete,
+                                           .list = r_list,
+                                           .idle = r_idle,
+                                           .lease = r_lease};
 
 static bool parse_url(const char *url, struct redis *r) {
     const char *p = url + 8, *end;

@@ -5,7 +5,7 @@
 
 #include "log.h"
 
-#define N_OF(a) (sizeof (a) / sizeof (a)[0])
+#define N_OF(a) (sizeof(a) / sizeof(a)[0])
 
 /* Keys the HTTP answer promises; a worker that leaves one out is broken. */
 static const char *const result_keys[] = {"ok", "result", "stdout", "stderr", "error", "scope"};
@@ -13,15 +13,16 @@ static const char *const inspect_keys[] = {"scope", "definitions"};
 
 /* Codes Python may reject a request with (a name, a tagged value, an image,
  * a file); only these pass through to the client. */
-static const enum api_code rejected_codes[] = {API_INVALID_NAME, API_INVALID_VALUE, API_INVALID_TYPE,
-                                               API_SESSION_INCOMPATIBLE, API_INVALID_IMAGE,
-                                               API_INVALID_PATH, API_FILES_TOO_LARGE};
+static const enum api_code rejected_codes[] = {
+    API_INVALID_NAME,  API_INVALID_VALUE, API_INVALID_TYPE,   API_SESSION_INCOMPATIBLE,
+    API_INVALID_IMAGE, API_INVALID_PATH,  API_FILES_TOO_LARGE};
 
 /* The input and output fields are set only when the client sent them. */
 static json_t *with_run_io_steal(json_t *msg, const struct run_request *req) {
-    if (msg != NULL && ((req->stdin_text && json_object_set(msg, "stdin", (json_t *)req->stdin_text)) ||
-                        (req->files && json_object_set(msg, "files", (json_t *)req->files)) ||
-                        (req->collect && json_object_set(msg, "collect", (json_t *)req->collect)))) {
+    if (msg != NULL &&
+        ((req->stdin_text && json_object_set(msg, "stdin", (json_t *)req->stdin_text)) ||
+         (req->files && json_object_set(msg, "files", (json_t *)req->files)) ||
+         (req->collect && json_object_set(msg, "collect", (json_t *)req->collect)))) {
         json_decref(msg);
         return NULL;
     }
@@ -136,12 +137,13 @@ json_t *wire_answer_steal(json_t *msg) {
 json_t *wire_stopped_steal(json_t *msg, enum api_code code, const char *stopped_by,
                            const char *text) {
     static const char *const where[] = {"line", "column", "source", "traceback"};
-    static const char *const kept[] = {"stdout", "stderr", "output", "files", "truncated", "scope",
-                                       "definitions", "changes", "dynamic", "tasks_cancelled"};
+    static const char *const kept[] = {"stdout",    "stderr",         "output",      "files",
+                                       "truncated", "scope",          "definitions", "changes",
+                                       "dynamic",   "tasks_cancelled"};
     json_t *body = msg ? msg : json_object();
     json_t *said = json_object_get(body, "error");
-    json_t *err = json_pack("{s:s, s:s, s:s}", "code", api_codes[code].name, "message", text, "stopped_by",
-                            stopped_by);
+    json_t *err = json_pack("{s:s, s:s, s:s}", "code", api_codes[code].name, "message", text,
+                            "stopped_by", stopped_by);
 
     for (size_t i = 0; i < N_OF(where); i++) {
         json_t *v = json_is_object(said) ? json_object_get(said, where[i]) : NULL;

@@ -14,8 +14,10 @@
 extern char **environ;
 
 static void close_pair(int p[2]) {
-    if (p[0] >= 0) close(p[0]);
-    if (p[1] >= 0) close(p[1]);
+    if (p[0] >= 0)
+        close(p[0]);
+    if (p[1] >= 0)
+        close(p[1]);
 }
 
 static void child_fail(const char *what) {
@@ -132,10 +134,13 @@ bool worker_reap(const struct worker_proc *w, int *status) {
 
 void worker_close_fds(struct worker_proc *w) {
     worker_close_stdin(w);
-    if (w->ctl_fd >= 0) close(w->ctl_fd);
+    if (w->ctl_fd >= 0)
+        close(w->ctl_fd);
     w->ctl_fd = -1;
-    if (w->out_fd >= 0) close(w->out_fd);
-    if (w->err_fd >= 0) close(w->err_fd);
+    if (w->out_fd >= 0)
+        close(w->out_fd);
+    if (w->err_fd >= 0)
+        close(w->err_fd);
     w->out_fd = w->err_fd = -1;
 }
 
