@@ -3,9 +3,7 @@
 #   tests/lint/check-format.sh           list the files out of style, fail
 #   tests/lint/check-format.sh --fix     reformat them in place
 # dynscope (wasm/dynscope/src) follows wasm/dynscope/.clang-format (PEP 7);
-# the C under tests/ follows server/.clang-format. server/ itself is left
-# out of the list for now: it is being split into files of its own, and is
-# added once that lands (reformatting it meanwhile would only fight merges).
+# server/ and the C under tests/ follow server/.clang-format.
 #
 # clang-format 14 (Debian bookworm's, docker/install-deps.sh test): other
 # versions lay some lines out differently, so without it the check is
@@ -32,7 +30,7 @@ version=$("$cf" --version | sed -n 's/.*clang-format version \([0-9]*\)\..*/\1/p
 # {style file} {files...} pairs, one group per line.
 groups=(
   "wasm/dynscope/.clang-format $(echo wasm/dynscope/src/*.[ch])"
-  "server/.clang-format $(find tests -name '*.[ch]' -not -path '*/corpus/*' | sort | tr '\n' ' ')"
+  "server/.clang-format $(echo server/*.[ch]) $(find tests -name '*.[ch]' -not -path '*/corpus/*' | sort | tr '\n' ' ')"
 )
 
 fix=0
