@@ -16,24 +16,28 @@
 // permission model without file writes, child processes or addons, no code
 // generation from strings, an empty environment.
 import { Worker } from "node:worker_threads";
-import { fstatSync } from "node:fs";
+import { fstatSync, readFileSync } from "node:fs";
 import { Socket } from "node:net";
-import { dirname } from "node:path";
+import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { FrameDecoder, parseMessage, writeFrameSync } from "./frames.mjs";
 import { CTRL, CTRL_WORDS, jobWord } from "./ctrl.mjs";
 
 const runtimeDir = dirname(fileURLToPath(import.meta.url));
 const EXIT_PROTOCOL = 70;
-const DEFAULT_HEAP_MB = 256;
-const DEFAULT_FILES_MB = 64;
+// The defaults and ranges of --heap-mb and --files-mb are the server's
+// --worker-heap-mb and --worker-files-mb (server/openapi.yaml, made into
+// limits.json at build time).
+const LIMITS = JSON.parse(readFileSync(join(runtimeDir, "limits.json"), "utf8"));
+const HEAP = LIMITS["worker-heap-mb"];
+const FILES = LIMITS["worker-files-mb"];
 // The interpreter thread's own limits: a deep stack for C-level recursion
 // inside the interpreter (json.dumps of deep lists, ...), a bounded JS heap.
 const INTERP_LIMITS = { stackSizeMb: 256, maxOldGenerationSizeMb: 512, maxYoungGenerationSizeMb: 64 };
 
 function parseArgs(argv) {
-  const out = { heapMb: DEFAULT_HEAP_MB, filesMb: DEFAULT_FILES_MB, insecure: false };
-  const ranges = { "heap-mb": ["heapMb", 64, 4096], "files-mb": ["filesMb", 1, 4096] };
+  const out = { heapMb: HEAP.default, filesMb: FILES.default, insecure: false };
+  const ranges = { "heap-mb": ["heapMb", HEAP.minimum, HEAP.maximum], "files-mb": ["filesMb", FILES.minimum, FILES.maximum] };
   for (let i = 0; i < argv.length; i++) {
     if (argv[i] === "--insecure") {
       out.insecure = true;

@@ -5,12 +5,15 @@ import { Client } from "../../clients/js/scopebox.mjs";
 import { parseAnswer } from "./values.js";
 
 // The browser engine's limits are the server's defaults, so that a snippet
-// meets the same limits in both (tests/browser/defaults.test.mjs compares
-// them with scopebox-server --help).
+// meets the same limits in both. They are not written here: web/build.mjs
+// puts server/openapi.yaml's limits in as globalThis.SCOPEBOX_LIMITS
+// (tests/browser/defaults.test.mjs compares them with scopebox-server --help).
+const LIMITS = globalThis.SCOPEBOX_LIMITS;
+if (!LIMITS) throw new Error("engines.js: SCOPEBOX_LIMITS is not set (web/build.mjs puts it in)");
 export const HOST_DEFAULTS = Object.freeze({
-  outputCapBytes: 1 << 20, // --output-cap-bytes
-  timeoutGraceMs: 700, // --timeout-grace-ms: past the limit, before the worker is ended
-  heapCapBytes: 256 * 1024 * 1024, // --worker-heap-mb
+  outputCapBytes: LIMITS["output-cap-bytes"].default,
+  timeoutGraceMs: LIMITS["timeout-grace-ms"].default, // past the limit, before the worker is ended
+  heapCapBytes: LIMITS["worker-heap-mb"].default * 1024 * 1024,
 });
 const { outputCapBytes: OUTPUT_CAP, timeoutGraceMs: GRACE_MS, heapCapBytes: HEAP_CAP_BYTES } = HOST_DEFAULTS;
 // Stop on the server engine asks the server to cancel and waits this long
