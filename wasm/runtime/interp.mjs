@@ -24,7 +24,8 @@ import { FrameDecoder, MAX_FRAME, ProtocolError, parseMessage, writeFrameSync } 
 const started = performance.now();
 const ctrl = new Int32Array(workerData.ctrl);
 const { INTERRUPT, TIMED_OUT, RUN, TIMEOUT_MS, STARTS, JOB, CANCEL_ID, CANCELLED } = CTRL;
-const DEFAULT_TIMEOUT_MS = 5000;
+// A run frame without timeout_ms gets the server's default (limits.json).
+const DEFAULT_TIMEOUT_MS = workerData.limits["timeout-ms"].default;
 const send = (payload) => writeFrameSync(1, payload);
 // Past this much heap growth above the pristine image, restores get slow
 // (the grown part is zeroed each time): the worker asks to be replaced.

@@ -96,7 +96,7 @@ function fatal(message) {
 // Keep every byte of interpreter output off stdout, which carries frames.
 const interp = new Worker(new URL("./interp.mjs", import.meta.url), {
   workerData: {
-    runtimeDir, ctrl: ctrl.buffer, heapCapBytes: args.heapMb * 1024 * 1024, filesCapBytes: args.filesMb * 1024 * 1024,
+    runtimeDir, limits: LIMITS, ctrl: ctrl.buffer, heapCapBytes: args.heapMb * 1024 * 1024, filesCapBytes: args.filesMb * 1024 * 1024,
   },
   stdout: true,
   stderr: false,
