@@ -23,7 +23,7 @@ node_prefix=${SCOPEBOX_NODE_PREFIX:-/opt/scopebox/node}
 
 # python3: the scopebox command line (clients/python) installed beside the server.
 runtime_pkgs=(ca-certificates libmicrohttpd12 libjansson4 libseccomp2 libhiredis0.14 util-linux tini python3)
-build_pkgs=(build-essential cmake pkg-config emscripten libmicrohttpd-dev libjansson-dev
+build_pkgs=(build-essential cmake pkg-config emscripten binaryen libmicrohttpd-dev libjansson-dev
             libseccomp-dev libhiredis-dev python3.11 python3.11-dev python3-yaml)
 test_pkgs=(python3-pytest python3-yaml python3-jsonschema valgrind nginx wrk chromium clang-14 libclang-rt-14-dev
            curl git redis-server)

@@ -5,12 +5,16 @@
 // fails. The interpreter is booted and captured exactly as
 // bench_isolation.mjs does (boot.mjs, lockdown, Isolation.capture), so a
 // cheaper reset (high-water marks, tracked pages) must pass this first.
-//   node heap_equality.mjs <runtimeDir> [runs]
+// On the instrumented build the restore is the tracked one (isolation.mjs):
+// most restores must take it. With SCOPEBOX_DIRTY_BREAK set (one marking
+// path switched off) and --expect-mismatch, the test must see a mismatch.
+//   node heap_equality.mjs <runtimeDir> [runs] [--expect-mismatch]
 import { join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 
 const runtimeDir = resolve(process.argv[2] ?? "runtime");
 const RUNS = Number(process.argv[3] ?? 2000);
+const EXPECT_MISMATCH = process.argv[4] === "--expect-mismatch";
 const mod = (f) => import(pathToFileURL(join(runtimeDir, f)).href);
 const { prepareRealm, moduleHooks, lockInterpreter, emptyGlobals, control } = await mod("lockdown.mjs");
 const { Isolation } = await mod("isolation.mjs");
@@ -56,6 +60,22 @@ const SNIPPETS = [
   (i) => `import json\njson.loads('[' * ${(i % 4) * 300} + ']' * ${(i % 4) * 300})`,
   // C recursion that takes the wasm stack below anything boot reached.
   (i) => `import pickle\nx = y = []\nfor _ in range(${1000 + (i % 5) * 500}):\n    y.append([])\n    y = y[-1]\npickle.dumps(x)`,
+  // The glue's writers (syscalls filling structs and buffers): reads of
+  // files (fd_read, into buffers of every size), directory listings
+  // (getdents), stat, readlink, getcwd, clocks, entropy.
+  (i) => `import os\nlen(os.urandom(${(1 + (i % 5)) * 40000}))`,
+  (i) => `import os\nopen('/tmp/r', 'wb').write(os.urandom(${1 + (i % 7) * 9000}))\nlen(open('/tmp/r', 'rb').read()) + len(open('/tmp/r', 'rb').read(${1 + (i % 3) * 5000}))`,
+  (i) => `import os\nos.makedirs('/tmp/d${i % 4}/e', exist_ok=True)\n[os.stat(p).st_size for p in ['/tmp', '/lib', '/tmp/d${i % 4}']] + sorted(os.listdir('/tmp')) + os.listdir('/lib/python3.14')[:3]`,
+  (i) => `import os, time\nos.symlink('/tmp', '/tmp/l${i}')\n(os.readlink('/tmp/l${i}'), os.getcwd(), time.monotonic(), time.perf_counter_ns(), time.localtime(${i}), time.strftime('%c'))`,
+  // Big strings and bytes crossing JS and Python both ways, unicode wide.
+  (i) => `s = n_big * ${1 + (i % 3)}\nt = s.upper() + '\\u00e9\\u4e2d\\U0001f600' * ${(i % 5) * 3000}\nt`,
+  (i) => `b'\\xff' * ${(i % 6) * 70000}`,
+  // Exceptions crossing the runner, tracebacks formatted.
+  (i) => `import traceback\ntry:\n    {}['k${i}']\nexcept KeyError:\n    x = traceback.format_exc() * ${1 + (i % 20)}\nraise RuntimeError(x)`,
+  // dynscope (the side module) binding, reading, snapshotting.
+  (i) => `import dynscope\ndef f():\n    return dynscope.get('v') + len(dynscope.snapshot())\nwith dynscope.bind(v=${i}, w='x' * ${(i % 9) * 1000}):\n    r = f()\nr`,
+  // Imports of modules not in the pristine image.
+  (i) => `import ${["fractions", "statistics", "textwrap", "difflib", "heapq", "bisect", "uuid", "hashlib"][i % 8]} as m\nm.__name__`,
 ];
 
 const mismatch = () => {
@@ -95,14 +115,28 @@ let failures = 0;
 for (let i = 0; i < RUNS; i++) {
   const code = SNIPPETS[i % SNIPPETS.length](i);
   iso.beforeRun(false);
-  runJson(JSON.stringify({ type: "run", id: i + 1, code, mode: "exec", scope: { n: i, s: "v".repeat(i % 300) } }));
+  runJson(JSON.stringify({ type: "run", id: i + 1, code, mode: "exec", scope: { n: i, s: "v".repeat(i % 300), n_big: "\u00e9z".repeat((i % 7) * 20000) } }));
   iso.restore();
   const at = mismatch();
   if (at >= 0) {
     failures++;
-    console.log(`run ${i + 1} (${JSON.stringify(code.slice(0, 60))}): heap differs from the pristine image at byte ${at}`);
-    if (failures >= 5) break;
+    console.log(`run ${i + 1} (${JSON.stringify(code.slice(0, 60))}): heap differs from the pristine image at byte ${at} (4 KiB page ${at >>> 12})`);
+    // A heap left wrong is no interpreter to go on with when the tracking
+    // is broken on purpose.
+    if (failures >= 5 || EXPECT_MISMATCH) break;
   }
 }
-console.log(`${RUNS} runs, heap compared after each restore: ${failures ? "MISMATCH" : "identical"}`);
+console.log(`${RUNS} runs, heap compared after each restore: ${failures ? "MISMATCH" : "identical"}; restores tracked ${iso.stats.tracked}, full ${iso.stats.full}`);
+if (EXPECT_MISMATCH) {
+  // The tracking broken on purpose (SCOPEBOX_DIRTY_BREAK): this test must
+  // then see it, or it could not see a real gap either.
+  console.log(failures ? "the broken tracking was caught" : "the broken tracking went unnoticed");
+  process.exit(failures ? 0 : 1);
+}
+// The instrumented build must take the tracked path (a full copy every time
+// would pass this test without testing the tracking).
+if (iso.tracked && iso.stats.tracked < RUNS / 2) {
+  console.log(`only ${iso.stats.tracked} of ${RUNS} restores were tracked`);
+  process.exit(1);
+}
 process.exit(failures ? 1 : 0);

@@ -283,7 +283,18 @@ export function captureImage(iso) {
   const idx = pristineIndex(iso);
   const [deadFrom, deadTo] = deadStack();
   const pages = [];
-  for (let off = 0; off < heap.length; off += BIG) {
+  // Only the pages written since the last reset to pristine can differ
+  // (isolation.mjs, dirtyPages: the session's runs and what applyImage
+  // wrote); all of them when the writes were not tracked.
+  const dirty = iso.dirtyPages();
+  if (dirty) {
+    for (const p of dirty) {
+      const o = p * SMALL;
+      if (o >= deadFrom && o + SMALL <= deadTo) continue;
+      if (!heap.subarray(o, o + SMALL).equals(pristinePage(iso, idx, o, SMALL))) pages.push(p);
+    }
+  }
+  for (let off = 0; !dirty && off < heap.length; off += BIG) {
     if (off >= deadFrom && off < deadTo) continue;
     const len = Math.min(BIG, heap.length - off);
     const live = heap.subarray(off, off + len);
@@ -380,6 +391,7 @@ export function applyImage(iso, image) {
   const idx = pristineIndex(iso);
   const numbers = new Uint32Array(body.buffer, body.byteOffset, header.pages);
   for (const p of numbers) if ((p + 1) * SMALL > heap.length) throw new ImageError("invalid_image", "page outside the heap");
+  for (const p of numbers) iso.markDirty(p * SMALL, SMALL);
   xorPages(iso, idx, numbers, heap, xored);
   control.exports.__stack_pointer.value = header.sp;
   for (const [s, e] of header.slots) if (M.__hiwire_set(s, decodeValue(e, iso.slots)) < 0) throw new ImageError("invalid_image", `cannot set reference slot ${s}`);

@@ -4,9 +4,9 @@
 //
 // What makes up the state, and how each part is restored:
 // - wasm linear memory (every Python object, module, builtins, sys.modules,
-//   os.environ, the wasm stack): copied back from the pristine copy; memory
-//   above it is zeroed, so no
-//   byte of one request is readable by the next.
+//   os.environ, the wasm stack): put back to the pristine copy, zero where
+//   the copy has none (also above its size), so no byte of one request is
+//   readable by the next. Which pages: see "Tracked restore" below.
 // - the wasm stack pointer: reset.
 // - Pyodide's JS reference table (libhiwire, a wasm table of JS values
 //   outside linear memory): every slot set back to its pristine value, slots
@@ -31,6 +31,29 @@ import { cancelTimers, control } from "./lockdown.mjs";
 import { captureFs, restoreFs } from "./fsstate.mjs";
 import { installQuota, resetQuota } from "./fsquota.mjs";
 import { applyImage, fingerprintOf } from "./image.mjs";
+
+// Tracked restore. The runtime's pyodide.asm.wasm, its glue pyodide.asm.mjs
+// and dynscope.abi3.so are instrumented at build time (wasm/dirty/): every
+// wasm store, atomic read-modify-write, memory.fill and memory.copy, and
+// every write of the glue into the heap, marks the 4 KiB page it writes in
+// a byte map in the heap (MAP_BYTES at __dirty_base, zero in the pristine
+// image). A store of up to 16 bytes that starts in page p ends in p or p+1,
+// and only p is marked: the readers of the map take p+1 with every p. Our
+// own writes into the heap mark through markDirty. The restore then puts
+// back only the marked pages and clears the map. It falls back to the full
+// copy (putHeap) when the build is not instrumented, when
+// SCOPEBOX_RESTORE=full, or when the run let the heap escape to code that
+// could write it unmarked (the glue's escape flag: a view of the heap handed
+// to code that was not audited, wasm/dirty/instrument-glue.mjs). The
+// argument and its limits: PROTOCOL.md, "Isolation".
+const MAP_BYTES = 1 << 20; // one byte per 4 KiB page of a 4 GiB memory
+const SMALL = 4096;
+// SCOPEBOX_DIRTY_BREAK: tests/limits/heap_equality.mjs breaks the tracking on
+// purpose and expects a mismatch: "wasm" (the wasm code's marks are off),
+// "glue" (all of the glue's), "glue:sub" (one kind of the glue's writers:
+// index, set, fill, copy, sub, arg; glue-helpers.js). Never set in a worker
+// (the server gives workers no environment).
+const BREAK = globalThis.process?.env?.SCOPEBOX_DIRTY_BREAK ?? "";
 
 export const WRITABLE_DIRS = ["/tmp", "/home/pyodide"];
 const NEVER_TOUCH = new Set(["/dev", "/proc"]);
@@ -102,7 +125,7 @@ export class Isolation {
     this.FS = py.FS;
     this.pristine = null;
     this.dirty = false;
-    this.stats = { restores: 0, lastMs: 0 };
+    this.stats = { restores: 0, lastMs: 0, tracked: 0, full: 0 };
   }
 
   // Call once, after boot and lockdown, with the interpreter idle.
@@ -165,11 +188,126 @@ export class Isolation {
     this.dedup = control.dedupMaps.map((m) => [m, [...m.entries()]]);
     this.stackPointer = E.__stack_pointer.value;
     this.stackTraceLimit = Error.stackTraceLimit;
+    this.tracked = this.startTracking();
     this.copyHeap();
     this.fingerprint = fingerprintOf(this);
     // What ran since the copy (the caller's set-up) counts as a change.
     this.dirty = true;
-    return { heapBytes: this.length, keptBytes: this.pristine.length, slots: this.slots.length, stripped };
+    return { heapBytes: this.length, keptBytes: this.pristine.length, slots: this.slots.length, stripped, tracked: !!this.tracked };
+  }
+
+  // The dirty map, allocated now (before the pristine copy, so that it is
+  // part of it, zero) and handed to the wasm code and the glue; null when
+  // the restore is the full one.
+  startTracking() {
+    const { M } = this;
+    const E = control.exports;
+    this.escaped = false;
+    if (!(E.__dirty_base instanceof WebAssembly.Global) || !M.__dirty) return null;
+    if (globalThis.process?.env?.SCOPEBOX_RESTORE === "full") return null;
+    const base = M._malloc(MAP_BYTES);
+    if (!base || base % 8) throw new Error("cannot allocate the dirty page map");
+    new Uint8Array(memoryOf().buffer).fill(0, base, base + MAP_BYTES);
+    if (BREAK !== "wasm") E.__dirty_base.value = base;
+    if (BREAK !== "glue") M.__dirty.setBase(base);
+    if (BREAK.startsWith("glue:")) M.__dirty.switchOff(BREAK.slice(5));
+    // A view of the heap that escaped during boot may be kept somewhere and
+    // written through later without a new escape: then never tracked.
+    if (M.__dirty.takeAll()) {
+      E.__dirty_base.value = 0;
+      M.__dirty.setBase(0);
+      return null;
+    }
+    return { base, glue: M.__dirty };
+  }
+
+  // Our own writes into the heap (image.mjs applying an image).
+  markDirty(off, len) {
+    if (!this.tracked || !(len > 0)) return;
+    const heap = new Uint8Array(memoryOf().buffer);
+    heap.fill(1, this.tracked.base + (off >>> 12), this.tracked.base + ((off + len - 1) >>> 12) + 1);
+  }
+
+  // Whether the heap may hold writes the map does not show: then only a
+  // full scan or copy will do. An escape (a view of the heap handed to code
+  // that was not audited) is sticky: the code may have kept the view and
+  // write through it in a later run without escaping again, so from the
+  // first escape on this worker restores fully (none of the runs the tests
+  // make escapes: the escaping paths are WebGL, SDL, sockets, JS buffers).
+  untracked() {
+    if (!this.tracked) return true;
+    if (this.tracked.glue.takeAll()) this.escaped = true;
+    return this.escaped;
+  }
+
+  // The 4 KiB pages that may differ from pristine since the last reset
+  // (marked ones and the page after each), ascending; null when untracked().
+  dirtyPages() {
+    if (this.untracked()) return null;
+    const heap = new Uint8Array(memoryOf().buffer);
+    const n = heap.length / SMALL;
+    const map = heap.subarray(this.tracked.base, this.tracked.base + n);
+    const words = new Uint32Array(heap.buffer, this.tracked.base, n >>> 2);
+    const pages = [];
+    let last = -1; // the highest page listed
+    for (let w = 0; w < words.length; w++) {
+      if (words[w] === 0) continue;
+      for (let p = w * 4; p < w * 4 + 4; p++) {
+        if (!map[p]) continue;
+        if (p !== last) pages.push(p);
+        if (p + 1 < n) pages.push((last = p + 1));
+        else last = p;
+      }
+    }
+    return pages;
+  }
+
+  // Index of each 64 KiB page into `pristine`, or -1 for an all-zero one.
+  pristineAt(off) {
+    if (!this.bigIndex) {
+      const idx = new Int32Array(Math.ceil(this.length / PAGE)).fill(-1);
+      let at = 0;
+      for (const [o, len] of this.runs) {
+        for (let k = 0; k < len; k += PAGE) idx[(o + k) / PAGE] = at + k;
+        at += len;
+      }
+      this.bigIndex = idx;
+    }
+    const big = (off / PAGE) | 0;
+    const at = big < this.bigIndex.length ? this.bigIndex[big] : -1;
+    return at < 0 ? -1 : at + off - big * PAGE;
+  }
+
+  // The tracked restore: the dirty pages only, in runs (consecutive pages
+  // whose pristine bytes are consecutive too, or all zero, in one call).
+  // Returns false (nothing done) when the heap may hold untracked writes.
+  putTracked() {
+    const pages = this.dirtyPages();
+    if (pages === null) return false;
+    const heap = new Uint8Array(memoryOf().buffer);
+    for (let i = 0; i < pages.length; ) {
+      const off = pages[i] * SMALL;
+      const src = this.pristineAt(off);
+      let j = i + 1;
+      while (j < pages.length && pages[j] === pages[j - 1] + 1) {
+        const s = this.pristineAt(pages[j] * SMALL);
+        if (src < 0 ? s >= 0 : s !== src + (j - i) * SMALL) break;
+        j++;
+      }
+      const len = (j - i) * SMALL;
+      if (src < 0) heap.fill(0, off, off + len);
+      else heap.set(this.pristine.subarray(src, src + len), off);
+      i = j;
+    }
+    this.clearMap();
+    this.lastPages = pages.length;
+    return true;
+  }
+
+  clearMap() {
+    if (!this.tracked) return;
+    const heap = new Uint8Array(memoryOf().buffer);
+    heap.fill(0, this.tracked.base, this.tracked.base + Math.min(MAP_BYTES, heap.length / SMALL));
   }
 
   // The pristine image keeps only the heap's pages that are not all zero
@@ -261,10 +399,18 @@ export class Isolation {
     restoreFs(FS, this.fs);
     control.pipes = 0;
     resetQuota();
-    // 4. Linear memory: the image copied back, everything else zeroed, also
-    //    above the pristine size (the heap grew during some run; the worker
-    //    asks to be recycled once that part gets big, see grownBytes).
-    this.putHeap();
+    // 4. Linear memory: the pages the run dirtied (or, untracked, the whole
+    //    image) copied back, zero where the image has none, also above the
+    //    pristine size (the heap grew during some run; the worker asks to be
+    //    recycled once that part gets big, see grownBytes).
+    if (this.putTracked()) {
+      this.stats.tracked++;
+    } else {
+      this.putHeap();
+      this.clearMap();
+      this.lastPages = -1;
+      this.stats.full++;
+    }
     E.__stack_pointer.value = this.stackPointer;
     // 5. The JS reference table.
     for (let s = 0; ; s++) {

@@ -1,0 +1,52 @@
+// Put into Pyodide's glue by instrument-glue.mjs, after `var Module=...;`
+// (function declarations: hoisted, so the whole glue sees them). The map is
+// isolation.mjs's: one byte per 4 KiB page at __dirtyBase in the heap.
+// __dirtyOff: marking paths switched off on purpose (tests/limits only).
+var __dirtyBase = 0, __dirtyAll = false, __dirtyOff = {};
+function __dirtyMark(off, len) {
+  if (!__dirtyBase || !(len > 0)) return;
+  var u8 = HEAPU8;
+  for (var p = off >>> 12, e = (off + len - 1) >>> 12; p <= e; p++) u8[__dirtyBase + p] = 1;
+}
+function __dirtyI(i, size) {
+  if (__dirtyBase && !__dirtyOff.index) HEAPU8[__dirtyBase + ((i * size) >>> 12)] = 1;
+  return i;
+}
+function __dirtyRel(x, n, d) {
+  if (x === undefined) return d;
+  x = Math.trunc(+x) || 0;
+  return x < 0 ? Math.max(n + x, 0) : Math.min(x, n);
+}
+function __dirtySet(v, src, off) {
+  var b = v.BYTES_PER_ELEMENT;
+  if (!__dirtyOff.set) __dirtyMark(v.byteOffset + (off === undefined ? 0 : Math.trunc(+off) || 0) * b, src.length * b);
+  return v.set(src, off);
+}
+function __dirtyFill(v, val, a, c) {
+  var n = v.length, b = v.BYTES_PER_ELEMENT, s = __dirtyRel(a, n, 0), e = __dirtyRel(c, n, n);
+  if (!__dirtyOff.fill) __dirtyMark(v.byteOffset + s * b, (e - s) * b);
+  return v.fill(val, a, c);
+}
+function __dirtyCopy(v, t, a, c) {
+  var n = v.length, b = v.BYTES_PER_ELEMENT, to = __dirtyRel(t, n, 0), s = __dirtyRel(a, n, 0), e = __dirtyRel(c, n, n);
+  if (!__dirtyOff.copy) __dirtyMark(v.byteOffset + to * b, Math.min(e - s, n - to) * b);
+  return v.copyWithin(t, a, c);
+}
+function __dirtySub(v, a, c) {
+  var n = v.length, b = v.BYTES_PER_ELEMENT, s = __dirtyRel(a, n, 0), e = __dirtyRel(c, n, n);
+  if (!__dirtyOff.sub) __dirtyMark(v.byteOffset + s * b, (e - s) * b);
+  return v.subarray(a, c);
+}
+function __dirtyArg(v, off, len) {
+  if (!__dirtyOff.arg) __dirtyMark(off >>> 0, len);
+  return v;
+}
+function __dirtyEsc(x) {
+  __dirtyAll = true;
+  return x;
+}
+Module.__dirty = {
+  setBase: function (b) { __dirtyBase = b >>> 0; },
+  takeAll: function () { var a = __dirtyAll; __dirtyAll = false; return a; },
+  switchOff: function (what) { __dirtyOff[what] = true; },
+};

@@ -1,0 +1,341 @@
+/* Build-time instrumentation of a wasm module's memory writes (isolation.mjs,
+ * "tracked restore"): every instruction that can write linear memory also
+ * marks the 4 KiB page it writes in a dirty byte map, so that the reset after
+ * a stateless run copies back only the pages a run could have changed.
+ *
+ *   instrument [--side] in.wasm out.wasm
+ *
+ * The map lives in linear memory at the address in the global __dirty_base
+ * (0 until the runtime allocates the map, after start-up: every mark is
+ * guarded by it, so the stores of instantiation and start-up mark nothing;
+ * they all happen before the pristine image is taken, which makes them part
+ * of it). The main module defines and exports the global; a side module
+ * (--side, loaded by dlopen into the same memory) imports it as
+ * env.__dirty_base, which Emscripten's dynamic linker resolves to the main
+ * module's export.
+ *
+ * What is rewritten, and how:
+ * - every store (plain, atomic; there are no SIMD stores in Pyodide, and a
+ *   module with any is refused): its address operand P becomes
+ *     (block (global.set $t P) (if base (i32.store8 (base + (($t+offset)>>12)) 1)) (global.get $t))
+ *   or, when P is a local.get or a constant (no side effect, same value when
+ *   read twice with nothing in between), P itself twice. P is evaluated once,
+ *   before the stored value, as before. A store of up to 16 bytes starting in
+ *   page p ends in page p or p+1: the map marks p only, and every reader of
+ *   the map takes p+1 with each p (isolation.mjs), one mark per store instead
+ *   of two.
+ *   The scratch is a global, not a local (binaryen 108's C API cannot add
+ *   locals): it is read right after it is set with nothing that can run in
+ *   between (the mark is plain stores), and nested stores inside P finish
+ *   before it is set, so one global serves all.
+ * - atomic read-modify-write and compare-exchange: the same, on their address.
+ * - memory.fill / memory.copy: replaced by calls of helpers taking the same
+ *   operands in the same order, which mark the whole destination range, then
+ *   do the operation.
+ * - memory.init, SIMD stores and any expression kind this tool does not know:
+ *   refused (exit 1), never passed through unmarked.
+ */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <binaryen-c.h>
+
+#define BASE "__dirty_base"
+#define SCRATCH "__dirty_scratch"
+#define RANGE "__dirty_range"
+#define FILL "__dirty_fill"
+#define COPY "__dirty_copy"
+
+static BinaryenModuleRef mod;
+static const char *fname;
+static long n_stores, n_rmw, n_bulk;
+
+static void die(const char *what) {
+    fprintf(stderr, "instrument: %s (in function %s)\n", what, fname ? fname : "?");
+    exit(1);
+}
+
+static BinaryenExpressionRef i32c(int32_t v) { return BinaryenConst(mod, BinaryenLiteralInt32(v)); }
+static BinaryenExpressionRef base(void) { return BinaryenGlobalGet(mod, BASE, BinaryenTypeInt32()); }
+
+/* (if base (i32.store8 (base + ((addr + offset) >> 12)) 1)) */
+static BinaryenExpressionRef mark(BinaryenExpressionRef addr, uint32_t offset) {
+    if (offset) addr = BinaryenBinary(mod, BinaryenAddInt32(), addr, i32c((int32_t)offset));
+    BinaryenExpressionRef page = BinaryenBinary(mod, BinaryenShrUInt32(), addr, i32c(12));
+    BinaryenExpressionRef at = BinaryenBinary(mod, BinaryenAddInt32(), base(), page);
+    BinaryenExpressionRef st = BinaryenStore(mod, 1, 0, 1, at, i32c(1), BinaryenTypeInt32());
+    return BinaryenIf(mod, base(), st, NULL);
+}
+
+static BinaryenExpressionRef marked_ptr(BinaryenExpressionRef ptr, uint32_t offset) {
+    BinaryenExpressionId id = BinaryenExpressionGetId(ptr);
+    if (BinaryenExpressionGetType(ptr) != BinaryenTypeInt32()) {
+        if (BinaryenExpressionGetType(ptr) == BinaryenTypeUnreachable()) return ptr; /* never writes */
+        die("a memory address that is not i32 (memory64 is not supported)");
+    }
+    BinaryenExpressionRef kids[3];
+    if (id == BinaryenLocalGetId() || id == BinaryenConstId()) {
+        kids[0] = mark(BinaryenExpressionCopy(ptr, mod), offset);
+        kids[1] = ptr;
+        return BinaryenBlock(mod, NULL, kids, 2, BinaryenTypeInt32());
+    }
+    kids[0] = BinaryenGlobalSet(mod, SCRATCH, ptr);
+    kids[1] = mark(BinaryenGlobalGet(mod, SCRATCH, BinaryenTypeInt32()), offset);
+    kids[2] = BinaryenGlobalGet(mod, SCRATCH, BinaryenTypeInt32());
+    return BinaryenBlock(mod, NULL, kids, 3, BinaryenTypeInt32());
+}
+
+/* Visits e's children (replacing them by what visiting returns), then
+ * returns e or what replaces it. */
+static BinaryenExpressionRef visit(BinaryenExpressionRef e);
+
+#define KID(get, set) \
+    do { \
+        BinaryenExpressionRef c_ = get(e); \
+        if (c_) set(e, visit(c_)); \
+    } while (0)
+#define KIDS(num, getat, setat) \
+    do { \
+        BinaryenIndex n_ = num(e); \
+        for (BinaryenIndex i_ = 0; i_ < n_; i_++) setat(e, i_, visit(getat(e, i_))); \
+    } while (0)
+
+static BinaryenExpressionRef visit(BinaryenExpressionRef e) {
+    if (!e) return e;
+    BinaryenExpressionId id = BinaryenExpressionGetId(e);
+    if (id == BinaryenBlockId()) {
+        KIDS(BinaryenBlockGetNumChildren, BinaryenBlockGetChildAt, BinaryenBlockSetChildAt);
+    } else if (id == BinaryenIfId()) {
+        KID(BinaryenIfGetCondition, BinaryenIfSetCondition);
+        KID(BinaryenIfGetIfTrue, BinaryenIfSetIfTrue);
+        KID(BinaryenIfGetIfFalse, BinaryenIfSetIfFalse);
+    } else if (id == BinaryenLoopId()) {
+        KID(BinaryenLoopGetBody, BinaryenLoopSetBody);
+    } else if (id == BinaryenBreakId()) {
+        KID(BinaryenBreakGetValue, BinaryenBreakSetValue);
+        KID(BinaryenBreakGetCondition, BinaryenBreakSetCondition);
+    } else if (id == BinaryenSwitchId()) {
+        KID(BinaryenSwitchGetValue, BinaryenSwitchSetValue);
+        KID(BinaryenSwitchGetCondition, BinaryenSwitchSetCondition);
+    } else if (id == BinaryenCallId()) {
+        KIDS(BinaryenCallGetNumOperands, BinaryenCallGetOperandAt, BinaryenCallSetOperandAt);
+    } else if (id == BinaryenCallIndirectId()) {
+        KIDS(BinaryenCallIndirectGetNumOperands, BinaryenCallIndirectGetOperandAt, BinaryenCallIndirectSetOperandAt);
+        KID(BinaryenCallIndirectGetTarget, BinaryenCallIndirectSetTarget);
+    } else if (id == BinaryenLocalSetId()) {
+        KID(BinaryenLocalSetGetValue, BinaryenLocalSetSetValue);
+    } else if (id == BinaryenGlobalSetId()) {
+        KID(BinaryenGlobalSetGetValue, BinaryenGlobalSetSetValue);
+    } else if (id == BinaryenLoadId()) {
+        KID(BinaryenLoadGetPtr, BinaryenLoadSetPtr);
+    } else if (id == BinaryenStoreId()) {
+        KID(BinaryenStoreGetPtr, BinaryenStoreSetPtr);
+        KID(BinaryenStoreGetValue, BinaryenStoreSetValue);
+        if (BinaryenStoreGetBytes(e) > 16) die("a store wider than 16 bytes");
+        BinaryenStoreSetPtr(e, marked_ptr(BinaryenStoreGetPtr(e), BinaryenStoreGetOffset(e)));
+        n_stores++;
+    } else if (id == BinaryenAtomicRMWId()) {
+        KID(BinaryenAtomicRMWGetPtr, BinaryenAtomicRMWSetPtr);
+        KID(BinaryenAtomicRMWGetValue, BinaryenAtomicRMWSetValue);
+        BinaryenAtomicRMWSetPtr(e, marked_ptr(BinaryenAtomicRMWGetPtr(e), BinaryenAtomicRMWGetOffset(e)));
+        n_rmw++;
+    } else if (id == BinaryenAtomicCmpxchgId()) {
+        KID(BinaryenAtomicCmpxchgGetPtr, BinaryenAtomicCmpxchgSetPtr);
+        KID(BinaryenAtomicCmpxchgGetExpected, BinaryenAtomicCmpxchgSetExpected);
+        KID(BinaryenAtomicCmpxchgGetReplacement, BinaryenAtomicCmpxchgSetReplacement);
+        BinaryenAtomicCmpxchgSetPtr(e, marked_ptr(BinaryenAtomicCmpxchgGetPtr(e), BinaryenAtomicCmpxchgGetOffset(e)));
+        n_rmw++;
+    } else if (id == BinaryenAtomicWaitId()) {
+        KID(BinaryenAtomicWaitGetPtr, BinaryenAtomicWaitSetPtr);
+        KID(BinaryenAtomicWaitGetExpected, BinaryenAtomicWaitSetExpected);
+        KID(BinaryenAtomicWaitGetTimeout, BinaryenAtomicWaitSetTimeout);
+    } else if (id == BinaryenAtomicNotifyId()) {
+        KID(BinaryenAtomicNotifyGetPtr, BinaryenAtomicNotifySetPtr);
+        KID(BinaryenAtomicNotifyGetNotifyCount, BinaryenAtomicNotifySetNotifyCount);
+    } else if (id == BinaryenMemoryFillId() || id == BinaryenMemoryCopyId()) {
+        BinaryenExpressionRef ops[3];
+        int fill = id == BinaryenMemoryFillId();
+        if (fill) {
+            ops[0] = visit(BinaryenMemoryFillGetDest(e));
+            ops[1] = visit(BinaryenMemoryFillGetValue(e));
+            ops[2] = visit(BinaryenMemoryFillGetSize(e));
+        } else {
+            ops[0] = visit(BinaryenMemoryCopyGetDest(e));
+            ops[1] = visit(BinaryenMemoryCopyGetSource(e));
+            ops[2] = visit(BinaryenMemoryCopyGetSize(e));
+        }
+        n_bulk++;
+        return BinaryenCall(mod, fill ? FILL : COPY, ops, 3, BinaryenTypeNone());
+    } else if (id == BinaryenUnaryId()) {
+        KID(BinaryenUnaryGetValue, BinaryenUnarySetValue);
+    } else if (id == BinaryenBinaryId()) {
+        KID(BinaryenBinaryGetLeft, BinaryenBinarySetLeft);
+        KID(BinaryenBinaryGetRight, BinaryenBinarySetRight);
+    } else if (id == BinaryenSelectId()) {
+        KID(BinaryenSelectGetIfTrue, BinaryenSelectSetIfTrue);
+        KID(BinaryenSelectGetIfFalse, BinaryenSelectSetIfFalse);
+        KID(BinaryenSelectGetCondition, BinaryenSelectSetCondition);
+    } else if (id == BinaryenDropId()) {
+        KID(BinaryenDropGetValue, BinaryenDropSetValue);
+    } else if (id == BinaryenReturnId()) {
+        KID(BinaryenReturnGetValue, BinaryenReturnSetValue);
+    } else if (id == BinaryenMemoryGrowId()) {
+        KID(BinaryenMemoryGrowGetDelta, BinaryenMemoryGrowSetDelta);
+    } else if (id == BinaryenRefIsId()) {
+        KID(BinaryenRefIsGetValue, BinaryenRefIsSetValue);
+    } else if (id == BinaryenRefAsId()) {
+        KID(BinaryenRefAsGetValue, BinaryenRefAsSetValue);
+    } else if (id == BinaryenRefEqId()) {
+        KID(BinaryenRefEqGetLeft, BinaryenRefEqSetLeft);
+        KID(BinaryenRefEqGetRight, BinaryenRefEqSetRight);
+    } else if (id == BinaryenTableGetId()) {
+        KID(BinaryenTableGetGetIndex, BinaryenTableGetSetIndex);
+    } else if (id == BinaryenTableSetId()) {
+        KID(BinaryenTableSetGetIndex, BinaryenTableSetSetIndex);
+        KID(BinaryenTableSetGetValue, BinaryenTableSetSetValue);
+    } else if (id == BinaryenTableGrowId()) {
+        KID(BinaryenTableGrowGetValue, BinaryenTableGrowSetValue);
+        KID(BinaryenTableGrowGetDelta, BinaryenTableGrowSetDelta);
+    } else if (id == BinaryenTryId()) {
+        KID(BinaryenTryGetBody, BinaryenTrySetBody);
+        KIDS(BinaryenTryGetNumCatchBodies, BinaryenTryGetCatchBodyAt, BinaryenTrySetCatchBodyAt);
+    } else if (id == BinaryenThrowId()) {
+        KIDS(BinaryenThrowGetNumOperands, BinaryenThrowGetOperandAt, BinaryenThrowSetOperandAt);
+    } else if (id == BinaryenTupleMakeId()) {
+        KIDS(BinaryenTupleMakeGetNumOperands, BinaryenTupleMakeGetOperandAt, BinaryenTupleMakeSetOperandAt);
+    } else if (id == BinaryenTupleExtractId()) {
+        KID(BinaryenTupleExtractGetTuple, BinaryenTupleExtractSetTuple);
+    } else if (id == BinaryenNopId() || id == BinaryenLocalGetId() || id == BinaryenGlobalGetId() ||
+               id == BinaryenConstId() || id == BinaryenMemorySizeId() || id == BinaryenUnreachableId() ||
+               id == BinaryenAtomicFenceId() || id == BinaryenPopId() || id == BinaryenRefNullId() ||
+               id == BinaryenRefFuncId() || id == BinaryenTableSizeId() || id == BinaryenRethrowId() ||
+               id == BinaryenDataDropId()) {
+        /* no children, no write */
+    } else if (id == BinaryenMemoryInitId()) {
+        die("memory.init outside start-up is not supported");
+    } else {
+        char msg[64];
+        snprintf(msg, sizeof msg, "unsupported expression kind %u", (unsigned)id);
+        die(msg);
+    }
+    return e;
+}
+
+/* __dirty_range(d, n): marks the pages of [d, d + n). A range that wraps past
+ * 4 GiB marks nothing more: the operation traps before writing. */
+static void add_helpers(void) {
+    BinaryenType i32 = BinaryenTypeInt32();
+    BinaryenType p2[2] = {i32, i32}, p3[3] = {i32, i32, i32};
+    BinaryenType vars[2] = {i32, i32}; /* $2 page, $3 last */
+#define L(i) BinaryenLocalGet(mod, i, i32)
+    BinaryenExpressionRef last = BinaryenLocalSet(
+        mod, 3,
+        BinaryenBinary(mod, BinaryenShrUInt32(),
+                       BinaryenBinary(mod, BinaryenSubInt32(), BinaryenBinary(mod, BinaryenAddInt32(), L(0), L(1)), i32c(1)),
+                       i32c(12)));
+    BinaryenExpressionRef first = BinaryenLocalSet(mod, 2, BinaryenBinary(mod, BinaryenShrUInt32(), L(0), i32c(12)));
+    BinaryenExpressionRef body[3] = {
+        BinaryenStore(mod, 1, 0, 1, BinaryenBinary(mod, BinaryenAddInt32(), base(), L(2)), i32c(1), i32),
+        BinaryenLocalSet(mod, 2, BinaryenBinary(mod, BinaryenAddInt32(), L(2), i32c(1))),
+        BinaryenBreak(mod, "next", BinaryenBinary(mod, BinaryenLeUInt32(), L(2), L(3)), NULL),
+    };
+    BinaryenExpressionRef loop = BinaryenLoop(mod, "next", BinaryenBlock(mod, NULL, body, 3, BinaryenTypeNone()));
+    BinaryenExpressionRef guarded[3] = {first, last, BinaryenIf(mod, BinaryenBinary(mod, BinaryenLeUInt32(), L(2), L(3)), loop, NULL)};
+    BinaryenExpressionRef cond = BinaryenBinary(mod, BinaryenAndInt32(), BinaryenBinary(mod, BinaryenNeInt32(), base(), i32c(0)),
+                                                BinaryenBinary(mod, BinaryenNeInt32(), L(1), i32c(0)));
+    BinaryenAddFunction(mod, RANGE, BinaryenTypeCreate(p2, 2), BinaryenTypeNone(), vars, 2,
+                        BinaryenIf(mod, cond, BinaryenBlock(mod, NULL, guarded, 3, BinaryenTypeNone()), NULL));
+    for (int fill = 0; fill < 2; fill++) {
+        BinaryenExpressionRef args[2] = {L(0), L(2)};
+        BinaryenExpressionRef steps[2] = {
+            BinaryenCall(mod, RANGE, args, 2, BinaryenTypeNone()),
+            fill ? BinaryenMemoryFill(mod, L(0), L(1), L(2)) : BinaryenMemoryCopy(mod, L(0), L(1), L(2)),
+        };
+        BinaryenAddFunction(mod, fill ? FILL : COPY, BinaryenTypeCreate(p3, 3), BinaryenTypeNone(), NULL, 0,
+                            BinaryenBlock(mod, NULL, steps, 2, BinaryenTypeNone()));
+    }
+#undef L
+}
+
+static char *slurp(const char *path, size_t *len) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *buf = malloc((size_t)n);
+    if (!buf || fread(buf, 1, (size_t)n, f) != (size_t)n) {
+        fclose(f);
+        free(buf);
+        return NULL;
+    }
+    fclose(f);
+    *len = (size_t)n;
+    return buf;
+}
+
+static void *walk_all(void *arg) {
+    (void)arg;
+    BinaryenIndex n = BinaryenGetNumFunctions(mod);
+    for (BinaryenIndex i = 0; i < n; i++) {
+        BinaryenFunctionRef f = BinaryenGetFunctionByIndex(mod, i);
+        BinaryenExpressionRef body = BinaryenFunctionGetBody(f);
+        if (!body) continue; /* an import */
+        fname = BinaryenFunctionGetName(f);
+        BinaryenFunctionSetBody(f, visit(body));
+    }
+    fname = NULL;
+    return NULL;
+}
+
+int main(int argc, char **argv) {
+    int side = argc == 4 && !strcmp(argv[1], "--side");
+    if (argc != 3 + side) {
+        fprintf(stderr, "usage: instrument [--side] in.wasm out.wasm\n");
+        return 2;
+    }
+    const char *in = argv[1 + side], *out = argv[2 + side];
+    size_t len;
+    char *bytes = slurp(in, &len);
+    if (!bytes) {
+        perror(in);
+        return 1;
+    }
+    BinaryenSetDebugInfo(1); /* keep the name section */
+    mod = BinaryenModuleRead(bytes, len);
+    free(bytes);
+    BinaryenModuleSetFeatures(mod, BinaryenFeatureAll());
+    if (BinaryenGetGlobal(mod, BASE)) die("module is already instrumented");
+
+    /* Existing functions first: the helpers added below must not be walked
+     * (their own stores are the marks). */
+    pthread_attr_t attr;
+    pthread_t th;
+    pthread_attr_init(&attr);
+    pthread_attr_setstacksize(&attr, (size_t)1 << 30); /* deep expression trees */
+    if (pthread_create(&th, &attr, walk_all, NULL) || pthread_join(th, NULL)) die("cannot start the walk");
+
+    if (side) {
+        BinaryenAddGlobalImport(mod, BASE, "env", BASE, BinaryenTypeInt32(), 1);
+    } else {
+        BinaryenAddGlobal(mod, BASE, BinaryenTypeInt32(), 1, i32c(0));
+        BinaryenAddGlobalExport(mod, BASE, BASE);
+    }
+    BinaryenAddGlobal(mod, SCRATCH, BinaryenTypeInt32(), 1, i32c(0));
+    add_helpers();
+    if (!BinaryenModuleValidate(mod)) die("the instrumented module does not validate");
+
+    BinaryenModuleAllocateAndWriteResult r = BinaryenModuleAllocateAndWrite(mod, NULL);
+    FILE *f = fopen(out, "wb");
+    if (!f || fwrite(r.binary, 1, r.binaryBytes, f) != r.binaryBytes || fclose(f)) {
+        perror(out);
+        return 1;
+    }
+    fprintf(stderr, "instrument: %s: %ld stores, %ld atomic read-modify-writes, %ld bulk operations marked\n", out, n_stores,
+            n_rmw, n_bulk);
+    free(r.binary);
+    BinaryenModuleDispose(mod);
+    return 0;
+}
