@@ -18,6 +18,7 @@ const EXPECT_MISMATCH = process.argv[4] === "--expect-mismatch";
 const mod = (f) => import(pathToFileURL(join(runtimeDir, f)).href);
 const { prepareRealm, moduleHooks, lockInterpreter, emptyGlobals, control } = await mod("lockdown.mjs");
 const { Isolation } = await mod("isolation.mjs");
+const { captureImage, parseImage } = await mod("image.mjs");
 const { bootPython, pyodideDir } = await mod("boot.mjs");
 
 prepareRealm();
@@ -111,8 +112,38 @@ function firstNonZeroFast(heap, from, to) {
   return -1;
 }
 
+// A session's runs (every 25th iteration): created, run, captured, resumed
+// from its image, run again, reset. The capture scans only the dirty pages
+// (isolation.mjs): its image must equal the one a scan of every page makes.
 let failures = 0;
+const sessionRun = (i, code) => {
+  runJson(JSON.stringify({ type: "run", id: i + 1, code, mode: "exec", persist: true, scope: {} }));
+  const image = captureImage(iso);
+  const full = captureImage(iso, { fullScan: true });
+  if (!image.equals(full)) {
+    failures++;
+    console.log(`session run ${i + 1}: the image from the dirty pages differs from the full scan's`);
+  }
+  return image;
+};
+const session = (i) => {
+  iso.resume(null);
+  const image = sessionRun(i, `k${i} = [str(j) for j in range(${(i % 7) * 3000})]\nimport json\nopen('/tmp/s', 'w').write('y' * ${i % 5000})`);
+  iso.resume(parseImage(iso, image));
+  sessionRun(i, `k${i}.append(len(open('/tmp/s').read()))\nimport os\nu = os.urandom(${(i % 4) * 30000})`);
+  iso.restore();
+};
+
 for (let i = 0; i < RUNS; i++) {
+  if (i % 25 === 24) {
+    session(i);
+    const at = mismatch();
+    if (at >= 0) {
+      failures++;
+      console.log(`session at ${i + 1}: heap differs from the pristine image at byte ${at} (4 KiB page ${at >>> 12})`);
+    }
+    if (failures >= 5 || (failures && EXPECT_MISMATCH)) break;
+  }
   const code = SNIPPETS[i % SNIPPETS.length](i);
   iso.beforeRun(false);
   runJson(JSON.stringify({ type: "run", id: i + 1, code, mode: "exec", scope: { n: i, s: "v".repeat(i % 300), n_big: "\u00e9z".repeat((i % 7) * 20000) } }));

@@ -275,22 +275,25 @@ export function applyWritableFs(FS, files, body, at) {
 
 // ---- capture and apply -----------------------------------------------------
 
-// The live state as an image, relative to `iso`'s pristine one.
-export function captureImage(iso) {
+// The live state as an image, relative to `iso`'s pristine one. `fullScan`:
+// compare every page instead of the dirty ones (the same image; the tests
+// check that it is).
+export function captureImage(iso, { fullScan = false } = {}) {
   const { M, FS } = iso;
   cancelTimers(); // nothing may change the state after it is taken
   const heap = Buffer.from(control.exports.memory.buffer);
   const idx = pristineIndex(iso);
   const [deadFrom, deadTo] = deadStack();
+  const [mapFrom, mapTo] = iso.mapRange();
   const pages = [];
   // Only the pages written since the last reset to pristine can differ
   // (isolation.mjs, dirtyPages: the session's runs and what applyImage
   // wrote); all of them when the writes were not tracked.
-  const dirty = iso.dirtyPages();
+  const dirty = fullScan ? null : iso.dirtyPages();
   if (dirty) {
     for (const p of dirty) {
       const o = p * SMALL;
-      if (o >= deadFrom && o + SMALL <= deadTo) continue;
+      if ((o >= deadFrom && o + SMALL <= deadTo) || (o >= mapFrom && o < mapTo)) continue;
       if (!heap.subarray(o, o + SMALL).equals(pristinePage(iso, idx, o, SMALL))) pages.push(p);
     }
   }
@@ -300,6 +303,7 @@ export function captureImage(iso) {
     const live = heap.subarray(off, off + len);
     if (live.equals(pristinePage(iso, idx, off, len))) continue;
     for (let o = off; o < off + len; o += SMALL) {
+      if (o >= mapFrom && o < mapTo) continue;
       if (!heap.subarray(o, o + SMALL).equals(pristinePage(iso, idx, o, SMALL))) pages.push(o / SMALL);
     }
   }

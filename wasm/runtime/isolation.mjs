@@ -205,8 +205,10 @@ export class Isolation {
     this.escaped = false;
     if (!(E.__dirty_base instanceof WebAssembly.Global) || !M.__dirty) return null;
     if (globalThis.process?.env?.SCOPEBOX_RESTORE === "full") return null;
-    const base = M._malloc(MAP_BYTES);
-    if (!base || base % 8) throw new Error("cannot allocate the dirty page map");
+    // Whole pages of its own: a session image leaves them out (mapRange).
+    const raw = M._malloc(MAP_BYTES + SMALL);
+    if (!raw) throw new Error("cannot allocate the dirty page map");
+    const base = Math.ceil(raw / SMALL) * SMALL;
     new Uint8Array(memoryOf().buffer).fill(0, base, base + MAP_BYTES);
     if (BREAK !== "wasm") E.__dirty_base.value = base;
     if (BREAK !== "glue") M.__dirty.setBase(base);
@@ -219,6 +221,11 @@ export class Isolation {
       return null;
     }
     return { base, glue: M.__dirty };
+  }
+
+  // The map's bytes [from, to): not interpreter state (image.mjs skips them).
+  mapRange() {
+    return this.tracked ? [this.tracked.base, this.tracked.base + MAP_BYTES] : [0, 0];
   }
 
   // Our own writes into the heap (image.mjs applying an image).
