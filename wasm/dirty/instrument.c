@@ -20,10 +20,9 @@
  *     (block (global.set $t P) (if base (i32.store8 (base + (($t+offset)>>12)) 1)) (global.get $t))
  *   or, when P is a local.get or a constant (no side effect, same value when
  *   read twice with nothing in between), P itself twice. P is evaluated once,
- *   before the stored value, as before. A store of up to 16 bytes starting in
- *   page p ends in page p or p+1: the map marks p only, and every reader of
- *   the map takes p+1 with each p (isolation.mjs), one mark per store instead
- *   of two.
+ *   before the stored value, as before. A store of more than one byte marks
+ *   the pages of its first and of its last byte (wasm allows any alignment,
+ *   so even a "naturally aligned" store may cross a page).
  *   The scratch is a global, not a local (binaryen 108's C API cannot add
  *   locals): it is read right after it is set with nothing that can run in
  *   between (the mark is plain stores), and nested stores inside P finish
@@ -60,16 +59,28 @@ static void die(const char *what) {
 static BinaryenExpressionRef i32c(int32_t v) { return BinaryenConst(mod, BinaryenLiteralInt32(v)); }
 static BinaryenExpressionRef base(void) { return BinaryenGlobalGet(mod, BASE, BinaryenTypeInt32()); }
 
-/* (if base (i32.store8 (base + ((addr + offset) >> 12)) 1)) */
-static BinaryenExpressionRef mark(BinaryenExpressionRef addr, uint32_t offset) {
+/* (i32.store8 (base + ((addr + offset) >> 12)) 1) */
+static BinaryenExpressionRef mark_one(BinaryenExpressionRef addr, uint32_t offset) {
     if (offset) addr = BinaryenBinary(mod, BinaryenAddInt32(), addr, i32c((int32_t)offset));
     BinaryenExpressionRef page = BinaryenBinary(mod, BinaryenShrUInt32(), addr, i32c(12));
     BinaryenExpressionRef at = BinaryenBinary(mod, BinaryenAddInt32(), base(), page);
-    BinaryenExpressionRef st = BinaryenStore(mod, 1, 0, 1, at, i32c(1), BinaryenTypeInt32());
+    return BinaryenStore(mod, 1, 0, 1, at, i32c(1), BinaryenTypeInt32());
+}
+
+/* (if base (then mark the first page; mark the last page)): a store of n > 1
+ * bytes may cross into the next page (wasm allows any alignment), so both of
+ * its ends are marked; usually the same byte of the map twice. `addr` is
+ * side-effect free (a local, a constant or the scratch global). */
+static BinaryenExpressionRef mark(BinaryenExpressionRef addr, uint32_t offset, uint32_t bytes) {
+    BinaryenExpressionRef st = mark_one(addr, offset);
+    if (bytes > 1) {
+        BinaryenExpressionRef both[2] = {st, mark_one(BinaryenExpressionCopy(addr, mod), offset + bytes - 1)};
+        st = BinaryenBlock(mod, NULL, both, 2, BinaryenTypeNone());
+    }
     return BinaryenIf(mod, base(), st, NULL);
 }
 
-static BinaryenExpressionRef marked_ptr(BinaryenExpressionRef ptr, uint32_t offset) {
+static BinaryenExpressionRef marked_ptr(BinaryenExpressionRef ptr, uint32_t offset, uint32_t bytes) {
     BinaryenExpressionId id = BinaryenExpressionGetId(ptr);
     if (BinaryenExpressionGetType(ptr) != BinaryenTypeInt32()) {
         if (BinaryenExpressionGetType(ptr) == BinaryenTypeUnreachable()) return ptr; /* never writes */
@@ -77,12 +88,12 @@ static BinaryenExpressionRef marked_ptr(BinaryenExpressionRef ptr, uint32_t offs
     }
     BinaryenExpressionRef kids[3];
     if (id == BinaryenLocalGetId() || id == BinaryenConstId()) {
-        kids[0] = mark(BinaryenExpressionCopy(ptr, mod), offset);
+        kids[0] = mark(BinaryenExpressionCopy(ptr, mod), offset, bytes);
         kids[1] = ptr;
         return BinaryenBlock(mod, NULL, kids, 2, BinaryenTypeInt32());
     }
     kids[0] = BinaryenGlobalSet(mod, SCRATCH, ptr);
-    kids[1] = mark(BinaryenGlobalGet(mod, SCRATCH, BinaryenTypeInt32()), offset);
+    kids[1] = mark(BinaryenGlobalGet(mod, SCRATCH, BinaryenTypeInt32()), offset, bytes);
     kids[2] = BinaryenGlobalGet(mod, SCRATCH, BinaryenTypeInt32());
     return BinaryenBlock(mod, NULL, kids, 3, BinaryenTypeInt32());
 }
@@ -134,18 +145,18 @@ static BinaryenExpressionRef visit(BinaryenExpressionRef e) {
         KID(BinaryenStoreGetPtr, BinaryenStoreSetPtr);
         KID(BinaryenStoreGetValue, BinaryenStoreSetValue);
         if (BinaryenStoreGetBytes(e) > 16) die("a store wider than 16 bytes");
-        BinaryenStoreSetPtr(e, marked_ptr(BinaryenStoreGetPtr(e), BinaryenStoreGetOffset(e)));
+        BinaryenStoreSetPtr(e, marked_ptr(BinaryenStoreGetPtr(e), BinaryenStoreGetOffset(e), BinaryenStoreGetBytes(e)));
         n_stores++;
     } else if (id == BinaryenAtomicRMWId()) {
         KID(BinaryenAtomicRMWGetPtr, BinaryenAtomicRMWSetPtr);
         KID(BinaryenAtomicRMWGetValue, BinaryenAtomicRMWSetValue);
-        BinaryenAtomicRMWSetPtr(e, marked_ptr(BinaryenAtomicRMWGetPtr(e), BinaryenAtomicRMWGetOffset(e)));
+        BinaryenAtomicRMWSetPtr(e, marked_ptr(BinaryenAtomicRMWGetPtr(e), BinaryenAtomicRMWGetOffset(e), BinaryenAtomicRMWGetBytes(e)));
         n_rmw++;
     } else if (id == BinaryenAtomicCmpxchgId()) {
         KID(BinaryenAtomicCmpxchgGetPtr, BinaryenAtomicCmpxchgSetPtr);
         KID(BinaryenAtomicCmpxchgGetExpected, BinaryenAtomicCmpxchgSetExpected);
         KID(BinaryenAtomicCmpxchgGetReplacement, BinaryenAtomicCmpxchgSetReplacement);
-        BinaryenAtomicCmpxchgSetPtr(e, marked_ptr(BinaryenAtomicCmpxchgGetPtr(e), BinaryenAtomicCmpxchgGetOffset(e)));
+        BinaryenAtomicCmpxchgSetPtr(e, marked_ptr(BinaryenAtomicCmpxchgGetPtr(e), BinaryenAtomicCmpxchgGetOffset(e), BinaryenAtomicCmpxchgGetBytes(e)));
         n_rmw++;
     } else if (id == BinaryenAtomicWaitId()) {
         KID(BinaryenAtomicWaitGetPtr, BinaryenAtomicWaitSetPtr);

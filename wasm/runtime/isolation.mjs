@@ -37,9 +37,8 @@ import { applyImage, fingerprintOf } from "./image.mjs";
 // wasm store, atomic read-modify-write, memory.fill and memory.copy, and
 // every write of the glue into the heap, marks the 4 KiB page it writes in
 // a byte map in the heap (MAP_BYTES at __dirty_base, zero in the pristine
-// image). A store of up to 16 bytes that starts in page p ends in p or p+1,
-// and only p is marked: the readers of the map take p+1 with every p. Our
-// own writes into the heap mark through markDirty. The restore then puts
+// image; a write that spans pages marks each). Our own writes into the heap
+// mark through markDirty. The restore then puts
 // back only the marked pages and clears the map. It falls back to the full
 // copy (putHeap) when the build is not instrumented, when
 // SCOPEBOX_RESTORE=full, or when the run let the heap escape to code that
@@ -247,8 +246,8 @@ export class Isolation {
     return this.escaped;
   }
 
-  // The 4 KiB pages that may differ from pristine since the last reset
-  // (marked ones and the page after each), ascending; null when untracked().
+  // The 4 KiB pages that may differ from pristine since the last reset (the
+  // marked ones), ascending; null when untracked().
   dirtyPages() {
     if (this.untracked()) return null;
     const heap = new Uint8Array(memoryOf().buffer);
@@ -256,15 +255,9 @@ export class Isolation {
     const map = heap.subarray(this.tracked.base, this.tracked.base + n);
     const words = new Uint32Array(heap.buffer, this.tracked.base, n >>> 2);
     const pages = [];
-    let last = -1; // the highest page listed
     for (let w = 0; w < words.length; w++) {
       if (words[w] === 0) continue;
-      for (let p = w * 4; p < w * 4 + 4; p++) {
-        if (!map[p]) continue;
-        if (p !== last) pages.push(p);
-        if (p + 1 < n) pages.push((last = p + 1));
-        else last = p;
-      }
+      for (let p = w * 4; p < w * 4 + 4; p++) if (map[p]) pages.push(p);
     }
     return pages;
   }
@@ -292,6 +285,8 @@ export class Isolation {
     const pages = this.dirtyPages();
     if (pages === null) return false;
     const heap = new Uint8Array(memoryOf().buffer);
+    // Buffer.copy: no view made per page (a few hundred per reset).
+    const from = this.pristineBuf ?? (this.pristineBuf = Buffer.from(this.pristine.buffer, this.pristine.byteOffset, this.pristine.length));
     for (let i = 0; i < pages.length; ) {
       const off = pages[i] * SMALL;
       const src = this.pristineAt(off);
@@ -303,7 +298,7 @@ export class Isolation {
       }
       const len = (j - i) * SMALL;
       if (src < 0) heap.fill(0, off, off + len);
-      else heap.set(this.pristine.subarray(src, src + len), off);
+      else from.copy(heap, off, src, src + len);
       i = j;
     }
     this.clearMap();
