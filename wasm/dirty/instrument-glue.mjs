@@ -2,7 +2,7 @@
 // every write it makes into the wasm heap also marks the 4 KiB pages it
 // writes in the dirty map (instrument.c does the same for the wasm code;
 // isolation.mjs restores only marked pages). Runs with the build's node:
-//   node instrument-glue.mjs in.mjs out.mjs
+//   node instrument-glue.mjs in.mjs out.mjs [--report]
 //
 // The glue reaches the heap only through its views (HEAP8 ... HEAPU64, the
 // module-level variables and the same views as Module.HEAPx / Module["HEAPx"]
@@ -39,7 +39,7 @@ const here = dirname(fileURLToPath(import.meta.url));
 const require = createRequire(join(process.env.SCOPEBOX_NODE_MODULES ?? join(here, "..", "..", "node_modules"), "x.js"));
 const acorn = require("acorn");
 
-const [input, output] = process.argv.slice(2);
+const [input, output, report] = process.argv.slice(2);
 if (!input || !output) {
   console.error("usage: node instrument-glue.mjs in.mjs out.mjs");
   process.exit(2);
@@ -70,6 +70,7 @@ const wrap = (node, before, after) => {
 };
 const problems = [];
 const stats = { index: 0, method: 0, audited: 0, escaped: 0, read: 0 };
+const escapes = new Set(); // functions with an escape (`--report` lists them)
 
 function calleeName(c) {
   if (c.type === "Identifier") return c.name;
@@ -142,6 +143,7 @@ function classify(node, name, up, fn) {
   }
   wrap(node, "__dirtyEsc(", ")");
   stats.escaped++;
+  escapes.add(fn);
 }
 
 function classifyMemory(node, up, fn, fnNode) {
@@ -223,4 +225,5 @@ for (const [s, e, text] of edits) {
   last = s;
 }
 writeFileSync(output, out);
+if (report === "--report") console.log(`escapes to the full restore, by function: ${[...escapes].sort().join(", ")}`);
 console.log(`instrument-glue: ${output}: ${stats.index} indexed writes, ${stats.method} view methods, ${stats.audited} audited calls marked, ${stats.escaped} escapes to the full restore, ${stats.read} reads`);
