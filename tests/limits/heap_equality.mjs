@@ -15,6 +15,9 @@ import { pathToFileURL } from "node:url";
 const runtimeDir = resolve(process.argv[2] ?? "runtime");
 const RUNS = Number(process.argv[3] ?? 2000);
 const EXPECT_MISMATCH = process.argv[4] === "--expect-mismatch";
+// SCOPEBOX_RESTORE=full: the full copy, which the worker falls back to,
+// must be exact too.
+const FULL = globalThis.process.env.SCOPEBOX_RESTORE === "full";
 const mod = (f) => import(pathToFileURL(join(runtimeDir, f)).href);
 const { prepareRealm, moduleHooks, lockInterpreter, emptyGlobals, control } = await mod("lockdown.mjs");
 const { Isolation } = await mod("isolation.mjs");
@@ -166,6 +169,14 @@ if (EXPECT_MISMATCH) {
 }
 // The instrumented build must take the tracked path (a full copy every time
 // would pass this test without testing the tracking).
+if (FULL && iso.stats.tracked) {
+  console.log(`SCOPEBOX_RESTORE=full, yet ${iso.stats.tracked} restores were tracked`);
+  process.exit(1);
+}
+if (!FULL && !iso.tracked) {
+  console.log("the runtime is not instrumented: the tracked restore was not tested");
+  process.exit(1);
+}
 if (iso.tracked && iso.stats.tracked < RUNS / 2) {
   console.log(`only ${iso.stats.tracked} of ${RUNS} restores were tracked`);
   process.exit(1);

@@ -3,13 +3,17 @@
 // isolation.mjs's: one byte per 4 KiB page at __dirtyBase in the heap.
 // __dirtyOff: marking paths switched off on purpose (tests/limits only).
 var __dirtyBase = 0, __dirtyAll = false, __dirtyOff = {};
+// Only pages inside the heap: a write outside it is dropped by the typed
+// array, and a mark there would stay in the map (which is scanned up to the
+// heap's size).
 function __dirtyMark(off, len) {
   if (!__dirtyBase || !(len > 0)) return;
-  var u8 = HEAPU8;
-  for (var p = off >>> 12, e = (off + len - 1) >>> 12; p <= e; p++) u8[__dirtyBase + p] = 1;
+  var u8 = HEAPU8, last = Math.min(off + len, u8.length) - 1;
+  for (var p = off >>> 12, e = last >>> 12; last >= 0 && p <= e; p++) u8[__dirtyBase + p] = 1;
 }
 function __dirtyI(i, size) {
-  if (__dirtyBase && !__dirtyOff.index) HEAPU8[__dirtyBase + ((i * size) >>> 12)] = 1;
+  var o = i * size;
+  if (__dirtyBase && !__dirtyOff.index && o >= 0 && o < HEAPU8.length) HEAPU8[__dirtyBase + (o >>> 12)] = 1;
   return i;
 }
 function __dirtyRel(x, n, d) {

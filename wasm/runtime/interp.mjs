@@ -387,6 +387,7 @@ async function run(id, persist, payload, capture, memoryMb) {
     return;
   }
   if (broken) {
+    isolation.distrust();
     send(brokenResult(id, broken));
   } else if (timedOut) {
     send(timeoutAnswer(id, json, cancelled ? "cancelled" : "timeout"));

@@ -53,6 +53,8 @@ const SMALL = 4096;
 // index, set, fill, copy, sub, arg; glue-helpers.js). Never set in a worker
 // (the server gives workers no environment).
 const BREAK = globalThis.process?.env?.SCOPEBOX_DIRTY_BREAK ?? "";
+// Read here, at import, before the lockdown hides the realm's globals.
+const FULL_ONLY = globalThis.process?.env?.SCOPEBOX_RESTORE === "full";
 
 export const WRITABLE_DIRS = ["/tmp", "/home/pyodide"];
 const NEVER_TOUCH = new Set(["/dev", "/proc"]);
@@ -203,7 +205,7 @@ export class Isolation {
     const E = control.exports;
     this.escaped = false;
     if (!(E.__dirty_base instanceof WebAssembly.Global) || !M.__dirty) return null;
-    if (globalThis.process?.env?.SCOPEBOX_RESTORE === "full") return null;
+    if (FULL_ONLY) return null;
     // Whole pages of its own: a session image leaves them out (mapRange).
     const raw = M._malloc(MAP_BYTES + SMALL);
     if (!raw) throw new Error("cannot allocate the dirty page map");
@@ -227,6 +229,14 @@ export class Isolation {
     return this.tracked ? [this.tracked.base, this.tracked.base + MAP_BYTES] : [0, 0];
   }
 
+  // The run broke the interpreter (a wasm trap, interp.mjs): a store that
+  // trapped out of bounds may have marked a page past the heap's end, which
+  // no scan of the map looks at. The next restore is the full one and clears
+  // the whole map.
+  distrust() {
+    this.distrusted = true;
+  }
+
   // Our own writes into the heap (image.mjs applying an image).
   markDirty(off, len) {
     if (!this.tracked || !(len > 0)) return;
@@ -241,7 +251,7 @@ export class Isolation {
   // first escape on this worker restores fully (none of the runs the tests
   // make escapes: the escaping paths are WebGL, SDL, sockets, JS buffers).
   untracked() {
-    if (!this.tracked) return true;
+    if (!this.tracked || this.distrusted) return true;
     if (this.tracked.glue.takeAll()) this.escaped = true;
     return this.escaped;
   }
@@ -309,7 +319,8 @@ export class Isolation {
   clearMap() {
     if (!this.tracked) return;
     const heap = new Uint8Array(memoryOf().buffer);
-    heap.fill(0, this.tracked.base, this.tracked.base + Math.min(MAP_BYTES, heap.length / SMALL));
+    heap.fill(0, this.tracked.base, this.tracked.base + (this.distrusted ? MAP_BYTES : Math.min(MAP_BYTES, heap.length / SMALL)));
+    this.distrusted = false;
   }
 
   // The pristine image keeps only the heap's pages that are not all zero
