@@ -247,10 +247,18 @@ const char *sessions_why(struct sessions *ss, const char *id) {
 static const char B64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
 char *base64_encode(const uint8_t *d, size_t len, size_t *out_len) {
-    size_t n = 4 * ((len + 2) / 3), o = 0, i;
-    char *out = malloc(n + 1);
+    char *out = malloc(BASE64_LEN(len) + 1);
     if (out == NULL)
         return NULL;
+    base64_encode_to(d, len, out);
+    out[BASE64_LEN(len)] = '\0';
+    if (out_len)
+        *out_len = BASE64_LEN(len);
+    return out;
+}
+
+void base64_encode_to(const uint8_t *d, size_t len, char *out) {
+    size_t o = 0, i;
     for (i = 0; i + 2 < len; i += 3) {
         uint32_t v = (uint32_t)d[i] << 16 | (uint32_t)d[i + 1] << 8 | d[i + 2];
         out[o++] = B64[v >> 18], out[o++] = B64[(v >> 12) & 63];
@@ -262,10 +270,6 @@ char *base64_encode(const uint8_t *d, size_t len, size_t *out_len) {
         out[o++] = i + 1 < len ? B64[(v >> 6) & 63] : '=';
         out[o++] = '=';
     }
-    out[o] = '\0';
-    if (out_len)
-        *out_len = o;
-    return out;
 }
 
 uint8_t *base64_decode(const char *t, size_t len, size_t *out_len) {
