@@ -111,16 +111,23 @@ function spansModule() {
 }
 
 // Instantiates the span encoder at boot rather than at the first capture,
-// and runs it on made-up pages (sparse changes in pristine and in zero
-// pages) until V8 has compiled it optimised: a session's first captures on
-// a busy machine would otherwise run its baseline code.
+// and runs it and the spans' walk on made-up pages (sparse changes in
+// pristine and in zero pages) until V8 has compiled them optimised: a
+// session's first captures and resumes on a busy machine would otherwise
+// run their baseline code.
 export function warmImage() {
   const pristine = new Uint8Array(BIG).map((_, i) => i * 7);
   const heap = new Uint32Array(2 * BIG / 4);
   heap.set(new Uint32Array(pristine.buffer));
   for (let i = 0; i < heap.length; i += 97) heap[i] ^= i;
   const pages = Array.from({ length: 2 * BIG / SMALL }, (_, i) => i);
-  for (let round = 0; round < 40; round++) spansOf({ pristine }, Int32Array.of(0, -1), heap, pages);
+  const header = { heap: 2 * BIG, pages: pages.length, enc: "spans" };
+  const scratch = new Uint32Array(heap.length);
+  for (let round = 0; round < 40; round++) {
+    const spans = spansOf({ pristine }, Int32Array.of(0, -1), heap, pages);
+    const body = Buffer.concat([Buffer.from(Uint32Array.from(pages).buffer), spans]);
+    walkSpans(header, body, pages.length * 4, scratch);
+  }
 }
 
 // The 4 KiB `pages` of the heap XOR their pristine bytes, as spans (see
@@ -147,19 +154,20 @@ function spansOf(iso, idx, heap32, pages) {
   return Buffer.from(m.buffer, OUT, o - OUT);
 }
 
-// The page XORs of a parsed image, each as (heap word, body word, words):
-// the spans, or in images of earlier builds every page whole. Checked by
-// parseImage, applied by applyImage, so that a malformed image is refused
-// before the worker is reset and applied without decoding pages first.
-function eachSpan(header, body, at, onSpan) {
+// Walks the page XORs of an image's body from `at` (the spans, or in images
+// of earlier builds every page whole), checking each, and XORs them onto
+// `heap` (32-bit words) when given. parseImage walks them without a heap,
+// so that a malformed image is refused before the worker is reset;
+// applyImage with the heap, whose bytes there are the pristine ones. Where
+// the files start.
+function walkSpans(header, body, at, heap) {
   const words = new Uint32Array(body.buffer, body.byteOffset, body.length >>> 2);
-  const numbers = words.subarray(0, header.pages);
   const limit = header.heap / SMALL;
   for (let p = 0; p < header.pages; p++) {
-    if (numbers[p] >= limit) throw new ImageError("invalid_image", "page outside the session's heap");
-    const page = numbers[p] * WORDS;
+    if (words[p] >= limit) throw new ImageError("invalid_image", "page outside the session's heap");
+    const page = words[p] * WORDS;
     if (header.enc !== "spans") {
-      onSpan?.(page, at >>> 2, WORDS);
+      if (heap) for (let i = 0, from = at >>> 2; i < WORDS; i++) heap[page + i] ^= words[from + i];
       at += SMALL;
       continue;
     }
@@ -170,7 +178,7 @@ function eachSpan(header, body, at, onSpan) {
       if (head === END_OF_PAGE) break;
       const first = head & 0xffff, len = head >>> 16;
       if (len === 0 || first + len > WORDS || at + len * 4 > body.length) throw new ImageError("invalid_image", "malformed page in the session image");
-      onSpan?.(page + first, at >>> 2, len);
+      if (heap) for (let i = 0, to = page + first, from = at >>> 2; i < len; i++) heap[to + i] ^= words[from + i];
       at += len * 4;
     }
   }
@@ -364,7 +372,7 @@ export function parseImage(iso, bytes) {
   if (body.byteOffset % 4) body = Buffer.from(Uint8Array.prototype.slice.call(body));
   // Every page and file checked here (and where the files start), so that a
   // malformed image is refused before the worker is reset.
-  const filesAt = eachSpan(header, body, header.pages * 4, null);
+  const filesAt = walkSpans(header, body, header.pages * 4, null);
   checkWritableFs(header.files, body.length - filesAt);
   return { header, body, filesAt };
 }
@@ -378,11 +386,7 @@ export function applyImage(iso, image) {
   if (memory.buffer.byteLength < header.heap && !control.resizeHeap(header.heap)) {
     throw new ImageError("invalid_image", "cannot grow the heap to the session's size");
   }
-  const heap = new Uint32Array(memory.buffer);
-  const words = new Uint32Array(body.buffer, body.byteOffset, body.length >>> 2);
-  eachSpan(header, body, header.pages * 4, (to, from, n) => {
-    for (let i = 0; i < n; i++) heap[to + i] ^= words[from + i];
-  });
+  walkSpans(header, body, header.pages * 4, new Uint32Array(memory.buffer));
   control.exports.__stack_pointer.value = header.sp;
   for (const [s, e] of header.slots) if (M.__hiwire_set(s, decodeValue(e, iso.slots)) < 0) throw new ImageError("invalid_image", `cannot set reference slot ${s}`);
   header.dedup.forEach((entries, i) => {
