@@ -94,11 +94,13 @@ def throughput(url, make_body, conns):
     return sum(done) / SECONDS
 
 
-def resumes(c):
+def resumes(url):
     """The server's session jobs so far by how the worker got the state:
     (image applied, state resident)."""
-    c.c.request("GET", "/metrics")
-    text = c.c.getresponse().read().decode()
+    c = Client(url).c  # a new connection: a kept one may have timed out
+    c.request("GET", "/metrics")
+    text = c.getresponse().read().decode()
+    c.close()
     got = dict(re.findall(r'^scopebox_session_resumes_total\{how="(\w+)"\} (\d+)$', text, re.M))
     return int(got.get("image", 0)), int(got.get("resident", 0))
 
@@ -145,17 +147,17 @@ def main():
         turn = [c.req("POST", "/v1/sessions", {})[1]["id"] for _ in range(3)]
         for x in turn:
             c.req("POST", f"/v1/sessions/{x}/run", {"code": REFERENCE})
-        before = resumes(c)
+        before = resumes(s.url)
         resumed = timed(lambda: c.req("POST", f"/v1/sessions/{turn.append(turn.pop(0)) or turn[0]}/run",
                                       {"code": "v1 += 1"}), N // 2)
-        applied = resumes(c)[0] - before[0]
+        applied = resumes(s.url)[0] - before[0]
         rows.append(("run of the reference session resumed from its image",
                      f"{p50(resumed):.2f} ms p50 ({applied} of {N // 2} applied an image)"))
         # 16 connections over 16 sessions vs 16 stateless.
         ids = [c.req("POST", "/v1/sessions", {"scope": {"n": 0}})[1]["id"] for _ in range(16)]
-        before = resumes(c)
+        before = resumes(s.url)
         sess_rps = throughput(s.url, lambda i: (f"/v1/sessions/{ids[i]}/run", {"code": "n += 1"}), 16)
-        applied, resident = (x - y for x, y in zip(resumes(c), before))
+        applied, resident = (x - y for x, y in zip(resumes(s.url), before))
         state_rps = throughput(s.url, lambda i: ("/v1/run", {"code": "n = 1"}), 16)
         rows.append(("16 connections over 16 sessions", f"{sess_rps:.0f} req/s ({applied} runs applied "
                      f"an image, {resident} found their state resident)"))
