@@ -30,7 +30,7 @@ version=$("$cf" --version | sed -n 's/.*clang-format version \([0-9]*\)\..*/\1/p
 # {style file} {files...} pairs, one group per line.
 groups=(
   "wasm/dynscope/.clang-format $(echo wasm/dynscope/src/*.[ch])"
-  "server/.clang-format $(echo server/*.[ch]) $(find tests -name '*.[ch]' -not -path '*/corpus/*' | sort | tr '\n' ' ')"
+  "server/.clang-format $(echo server/*.[ch]) $(echo wasm/dirty/*.c) $(find tests -name '*.[ch]' -not -path '*/corpus/*' | sort | tr '\n' ' ')"
 )
 
 fix=0

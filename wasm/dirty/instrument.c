@@ -56,12 +56,17 @@ static void die(const char *what) {
     exit(1);
 }
 
-static BinaryenExpressionRef i32c(int32_t v) { return BinaryenConst(mod, BinaryenLiteralInt32(v)); }
-static BinaryenExpressionRef base(void) { return BinaryenGlobalGet(mod, BASE, BinaryenTypeInt32()); }
+static BinaryenExpressionRef i32c(int32_t v) {
+    return BinaryenConst(mod, BinaryenLiteralInt32(v));
+}
+static BinaryenExpressionRef base(void) {
+    return BinaryenGlobalGet(mod, BASE, BinaryenTypeInt32());
+}
 
 /* (i32.store8 (base + ((addr + offset) >> 12)) 1) */
 static BinaryenExpressionRef mark_one(BinaryenExpressionRef addr, uint32_t offset) {
-    if (offset) addr = BinaryenBinary(mod, BinaryenAddInt32(), addr, i32c((int32_t)offset));
+    if (offset)
+        addr = BinaryenBinary(mod, BinaryenAddInt32(), addr, i32c((int32_t)offset));
     BinaryenExpressionRef page = BinaryenBinary(mod, BinaryenShrUInt32(), addr, i32c(12));
     BinaryenExpressionRef at = BinaryenBinary(mod, BinaryenAddInt32(), base(), page);
     return BinaryenStore(mod, 1, 0, 1, at, i32c(1), BinaryenTypeInt32());
@@ -74,16 +79,19 @@ static BinaryenExpressionRef mark_one(BinaryenExpressionRef addr, uint32_t offse
 static BinaryenExpressionRef mark(BinaryenExpressionRef addr, uint32_t offset, uint32_t bytes) {
     BinaryenExpressionRef st = mark_one(addr, offset);
     if (bytes > 1) {
-        BinaryenExpressionRef both[2] = {st, mark_one(BinaryenExpressionCopy(addr, mod), offset + bytes - 1)};
+        BinaryenExpressionRef both[2] = {
+            st, mark_one(BinaryenExpressionCopy(addr, mod), offset + bytes - 1)};
         st = BinaryenBlock(mod, NULL, both, 2, BinaryenTypeNone());
     }
     return BinaryenIf(mod, base(), st, NULL);
 }
 
-static BinaryenExpressionRef marked_ptr(BinaryenExpressionRef ptr, uint32_t offset, uint32_t bytes) {
+static BinaryenExpressionRef marked_ptr(BinaryenExpressionRef ptr, uint32_t offset,
+                                        uint32_t bytes) {
     BinaryenExpressionId id = BinaryenExpressionGetId(ptr);
     if (BinaryenExpressionGetType(ptr) != BinaryenTypeInt32()) {
-        if (BinaryenExpressionGetType(ptr) == BinaryenTypeUnreachable()) return ptr; /* never writes */
+        if (BinaryenExpressionGetType(ptr) == BinaryenTypeUnreachable())
+            return ptr; /* never writes */
         die("a memory address that is not i32 (memory64 is not supported)");
     }
     BinaryenExpressionRef kids[3];
@@ -102,19 +110,22 @@ static BinaryenExpressionRef marked_ptr(BinaryenExpressionRef ptr, uint32_t offs
  * returns e or what replaces it. */
 static BinaryenExpressionRef visit(BinaryenExpressionRef e);
 
-#define KID(get, set) \
-    do { \
-        BinaryenExpressionRef c_ = get(e); \
-        if (c_) set(e, visit(c_)); \
+#define KID(get, set)                                                                              \
+    do {                                                                                           \
+        BinaryenExpressionRef c_ = get(e);                                                         \
+        if (c_)                                                                                    \
+            set(e, visit(c_));                                                                     \
     } while (0)
-#define KIDS(num, getat, setat) \
-    do { \
-        BinaryenIndex n_ = num(e); \
-        for (BinaryenIndex i_ = 0; i_ < n_; i_++) setat(e, i_, visit(getat(e, i_))); \
+#define KIDS(num, getat, setat)                                                                    \
+    do {                                                                                           \
+        BinaryenIndex n_ = num(e);                                                                 \
+        for (BinaryenIndex i_ = 0; i_ < n_; i_++)                                                  \
+            setat(e, i_, visit(getat(e, i_)));                                                     \
     } while (0)
 
 static BinaryenExpressionRef visit(BinaryenExpressionRef e) {
-    if (!e) return e;
+    if (!e)
+        return e;
     BinaryenExpressionId id = BinaryenExpressionGetId(e);
     if (id == BinaryenBlockId()) {
         KIDS(BinaryenBlockGetNumChildren, BinaryenBlockGetChildAt, BinaryenBlockSetChildAt);
@@ -133,7 +144,8 @@ static BinaryenExpressionRef visit(BinaryenExpressionRef e) {
     } else if (id == BinaryenCallId()) {
         KIDS(BinaryenCallGetNumOperands, BinaryenCallGetOperandAt, BinaryenCallSetOperandAt);
     } else if (id == BinaryenCallIndirectId()) {
-        KIDS(BinaryenCallIndirectGetNumOperands, BinaryenCallIndirectGetOperandAt, BinaryenCallIndirectSetOperandAt);
+        KIDS(BinaryenCallIndirectGetNumOperands, BinaryenCallIndirectGetOperandAt,
+             BinaryenCallIndirectSetOperandAt);
         KID(BinaryenCallIndirectGetTarget, BinaryenCallIndirectSetTarget);
     } else if (id == BinaryenLocalSetId()) {
         KID(BinaryenLocalSetGetValue, BinaryenLocalSetSetValue);
@@ -144,19 +156,25 @@ static BinaryenExpressionRef visit(BinaryenExpressionRef e) {
     } else if (id == BinaryenStoreId()) {
         KID(BinaryenStoreGetPtr, BinaryenStoreSetPtr);
         KID(BinaryenStoreGetValue, BinaryenStoreSetValue);
-        if (BinaryenStoreGetBytes(e) > 16) die("a store wider than 16 bytes");
-        BinaryenStoreSetPtr(e, marked_ptr(BinaryenStoreGetPtr(e), BinaryenStoreGetOffset(e), BinaryenStoreGetBytes(e)));
+        if (BinaryenStoreGetBytes(e) > 16)
+            die("a store wider than 16 bytes");
+        BinaryenStoreSetPtr(e, marked_ptr(BinaryenStoreGetPtr(e), BinaryenStoreGetOffset(e),
+                                          BinaryenStoreGetBytes(e)));
         n_stores++;
     } else if (id == BinaryenAtomicRMWId()) {
         KID(BinaryenAtomicRMWGetPtr, BinaryenAtomicRMWSetPtr);
         KID(BinaryenAtomicRMWGetValue, BinaryenAtomicRMWSetValue);
-        BinaryenAtomicRMWSetPtr(e, marked_ptr(BinaryenAtomicRMWGetPtr(e), BinaryenAtomicRMWGetOffset(e), BinaryenAtomicRMWGetBytes(e)));
+        BinaryenAtomicRMWSetPtr(e, marked_ptr(BinaryenAtomicRMWGetPtr(e),
+                                              BinaryenAtomicRMWGetOffset(e),
+                                              BinaryenAtomicRMWGetBytes(e)));
         n_rmw++;
     } else if (id == BinaryenAtomicCmpxchgId()) {
         KID(BinaryenAtomicCmpxchgGetPtr, BinaryenAtomicCmpxchgSetPtr);
         KID(BinaryenAtomicCmpxchgGetExpected, BinaryenAtomicCmpxchgSetExpected);
         KID(BinaryenAtomicCmpxchgGetReplacement, BinaryenAtomicCmpxchgSetReplacement);
-        BinaryenAtomicCmpxchgSetPtr(e, marked_ptr(BinaryenAtomicCmpxchgGetPtr(e), BinaryenAtomicCmpxchgGetOffset(e), BinaryenAtomicCmpxchgGetBytes(e)));
+        BinaryenAtomicCmpxchgSetPtr(e, marked_ptr(BinaryenAtomicCmpxchgGetPtr(e),
+                                                  BinaryenAtomicCmpxchgGetOffset(e),
+                                                  BinaryenAtomicCmpxchgGetBytes(e)));
         n_rmw++;
     } else if (id == BinaryenAtomicWaitId()) {
         KID(BinaryenAtomicWaitGetPtr, BinaryenAtomicWaitSetPtr);
@@ -215,13 +233,15 @@ static BinaryenExpressionRef visit(BinaryenExpressionRef e) {
     } else if (id == BinaryenThrowId()) {
         KIDS(BinaryenThrowGetNumOperands, BinaryenThrowGetOperandAt, BinaryenThrowSetOperandAt);
     } else if (id == BinaryenTupleMakeId()) {
-        KIDS(BinaryenTupleMakeGetNumOperands, BinaryenTupleMakeGetOperandAt, BinaryenTupleMakeSetOperandAt);
+        KIDS(BinaryenTupleMakeGetNumOperands, BinaryenTupleMakeGetOperandAt,
+             BinaryenTupleMakeSetOperandAt);
     } else if (id == BinaryenTupleExtractId()) {
         KID(BinaryenTupleExtractGetTuple, BinaryenTupleExtractSetTuple);
     } else if (id == BinaryenNopId() || id == BinaryenLocalGetId() || id == BinaryenGlobalGetId() ||
-               id == BinaryenConstId() || id == BinaryenMemorySizeId() || id == BinaryenUnreachableId() ||
-               id == BinaryenAtomicFenceId() || id == BinaryenPopId() || id == BinaryenRefNullId() ||
-               id == BinaryenRefFuncId() || id == BinaryenTableSizeId() || id == BinaryenRethrowId() ||
+               id == BinaryenConstId() || id == BinaryenMemorySizeId() ||
+               id == BinaryenUnreachableId() || id == BinaryenAtomicFenceId() ||
+               id == BinaryenPopId() || id == BinaryenRefNullId() || id == BinaryenRefFuncId() ||
+               id == BinaryenTableSizeId() || id == BinaryenRethrowId() ||
                id == BinaryenDataDropId()) {
         /* no children, no write */
     } else if (id == BinaryenMemoryInitId()) {
@@ -244,35 +264,45 @@ static void add_helpers(void) {
     BinaryenExpressionRef last = BinaryenLocalSet(
         mod, 3,
         BinaryenBinary(mod, BinaryenShrUInt32(),
-                       BinaryenBinary(mod, BinaryenSubInt32(), BinaryenBinary(mod, BinaryenAddInt32(), L(0), L(1)), i32c(1)),
+                       BinaryenBinary(mod, BinaryenSubInt32(),
+                                      BinaryenBinary(mod, BinaryenAddInt32(), L(0), L(1)), i32c(1)),
                        i32c(12)));
-    BinaryenExpressionRef first = BinaryenLocalSet(mod, 2, BinaryenBinary(mod, BinaryenShrUInt32(), L(0), i32c(12)));
+    BinaryenExpressionRef first =
+        BinaryenLocalSet(mod, 2, BinaryenBinary(mod, BinaryenShrUInt32(), L(0), i32c(12)));
     BinaryenExpressionRef body[3] = {
-        BinaryenStore(mod, 1, 0, 1, BinaryenBinary(mod, BinaryenAddInt32(), base(), L(2)), i32c(1), i32),
+        BinaryenStore(mod, 1, 0, 1, BinaryenBinary(mod, BinaryenAddInt32(), base(), L(2)), i32c(1),
+                      i32),
         BinaryenLocalSet(mod, 2, BinaryenBinary(mod, BinaryenAddInt32(), L(2), i32c(1))),
         BinaryenBreak(mod, "next", BinaryenBinary(mod, BinaryenLeUInt32(), L(2), L(3)), NULL),
     };
-    BinaryenExpressionRef loop = BinaryenLoop(mod, "next", BinaryenBlock(mod, NULL, body, 3, BinaryenTypeNone()));
-    BinaryenExpressionRef guarded[3] = {first, last, BinaryenIf(mod, BinaryenBinary(mod, BinaryenLeUInt32(), L(2), L(3)), loop, NULL)};
-    BinaryenExpressionRef cond = BinaryenBinary(mod, BinaryenAndInt32(), BinaryenBinary(mod, BinaryenNeInt32(), base(), i32c(0)),
-                                                BinaryenBinary(mod, BinaryenNeInt32(), L(1), i32c(0)));
-    BinaryenAddFunction(mod, RANGE, BinaryenTypeCreate(p2, 2), BinaryenTypeNone(), vars, 2,
-                        BinaryenIf(mod, cond, BinaryenBlock(mod, NULL, guarded, 3, BinaryenTypeNone()), NULL));
+    BinaryenExpressionRef loop =
+        BinaryenLoop(mod, "next", BinaryenBlock(mod, NULL, body, 3, BinaryenTypeNone()));
+    BinaryenExpressionRef guarded[3] = {
+        first, last,
+        BinaryenIf(mod, BinaryenBinary(mod, BinaryenLeUInt32(), L(2), L(3)), loop, NULL)};
+    BinaryenExpressionRef cond = BinaryenBinary(
+        mod, BinaryenAndInt32(), BinaryenBinary(mod, BinaryenNeInt32(), base(), i32c(0)),
+        BinaryenBinary(mod, BinaryenNeInt32(), L(1), i32c(0)));
+    BinaryenAddFunction(
+        mod, RANGE, BinaryenTypeCreate(p2, 2), BinaryenTypeNone(), vars, 2,
+        BinaryenIf(mod, cond, BinaryenBlock(mod, NULL, guarded, 3, BinaryenTypeNone()), NULL));
     for (int fill = 0; fill < 2; fill++) {
         BinaryenExpressionRef args[2] = {L(0), L(2)};
         BinaryenExpressionRef steps[2] = {
             BinaryenCall(mod, RANGE, args, 2, BinaryenTypeNone()),
-            fill ? BinaryenMemoryFill(mod, L(0), L(1), L(2)) : BinaryenMemoryCopy(mod, L(0), L(1), L(2)),
+            fill ? BinaryenMemoryFill(mod, L(0), L(1), L(2))
+                 : BinaryenMemoryCopy(mod, L(0), L(1), L(2)),
         };
-        BinaryenAddFunction(mod, fill ? FILL : COPY, BinaryenTypeCreate(p3, 3), BinaryenTypeNone(), NULL, 0,
-                            BinaryenBlock(mod, NULL, steps, 2, BinaryenTypeNone()));
+        BinaryenAddFunction(mod, fill ? FILL : COPY, BinaryenTypeCreate(p3, 3), BinaryenTypeNone(),
+                            NULL, 0, BinaryenBlock(mod, NULL, steps, 2, BinaryenTypeNone()));
     }
 #undef L
 }
 
 static char *slurp(const char *path, size_t *len) {
     FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
+    if (!f)
+        return NULL;
     fseek(f, 0, SEEK_END);
     long n = ftell(f);
     fseek(f, 0, SEEK_SET);
@@ -293,7 +323,8 @@ static void *walk_all(void *arg) {
     for (BinaryenIndex i = 0; i < n; i++) {
         BinaryenFunctionRef f = BinaryenGetFunctionByIndex(mod, i);
         BinaryenExpressionRef body = BinaryenFunctionGetBody(f);
-        if (!body) continue; /* an import */
+        if (!body)
+            continue; /* an import */
         fname = BinaryenFunctionGetName(f);
         BinaryenFunctionSetBody(f, visit(body));
     }
@@ -318,7 +349,8 @@ int main(int argc, char **argv) {
     mod = BinaryenModuleRead(bytes, len);
     free(bytes);
     BinaryenModuleSetFeatures(mod, BinaryenFeatureAll());
-    if (BinaryenGetGlobal(mod, BASE)) die("module is already instrumented");
+    if (BinaryenGetGlobal(mod, BASE))
+        die("module is already instrumented");
 
     /* Existing functions first: the helpers added below must not be walked
      * (their own stores are the marks). */
@@ -326,7 +358,8 @@ int main(int argc, char **argv) {
     pthread_t th;
     pthread_attr_init(&attr);
     pthread_attr_setstacksize(&attr, (size_t)1 << 30); /* deep expression trees */
-    if (pthread_create(&th, &attr, walk_all, NULL) || pthread_join(th, NULL)) die("cannot start the walk");
+    if (pthread_create(&th, &attr, walk_all, NULL) || pthread_join(th, NULL))
+        die("cannot start the walk");
 
     if (side) {
         BinaryenAddGlobalImport(mod, BASE, "env", BASE, BinaryenTypeInt32(), 1);
@@ -336,7 +369,8 @@ int main(int argc, char **argv) {
     }
     BinaryenAddGlobal(mod, SCRATCH, BinaryenTypeInt32(), 1, i32c(0));
     add_helpers();
-    if (!BinaryenModuleValidate(mod)) die("the instrumented module does not validate");
+    if (!BinaryenModuleValidate(mod))
+        die("the instrumented module does not validate");
 
     BinaryenModuleAllocateAndWriteResult r = BinaryenModuleAllocateAndWrite(mod, NULL);
     FILE *f = fopen(out, "wb");
@@ -344,8 +378,10 @@ int main(int argc, char **argv) {
         perror(out);
         return 1;
     }
-    fprintf(stderr, "instrument: %s: %ld stores, %ld atomic read-modify-writes, %ld bulk operations marked\n", out, n_stores,
-            n_rmw, n_bulk);
+    fprintf(
+        stderr,
+        "instrument: %s: %ld stores, %ld atomic read-modify-writes, %ld bulk operations marked\n",
+        out, n_stores, n_rmw, n_bulk);
     free(r.binary);
     BinaryenModuleDispose(mod);
     return 0;
