@@ -69,6 +69,10 @@ struct http {
     struct conn *conns;
     struct keystore *keys;      /* NULL: no keys, every route open */
     struct crashlimit *crashes; /* NULL: no crash limit */
+    /* The answer to a run refused for a full queue, built once: in a flood
+     * most answers are this one, and it costs no JSON and no allocation. */
+    struct MHD_Response *busy;
+    size_t busy_len;
 };
 
 _Static_assert(sizeof((struct job *)0)->owner == KEY_NAME_MAX + 1,
@@ -84,7 +88,8 @@ enum route {
     ROUTE_METRICS,
     ROUTE_STATIC,
     ROUTE_CANCEL,
-    ROUTE_REFUSE
+    ROUTE_REFUSE,
+    ROUTE_BUSY /* a run refused from its headers: the queue is full */
 };
 
 /* Per request, from the first access-handler call to the completion
@@ -324,6 +329,38 @@ static enum MHD_Result respond_refusal(struct exchange *ex) {
     return respond_error(ex, &ex->refusal, ex->allow ? MHD_HTTP_HEADER_ALLOW : NULL, ex->allow);
 }
 
+static enum MHD_Result respond_busy(struct exchange *ex) {
+    ex->status = MHD_HTTP_SERVICE_UNAVAILABLE;
+    ex->bytes = ex->http->busy_len;
+    return MHD_queue_response(ex->conn, MHD_HTTP_SERVICE_UNAVAILABLE, ex->http->busy);
+}
+
+/* Exactly what respond_error would send for the refusal pool_submit makes
+ * (Retry-After included), so that where a run is refused does not show. */
+static struct MHD_Response *busy_response_new(const struct config *cfg, size_t *len) {
+    struct api_error err;
+    char msg[sizeof err.message];
+    json_t *obj;
+    char *body;
+    struct MHD_Response *r;
+
+    pool_queue_full_message(cfg, msg, sizeof msg);
+    api_error_of(&err, API_QUEUE_FULL, "%s", msg);
+    obj = api_error_json(&err);
+    body = dump_line(obj, len);
+    json_decref(obj);
+    if (body == NULL)
+        return NULL;
+    r = MHD_create_response_from_buffer(*len, body, MHD_RESPMEM_MUST_FREE);
+    if (r == NULL) {
+        free(body);
+        return NULL;
+    }
+    response_headers(r, "application/json", NULL);
+    MHD_add_response_header(r, "Retry-After", "1");
+    return r;
+}
+
 static unsigned long long drain_limit(const struct exchange *ex) {
     unsigned long long twice = 2ULL * ex->http->cfg->max_body_bytes;
     return twice > DRAIN_LIMIT ? twice : DRAIN_LIMIT;
@@ -468,6 +505,8 @@ static enum MHD_Result answer_now(struct exchange *ex, const char *url) {
         return cancel(ex);
     case ROUTE_REFUSE:
         return respond_refusal(ex);
+    case ROUTE_BUSY:
+        return respond_busy(ex);
     case ROUTE_BODY:
         break;
     }
@@ -716,6 +755,13 @@ static enum MHD_Result begin(struct exchange *ex, const char *url) {
     }
     if (ex->http->keys != NULL && !ex->public_route)
         authorize(ex);
+    /* A full queue refuses a stateless run whatever its body says, so the
+     * body is dropped unread (unparsed, never buffered) as for any refusal,
+     * and a client that waits on Expect: 100-continue never sends it. MCP's
+     * tool calls get their JSON-RPC errors from the usual path. */
+    if (ex->route == ROUTE_BODY && ex->req_kind == REQ_RUN && !ex->is_mcp &&
+        pool_queue_full(ex->http->pool))
+        ex->route = ROUTE_BUSY;
     if (ex->route != ROUTE_BODY && has_body(ex) &&
         (expects_continue(ex) || declared_length(ex) > drain_limit(ex)))
         return answer_now(ex, url);
@@ -1004,6 +1050,10 @@ static enum MHD_Result submit(struct exchange *ex, const struct run_request *req
         ticket_undo(t);
         if (ex->mcp != NULL) /* a tool's failure, as the pool's own answers */
             return mcp_answered_new(ex, mcp_call_reply(ex->mcp, NULL, &err, false, 0, 0));
+        if (err.id == API_QUEUE_FULL) { /* filled since begin() looked: the same refusal */
+            ex->run_id[0] = '\0';
+            return respond_busy(ex);
+        }
         return respond_error(ex, &err, NULL, NULL);
     }
     ex->job = job;
@@ -1407,6 +1457,14 @@ struct http *http_start(const struct config *cfg, struct pool *pool, struct keys
         return NULL;
     }
     freeaddrinfo(ai);
+    h->busy = busy_response_new(cfg, &h->busy_len);
+    if (h->busy == NULL) {
+        snprintf(err, err_len, "out of memory");
+        pthread_mutex_destroy(&h->conns_lock);
+        crashlimit_free(h->crashes);
+        free(h);
+        return NULL;
+    }
 
     h->daemon = MHD_start_daemon(
         MHD_USE_AUTO_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG |
@@ -1424,6 +1482,7 @@ struct http *http_start(const struct config *cfg, struct pool *pool, struct keys
     if (h->daemon == NULL) {
         snprintf(err, err_len, "cannot listen on %s port %u (in use, or bad address?)", cfg->host,
                  cfg->port);
+        MHD_destroy_response(h->busy);
         pthread_mutex_destroy(&h->conns_lock);
         crashlimit_free(h->crashes);
         free(h);
@@ -1469,6 +1528,7 @@ void http_stop(struct http *h) {
     /* Not closed by libmicrohttpd once handed out by quiesce. */
     if (h->quiesced_fd != MHD_INVALID_SOCKET)
         close(h->quiesced_fd);
+    MHD_destroy_response(h->busy);
     pthread_mutex_destroy(&h->conns_lock);
     crashlimit_free(h->crashes);
     free(h);

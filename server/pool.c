@@ -66,6 +66,24 @@ static bool take_import(struct job *job, const struct run_request *req, struct a
     return true;
 }
 
+/* Idle workers take jobs straight off the queue: the bound is on jobs that
+ * would have to wait. Under the pool lock. */
+static bool queue_full_locked(const struct pool *p) {
+    return p->queue.n >= (int)p->cfg->queue_size + p->ready;
+}
+
+bool pool_queue_full(struct pool *p) {
+    bool full;
+    pthread_mutex_lock(&p->lock);
+    full = !p->stopping && queue_full_locked(p);
+    pthread_mutex_unlock(&p->lock);
+    return full;
+}
+
+void pool_queue_full_message(const struct config *cfg, char *buf, size_t len) {
+    snprintf(buf, len, "all workers are busy and the queue (%u runs) is full", cfg->queue_size);
+}
+
 bool pool_submit(struct pool *p, struct job *job, enum job_kind kind, const char *session,
                  const struct run_request *req, struct api_error *err) {
     char why[160];
@@ -140,13 +158,10 @@ bool pool_submit(struct pool *p, struct job *job, enum job_kind kind, const char
         wake(p);
         return true;
     }
-    /* Idle workers take jobs straight off the queue: the bound is on jobs
-     * that would have to wait. */
-    if (p->queue.n >= (int)p->cfg->queue_size + p->ready) {
-        int queued = p->queue.n;
+    if (queue_full_locked(p)) {
         pthread_mutex_unlock(&p->lock);
-        api_error_of(err, API_QUEUE_FULL,
-                     "all workers are busy and %d requests are already waiting", queued);
+        pool_queue_full_message(p->cfg, why, sizeof why);
+        api_error_of(err, API_QUEUE_FULL, "%s", why);
         goto fail;
     }
     queue_push(&p->queue, job_ref(job)); /* the pool's, dropped in job_complete */
