@@ -1074,22 +1074,28 @@ static enum MHD_Result run(struct exchange *ex) {
         return respond_error(ex, &err, NULL, NULL);
     }
     ok = request_parse(ex->req_kind, ex->body ? ex->body : "", ex->len, &req, &err);
-    free(ex->body);
-    ex->body = NULL;
-    ex->len = ex->cap = 0;
-    if (!ok)
+    if (!ok) {
+        free(ex->body);
+        ex->body = NULL;
+        ex->len = ex->cap = 0;
         return respond_error(ex, &err, NULL, NULL);
+    }
+    /* Kept until submitted: the worker frame is spliced from these bytes. */
+    req.body = ex->body;
+    req.body_len = ex->len;
     /* The same rule as the pool's (pool.c job_timeout), said in the answer. */
     ex->limit_ms = req.timeout_ms ? req.timeout_ms : ex->http->cfg->timeout_ms;
     ex->capped = ex->limit_ms > ex->http->cfg->max_timeout_ms;
     if (ex->capped)
         ex->limit_ms = ex->http->cfg->max_timeout_ms;
-    if (wants_events(ex) && (ex->sse = sse_new(ex->conn, sse_finish, ex)) == NULL) {
-        request_free(&req);
-        return MHD_NO;
-    }
-    ret = submit(ex, &req);
+    if (wants_events(ex) && (ex->sse = sse_new(ex->conn, sse_finish, ex)) == NULL)
+        ret = MHD_NO;
+    else
+        ret = submit(ex, &req);
     request_free(&req);
+    free(ex->body);
+    ex->body = NULL;
+    ex->len = ex->cap = 0;
     return ret;
 }
 

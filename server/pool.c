@@ -27,14 +27,18 @@ static void wake(struct pool *p) {
 /* The worker message for a job (PROTOCOL.md, "Messages"); NULL for the
  * session jobs no worker sees. Session messages get their `image` (or
  * `persist`) when a worker is picked (session_job_frame). */
+static struct wire_run run_of(const struct job *job, const struct run_request *req) {
+    /* memory_mb only when asked: otherwise the worker's own cap is the
+     * whole limit. */
+    return (struct wire_run){job->id, job->timeout_ms, job->output_cap,
+                             req->memory_mb > 0 ? job->memory_mb : 0, job->stream};
+}
+
 static json_t *job_message_new(const struct job *job, const struct run_request *req) {
     switch (job->kind) {
     case JOB_RUN:
     case JOB_SESSION_RUN: {
-        /* memory_mb only when asked: otherwise the worker's own cap is the
-         * whole limit. */
-        struct wire_run run = {job->id, job->timeout_ms, job->output_cap,
-                               req->memory_mb > 0 ? job->memory_mb : 0, job->stream};
+        struct wire_run run = run_of(job, req);
         return wire_run_new(req, &run);
     }
     case JOB_SESSION_CREATE:
@@ -87,7 +91,7 @@ void pool_queue_full_message(const struct config *cfg, char *buf, size_t len) {
 bool pool_submit(struct pool *p, struct job *job, enum job_kind kind, const char *session,
                  const struct run_request *req, struct api_error *err) {
     char why[160];
-    bool ok;
+    bool ok, spliced = false;
 
     ASSERT_NOT_DISPATCHER(); /* jobs come from HTTP threads, never from the loop */
 
@@ -116,15 +120,21 @@ bool pool_submit(struct pool *p, struct job *job, enum job_kind kind, const char
     }
     if (kind == JOB_SESSION_CREATE && !take_import(job, req, err))
         return false;
-    if (kind == JOB_RUN || kind == JOB_SESSION_RUN || kind == JOB_SESSION_CREATE ||
-        kind == JOB_SESSION_GET) {
+    if (kind == JOB_RUN) {
+        /* The client's bytes spliced into the frame: a large scope is not
+         * dumped a second time (the message below is the fallback). */
+        struct wire_run run = run_of(job, req);
+        spliced = wire_run_frame(req, &run, &job->frame, &job->frame_len);
+    }
+    if (!spliced && (kind == JOB_RUN || kind == JOB_SESSION_RUN || kind == JOB_SESSION_CREATE ||
+                     kind == JOB_SESSION_GET)) {
         job->msg = job_message_new(job, req);
         if (job->msg == NULL) {
             api_error_of(err, API_INTERNAL, "cannot build the worker message");
             return false;
         }
     }
-    if (kind == JOB_RUN) {
+    if (kind == JOB_RUN && !spliced) {
         ok = frame_encode(job->msg, &job->frame, &job->frame_len, why, sizeof why);
         json_decref(job->msg);
         job->msg = NULL;

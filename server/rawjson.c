@@ -91,6 +91,19 @@ bool rawjson_key_is(const struct rawjson_member *m, const char *name) {
     return strlen(name) == m->key_len && memcmp(m->key, name, m->key_len) == 0;
 }
 
+void rawjson_buf_reserve(struct rawjson_buf *b, size_t n) {
+    char *p;
+    if (b->failed || b->len + n + 1 <= b->cap)
+        return;
+    p = realloc(b->data, b->len + n + 1);
+    if (p == NULL) {
+        b->failed = true;
+        return;
+    }
+    b->data = p;
+    b->cap = b->len + n + 1;
+}
+
 void rawjson_buf_add(struct rawjson_buf *b, const char *bytes, size_t n) {
     if (b->failed)
         return;

@@ -41,6 +41,8 @@ struct rawjson_buf {
 };
 
 void rawjson_buf_add(struct rawjson_buf *b, const char *bytes, size_t n);
+/* Room for n more bytes at once (a large answer grows in one step). */
+void rawjson_buf_reserve(struct rawjson_buf *b, size_t n);
 void rawjson_buf_str(struct rawjson_buf *b, const char *s);
 void rawjson_buf_printf(struct rawjson_buf *b, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));

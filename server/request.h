@@ -68,6 +68,12 @@ struct run_request {
     unsigned memory_mb;       /* 0: the server's cap (--worker-heap-mb) */
     long long output_cap;     /* -1: the server's cap (--output-cap-bytes) */
     enum run_mode mode;
+    /* The body's bytes, when the caller keeps them until pool_submit
+     * returns (http.c; request_parse does not set it): a stateless run's
+     * worker frame is then spliced from them (wire_run_frame) instead of
+     * being dumped from `root` again. NULL: dumped. */
+    const char *body;
+    size_t body_len;
 };
 
 /* Parses and validates a request body of the given kind. On success fills

@@ -1,9 +1,12 @@
 #include "wire.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "frame.h"
 #include "log.h"
+#include "rawjson.h"
 
 #define N_OF(a) (sizeof(a) / sizeof(a)[0])
 
@@ -42,6 +45,94 @@ json_t *wire_run_new(const struct run_request *req, const struct wire_run *run) 
     if (msg != NULL && run->stream)
         json_object_set_new(msg, "stream", json_true());
     return msg;
+}
+
+/* The body's members the worker gets as they are; the others (limits, ids)
+ * it gets from the host. */
+enum { RAW_CODE, RAW_SCOPE, RAW_DYNAMIC, RAW_RETURN, RAW_STDIN, RAW_FILES, RAW_COLLECT, N_RAW };
+static const char *const raw_names[N_RAW] = {"code",  "scope", "dynamic", "return",
+                                             "stdin", "files", "collect"};
+
+struct raw_pick {
+    struct rawjson_member m[N_RAW];
+    bool have[N_RAW];
+    bool escaped;
+};
+
+static bool pick_raw(void *arg, const struct rawjson_member *m) {
+    struct raw_pick *p = arg;
+    /* jansson decoded such a key; its raw bytes cannot be matched here. */
+    if (memchr(m->key, '\\', m->key_len) != NULL) {
+        p->escaped = true;
+        return false;
+    }
+    for (int i = 0; i < N_RAW; i++) {
+        if (rawjson_key_is(m, raw_names[i])) {
+            p->m[i] = *m;
+            p->have[i] = true;
+        }
+    }
+    return true;
+}
+
+static void add_raw(struct rawjson_buf *b, const struct raw_pick *p, int i, const char *dflt) {
+    rawjson_buf_add(b, ",\"", 2);
+    rawjson_buf_str(b, raw_names[i]);
+    rawjson_buf_add(b, "\":", 2);
+    if (p->have[i])
+        rawjson_buf_add(b, p->m[i].value, p->m[i].value_len);
+    else
+        rawjson_buf_str(b, dflt);
+}
+
+bool wire_run_frame(const struct run_request *req, const struct wire_run *run, uint8_t **out,
+                    size_t *out_len) {
+    struct raw_pick p = {0};
+    struct rawjson_buf b = {0};
+    size_t len, need = 256;
+    char *data;
+
+    *out = NULL;
+    /* The body passed request_parse, so its members are exactly the known
+     * fields, each once (no duplicates), and the scan sees them all. */
+    if (req->body == NULL || !rawjson_members(req->body, req->body_len, pick_raw, &p) ||
+        p.escaped || !p.have[RAW_CODE])
+        return false;
+    for (int i = 0; i < N_RAW; i++)
+        need += p.have[i] ? p.m[i].value_len + 16 : 0;
+    rawjson_buf_reserve(&b, need);
+    rawjson_buf_add(&b, "\0\0\0\0", FRAME_HEADER_SIZE);
+    rawjson_buf_printf(&b, "{\"type\":\"run\",\"id\":%llu", (unsigned long long)run->id);
+    add_raw(&b, &p, RAW_CODE, NULL);
+    rawjson_buf_printf(&b, ",\"mode\":\"%s\"", run_mode_name(req->mode));
+    add_raw(&b, &p, RAW_SCOPE, "{}");
+    add_raw(&b, &p, RAW_DYNAMIC, "{}");
+    add_raw(&b, &p, RAW_RETURN, "\"data\"");
+    rawjson_buf_printf(&b, ",\"timeout_ms\":%u,\"output_cap\":%u", run->timeout_ms,
+                       run->output_cap);
+    for (int i = RAW_STDIN; i <= RAW_COLLECT; i++)
+        if (p.have[i])
+            add_raw(&b, &p, i, NULL);
+    if (run->memory_mb > 0)
+        rawjson_buf_printf(&b, ",\"memory_mb\":%u", run->memory_mb);
+    if (run->stream)
+        rawjson_buf_str(&b, ",\"stream\":true");
+    rawjson_buf_add(&b, "}", 1);
+    data = rawjson_buf_take(&b, &len);
+    if (data == NULL)
+        return false;
+    len -= FRAME_HEADER_SIZE;
+    if (len > FRAME_MAX_PAYLOAD) {
+        free(data);
+        return false;
+    }
+    data[0] = (char)(len >> 24);
+    data[1] = (char)(len >> 16);
+    data[2] = (char)(len >> 8);
+    data[3] = (char)len;
+    *out = (uint8_t *)data;
+    *out_len = FRAME_HEADER_SIZE + len;
+    return true;
 }
 
 json_t *wire_inspect_new(uint64_t id, const json_t *scope, unsigned timeout_ms) {

@@ -32,6 +32,14 @@ struct wire_run {
  * fields as the client sent them (request.c checked them); absent ones stay
  * absent. */
 json_t *wire_run_new(const struct run_request *req, const struct wire_run *run);
+/* The same message for a stateless run, framed (frame.h), spliced from the
+ * client's body (req->body, which request_parse accepted): its values go to
+ * the worker as the client wrote them, with no second encoding of a large
+ * scope. False when it cannot be (no body, a top-level key written with
+ * escapes, out of memory, past the frame bounds): the caller then encodes
+ * wire_run_new's message, which says what is wrong, if anything. */
+bool wire_run_frame(const struct run_request *req, const struct wire_run *run, uint8_t **out,
+                    size_t *out_len);
 /* `inspect`: of `scope` (a session's creation; NULL: of the state the worker
  * is given, a GET). */
 json_t *wire_inspect_new(uint64_t id, const json_t *scope, unsigned timeout_ms);

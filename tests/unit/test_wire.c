@@ -56,6 +56,73 @@ static void test_run_message_carries_the_request_and_only_the_fields_sent(void) 
     request_free(&req);
 }
 
+/* The spliced frame of a stateless run (wire_run_frame) is the message
+ * wire_run_new builds, value for value, whatever the body's layout: escapes,
+ * spacing, defaults, the optional members. */
+static void check_frame_is_the_message(const char *body, const struct wire_run *run) {
+    struct run_request req;
+    struct api_error err;
+    uint8_t *frame = NULL;
+    size_t len = 0, n;
+    json_t *msg, *framed;
+
+    CHECK(request_parse(REQ_RUN, body, strlen(body), &req, &err));
+    req.body = body;
+    req.body_len = strlen(body);
+    msg = wire_run_new(&req, run);
+    CHECK(wire_run_frame(&req, run, &frame, &len));
+    if (frame == NULL) {
+        fprintf(stderr, "  not spliced: %s\n", body);
+        json_decref(msg);
+        request_free(&req);
+        return;
+    }
+    n = (size_t)frame[0] << 24 | (size_t)frame[1] << 16 | (size_t)frame[2] << 8 | frame[3];
+    CHECK(n + FRAME_HEADER_SIZE == len);
+    framed = json_loadb((const char *)frame + FRAME_HEADER_SIZE, n, JSON_ALLOW_NUL, NULL);
+    CHECK(framed != NULL && json_equal(framed, msg));
+    if (framed == NULL || !json_equal(framed, msg))
+        fprintf(stderr, "  differs: %.*s\n", (int)n, (const char *)frame + FRAME_HEADER_SIZE);
+    json_decref(framed);
+    json_decref(msg);
+    free(frame);
+    request_free(&req);
+}
+
+static void test_run_frame_is_spliced_from_the_body_as_the_message_would_be(void) {
+    struct wire_run plain = {7, 5000, 1024, 0, false}, asked = {8, 100, 3, 64, true};
+    static const char *const bodies[] = {
+        "{\"code\":\"x\"}",
+        "{\"code\":\"x*2\",\"mode\":\"eval\",\"scope\":{\"x\":21}}",
+        " {\n \"scope\" : { \"a\" : [1, 2.5, -0, 1e3, \"\\u00e9\\n\"] } ,\t\"code\" : \"a\" }\r\n",
+        "{\"code\":\"print(1)\",\"mode\":\"ex\\u0065c\",\"dynamic\":{\"d\":null},\"return\":[\"a\"]}",
+        "{\"code\":\"x\",\"return\":\"all\",\"stdin\":\"in\\u0000put\",\"files\":[{\"path\":\"a.txt\","
+        "\"text\":\"hi\"}],\"collect\":[\"*.txt\"],\"timeout_ms\":9,\"memory_mb\":64,"
+        "\"output_cap_bytes\":3,\"run_id\":\"r-1\"}",
+        "{\"code\":\"s = '\\\"}{,'\",\"scope\":{\"k\\\"}\":\"{[\"}}",
+    };
+    for (size_t i = 0; i < sizeof bodies / sizeof bodies[0]; i++) {
+        check_frame_is_the_message(bodies[i], &plain);
+        check_frame_is_the_message(bodies[i], &asked);
+    }
+}
+
+static void test_run_frame_is_not_spliced_when_a_key_is_escaped_or_no_body_is_kept(void) {
+    struct run_request req;
+    struct api_error err;
+    struct wire_run run = {7, 5000, 1024, 0, false};
+    const char *body = "{\"c\\u006fde\":\"x\",\"scope\":{}}";
+    uint8_t *frame = NULL;
+    size_t len = 0;
+
+    CHECK(request_parse(REQ_RUN, body, strlen(body), &req, &err));
+    CHECK(!wire_run_frame(&req, &run, &frame, &len) && frame == NULL); /* body not kept */
+    req.body = body;
+    req.body_len = strlen(body);
+    CHECK(!wire_run_frame(&req, &run, &frame, &len) && frame == NULL); /* jansson's key */
+    request_free(&req);
+}
+
 static void test_inspect_message_has_a_scope_only_for_a_creation(void) {
     json_t *scope = parse("{\"x\": 2}");
     json_t *msg = wire_inspect_new(3, scope, 100);
@@ -221,6 +288,8 @@ static void test_member_for_the_log(void) {
 
 int main(void) {
     test_run_message_carries_the_request_and_only_the_fields_sent();
+    test_run_frame_is_spliced_from_the_body_as_the_message_would_be();
+    test_run_frame_is_not_spliced_when_a_key_is_escaped_or_no_body_is_kept();
     test_inspect_message_has_a_scope_only_for_a_creation();
     test_cancel_frame_is_a_frame_naming_the_run();
     test_answers_need_the_id_of_the_job_in_flight();
