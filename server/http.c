@@ -1015,6 +1015,7 @@ static enum MHD_Result submit(struct exchange *ex, const struct run_request *req
     job->suspend = suspend_exchange;
     job->resume = resume_exchange;
     job->arg = ex;
+    job->raw_answer = ex->mcp == NULL; /* MCP builds its reply from the parsed answer */
     if (t != NULL) {
         job->on_done = job_done;
         job->done_arg = t;

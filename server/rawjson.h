@@ -29,6 +29,14 @@ struct rawjson_member {
 bool rawjson_members(const char *text, size_t len,
                      bool (*fn)(void *arg, const struct rawjson_member *m), void *arg);
 
+/* Whether text[0, len) is certainly a JSON object that jansson accepts
+ * (json_loadb with JSON_ALLOW_NUL), checked without building it: strict
+ * RFC 8259 syntax, UTF-8 as jansson checks it, no lone surrogate escapes.
+ * It errs on the side of false: integers past 18 digits, reals that might
+ * overflow, \u0000 (which jansson refuses in keys), nesting past 256 are
+ * left to jansson, so a false means "parse it to know", never "invalid". */
+bool rawjson_valid(const char *text, size_t len);
+
 /* Whether the member's raw key is exactly `name` (ASCII, no escapes). */
 bool rawjson_key_is(const struct rawjson_member *m, const char *name);
 

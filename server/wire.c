@@ -190,6 +190,62 @@ bool wire_check_result(const json_t *msg, char *why, size_t why_len) {
     return true;
 }
 
+struct raw_result {
+    unsigned n_type, n_id, n_ok, n_keys[N_OF(result_keys)];
+    struct rawjson_member type, id, ok;
+    bool escaped;
+};
+
+static bool count_member(void *arg, const struct rawjson_member *m) {
+    struct raw_result *r = arg;
+    if (memchr(m->key, '\\', m->key_len) != NULL) { /* jansson's key may be any of these */
+        r->escaped = true;
+        return false;
+    }
+    if (rawjson_key_is(m, "type"))
+        r->n_type++, r->type = *m;
+    else if (rawjson_key_is(m, "id"))
+        r->n_id++, r->id = *m;
+    if (rawjson_key_is(m, "ok"))
+        r->n_ok++, r->ok = *m;
+    for (size_t i = 0; i < N_OF(result_keys); i++)
+        r->n_keys[i] += rawjson_key_is(m, result_keys[i]);
+    return true;
+}
+
+static bool raw_is(const struct rawjson_member *m, const char *text) {
+    return m->value_len == strlen(text) && memcmp(m->value, text, m->value_len) == 0;
+}
+
+bool wire_raw_result(const char *payload, size_t len, uint64_t id, bool *ok) {
+    struct raw_result r = {0};
+    uint64_t got = 0;
+
+    if (!rawjson_valid(payload, len) || !rawjson_members(payload, len, count_member, &r) ||
+        r.escaped || r.n_type != 1 || r.n_id != 1 || r.n_ok != 1 || !raw_is(&r.type, "\"result\""))
+        return false;
+    for (size_t i = 0; i < N_OF(result_keys); i++)
+        if (r.n_keys[i] == 0)
+            return false;
+    /* A plain decimal of at most 18 digits (rawjson_valid: no sign issues). */
+    if (r.id.value_len == 0 || r.id.value_len > 18)
+        return false;
+    for (size_t i = 0; i < r.id.value_len; i++) {
+        if (r.id.value[i] < '0' || r.id.value[i] > '9')
+            return false;
+        got = got * 10 + (uint64_t)(r.id.value[i] - '0');
+    }
+    if (got != id)
+        return false;
+    if (raw_is(&r.ok, "true"))
+        *ok = true;
+    else if (raw_is(&r.ok, "false"))
+        *ok = false;
+    else
+        return false;
+    return true;
+}
+
 bool wire_check_inspect(const json_t *msg, char *why, size_t why_len) {
     return has_keys(msg, inspect_keys, N_OF(inspect_keys), why, why_len);
 }

@@ -53,6 +53,11 @@ size_t wire_cancel_frame(uint64_t id, uint8_t *out, size_t cap);
 /* Whether `msg` answers the job `id` (an integer member "id"); else why not. */
 bool wire_answers(const json_t *msg, uint64_t id, char *why, size_t why_len);
 /* A `result` of a run: every member the HTTP answer promises, "ok" a boolean. */
+/* A `result` answer to run `id`, checked on its bytes: true when it is
+ * certainly a JSON object jansson would parse (rawjson_valid) that passes
+ * wire_answers and wire_check_result, with *ok its "ok"; false when it
+ * must be parsed to know (it may still pass). */
+bool wire_raw_result(const char *payload, size_t len, uint64_t id, bool *ok);
 bool wire_check_result(const json_t *msg, char *why, size_t why_len);
 /* A `result` of an inspect: "scope" and "definitions". */
 bool wire_check_inspect(const json_t *msg, char *why, size_t why_len);

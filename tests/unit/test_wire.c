@@ -94,10 +94,14 @@ static void test_run_frame_is_spliced_from_the_body_as_the_message_would_be(void
     static const char *const bodies[] = {
         "{\"code\":\"x\"}",
         "{\"code\":\"x*2\",\"mode\":\"eval\",\"scope\":{\"x\":21}}",
-        " {\n \"scope\" : { \"a\" : [1, 2.5, -0, 1e3, \"\\u00e9\\n\"] } ,\t\"code\" : \"a\" }\r\n",
-        "{\"code\":\"print(1)\",\"mode\":\"ex\\u0065c\",\"dynamic\":{\"d\":null},\"return\":[\"a\"]}",
-        "{\"code\":\"x\",\"return\":\"all\",\"stdin\":\"in\\u0000put\",\"files\":[{\"path\":\"a.txt\","
-        "\"text\":\"hi\"}],\"collect\":[\"*.txt\"],\"timeout_ms\":9,\"memory_mb\":64,"
+        " {\n \"scope\" : { \"a\" : [1, 2.5, -0, 1e3, \"\\u00e9\\n\"] } "
+        ",\t\"code\" : \"a\" }\r\n",
+        "{\"code\":\"print(1)\",\"mode\":\"ex\\u0065c\",\"dynamic\":{\"d\":null},"
+        "\"return\":[\"a\"]}",
+        "{\"code\":\"x\",\"return\":\"all\",\"stdin\":\"in\\u0000put\",\"files\":"
+        "[{\"path\":\"a.txt\","
+        "\"text\":\"hi\"}],\"collect\":[\"*.txt\"],\"timeout_ms\":9,\"memory_"
+        "mb\":64,"
         "\"output_cap_bytes\":3,\"run_id\":\"r-1\"}",
         "{\"code\":\"s = '\\\"}{,'\",\"scope\":{\"k\\\"}\":\"{[\"}}",
     };
@@ -197,6 +201,60 @@ static void test_results_must_carry_every_member_the_api_promises(void) {
     json_decref(inspect);
 }
 
+/* wire_raw_result takes only what the parsed checks take; the rest it leaves
+ * to them (false is "parse it", so every false here is also a safe answer). */
+static void test_raw_result_takes_only_answers_the_parsed_checks_take(void) {
+    static const char *const taken[] = {
+        "{\"type\":\"result\",\"id\":7,\"ok\":true,\"result\":42,\"stdout\":\"\","
+        "\"stderr\":\"\","
+        "\"error\":null,\"scope\":{\"x\":0.1}}",
+        " { \"ok\" : false , \"id\" : 7 , \"type\" : \"result\", "
+        "\"result\":null,\"stdout\":\"a\","
+        "\"stderr\":\"\",\"error\":{\"type\":\"ValueError\"},\"scope\":{},"
+        "\"files\":[] } ",
+    };
+    static const char *const left[] = {
+        /* wrong id, missing member, "ok" not a boolean, another type, not JSON */
+        "{\"type\":\"result\",\"id\":8,\"ok\":true,\"result\":1,\"stdout\":\"\","
+        "\"stderr\":\"\","
+        "\"error\":null,\"scope\":{}}",
+        "{\"type\":\"result\",\"id\":7,\"ok\":true,\"result\":1,\"stdout\":\"\","
+        "\"stderr\":\"\","
+        "\"error\":null}",
+        "{\"type\":\"result\",\"id\":7,\"ok\":1,\"result\":1,\"stdout\":\"\","
+        "\"stderr\":\"\","
+        "\"error\":null,\"scope\":{}}",
+        "{\"type\":\"timeout\",\"id\":7,\"ok\":false,\"result\":1,\"stdout\":"
+        "\"\",\"stderr\":\"\","
+        "\"error\":null,\"scope\":{}}",
+        "{\"type\":\"result\",\"id\":7,\"ok\":true,\"result\":1,\"stdout\":\"\","
+        "\"stderr\":\"\","
+        "\"error\":null,\"scope\":{}",
+        /* forms jansson decides: a second "ok", a key written with escapes, 7.0
+       */
+        "{\"type\":\"result\",\"id\":7,\"ok\":true,\"ok\":false,\"result\":1,"
+        "\"stdout\":\"\","
+        "\"stderr\":\"\",\"error\":null,\"scope\":{}}",
+        "{\"type\":\"result\",\"id\":7,\"\\u006fk\":true,\"ok\":false,\"result\":"
+        "1,\"stdout\":\"\","
+        "\"stderr\":\"\",\"error\":null,\"scope\":{}}",
+        "{\"type\":\"result\",\"id\":7.0,\"ok\":true,\"result\":1,\"stdout\":"
+        "\"\",\"stderr\":\"\","
+        "\"error\":null,\"scope\":{}}",
+    };
+    char why[160];
+    bool ok = false;
+    for (size_t i = 0; i < sizeof taken / sizeof taken[0]; i++) {
+        json_t *msg = parse(taken[i]);
+        CHECK(wire_raw_result(taken[i], strlen(taken[i]), 7, &ok));
+        CHECK(ok == json_is_true(json_object_get(msg, "ok")));
+        CHECK(wire_answers(msg, 7, why, sizeof why) && wire_check_result(msg, why, sizeof why));
+        json_decref(msg);
+    }
+    for (size_t i = 0; i < sizeof left / sizeof left[0]; i++)
+        CHECK(!wire_raw_result(left[i], strlen(left[i]), 7, &ok));
+}
+
 static void test_rejected_passes_only_documented_codes(void) {
     char text[64];
     enum api_code code;
@@ -294,6 +352,7 @@ int main(void) {
     test_cancel_frame_is_a_frame_naming_the_run();
     test_answers_need_the_id_of_the_job_in_flight();
     test_results_must_carry_every_member_the_api_promises();
+    test_raw_result_takes_only_answers_the_parsed_checks_take();
     test_rejected_passes_only_documented_codes();
     test_output_names_stdout_or_stderr_and_has_text();
     test_answer_loses_the_protocol_members();
