@@ -1074,16 +1074,17 @@ static enum MHD_Result run(struct exchange *ex) {
         request_check_size(ex->seen, ex->http->cfg->max_body_bytes, &err);
         return respond_error(ex, &err, NULL, NULL);
     }
-    ok = request_parse(ex->req_kind, ex->body ? ex->body : "", ex->len, &req, &err);
+    /* A run's body is kept until submitted: its worker frame is spliced
+     * from these bytes, and its large members need no tree. */
+    ok = ex->req_kind == REQ_RUN
+             ? request_parse_kept(ex->body ? ex->body : "", ex->len, &req, &err)
+             : request_parse(ex->req_kind, ex->body ? ex->body : "", ex->len, &req, &err);
     if (!ok) {
         free(ex->body);
         ex->body = NULL;
         ex->len = ex->cap = 0;
         return respond_error(ex, &err, NULL, NULL);
     }
-    /* Kept until submitted: the worker frame is spliced from these bytes. */
-    req.body = ex->body;
-    req.body_len = ex->len;
     /* The same rule as the pool's (pool.c job_timeout), said in the answer. */
     ex->limit_ms = req.timeout_ms ? req.timeout_ms : ex->http->cfg->timeout_ms;
     ex->capped = ex->limit_ms > ex->http->cfg->max_timeout_ms;

@@ -125,6 +125,10 @@ bool pool_submit(struct pool *p, struct job *job, enum job_kind kind, const char
          * dumped a second time (the message below is the fallback). */
         struct wire_run run = run_of(job, req);
         spliced = wire_run_frame(req, &run, &job->frame, &job->frame_len);
+        if (!spliced && req->stand_ins) { /* its tree is not whole: nothing else to frame */
+            api_error_of(err, API_INTERNAL, "cannot build the worker message");
+            return false;
+        }
     }
     if (!spliced && (kind == JOB_RUN || kind == JOB_SESSION_RUN || kind == JOB_SESSION_CREATE ||
                      kind == JOB_SESSION_GET)) {

@@ -321,6 +321,54 @@ bool rawjson_valid(const char *t, size_t len) {
     }
 }
 
+#define UNIQUE_KEYS_MAX 32
+#define UNIQUE_DEPTH_MAX 32
+
+bool rawjson_unique_keys(const char *t, size_t len) {
+    struct {
+        const char *key[UNIQUE_KEYS_MAX];
+        size_t len[UNIQUE_KEYS_MAX];
+        unsigned n;
+    } objects[UNIQUE_DEPTH_MAX];
+    size_t depth = 0, i = 0;
+
+    while (i < len) {
+        char c = t[i];
+        if (c == '"') {
+            size_t end = skip_string(t, i, len), k = i + 1, n, after;
+            if (end < i + 2)
+                return false;
+            n = end - i - 2;
+            after = skip_ws(t, end, len);
+            /* In valid JSON a string followed by ':' is a key. */
+            if (after < len && t[after] == ':') {
+                if (depth == 0 || memchr(t + k, '\\', n) != NULL ||
+                    objects[depth - 1].n == UNIQUE_KEYS_MAX)
+                    return false;
+                for (unsigned j = 0; j < objects[depth - 1].n; j++)
+                    if (objects[depth - 1].len[j] == n &&
+                        memcmp(objects[depth - 1].key[j], t + k, n) == 0)
+                        return false;
+                objects[depth - 1].key[objects[depth - 1].n] = t + k;
+                objects[depth - 1].len[objects[depth - 1].n++] = n;
+            }
+            i = end;
+            continue;
+        }
+        if (c == '{') {
+            if (depth == UNIQUE_DEPTH_MAX)
+                return false;
+            objects[depth++].n = 0;
+        } else if (c == '}') {
+            if (depth == 0)
+                return false;
+            depth--;
+        }
+        i++;
+    }
+    return depth == 0;
+}
+
 bool rawjson_key_is(const struct rawjson_member *m, const char *name) {
     return strlen(name) == m->key_len && memcmp(m->key, name, m->key_len) == 0;
 }

@@ -37,6 +37,12 @@ bool rawjson_members(const char *text, size_t len,
  * left to jansson, so a false means "parse it to know", never "invalid". */
 bool rawjson_valid(const char *text, size_t len);
 
+/* For text jansson parses (rawjson_valid said so): whether certainly no
+ * object in it has a key twice (what JSON_REJECT_DUPLICATES refuses).
+ * False when it might: a key written with escapes, more than 32 keys in
+ * one object or objects nested past 32 are left to jansson. */
+bool rawjson_unique_keys(const char *text, size_t len);
+
 /* Whether the member's raw key is exactly `name` (ASCII, no escapes). */
 bool rawjson_key_is(const struct rawjson_member *m, const char *name);
 

@@ -111,6 +111,39 @@ static void test_run_frame_is_spliced_from_the_body_as_the_message_would_be(void
     }
 }
 
+/* A large scope taken on its bytes (request_parse_kept's stand-in) reaches
+ * the worker whole: the frame is the message of the fully parsed request. */
+static void test_run_frame_of_a_kept_body_carries_the_large_scope(void) {
+    struct wire_run run = {9, 5000, 1024, 0, false};
+    struct run_request full, kept;
+    struct api_error err;
+    size_t n = 5000, len;
+    char *body = malloc(n + 64);
+    uint8_t *frame = NULL;
+    size_t frame_len = 0;
+    json_t *msg, *framed;
+
+    len = (size_t)sprintf(body, "{\"code\":\"len(b)\",\"scope\":{\"b\":\"");
+    memset(body + len, 'y', n);
+    len += n;
+    len += (size_t)sprintf(body + len, "\",\"n\":[1,{\"m\":0.1}]}}");
+    CHECK(request_parse(REQ_RUN, body, len, &full, &err));
+    CHECK(request_parse_kept(body, len, &kept, &err));
+    CHECK(kept.stand_ins);
+    CHECK(wire_run_frame(&kept, &run, &frame, &frame_len));
+    msg = wire_run_new(&full, &run);
+    framed = frame ? json_loadb((const char *)frame + FRAME_HEADER_SIZE,
+                                frame_len - FRAME_HEADER_SIZE, 0, NULL)
+                   : NULL;
+    CHECK(framed != NULL && json_equal(framed, msg));
+    json_decref(framed);
+    json_decref(msg);
+    free(frame);
+    request_free(&full);
+    request_free(&kept);
+    free(body);
+}
+
 static void test_run_frame_is_not_spliced_when_a_key_is_escaped_or_no_body_is_kept(void) {
     struct run_request req;
     struct api_error err;
@@ -348,6 +381,7 @@ int main(void) {
     test_run_message_carries_the_request_and_only_the_fields_sent();
     test_run_frame_is_spliced_from_the_body_as_the_message_would_be();
     test_run_frame_is_not_spliced_when_a_key_is_escaped_or_no_body_is_kept();
+    test_run_frame_of_a_kept_body_carries_the_large_scope();
     test_inspect_message_has_a_scope_only_for_a_creation();
     test_cancel_frame_is_a_frame_naming_the_run();
     test_answers_need_the_id_of_the_job_in_flight();
