@@ -191,6 +191,7 @@ static char *result_body(struct exchange *ex, const struct job *job, size_t *len
         session = false;
         sp.names = no_members;
     }
+    rawjson_buf_reserve(&b, src_len + 512); /* the host's members: one allocation */
     rawjson_buf_add(&b, "{", 1);
     if (session) {
         splice_host(&sp, job->result);

@@ -221,8 +221,10 @@ bool wire_raw_result(const char *payload, size_t len, uint64_t id, bool *ok) {
     struct raw_result r = {0};
     uint64_t got = 0;
 
-    if (!rawjson_valid(payload, len) || !rawjson_members(payload, len, count_member, &r) ||
-        r.escaped || r.n_type != 1 || r.n_id != 1 || r.n_ok != 1 || !raw_is(&r.type, "\"result\""))
+    /* The members first (memchr-fast, and any frame but a result stops
+     * there), the whole validation last. */
+    if (!rawjson_members(payload, len, count_member, &r) || r.escaped || r.n_type != 1 ||
+        r.n_id != 1 || r.n_ok != 1 || !raw_is(&r.type, "\"result\""))
         return false;
     for (size_t i = 0; i < N_OF(result_keys); i++)
         if (r.n_keys[i] == 0)
@@ -243,7 +245,7 @@ bool wire_raw_result(const char *payload, size_t len, uint64_t id, bool *ok) {
         *ok = false;
     else
         return false;
-    return true;
+    return rawjson_valid(payload, len);
 }
 
 bool wire_check_inspect(const json_t *msg, char *why, size_t why_len) {
