@@ -1158,6 +1158,9 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
         sse_release(ex->sse);
     }
     job_release(ex->job);
+    for (size_t i = 0; i < ex->n_answered; i++)
+        job_release(ex->answered[i]);
+    free(ex->answered);
     keyring_release(ex->ring);
     if (ex->batch != NULL) {
         mcp_batch_free(ex->batch); /* owns ex->mcp */

@@ -89,6 +89,12 @@ struct exchange {
     bool is_mcp;             /* POST /mcp: JSON-RPC answers (see mcp.h) */
     struct mcp_call *mcp;    /* its tools/call, while the pool runs it ... */
     struct mcp_batch *batch; /* ... and the batch that owns it, if any */
+    /* A batch's answered jobs, held until the exchange ends: mcp.c's replies
+     * share their results' values (shallow copies) and the batch's reply is
+     * written after them, so the last use of a result on this thread comes
+     * before the last reference to its job goes (job.h), wherever that is. */
+    struct job **answered;
+    size_t n_answered;
 };
 
 /* What a run holds until it is done (job_done): a slot of its key's runs,

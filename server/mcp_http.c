@@ -69,7 +69,13 @@ static enum MHD_Result mcp_http_answered_new(struct exchange *ex, json_t *reply)
     if (ex->batch == NULL)
         return reply ? http_respond_json_new(ex, 200, reply, NULL, NULL) : MHD_NO;
     mcp_batch_answer(ex->batch, reply);
-    job_release(ex->job);
+    if (ex->job != NULL) {
+        struct job **grown = realloc(ex->answered, (ex->n_answered + 1) * sizeof *grown);
+        if (grown == NULL)
+            return MHD_NO;
+        ex->answered = grown;
+        ex->answered[ex->n_answered++] = ex->job;
+    }
     ex->job = NULL;
     return next_in_batch(ex);
 }
