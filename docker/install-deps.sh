@@ -29,6 +29,8 @@ test_pkgs=(python3-pytest python3-yaml python3-jsonschema valgrind nginx wrk chr
            curl git redis-server)
 # tests/lint/check-format.sh: the C style is checked with Debian's clang-format (14).
 test_pkgs+=(clang-format)
+# tests/lint/check-spans-wasm.sh: wasm-as (emscripten brings it too).
+test_pkgs+=(binaryen)
 # tests/bench/sessions: a Jupyter kernel's round trip is the baseline.
 test_pkgs+=(python3-ipykernel python3-jupyter-client)
 # tests/podman: the image built and run by a real engine. runc, not crun

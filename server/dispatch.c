@@ -132,6 +132,23 @@ static struct slot *longest_idle(struct pool *p) {
     return best;
 }
 
+/* An idle worker runs the next queued run of the session it holds ahead of
+ * older jobs (no image to apply, no reset), at most this many times in a
+ * row: the jobs it passes wait for those runs. */
+#define RESIDENT_AHEAD_MAX 4
+
+/* The queued job of the session `s` holds resident, if any: a session has
+ * one job at most in the pool's queue (its line keeps the rest, in order).
+ * Under p->lock. */
+static struct job *resident_job(struct pool *p, const struct slot *s) {
+    if (s->state != SLOT_IDLE || s->resident[0] == '\0' || s->ahead >= RESIDENT_AHEAD_MAX)
+        return NULL;
+    for (struct job *j = p->queue.head; j != NULL; j = j->next)
+        if (j->kind != JOB_RUN && strcmp(j->session, s->resident) == 0)
+            return j;
+    return NULL;
+}
+
 /* The worker for a job: for a session's, the one holding its state if it is
  * idle; otherwise the longest idle one that holds no session's state (a
  * resident state is kept until its worker must serve someone else). */
@@ -153,12 +170,22 @@ static struct slot *pick_slot(struct pool *p, const struct job *job) {
 static void assign_jobs(struct pool *p) {
     ASSERT_DISPATCHER(p);
     for (;;) {
-        struct slot *s = longest_idle(p);
-        struct job *job;
-        if (s == NULL)
+        struct slot *s = NULL;
+        struct job *job = NULL;
+        bool ahead = false;
+        if (longest_idle(p) == NULL)
             return;
         pthread_mutex_lock(&p->lock);
-        job = queue_pop(&p->queue);
+        /* First a worker's own session's next run, then the oldest job. */
+        for (int i = 0; i < p->n_pool && job == NULL; i++) {
+            if ((job = resident_job(p, &p->slots[i])) != NULL) {
+                s = &p->slots[i];
+                ahead = job != p->queue.head;
+                queue_remove(&p->queue, job);
+            }
+        }
+        if (job == NULL)
+            job = queue_pop(&p->queue);
         if (job != NULL && p->ready > 0) { /* keep pool_submit's bound tight */
             p->ready--;
             p->busy++;
@@ -170,7 +197,9 @@ static void assign_jobs(struct pool *p) {
             job_fail_cancelled(job, clock_ms());
             continue;
         }
-        s = pick_slot(p, job);
+        if (s == NULL)
+            s = pick_slot(p, job);
+        s->ahead = ahead ? s->ahead + 1 : 0;
         if (job->kind != JOB_RUN && !session_job_frame(s, job))
             continue;
         if (job->kind == JOB_RUN)

@@ -16,6 +16,9 @@ struct sha256 {
     size_t used;
 };
 
+/* Uses the CPU's SHA instructions when it has them (the default) or not;
+ * true when they are used. For the tests, which check both ways. */
+int sha256_hardware(int use);
 void sha256_init(struct sha256 *c);
 void sha256_update(struct sha256 *c, const void *data, size_t len);
 void sha256_final(struct sha256 *c, uint8_t out[SHA256_LEN]);

@@ -61,6 +61,7 @@ struct slot {
      * (image version too): its next run needs no image, and no reset. */
     char resident[SESSION_ID_MAX + 1];
     uint64_t resident_version;
+    unsigned ahead;      /* resident runs taken ahead of the queue in a row (dispatch.c) */
     bool awaiting_image; /* BUSY: the answer is in, its image is not */
     bool booted, killed, out_eof, err_eof, reap_warned;
     bool recycle;         /* it asked to be replaced once idle (sandbox) */

@@ -247,10 +247,18 @@ const char *sessions_why(struct sessions *ss, const char *id) {
 static const char B64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
 char *base64_encode(const uint8_t *d, size_t len, size_t *out_len) {
-    size_t n = 4 * ((len + 2) / 3), o = 0, i;
-    char *out = malloc(n + 1);
+    char *out = malloc(BASE64_LEN(len) + 1);
     if (out == NULL)
         return NULL;
+    base64_encode_to(d, len, out);
+    out[BASE64_LEN(len)] = '\0';
+    if (out_len)
+        *out_len = BASE64_LEN(len);
+    return out;
+}
+
+void base64_encode_to(const uint8_t *d, size_t len, char *out) {
+    size_t o = 0, i;
     for (i = 0; i + 2 < len; i += 3) {
         uint32_t v = (uint32_t)d[i] << 16 | (uint32_t)d[i + 1] << 8 | d[i + 2];
         out[o++] = B64[v >> 18], out[o++] = B64[(v >> 12) & 63];
@@ -262,10 +270,6 @@ char *base64_encode(const uint8_t *d, size_t len, size_t *out_len) {
         out[o++] = i + 1 < len ? B64[(v >> 6) & 63] : '=';
         out[o++] = '=';
     }
-    out[o] = '\0';
-    if (out_len)
-        *out_len = o;
-    return out;
 }
 
 uint8_t *base64_decode(const char *t, size_t len, size_t *out_len) {
@@ -289,18 +293,19 @@ uint8_t *base64_decode(const char *t, size_t len, size_t *out_len) {
     out = malloc(len / 4 * 3 + 1);
     if (out == NULL)
         return NULL;
+    /* Padding is only in the last quad: the others decode without a check
+     * per character (a session's image, ~60 KiB, is decoded before every
+     * session run's answer). */
     for (size_t i = 0; i < len; i += 4) {
-        int v[4];
-        for (int k = 0; k < 4; k++) {
-            bool is_pad = i + (size_t)k >= len - pad;
-            v[k] = is_pad ? 0 : rev[(unsigned char)t[i + (size_t)k]];
-            if (v[k] < 0) {
-                free(out);
-                return NULL;
-            }
+        const unsigned char *q = (const unsigned char *)t + i;
+        bool last = i + 4 == len;
+        int a = rev[q[0]], b = rev[q[1]];
+        int c = last && pad == 2 ? 0 : rev[q[2]], d = last && pad > 0 ? 0 : rev[q[3]];
+        if ((a | b | c | d) < 0) {
+            free(out);
+            return NULL;
         }
-        uint32_t w =
-            (uint32_t)v[0] << 18 | (uint32_t)v[1] << 12 | (uint32_t)v[2] << 6 | (uint32_t)v[3];
+        uint32_t w = (uint32_t)a << 18 | (uint32_t)b << 12 | (uint32_t)c << 6 | (uint32_t)d;
         out[o++] = (uint8_t)(w >> 16), out[o++] = (uint8_t)(w >> 8), out[o++] = (uint8_t)w;
     }
     *out_len = o - pad;

@@ -64,6 +64,9 @@ const char *sessions_why(struct sessions *ss, const char *id);
 
 /* Base64 (RFC 4648, with padding). Encoding: malloc'd, NUL-terminated. */
 char *base64_encode(const uint8_t *data, size_t len, size_t *out_len);
+/* ... or into `out`, which has room for BASE64_LEN(len) bytes (no NUL). */
+#define BASE64_LEN(len) (4 * (((size_t)(len) + 2) / 3))
+void base64_encode_to(const uint8_t *data, size_t len, char *out);
 /* NULL on a character outside the alphabet or a bad length. */
 uint8_t *base64_decode(const char *text, size_t len, size_t *out_len);
 

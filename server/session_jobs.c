@@ -248,17 +248,23 @@ static void session_list(struct pool *p, struct job *job) {
 }
 
 /* The session's signed image, checked: an image edited in the store is never
- * handed on (nor to a worker, start_session_job). */
+ * handed on (nor to a worker, session_job_frame). `image` and `image_len`,
+ * when given, get the image inside the signed one. */
 static bool session_image(struct pool *p, struct job *job, struct session_meta *meta,
-                          uint8_t **signed_image) {
-    size_t len;
+                          uint8_t **signed_image, const uint8_t **image, size_t *image_len) {
+    const uint8_t *inside = NULL;
+    size_t len = 0;
     enum store_result r = store_get(sessions_store(p->sessions), job->session, meta, signed_image);
     if (r != STORE_OK) {
         fail_store(job, r, "reading it");
         return false;
     }
-    if (meta->image_len > 0 &&
-        session_verify(p->sessions, *signed_image, meta->image_len, &len) == NULL) {
+    if (image != NULL)
+        *image = NULL, *image_len = 0;
+    if (meta->image_len == 0)
+        return true;
+    inside = session_verify(p->sessions, *signed_image, meta->image_len, &len);
+    if (inside == NULL) {
         free(*signed_image);
         *signed_image = NULL;
         job_fail_status(job, 409, API_INVALID_IMAGE,
@@ -267,6 +273,8 @@ static bool session_image(struct pool *p, struct job *job, struct session_meta *
                         job->session);
         return false;
     }
+    if (image != NULL)
+        *image = inside, *image_len = len;
     return true;
 }
 
@@ -276,7 +284,7 @@ static void session_fork(struct pool *p, struct job *job) {
     enum store_result r;
     json_t *body;
 
-    if (!session_lookup(p, job, &meta) || !session_image(p, job, &meta, &image))
+    if (!session_lookup(p, job, &meta) || !session_image(p, job, &meta, &image, NULL, NULL))
         return;
     copy = meta;
     session_new_id(p->cfg, copy.id, sizeof copy.id);
@@ -301,7 +309,7 @@ static void session_export(struct pool *p, struct job *job) {
     size_t len = 0;
     json_t *body;
 
-    if (!session_lookup(p, job, &meta) || !session_image(p, job, &meta, &image))
+    if (!session_lookup(p, job, &meta) || !session_image(p, job, &meta, &image, NULL, NULL))
         return;
     if (meta.image_len == 0) {
         /* Never run: there is no state to carry yet. */
@@ -380,6 +388,36 @@ void session_jobs_expire(struct pool *p, double now) {
     free(ids);
 }
 
+/* `msg` as a frame with `image` spliced in as its last member, base64
+ * written straight into the frame: base64 needs no JSON escaping, so the
+ * image is gone over once rather than encoded, copied into a JSON string and
+ * dumped twice (this is the dispatcher's work before each resumed run). */
+static bool frame_with_image(const json_t *msg, const uint8_t *image, size_t len, uint8_t **out,
+                             size_t *out_len, char *why, size_t why_len) {
+    static const char key[] = ",\"image\":\"";
+    size_t plain, n;
+    uint8_t *buf;
+
+    if (!frame_encode(msg, out, out_len, why, why_len))
+        return false;
+    plain = *out_len - FRAME_HEADER_SIZE; /* "{...}" */
+    n = plain - 1 + (sizeof key - 1) + BASE64_LEN(len) + 2;
+    if (n > FRAME_MAX_PAYLOAD || (buf = realloc(*out, FRAME_HEADER_SIZE + n)) == NULL) {
+        snprintf(why, why_len, "a %zu-byte image does not fit in a frame", len);
+        free(*out);
+        *out = NULL;
+        return false;
+    }
+    memcpy(buf + FRAME_HEADER_SIZE + plain - 1, key, sizeof key - 1);
+    base64_encode_to(image, len, (char *)buf + FRAME_HEADER_SIZE + plain - 1 + sizeof key - 1);
+    memcpy(buf + FRAME_HEADER_SIZE + n - 2, "\"}", 2);
+    buf[0] = (uint8_t)(n >> 24), buf[1] = (uint8_t)(n >> 16), buf[2] = (uint8_t)(n >> 8);
+    buf[3] = (uint8_t)n;
+    *out = buf;
+    *out_len = FRAME_HEADER_SIZE + n;
+    return true;
+}
+
 /* A session's job on the worker picked for it: the session's image goes in
  * the message unless the worker holds that very state already. Fails the job
  * (and returns false) when the session is gone or its image is refused. */
@@ -387,9 +425,9 @@ bool session_job_frame(struct slot *s, struct job *job) {
     struct pool *p = s->pool;
     struct session_meta meta;
     uint8_t *signed_image = NULL;
-    const uint8_t *image;
+    const uint8_t *image = NULL;
     size_t image_len = 0;
-    char why[160], *text = NULL;
+    char why[160];
     bool resident, ok;
 
     /* Replicas sharing the store: one run of a session at a time across all
@@ -421,9 +459,8 @@ bool session_job_frame(struct slot *s, struct job *job) {
     } else if (meta.image_len == 0) {
         json_object_set_new(job->msg, "image", json_string("")); /* a new session */
     } else {
-        if (!session_image(p, job, &meta, &signed_image))
+        if (!session_image(p, job, &meta, &signed_image, &image, &image_len))
             return false;
-        image = session_verify(p->sessions, signed_image, meta.image_len, &image_len);
         if (!sessions_image_compatible(p->sessions, image, image_len)) {
             free(signed_image);
             job_fail(job, API_SESSION_INCOMPATIBLE,
@@ -432,20 +469,15 @@ bool session_job_frame(struct slot *s, struct job *job) {
                      job->session);
             return false;
         }
-        text = base64_encode(image, image_len, NULL);
-        free(signed_image);
-        if (text == NULL) {
-            job_fail(job, API_INTERNAL, "out of memory");
-            return false;
-        }
-        json_object_set_new(job->msg, "image", json_string(text));
-        free(text);
     }
     if (job->capture)
         json_object_set_new(job->msg, "capture", json_true());
     free(job->frame);
     job->frame = NULL;
-    ok = frame_encode(job->msg, &job->frame, &job->frame_len, why, sizeof why);
+    ok = image != NULL ? frame_with_image(job->msg, image, image_len, &job->frame, &job->frame_len,
+                                          why, sizeof why)
+                       : frame_encode(job->msg, &job->frame, &job->frame_len, why, sizeof why);
+    free(signed_image);
     json_object_del(job->msg, "image");
     if (!ok) {
         job_fail(job, API_INTERNAL, "session '%s' does not fit in a worker frame: %s", job->session,

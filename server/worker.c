@@ -13,6 +13,13 @@
 
 extern char **environ;
 
+/* The frame pipes' size: a session's image (a frame of ~100 KiB, base64)
+ * goes in whole, so the worker's write, which sleeps 1 ms whenever the pipe
+ * is full (frames.mjs), does not wait for the dispatcher to read it, nor the
+ * dispatcher's write of an image to resume for the worker. Only a best
+ * effort: the kernel's default (64 KiB) works too. */
+#define PIPE_BYTES (256 * 1024)
+
 static void close_pair(int p[2]) {
     if (p[0] >= 0)
         close(p[0]);
@@ -42,6 +49,8 @@ bool worker_spawn(char *const argv[], struct worker_proc *out) {
     if (pipe2(in, O_CLOEXEC) != 0 || pipe2(outp, O_CLOEXEC) != 0 || pipe2(err, O_CLOEXEC) != 0 ||
         pipe2(ctl, O_CLOEXEC) != 0)
         goto fail;
+    (void)fcntl(in[1], F_SETPIPE_SZ, PIPE_BYTES);
+    (void)fcntl(outp[1], F_SETPIPE_SZ, PIPE_BYTES);
 
     pid = sandbox_fork(); /* fork(), into new namespaces when sandboxed */
     if (pid < 0)

@@ -176,6 +176,85 @@ def test_runs_of_one_session_are_served_one_at_a_time_in_order(srv):
     srv.request("DELETE", f"/v1/sessions/{sid}")
 
 
+def test_queued_runs_of_a_session_go_to_the_worker_holding_it():
+    """Runs of two sessions queued behind a long run on the one worker: once
+    a run of a session is done, that session's next queued run goes first
+    (its state is resident: no image applied), not the older run of the
+    other session (an image each time); each session's runs stay in order."""
+    import threading
+    with ScopeboxServer("--workers", "1") as s:
+        s.wait_healthy(1)
+        a, b = create(s, scope={"log": []}), create(s, scope={"log": []})
+        applied = metric(s, 'scopebox_session_resumes_total{how="image"}')
+        resident = metric(s, 'scopebox_session_resumes_total{how="resident"}')
+        answers = []
+        blocker = threading.Thread(target=lambda: s.run({"code": "import time\ntime.sleep(2)"}))
+        blocker.start()
+        time.sleep(0.3)  # the worker is busy with it: what follows queues
+        threads = [threading.Thread(target=lambda sid=sid, i=i: answers.append(
+            run(s, sid, f"log.append({i})")[0])) for i in range(3) for sid in (a, b)]
+        for t in threads:
+            t.start()
+            time.sleep(0.02)
+        for t in [blocker, *threads]:
+            t.join()
+        assert answers == [200] * 6
+        # One image applied per session, the rest ran on the resident state.
+        assert metric(s, 'scopebox_session_resumes_total{how="image"}') - applied == 2
+        assert metric(s, 'scopebox_session_resumes_total{how="resident"}') - resident == 4
+        for sid in (a, b):
+            assert run(s, sid, "log", mode="eval")[2]["result"] == [0, 1, 2]
+
+
+def test_a_session_passes_older_jobs_only_a_few_runs_in_a_row():
+    """The runs of a resident session that go first do not hold back an
+    older job for good: a stateless run queued behind a session's first run
+    is served after at most four of that session's later runs (dispatch.c,
+    RESIDENT_AHEAD_MAX), before the rest."""
+    import threading
+    with ScopeboxServer("--workers", "1") as s:
+        s.wait_healthy(1)
+        sid = create(s, scope={"log": []})
+        done = []
+        blocker = threading.Thread(target=lambda: s.run({"code": "import time\ntime.sleep(2)"}))
+        blocker.start()
+        time.sleep(0.3)
+
+        def session_run(i):
+            assert run(s, sid, f"import time\ntime.sleep(0.05)\nlog.append({i})")[0] == 200
+            done.append(i)
+
+        def stateless():
+            assert s.run({"code": "1"})[0] == 200
+            done.append("stateless")
+
+        threads = [threading.Thread(target=session_run, args=(0,)), threading.Thread(target=stateless),
+                   *(threading.Thread(target=session_run, args=(i,)) for i in range(1, 7))]
+        for t in threads:
+            t.start()
+            time.sleep(0.02)
+        for t in [blocker, *threads]:
+            t.join()
+        assert done == [0, 1, 2, 3, 4, "stateless", 5, 6], done
+        assert run(s, sid, "log", mode="eval")[2]["result"] == list(range(7))
+
+
+def test_a_worker_pipes_hold_a_whole_image(srv):
+    """A session's image travels in one frame each way (the reference
+    session's is ~100 KiB as base64): the worker's pipes take it whole, so
+    neither side waits for the other to read part of it first (a worker's
+    write sleeps 1 ms whenever its pipe is full)."""
+    import fcntl
+    F_GETPIPE_SZ = 1032
+    for pid in srv.worker_pids():
+        for fd in (0, 1):
+            end = os.open(f"/proc/{pid}/fd/{fd}", os.O_RDONLY | os.O_NONBLOCK if fd == 0 else os.O_WRONLY)
+            try:
+                assert fcntl.fcntl(end, F_GETPIPE_SZ) >= 256 * 1024, (pid, fd)
+            finally:
+                os.close(end)
+
+
 def test_disk_store_survives_a_restart_and_refuses_edited_images():
     with tempfile.TemporaryDirectory() as d:
         with ScopeboxServer("--workers", "1", "--session-dir", d) as s:

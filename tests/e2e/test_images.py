@@ -209,13 +209,20 @@ def test_image_with_whole_pages_from_an_earlier_build_resumes():
     assert answer["result"] == expected_check(), answer
 
 
-@pytest.mark.parametrize("bad", ["past_the_page", "empty_span", "cut_short", "unknown_encoding"])
-def test_malformed_spans_are_refused(bad):
+@pytest.mark.parametrize("bad", ["past_the_page", "empty_span", "cut_short", "unknown_encoding",
+                                 "page_outside_the_heap", "file_outside_the_writable_dirs"])
+def test_malformed_images_are_refused_before_the_reset(bad):
+    """Every part of an image is checked before the worker lets go of the
+    state it holds: a refused image leaves that state resident."""
     w, _ = booted()
     _, image = session_run(w, "x = 1", 1, image="")
     head, header, body = unpack(image)
     n = header["pages"]
-    if bad == "past_the_page":
+    if bad == "page_outside_the_heap":
+        body = struct.pack("<I", header["heap"] // 4096) + body[4:]
+    elif bad == "file_outside_the_writable_dirs":
+        header["files"] = [["/tmp/../etc/escaped", "f", 0o644, 0]]
+    elif bad == "past_the_page":
         body = body[:4 * n] + struct.pack("<II", 1000 | 100 << 16, 7) + body[4 * n:]
     elif bad == "empty_span":
         body = body[:4 * n] + struct.pack("<I", 5) + body[4 * n:]
@@ -225,8 +232,10 @@ def test_malformed_spans_are_refused(bad):
         header["enc"] = "rle"
     answer = w.run("x", id=2, mode="eval", image=pack(head, header, body))
     assert answer["type"] == "rejected" and answer["error"]["code"] == "invalid_image", answer
-    # Nothing was applied: the worker serves a stateless run from pristine.
-    assert w.run("'x' in globals()", id=3, mode="eval")["result"] is False
+    # Nothing was reset: the session's state is still the worker's ...
+    assert w.run("x", id=3, mode="eval", persist=True)["result"] == 1
+    # ... and nothing applied: a stateless run starts from pristine.
+    assert w.run("'x' in globals()", id=4, mode="eval")["result"] is False
     w.close()
 
 

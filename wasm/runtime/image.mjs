@@ -30,7 +30,7 @@
 // open file descriptors (files stay, streams are closed); timers and
 // pending tasks (cancelled before every capture, see interp.mjs).
 import { createHash } from "node:crypto";
-import { deflateRawSync, inflateRawSync } from "node:zlib";
+import { constants as zlib, deflateRawSync, inflateRawSync } from "node:zlib";
 import { serialize, deserialize } from "node:v8";
 import { control, cancelTimers } from "./lockdown.mjs";
 import { WRITABLE_DIRS } from "./isolation.mjs";
@@ -79,119 +79,110 @@ function pristinePage(iso, idx, off, len) {
   return Buffer.from(iso.pristine.buffer, iso.pristine.byteOffset + at + inner, len);
 }
 
-// XOR of byte ranges (multiples of 8) inside its own memory, in wasm: a JS
-// loop stays slow for the few times a worker runs it before V8 optimises
-// it, and on a busy machine that takes long. The module, by hand:
-//   (memory (export "m") 17)
-//   (func (export "x") (param $a i32) (param $b i32) (param $out i32) (param $n i32)
-//     (local $i i32)
-//     loop while $i < $n: i64.store($out+$i, i64.load($a+$i) ^ i64.load($b+$i)); $i += 8)
-const XOR_WASM = Buffer.from(
-  "0061736d0100000001080160047f7f7f7f00030201000503010011070902016d0200017800000a350133" +
-    "01017f02400340200420034f0d01200220046a200020046a290300200120046a29030085370300200441" +
-    "086a21040c000b0b0b",
+// The span encoder (spansOf), in wasm: wasm/runtime/spans.wat is its
+// source, assembled by binaryen's wasm-as (tests/lint checks these bytes).
+const SPANS_WASM = Buffer.from(
+  "0061736d0100000001090160047f7f7f7f017f030201000503010001070902016d0200017300000aa70201a4" +
+  "0201047f20002002410c746a210402400340200020044f0d0141002105024003400240034020054180204f0d" +
+  "032005410471450440200020056a290300200120056a290300510440200541086a21050c020b0b200020056a" +
+  "280200200120056a280200470d01200541046a21050c000b000b2005210620032107200341046a2103024003" +
+  "402003200020056a280200200120056a28020073360200200341046a2103200541046a210520054180204f0d" +
+  "01200020056a280200200120056a280200470d00200541fc1f4f0d01200020056a280204200120056a280204" +
+  "460d010c000b000b20072006410276200520066b410276411074723602000c000b000b2003417f3602002003" +
+  "41046a210320004180206a210020014180206a21010c000b000b20030b",
   "hex",
 );
-const BATCH = 64; // pages per call: three 256 KiB areas (a, b, out) in its memory
-let xorModule = null;
+const BATCH = 64; // pages per call: two 256 KiB areas (live, pristine), then the output
+// The output's worst case per page: every word, a head per three words
+// (runs are apart by two zero words at least), the page's end.
+const PAGE_OUT = 4 * (WORDS + Math.ceil(WORDS / 3) + 1);
+// The module's memory grows with the largest capture and is reused by the
+// next ones; past this size a capture starts over with a new one, so that
+// one huge session does not pin its output for the worker's life.
+const KEEP_BYTES = 16 << 20;
+let spanner = null;
 
-function xorer() {
-  if (!xorModule) {
-    const { m, x } = new WebAssembly.Instance(new WebAssembly.Module(XOR_WASM)).exports;
-    xorModule = { mem: new Uint8Array(m.buffer), x };
+function spansModule() {
+  if (!spanner || spanner.m.buffer.byteLength > KEEP_BYTES) {
+    const { m, s } = new WebAssembly.Instance(new WebAssembly.Module(SPANS_WASM)).exports;
+    spanner = { m, s };
   }
-  return xorModule;
+  return spanner;
 }
 
-// Compiles the XOR module at boot rather than at the first capture, and
-// runs the capture's word loop (spansOf) on made-up pages, sparse changes
-// in pristine and in zero pages, until V8 has optimised it: a session's
-// first captures on a busy machine would otherwise run it unoptimised.
+// Instantiates the span encoder at boot rather than at the first capture,
+// and runs it and the spans' walk on made-up pages (sparse changes in
+// pristine and in zero pages) until V8 has compiled them optimised: a
+// session's first captures and resumes on a busy machine would otherwise
+// run their baseline code.
 export function warmImage() {
-  xorer();
   const pristine = new Uint8Array(BIG).map((_, i) => i * 7);
   const heap = new Uint32Array(2 * BIG / 4);
   heap.set(new Uint32Array(pristine.buffer));
   for (let i = 0; i < heap.length; i += 97) heap[i] ^= i;
   const pages = Array.from({ length: 2 * BIG / SMALL }, (_, i) => i);
-  for (let round = 0; round < 40; round++) spansOf({ pristine }, Int32Array.of(0, -1), heap, pages);
-}
-
-// Applying: heap page = image page n XOR its pristine bytes. `heap` and
-// `image` are byte views.
-function xorPages(iso, idx, pages, heap, image) {
-  const { mem, x } = xorer();
-  const A = 0, B = BATCH * SMALL, O = 2 * BATCH * SMALL;
-  for (let first = 0; first < pages.length; first += BATCH) {
-    const n = Math.min(BATCH, pages.length - first);
-    for (let k = 0; k < n; k++) {
-      const off = pages[first + k] * SMALL;
-      mem.set(image.subarray((first + k) * SMALL, (first + k + 1) * SMALL), A + k * SMALL);
-      mem.set(pristinePage(iso, idx, off, SMALL), B + k * SMALL);
-    }
-    x(A, B, O, n * SMALL);
-    for (let k = 0; k < n; k++) {
-      const off = pages[first + k] * SMALL;
-      heap.set(mem.subarray(O + k * SMALL, O + (k + 1) * SMALL), off);
-    }
+  const header = { heap: 2 * BIG, pages: pages.length, enc: "spans" };
+  const scratch = new Uint32Array(heap.length);
+  for (let round = 0; round < 40; round++) {
+    const spans = spansOf({ pristine }, Int32Array.of(0, -1), heap, pages);
+    const body = Buffer.concat([Buffer.from(Uint32Array.from(pages).buffer), spans]);
+    walkSpans(header, body, pages.length * 4, scratch);
   }
 }
 
 // The 4 KiB `pages` of the heap XOR their pristine bytes, as spans (see
-// the top). A gap of one zero word stays inside a span: it costs what a new
-// span's head does. Words, not bytes: one pass over the live and pristine
-// words of the pages that differ, no copy of whole pages (this is the
-// capture's work besides the scan, and it comes before the answer).
+// the top): each batch of pages and its pristine bytes copied into the
+// encoder's memory, encoded there. The result is a view of that memory,
+// good until the next call.
 function spansOf(iso, idx, heap32, pages) {
-  const pristine = new Uint32Array(iso.pristine.buffer, iso.pristine.byteOffset, iso.pristine.length >>> 2);
-  // At most: every word, a span head per three words (spans are apart by
-  // two zero words at least), each page's end.
-  const out = new Uint32Array(pages.length * (WORDS + Math.ceil(WORDS / 3) + 1));
-  let o = 0;
-  for (let k = 0; k < pages.length; k++) {
-    const live = pages[k] * WORDS;
-    const big = (pages[k] * SMALL / BIG) | 0;
-    const at = big < idx.length ? idx[big] : -1;
-    const base = at < 0 ? -1 : (at + pages[k] * SMALL - big * BIG) >>> 2;
-    let w = 0;
-    while (w < WORDS) {
-      let x = heap32[live + w] ^ (base < 0 ? 0 : pristine[base + w]);
-      if (x === 0) {
-        w++;
-        continue;
-      }
-      const head = o++;
-      const first = w;
-      for (;;) {
-        out[o++] = x;
-        if (++w >= WORDS) break;
-        x = heap32[live + w] ^ (base < 0 ? 0 : pristine[base + w]);
-        if (x !== 0) continue;
-        if (w + 1 >= WORDS || (heap32[live + w + 1] ^ (base < 0 ? 0 : pristine[base + w + 1])) === 0) break;
-      }
-      out[head] = (first | (w - first) << 16) >>> 0;
+  const { m, s } = spansModule();
+  const heap = new Uint8Array(heap32.buffer, heap32.byteOffset, heap32.byteLength);
+  const LIVE = 0, PRISTINE = BATCH * SMALL, OUT = 2 * BATCH * SMALL;
+  let o = OUT;
+  for (let first = 0; first < pages.length; first += BATCH) {
+    const n = Math.min(BATCH, pages.length - first);
+    const need = o + n * PAGE_OUT - m.buffer.byteLength;
+    if (need > 0) m.grow(Math.ceil(need / BIG));
+    const mem = new Uint8Array(m.buffer);
+    for (let k = 0; k < n; k++) {
+      const off = pages[first + k] * SMALL;
+      mem.set(heap.subarray(off, off + SMALL), LIVE + k * SMALL);
+      mem.set(pristinePage(iso, idx, off, SMALL), PRISTINE + k * SMALL);
     }
-    out[o++] = END_OF_PAGE;
+    o = s(LIVE, PRISTINE, n, o);
   }
-  return Buffer.from(out.buffer, 0, o * 4);
+  return Buffer.from(m.buffer, OUT, o - OUT);
 }
 
-// The inverse: `n` whole pages XOR pristine, from the spans at `at` in body.
-function fromSpans(body, at, n) {
-  const xored = Buffer.alloc(n * SMALL);
-  for (let p = 0; p < n; p++) {
+// Walks the page XORs of an image's body from `at` (the spans, or in images
+// of earlier builds every page whole), checking each, and XORs them onto
+// `heap` (32-bit words) when given. parseImage walks them without a heap,
+// so that a malformed image is refused before the worker is reset;
+// applyImage with the heap, whose bytes there are the pristine ones. Where
+// the files start.
+function walkSpans(header, body, at, heap) {
+  const words = new Uint32Array(body.buffer, body.byteOffset, body.length >>> 2);
+  const limit = header.heap / SMALL;
+  for (let p = 0; p < header.pages; p++) {
+    if (words[p] >= limit) throw new ImageError("invalid_image", "page outside the session's heap");
+    const page = words[p] * WORDS;
+    if (header.enc !== "spans") {
+      if (heap) for (let i = 0, from = at >>> 2; i < WORDS; i++) heap[page + i] ^= words[from + i];
+      at += SMALL;
+      continue;
+    }
     for (;;) {
       if (at + 4 > body.length) throw new ImageError("invalid_image", "session image ends inside a page");
-      const head = body.readUInt32LE(at);
+      const head = words[at >>> 2];
       at += 4;
       if (head === END_OF_PAGE) break;
       const first = head & 0xffff, len = head >>> 16;
       if (len === 0 || first + len > WORDS || at + len * 4 > body.length) throw new ImageError("invalid_image", "malformed page in the session image");
-      body.copy(xored, p * SMALL + first * 4, at, at + len * 4);
+      if (heap) for (let i = 0, to = page + first, from = at >>> 2; i < len; i++) heap[to + i] ^= words[from + i];
       at += len * 4;
     }
   }
-  return { xored, at };
+  return at;
 }
 
 // Reference-table values: primitives as they are, pristine values by slot,
@@ -257,10 +248,28 @@ export function captureWritableFs(FS) {
   return { files, data };
 }
 
-// Onto emptied writable directories (the reset did that).
+// An image's file entries (captureWritableFs's shape), checked before the
+// worker is reset: each a path inside the writable directories with no
+// "." or ".." in it, a known kind, and contents within the `bytes` left.
+function checkWritableFs(files, bytes) {
+  if (!Array.isArray(files)) throw new ImageError("invalid_image", "session image without its files");
+  for (const entry of files) {
+    const [path, kind, mode, extra] = Array.isArray(entry) ? entry : [];
+    const inside = typeof path === "string" && WRITABLE_DIRS.some((d) => path.startsWith(d + "/")) &&
+      !path.split("/").slice(1).some((name) => name === "" || name === "." || name === "..");
+    if (!inside) throw new ImageError("invalid_image", `file outside the writable directories: ${path}`);
+    const size = kind === "f" ? extra : 0;
+    if (!["d", "f", "l"].includes(kind) || !Number.isSafeInteger(mode) || !Number.isSafeInteger(size) || size < 0 ||
+        (kind === "l" && typeof extra !== "string") || (bytes -= size) < 0) {
+      throw new ImageError("invalid_image", `malformed file entry in the session image: ${path}`);
+    }
+  }
+}
+
+// Onto emptied writable directories (the reset did that); checked first
+// (checkWritableFs).
 export function applyWritableFs(FS, files, body, at) {
   for (const [path, kind, mode, extra] of files) {
-    if (!WRITABLE_DIRS.some((d) => path.startsWith(d + "/"))) throw new ImageError("invalid_image", `file outside the writable directories: ${path}`);
     if (kind === "d") {
       FS.mkdir(path, mode);
     } else if (kind === "l") {
@@ -307,8 +316,10 @@ export function captureImage(iso) {
     if (s >= iso.slots.length && (v === null || v === undefined)) continue;
     slots.push([s, encodeValue(v, iso.slotIndex)]);
   }
-  const dedup = iso.dedup.map(([map, entries]) => {
-    const before = new Map(entries);
+  // The pristine maps' entries are the worker's for good: indexed once.
+  if (!iso.dedupIndex) iso.dedupIndex = iso.dedup.map(([, entries]) => new Map(entries));
+  const dedup = iso.dedup.map(([map], i) => {
+    const before = iso.dedupIndex[i];
     const out = [];
     for (const [k, v] of map) if (before.get(k) !== v) out.push([encodeValue(k, iso.slotIndex), v]);
     return out;
@@ -320,7 +331,10 @@ export function captureImage(iso) {
   );
   const len = Buffer.alloc(4);
   len.writeUInt32LE(header.length);
-  return Buffer.concat([MAGIC, iso.fingerprint, len, header, deflateRawSync(Buffer.concat(parts), { level: 1 })]);
+  // Huffman coding alone: the spans are XORed words, which string matching
+  // shrinks little (about a tenth more bytes than level 1) at twice the
+  // time, and this comes before the session's answer.
+  return Buffer.concat([MAGIC, iso.fingerprint, len, header, deflateRawSync(Buffer.concat(parts), { level: 1, strategy: zlib.Z_HUFFMAN_ONLY })]);
 }
 
 // The 64 KiB pages wholly inside the wasm stack's free part: between its
@@ -356,31 +370,23 @@ export function parseImage(iso, bytes) {
     throw new ImageError("invalid_image", "session image does not fit this worker");
   }
   if (body.byteOffset % 4) body = Buffer.from(Uint8Array.prototype.slice.call(body));
-  // The pages XOR pristine, whole (and where the files start): decoded here
-  // so that a malformed image is refused before the worker is reset.
-  let xored, filesAt;
-  if (header.enc === "spans") {
-    ({ xored, at: filesAt } = fromSpans(body, header.pages * 4, header.pages));
-  } else {
-    xored = body.subarray(header.pages * 4, header.pages * (4 + SMALL));
-    filesAt = header.pages * (4 + SMALL);
-  }
-  return { header, body, xored, filesAt };
+  // Every page and file checked here (and where the files start), so that a
+  // malformed image is refused before the worker is reset.
+  const filesAt = walkSpans(header, body, header.pages * 4, null);
+  checkWritableFs(header.files, body.length - filesAt);
+  return { header, body, filesAt };
 }
 
-// Onto a worker just reset to pristine (isolation.resetToPristine).
+// Onto a worker just reset to pristine (Isolation.resume): each span XORed
+// onto the heap, whose bytes there are the pristine ones.
 export function applyImage(iso, image) {
-  const { header, body, xored, filesAt } = image;
+  const { header, body, filesAt } = image;
   const { M, FS } = iso;
   const memory = control.exports.memory;
   if (memory.buffer.byteLength < header.heap && !control.resizeHeap(header.heap)) {
     throw new ImageError("invalid_image", "cannot grow the heap to the session's size");
   }
-  const heap = Buffer.from(memory.buffer);
-  const idx = pristineIndex(iso);
-  const numbers = new Uint32Array(body.buffer, body.byteOffset, header.pages);
-  for (const p of numbers) if ((p + 1) * SMALL > heap.length) throw new ImageError("invalid_image", "page outside the heap");
-  xorPages(iso, idx, numbers, heap, xored);
+  walkSpans(header, body, header.pages * 4, new Uint32Array(memory.buffer));
   control.exports.__stack_pointer.value = header.sp;
   for (const [s, e] of header.slots) if (M.__hiwire_set(s, decodeValue(e, iso.slots)) < 0) throw new ImageError("invalid_image", `cannot set reference slot ${s}`);
   header.dedup.forEach((entries, i) => {

@@ -11,6 +11,7 @@ ones from one run; asserts no timings.
 import http.client
 import json
 import os
+import re
 import statistics
 import sys
 import threading
@@ -93,6 +94,17 @@ def throughput(url, make_body, conns):
     return sum(done) / SECONDS
 
 
+def resumes(url):
+    """The server's session jobs so far by how the worker got the state:
+    (image applied, state resident)."""
+    c = Client(url).c  # a new connection: a kept one may have timed out
+    c.request("GET", "/metrics")
+    text = c.getresponse().read().decode()
+    c.close()
+    got = dict(re.findall(r'^scopebox_session_resumes_total\{how="(\w+)"\} (\d+)$', text, re.M))
+    return int(got.get("image", 0)), int(got.get("resident", 0))
+
+
 def jupyter_p50(n):
     try:
         from jupyter_client.manager import start_new_kernel
@@ -130,20 +142,25 @@ def main():
                      f"{jp:.2f} ms p50" if jp is not None else
                      f"n/a (no jupyter_client for {sys.executable}: Debian's python3-ipykernel "
                      "python3-jupyter-client, run with /usr/bin/python3)"))
-        # Two sessions alternating on one worker: every run applies an image.
-        _, a = c.req("POST", "/v1/sessions", {})
-        _, b = c.req("POST", "/v1/sessions", {})
-        for x in (a, b):
-            c.req("POST", f"/v1/sessions/{x['id']}/run", {"code": REFERENCE})
-        flip = [a["id"], b["id"]]
-        resumed = timed(lambda: c.req("POST", f"/v1/sessions/{flip.reverse() or flip[0]}/run",
+        # Three sessions in turn on two workers: a worker keeps the state of
+        # the session it ran last, so every run applies an image.
+        turn = [c.req("POST", "/v1/sessions", {})[1]["id"] for _ in range(3)]
+        for x in turn:
+            c.req("POST", f"/v1/sessions/{x}/run", {"code": REFERENCE})
+        before = resumes(s.url)
+        resumed = timed(lambda: c.req("POST", f"/v1/sessions/{turn.append(turn.pop(0)) or turn[0]}/run",
                                       {"code": "v1 += 1"}), N // 2)
-        rows.append(("run of the reference session resumed from its image", f"{p50(resumed):.2f} ms p50"))
+        applied = resumes(s.url)[0] - before[0]
+        rows.append(("run of the reference session resumed from its image",
+                     f"{p50(resumed):.2f} ms p50 ({applied} of {N // 2} applied an image)"))
         # 16 connections over 16 sessions vs 16 stateless.
         ids = [c.req("POST", "/v1/sessions", {"scope": {"n": 0}})[1]["id"] for _ in range(16)]
+        before = resumes(s.url)
         sess_rps = throughput(s.url, lambda i: (f"/v1/sessions/{ids[i]}/run", {"code": "n += 1"}), 16)
+        applied, resident = (x - y for x, y in zip(resumes(s.url), before))
         state_rps = throughput(s.url, lambda i: ("/v1/run", {"code": "n = 1"}), 16)
-        rows.append(("16 connections over 16 sessions", f"{sess_rps:.0f} req/s"))
+        rows.append(("16 connections over 16 sessions", f"{sess_rps:.0f} req/s ({applied} runs applied "
+                     f"an image, {resident} found their state resident)"))
         rows.append(("16 connections, stateless", f"{state_rps:.0f} req/s ({100 * sess_rps / state_rps:.0f}% for sessions)"))
         # The reference session's image, fork.
         _, ref = c.req("POST", "/v1/sessions", {})
