@@ -14,7 +14,7 @@
 // Unless --insecure, it refuses to run (fatal, exit 70) when the process
 // sandbox it expects from the host (server/sandbox.c) is not in place: node's
 // permission model without file writes, child processes or addons, no code
-// generation from strings, an empty environment.
+// generation from strings, an environment of malloc tunables alone.
 import { Worker } from "node:worker_threads";
 import { fstatSync, readFileSync } from "node:fs";
 import { Socket } from "node:net";
@@ -60,6 +60,8 @@ function parseArgs(argv) {
 }
 const args = parseArgs(process.argv.slice(2));
 
+const MALLOC_TUNABLES = /^glibc\.malloc\.[a-z_]+=[0-9]+(:glibc\.malloc\.[a-z_]+=[0-9]+)*$/;
+
 // What the host's sandbox must have given this process; null when it holds.
 function sandboxGap() {
   const perm = process.permission;
@@ -71,7 +73,11 @@ function sandboxGap() {
     new Function("return 1");
     return "code generation from strings is allowed";
   } catch {}
-  if (Object.keys(process.env).length > 0) return "the environment is not empty";
+  // The host passes malloc tunables alone (server/sandbox.c, WORKER_ENV).
+  const env = Object.keys(process.env);
+  if (env.some((k) => k !== "GLIBC_TUNABLES") || (env.length && !MALLOC_TUNABLES.test(process.env.GLIBC_TUNABLES))) {
+    return "the environment holds more than malloc tunables";
+  }
   return null;
 }
 
