@@ -1,6 +1,7 @@
 #include "crashlimit.h"
 
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +19,10 @@ struct crashlimit {
     pthread_mutex_t lock;
     struct caller callers[CRASHLIMIT_CALLERS];
     double *times; /* CRASHLIMIT_CALLERS x limit */
+    /* The latest crash of anyone: a window past it, nobody can be limited,
+     * and a run's admission need not search the table (every run asks). */
+    double last;
+    bool any;
 };
 
 struct crashlimit *crashlimit_new(unsigned limit, unsigned window_ms) {
@@ -62,7 +67,7 @@ double crashlimit_wait_ms(struct crashlimit *cl, const char *id, double now) {
     if (cl == NULL || cl->limit == 0)
         return 0;
     pthread_mutex_lock(&cl->lock);
-    c = find(cl, id);
+    c = cl->any && now < cl->last + cl->window ? find(cl, id) : NULL;
     if (c != NULL && c->count == cl->limit) {
         double oldest = c->times[c->next];
         if (now < oldest + cl->window)
@@ -99,5 +104,8 @@ void crashlimit_record(struct crashlimit *cl, const char *id, double now) {
     if (c->count < cl->limit)
         c->count++;
     c->last = now;
+    if (!cl->any || now > cl->last)
+        cl->last = now;
+    cl->any = true;
     pthread_mutex_unlock(&cl->lock);
 }

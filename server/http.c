@@ -18,6 +18,7 @@
 #include "keys.h"
 #include "scopebox_limits.h"
 #include "log.h"
+#include "http_private.h"
 #include "mcp.h"
 #include "metrics.h"
 #include "openapi.h"
@@ -43,9 +44,6 @@
  * goes out at once and the connection is closed. */
 #define DRAIN_LIMIT (16ULL << 20)
 
-/* Every answer to a run carries its id (openapi.yaml), so that a client can
- * cancel it or find it in the log even when the body is not JSON to it. */
-
 /* One per open connection (libmicrohttpd's socket_context): a request must
  * have arrived whole by `deadline`, counted from the connection's start or
  * from the end of its previous answer. libmicrohttpd's own timeout is about
@@ -57,77 +55,16 @@ struct conn {
     double deadline; /* 0 while a request that arrived whole is answered */
 };
 
-struct http {
-    const struct config *cfg;
-    struct pool *pool;
-    struct MHD_Daemon *daemon;
-    MHD_socket quiesced_fd;
-    unsigned port;
-    bool ipv6;
-    atomic_int active;          /* requests between first callback and completion */
-    pthread_mutex_t conns_lock; /* guards the list and every deadline */
-    struct conn *conns;
-    struct keystore *keys;      /* NULL: no keys, every route open */
-    struct crashlimit *crashes; /* NULL: no crash limit */
-};
+/* Every answer to a run carries its id (openapi.yaml), so that a client can
+ * cancel it or find it in the log even when the body is not JSON to it. */
 
 _Static_assert(sizeof((struct job *)0)->owner == KEY_NAME_MAX + 1,
                "pool.h: owner holds a key name");
 
-/* ROUTE_BODY: answered once a JSON body is in (runs, session creation);
- * ROUTE_SESSION: a session GET or DELETE, answered by the pool. */
-enum route {
-    ROUTE_BODY,
-    ROUTE_SESSION,
-    ROUTE_OPENAPI,
-    ROUTE_HEALTH,
-    ROUTE_METRICS,
-    ROUTE_STATIC,
-    ROUTE_CANCEL,
-    ROUTE_REFUSE
-};
-
-/* Per request, from the first access-handler call to the completion
- * callback (libmicrohttpd's *req_cls). */
-struct exchange {
-    struct http *http;
-    struct MHD_Connection *conn;
-    double started;
-    char method[16];
-    char path[160];
-    enum route route;
-    struct api_error refusal;            /* ROUTE_REFUSE: the answer, decided early */
-    const char *allow;                   /* its Allow header, for 405 */
-    const char *challenge;               /* its WWW-Authenticate header, for 401 */
-    bool public_route;                   /* /healthz and the playground: no key needed */
-    struct keyring *ring;                /* with keys on: the keys as of this request */
-    const struct api_key *key;           /* the caller's, once authorized */
-    enum request_kind req_kind;          /* ROUTE_BODY */
-    enum job_kind job_kind;              /* ROUTE_BODY, ROUTE_SESSION */
-    char session[SESSION_ID_MAX + 1];    /* from the path, if any */
-    char list_after[SESSION_ID_MAX + 1]; /* GET /v1/sessions */
-    unsigned list_limit;
-    char *body;
-    size_t len, cap;
-    unsigned long long seen; /* body bytes received, kept or not */
-    bool too_large;
-    struct job *job;
-    struct sse *sse;             /* a run asked for as text/event-stream (sse.h) */
-    char run_id[RUN_ID_MAX + 1]; /* a run's id once submitted (the Scopebox-Run-Id
-                                  * header); ROUTE_CANCEL: the one to cancel */
-    unsigned limit_ms;           /* a run's time limit as applied ... */
-    bool capped;                 /* ... and whether the request asked for more */
-    unsigned status;
-    size_t bytes;
-    bool is_mcp;             /* POST /mcp: JSON-RPC answers (see mcp.h) */
-    struct mcp_call *mcp;    /* its tools/call, while the pool runs it ... */
-    struct mcp_batch *batch; /* ... and the batch that owns it, if any */
-};
-
 /* ---- responses ------------------------------------------------------------ */
 
-static enum MHD_Result respond(struct exchange *ex, unsigned status, char *body, size_t len,
-                               const char *content_type, const char *hname, const char *hval) {
+enum MHD_Result http_respond(struct exchange *ex, unsigned status, char *body, size_t len,
+                             const char *content_type, const char *hname, const char *hval) {
     struct MHD_Response *r;
     enum MHD_Result ret;
 
@@ -164,14 +101,14 @@ static char *dump_line(const json_t *obj, size_t *len) {
     return grown;
 }
 
-static enum MHD_Result respond_json_new(struct exchange *ex, unsigned status, json_t *obj,
-                                        const char *hname, const char *hval) {
+enum MHD_Result http_respond_json_new(struct exchange *ex, unsigned status, json_t *obj,
+                                      const char *hname, const char *hval) {
     size_t len;
     char *body = dump_line(obj, &len);
     json_decref(obj);
     if (body == NULL)
         return MHD_NO;
-    return respond(ex, status, body, len, "application/json", hname, hval);
+    return http_respond(ex, status, body, len, "application/json", hname, hval);
 }
 
 static enum MHD_Result respond_error(struct exchange *ex, const struct api_error *err,
@@ -181,7 +118,7 @@ static enum MHD_Result respond_error(struct exchange *ex, const struct api_error
         hname = "Retry-After";
         hval = "1";
     }
-    return respond_json_new(ex, (unsigned)err->status, api_error_json(err), hname, hval);
+    return http_respond_json_new(ex, (unsigned)err->status, api_error_json(err), hname, hval);
 }
 
 /* Top-level members of a worker's answer that the host owns: never
@@ -254,6 +191,7 @@ static char *result_body(struct exchange *ex, const struct job *job, size_t *len
         session = false;
         sp.names = no_members;
     }
+    rawjson_buf_reserve(&b, src_len + 512); /* the host's members: one allocation */
     rawjson_buf_add(&b, "{", 1);
     if (session) {
         splice_host(&sp, job->result);
@@ -291,9 +229,10 @@ static enum MHD_Result respond_result(struct exchange *ex, const struct job *job
         return MHD_NO;
     if (job->status == 201) {
         snprintf(location, sizeof location, "/v1/sessions/%s", job->session);
-        return respond(ex, 201, body, len, "application/json", MHD_HTTP_HEADER_LOCATION, location);
+        return http_respond(ex, 201, body, len, "application/json", MHD_HTTP_HEADER_LOCATION,
+                            location);
     }
-    return respond(ex, (unsigned)job->status, body, len, "application/json", NULL, NULL);
+    return http_respond(ex, (unsigned)job->status, body, len, "application/json", NULL, NULL);
 }
 
 /* ---- routes --------------------------------------------------------------- */
@@ -307,21 +246,51 @@ static void refuse_not_found(struct exchange *ex) {
     api_error_of(&ex->refusal, API_NOT_FOUND, "no such resource: %s", ex->path);
 }
 
-static void refuse_method(struct exchange *ex, const char *allow) {
+void http_refuse_method(struct exchange *ex, const char *allow) {
     ex->route = ROUTE_REFUSE;
     ex->allow = allow;
     api_error_of(&ex->refusal, API_METHOD_NOT_ALLOWED, "%s does not accept %s (allowed: %s)",
                  ex->path, ex->method, allow);
 }
 
-static enum MHD_Result respond_mcp_refusal(struct exchange *ex);
-
 static enum MHD_Result respond_refusal(struct exchange *ex) {
     if (ex->challenge != NULL)
         return respond_error(ex, &ex->refusal, MHD_HTTP_HEADER_WWW_AUTHENTICATE, ex->challenge);
     if (ex->is_mcp)
-        return respond_mcp_refusal(ex);
+        return mcp_http_refusal(ex);
     return respond_error(ex, &ex->refusal, ex->allow ? MHD_HTTP_HEADER_ALLOW : NULL, ex->allow);
+}
+
+static enum MHD_Result respond_busy(struct exchange *ex) {
+    ex->status = MHD_HTTP_SERVICE_UNAVAILABLE;
+    ex->bytes = ex->http->busy_len;
+    return MHD_queue_response(ex->conn, MHD_HTTP_SERVICE_UNAVAILABLE, ex->http->busy);
+}
+
+/* Exactly what respond_error would send for the refusal pool_submit makes
+ * (Retry-After included), so that where a run is refused does not show. */
+static struct MHD_Response *busy_response_new(const struct config *cfg, size_t *len) {
+    struct api_error err;
+    char msg[sizeof err.message];
+    json_t *obj;
+    char *body;
+    struct MHD_Response *r;
+
+    pool_queue_full_message(cfg, msg, sizeof msg);
+    api_error_of(&err, API_QUEUE_FULL, "%s", msg);
+    obj = api_error_json(&err);
+    body = dump_line(obj, len);
+    json_decref(obj);
+    if (body == NULL)
+        return NULL;
+    r = MHD_create_response_from_buffer(*len, body, MHD_RESPMEM_MUST_FREE);
+    if (r == NULL) {
+        free(body);
+        return NULL;
+    }
+    response_headers(r, "application/json", NULL);
+    MHD_add_response_header(r, "Retry-After", "1");
+    return r;
 }
 
 static unsigned long long drain_limit(const struct exchange *ex) {
@@ -355,10 +324,10 @@ static enum MHD_Result health(struct exchange *ex) {
     pool_stats(ex->http->pool, &st);
     /* A booted worker that is busy still serves: load is not ill health. */
     ok = st.ready + st.busy > 0;
-    return respond_json_new(ex, ok ? 200 : 503,
-                            json_pack("{s:b, s:{s:i, s:i, s:i}}", "ok", ok, "workers", "ready",
-                                      st.ready, "busy", st.busy, "total", st.total),
-                            NULL, NULL);
+    return http_respond_json_new(ex, ok ? 200 : 503,
+                                 json_pack("{s:b, s:{s:i, s:i, s:i}}", "ok", ok, "workers", "ready",
+                                           st.ready, "busy", st.busy, "total", st.total),
+                                 NULL, NULL);
 }
 
 static enum MHD_Result metrics(struct exchange *ex) {
@@ -373,7 +342,7 @@ static enum MHD_Result metrics(struct exchange *ex) {
     body = metrics_render(&g, &len);
     if (body == NULL)
         return MHD_NO;
-    return respond(ex, 200, body, len, "text/plain; version=0.0.4; charset=utf-8", NULL, NULL);
+    return http_respond(ex, 200, body, len, "text/plain; version=0.0.4; charset=utf-8", NULL, NULL);
 }
 
 static enum MHD_Result openapi(struct exchange *ex) {
@@ -381,7 +350,7 @@ static enum MHD_Result openapi(struct exchange *ex) {
     if (body == NULL)
         return MHD_NO;
     memcpy(body, openapi_json, openapi_json_len);
-    return respond(ex, 200, body, openapi_json_len, "application/json", NULL, NULL);
+    return http_respond(ex, 200, body, openapi_json_len, "application/json", NULL, NULL);
 }
 
 /* Headers and validators come from static.c: a precompressed ".gz" copy
@@ -429,10 +398,6 @@ static enum MHD_Result serve_static(struct exchange *ex, const char *url) {
     return ret;
 }
 
-static enum MHD_Result submit(struct exchange *ex, const struct run_request *req);
-struct ticket;
-static bool mcp_stream_output(struct exchange *ex, struct ticket *t, struct job *job);
-
 /* POST /v1/runs/{id}/cancel. Only the key that started a run finds it
  * (pool_cancel matches the owner): to any other, it does not exist, the
  * same 404 as an id never used, so ids leak nothing. The cancel is
@@ -448,7 +413,8 @@ static enum MHD_Result cancel(struct exchange *ex) {
         return respond_error(ex, &err, NULL, NULL);
     }
     memcpy(id, ex->run_id, sizeof id);
-    return respond_json_new(ex, 202, json_pack("{s:b, s:s}", "ok", 1, "run_id", id), NULL, NULL);
+    return http_respond_json_new(ex, 202, json_pack("{s:b, s:s}", "ok", 1, "run_id", id), NULL,
+                                 NULL);
 }
 
 /* Every route but those with a JSON body is answered from the headers. */
@@ -461,13 +427,15 @@ static enum MHD_Result answer_now(struct exchange *ex, const char *url) {
     case ROUTE_METRICS:
         return metrics(ex);
     case ROUTE_SESSION:
-        return submit(ex, NULL);
+        return http_submit(ex, NULL);
     case ROUTE_STATIC:
         return serve_static(ex, url);
     case ROUTE_CANCEL:
         return cancel(ex);
     case ROUTE_REFUSE:
         return respond_refusal(ex);
+    case ROUTE_BUSY:
+        return respond_busy(ex);
     case ROUTE_BODY:
         break;
     }
@@ -475,7 +443,7 @@ static enum MHD_Result answer_now(struct exchange *ex, const char *url) {
 }
 
 /* A route that takes a JSON body, if the headers allow it. */
-static void expect_body(struct exchange *ex, enum request_kind req_kind, enum job_kind job_kind) {
+void http_expect_body(struct exchange *ex, enum request_kind req_kind, enum job_kind job_kind) {
     if (!request_check_media_type(
             MHD_lookup_connection_value(ex->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE),
             &ex->refusal) ||
@@ -540,22 +508,22 @@ static void route_session(struct exchange *ex, const char *rest) {
         else if (is_method(ex, MHD_HTTP_METHOD_DELETE))
             ex->job_kind = JOB_SESSION_DELETE;
         else
-            refuse_method(ex, "GET, HEAD, DELETE");
+            http_refuse_method(ex, "GET, HEAD, DELETE");
     } else if (strcmp(slash, "/run") == 0) {
         if (is_method(ex, MHD_HTTP_METHOD_POST))
-            expect_body(ex, REQ_SESSION_RUN, JOB_SESSION_RUN);
+            http_expect_body(ex, REQ_SESSION_RUN, JOB_SESSION_RUN);
         else
-            refuse_method(ex, "POST");
+            http_refuse_method(ex, "POST");
     } else if (strcmp(slash, "/fork") == 0) {
         ex->route = ROUTE_SESSION;
         ex->job_kind = JOB_SESSION_FORK;
         if (!is_method(ex, MHD_HTTP_METHOD_POST))
-            refuse_method(ex, "POST");
+            http_refuse_method(ex, "POST");
     } else if (strcmp(slash, "/export") == 0) {
         ex->route = ROUTE_SESSION;
         ex->job_kind = JOB_SESSION_EXPORT;
         if (!is_method(ex, MHD_HTTP_METHOD_GET) && !is_method(ex, MHD_HTTP_METHOD_HEAD))
-            refuse_method(ex, "GET, HEAD");
+            http_refuse_method(ex, "GET, HEAD");
     } else {
         refuse_not_found(ex);
     }
@@ -574,7 +542,7 @@ static void route_run(struct exchange *ex, const char *rest) {
         ex->route = ROUTE_REFUSE;
         api_error_of(&ex->refusal, API_RUN_NOT_FOUND, "no run '%s'", shown);
     } else if (!is_method(ex, MHD_HTTP_METHOD_POST)) {
-        refuse_method(ex, "POST");
+        http_refuse_method(ex, "POST");
     } else {
         memcpy(ex->run_id, rest, len);
         ex->run_id[len] = '\0';
@@ -608,25 +576,24 @@ static void authorize(struct exchange *ex) {
                      "the Authorization header holds no valid API key (expected 'Bearer <key>')");
     }
 }
-static void route_mcp(struct exchange *ex);
 
 /* Routes whose method decides little more than that they are allowed. */
 static void pick_run(struct exchange *ex, const char *rest) {
     (void)rest;
-    expect_body(ex, REQ_RUN, JOB_RUN);
+    http_expect_body(ex, REQ_RUN, JOB_RUN);
 }
 
 static void pick_sessions(struct exchange *ex, const char *rest) {
     (void)rest;
     if (is_method(ex, MHD_HTTP_METHOD_POST))
-        expect_body(ex, REQ_SESSION_CREATE, JOB_SESSION_CREATE);
+        http_expect_body(ex, REQ_SESSION_CREATE, JOB_SESSION_CREATE);
     else
         route_list(ex);
 }
 
 static void pick_mcp(struct exchange *ex, const char *rest) {
     (void)rest;
-    route_mcp(ex);
+    mcp_http_route(ex);
 }
 
 static void pick_not_found(struct exchange *ex, const char *rest) {
@@ -681,7 +648,7 @@ static void route_static(struct exchange *ex, const char *url) {
         struct static_file f;
         if (static_open(ex->http->cfg->web_dir, url, &f)) {
             close(f.fd);
-            refuse_method(ex, "GET, HEAD");
+            http_refuse_method(ex, "GET, HEAD");
         } else {
             refuse_not_found(ex);
         }
@@ -708,7 +675,7 @@ static enum MHD_Result begin(struct exchange *ex, const char *url) {
     } else {
         ex->public_route = r->is_public;
         if (r->allow != NULL && !method_allowed(ex, r->allow))
-            refuse_method(ex, r->allow);
+            http_refuse_method(ex, r->allow);
         else if (r->pick != NULL)
             r->pick(ex, url + strlen(r->path));
         else
@@ -716,6 +683,13 @@ static enum MHD_Result begin(struct exchange *ex, const char *url) {
     }
     if (ex->http->keys != NULL && !ex->public_route)
         authorize(ex);
+    /* A full queue refuses a stateless run whatever its body says, so the
+     * body is dropped unread (unparsed, never buffered) as for any refusal,
+     * and a client that waits on Expect: 100-continue never sends it. MCP's
+     * tool calls get their JSON-RPC errors from the usual path. */
+    if (ex->route == ROUTE_BODY && ex->req_kind == REQ_RUN && !ex->is_mcp &&
+        pool_queue_full(ex->http->pool))
+        ex->route = ROUTE_BUSY;
     if (ex->route != ROUTE_BODY && has_body(ex) &&
         (expects_continue(ex) || declared_length(ex) > drain_limit(ex)))
         return answer_now(ex, url);
@@ -768,15 +742,12 @@ static void resume_exchange(void *arg) {
     MHD_resume_connection(ex->conn);
 }
 
-static enum MHD_Result answer_mcp_job(struct exchange *ex);
-static enum MHD_Result mcp_answered_new(struct exchange *ex, json_t *reply);
-
 static enum MHD_Result answer_job(struct exchange *ex) {
     const struct job *job = ex->job;
     if (job_park(ex->job))
         return MHD_YES; /* not done: suspended again until it is */
     if (ex->mcp != NULL)
-        return answer_mcp_job(ex);
+        return mcp_http_answer(ex);
     if (job->result != NULL)
         return respond_result(ex, job);
     return respond_error(ex, &job->error, NULL, NULL);
@@ -813,16 +784,6 @@ static void caller_of(const struct exchange *ex, char *out, size_t len) {
     }
     snprintf(out, len, "ip:%s", addr);
 }
-
-/* What a run holds until it is done (job_done): a slot of its key's runs,
- * and the name the crash limiter charges if its worker dies. */
-struct ticket {
-    struct http *http;
-    struct sse *sse;               /* a streamed run's events: told when it is done */
-    struct mcp_progress *progress; /* ... as MCP progress notifications, for /mcp */
-    struct key_usage *usage;       /* NULL with keys off */
-    char caller[CRASHLIMIT_CALLER_MAX + 1];
-};
 
 static void ticket_undo(struct ticket *t) {
     if (t == NULL)
@@ -918,10 +879,12 @@ static void sse_finish(void *arg, struct sse *sse) {
     free(body);
 }
 
-static const char *header(const struct exchange *ex, const char *name);
+const char *http_header(const struct exchange *ex, const char *name) {
+    return MHD_lookup_connection_value(ex->conn, MHD_HEADER_KIND, name);
+}
 
-static bool wants_events(const struct exchange *ex) {
-    const char *accept = header(ex, MHD_HTTP_HEADER_ACCEPT);
+bool http_wants_events(const struct exchange *ex) {
+    const char *accept = http_header(ex, MHD_HTTP_HEADER_ACCEPT);
     return accept != NULL && strcasestr(accept, "text/event-stream") != NULL &&
            (ex->is_mcp || ex->job_kind == JOB_RUN || ex->job_kind == JOB_SESSION_RUN);
 }
@@ -939,7 +902,7 @@ static enum MHD_Result respond_events(struct exchange *ex) {
 
 /* Hands a job to the pool and waits for it without blocking. `req` is NULL
  * for session GET and DELETE. */
-static enum MHD_Result submit(struct exchange *ex, const struct run_request *req) {
+enum MHD_Result http_submit(struct exchange *ex, const struct run_request *req) {
     struct api_error err;
     struct job *job;
     struct ticket *t = NULL;
@@ -956,7 +919,7 @@ static enum MHD_Result submit(struct exchange *ex, const struct run_request *req
             double wait = crashlimit_wait_ms(ex->http->crashes, t->caller, clock_ms());
             free(t);
             if (ex->mcp != NULL) /* a tool's failure, as the pool's own answers */
-                return mcp_answered_new(ex, mcp_call_reply(ex->mcp, NULL, &err, false, 0, 0));
+                return mcp_http_failed(ex, &err);
             snprintf(retry, sizeof retry, "%.0f", wait > 0 ? wait / 1000.0 + 0.999 : 1.0);
             return respond_error(ex, &err, "Retry-After", retry);
         }
@@ -969,6 +932,7 @@ static enum MHD_Result submit(struct exchange *ex, const struct run_request *req
     job->suspend = suspend_exchange;
     job->resume = resume_exchange;
     job->arg = ex;
+    job->raw_answer = ex->mcp == NULL; /* MCP builds its reply from the parsed answer */
     if (t != NULL) {
         job->on_done = job_done;
         job->done_arg = t;
@@ -978,7 +942,7 @@ static enum MHD_Result submit(struct exchange *ex, const struct run_request *req
             job->output_arg = ex->sse; /* t's reference keeps it while the job runs */
             sse_ref(ex->sse);
             t->sse = ex->sse;
-            if (ex->mcp != NULL && !mcp_stream_output(ex, t, job)) {
+            if (ex->mcp != NULL && !mcp_http_stream_output(ex, t, job)) {
                 ticket_undo(t);
                 job_release(job);
                 return MHD_NO;
@@ -1003,7 +967,11 @@ static enum MHD_Result submit(struct exchange *ex, const struct run_request *req
         job_release(job);
         ticket_undo(t);
         if (ex->mcp != NULL) /* a tool's failure, as the pool's own answers */
-            return mcp_answered_new(ex, mcp_call_reply(ex->mcp, NULL, &err, false, 0, 0));
+            return mcp_http_failed(ex, &err);
+        if (err.id == API_QUEUE_FULL) { /* filled since begin() looked: the same refusal */
+            ex->run_id[0] = '\0';
+            return respond_busy(ex);
+        }
         return respond_error(ex, &err, NULL, NULL);
     }
     ex->job = job;
@@ -1023,23 +991,30 @@ static enum MHD_Result run(struct exchange *ex) {
         request_check_size(ex->seen, ex->http->cfg->max_body_bytes, &err);
         return respond_error(ex, &err, NULL, NULL);
     }
-    ok = request_parse(ex->req_kind, ex->body ? ex->body : "", ex->len, &req, &err);
-    free(ex->body);
-    ex->body = NULL;
-    ex->len = ex->cap = 0;
-    if (!ok)
+    /* A run's body is kept until submitted: its worker frame is spliced
+     * from these bytes, and its large members need no tree. */
+    ok = ex->req_kind == REQ_RUN
+             ? request_parse_kept(ex->body ? ex->body : "", ex->len, &req, &err)
+             : request_parse(ex->req_kind, ex->body ? ex->body : "", ex->len, &req, &err);
+    if (!ok) {
+        free(ex->body);
+        ex->body = NULL;
+        ex->len = ex->cap = 0;
         return respond_error(ex, &err, NULL, NULL);
+    }
     /* The same rule as the pool's (pool.c job_timeout), said in the answer. */
     ex->limit_ms = req.timeout_ms ? req.timeout_ms : ex->http->cfg->timeout_ms;
     ex->capped = ex->limit_ms > ex->http->cfg->max_timeout_ms;
     if (ex->capped)
         ex->limit_ms = ex->http->cfg->max_timeout_ms;
-    if (wants_events(ex) && (ex->sse = sse_new(ex->conn, sse_finish, ex)) == NULL) {
-        request_free(&req);
-        return MHD_NO;
-    }
-    ret = submit(ex, &req);
+    if (http_wants_events(ex) && (ex->sse = sse_new(ex->conn, sse_finish, ex)) == NULL)
+        ret = MHD_NO;
+    else
+        ret = http_submit(ex, &req);
     request_free(&req);
+    free(ex->body);
+    ex->body = NULL;
+    ex->len = ex->cap = 0;
     return ret;
 }
 
@@ -1117,163 +1092,6 @@ void http_reap(struct http *h) {
                 h->cfg->request_timeout_ms);
 }
 
-/* ---- /mcp (the JSON-RPC side is mcp.c) ------------------------------------- */
-
-static const char *header(const struct exchange *ex, const char *name) {
-    return MHD_lookup_connection_value(ex->conn, MHD_HEADER_KIND, name);
-}
-
-static enum MHD_Result respond_mcp_refusal(struct exchange *ex) {
-    return respond_json_new(ex, (unsigned)ex->refusal.status,
-                            mcp_error_json(ex->refusal.status == 405 || ex->refusal.status == 403
-                                               ? -32000
-                                               : MCP_INVALID_REQUEST,
-                                           ex->refusal.message),
-                            ex->allow ? MHD_HTTP_HEADER_ALLOW : NULL, ex->allow);
-}
-
-/* Streamable HTTP without server-initiated messages: POST only (a GET for
- * an event stream is 405, which the transport allows); browsers' requests
- * from other origins are refused (DNS rebinding). */
-static void route_mcp(struct exchange *ex) {
-    ex->is_mcp = true;
-    if (!is_method(ex, MHD_HTTP_METHOD_POST)) {
-        refuse_method(ex, "POST");
-    } else if (!mcp_origin_allowed(header(ex, "Origin"), ex->http->cfg->mcp_allowed_origins)) {
-        ex->route = ROUTE_REFUSE;
-        api_error_set(&ex->refusal, 403, ERR_INVALID_REQUEST,
-                      "Origin not allowed (see --mcp-allowed-origins)");
-    } else if (!mcp_accepts_json(header(ex, MHD_HTTP_HEADER_ACCEPT))) {
-        ex->route = ROUTE_REFUSE;
-        api_error_set(&ex->refusal, 406, ERR_INVALID_REQUEST,
-                      "Accept must include application/json");
-    } else {
-        expect_body(ex, REQ_RUN, JOB_RUN); /* the kinds are mcp.c's to pick */
-    }
-}
-
-/* A batch's tool calls run one after the other, each on the usual path. */
-static enum MHD_Result next_in_batch(struct exchange *ex) {
-    ex->mcp = mcp_batch_next(ex->batch);
-    if (ex->mcp == NULL)
-        return respond_json_new(ex, 200, mcp_batch_reply(ex->batch), NULL, NULL);
-    ex->job_kind = ex->mcp->job_kind;
-    memcpy(ex->session, ex->mcp->session, sizeof ex->session);
-    ex->list_limit = ex->mcp->list_limit;
-    memcpy(ex->list_after, ex->mcp->list_after, sizeof ex->list_after);
-    return submit(ex, ex->mcp->req.root ? &ex->mcp->req : NULL);
-}
-
-/* A tool call's answer: the response, or the next call of its batch. */
-static enum MHD_Result mcp_answered_new(struct exchange *ex, json_t *reply) {
-    if (ex->batch == NULL)
-        return reply ? respond_json_new(ex, 200, reply, NULL, NULL) : MHD_NO;
-    mcp_batch_answer(ex->batch, reply);
-    job_release(ex->job);
-    ex->job = NULL;
-    return next_in_batch(ex);
-}
-
-/* notifications/cancelled: the run its requestId names under the caller's
- * Mcp-Session-Id and key (mcp.h), if live. Nothing to answer either way. */
-static void mcp_cancel(struct exchange *ex, const json_t *request_id) {
-    const char *sid = header(ex, "Mcp-Session-Id");
-    char run_id[RUN_ID_MAX + 1];
-    if (request_id == NULL || !mcp_session_id_valid(sid))
-        return;
-    mcp_run_id(sid, request_id, run_id);
-    if (pool_cancel(ex->http->pool, ex->key ? ex->key->name : "", run_id))
-        log_msg("mcp: request %s cancelled by its client", run_id);
-}
-
-/* A streamed tool call (mcp_call_streams): its output as progress
- * notifications on the event stream, then its answer as the last one. */
-static void mcp_sse_send(void *sse, const char *msg, size_t len) {
-    sse_event(sse, NULL, "message", msg, len);
-}
-
-static bool mcp_stream_output(struct exchange *ex, struct ticket *t, struct job *job) {
-    t->progress = mcp_progress_new(ex->mcp, mcp_sse_send, ex->sse);
-    job->on_output = mcp_progress_output;
-    job->output_arg = t->progress;
-    return t->progress != NULL;
-}
-
-static void mcp_sse_finish(void *arg, struct sse *sse) {
-    struct exchange *ex = arg;
-    const struct job *job = ex->job;
-    json_t *reply =
-        mcp_call_reply(ex->mcp, job->result, &job->error, job->timed, job->queue_ms, job->run_ms);
-    char *data = reply ? json_dumps(reply, JSON_COMPACT) : NULL;
-    json_decref(reply);
-    if (data != NULL)
-        sse_event(sse, NULL, "message", data, strlen(data));
-    ex->status = 200;
-    ex->bytes = data ? strlen(data) : 0;
-    free(data);
-}
-
-static enum MHD_Result serve_mcp(struct exchange *ex) {
-    struct mcp_call call;
-    struct mcp_batch *batch;
-    json_t *reply;
-    int status;
-    enum mcp_outcome out;
-
-    if (ex->too_large) {
-        request_check_size(ex->seen, ex->http->cfg->max_body_bytes, &ex->refusal);
-        return respond_mcp_refusal(ex);
-    }
-    out = mcp_handle(ex->body ? ex->body : "", ex->len, header(ex, "MCP-Protocol-Version"), &reply,
-                     &status, &call, &batch);
-    free(ex->body);
-    ex->body = NULL;
-    ex->len = ex->cap = 0;
-    if (out == MCP_ACCEPTED) {
-        mcp_cancel(ex, call.cancel_id);
-        mcp_call_free(&call);
-        return respond(ex, 202, NULL, 0, "application/json", NULL, NULL);
-    }
-    if (out == MCP_REPLY) {
-        char sid[MCP_SESSION_ID_MAX + 1] = "";
-        bool issue = call.initialize;
-        if (issue)
-            mcp_session_id_new(sid);
-        mcp_call_free(&call);
-        return reply ? respond_json_new(ex, (unsigned)status, reply,
-                                        issue ? "Mcp-Session-Id" : NULL, sid)
-                     : MHD_NO;
-    }
-    if (out == MCP_BATCH) {
-        ex->batch = batch;
-        return next_in_batch(ex);
-    }
-    ex->mcp = malloc(sizeof *ex->mcp);
-    if (ex->mcp == NULL) {
-        mcp_call_free(&call);
-        return MHD_NO;
-    }
-    *ex->mcp = call;
-    if (mcp_session_id_valid(header(ex, "Mcp-Session-Id")) &&
-        !mcp_call_name_run(ex->mcp, header(ex, "Mcp-Session-Id")))
-        return MHD_NO;
-    if (mcp_call_streams(ex->mcp) && wants_events(ex) &&
-        (ex->sse = sse_new(ex->conn, mcp_sse_finish, ex)) == NULL)
-        return MHD_NO;
-    ex->job_kind = call.job_kind;
-    memcpy(ex->session, call.session, sizeof ex->session);
-    ex->list_limit = call.list_limit;
-    memcpy(ex->list_after, call.list_after, sizeof ex->list_after);
-    /* The same path as the REST routes: queued, answered on resume. */
-    return submit(ex, ex->mcp->req.root ? &ex->mcp->req : NULL);
-}
-
-static enum MHD_Result answer_mcp_job(struct exchange *ex) {
-    const struct job *job = ex->job;
-    return mcp_answered_new(ex, mcp_call_reply(ex->mcp, job->result, &job->error, job->timed,
-                                               job->queue_ms, job->run_ms));
-}
-
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
                                   const char *method, const char *version, const char *upload_data,
                                   size_t *upload_data_size, void **req_cls) {
@@ -1303,7 +1121,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         return answer_job(ex);
     set_deadline(h, conn, true); /* the whole request is in */
     if (ex->route == ROUTE_BODY)
-        return ex->is_mcp ? serve_mcp(ex) : run(ex);
+        return ex->is_mcp ? mcp_http_serve(ex) : run(ex);
     return answer_now(ex, url);
 }
 
@@ -1340,6 +1158,9 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
         sse_release(ex->sse);
     }
     job_release(ex->job);
+    for (size_t i = 0; i < ex->n_answered; i++)
+        job_release(ex->answered[i]);
+    free(ex->answered);
     keyring_release(ex->ring);
     if (ex->batch != NULL) {
         mcp_batch_free(ex->batch); /* owns ex->mcp */
@@ -1407,6 +1228,14 @@ struct http *http_start(const struct config *cfg, struct pool *pool, struct keys
         return NULL;
     }
     freeaddrinfo(ai);
+    h->busy = busy_response_new(cfg, &h->busy_len);
+    if (h->busy == NULL) {
+        snprintf(err, err_len, "out of memory");
+        pthread_mutex_destroy(&h->conns_lock);
+        crashlimit_free(h->crashes);
+        free(h);
+        return NULL;
+    }
 
     h->daemon = MHD_start_daemon(
         MHD_USE_AUTO_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG |
@@ -1424,6 +1253,7 @@ struct http *http_start(const struct config *cfg, struct pool *pool, struct keys
     if (h->daemon == NULL) {
         snprintf(err, err_len, "cannot listen on %s port %u (in use, or bad address?)", cfg->host,
                  cfg->port);
+        MHD_destroy_response(h->busy);
         pthread_mutex_destroy(&h->conns_lock);
         crashlimit_free(h->crashes);
         free(h);
@@ -1469,6 +1299,7 @@ void http_stop(struct http *h) {
     /* Not closed by libmicrohttpd once handed out by quiesce. */
     if (h->quiesced_fd != MHD_INVALID_SOCKET)
         close(h->quiesced_fd);
+    MHD_destroy_response(h->busy);
     pthread_mutex_destroy(&h->conns_lock);
     crashlimit_free(h->crashes);
     free(h);

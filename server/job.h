@@ -75,6 +75,12 @@ struct job {
      * run (-1: none; job_new's default). */
     int client_fd;
 
+    /* Runs: the submitter reads a result only as the worker's bytes (raw,
+     * below; http.c's REST routes, not MCP): a stateless run's `result`
+     * frame is then checked on its bytes and not parsed, and `result` holds
+     * its "ok" alone. */
+    bool raw_answer;
+
     /* Runs: stream its output as it is written (SSE, http.c): the worker
      * sends `output` frames, handed to on_output on the dispatcher thread
      * while the run is in flight (never after the job is done). */

@@ -27,14 +27,18 @@ static void wake(struct pool *p) {
 /* The worker message for a job (PROTOCOL.md, "Messages"); NULL for the
  * session jobs no worker sees. Session messages get their `image` (or
  * `persist`) when a worker is picked (session_job_frame). */
+static struct wire_run run_of(const struct job *job, const struct run_request *req) {
+    /* memory_mb only when asked: otherwise the worker's own cap is the
+     * whole limit. */
+    return (struct wire_run){job->id, job->timeout_ms, job->output_cap,
+                             req->memory_mb > 0 ? job->memory_mb : 0, job->stream};
+}
+
 static json_t *job_message_new(const struct job *job, const struct run_request *req) {
     switch (job->kind) {
     case JOB_RUN:
     case JOB_SESSION_RUN: {
-        /* memory_mb only when asked: otherwise the worker's own cap is the
-         * whole limit. */
-        struct wire_run run = {job->id, job->timeout_ms, job->output_cap,
-                               req->memory_mb > 0 ? job->memory_mb : 0, job->stream};
+        struct wire_run run = run_of(job, req);
         return wire_run_new(req, &run);
     }
     case JOB_SESSION_CREATE:
@@ -66,10 +70,28 @@ static bool take_import(struct job *job, const struct run_request *req, struct a
     return true;
 }
 
+/* Idle workers take jobs straight off the queue: the bound is on jobs that
+ * would have to wait. Under the pool lock. */
+static bool queue_full_locked(const struct pool *p) {
+    return p->queue.n >= (int)p->cfg->queue_size + p->ready;
+}
+
+bool pool_queue_full(struct pool *p) {
+    bool full;
+    pthread_mutex_lock(&p->lock);
+    full = !p->stopping && queue_full_locked(p);
+    pthread_mutex_unlock(&p->lock);
+    return full;
+}
+
+void pool_queue_full_message(const struct config *cfg, char *buf, size_t len) {
+    snprintf(buf, len, "all workers are busy and the queue (%u runs) is full", cfg->queue_size);
+}
+
 bool pool_submit(struct pool *p, struct job *job, enum job_kind kind, const char *session,
                  const struct run_request *req, struct api_error *err) {
     char why[160];
-    bool ok;
+    bool ok, spliced = false;
 
     ASSERT_NOT_DISPATCHER(); /* jobs come from HTTP threads, never from the loop */
 
@@ -98,15 +120,25 @@ bool pool_submit(struct pool *p, struct job *job, enum job_kind kind, const char
     }
     if (kind == JOB_SESSION_CREATE && !take_import(job, req, err))
         return false;
-    if (kind == JOB_RUN || kind == JOB_SESSION_RUN || kind == JOB_SESSION_CREATE ||
-        kind == JOB_SESSION_GET) {
+    if (kind == JOB_RUN) {
+        /* The client's bytes spliced into the frame: a large scope is not
+         * dumped a second time (the message below is the fallback). */
+        struct wire_run run = run_of(job, req);
+        spliced = wire_run_frame(req, &run, &job->frame, &job->frame_len);
+        if (!spliced && req->stand_ins) { /* its tree is not whole: nothing else to frame */
+            api_error_of(err, API_INTERNAL, "cannot build the worker message");
+            return false;
+        }
+    }
+    if (!spliced && (kind == JOB_RUN || kind == JOB_SESSION_RUN || kind == JOB_SESSION_CREATE ||
+                     kind == JOB_SESSION_GET)) {
         job->msg = job_message_new(job, req);
         if (job->msg == NULL) {
             api_error_of(err, API_INTERNAL, "cannot build the worker message");
             return false;
         }
     }
-    if (kind == JOB_RUN) {
+    if (kind == JOB_RUN && !spliced) {
         ok = frame_encode(job->msg, &job->frame, &job->frame_len, why, sizeof why);
         json_decref(job->msg);
         job->msg = NULL;
@@ -140,13 +172,10 @@ bool pool_submit(struct pool *p, struct job *job, enum job_kind kind, const char
         wake(p);
         return true;
     }
-    /* Idle workers take jobs straight off the queue: the bound is on jobs
-     * that would have to wait. */
-    if (p->queue.n >= (int)p->cfg->queue_size + p->ready) {
-        int queued = p->queue.n;
+    if (queue_full_locked(p)) {
         pthread_mutex_unlock(&p->lock);
-        api_error_of(err, API_QUEUE_FULL,
-                     "all workers are busy and %d requests are already waiting", queued);
+        pool_queue_full_message(p->cfg, why, sizeof why);
+        api_error_of(err, API_QUEUE_FULL, "%s", why);
         goto fail;
     }
     queue_push(&p->queue, job_ref(job)); /* the pool's, dropped in job_complete */

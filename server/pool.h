@@ -24,6 +24,14 @@ struct pool;
 bool pool_submit(struct pool *pool, struct job *job, enum job_kind kind, const char *session,
                  const struct run_request *req, struct api_error *err);
 
+/* Whether a stateless run submitted now would be refused for a full queue
+ * (pool_submit's bound): http.c asks from a request's headers, so that a
+ * flood is refused before its bodies are read. */
+bool pool_queue_full(struct pool *pool);
+/* The message of that refusal, the same for every one (--queue-size N): a
+ * refusal needs no text of its own. */
+void pool_queue_full_message(const struct config *cfg, char *buf, size_t len);
+
 /* Cancels the run (owner "" with keys off) named `run_id`: queued, it is
  * dropped and answered 499 `cancelled`; running, its worker is told to
  * interrupt it (and killed after --timeout-grace-ms if it does not stop);

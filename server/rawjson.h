@@ -29,6 +29,20 @@ struct rawjson_member {
 bool rawjson_members(const char *text, size_t len,
                      bool (*fn)(void *arg, const struct rawjson_member *m), void *arg);
 
+/* Whether text[0, len) is certainly a JSON object that jansson accepts
+ * (json_loadb with JSON_ALLOW_NUL), checked without building it: strict
+ * RFC 8259 syntax, UTF-8 as jansson checks it, no lone surrogate escapes.
+ * It errs on the side of false: integers past 18 digits, reals that might
+ * overflow, \u0000 (which jansson refuses in keys), nesting past 256 are
+ * left to jansson, so a false means "parse it to know", never "invalid". */
+bool rawjson_valid(const char *text, size_t len);
+
+/* For text jansson parses (rawjson_valid said so): whether certainly no
+ * object in it has a key twice (what JSON_REJECT_DUPLICATES refuses).
+ * False when it might: a key written with escapes, more than 32 keys in
+ * one object or objects nested past 32 are left to jansson. */
+bool rawjson_unique_keys(const char *text, size_t len);
+
 /* Whether the member's raw key is exactly `name` (ASCII, no escapes). */
 bool rawjson_key_is(const struct rawjson_member *m, const char *name);
 
@@ -41,6 +55,8 @@ struct rawjson_buf {
 };
 
 void rawjson_buf_add(struct rawjson_buf *b, const char *bytes, size_t n);
+/* Room for n more bytes at once (a large answer grows in one step). */
+void rawjson_buf_reserve(struct rawjson_buf *b, size_t n);
 void rawjson_buf_str(struct rawjson_buf *b, const char *s);
 void rawjson_buf_printf(struct rawjson_buf *b, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));

@@ -8,6 +8,7 @@
 #include <strings.h>
 
 #include "log.h"
+#include "rawjson.h"
 #include "runio.h"
 
 /* Field names echoed back in messages come from the client: keep them short. */
@@ -466,6 +467,65 @@ static bool set_default(json_t *root, const char *name, json_t *value, const jso
     return true;
 }
 
+/* Unknown keys (in body order), then each known field in table order. */
+static bool check_fields(enum request_kind kind, struct run_request *out, struct api_error *err) {
+    const char *key;
+    json_t *value;
+
+    json_object_foreach(out->root, key, value) {
+        /* Keys can hold NUL (escaped) and be long: echo a safe prefix. */
+        size_t klen = strlen(key);
+        char shown[NAME_ECHO_MAX + 1];
+        if (find_field(kind, key, klen) != NULL)
+            continue;
+        log_sanitize(shown, sizeof shown, key, klen);
+        api_error_of(err, API_UNKNOWN_FIELD, "unknown field '%s'", shown);
+        return false;
+    }
+    for (size_t i = 0; i < N_FIELDS; i++) {
+        const struct field *f = &fields[i];
+        const json_t *v;
+        if (!(f->accepted & IN(kind)))
+            continue;
+        v = json_object_get(out->root, f->name);
+        if (v == NULL) {
+            if (f->required & IN(kind)) {
+                api_error_of(err, API_MISSING_FIELD, "field '%s' is required", f->name);
+                return false;
+            }
+            continue;
+        }
+        if (!kind_matches(f->kind, v)) {
+            api_error_of(err, API_INVALID_TYPE, "field '%s' must be %s", f->name,
+                         kind_name(f->kind));
+            return false;
+        }
+        if (!f->store(f, v, out, err))
+            return false;
+    }
+    return true;
+}
+
+/* The checks across fields, and the defaults of those left out. */
+static bool finish(enum request_kind kind, struct run_request *out, struct api_error *err) {
+    if (out->image != NULL && out->scope != NULL) {
+        api_error_of(err, API_INVALID_REQUEST,
+                     "a session starts from 'scope' or from an exported 'image', not both");
+        return false;
+    }
+    if (out->scope == NULL && !set_default(out->root, "scope", json_object(), &out->scope, err))
+        return false;
+    if (kind != REQ_SESSION_CREATE) {
+        if (out->dynamic == NULL &&
+            !set_default(out->root, "dynamic", json_object(), &out->dynamic, err))
+            return false;
+        if (out->ret == NULL &&
+            !set_default(out->root, "return", json_string("data"), &out->ret, err))
+            return false;
+    }
+    return true;
+}
+
 /* Checks, in a fixed order so that one body always yields the same error:
  * size is the caller's; then encoding, syntax, top-level shape, unknown keys
  * (in body order), then each known field in table order. */
@@ -473,8 +533,6 @@ bool request_parse(enum request_kind kind, const char *body, size_t len, struct 
                    struct api_error *err) {
     json_error_t jerr;
     size_t bad;
-    const char *key;
-    json_t *value;
 
     memset(out, 0, sizeof *out);
     out->mode = RUN_EXEC;
@@ -516,56 +574,105 @@ bool request_parse(enum request_kind kind, const char *body, size_t len, struct 
         api_error_of(err, API_INVALID_REQUEST, "request body must be a JSON object");
         goto fail;
     }
-    json_object_foreach(out->root, key, value) {
-        /* Keys can hold NUL (escaped) and be long: echo a safe prefix. */
-        size_t klen = strlen(key);
-        char shown[NAME_ECHO_MAX + 1];
-        if (find_field(kind, key, klen) != NULL)
-            continue;
-        log_sanitize(shown, sizeof shown, key, klen);
-        api_error_of(err, API_UNKNOWN_FIELD, "unknown field '%s'", shown);
+    if (!check_fields(kind, out, err) || !finish(kind, out, err))
         goto fail;
-    }
-    for (size_t i = 0; i < N_FIELDS; i++) {
-        const struct field *f = &fields[i];
-        const json_t *v;
-        if (!(f->accepted & IN(kind)))
-            continue;
-        v = json_object_get(out->root, f->name);
-        if (v == NULL) {
-            if (f->required & IN(kind)) {
-                api_error_of(err, API_MISSING_FIELD, "field '%s' is required", f->name);
-                goto fail;
-            }
-            continue;
-        }
-        if (!kind_matches(f->kind, v)) {
-            api_error_of(err, API_INVALID_TYPE, "field '%s' must be %s", f->name,
-                         kind_name(f->kind));
-            goto fail;
-        }
-        if (!f->store(f, v, out, err))
-            goto fail;
-    }
-    if (out->image != NULL && out->scope != NULL) {
-        api_error_of(err, API_INVALID_REQUEST,
-                     "a session starts from 'scope' or from an exported 'image', not both");
-        goto fail;
-    }
-    if (out->scope == NULL && !set_default(out->root, "scope", json_object(), &out->scope, err))
-        goto fail;
-    if (kind != REQ_SESSION_CREATE) {
-        if (out->dynamic == NULL &&
-            !set_default(out->root, "dynamic", json_object(), &out->dynamic, err))
-            goto fail;
-        if (out->ret == NULL &&
-            !set_default(out->root, "return", json_string("data"), &out->ret, err))
-            goto fail;
-    }
     return true;
 fail:
     request_free(out);
     return false;
+}
+
+/* ---- a body kept by its caller ---------------------------------------------
+ * A large run body's big members (a scope of 100 KB) need no tree when the
+ * worker frame is spliced from the body: what validation asks of them is
+ * only valid JSON, an object, and no key twice in any object, all of which
+ * the bytes can show. The fast path takes a body only when it is sure of
+ * every check; on any doubt or error it leaves the body to request_parse,
+ * so every answer, error or not, is request_parse's. */
+
+/* Members of at least this size are not parsed (smaller: a jansson parse
+ * costs about what the scans do). */
+#define STAND_IN_MIN 1024
+
+struct fast_pick {
+    struct rawjson_member m[N_FIELDS];
+    bool have[N_FIELDS];
+    bool doubt;
+};
+
+static bool fast_member(void *arg, const struct rawjson_member *m) {
+    struct fast_pick *p = arg;
+    const struct field *f;
+    size_t i;
+    if (memchr(m->key, '\\', m->key_len) != NULL ||
+        (f = find_field(REQ_RUN, m->key, m->key_len)) == NULL) {
+        p->doubt = true;
+        return false;
+    }
+    i = (size_t)(f - fields);
+    if (p->have[i] ||
+        f->store == store_session) { /* twice; a session's run is framed from the tree */
+        p->doubt = true;
+        return false;
+    }
+    p->m[i] = *m;
+    p->have[i] = true;
+    return true;
+}
+
+static bool parse_kept_fast(const char *body, size_t len, struct run_request *out,
+                            struct api_error *err) {
+    struct fast_pick p;
+
+    memset(&p, 0, sizeof p);
+    /* rawjson_valid: jansson would parse it (UTF-8 included); and then
+     * every member is seen, each once. */
+    if (!rawjson_valid(body, len) || !rawjson_members(body, len, fast_member, &p) || p.doubt)
+        return false;
+    out->root = json_object();
+    if (out->root == NULL)
+        return false;
+    for (size_t i = 0; i < N_FIELDS; i++) {
+        const struct rawjson_member *m = &p.m[i];
+        bool object = fields[i].kind == KIND_OBJECT;
+        json_t *v;
+        if (!p.have[i])
+            continue;
+        if (object && m->value_len >= STAND_IN_MIN && m->value[0] == '{') {
+            /* An object jansson would take: a stand-in, the bytes are the value. */
+            if (!rawjson_unique_keys(m->value, m->value_len))
+                return false;
+            v = json_object();
+            out->stand_ins = true;
+        } else {
+            v = json_loadb(m->value, m->value_len,
+                           JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL | JSON_DECODE_ANY, NULL);
+        }
+        if (v == NULL || json_object_set_new(out->root, fields[i].name, v) != 0)
+            return false;
+    }
+    return check_fields(REQ_RUN, out, err) && finish(REQ_RUN, out, err);
+}
+
+bool request_parse_kept(const char *body, size_t len, struct run_request *out,
+                        struct api_error *err) {
+    struct api_error ignored;
+    if (len >= STAND_IN_MIN) {
+        memset(out, 0, sizeof *out);
+        out->mode = RUN_EXEC;
+        out->output_cap = -1;
+        if (parse_kept_fast(body, len, out, &ignored)) {
+            out->body = body;
+            out->body_len = len;
+            return true;
+        }
+        request_free(out);
+    }
+    if (!request_parse(REQ_RUN, body, len, out, err))
+        return false;
+    out->body = body;
+    out->body_len = len;
+    return true;
 }
 
 bool request_parse_run(const char *body, size_t len, struct run_request *out,

@@ -68,6 +68,16 @@ struct run_request {
     unsigned memory_mb;       /* 0: the server's cap (--worker-heap-mb) */
     long long output_cap;     /* -1: the server's cap (--output-cap-bytes) */
     enum run_mode mode;
+    /* The body's bytes, when the caller keeps them until pool_submit
+     * returns (request_parse_kept sets them): a stateless run's worker
+     * frame is then spliced from them (wire_run_frame) instead of being
+     * dumped from `root` again. NULL: dumped. */
+    const char *body;
+    size_t body_len;
+    /* request_parse_kept: some large member (`scope`, `dynamic`) is an
+     * empty stand-in in `root`, its value only in `body`: the run can only
+     * be framed from the body. */
+    bool stand_ins;
 };
 
 /* Parses and validates a request body of the given kind. On success fills
@@ -77,6 +87,11 @@ struct run_request {
  * forwarded as is. */
 bool request_parse(enum request_kind kind, const char *body, size_t len, struct run_request *out,
                    struct api_error *err);
+/* request_parse(REQ_RUN, ...) for a caller that keeps the body until the
+ * run is submitted: the same answer, error or not, but a large body's big
+ * members may be checked on their bytes instead of parsed (stand_ins). */
+bool request_parse_kept(const char *body, size_t len, struct run_request *out,
+                        struct api_error *err);
 /* request_parse(REQ_RUN, ...) */
 bool request_parse_run(const char *body, size_t len, struct run_request *out,
                        struct api_error *err);

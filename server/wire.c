@@ -1,9 +1,12 @@
 #include "wire.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "frame.h"
 #include "log.h"
+#include "rawjson.h"
 
 #define N_OF(a) (sizeof(a) / sizeof(a)[0])
 
@@ -42,6 +45,94 @@ json_t *wire_run_new(const struct run_request *req, const struct wire_run *run) 
     if (msg != NULL && run->stream)
         json_object_set_new(msg, "stream", json_true());
     return msg;
+}
+
+/* The body's members the worker gets as they are; the others (limits, ids)
+ * it gets from the host. */
+enum { RAW_CODE, RAW_SCOPE, RAW_DYNAMIC, RAW_RETURN, RAW_STDIN, RAW_FILES, RAW_COLLECT, N_RAW };
+static const char *const raw_names[N_RAW] = {"code",  "scope", "dynamic", "return",
+                                             "stdin", "files", "collect"};
+
+struct raw_pick {
+    struct rawjson_member m[N_RAW];
+    bool have[N_RAW];
+    bool escaped;
+};
+
+static bool pick_raw(void *arg, const struct rawjson_member *m) {
+    struct raw_pick *p = arg;
+    /* jansson decoded such a key; its raw bytes cannot be matched here. */
+    if (memchr(m->key, '\\', m->key_len) != NULL) {
+        p->escaped = true;
+        return false;
+    }
+    for (int i = 0; i < N_RAW; i++) {
+        if (rawjson_key_is(m, raw_names[i])) {
+            p->m[i] = *m;
+            p->have[i] = true;
+        }
+    }
+    return true;
+}
+
+static void add_raw(struct rawjson_buf *b, const struct raw_pick *p, int i, const char *dflt) {
+    rawjson_buf_add(b, ",\"", 2);
+    rawjson_buf_str(b, raw_names[i]);
+    rawjson_buf_add(b, "\":", 2);
+    if (p->have[i])
+        rawjson_buf_add(b, p->m[i].value, p->m[i].value_len);
+    else
+        rawjson_buf_str(b, dflt);
+}
+
+bool wire_run_frame(const struct run_request *req, const struct wire_run *run, uint8_t **out,
+                    size_t *out_len) {
+    struct raw_pick p = {0};
+    struct rawjson_buf b = {0};
+    size_t len, need = 256;
+    char *data;
+
+    *out = NULL;
+    /* The body passed request_parse, so its members are exactly the known
+     * fields, each once (no duplicates), and the scan sees them all. */
+    if (req->body == NULL || !rawjson_members(req->body, req->body_len, pick_raw, &p) ||
+        p.escaped || !p.have[RAW_CODE])
+        return false;
+    for (int i = 0; i < N_RAW; i++)
+        need += p.have[i] ? p.m[i].value_len + 16 : 0;
+    rawjson_buf_reserve(&b, need);
+    rawjson_buf_add(&b, "\0\0\0\0", FRAME_HEADER_SIZE);
+    rawjson_buf_printf(&b, "{\"type\":\"run\",\"id\":%llu", (unsigned long long)run->id);
+    add_raw(&b, &p, RAW_CODE, NULL);
+    rawjson_buf_printf(&b, ",\"mode\":\"%s\"", run_mode_name(req->mode));
+    add_raw(&b, &p, RAW_SCOPE, "{}");
+    add_raw(&b, &p, RAW_DYNAMIC, "{}");
+    add_raw(&b, &p, RAW_RETURN, "\"data\"");
+    rawjson_buf_printf(&b, ",\"timeout_ms\":%u,\"output_cap\":%u", run->timeout_ms,
+                       run->output_cap);
+    for (int i = RAW_STDIN; i <= RAW_COLLECT; i++)
+        if (p.have[i])
+            add_raw(&b, &p, i, NULL);
+    if (run->memory_mb > 0)
+        rawjson_buf_printf(&b, ",\"memory_mb\":%u", run->memory_mb);
+    if (run->stream)
+        rawjson_buf_str(&b, ",\"stream\":true");
+    rawjson_buf_add(&b, "}", 1);
+    data = rawjson_buf_take(&b, &len);
+    if (data == NULL)
+        return false;
+    len -= FRAME_HEADER_SIZE;
+    if (len > FRAME_MAX_PAYLOAD) {
+        free(data);
+        return false;
+    }
+    data[0] = (char)(len >> 24);
+    data[1] = (char)(len >> 16);
+    data[2] = (char)(len >> 8);
+    data[3] = (char)len;
+    *out = (uint8_t *)data;
+    *out_len = FRAME_HEADER_SIZE + len;
+    return true;
 }
 
 json_t *wire_inspect_new(uint64_t id, const json_t *scope, unsigned timeout_ms) {
@@ -97,6 +188,64 @@ bool wire_check_result(const json_t *msg, char *why, size_t why_len) {
         return false;
     }
     return true;
+}
+
+struct raw_result {
+    unsigned n_type, n_id, n_ok, n_keys[N_OF(result_keys)];
+    struct rawjson_member type, id, ok;
+    bool escaped;
+};
+
+static bool count_member(void *arg, const struct rawjson_member *m) {
+    struct raw_result *r = arg;
+    if (memchr(m->key, '\\', m->key_len) != NULL) { /* jansson's key may be any of these */
+        r->escaped = true;
+        return false;
+    }
+    if (rawjson_key_is(m, "type"))
+        r->n_type++, r->type = *m;
+    else if (rawjson_key_is(m, "id"))
+        r->n_id++, r->id = *m;
+    if (rawjson_key_is(m, "ok"))
+        r->n_ok++, r->ok = *m;
+    for (size_t i = 0; i < N_OF(result_keys); i++)
+        r->n_keys[i] += rawjson_key_is(m, result_keys[i]);
+    return true;
+}
+
+static bool raw_is(const struct rawjson_member *m, const char *text) {
+    return m->value_len == strlen(text) && memcmp(m->value, text, m->value_len) == 0;
+}
+
+bool wire_raw_result(const char *payload, size_t len, uint64_t id, bool *ok) {
+    struct raw_result r = {0};
+    uint64_t got = 0;
+
+    /* The members first (memchr-fast, and any frame but a result stops
+     * there), the whole validation last. */
+    if (!rawjson_members(payload, len, count_member, &r) || r.escaped || r.n_type != 1 ||
+        r.n_id != 1 || r.n_ok != 1 || !raw_is(&r.type, "\"result\""))
+        return false;
+    for (size_t i = 0; i < N_OF(result_keys); i++)
+        if (r.n_keys[i] == 0)
+            return false;
+    /* A plain decimal of at most 18 digits (rawjson_valid: no sign issues). */
+    if (r.id.value_len == 0 || r.id.value_len > 18)
+        return false;
+    for (size_t i = 0; i < r.id.value_len; i++) {
+        if (r.id.value[i] < '0' || r.id.value[i] > '9')
+            return false;
+        got = got * 10 + (uint64_t)(r.id.value[i] - '0');
+    }
+    if (got != id)
+        return false;
+    if (raw_is(&r.ok, "true"))
+        *ok = true;
+    else if (raw_is(&r.ok, "false"))
+        *ok = false;
+    else
+        return false;
+    return rawjson_valid(payload, len);
 }
 
 bool wire_check_inspect(const json_t *msg, char *why, size_t why_len) {

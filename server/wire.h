@@ -32,6 +32,14 @@ struct wire_run {
  * fields as the client sent them (request.c checked them); absent ones stay
  * absent. */
 json_t *wire_run_new(const struct run_request *req, const struct wire_run *run);
+/* The same message for a stateless run, framed (frame.h), spliced from the
+ * client's body (req->body, which request_parse accepted): its values go to
+ * the worker as the client wrote them, with no second encoding of a large
+ * scope. False when it cannot be (no body, a top-level key written with
+ * escapes, out of memory, past the frame bounds): the caller then encodes
+ * wire_run_new's message, which says what is wrong, if anything. */
+bool wire_run_frame(const struct run_request *req, const struct wire_run *run, uint8_t **out,
+                    size_t *out_len);
 /* `inspect`: of `scope` (a session's creation; NULL: of the state the worker
  * is given, a GET). */
 json_t *wire_inspect_new(uint64_t id, const json_t *scope, unsigned timeout_ms);
@@ -45,6 +53,11 @@ size_t wire_cancel_frame(uint64_t id, uint8_t *out, size_t cap);
 /* Whether `msg` answers the job `id` (an integer member "id"); else why not. */
 bool wire_answers(const json_t *msg, uint64_t id, char *why, size_t why_len);
 /* A `result` of a run: every member the HTTP answer promises, "ok" a boolean. */
+/* A `result` answer to run `id`, checked on its bytes: true when it is
+ * certainly a JSON object jansson would parse (rawjson_valid) that passes
+ * wire_answers and wire_check_result, with *ok its "ok"; false when it
+ * must be parsed to know (it may still pass). */
+bool wire_raw_result(const char *payload, size_t len, uint64_t id, bool *ok);
 bool wire_check_result(const json_t *msg, char *why, size_t why_len);
 /* A `result` of an inspect: "scope" and "definitions". */
 bool wire_check_inspect(const json_t *msg, char *why, size_t why_len);

@@ -24,5 +24,7 @@ fi
 (cd "$build" && SCOPEBOX_SERVER="$build/scopebox-server" SCOPEBOX_RUNTIME_DIR="$build/runtime" \
   SCOPEBOX_NODE="$(grep -m1 '^SCOPEBOX_NODE:' CMakeCache.txt | cut -d= -f2)" \
   /usr/bin/python3.11 "$repo/tests/bench/http/bench_http.py") || failed=1
+# Where the idle RSS row's memory is, by kind of mapping (prints, asserts nothing).
+SCOPEBOX_SERVER="$build/scopebox-server" /usr/bin/python3.11 "$repo/tests/bench/memory/worker_rss.py" || failed=1
 /usr/bin/python3.11 "$repo/tests/bench/summary.py" "$figures" || failed=1
 exit $failed

@@ -2,7 +2,8 @@
  * (server/rawjson.c); its input is what a compromised worker can send.
  * Checks: it never reads outside the input; every member span lies inside
  * it; and for an object jansson accepts (with keys free of escapes), the
- * members are jansson's, each value re-parsing to the same JSON. */
+ * members are jansson's, each value re-parsing to the same JSON; and
+ * whatever rawjson_valid accepts is an object jansson accepts. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -56,6 +57,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         json_decref(c.obj);
         c.obj = NULL;
     }
+    /* What the validator takes (answers forwarded unparsed), jansson takes. */
+    if (rawjson_valid(copy, size) && c.obj == NULL)
+        abort();
     ok = rawjson_members(copy, size, check, &c);
     if (c.obj != NULL && (!ok || (!c.escaped && c.n < json_object_size(c.obj))))
         abort();

@@ -12,6 +12,26 @@
 
 #include "request.h"
 
+/* request_parse_kept's answer is request_parse's: accepted alike, refused
+ * with the same code and message. */
+static void same_as_kept(const char *body, size_t len) {
+    struct run_request a, b;
+    struct api_error ea, eb;
+    bool oka = request_parse(REQ_RUN, body, len, &a, &ea);
+    bool okb = request_parse_kept(body, len, &b, &eb);
+    if (oka != okb)
+        abort();
+    if (!oka && (ea.id != eb.id || strcmp(ea.message, eb.message) != 0))
+        abort();
+    if (oka && (a.mode != b.mode || a.timeout_ms != b.timeout_ms || !json_equal(a.code, b.code) ||
+                (!b.stand_ins && !json_equal(a.root, b.root))))
+        abort();
+    if (oka) {
+        request_free(&a);
+        request_free(&b);
+    }
+}
+
 /* libFuzzer's entry point; libFuzzer has no header that declares it. */
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -55,6 +75,24 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
             abort();
         json_t *j = api_error_json(&err);
         json_decref(j);
+    }
+    /* request_parse_kept answers as request_parse does, on the input and on
+     * the input inside a scope large enough for its fast path. */
+    if (kind == REQ_RUN) {
+        static const char head[] = "{\"code\":\"x\",\"scope\":{\"v\":";
+        static const char pad[] = ",\"pad\":\"";
+        size_t cap = sizeof head + size + sizeof pad + 1100 + 8, n = 0;
+        char *wrapped = malloc(cap);
+        if (wrapped == NULL)
+            return 0;
+        memcpy(wrapped + n, head, sizeof head - 1), n += sizeof head - 1;
+        memcpy(wrapped + n, data, size), n += size;
+        memcpy(wrapped + n, pad, sizeof pad - 1), n += sizeof pad - 1;
+        memset(wrapped + n, 'p', 1100), n += 1100;
+        memcpy(wrapped + n, "\"}}", 3), n += 3;
+        same_as_kept((const char *)data, size);
+        same_as_kept(wrapped, n);
+        free(wrapped);
     }
     /* The other pure helpers on the same bytes. */
     (void)utf8_valid((const char *)data, size, &bad);

@@ -46,7 +46,8 @@ def test_worker_process_is_confined(server):
         for ns in ("net", "pid", "ipc", "uts"):
             assert os.readlink(f"/proc/{pid}/ns/{ns}") != os.readlink(f"/proc/self/ns/{ns}"), ns
         with open(f"/proc/{pid}/environ", "rb") as f:
-            assert f.read() == b"", "the worker's environment is not empty"
+            # malloc tunables alone (server/sandbox.c WORKER_ENV)
+            assert f.read() == b"GLIBC_TUNABLES=glibc.malloc.mmap_threshold=32768\0", "the worker's environment"
         with open(f"/proc/{pid}/cmdline", "rb") as f:
             args = f.read().split(b"\0")
         for flag in (b"--experimental-permission", b"--disallow-code-generation-from-strings"):
@@ -253,3 +254,20 @@ def test_environment_shows_no_host_path(server):
     runtime = os.path.dirname(_exposed_prefixes()[0])
     for key, value in env.items():
         assert runtime not in value and "node_modules" not in value and ".mjs" not in value, (key, value)
+
+
+@pytest.mark.parametrize("env", [{"FOO": "1"},
+                                 {"GLIBC_TUNABLES": "glibc.malloc.mmap_threshold=32768", "LD_PRELOAD": "/x.so"},
+                                 {"GLIBC_TUNABLES": "glibc.rtld.optional_static_tls=1"}])
+def test_worker_refuses_an_environment_beyond_malloc_tunables(env):
+    """The host gives the worker one variable, GLIBC_TUNABLES with malloc
+    settings (server/sandbox.c WORKER_ENV); anything more means it was not
+    started by our sandbox, and it refuses to run."""
+    runtime = os.path.realpath(os.environ["SCOPEBOX_RUNTIME_DIR"])
+    pyodide = os.path.realpath(os.path.join(runtime, "node_modules", "pyodide"))
+    r = subprocess.run([os.environ["SCOPEBOX_NODE"], "--experimental-permission",
+                        f"--allow-fs-read={runtime}/*", f"--allow-fs-read={pyodide}/*", "--allow-worker",
+                        "--disallow-code-generation-from-strings", os.path.join(runtime, "worker.mjs")],
+                       env=env, stdin=subprocess.DEVNULL, capture_output=True, timeout=60)
+    assert r.returncode == 70, (r.returncode, r.stdout, r.stderr)
+    assert b"the environment holds more than malloc tunables" in r.stdout, r.stdout

@@ -20,6 +20,23 @@ static void test_window(void) {
     crashlimit_free(cl);
 }
 
+/* The quick answer for a window past everyone's last crash must not hide a
+ * caller still in its own window. */
+static void test_latest_crash_of_anyone(void) {
+    struct crashlimit *cl = crashlimit_new(2, 10000);
+    crashlimit_record(cl, "ip:1", 1000);
+    crashlimit_record(cl, "ip:1", 3000);
+    crashlimit_record(cl, "ip:2", 2000); /* not the latest */
+    CHECK(crashlimit_wait_ms(cl, "ip:1", 5000) == 6000);
+    CHECK(crashlimit_wait_ms(cl, "ip:1", 12999) == 0); /* 1000 left the window at 11000 */
+    crashlimit_record(cl, "ip:1", 14000);
+    CHECK(crashlimit_wait_ms(cl, "ip:1", 14000) == 0); /* 3000 and 14000: 3000 is out */
+    crashlimit_record(cl, "ip:1", 15000);
+    CHECK(crashlimit_wait_ms(cl, "ip:1", 15000) == 9000);
+    CHECK(crashlimit_wait_ms(cl, "ip:1", 25000) == 0);
+    crashlimit_free(cl);
+}
+
 static void test_off(void) {
     struct crashlimit *cl = crashlimit_new(0, 10000);
     for (int i = 0; i < 10; i++)
@@ -45,6 +62,7 @@ static void test_bounded_table(void) {
 
 int main(void) {
     test_window();
+    test_latest_crash_of_anyone();
     test_off();
     test_bounded_table();
     return check_report();

@@ -3,6 +3,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <jansson.h>
+
 #include "check.h"
 #include "rawjson.h"
 
@@ -23,8 +25,8 @@ static bool collect(void *arg, const struct rawjson_member *m) {
 
 static void test_members(void) {
     struct seen s = {0};
-    const char *t =
-        " { \"a\" : 0.1 , \"b\":\"x,}\\\"]\", \"c\":{\"d\":[1,{\"e\":\"}\"}]},\"\\u0074\":-0.0 } ";
+    const char *t = " { \"a\" : 0.1 , \"b\":\"x,}\\\"]\", "
+                    "\"c\":{\"d\":[1,{\"e\":\"}\"}]},\"\\u0074\":-0.0 } ";
     CHECK(rawjson_members(t, strlen(t), collect, &s));
     CHECK(s.n == 4);
     CHECK_STR(s.keys[0], "a");
@@ -63,9 +65,104 @@ static void test_buf(void) {
     free(p);
 }
 
+/* rawjson_valid: what it takes, jansson takes too; what it leaves, it leaves
+ * for one of jansson's errors or for a form it does not decide itself. */
+static void check_valid(const char *text, size_t len, bool want) {
+    bool got = rawjson_valid(text, len);
+    json_t *j = json_loadb(text, len, JSON_ALLOW_NUL, NULL);
+    CHECK(got == want);
+    if (got != want)
+        fprintf(stderr, "  rawjson_valid(%.*s) = %d\n", (int)len, text, got);
+    if (got)
+        CHECK(json_is_object(j));
+    json_decref(j);
+}
+
+static void test_valid(void) {
+    static const char *const yes[] = {
+        "{}",
+        " {\n}\r\n\t",
+        "{\"a\":1}",
+        "{\"a\":[1,-2,0,-0,3.25,1e5,1E+2,2e-400,-0.0e0]}",
+        "{\"a\":{\"b\":{\"c\":[[],{},[{}]]}},\"a\":null}",
+        "{\"s\":\"\\\"\\\\\\/\\b\\f\\n\\r\\t\\u00e9\"}",
+        "{\"s\":\"\\ud83d\\ude00 \xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80\"}",
+        "{\"t\":true,\"f\":false,\"n\":null,\"i\":999999999999999999}",
+        "{\"type\":\"result\",\"id\":7,\"ok\":true,\"scope\":{\"x\":\"x]}\"}}",
+    };
+    static const char *const no[] = {
+        "",
+        " ",
+        "[]",
+        "1",
+        "\"s\"",
+        "{",
+        "}",
+        "{\"a\"}",
+        "{\"a\":}",
+        "{\"a\":1,}",
+        "{,}",
+        "{\"a\":1 \"b\":2}",
+        "{\"a\":[1,]}",
+        "{\"a\":[1 2]}",
+        "{\"a\":1]",
+        "{\"a\":[1}",
+        "{} {}",
+        "{}x",
+        "{a:1}",
+        "{'a':1}",
+        "{\"a\":01}",
+        "{\"a\":1.}",
+        "{\"a\":.5}",
+        "{\"a\":1e}",
+        "{\"a\":+1}",
+        "{\"a\":-}",
+        "{\"a\":0x1}",
+        "{\"a\":tru}",
+        "{\"a\":nul}",
+        "{\"a\":True}",
+        "{\"a\":NaN}",
+        "{\"a\":Infinity}",
+        "{\"a\":\"\t\"}",
+        "{\"a\":\"\\x\"}",
+        "{\"a\":\"\\u12\"}",
+        "{\"a\":\"\\ud800\"}",
+        "{\"a\":\"\\udc00\"}",
+        "{\"a\":\"\\ud800\\u0041\"}",
+        "{\"a\":\"\xc0\xaf\"}",
+        "{\"a\":\"\xed\xa0\x80\"}",
+        "{\"a\":\"\xf4\x90\x80\x80\"}",
+        "{\"a\":\"\xe2\x82\"}",
+        "{\"a\":\"\x80\"}",
+        "{\"a\":\"unterminated}",
+        /* jansson's to decide: past 64 bits, maybe past DBL_MAX, a NUL */
+        "{\"a\":9223372036854775807}",
+        "{\"a\":1e400}",
+        "{\"a\":1e9999}",
+        "{\"a\":\"\\u0000\"}",
+        "{\"\\u0000\":1}",
+    };
+    char deep[700];
+    size_t n = 0;
+    for (size_t i = 0; i < sizeof yes / sizeof yes[0]; i++)
+        check_valid(yes[i], strlen(yes[i]), true);
+    for (size_t i = 0; i < sizeof no / sizeof no[0]; i++)
+        check_valid(no[i], strlen(no[i]), false);
+    check_valid("{\"a\":\"\0\"}", 8, false); /* a raw NUL byte */
+    deep[n++] = '{';
+    deep[n++] = '"', deep[n++] = 'a', deep[n++] = '"', deep[n++] = ':';
+    for (int i = 0; i < 300; i++)
+        deep[n++] = '[';
+    for (int i = 0; i < 300; i++)
+        deep[n++] = ']';
+    deep[n++] = '}';
+    check_valid(deep, n, false); /* deeper than it follows */
+}
+
 int main(void) {
     test_members();
     test_malformed();
     test_buf();
+    test_valid();
     return check_report();
 }

@@ -3,6 +3,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <jansson.h>
+
 #include "check.h"
 #include "request.h"
 
@@ -419,6 +421,77 @@ static void test_run_fields(void) {
     CHECK(!session_id_valid(longid, SESSION_ID_MAX + 1));
 }
 
+/* request_parse_kept gives request_parse's answer for every body, and takes
+ * the large members on their bytes only where it is sure (stand_ins). */
+static char *big_body(const char *before, const char *after) {
+    size_t n = 2000, len = strlen(before) + n + strlen(after) + 1;
+    char *b = malloc(len);
+    snprintf(b, len, "%s", before);
+    memset(b + strlen(before), 'x', n);
+    snprintf(b + strlen(before) + n, len - strlen(before) - n, "%s", after);
+    return b;
+}
+
+static void check_kept(const char *before, const char *after, const char *want, bool stand_ins) {
+    char *body = big_body(before, after);
+    size_t len = strlen(body);
+    struct run_request a, b;
+    struct api_error ea, eb;
+    bool oka, okb;
+
+    memset(&ea, 0, sizeof ea);
+    memset(&eb, 0, sizeof eb);
+    oka = request_parse(REQ_RUN, body, len, &a, &ea);
+    okb = request_parse_kept(body, len, &b, &eb);
+    CHECK(oka == okb);
+    CHECK_STR(okb ? "ok" : eb.code, want);
+    if (!oka && !okb)
+        CHECK_STR(eb.message, ea.message);
+    if (oka && okb) {
+        CHECK(b.body == body && b.body_len == len);
+        CHECK(b.stand_ins == stand_ins);
+        CHECK(a.mode == b.mode && a.timeout_ms == b.timeout_ms && a.memory_mb == b.memory_mb &&
+              a.output_cap == b.output_cap);
+        CHECK(json_equal(a.code, b.code) && json_equal(a.ret, b.ret));
+        if (!stand_ins)
+            CHECK(json_equal(a.root, b.root));
+    }
+    if (oka)
+        request_free(&a);
+    if (okb)
+        request_free(&b);
+    free(body);
+}
+
+static void test_kept_body(void) {
+    /* Taken on its bytes: a large scope, a large dynamic. */
+    check_kept("{\"code\":\"len(b)\",\"mode\":\"eval\",\"timeout_ms\":50,\"scope\":{\"b\":\"",
+               "\"}}", "ok", true);
+    check_kept("{\"code\":\"x\",\"dynamic\":{\"d\":[{\"a\":1,\"b\":{\"a\":2}},\"",
+               "\"]},\"memory_mb\":9}", "ok", true);
+    /* Large, but the large part is not an object member: parsed. */
+    check_kept("{\"code\":\"#", "\",\"return\":[\"a\"]}", "ok", false);
+    /* Left to request_parse, with its errors: a key twice deep inside, a key
+     * written with escapes, a top-level key twice, unknown, a session, a
+     * bad value beside the scope, a value jansson refuses, not JSON. */
+    check_kept("{\"code\":\"x\",\"scope\":{\"b\":{\"k\":1,\"k\":2},\"c\":\"", "\"}}",
+               "invalid_json", false);
+    check_kept("{\"code\":\"x\",\"scope\":{\"\\u0062\":1,\"b\":\"", "\"}}", "invalid_json", false);
+    check_kept("{\"code\":\"x\",\"scope\":{\"\\u0062\":1,\"c\":\"", "\"}}", "ok", false);
+    check_kept("{\"code\":\"x\",\"code\":\"y\",\"scope\":{\"c\":\"", "\"}}", "invalid_json", false);
+    check_kept("{\"code\":\"x\",\"cope\":1,\"scope\":{\"c\":\"", "\"}}", "unknown_field", false);
+    check_kept("{\"code\":\"x\",\"session\":\"s1\",\"scope\":{\"c\":\"", "\"}}", "ok", false);
+    check_kept("{\"code\":\"x\",\"mode\":\"run\",\"scope\":{\"c\":\"", "\"}}", "invalid_value",
+               false);
+    check_kept("{\"code\":\"\",\"scope\":{\"c\":\"", "\"}}", "invalid_value", false);
+    check_kept("{\"code\":\"x\",\"scope\":{\"n\":123456789012345678901234,\"c\":\"", "\"}}",
+               "invalid_value", false);
+    check_kept("{\"code\":\"x\",\"scope\":{\"n\":NaN,\"c\":\"", "\"}}", "invalid_json", false);
+    check_kept("{\"code\":\"x\",\"scope\":[\"", "\"]}", "invalid_type", false);
+    check_kept("{\"scope\":{\"c\":\"", "\"}}", "missing_field", false);
+    check_kept("{\"code\":\"x\",\"scope\":{\"c\":\"\xff", "\"}}", "invalid_encoding", false);
+}
+
 int main(void) {
     test_valid();
     test_invalid_json();
@@ -434,5 +507,6 @@ int main(void) {
     test_size();
     test_utf8();
     test_error_json();
+    test_kept_body();
     return check_report();
 }

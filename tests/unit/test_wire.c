@@ -56,6 +56,110 @@ static void test_run_message_carries_the_request_and_only_the_fields_sent(void) 
     request_free(&req);
 }
 
+/* The spliced frame of a stateless run (wire_run_frame) is the message
+ * wire_run_new builds, value for value, whatever the body's layout: escapes,
+ * spacing, defaults, the optional members. */
+static void check_frame_is_the_message(const char *body, const struct wire_run *run) {
+    struct run_request req;
+    struct api_error err;
+    uint8_t *frame = NULL;
+    size_t len = 0, n;
+    json_t *msg, *framed;
+
+    CHECK(request_parse(REQ_RUN, body, strlen(body), &req, &err));
+    req.body = body;
+    req.body_len = strlen(body);
+    msg = wire_run_new(&req, run);
+    CHECK(wire_run_frame(&req, run, &frame, &len));
+    if (frame == NULL) {
+        fprintf(stderr, "  not spliced: %s\n", body);
+        json_decref(msg);
+        request_free(&req);
+        return;
+    }
+    n = (size_t)frame[0] << 24 | (size_t)frame[1] << 16 | (size_t)frame[2] << 8 | frame[3];
+    CHECK(n + FRAME_HEADER_SIZE == len);
+    framed = json_loadb((const char *)frame + FRAME_HEADER_SIZE, n, JSON_ALLOW_NUL, NULL);
+    CHECK(framed != NULL && json_equal(framed, msg));
+    if (framed == NULL || !json_equal(framed, msg))
+        fprintf(stderr, "  differs: %.*s\n", (int)n, (const char *)frame + FRAME_HEADER_SIZE);
+    json_decref(framed);
+    json_decref(msg);
+    free(frame);
+    request_free(&req);
+}
+
+static void test_run_frame_is_spliced_from_the_body_as_the_message_would_be(void) {
+    struct wire_run plain = {7, 5000, 1024, 0, false}, asked = {8, 100, 3, 64, true};
+    static const char *const bodies[] = {
+        "{\"code\":\"x\"}",
+        "{\"code\":\"x*2\",\"mode\":\"eval\",\"scope\":{\"x\":21}}",
+        " {\n \"scope\" : { \"a\" : [1, 2.5, -0, 1e3, \"\\u00e9\\n\"] } "
+        ",\t\"code\" : \"a\" }\r\n",
+        "{\"code\":\"print(1)\",\"mode\":\"ex\\u0065c\",\"dynamic\":{\"d\":null},"
+        "\"return\":[\"a\"]}",
+        "{\"code\":\"x\",\"return\":\"all\",\"stdin\":\"in\\u0000put\",\"files\":"
+        "[{\"path\":\"a.txt\","
+        "\"text\":\"hi\"}],\"collect\":[\"*.txt\"],\"timeout_ms\":9,\"memory_"
+        "mb\":64,"
+        "\"output_cap_bytes\":3,\"run_id\":\"r-1\"}",
+        "{\"code\":\"s = '\\\"}{,'\",\"scope\":{\"k\\\"}\":\"{[\"}}",
+    };
+    for (size_t i = 0; i < sizeof bodies / sizeof bodies[0]; i++) {
+        check_frame_is_the_message(bodies[i], &plain);
+        check_frame_is_the_message(bodies[i], &asked);
+    }
+}
+
+/* A large scope taken on its bytes (request_parse_kept's stand-in) reaches
+ * the worker whole: the frame is the message of the fully parsed request. */
+static void test_run_frame_of_a_kept_body_carries_the_large_scope(void) {
+    struct wire_run run = {9, 5000, 1024, 0, false};
+    struct run_request full, kept;
+    struct api_error err;
+    size_t n = 5000, len;
+    char *body = malloc(n + 64);
+    uint8_t *frame = NULL;
+    size_t frame_len = 0;
+    json_t *msg, *framed;
+
+    len = (size_t)sprintf(body, "{\"code\":\"len(b)\",\"scope\":{\"b\":\"");
+    memset(body + len, 'y', n);
+    len += n;
+    len += (size_t)sprintf(body + len, "\",\"n\":[1,{\"m\":0.1}]}}");
+    CHECK(request_parse(REQ_RUN, body, len, &full, &err));
+    CHECK(request_parse_kept(body, len, &kept, &err));
+    CHECK(kept.stand_ins);
+    CHECK(wire_run_frame(&kept, &run, &frame, &frame_len));
+    msg = wire_run_new(&full, &run);
+    framed = frame ? json_loadb((const char *)frame + FRAME_HEADER_SIZE,
+                                frame_len - FRAME_HEADER_SIZE, 0, NULL)
+                   : NULL;
+    CHECK(framed != NULL && json_equal(framed, msg));
+    json_decref(framed);
+    json_decref(msg);
+    free(frame);
+    request_free(&full);
+    request_free(&kept);
+    free(body);
+}
+
+static void test_run_frame_is_not_spliced_when_a_key_is_escaped_or_no_body_is_kept(void) {
+    struct run_request req;
+    struct api_error err;
+    struct wire_run run = {7, 5000, 1024, 0, false};
+    const char *body = "{\"c\\u006fde\":\"x\",\"scope\":{}}";
+    uint8_t *frame = NULL;
+    size_t len = 0;
+
+    CHECK(request_parse(REQ_RUN, body, strlen(body), &req, &err));
+    CHECK(!wire_run_frame(&req, &run, &frame, &len) && frame == NULL); /* body not kept */
+    req.body = body;
+    req.body_len = strlen(body);
+    CHECK(!wire_run_frame(&req, &run, &frame, &len) && frame == NULL); /* jansson's key */
+    request_free(&req);
+}
+
 static void test_inspect_message_has_a_scope_only_for_a_creation(void) {
     json_t *scope = parse("{\"x\": 2}");
     json_t *msg = wire_inspect_new(3, scope, 100);
@@ -128,6 +232,60 @@ static void test_results_must_carry_every_member_the_api_promises(void) {
     json_decref(short_);
     json_decref(bad_ok);
     json_decref(inspect);
+}
+
+/* wire_raw_result takes only what the parsed checks take; the rest it leaves
+ * to them (false is "parse it", so every false here is also a safe answer). */
+static void test_raw_result_takes_only_answers_the_parsed_checks_take(void) {
+    static const char *const taken[] = {
+        "{\"type\":\"result\",\"id\":7,\"ok\":true,\"result\":42,\"stdout\":\"\","
+        "\"stderr\":\"\","
+        "\"error\":null,\"scope\":{\"x\":0.1}}",
+        " { \"ok\" : false , \"id\" : 7 , \"type\" : \"result\", "
+        "\"result\":null,\"stdout\":\"a\","
+        "\"stderr\":\"\",\"error\":{\"type\":\"ValueError\"},\"scope\":{},"
+        "\"files\":[] } ",
+    };
+    static const char *const left[] = {
+        /* wrong id, missing member, "ok" not a boolean, another type, not JSON */
+        "{\"type\":\"result\",\"id\":8,\"ok\":true,\"result\":1,\"stdout\":\"\","
+        "\"stderr\":\"\","
+        "\"error\":null,\"scope\":{}}",
+        "{\"type\":\"result\",\"id\":7,\"ok\":true,\"result\":1,\"stdout\":\"\","
+        "\"stderr\":\"\","
+        "\"error\":null}",
+        "{\"type\":\"result\",\"id\":7,\"ok\":1,\"result\":1,\"stdout\":\"\","
+        "\"stderr\":\"\","
+        "\"error\":null,\"scope\":{}}",
+        "{\"type\":\"timeout\",\"id\":7,\"ok\":false,\"result\":1,\"stdout\":"
+        "\"\",\"stderr\":\"\","
+        "\"error\":null,\"scope\":{}}",
+        "{\"type\":\"result\",\"id\":7,\"ok\":true,\"result\":1,\"stdout\":\"\","
+        "\"stderr\":\"\","
+        "\"error\":null,\"scope\":{}",
+        /* forms jansson decides: a second "ok", a key written with escapes, 7.0
+       */
+        "{\"type\":\"result\",\"id\":7,\"ok\":true,\"ok\":false,\"result\":1,"
+        "\"stdout\":\"\","
+        "\"stderr\":\"\",\"error\":null,\"scope\":{}}",
+        "{\"type\":\"result\",\"id\":7,\"\\u006fk\":true,\"ok\":false,\"result\":"
+        "1,\"stdout\":\"\","
+        "\"stderr\":\"\",\"error\":null,\"scope\":{}}",
+        "{\"type\":\"result\",\"id\":7.0,\"ok\":true,\"result\":1,\"stdout\":"
+        "\"\",\"stderr\":\"\","
+        "\"error\":null,\"scope\":{}}",
+    };
+    char why[160];
+    bool ok = false;
+    for (size_t i = 0; i < sizeof taken / sizeof taken[0]; i++) {
+        json_t *msg = parse(taken[i]);
+        CHECK(wire_raw_result(taken[i], strlen(taken[i]), 7, &ok));
+        CHECK(ok == json_is_true(json_object_get(msg, "ok")));
+        CHECK(wire_answers(msg, 7, why, sizeof why) && wire_check_result(msg, why, sizeof why));
+        json_decref(msg);
+    }
+    for (size_t i = 0; i < sizeof left / sizeof left[0]; i++)
+        CHECK(!wire_raw_result(left[i], strlen(left[i]), 7, &ok));
 }
 
 static void test_rejected_passes_only_documented_codes(void) {
@@ -221,10 +379,14 @@ static void test_member_for_the_log(void) {
 
 int main(void) {
     test_run_message_carries_the_request_and_only_the_fields_sent();
+    test_run_frame_is_spliced_from_the_body_as_the_message_would_be();
+    test_run_frame_is_not_spliced_when_a_key_is_escaped_or_no_body_is_kept();
+    test_run_frame_of_a_kept_body_carries_the_large_scope();
     test_inspect_message_has_a_scope_only_for_a_creation();
     test_cancel_frame_is_a_frame_naming_the_run();
     test_answers_need_the_id_of_the_job_in_flight();
     test_results_must_carry_every_member_the_api_promises();
+    test_raw_result_takes_only_answers_the_parsed_checks_take();
     test_rejected_passes_only_documented_codes();
     test_output_names_stdout_or_stderr_and_has_text();
     test_answer_loses_the_protocol_members();

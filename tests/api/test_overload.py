@@ -1,0 +1,98 @@
+"""A full queue (issue 16, "Overload"): a stateless run is refused from its
+headers, 503 `queue_full` with Retry-After as the contract says, before its
+body is read: a client waiting on Expect: 100-continue is never asked for
+it, a body that is not even JSON is never parsed, and a dropped body leaves
+its keep-alive connection usable. One worker and no queue: one busy run
+fills the server."""
+import json
+import socket
+import threading
+import time
+
+import pytest
+
+SERVER_ARGS = ("--workers", "1", "--queue-size", "0")
+BUSY = {"code": "while True:\n    pass", "mode": "exec", "timeout_ms": 60000, "run_id": "hog"}
+
+
+def wait_for(predicate, what, timeout=60):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"never: {what}")
+
+
+@pytest.fixture
+def full(server):
+    """The one worker busy with a loop until the test is over (then cancelled)."""
+    server.wait_healthy(1)
+    thread = threading.Thread(target=lambda: server.run(BUSY, timeout=120), daemon=True)
+    thread.start()
+    wait_for(lambda: server.request("GET", "/healthz")[2]["workers"]["busy"] == 1, "the loop on the worker")
+    yield server
+    # 404: the test cancelled it already.
+    assert server.request("POST", "/v1/runs/hog/cancel")[0] in (202, 404)
+    thread.join(60)
+    server.wait_healthy(1)
+
+
+def connect(server):
+    host, port = server.url.split("//")[1].rsplit(":", 1)
+    sock = socket.create_connection((host, int(port)), timeout=30)
+    return sock, sock.makefile("rb")
+
+
+def read_answer(f):
+    """(status, headers, body) of one HTTP/1.1 answer with a Content-Length."""
+    status = int(f.readline().split()[1])
+    headers = {}
+    while (line := f.readline().rstrip(b"\r\n")):
+        k, v = line.decode().split(":", 1)
+        headers[k.strip()] = v.strip()
+    body = f.read(int(headers["Content-Length"])) if "Content-Length" in headers else b""
+    return status, headers, body
+
+
+def head(length, *extra):
+    lines = ["POST /v1/run HTTP/1.1", "Host: x", "Content-Type: application/json",
+             f"Content-Length: {length}", *extra]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode()
+
+
+def assert_queue_full(api, status, headers, body):
+    answer = json.loads(body)
+    api.validate("POST", "/v1/run", status, answer, headers)
+    assert (status, answer["ok"], answer["error"]["code"]) == (503, False, "queue_full"), answer
+    assert headers["Retry-After"] == "1"
+    assert "Scopebox-Run-Id" not in headers  # refused: no run was started
+
+
+def test_a_client_waiting_on_100_continue_gets_the_503_and_never_sends_its_body(full, api):
+    sock, f = connect(full)
+    with sock:
+        # Before the fix the server said "100 Continue", read the 100 KB and
+        # parsed them, and only then refused.
+        sock.sendall(head(100_000, "Expect: 100-continue"))
+        status, headers, body = read_answer(f)
+        assert status != 100, "the server asked for the body of a run it refuses"
+        assert_queue_full(api, status, headers, body)
+
+
+def test_a_refused_body_is_not_parsed_and_its_connection_stays_usable(full, api):
+    sock, f = connect(full)
+    with sock:
+        junk = b"this is not JSON, and nobody reads it"
+        # Before the fix: 400 invalid_json, the body parsed before the queue was looked at.
+        sock.sendall(head(len(junk)) + junk)
+        assert_queue_full(api, *read_answer(f))
+        # The dropped body was skipped exactly: the next request on this
+        # connection is read from its first byte.
+        assert full.request("POST", "/v1/runs/hog/cancel")[0] == 202
+        wait_for(lambda: full.request("GET", "/healthz")[2]["workers"]["ready"] == 1, "the worker free")
+        run = json.dumps({"code": "6 * 7", "mode": "eval"}).encode()
+        sock.sendall(head(len(run)) + run)
+        status, _, body = read_answer(f)
+        assert (status, json.loads(body)["result"]) == (200, 42), body
+
