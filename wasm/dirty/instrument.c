@@ -46,6 +46,10 @@
 #define RANGE "__dirty_range"
 #define FILL "__dirty_fill"
 #define COPY "__dirty_copy"
+#define TAMPER "__dirty_tampered"
+/* The map's size, isolation.mjs's MAP_BYTES: one byte per 4 KiB page of a
+ * 4 GiB memory. */
+#define MAP_BYTES (1u << 20)
 
 static BinaryenModuleRef mod;
 static const char *fname;
@@ -72,18 +76,36 @@ static BinaryenExpressionRef mark_one(BinaryenExpressionRef addr, uint32_t offse
     return BinaryenStore(mod, 1, 0, 1, at, i32c(1), BinaryenTypeInt32());
 }
 
+/* (if ((addr + offset + bytes - 1) - base) <u MAP_BYTES + bytes - 1
+ *   (global.set tampered 1)): the store writes into the map itself. Only an
+ * interpreter whose memory safety is broken does that (the map is one
+ * allocation nobody else is given; its marks are stores this tool adds and
+ * the JS glue's, neither of which is instrumented), and it could clear the
+ * marks of the pages it wrote, which the next restore would then skip. The
+ * flag is a global, out of reach of every store; isolation.mjs restores in
+ * full for good once it is set. */
+static BinaryenExpressionRef guard(BinaryenExpressionRef addr, uint32_t offset, uint32_t bytes) {
+    uint32_t span = offset + bytes - 1;
+    if (span)
+        addr = BinaryenBinary(mod, BinaryenAddInt32(), addr, i32c((int32_t)span));
+    BinaryenExpressionRef rel = BinaryenBinary(mod, BinaryenSubInt32(), addr, base());
+    BinaryenExpressionRef in =
+        BinaryenBinary(mod, BinaryenLtUInt32(), rel, i32c((int32_t)(MAP_BYTES + bytes - 1)));
+    return BinaryenIf(mod, in, BinaryenGlobalSet(mod, TAMPER, i32c(1)), NULL);
+}
+
 /* (if base (then mark the first page; mark the last page)): a store of n > 1
  * bytes may cross into the next page (wasm allows any alignment), so both of
  * its ends are marked; usually the same byte of the map twice. `addr` is
  * side-effect free (a local, a constant or the scratch global). */
 static BinaryenExpressionRef mark(BinaryenExpressionRef addr, uint32_t offset, uint32_t bytes) {
-    BinaryenExpressionRef st = mark_one(addr, offset);
-    if (bytes > 1) {
-        BinaryenExpressionRef both[2] = {
-            st, mark_one(BinaryenExpressionCopy(addr, mod), offset + bytes - 1)};
-        st = BinaryenBlock(mod, NULL, both, 2, BinaryenTypeNone());
-    }
-    return BinaryenIf(mod, base(), st, NULL);
+    BinaryenExpressionRef st[3];
+    BinaryenIndex n = 0;
+    st[n++] = guard(BinaryenExpressionCopy(addr, mod), offset, bytes);
+    if (bytes > 1)
+        st[n++] = mark_one(BinaryenExpressionCopy(addr, mod), offset + bytes - 1);
+    st[n++] = mark_one(addr, offset);
+    return BinaryenIf(mod, base(), BinaryenBlock(mod, NULL, st, n, BinaryenTypeNone()), NULL);
 }
 
 static BinaryenExpressionRef marked_ptr(BinaryenExpressionRef ptr, uint32_t offset,
@@ -277,15 +299,24 @@ static void add_helpers(void) {
     };
     BinaryenExpressionRef loop =
         BinaryenLoop(mod, "next", BinaryenBlock(mod, NULL, body, 3, BinaryenTypeNone()));
-    BinaryenExpressionRef guarded[3] = {
-        first, last,
+    /* the range meets the map: ((d + n - 1) - base) <u MAP_BYTES + n - 1 */
+    BinaryenExpressionRef meets = BinaryenBinary(
+        mod, BinaryenLtUInt32(),
+        BinaryenBinary(mod, BinaryenSubInt32(),
+                       BinaryenBinary(mod, BinaryenSubInt32(),
+                                      BinaryenBinary(mod, BinaryenAddInt32(), L(0), L(1)), i32c(1)),
+                       base()),
+        BinaryenBinary(mod, BinaryenAddInt32(), i32c((int32_t)MAP_BYTES),
+                       BinaryenBinary(mod, BinaryenSubInt32(), L(1), i32c(1))));
+    BinaryenExpressionRef guarded[4] = {
+        BinaryenIf(mod, meets, BinaryenGlobalSet(mod, TAMPER, i32c(1)), NULL), first, last,
         BinaryenIf(mod, BinaryenBinary(mod, BinaryenLeUInt32(), L(2), L(3)), loop, NULL)};
     BinaryenExpressionRef cond = BinaryenBinary(
         mod, BinaryenAndInt32(), BinaryenBinary(mod, BinaryenNeInt32(), base(), i32c(0)),
         BinaryenBinary(mod, BinaryenNeInt32(), L(1), i32c(0)));
     BinaryenAddFunction(
         mod, RANGE, BinaryenTypeCreate(p2, 2), BinaryenTypeNone(), vars, 2,
-        BinaryenIf(mod, cond, BinaryenBlock(mod, NULL, guarded, 3, BinaryenTypeNone()), NULL));
+        BinaryenIf(mod, cond, BinaryenBlock(mod, NULL, guarded, 4, BinaryenTypeNone()), NULL));
     for (int fill = 0; fill < 2; fill++) {
         BinaryenExpressionRef args[2] = {L(0), L(2)};
         BinaryenExpressionRef steps[2] = {
@@ -363,9 +394,12 @@ int main(int argc, char **argv) {
 
     if (side) {
         BinaryenAddGlobalImport(mod, BASE, "env", BASE, BinaryenTypeInt32(), 1);
+        BinaryenAddGlobalImport(mod, TAMPER, "env", TAMPER, BinaryenTypeInt32(), 1);
     } else {
         BinaryenAddGlobal(mod, BASE, BinaryenTypeInt32(), 1, i32c(0));
         BinaryenAddGlobalExport(mod, BASE, BASE);
+        BinaryenAddGlobal(mod, TAMPER, BinaryenTypeInt32(), 1, i32c(0));
+        BinaryenAddGlobalExport(mod, TAMPER, TAMPER);
     }
     BinaryenAddGlobal(mod, SCRATCH, BinaryenTypeInt32(), 1, i32c(0));
     add_helpers();

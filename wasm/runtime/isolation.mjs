@@ -204,7 +204,7 @@ export class Isolation {
     const { M } = this;
     const E = control.exports;
     this.escaped = false;
-    if (!(E.__dirty_base instanceof WebAssembly.Global) || !M.__dirty) return null;
+    if (!(E.__dirty_base instanceof WebAssembly.Global) || !(E.__dirty_tampered instanceof WebAssembly.Global) || !M.__dirty) return null;
     if (FULL_ONLY) return null;
     // Whole pages of its own: a session image leaves them out (mapRange).
     const raw = M._malloc(MAP_BYTES + SMALL);
@@ -253,6 +253,9 @@ export class Isolation {
   untracked() {
     if (!this.tracked || this.distrusted) return true;
     if (this.tracked.glue.takeAll()) this.escaped = true;
+    // A store into the map itself (wasm/dirty/instrument.c, guard): the
+    // marks can no longer be believed, in this run or any later one.
+    if (control.exports.__dirty_tampered.value) this.escaped = true;
     return this.escaped;
   }
 
