@@ -215,18 +215,21 @@ def test_a_session_passes_older_jobs_only_a_few_runs_in_a_row():
     with ScopeboxServer("--workers", "1") as s:
         s.wait_healthy(1)
         sid = create(s, scope={"log": []})
-        done = []
+        started = []  # (when the run started, in the worker's clock, what)
         blocker = threading.Thread(target=lambda: s.run({"code": "import time\ntime.sleep(2)"}))
         blocker.start()
         time.sleep(0.3)
 
+        # The order is the one the worker ran them in, from the time each
+        # started (runs 50 ms apart at least), not the order the client
+        # threads happened to get their answers in.
         def session_run(i):
-            assert run(s, sid, f"import time\ntime.sleep(0.05)\nlog.append({i})")[0] == 200
-            done.append(i)
+            assert run(s, sid, f"import time\nlog.append(({i}, time.time()))\ntime.sleep(0.05)")[0] == 200
 
         def stateless():
-            assert s.run({"code": "1"})[0] == 200
-            done.append("stateless")
+            status, _, body = s.run({"code": "import time\ntime.time()"})
+            assert status == 200, body
+            started.append((body["result"], "stateless"))
 
         threads = [threading.Thread(target=session_run, args=(0,)), threading.Thread(target=stateless),
                    *(threading.Thread(target=session_run, args=(i,)) for i in range(1, 7))]
@@ -235,8 +238,11 @@ def test_a_session_passes_older_jobs_only_a_few_runs_in_a_row():
             time.sleep(0.02)
         for t in [blocker, *threads]:
             t.join()
-        assert done == [0, 1, 2, 3, 4, "stateless", 5, 6], done
-        assert run(s, sid, "log", mode="eval")[2]["result"] == list(range(7))
+        log = run(s, sid, "[i for i, _ in log]", mode="eval")[2]["result"]
+        assert log == list(range(7)), log
+        started += [(t, i) for i, t in run(s, sid, "[[i, t] for i, t in log]", mode="eval")[2]["result"]]
+        order = [what for _, what in sorted(started)]
+        assert order == [0, 1, 2, 3, 4, "stateless", 5, 6], order
 
 
 def test_a_worker_pipes_hold_a_whole_image(srv):
