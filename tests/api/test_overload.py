@@ -7,21 +7,13 @@ fills the server."""
 import json
 import socket
 import threading
-import time
 
 import pytest
 
+from waiting import wait_for
+
 SERVER_ARGS = ("--workers", "1", "--queue-size", "0")
 BUSY = {"code": "while True:\n    pass", "mode": "exec", "timeout_ms": 60000, "run_id": "hog"}
-
-
-def wait_for(predicate, what, timeout=60):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"never: {what}")
 
 
 @pytest.fixture

@@ -13,6 +13,7 @@ import time
 import pytest
 
 from scopebox_server import ALICE, BOB, keyed_server
+from waiting import wait_for
 
 LOOP = "print('hi')\nbefore = 1\nwhile True:\n    pass"
 LONG = 60000  # a limit no test waits out: a run that stops, stopped because it was cancelled
@@ -49,15 +50,6 @@ def raw_request(server, path, body, headers=()):
     head += "".join(f"{k}: {v}\r\n" for k, v in headers)
     sock.sendall(head.encode() + b"\r\n" + data)
     return sock
-
-
-def wait_for(predicate, what, timeout=60):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"never: {what}")
 
 
 def busy(server):
