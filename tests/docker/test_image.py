@@ -298,11 +298,22 @@ def test_the_image_installs_and_serves(image):
             path = f"/v1/sessions/{session}/run" if session else "/v1/run"
             results[name] = c.request("POST", path, {"code": slow.format(secs), "timeout_ms": 30000}, timeout=60)
 
+        def busy_workers():
+            with urllib.request.urlopen(c.url("/metrics"), timeout=10) as r:
+                m = re.search(r'^scopebox_workers\{state="busy"\} (\d+)$', r.read().decode(), re.M)
+            return int(m.group(1))
+
+        # One worker: the short run must hold it before the long one is sent,
+        # or the long one runs first and the short one is refused from the queue.
         threads = [threading.Thread(target=post, args=("short", 2)),
                    threading.Thread(target=post, args=("long", 25, s1["id"]))]
-        for t in threads:
-            t.start()
-        time.sleep(0.7)
+        threads[0].start()
+        deadline = time.monotonic() + 10
+        while busy_workers() == 0:
+            assert time.monotonic() < deadline, "the short run never reached the worker:\n" + c.output()
+            time.sleep(0.02)
+        threads[1].start()
+        time.sleep(0.3)
         stopped_at = time.monotonic()
         c.proc.send_signal(getattr(signal, image.plan.stopsignal()))
         # Stops accepting at once.
