@@ -110,3 +110,34 @@ def test_stdin_ending_inside_a_frame_is_a_protocol_error():
     w.send(frame(body)[:-3])
     w.proc.stdin.close()
     expect_fatal(w, "stdin ended inside a frame")
+
+
+def test_a_payload_that_is_not_utf8_is_a_protocol_error():
+    """The payload's bytes go to the runner as they are (frames.mjs,
+    frameRunner): the worker checks them first. It used to replace the bad
+    byte with U+FFFD and run the snippet."""
+    w = booted()
+    w.send(frame(b'{"type":"run","id":1,"code":"\xff","mode":"eval"}'))
+    expect_fatal(w, "payload is not UTF-8")
+
+
+def test_text_crosses_as_utf8_both_ways():
+    """Raw (unescaped) UTF-8 of every width in the request, in code and
+    scope, comes back as the same characters, raw too; a big value as well
+    (past the 64 KiB a string may take in the answer, cut on a character)."""
+    w = booted()
+    wide = "\u00e9\u4e2d\U0001f600"
+    body = json.dumps({"type": "run", "id": 5, "mode": "eval", "code": f"s + '{wide}'",
+                       "scope": {"s": wide, "big": wide * 30000}}, ensure_ascii=False).encode()
+    w.send(frame(body))
+    head = w.proc.stdout.read(4)
+    raw = w.proc.stdout.read(int.from_bytes(head, "big"))
+    answer = json.loads(raw.decode("utf-8"))
+    assert answer["type"] == "result" and answer["ok"], answer
+    assert answer["result"] == wide * 2
+    assert wide.encode() in raw  # not \u escapes
+    big = answer["scope"]["big"]
+    assert big["$type"] == "str" and big["truncated"] and big["length"] == 90000
+    assert wide * 1000 in big["value"]
+    w.until_idle()
+    w.close()

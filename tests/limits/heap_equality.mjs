@@ -29,6 +29,7 @@ const { prepareRealm, moduleHooks, lockInterpreter, emptyGlobals, control } = aw
 const { Isolation } = await mod("isolation.mjs");
 const { captureImage, parseImage } = await mod("image.mjs");
 const { bootPython, pyodideDir } = await mod("boot.mjs");
+const { frameRunner } = await mod("frames.mjs");
 
 prepareRealm();
 const asm = await import(pathToFileURL(join(pyodideDir(runtimeDir), "pyodide.asm.mjs")).href);
@@ -43,7 +44,10 @@ const py = await bootPython({
 });
 const ctrl = new Int32Array(new SharedArrayBuffer(8));
 py.setInterruptBuffer(ctrl);
-const runJson = py.pyimport("scopebox_worker").run_json;
+// The worker's own path: each request's bytes are written into the heap by
+// the glue (to_bytes), its answer read out as bytes (frames.mjs).
+const runFrame = frameRunner(py.pyimport("scopebox_worker"));
+const runJson = (text) => runFrame(Buffer.from(text));
 lockInterpreter(py, { sleepMs: (ms) => Atomics.wait(ctrl, 0, 0, ms) !== "timed-out" });
 const iso = new Isolation(py);
 iso.capture();
@@ -78,6 +82,10 @@ const SNIPPETS = [
   (i) => `import os\nos.makedirs('/tmp/d${i % 4}/e', exist_ok=True)\n[os.stat(p).st_size for p in ['/tmp', '/lib', '/tmp/d${i % 4}']] + sorted(os.listdir('/tmp')) + os.listdir('/lib/python3.14')[:3]`,
   (i) => `import os, time\nos.symlink('/tmp', '/tmp/l${i}')\n(os.readlink('/tmp/l${i}'), os.getcwd(), time.monotonic(), time.perf_counter_ns(), time.localtime(${i}), time.strftime('%c'))`,
   // Big strings and bytes crossing JS and Python both ways, unicode wide.
+  // `esc` arrives as twice its length in escapes: the request's bytes
+  // (copied in by the glue, frames.mjs) outsize every string the run then
+  // makes, so part of them is written by that copy alone.
+  () => "del esc",
   (i) => `s = n_big * ${1 + (i % 3)}\nt = s.upper() + '\\u00e9\\u4e2d\\U0001f600' * ${(i % 5) * 3000}\nt`,
   (i) => `b'\\xff' * ${(i % 6) * 70000}`,
   // Exceptions crossing the runner, tracebacks formatted.
@@ -156,7 +164,7 @@ for (let i = 0; i < RUNS; i++) {
   }
   const code = SNIPPETS[i % SNIPPETS.length](i);
   iso.beforeRun(false);
-  runJson(JSON.stringify({ type: "run", id: i + 1, code, mode: "exec", scope: { n: i, s: "v".repeat(i % 300), n_big: "\u00e9z".repeat((i % 7) * 20000) } }));
+  runJson(JSON.stringify({ type: "run", id: i + 1, code, mode: "exec", scope: { n: i, s: "v".repeat(i % 300), n_big: "\u00e9z".repeat((i % 7) * 20000), esc: "\n".repeat(20000 + (i % 4) * 10000) } }));
   if (TAMPER && i % 10 === 9 && iso.tracked) {
     const { base } = iso.tracked;
     const n = control.exports.memory.buffer.byteLength >>> 12;

@@ -4,8 +4,9 @@ import { writeSync } from "node:fs";
 export const MAX_FRAME = 64 * 1024 * 1024;
 const MIN_FRAME = 2;
 
+// `payload`: a string, or its UTF-8 bytes (a Uint8Array).
 export function encodeFrame(payload) {
-  const body = Buffer.from(payload, "utf8");
+  const body = typeof payload === "string" ? Buffer.from(payload, "utf8") : payload;
   if (body.length < MIN_FRAME || body.length > MAX_FRAME) {
     throw new RangeError(`frame of ${body.length} bytes is outside ${MIN_FRAME}..${MAX_FRAME}`);
   }
@@ -35,10 +36,16 @@ export function writeFrameSync(fd, payload) {
 
 export class ProtocolError extends Error {}
 
-// Feed it chunks as they arrive; it returns the complete payloads (strings).
+// Feed it chunks as they arrive; it returns the complete payloads: strings,
+// or with `{ bytes: true }` their bytes (Buffers, which parseMessage takes).
 export class FrameDecoder {
   #chunks = [];
   #buffered = 0;
+  #bytes;
+
+  constructor({ bytes = false } = {}) {
+    this.#bytes = bytes;
+  }
 
   push(chunk) {
     this.#chunks.push(chunk);
@@ -52,7 +59,7 @@ export class FrameDecoder {
         throw new ProtocolError(`frame length ${len} is outside ${MIN_FRAME}..${MAX_FRAME}`);
       }
       if (buf.length < 4 + len) break;
-      out.push(buf.toString("utf8", 4, 4 + len));
+      out.push(this.#bytes ? buf.subarray(4, 4 + len) : buf.toString("utf8", 4, 4 + len));
       this.#chunks = buf.length > 4 + len ? [buf.subarray(4 + len)] : [];
       this.#buffered = buf.length - 4 - len;
     }
@@ -70,16 +77,44 @@ export class FrameDecoder {
   }
 }
 
-// Parses one payload into a message object, or throws ProtocolError.
+// Strict: a payload as bytes must be UTF-8 (PROTOCOL.md, "Framing"); its
+// bytes go on to Python as they are (run frames, interp.mjs).
+const utf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
+
+// Parses one payload (a string, or its bytes) into a message object, or
+// throws ProtocolError.
 export function parseMessage(payload) {
   let msg;
   try {
-    msg = JSON.parse(payload);
+    msg = JSON.parse(typeof payload === "string" ? payload : utf8.decode(payload));
   } catch (e) {
-    throw new ProtocolError(`payload is not JSON: ${e.message}`);
+    throw new ProtocolError(`payload is not ${e instanceof TypeError ? "UTF-8" : "JSON"}: ${e.message}`);
   }
   if (msg === null || typeof msg !== "object" || Array.isArray(msg) || typeof msg.type !== "string") {
     throw new ProtocolError("payload is not a JSON object with a string `type`");
   }
   return msg;
 }
+
+// A run or inspect frame's payload handed to the Python runner, and its
+// answer back, both as UTF-8 bytes (scopebox_worker/runner.py, run_frame):
+// strings would be converted one character at a time. Only the glue writes
+// the heap here (the request's copy, its pages marked); the answer is read
+// out with a copy, never a view of the heap (a view would be an escape:
+// wasm/dirty/README.md). `runner` is the scopebox_worker module; the
+// returned function takes a Uint8Array and gives one.
+export function frameRunner(runner) {
+  const runFrame = runner.run_frame;
+  runner.warm_frame(asArray(Buffer.from("{}")));
+  return (payload) => {
+    const answer = runFrame(asArray(payload));
+    try {
+      return answer.toJs();
+    } finally {
+      answer.destroy();
+    }
+  };
+}
+
+// Pyodide takes typed arrays, not their subclasses (Buffer).
+const asArray = (b) => new Uint8Array(b.buffer, b.byteOffset, b.byteLength);

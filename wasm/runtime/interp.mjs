@@ -1,8 +1,9 @@
 // The interpreter thread of a worker: boots Pyodide once, locks it down
 // (lockdown.mjs), captures its pristine state (isolation.mjs), then runs each
-// request through the Python-side runner (scopebox_worker), passing JSON
-// strings across the JS/Python boundary because per-value conversion costs
-// ~0.7 ms.
+// request through the Python-side runner (scopebox_worker), passing the
+// frames' JSON across the JS/Python boundary as bytes (frames.mjs,
+// frameRunner) because per-value conversion costs ~0.7 ms and a string's
+// conversion goes one character at a time.
 //
 // Shared with the controlling thread (worker.mjs): `ctrl` (ctrl.mjs). This
 // thread reads the host's frames (stdin) and writes every answer (stdout)
@@ -19,7 +20,7 @@ import {
 import { Isolation } from "./isolation.mjs";
 import { ImageError, captureImage, parseImage, warmImage } from "./image.mjs";
 import { CTRL, jobWord } from "./ctrl.mjs";
-import { FrameDecoder, MAX_FRAME, ProtocolError, parseMessage, writeFrameSync } from "./frames.mjs";
+import { FrameDecoder, MAX_FRAME, ProtocolError, frameRunner, parseMessage, writeFrameSync } from "./frames.mjs";
 
 const started = performance.now();
 const ctrl = new Int32Array(workerData.ctrl);
@@ -100,7 +101,7 @@ function freezeClocks() {
   };
 }
 
-let py, runJson, isolation, info;
+let py, runFrame, isolation, info;
 try {
   const thawClocks = freezeClocks();
   prepareRealm();
@@ -141,7 +142,7 @@ try {
   // 1 a run is (also while settle() runs its callbacks), 2 it is past its
   // limit (scopebox_worker/limit.py).
   runner.install(() => (Atomics.load(ctrl, RUN) === 0 ? 0 : 1 + Atomics.load(ctrl, TIMED_OUT)), emitOutput);
-  runJson = runner.run_json;
+  runFrame = frameRunner(runner);
   runner.warm();
   thawClocks();
   const lock = lockInterpreter(py, { sleepMs });
@@ -201,10 +202,10 @@ function brokenResult(id, e) {
 // The runner's answer turned into the `timeout` frame (PROTOCOL.md): the run
 // as far as it got, and where it was interrupted.
 // A cancelled run's `cancelled` frame is the same, under its own type.
-function timeoutAnswer(id, json, type = "timeout") {
+function timeoutAnswer(id, answer, type = "timeout") {
   let r = null;
   try {
-    r = json === undefined ? null : JSON.parse(json);
+    r = answer === undefined ? null : JSON.parse(Buffer.from(answer.buffer, answer.byteOffset, answer.byteLength).toString("utf8"));
   } catch {}
   if (r === null || r.type !== "result") return JSON.stringify({ type, id });
   const { type: _t, id: _i, ok: _o, result: _r, ...rest } = r;
@@ -241,8 +242,8 @@ let runs = 0; // numbers the runs for ctrl[RUN]
 let busy = false; // from a frame's arrival to its `idle`
 let drainPending = false; // stdin ended while busy
 
-// A run or inspect frame from the host: checked, then run at once (the host
-// sends the next one only after this one's `idle`).
+// A run or inspect frame from the host (its payload's bytes): checked, then
+// run at once (the host sends the next one only after this one's `idle`).
 function onFrame(payload) {
   if (busy) throw new ProtocolError("a frame arrived before the worker said idle");
   const msg = parseMessage(payload);
@@ -287,7 +288,7 @@ function onFrame(payload) {
     }
     delete msg.image;
     msg.persist = true; // the runner continues the session's namespace
-    payload = JSON.stringify(msg);
+    payload = Buffer.from(JSON.stringify(msg));
   }
   rawOutput = 0;
   control.broken = null;
@@ -305,7 +306,7 @@ function onFrame(payload) {
     Atomics.store(ctrl, TIMED_OUT, 1);
     Atomics.store(ctrl, CANCELLED, 1);
     Atomics.store(ctrl, INTERRUPT, 2);
-    if (msg.type === "run") payload = JSON.stringify({ ...msg, cancelled: true });
+    if (msg.type === "run") payload = Buffer.from(JSON.stringify({ ...msg, cancelled: true }));
   }
   Atomics.add(ctrl, STARTS, 1);
   Atomics.notify(ctrl, STARTS); // the watchdog (worker.mjs)
@@ -360,9 +361,9 @@ async function settle() {
 async function run(id, persist, payload, capture, memoryMb) {
   isolation.beforeRun(persist);
   limitMemory(memoryMb);
-  let json, pyError;
+  let answer, pyError;
   try {
-    json = runJson(payload);
+    answer = runFrame(payload);
   } catch (e) {
     if (!(e instanceof InterpreterBroke) && !isPythonError(e)) {
       parentPort.postMessage({ type: "fatal", message: `interpreter failed: ${e?.message ?? e}` });
@@ -390,14 +391,14 @@ async function run(id, persist, payload, capture, memoryMb) {
     isolation.distrust();
     send(brokenResult(id, broken));
   } else if (timedOut) {
-    send(timeoutAnswer(id, json, cancelled ? "cancelled" : "timeout"));
+    send(timeoutAnswer(id, answer, cancelled ? "cancelled" : "timeout"));
   } else if (pyError) {
     // An exception escaped the runner itself (typically MemoryError while
     // it encoded a huge scope): the interpreter is fine, the answer is an
     // error result without scope.
     send(escapedError(id, pyError));
   } else {
-    send(json);
+    send(answer);
   }
   if (capture && !timedOut && !broken) {
     // The image is the run's last frame: the session's state stays resident,
@@ -431,7 +432,7 @@ function protocolFailure(e) {
 }
 
 // stdin is the host's pipe; nothing else in the process reads it.
-const decoder = new FrameDecoder();
+const decoder = new FrameDecoder({ bytes: true });
 const input = new Socket({ fd: 0, readable: true, writable: false });
 input.on("data", (chunk) => {
   try {

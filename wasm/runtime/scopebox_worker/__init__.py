@@ -2,6 +2,6 @@
 The host of the interpreter calls install() once before the first run (the
 worker before its pristine capture): it makes asyncio's loops the run's own
 (aio.py)."""
-from .runner import install, run_json, warm
+from .runner import install, run_frame, run_json, warm, warm_frame
 
-__all__ = ["install", "run_json", "warm"]
+__all__ = ["install", "run_frame", "run_json", "warm", "warm_frame"]

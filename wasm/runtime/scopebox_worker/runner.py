@@ -2,6 +2,7 @@
 under the request's root dynamic bindings, and describe what happened."""
 import ast
 import json
+import re
 import signal
 import sys
 
@@ -302,8 +303,51 @@ def inspect(req):
 
 
 def run_json(payload):
-    global _phase
+    """One request as JSON text, its answer as JSON text (the playground's
+    engine and the docs generator call this)."""
     req = _json_loads(payload)
+    reply = _serve(req)
+    text = _text(reply)
+    # The budget keeps answers within ANSWER_BYTES; should it ever be wrong,
+    # the worker still answers (an error with no scope) rather than die on a
+    # frame the host would refuse.
+    if text is None or (len(text) > answer.ANSWER_BYTES // 4
+                        and len(text.encode("utf-8", "surrogatepass")) > answer.ANSWER_BYTES):
+        text = _minimal_text(reply, req)
+    _phase_after()
+    return text
+
+
+def run_frame(frame):
+    """One request frame's payload as the worker reads it, a JS byte buffer
+    (a JsProxy), and its answer as the UTF-8 bytes of the answer frame.
+    Bytes cross instead of strings: Pyodide converts a JS string to a str
+    one character at a time (and every character is a marked heap write),
+    which was most of a 100 KB request's time; `to_bytes` is one copy, made
+    (and its pages marked) by the glue. The worker checked that the payload
+    is UTF-8 (frames.mjs)."""
+    req = _json_loads(frame.to_bytes().decode("utf-8"))
+    reply = _serve(req)
+    try:
+        text = _text(reply)
+        data = None if text is None else _utf8(text)
+    except MemoryError:
+        data = None
+    if data is None or len(data) > answer.ANSWER_BYTES:  # as in run_json
+        data = _utf8(_minimal_text(reply, req))
+    _phase_after()
+    return data
+
+
+def warm_frame(frame):
+    """Once at start-up (see warm): the first JS byte buffer handed to
+    Python makes Pyodide create its proxy type (cached in the heap), here
+    rather than in every run."""
+    frame.to_bytes()
+
+
+def _serve(req):
+    global _phase
     _phase = _ANSWER
     try:
         if req["type"] == "inspect":
@@ -314,16 +358,35 @@ def run_json(payload):
     except BadRequest as e:
         reply = {"type": "rejected", "error": {"code": e.code, "message": e.message}}
     reply["id"] = req["id"]
+    return reply
+
+
+def _text(reply):
     try:
-        text = _json_dumps(reply, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+        return _json_dumps(reply, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
     except MemoryError:
-        text = None
-    # The budget keeps answers within ANSWER_BYTES; should it ever be wrong,
-    # the worker still answers (an error with no scope) rather than die on a
-    # frame the host would refuse.
-    if text is None or (len(text) > answer.ANSWER_BYTES // 4
-                        and len(text.encode("utf-8", "surrogatepass")) > answer.ANSWER_BYTES):
-        text = _json_dumps({**answer.minimal(reply.get("error")), "type": reply["type"], "id": req["id"]},
-                           ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+        return None
+
+
+def _minimal_text(reply, req):
+    return _json_dumps({**answer.minimal(reply.get("error")), "type": reply["type"], "id": req["id"]},
+                       ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+
+
+# A str may hold lone surrogates, UTF-8 cannot. The answer's strings are
+# made UTF-8-safe where they are encoded (codec.py); should one slip through,
+# it goes out as U+FFFD, as the worker wrote them when answers crossed as JS
+# strings.
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _utf8(text):
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:
+        return _SURROGATE.sub("\ufffd", text).encode("utf-8")
+
+
+def _phase_after():
+    global _phase
     _phase = _AFTER
-    return text
