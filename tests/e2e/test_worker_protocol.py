@@ -141,3 +141,23 @@ def test_text_crosses_as_utf8_both_ways():
     assert wide * 1000 in big["value"]
     w.until_idle()
     w.close()
+
+
+def test_the_answer_budget_counts_strings_as_json_writes_them():
+    """PROTOCOL.md, "Answer size": every string is charged the bytes it takes
+    in the answer's JSON. codec.json_size skips escaping a long ASCII string
+    that needs none (scopebox_worker/codec.py); either way the count is the
+    encoder's, escapes at the very end and DEL (never escaped) included."""
+    w = booted()
+    code = (
+        "import json\n"
+        "from scopebox_worker.codec import json_size\n"
+        "cases = ['x' * n + tail for n in (0, 10, 256, 257, 70000)\n"
+        "         for tail in ('', '\"', '\\\\', '\\x1f', '\\x00', '\\x7f', '\\n', '\\u00e9', '\\U0001f600')]\n"
+        "cases += ['\\x7f' * 400, '\\n' * 300, '\\u00e9' * 300, '\\ud800' * 300]\n"
+        "[(repr(s[-3:]), len(s)) for s in cases\n"
+        " if json_size(s) != len(json.dumps(s, ensure_ascii=False).encode('utf-8', 'surrogatepass'))]")
+    answer = w.run(code)
+    assert answer["type"] == "result" and answer["ok"], answer
+    assert answer["result"] == []
+    w.close()
