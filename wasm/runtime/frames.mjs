@@ -100,20 +100,13 @@ export function parseMessage(payload) {
 // answer back, both as UTF-8 bytes (scopebox_worker/runner.py, run_frame):
 // strings would be converted one character at a time. Only the glue writes
 // the heap here (the request's copy, its pages marked); the answer is read
-// out with a copy, never a view of the heap (a view would be an escape:
-// wasm/dirty/README.md). `runner` is the scopebox_worker module; the
-// returned function takes a Uint8Array and gives one.
+// out with a copy (to_js), never a view of the heap (a view would be an
+// escape: wasm/dirty/README.md). `runner` is the scopebox_worker module; the
+// returned function takes a Uint8Array (or Buffer) and gives a Uint8Array.
 export function frameRunner(runner) {
   const runFrame = runner.run_frame;
   runner.warm_frame(asArray(Buffer.from("{}")));
-  return (payload) => {
-    const answer = runFrame(asArray(payload));
-    try {
-      return answer.toJs();
-    } finally {
-      answer.destroy();
-    }
-  };
+  return (payload) => runFrame(asArray(payload));
 }
 
 // Pyodide takes typed arrays, not their subclasses (Buffer).

@@ -12,6 +12,11 @@ _json_dumps = json.dumps
 
 import dynscope
 
+try:
+    from pyodide.ffi import to_js as _to_js
+except ImportError:  # native CPython (tests of single modules)
+    _to_js = None
+
 from . import aio, answer, errors, files, limit, raised, snapshots, stdin
 from .capture import Capture, Output
 from .namespace import BadRequest, check_return, decode_variables, fingerprint, new_globals, report
@@ -320,7 +325,8 @@ def run_json(payload):
 
 def run_frame(frame):
     """One request frame's payload as the worker reads it, a JS byte buffer
-    (a JsProxy), and its answer as the UTF-8 bytes of the answer frame.
+    (a JsProxy), and its answer as the UTF-8 bytes of the answer frame, a
+    JS Uint8Array (copied out by to_js: no PyProxy to make and destroy).
     Bytes cross instead of strings: Pyodide converts a JS string to a str
     one character at a time (and every character is a marked heap write),
     which was most of a 100 KB request's time; `to_bytes` is one copy, made
@@ -336,14 +342,14 @@ def run_frame(frame):
     if data is None or len(data) > answer.ANSWER_BYTES:  # as in run_json
         data = _utf8(_minimal_text(reply, req))
     _phase_after()
-    return data
+    return _to_js(data)
 
 
 def warm_frame(frame):
     """Once at start-up (see warm): the first JS byte buffer handed to
     Python makes Pyodide create its proxy type (cached in the heap), here
-    rather than in every run."""
-    frame.to_bytes()
+    rather than in every run; and the first to_js of bytes its converter."""
+    _to_js(frame.to_bytes())
 
 
 def _serve(req):
