@@ -44,10 +44,15 @@ const py = await bootPython({
 });
 const ctrl = new Int32Array(new SharedArrayBuffer(8));
 py.setInterruptBuffer(ctrl);
-// The worker's own path: each request's bytes are written into the heap by
-// the glue (to_bytes), its answer read out as bytes (frames.mjs).
-const runFrame = frameRunner(py.pyimport("scopebox_worker"));
-const runJson = (text) => runFrame(Buffer.from(text));
+// Both ways a request crosses into Python, in alternate passes over the
+// snippets: the worker's (its bytes written into the heap by the glue's
+// to_bytes, the answer read out as bytes; frames.mjs) and as a JS string
+// (run_json, the playground's: the glue writes it character by character,
+// indexed writes that nothing else in a run makes as many of).
+const runner = py.pyimport("scopebox_worker");
+const runFrame = frameRunner(runner);
+const runJson = (text, i = 0) =>
+  Math.floor(i / SNIPPETS.length) % 2 ? runner.run_json(text) : runFrame(Buffer.from(text));
 lockInterpreter(py, { sleepMs: (ms) => Atomics.wait(ctrl, 0, 0, ms) !== "timed-out" });
 const iso = new Isolation(py);
 iso.capture();
@@ -164,7 +169,7 @@ for (let i = 0; i < RUNS; i++) {
   }
   const code = SNIPPETS[i % SNIPPETS.length](i);
   iso.beforeRun(false);
-  runJson(JSON.stringify({ type: "run", id: i + 1, code, mode: "exec", scope: { n: i, s: "v".repeat(i % 300), n_big: "\u00e9z".repeat((i % 7) * 20000), esc: "\n".repeat(20000 + (i % 4) * 10000) } }));
+  runJson(JSON.stringify({ type: "run", id: i + 1, code, mode: "exec", scope: { n: i, s: "v".repeat(i % 300), n_big: "\u00e9z".repeat((i % 7) * 20000), esc: "\n".repeat(20000 + (i % 4) * 10000) } }), i);
   if (TAMPER && i % 10 === 9 && iso.tracked) {
     const { base } = iso.tracked;
     const n = control.exports.memory.buffer.byteLength >>> 12;
