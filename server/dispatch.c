@@ -346,8 +346,10 @@ void *pool_dispatch(void *arg) {
         abort();
     }
     if (watch.ep < 0)
-        log_at(LOG_WARNING, "dispatcher: epoll_create1: %s; clients that leave are noticed "
-                            "once their run is answered", strerror(errno));
+        log_at(LOG_WARNING,
+               "dispatcher: epoll_create1: %s; clients that leave are noticed "
+               "once their run is answered",
+               strerror(errno));
     for (;;) {
         double drain_deadline, now = clock_ms();
         bool stopping = is_stopping(p, &drain_deadline), all_empty = true;

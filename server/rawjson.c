@@ -395,8 +395,8 @@ static bool pick_member(void *arg, const struct rawjson_member *m) {
     return p->others_ok;
 }
 
-bool rawjson_pick(const char *text, size_t len, const char *const *names, size_t n,
-                  bool others_ok, struct rawjson_member *out) {
+bool rawjson_pick(const char *text, size_t len, const char *const *names, size_t n, bool others_ok,
+                  struct rawjson_member *out) {
     struct pick p = {names, n, others_ok, out};
     memset(out, 0, n * sizeof *out);
     return rawjson_members(text, len, pick_member, &p);

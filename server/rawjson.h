@@ -54,8 +54,8 @@ bool rawjson_key_is(const struct rawjson_member *m, const char *name);
  * or, unless others_ok, a key that is none of the names. The request
  * parser's fast path (request.c) and the run frame's splice (wire.c) both
  * take a body's members this way. */
-bool rawjson_pick(const char *text, size_t len, const char *const *names, size_t n,
-                  bool others_ok, struct rawjson_member *out);
+bool rawjson_pick(const char *text, size_t len, const char *const *names, size_t n, bool others_ok,
+                  struct rawjson_member *out);
 
 /* A growing byte buffer; once an allocation fails it stays failed and
  * rawjson_buf_take returns NULL. */

@@ -89,10 +89,10 @@ static void check_pick(const struct ctx *c, bool walked, bool others_ok) {
     if (!ok)
         return;
     for (size_t i = 0; i < N_NAMES; i++) {
-        if (count[i] == 0 ? out[i].value != NULL
-                          : out[i].value != first[i]->value ||
-                                out[i].value_len != first[i]->value_len ||
-                                out[i].key != first[i]->key)
+        if (count[i] == 0
+                ? out[i].value != NULL
+                : out[i].value != first[i]->value || out[i].value_len != first[i]->value_len ||
+                      out[i].key != first[i]->key)
             abort();
     }
 }

@@ -170,7 +170,8 @@ static void test_pick(void) {
     const char *t = "{\"scope\": {\"code\": 1} , \"code\":\"x,\\\"}\"}";
     CHECK(pick(t, false, m));
     CHECK(m[0].value != NULL && m[0].value_len == 7 && memcmp(m[0].value, "\"x,\\\"}\"", 7) == 0);
-    CHECK(m[1].value != NULL && m[1].value_len == 11 && memcmp(m[1].value, "{\"code\": 1}", 11) == 0);
+    CHECK(m[1].value != NULL && m[1].value_len == 11 &&
+          memcmp(m[1].value, "{\"code\": 1}", 11) == 0);
     CHECK(m[2].value == NULL); /* absent */
     CHECK(pick("{}", false, m) && !m[0].value && !m[1].value && !m[2].value);
     /* A key that is none of the names: only when others are allowed. */
