@@ -74,6 +74,7 @@ struct job {
      * run is queued or running so that a client that went away cancels its
      * run (-1: none; job_new's default). */
     int client_fd;
+    bool watched; /* its client is in the dispatcher's epoll set (dispatch.c; dispatcher only) */
 
     /* Runs: the submitter reads a result only as the worker's bytes (raw,
      * below; http.c's REST routes, not MCP): a stateless run's `result`

@@ -71,7 +71,8 @@ static char *resolve_executable(const char *name) {
 #define REAP_MS 250
 
 /* Every connection may also hold one open file while it is sent a static
- * asset, hence two descriptors each. A limit that does not fit is refused:
+ * asset, or, while its run is in flight, the dispatcher's dup of it
+ * (dispatch.c, never both at once), hence two descriptors each. A limit that does not fit is refused:
  * past the fd limit, accept() fails and every new client hangs. */
 static bool fit_connections(struct config *cfg, char *err, size_t err_len) {
     struct rlimit rl;

@@ -66,6 +66,7 @@ struct slot {
     bool booted, killed, out_eof, err_eof, reap_warned;
     bool recycle;         /* it asked to be replaced once idle (sandbox) */
     unsigned runs;        /* jobs it has run, for --recycle-after-runs */
+    double rss_read_at;   /* when --recycle-rss-mb last looked (slot.c) */
     struct rss_watch rss; /* BUSY: the memory backstop (rsswatch.h) */
     char line[1024];      /* stderr bytes not yet ending in a newline */
     size_t line_len;

@@ -373,6 +373,35 @@ bool rawjson_key_is(const struct rawjson_member *m, const char *name) {
     return strlen(name) == m->key_len && memcmp(m->key, name, m->key_len) == 0;
 }
 
+struct pick {
+    const char *const *names;
+    size_t n;
+    bool others_ok;
+    struct rawjson_member *out;
+};
+
+static bool pick_member(void *arg, const struct rawjson_member *m) {
+    struct pick *p = arg;
+    if (memchr(m->key, '\\', m->key_len) != NULL)
+        return false;
+    for (size_t i = 0; i < p->n; i++) {
+        if (rawjson_key_is(m, p->names[i])) {
+            if (p->out[i].value != NULL)
+                return false; /* twice */
+            p->out[i] = *m;
+            return true;
+        }
+    }
+    return p->others_ok;
+}
+
+bool rawjson_pick(const char *text, size_t len, const char *const *names, size_t n, bool others_ok,
+                  struct rawjson_member *out) {
+    struct pick p = {names, n, others_ok, out};
+    memset(out, 0, n * sizeof *out);
+    return rawjson_members(text, len, pick_member, &p);
+}
+
 void rawjson_buf_reserve(struct rawjson_buf *b, size_t n) {
     char *p;
     if (b->failed || b->len + n + 1 <= b->cap)

@@ -46,6 +46,17 @@ bool rawjson_unique_keys(const char *text, size_t len);
 /* Whether the member's raw key is exactly `name` (ASCII, no escapes). */
 bool rawjson_key_is(const struct rawjson_member *m, const char *name);
 
+/* The members named names[0, n) of the object in text[0, len), picked in one
+ * walk: out[i] is names[i]'s member, with value NULL when there is none.
+ * False (out then means nothing) when the text is not shaped like an
+ * object or holds a member the bytes alone cannot place: a key written
+ * with escapes (its decoded form may be one of the names), a name twice,
+ * or, unless others_ok, a key that is none of the names. The request
+ * parser's fast path (request.c) and the run frame's splice (wire.c) both
+ * take a body's members this way. */
+bool rawjson_pick(const char *text, size_t len, const char *const *names, size_t n, bool others_ok,
+                  struct rawjson_member *out);
+
 /* A growing byte buffer; once an allocation fails it stays failed and
  * rawjson_buf_take returns NULL. */
 struct rawjson_buf {

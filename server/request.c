@@ -594,58 +594,39 @@ fail:
  * costs about what the scans do). */
 #define STAND_IN_MIN 1024
 
-struct fast_pick {
-    struct rawjson_member m[N_FIELDS];
-    bool have[N_FIELDS];
-    bool doubt;
-};
-
-static bool fast_member(void *arg, const struct rawjson_member *m) {
-    struct fast_pick *p = arg;
-    const struct field *f;
-    size_t i;
-    if (memchr(m->key, '\\', m->key_len) != NULL ||
-        (f = find_field(REQ_RUN, m->key, m->key_len)) == NULL) {
-        p->doubt = true;
-        return false;
-    }
-    i = (size_t)(f - fields);
-    if (p->have[i] ||
-        f->store == store_session) { /* twice; a session's run is framed from the tree */
-        p->doubt = true;
-        return false;
-    }
-    p->m[i] = *m;
-    p->have[i] = true;
-    return true;
-}
-
 static bool parse_kept_fast(const char *body, size_t len, struct run_request *out,
                             struct api_error *err) {
-    struct fast_pick p;
+    const char *names[N_FIELDS];
+    struct rawjson_member m[N_FIELDS];
 
-    memset(&p, 0, sizeof p);
+    for (size_t i = 0; i < N_FIELDS; i++)
+        names[i] = fields[i].name;
     /* rawjson_valid: jansson would parse it (UTF-8 included); and then
-     * every member is seen, each once. */
-    if (!rawjson_valid(body, len) || !rawjson_members(body, len, fast_member, &p) || p.doubt)
+     * every member is a known field, seen once. */
+    if (!rawjson_valid(body, len) || !rawjson_pick(body, len, names, N_FIELDS, false, m))
         return false;
+    for (size_t i = 0; i < N_FIELDS; i++)
+        /* Another kind's field is request_parse's to refuse; a session's
+         * run is framed from the tree. */
+        if (m[i].value != NULL &&
+            (!(fields[i].accepted & IN(REQ_RUN)) || fields[i].store == store_session))
+            return false;
     out->root = json_object();
     if (out->root == NULL)
         return false;
     for (size_t i = 0; i < N_FIELDS; i++) {
-        const struct rawjson_member *m = &p.m[i];
         bool object = fields[i].kind == KIND_OBJECT;
         json_t *v;
-        if (!p.have[i])
+        if (m[i].value == NULL)
             continue;
-        if (object && m->value_len >= STAND_IN_MIN && m->value[0] == '{') {
+        if (object && m[i].value_len >= STAND_IN_MIN && m[i].value[0] == '{') {
             /* An object jansson would take: a stand-in, the bytes are the value. */
-            if (!rawjson_unique_keys(m->value, m->value_len))
+            if (!rawjson_unique_keys(m[i].value, m[i].value_len))
                 return false;
             v = json_object();
             out->stand_ins = true;
         } else {
-            v = json_loadb(m->value, m->value_len,
+            v = json_loadb(m[i].value, m[i].value_len,
                            JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL | JSON_DECODE_ANY, NULL);
         }
         if (v == NULL || json_object_set_new(out->root, fields[i].name, v) != 0)

@@ -217,8 +217,12 @@ static void spawn(struct pool *p, struct slot *s, double now) {
 
 /* A pool worker is replaced after so many runs or past an RSS ceiling: the
  * wasm heap never shrinks, and a long-lived process only accumulates.
- * Checked after each run, acted on while idle (slot_tick). */
-static void check_recycle(struct slot *s) {
+ * Checked after each run, acted on while idle (slot_tick). The RSS is read
+ * after a run at most every RSS_WATCH_INTERVAL_MS (the first run's always):
+ * at a thousand runs a second, reading /proc after each was a tenth of the
+ * dispatcher's time, and a worker that passes the ceiling runs at most that
+ * long more before it goes. */
+static void check_recycle(struct slot *s, double now) {
     const struct config *cfg = s->pool->cfg;
     long long rss;
     if (s->recycle)
@@ -226,8 +230,13 @@ static void check_recycle(struct slot *s) {
     if (cfg->recycle_after_runs > 0 && s->runs >= cfg->recycle_after_runs) {
         log_msg("worker %d: recycled after %u runs", (int)s->proc.pid, s->runs);
         s->recycle = true;
-    } else if (cfg->recycle_rss_mb > 0 &&
-               (rss = worker_rss_bytes(s->proc.pid) >> 20) > (long long)cfg->recycle_rss_mb) {
+        return;
+    }
+    if (cfg->recycle_rss_mb == 0 || (s->runs > 1 && now - s->rss_read_at < RSS_WATCH_INTERVAL_MS))
+        return;
+    s->rss_read_at = now;
+    rss = worker_rss_bytes(s->proc.pid) >> 20;
+    if (rss > (long long)cfg->recycle_rss_mb) {
         log_msg("worker %d: recycled at %lld MiB resident (ceiling %u)", (int)s->proc.pid, rss,
                 cfg->recycle_rss_mb);
         s->recycle = true;
@@ -244,7 +253,7 @@ static struct job *take_job(struct slot *s, double now) {
     job->run_ms = now - job->started_at;
     s->awaiting_image = false;
     s->runs++;
-    check_recycle(s);
+    check_recycle(s, now);
     return job;
 }
 

@@ -53,66 +53,46 @@ enum { RAW_CODE, RAW_SCOPE, RAW_DYNAMIC, RAW_RETURN, RAW_STDIN, RAW_FILES, RAW_C
 static const char *const raw_names[N_RAW] = {"code",  "scope", "dynamic", "return",
                                              "stdin", "files", "collect"};
 
-struct raw_pick {
-    struct rawjson_member m[N_RAW];
-    bool have[N_RAW];
-    bool escaped;
-};
-
-static bool pick_raw(void *arg, const struct rawjson_member *m) {
-    struct raw_pick *p = arg;
-    /* jansson decoded such a key; its raw bytes cannot be matched here. */
-    if (memchr(m->key, '\\', m->key_len) != NULL) {
-        p->escaped = true;
-        return false;
-    }
-    for (int i = 0; i < N_RAW; i++) {
-        if (rawjson_key_is(m, raw_names[i])) {
-            p->m[i] = *m;
-            p->have[i] = true;
-        }
-    }
-    return true;
-}
-
-static void add_raw(struct rawjson_buf *b, const struct raw_pick *p, int i, const char *dflt) {
+static void add_raw(struct rawjson_buf *b, const struct rawjson_member *m, int i,
+                    const char *dflt) {
     rawjson_buf_add(b, ",\"", 2);
     rawjson_buf_str(b, raw_names[i]);
     rawjson_buf_add(b, "\":", 2);
-    if (p->have[i])
-        rawjson_buf_add(b, p->m[i].value, p->m[i].value_len);
+    if (m[i].value != NULL)
+        rawjson_buf_add(b, m[i].value, m[i].value_len);
     else
         rawjson_buf_str(b, dflt);
 }
 
 bool wire_run_frame(const struct run_request *req, const struct wire_run *run, uint8_t **out,
                     size_t *out_len) {
-    struct raw_pick p = {0};
+    struct rawjson_member m[N_RAW];
     struct rawjson_buf b = {0};
     size_t len, need = 256;
     char *data;
 
     *out = NULL;
     /* The body passed request_parse, so its members are exactly the known
-     * fields, each once (no duplicates), and the scan sees them all. */
-    if (req->body == NULL || !rawjson_members(req->body, req->body_len, pick_raw, &p) ||
-        p.escaped || !p.have[RAW_CODE])
+     * fields, each once (no duplicates), and the scan sees them all; a key
+     * written with escapes leaves the frame to jansson (wire_run_new). */
+    if (req->body == NULL || !rawjson_pick(req->body, req->body_len, raw_names, N_RAW, true, m) ||
+        m[RAW_CODE].value == NULL)
         return false;
     for (int i = 0; i < N_RAW; i++)
-        need += p.have[i] ? p.m[i].value_len + 16 : 0;
+        need += m[i].value != NULL ? m[i].value_len + 16 : 0;
     rawjson_buf_reserve(&b, need);
     rawjson_buf_add(&b, "\0\0\0\0", FRAME_HEADER_SIZE);
     rawjson_buf_printf(&b, "{\"type\":\"run\",\"id\":%llu", (unsigned long long)run->id);
-    add_raw(&b, &p, RAW_CODE, NULL);
+    add_raw(&b, m, RAW_CODE, NULL);
     rawjson_buf_printf(&b, ",\"mode\":\"%s\"", run_mode_name(req->mode));
-    add_raw(&b, &p, RAW_SCOPE, "{}");
-    add_raw(&b, &p, RAW_DYNAMIC, "{}");
-    add_raw(&b, &p, RAW_RETURN, "\"data\"");
+    add_raw(&b, m, RAW_SCOPE, "{}");
+    add_raw(&b, m, RAW_DYNAMIC, "{}");
+    add_raw(&b, m, RAW_RETURN, "\"data\"");
     rawjson_buf_printf(&b, ",\"timeout_ms\":%u,\"output_cap\":%u", run->timeout_ms,
                        run->output_cap);
     for (int i = RAW_STDIN; i <= RAW_COLLECT; i++)
-        if (p.have[i])
-            add_raw(&b, &p, i, NULL);
+        if (m[i].value != NULL)
+            add_raw(&b, m, i, NULL);
     if (run->memory_mb > 0)
         rawjson_buf_printf(&b, ",\"memory_mb\":%u", run->memory_mb);
     if (run->stream)

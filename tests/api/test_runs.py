@@ -5,6 +5,7 @@ answer, the Scopebox-Run-Id header and the log line; POST
 client that goes away cancels its run the same way. Nothing here measures
 time: tests/bench/http/cancel.py prints how fast a worker is free again."""
 import json
+import os
 import re
 import socket
 import threading
@@ -235,6 +236,31 @@ def test_a_client_that_disconnects_cancels_its_run_queued_or_running(server):
         wait_for(lambda: any("/run " in l and "run=left " in l for l in server.log_lines), "the log line")
     finally:
         server.request("DELETE", f"/v1/sessions/{sid}")
+
+
+def open_fds(server):
+    return len(os.listdir(f"/proc/{server.proc.pid}/fd"))
+
+
+def test_an_answered_run_leaves_nothing_of_its_connection_open(server):
+    """The dispatcher watches a run's client through a descriptor of its own
+    (dispatch.c), let go with the run: a connection that closes after its
+    answer ends for the client (it reads to the end of the stream), and the
+    server's descriptors do not grow with the runs it answered."""
+    def one():
+        sock = raw_request(server, "/v1/run", {"code": "1", "mode": "eval"}, headers=[("Connection", "close")])
+        sock.settimeout(30)
+        data = b""
+        while chunk := sock.recv(65536):
+            data += chunk
+        sock.close()
+        assert data.startswith(b"HTTP/1.1 200"), data[:200]
+
+    one()
+    before = open_fds(server)
+    for _ in range(20):
+        one()
+    wait_for(lambda: open_fds(server) <= before, "the server's descriptors back to where they were")
 
 
 # ---- API keys ----------------------------------------------------------------

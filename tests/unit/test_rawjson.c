@@ -159,7 +159,36 @@ static void test_valid(void) {
     check_valid(deep, n, false); /* deeper than it follows */
 }
 
+static const char *const pick_names[] = {"code", "scope", "mode"};
+
+static bool pick(const char *t, bool others_ok, struct rawjson_member *m) {
+    return rawjson_pick(t, strlen(t), pick_names, 3, others_ok, m);
+}
+
+static void test_pick(void) {
+    struct rawjson_member m[3];
+    const char *t = "{\"scope\": {\"code\": 1} , \"code\":\"x,\\\"}\"}";
+    CHECK(pick(t, false, m));
+    CHECK(m[0].value != NULL && m[0].value_len == 7 && memcmp(m[0].value, "\"x,\\\"}\"", 7) == 0);
+    CHECK(m[1].value != NULL && m[1].value_len == 11 &&
+          memcmp(m[1].value, "{\"code\": 1}", 11) == 0);
+    CHECK(m[2].value == NULL); /* absent */
+    CHECK(pick("{}", false, m) && !m[0].value && !m[1].value && !m[2].value);
+    /* A key that is none of the names: only when others are allowed. */
+    CHECK(!pick("{\"code\":1,\"other\":2}", false, m));
+    CHECK(pick("{\"code\":1,\"other\":2}", true, m) && m[0].value_len == 1);
+    /* A name twice: the bytes cannot say which one jansson keeps. */
+    CHECK(!pick("{\"code\":1,\"code\":2}", true, m));
+    /* Escapes in any key: "\u0063ode" is "code" once decoded. */
+    CHECK(!pick("{\"\\u0063ode\":1}", true, m));
+    CHECK(!pick("{\"code\":1,\"o\\nther\":2}", true, m));
+    /* Not an object. */
+    CHECK(!pick("[1]", true, m));
+    CHECK(!pick("{\"code\":", true, m));
+}
+
 int main(void) {
+    test_pick();
     test_members();
     test_malformed();
     test_buf();
