@@ -213,7 +213,7 @@ export class Isolation {
     const raw = M._malloc(bytes + SMALL);
     if (!raw) throw new Error("cannot allocate the dirty map");
     const base = Math.ceil(raw / SMALL) * SMALL;
-    const tracked = { base, shift, bytes, glue: M.__dirty, runs: [] };
+    const tracked = { base, shift, bytes, glue: M.__dirty };
     // Zero, without writing the words that are (the map's fresh pages stay
     // out of the worker's resident memory until a mark lands there).
     this.zeroMap(tracked, bytes);
@@ -284,30 +284,23 @@ export class Isolation {
     return this.escaped;
   }
 
-  // The runs of marked grains, [first, end) pairs of grain numbers,
-  // ascending, in one reused array; with `clear`, each word of the map that
-  // holds a mark is zeroed once read (no other word is written). Only the
-  // grains of the heap's present size are looked at (marks further on come
-  // only from a store that trapped: distrust). A mark is any byte that is
-  // not zero.
-  markedRuns(clear) {
-    const { base, shift, runs } = this.tracked;
+  // The marked grains, ascending: the map read a 32-bit word at a time,
+  // most of it zero. Only the grains of the heap's present size are looked
+  // at (marks further on come only from a store that trapped: distrust). A
+  // mark is any byte that is not zero.
+  markedGrains() {
+    const { base, shift } = this.tracked;
     const buffer = memoryOf().buffer;
     // A multiple of 16: the heap is whole 64 KiB pages.
-    const words = new Int32Array(buffer, base, buffer.byteLength / 2 ** shift / 4);
-    runs.length = 0;
-    let end = -1;
+    const n = buffer.byteLength / 2 ** shift;
+    const map = new Uint8Array(buffer, base, n);
+    const words = new Uint32Array(buffer, base, n / 4);
+    const grains = [];
     for (let w = 0; w < words.length; w++) {
-      let x = words[w];
-      if (x === 0) continue;
-      if (clear) words[w] = 0;
-      for (let g = w * 4; x !== 0; g++, x >>>= 8) {
-        if ((x & 0xff) === 0) continue;
-        if (g === end) runs[runs.length - 1] = ++end;
-        else runs.push(g, (end = g + 1));
-      }
+      if (words[w] === 0) continue;
+      for (let g = w * 4; g < w * 4 + 4; g++) if (map[g]) grains.push(g);
     }
-    return runs;
+    return grains;
   }
 
   // The 4 KiB pages that may differ from pristine since the last reset (the
@@ -315,14 +308,11 @@ export class Isolation {
   // images (image.mjs), which diff by page.
   dirtyPages() {
     if (this.untracked()) return null;
-    const runs = this.markedRuns(false);
+    const grains = this.markedGrains();
     const k = 12 - this.tracked.shift;
+    if (k === 0) return grains;
     const pages = [];
-    for (let r = 0; r < runs.length; r += 2) {
-      for (let p = runs[r] >>> k, last = (runs[r + 1] - 1) >>> k; p <= last; p++) {
-        if (p !== pages[pages.length - 1]) pages.push(p);
-      }
-    }
+    for (const g of grains) if (g >>> k !== pages[pages.length - 1]) pages.push(g >>> k);
     return pages;
   }
 
@@ -337,40 +327,39 @@ export class Isolation {
 
   // The tracked restore: the marked grains only, each run of them in as few
   // calls as the image's layout allows (one per stretch that is all zero in
-  // the image, or whose image bytes are consecutive), the marks cleared on
-  // the way. Returns false (nothing done) when the heap may hold untracked
-  // writes. Distrusted until done: should it stop halfway (the marks read
-  // are cleared), the next restore is the full one.
+  // the image, or whose image bytes are consecutive), then the marks
+  // cleared. Returns false (nothing done) when the heap may hold untracked
+  // writes. Distrusted until done: should it stop halfway, the next restore
+  // is the full one.
   putTracked() {
     if (this.untracked()) return false;
     this.distrusted = true;
-    const runs = this.markedRuns(true);
+    const grains = this.markedGrains();
     const heap = new Uint8Array(memoryOf().buffer);
-    const { index } = this;
     // Buffer.copy: a few per cent faster than set() of a subarray here.
     const from = this.pristineBuf ?? (this.pristineBuf = Buffer.from(this.pristine.buffer, this.pristine.byteOffset, this.pristine.length));
-    const grain = 2 ** this.tracked.shift;
-    let grains = 0;
-    for (let r = 0; r < runs.length; r += 2) {
-      const end = runs[r + 1] * grain;
-      grains += runs[r + 1] - runs[r];
-      for (let off = runs[r] * grain; off < end; ) {
-        const first = Math.floor(off / PAGE);
-        const at = first < index.length ? index[first] : -1;
-        // Further 64 KiB pages while the image goes on alike.
-        let big = first;
-        while (++big * PAGE < end) {
-          const next = big < index.length ? index[big] : -1;
-          if (at < 0 ? next >= 0 : next !== at + (big - first) * PAGE) break;
-        }
-        const stop = Math.min(end, big * PAGE);
-        if (at < 0) heap.fill(0, off, stop);
-        else from.copy(heap, off, at + (off % PAGE), at + (off % PAGE) + stop - off);
-        off = stop;
+    const { base, shift } = this.tracked;
+    const size = 2 ** shift;
+    for (let i = 0; i < grains.length; ) {
+      const off = grains[i] * size;
+      const src = this.pristineAt(off);
+      let j = i + 1;
+      while (j < grains.length && grains[j] === grains[j - 1] + 1) {
+        const next = this.pristineAt(grains[j] * size);
+        if (src < 0 ? next >= 0 : next !== src + (j - i) * size) break;
+        j++;
       }
+      const len = (j - i) * size;
+      if (src < 0) heap.fill(0, off, off + len);
+      else from.copy(heap, off, src, src + len);
+      i = j;
     }
+    // The marks, in one fill of the map's bytes for the heap's grains (7.5
+    // KiB for a 30 MiB heap): measured cheaper than zeroing each marked
+    // word as the scan reads it, or each run of marks.
+    heap.fill(0, base, base + heap.length / size);
     this.distrusted = false;
-    this.lastGrains = grains;
+    this.lastGrains = grains.length;
     return true;
   }
 
