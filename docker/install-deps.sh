@@ -33,6 +33,8 @@ test_pkgs+=(clang-format)
 test_pkgs+=(binaryen)
 # tests/bench/sessions: a Jupyter kernel's round trip is the baseline.
 test_pkgs+=(python3-ipykernel python3-jupyter-client)
+# tests/e2e/test_images.py: session image bodies are brotli (image.mjs).
+test_pkgs+=(python3-brotli)
 # tests/podman: the image built and run by a real engine. runc, not crun
 # (crun refuses hybrid cgroup layouts); netavark + aardvark-dns for networks
 # with names (compose); debootstrap makes the base image where no registry

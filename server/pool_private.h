@@ -158,9 +158,11 @@ void session_job_done(struct pool *p, struct job *job, bool answered);
 bool session_job_frame(struct slot *s, struct job *job);
 /* A GET's or an import's inspect answer (`msg`, borrowed): answers the job. */
 void session_job_inspected(struct pool *p, struct job *job, const json_t *msg);
-/* The image after a session's run or creation (`msg`, borrowed): stores it
- * and answers the job with job->pending; once stored, the worker in `s`
- * holds the session's state (s->resident), set before the job ends. */
-void session_job_captured(struct slot *s, struct job *job, const json_t *msg);
+/* The image after a session's run or creation (`msg`, borrowed; `raw`, the
+ * image it carried, decoded, taken): stores it and answers the job with
+ * job->pending; once stored, the worker in `s` holds the session's state
+ * (s->resident), set before the job ends. */
+void session_job_captured(struct slot *s, struct job *job, const json_t *msg, uint8_t *raw,
+                          size_t raw_len);
 
 #endif

@@ -500,28 +500,30 @@ void session_job_inspected(struct pool *p, struct job *job, const json_t *msg) {
 
 /* Signed, stored if the session is still at the version the run started
  * from (compare-and-set), and only then is the run answered. On any failure
- * the session keeps the image from before the run. */
-void session_job_captured(struct slot *s, struct job *job, const json_t *msg) {
+ * the session keeps the image from before the run. `raw` (malloc'd, taken):
+ * the image decoded from the frame `msg`, NULL when it has none or it is
+ * not base64. */
+void session_job_captured(struct slot *s, struct job *job, const json_t *msg, uint8_t *raw,
+                          size_t raw_len) {
     struct pool *p = s->pool;
     struct store *st = sessions_store(p->sessions);
-    const json_t *text = json_object_get(msg, "image");
     struct session_meta meta;
-    uint8_t *raw = NULL, *signed_image = NULL;
-    size_t raw_len = 0, signed_len = 0;
+    uint8_t *signed_image = NULL;
+    size_t signed_len = 0;
     enum store_result r;
     json_t *pending, *body;
 
-    if (!json_is_string(text)) {
+    if (!json_is_string(json_object_get(msg, "image"))) {
         char why[200];
         log_at(LOG_WARNING, "worker %d: no image of session %s: %s", (int)s->proc.pid, job->session,
                wire_member(msg, "error", why, sizeof why));
+        free(raw);
         job_fail(job, API_INTERNAL,
                  "the session's state after the run could not be saved; it keeps its state "
                  "from before the run");
         return;
     }
     metrics_session_capture(json_number_value(json_object_get(msg, "capture_ms")));
-    raw = base64_decode(json_string_value(text), json_string_length(text), &raw_len);
     if (raw != NULL)
         signed_image = session_sign(p->sessions, raw, raw_len, &signed_len);
     free(raw);

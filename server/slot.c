@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "clock.h"
+#include "imageframe.h"
 #include "log.h"
 #include "metrics.h"
 #include "pool_private.h"
@@ -315,15 +316,46 @@ static void on_result(struct slot *s, json_t *msg, uint8_t **payload, size_t len
  * session's state stays as it is, nothing is reset, so the worker is idle
  * now (PROTOCOL.md, `capture`); it holds the session's state only if the
  * image was stored. */
-static void on_image(struct slot *s, json_t *msg, uint8_t **payload, size_t len, double now) {
-    struct job *job;
-    (void)payload, (void)len;
-
-    job = take_job(s, now);
+static void image_taken(struct slot *s, json_t *msg, uint8_t *raw, size_t raw_len, double now) {
+    struct job *job = take_job(s, now);
     s->state = SLOT_IDLE;
     s->idle_since = now;
-    session_job_captured(s, job, msg); /* ends the job: not to be touched after */
+    session_job_captured(s, job, msg, raw, raw_len); /* ends the job: not to be touched after */
     json_decref(msg);
+}
+
+static void on_image(struct slot *s, json_t *msg, uint8_t **payload, size_t len, double now) {
+    const json_t *text = json_object_get(msg, "image");
+    uint8_t *raw = NULL;
+    size_t raw_len = 0;
+    (void)payload, (void)len;
+
+    if (json_is_string(text))
+        raw = base64_decode(json_string_value(text), json_string_length(text), &raw_len);
+    image_taken(s, msg, raw, raw_len, now);
+}
+
+/* on_image for the frame as the worker writes it, its image split off
+ * (imageframe.h) and decoded straight from the payload. False: not
+ * certainly such a frame (or not base64); on_message then parses it as any
+ * other. */
+static bool on_raw_image(struct slot *s, uint8_t **payload, size_t len, double now) {
+    const char *text, *type;
+    size_t text_len, raw_len;
+    uint8_t *raw;
+    char why[160];
+    json_t *msg = image_frame_split(*payload, len, &text, &text_len);
+
+    if (msg == NULL)
+        return false;
+    type = json_string_value(json_object_get(msg, "type"));
+    if (strcmp(type, "image") != 0 || !wire_answers(msg, s->job->id, why, sizeof why) ||
+        (raw = base64_decode(text, text_len, &raw_len)) == NULL) {
+        json_decref(msg);
+        return false;
+    }
+    image_taken(s, msg, raw, raw_len, now);
+    return true;
 }
 
 /* Python found the request invalid (a name, a tagged value): the client's
@@ -455,6 +487,8 @@ static void on_message(struct slot *s, uint8_t **payload, size_t len, double now
 
     ASSERT_DISPATCHER(s->pool);
     if (s->state == SLOT_BUSY && !s->awaiting_image && on_raw_result(s, payload, len, now))
+        return;
+    if (s->state == SLOT_BUSY && s->awaiting_image && on_raw_image(s, payload, len, now))
         return;
     msg = frame_parse_message(*payload, len, &type, why, sizeof why);
     if (msg == NULL) {

@@ -8,6 +8,7 @@ import os
 import struct
 import zlib
 
+import brotli
 import pytest
 
 from worker_proc import Worker
@@ -136,18 +137,26 @@ def test_timed_out_run_sends_no_image():
 
 
 # The body's encodings (image.mjs): a page XOR pristine as spans of non-zero
-# words (enc "spans"), or, in images of earlier builds, as all its bytes.
+# words (enc "spans"), or, in images of earlier builds, as all its bytes;
+# compressed with brotli (z "br"), or, in images of earlier builds, deflate.
 def unpack(image):
     raw = base64.b64decode(image)
     hlen = struct.unpack_from("<I", raw, 40)[0]
     header = json.loads(raw[44:44 + hlen])
-    return raw[:40], header, zlib.decompress(raw[44 + hlen:], -15)
+    packed = raw[44 + hlen:]
+    body = brotli.decompress(packed) if header.get("z") == "br" else zlib.decompress(packed, -15)
+    return raw[:40], header, body
 
 
 def pack(head, header, body):
+    """As the header says: brotli for z "br", deflate without z."""
     text = json.dumps(header).encode()
-    z = zlib.compressobj(1, zlib.DEFLATED, -15)
-    return base64.b64encode(head + struct.pack("<I", len(text)) + text + z.compress(body) + z.flush()).decode()
+    if header.get("z") == "br":
+        packed = brotli.compress(body, quality=0)
+    else:
+        z = zlib.compressobj(1, zlib.DEFLATED, -15)
+        packed = z.compress(body) + z.flush()
+    return base64.b64encode(head + struct.pack("<I", len(text)) + text + packed).decode()
 
 
 def spans_to_pages(body, n):
@@ -195,14 +204,29 @@ def test_dense_and_sparse_changes_resume_exactly():
     assert answer["result"] == expected_check(), answer
 
 
+def test_images_are_brotli_and_deflate_ones_of_an_earlier_build_resume():
+    """A capture compresses its body with brotli (z "br": a quarter of the
+    time deflate's Huffman coding took, before every session answer);
+    images stored by the builds before it (spans in raw deflate, no z) are
+    still resumed."""
+    (a, _), (b, _) = booted(), booted()
+    _, image = session_run(a, STATE, 1, image="")
+    head, header, body = unpack(image)
+    assert header["z"] == "br"
+    del header["z"]
+    answer, _ = session_run(b, CHECK, 2, mode="eval", image=pack(head, header, body))
+    a.close(), b.close()
+    assert answer["result"] == expected_check(), answer
+
+
 def test_image_with_whole_pages_from_an_earlier_build_resumes():
     """Images stored by builds before the spans encoding (no `enc`: every
-    page's 4096 bytes) are still resumed."""
+    page's 4096 bytes, deflate) are still resumed."""
     (a, _), (b, _) = booted(), booted()
     _, image = session_run(a, STATE, 1, image="")
     head, header, body = unpack(image)
     pages, files_at = spans_to_pages(body, header["pages"])
-    del header["enc"]
+    del header["enc"], header["z"]
     old = pack(head, header, body[:4 * header["pages"]] + pages + body[files_at:])
     answer, _ = session_run(b, CHECK, 2, mode="eval", image=old)
     a.close(), b.close()
@@ -210,6 +234,7 @@ def test_image_with_whole_pages_from_an_earlier_build_resumes():
 
 
 @pytest.mark.parametrize("bad", ["past_the_page", "empty_span", "cut_short", "unknown_encoding",
+                                 "unknown_compression", "header_not_an_object",
                                  "page_outside_the_heap", "file_outside_the_writable_dirs"])
 def test_malformed_images_are_refused_before_the_reset(bad):
     """Every part of an image is checked before the worker lets go of the
@@ -228,9 +253,15 @@ def test_malformed_images_are_refused_before_the_reset(bad):
         body = body[:4 * n] + struct.pack("<I", 5) + body[4 * n:]
     elif bad == "cut_short":
         body = body[:4 * n + 6]
-    else:
+    elif bad == "unknown_compression":
+        header["z"] = "lz4"
+    elif bad == "unknown_encoding":
         header["enc"] = "rle"
-    answer = w.run("x", id=2, mode="eval", image=pack(head, header, body))
+    packed = pack(head, header, body)
+    if bad == "header_not_an_object":
+        raw = base64.b64decode(packed)
+        packed = base64.b64encode(raw[:40] + struct.pack("<I", 4) + b"null" + raw[44 + struct.unpack_from("<I", raw, 40)[0]:]).decode()
+    answer = w.run("x", id=2, mode="eval", image=packed)
     assert answer["type"] == "rejected" and answer["error"]["code"] == "invalid_image", answer
     # Nothing was reset: the session's state is still the worker's ...
     assert w.run("x", id=3, mode="eval", persist=True)["result"] == 1

@@ -7,30 +7,31 @@
 //   fingerprint                32 bytes: the pristine image it is relative to
 //   header length              u32 little-endian
 //   header                     JSON (below)
-//   body                       raw deflate of: the 4 KiB page numbers (u32 LE
-//                              each), then each page XOR its pristine bytes
-//                              (as spans, below), then the writable files'
-//                              contents
-// header: {heap, sp, pages, slots, dedup, files, cwd, enc}
+//   body                       brotli (header z: "br"; raw deflate in images
+//                              of earlier builds) of: the 4 KiB page numbers
+//                              (u32 LE each), then each page XOR its
+//                              pristine bytes (as spans, below), then the
+//                              writable files' contents
+// header: {heap, sp, pages, slots, dedup, files, cwd, enc, z}
 //   heap: the wasm memory's byte length; sp: the wasm stack pointer;
 //   pages: how many page numbers; slots: [slot, encoded value] for every
 //   reference-table slot that differs from pristine; dedup: per
 //   deduplication Map, [encoded key, value] entries not in the pristine
 //   one; files: [path, "d"|"f"|"l", mode, size or link target] in creation
 //   order; cwd; enc: "spans" (absent in images of earlier builds: each page
-//   XOR pristine is then all its 4096 bytes).
+//   XOR pristine is then all its 4096 bytes); z: "br" (absent: deflate).
 // Spans: a page XOR its pristine bytes is mostly zero (a run changes a few
 // words here and there), so each page is its runs of non-zero 32-bit words,
 // each a u32 LE head (first word | words << 16) and the words, then the
 // u32 0xffffffff. Compressing those rather than whole pages (98% zero) is
-// what keeps a capture's deflate small.
+// what keeps a capture's compression small.
 //
 // What is not carried: JS values in the reference table that cannot be
 // serialised (proxies of Python objects, functions) come back as null;
 // open file descriptors (files stay, streams are closed); timers and
 // pending tasks (cancelled before every capture, see interp.mjs).
 import { createHash } from "node:crypto";
-import { constants as zlib, deflateRawSync, inflateRawSync } from "node:zlib";
+import { constants as zlib, brotliCompressSync, brotliDecompressSync, inflateRawSync } from "node:zlib";
 import { serialize, deserialize } from "node:v8";
 import { control, cancelTimers } from "./lockdown.mjs";
 import { WRITABLE_DIRS } from "./isolation.mjs";
@@ -326,14 +327,20 @@ export function captureImage(iso, { fullScan = false } = {}) {
   const fs = captureWritableFs(FS);
   parts.push(...fs.data);
   const header = Buffer.from(
-    JSON.stringify({ heap: heap.length, sp: control.exports.__stack_pointer.value, pages: pages.length, slots, dedup, files: fs.files, cwd: FS.cwd(), enc: "spans" }),
+    JSON.stringify({ heap: heap.length, sp: control.exports.__stack_pointer.value, pages: pages.length, slots, dedup, files: fs.files, cwd: FS.cwd(), enc: "spans", z: "br" }),
   );
   const len = Buffer.alloc(4);
   len.writeUInt32LE(header.length);
-  // Huffman coding alone: the spans are XORed words, which string matching
-  // shrinks little (about a tenth more bytes than level 1) at twice the
-  // time, and this comes before the session's answer.
-  return Buffer.concat([MAGIC, iso.fingerprint, len, header, deflateRawSync(Buffer.concat(parts), { level: 1, strategy: zlib.Z_HUFFMAN_ONLY })]);
+  return Buffer.concat([MAGIC, iso.fingerprint, len, header, compress(Buffer.concat(parts))]);
+}
+
+// Brotli at quality 0 (this comes before the session's answer): on a
+// trivial session's 55 KiB of spans, a quarter of the time deflate's
+// Huffman coding alone took (0.24 vs 0.87 ms here) and 5% fewer bytes;
+// inflating is 0.1 ms faster than brotli's decoding, which a resume pays.
+const BROTLI = { params: { [zlib.BROTLI_PARAM_QUALITY]: 0 } };
+function compress(body) {
+  return brotliCompressSync(body, BROTLI);
 }
 
 // The 64 KiB pages wholly inside the wasm stack's free part: between its
@@ -359,7 +366,11 @@ export function parseImage(iso, bytes) {
   let header, body;
   try {
     header = JSON.parse(bytes.subarray(44, 44 + hlen).toString("utf8"));
-    body = inflateRawSync(bytes.subarray(44 + hlen));
+    if (header === null || typeof header !== "object") throw new Error("its header is not an object");
+    const packed = bytes.subarray(44 + hlen);
+    if (header?.z === "br") body = brotliDecompressSync(packed);
+    else if (header?.z === undefined) body = inflateRawSync(packed); // images of earlier builds
+    else throw new Error(`unknown compression ${JSON.stringify(header.z)}`);
   } catch (e) {
     throw new ImageError("invalid_image", `malformed session image: ${e?.message ?? e}`);
   }
