@@ -17,10 +17,13 @@ const RUNS = Number(process.argv[3] ?? 2000);
 const EXPECT_MISMATCH = process.argv[4] === "--expect-mismatch";
 // --tamper: every tenth run, after it and before its restore, wasm code (the
 // interpreter's own memset, as a memory-safety bug in it would) clears the
-// map's marks of the pages the run changed. The instrumentation sees a store
+// map's marks of the grains the run changed. The instrumentation sees a store
 // into the map, and the restore must then be the full one: the heap still
-// equals the image.
-const TAMPER = process.argv[4] === "--tamper";
+// equals the image. --tamper-glue: the same through the JS glue (its
+// zeroMemory, as a read() into a buffer the broken interpreter points at
+// the map would): the glue must see its write land in the map.
+const TAMPER_GLUE = process.argv[4] === "--tamper-glue";
+const TAMPER = process.argv[4] === "--tamper" || TAMPER_GLUE;
 // SCOPEBOX_RESTORE=full: the full copy, which the worker falls back to,
 // must be exact too.
 const FULL = globalThis.process.env.SCOPEBOX_RESTORE === "full";
@@ -171,9 +174,10 @@ for (let i = 0; i < RUNS; i++) {
   iso.beforeRun(false);
   runJson(JSON.stringify({ type: "run", id: i + 1, code, mode: "exec", scope: { n: i, s: "v".repeat(i % 300), n_big: "\u00e9z".repeat((i % 7) * 20000), esc: "\n".repeat(20000 + (i % 4) * 10000) } }), i);
   if (TAMPER && i % 10 === 9 && iso.tracked) {
-    const { base } = iso.tracked;
-    const n = control.exports.memory.buffer.byteLength >>> 12;
-    iso.M._memset(base, 0, n);
+    const { base, shift } = iso.tracked;
+    const n = control.exports.memory.buffer.byteLength / 2 ** shift;
+    if (TAMPER_GLUE) iso.M.zeroMemory(base, n);
+    else iso.M._memset(base, 0, n);
     tampered++;
   }
   iso.restore();

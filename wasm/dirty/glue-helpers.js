@@ -1,19 +1,32 @@
 // Put into Pyodide's glue by instrument-glue.mjs, after `var Module=...;`
 // (function declarations: hoisted, so the whole glue sees them). The map is
-// isolation.mjs's: one byte per 4 KiB page at __dirtyBase in the heap.
+// isolation.mjs's: one byte per grain (2 ** __dirtyShift bytes, the wasm
+// module's __dirty_grain, set with the base) at __dirtyBase in the heap.
 // __dirtyOff: marking paths switched off on purpose (tests/limits only).
-var __dirtyBase = 0, __dirtyAll = false, __dirtyOff = {};
-// Only pages inside the heap: a write outside it is dropped by the typed
+var __dirtyBase = 0, __dirtyShift = 12, __dirtyEnd = 0, __dirtyAll = false, __dirtyOff = {};
+// A write into the map itself (the glue writes where the wasm code points
+// it: a read() into a buffer, a string, a struct) comes only from an
+// interpreter whose memory safety a run broke, and could clear the marks of
+// what it wrote: it raises the escape flag, so the restores are full from
+// then on (as a wasm store into the map sets __dirty_tampered, instrument.c).
+function __dirtyInMap(off, end) {
+  if (end > __dirtyBase && off < __dirtyEnd) __dirtyAll = true;
+}
+// Only grains inside the heap: a write outside it is dropped by the typed
 // array, and a mark there would stay in the map (which is scanned up to the
 // heap's size).
 function __dirtyMark(off, len) {
   if (!__dirtyBase || !(len > 0)) return;
   var u8 = HEAPU8, last = Math.min(off + len, u8.length) - 1;
-  for (var p = off >>> 12, e = last >>> 12; last >= 0 && p <= e; p++) u8[__dirtyBase + p] = 1;
+  __dirtyInMap(off, last + 1);
+  for (var p = off >>> __dirtyShift, e = last >>> __dirtyShift; last >= 0 && p <= e; p++) u8[__dirtyBase + p] = 1;
 }
 function __dirtyI(i, size) {
   var o = i * size;
-  if (__dirtyBase && !__dirtyOff.index && o >= 0 && o < HEAPU8.length) HEAPU8[__dirtyBase + (o >>> 12)] = 1;
+  if (__dirtyBase && !__dirtyOff.index && o >= 0 && o < HEAPU8.length) {
+    __dirtyInMap(o, o + size);
+    HEAPU8[__dirtyBase + (o >>> __dirtyShift)] = 1;
+  }
   return i;
 }
 function __dirtyRel(x, n, d) {
@@ -50,7 +63,7 @@ function __dirtyEsc(x) {
   return x;
 }
 Module.__dirty = {
-  setBase: function (b) { __dirtyBase = b >>> 0; },
+  setBase: function (b, shift) { __dirtyBase = b >>> 0; __dirtyShift = shift; __dirtyEnd = __dirtyBase + 2 ** (32 - shift); },
   takeAll: function () { var a = __dirtyAll; __dirtyAll = false; return a; },
   switchOff: function (what) { __dirtyOff[what] = true; },
 };

@@ -1,7 +1,7 @@
 // Build step: rewrites Pyodide's Emscripten glue (pyodide.asm.mjs) so that
-// every write it makes into the wasm heap also marks the 4 KiB pages it
-// writes in the dirty map (instrument.c does the same for the wasm code;
-// isolation.mjs restores only marked pages). Runs with the build's node:
+// every write it makes into the wasm heap also marks the grains (4 KiB,
+// instrument.c's GRAIN_SHIFT) it writes in the dirty map (instrument.c does
+// the same for the wasm code; isolation.mjs restores only marked grains). Runs with the build's node:
 //   node instrument-glue.mjs in.mjs out.mjs [--report]
 //
 // The glue reaches the heap only through its views (HEAP8 ... HEAPU64, the
@@ -10,8 +10,8 @@
 // classified from the syntax tree (acorn), none is left out:
 // - view[i] read: nothing to do.
 // - view[i] = v, view[i] op= v, view[i]++: the index goes through
-//   __dirtyI(i, bytes), which marks the element's page (an element never
-//   crosses a page: 4096 is a multiple of its size) and returns i; evaluated
+//   __dirtyI(i, bytes), which marks the element's grain (an element never
+//   crosses a grain: a grain is a multiple of its size) and returns i; evaluated
 //   once, before v, as before.
 // - view.set / .fill / .copyWithin / .subarray: through helpers taking the same
 //   operands in the same order that mark the range written (for subarray:

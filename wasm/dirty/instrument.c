@@ -1,7 +1,8 @@
 /* Build-time instrumentation of a wasm module's memory writes (isolation.mjs,
  * "tracked restore"): every instruction that can write linear memory also
- * marks the 4 KiB page it writes in a dirty byte map, so that the reset after
- * a stateless run copies back only the pages a run could have changed.
+ * marks the grain (2 ** GRAIN_SHIFT bytes, 4 KiB) it writes in a dirty byte
+ * map, so that the reset after a stateless run copies back only the grains a
+ * run could have changed.
  *
  *   instrument [--side] in.wasm out.wasm
  *
@@ -17,12 +18,12 @@
  * What is rewritten, and how:
  * - every store (plain, atomic; there are no SIMD stores in Pyodide, and a
  *   module with any is refused): its address operand P becomes
- *     (block (global.set $t P) (if base (i32.store8 (base + (($t+offset)>>12)) 1)) (global.get $t))
+ *     (block (global.set $t P) (if base (i32.store8 (base + (($t+offset)>>GRAIN_SHIFT)) 1)) (global.get $t))
  *   or, when P is a local.get or a constant (no side effect, same value when
  *   read twice with nothing in between), P itself twice. P is evaluated once,
  *   before the stored value, as before. A store of more than one byte marks
- *   the pages of its first and of its last byte (wasm allows any alignment,
- *   so even a "naturally aligned" store may cross a page).
+ *   the grains of its first and of its last byte (wasm allows any alignment,
+ *   so even a "naturally aligned" store may cross a grain).
  *   The scratch is a global, not a local (binaryen 108's C API cannot add
  *   locals): it is read right after it is set with nothing that can run in
  *   between (the mark is plain stores), and nested stores inside P finish
@@ -47,9 +48,29 @@
 #define FILL "__dirty_fill"
 #define COPY "__dirty_copy"
 #define TAMPER "__dirty_tampered"
-/* The map's size, isolation.mjs's MAP_BYTES: one byte per 4 KiB page of a
- * 4 GiB memory. */
-#define MAP_BYTES (1u << 20)
+/* The map's grain: one byte of the map per 4 KiB of memory. A trivial run
+ * writes in some hundreds of places all over the heap (allocator pools,
+ * reference counts, caches): `1+1` marks 460 grains of 4 KiB in 315 runs
+ * (1.8 MiB to copy back), or 680 of 1 KiB in 456 runs (0.7 MiB). The copy
+ * costs per place more than per byte (each is a cache and TLB miss in the
+ * pristine image), so 1 KiB restored no faster, and its map is 4 times the
+ * size to scan. Exported as the global __dirty_grain, which the runtime and
+ * the glue (isolation.mjs, glue-helpers.js) read: this is the one place it
+ * is set.
+ * The map's size (MAP_BYTES): one byte per grain of a 4 GiB memory, so that
+ * every mark lands in the map whatever the address. */
+#ifndef GRAIN_SHIFT
+#define GRAIN_SHIFT 12
+#endif
+#define GRAIN "__dirty_grain"
+#define MAP_BYTES (1u << (32 - GRAIN_SHIFT))
+/* The length of Pyodide's JS reference table (libhiwire's, a wasm table of
+ * externrefs), as an exported function: the reset puts the table's slots
+ * back (isolation.mjs) and needs its length, which libhiwire gives only by
+ * trapping past the end (tens of microseconds a reset). Not the table
+ * itself: binaryen 108 writes every table export as table 0. */
+#define HIWIRE_GET "_hiwire_get"
+#define HIWIRE_SIZE "__hiwire_size"
 
 static BinaryenModuleRef mod;
 static const char *fname;
@@ -67,12 +88,12 @@ static BinaryenExpressionRef base(void) {
     return BinaryenGlobalGet(mod, BASE, BinaryenTypeInt32());
 }
 
-/* (i32.store8 (base + ((addr + offset) >> 12)) 1) */
+/* (i32.store8 (base + ((addr + offset) >> GRAIN_SHIFT)) 1) */
 static BinaryenExpressionRef mark_one(BinaryenExpressionRef addr, uint32_t offset) {
     if (offset)
         addr = BinaryenBinary(mod, BinaryenAddInt32(), addr, i32c((int32_t)offset));
-    BinaryenExpressionRef page = BinaryenBinary(mod, BinaryenShrUInt32(), addr, i32c(12));
-    BinaryenExpressionRef at = BinaryenBinary(mod, BinaryenAddInt32(), base(), page);
+    BinaryenExpressionRef grain = BinaryenBinary(mod, BinaryenShrUInt32(), addr, i32c(GRAIN_SHIFT));
+    BinaryenExpressionRef at = BinaryenBinary(mod, BinaryenAddInt32(), base(), grain);
     return BinaryenStore(mod, 1, 0, 1, at, i32c(1), BinaryenTypeInt32());
 }
 
@@ -94,8 +115,8 @@ static BinaryenExpressionRef guard(BinaryenExpressionRef addr, uint32_t offset, 
     return BinaryenIf(mod, in, BinaryenGlobalSet(mod, TAMPER, i32c(1)), NULL);
 }
 
-/* (if base (then mark the first page; mark the last page)): a store of n > 1
- * bytes may cross into the next page (wasm allows any alignment), so both of
+/* (if base (then mark the first grain; mark the last grain)): a store of n > 1
+ * bytes may cross into the next grain (wasm allows any alignment), so both of
  * its ends are marked; usually the same byte of the map twice. `addr` is
  * side-effect free (a local, a constant or the scratch global). */
 static BinaryenExpressionRef mark(BinaryenExpressionRef addr, uint32_t offset, uint32_t bytes) {
@@ -276,21 +297,21 @@ static BinaryenExpressionRef visit(BinaryenExpressionRef e) {
     return e;
 }
 
-/* __dirty_range(d, n): marks the pages of [d, d + n). A range that wraps past
+/* __dirty_range(d, n): marks the grains of [d, d + n). A range that wraps past
  * 4 GiB marks nothing more: the operation traps before writing. */
 static void add_helpers(void) {
     BinaryenType i32 = BinaryenTypeInt32();
     BinaryenType p2[2] = {i32, i32}, p3[3] = {i32, i32, i32};
-    BinaryenType vars[2] = {i32, i32}; /* $2 page, $3 last */
+    BinaryenType vars[2] = {i32, i32}; /* $2 grain, $3 last */
 #define L(i) BinaryenLocalGet(mod, i, i32)
     BinaryenExpressionRef last = BinaryenLocalSet(
         mod, 3,
         BinaryenBinary(mod, BinaryenShrUInt32(),
                        BinaryenBinary(mod, BinaryenSubInt32(),
                                       BinaryenBinary(mod, BinaryenAddInt32(), L(0), L(1)), i32c(1)),
-                       i32c(12)));
+                       i32c(GRAIN_SHIFT)));
     BinaryenExpressionRef first =
-        BinaryenLocalSet(mod, 2, BinaryenBinary(mod, BinaryenShrUInt32(), L(0), i32c(12)));
+        BinaryenLocalSet(mod, 2, BinaryenBinary(mod, BinaryenShrUInt32(), L(0), i32c(GRAIN_SHIFT)));
     BinaryenExpressionRef body[3] = {
         BinaryenStore(mod, 1, 0, 1, BinaryenBinary(mod, BinaryenAddInt32(), base(), L(2)), i32c(1),
                       i32),
@@ -328,6 +349,22 @@ static void add_helpers(void) {
                             NULL, 0, BinaryenBlock(mod, NULL, steps, 2, BinaryenTypeNone()));
     }
 #undef L
+}
+
+/* HIWIRE_SIZE: (table.size T), T the table _hiwire_get reads (its body is
+ * one table.get). */
+static void export_hiwire_size(void) {
+    BinaryenExportRef ex = BinaryenGetExport(mod, HIWIRE_GET);
+    BinaryenFunctionRef f = ex ? BinaryenGetFunction(mod, BinaryenExportGetValue(ex)) : NULL;
+    BinaryenExpressionRef e = f ? BinaryenFunctionGetBody(f) : NULL;
+    while (e && BinaryenExpressionGetId(e) == BinaryenBlockId() &&
+           BinaryenBlockGetNumChildren(e) == 1)
+        e = BinaryenBlockGetChildAt(e, 0);
+    if (!e || BinaryenExpressionGetId(e) != BinaryenTableGetId())
+        die("libhiwire's " HIWIRE_GET " is not one table.get: cannot find its table");
+    BinaryenAddFunction(mod, HIWIRE_SIZE, BinaryenTypeNone(), BinaryenTypeInt32(), NULL, 0,
+                        BinaryenTableSize(mod, BinaryenTableGetGetTable(e)));
+    BinaryenAddFunctionExport(mod, HIWIRE_SIZE, HIWIRE_SIZE);
 }
 
 static char *slurp(const char *path, size_t *len) {
@@ -400,6 +437,9 @@ int main(int argc, char **argv) {
         BinaryenAddGlobalExport(mod, BASE, BASE);
         BinaryenAddGlobal(mod, TAMPER, BinaryenTypeInt32(), 1, i32c(0));
         BinaryenAddGlobalExport(mod, TAMPER, TAMPER);
+        BinaryenAddGlobal(mod, GRAIN, BinaryenTypeInt32(), 0, i32c(GRAIN_SHIFT));
+        BinaryenAddGlobalExport(mod, GRAIN, GRAIN);
+        export_hiwire_size();
     }
     BinaryenAddGlobal(mod, SCRATCH, BinaryenTypeInt32(), 1, i32c(0));
     add_helpers();

@@ -91,8 +91,14 @@ export function restoreFs(FS, image) {
       node.usedBytes = bytes.length;
     }
   }
+  // The lookup table's 4,096 buckets: written only where they differ (a
+  // run seldom adds or removes a node; a store into every bucket costs
+  // three times the compare).
   const table = FS.nameTable;
-  for (let i = 0; i < image.nameTable.length; i++) table[i] = image.nameTable[i];
+  const saved = image.nameTable;
+  for (let i = 0; i < saved.length; i++) if (table[i] !== saved[i]) table[i] = saved[i];
   FS.nextInode = image.nextInode;
-  FS.chdir(image.cwd);
+  // chdir looks the path up and checks it, then sets currentPath alone:
+  // nothing to do when that is the captured one already.
+  if (FS.currentPath !== image.cwd) FS.chdir(image.cwd);
 }

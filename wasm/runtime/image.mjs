@@ -60,24 +60,12 @@ export function fingerprintOf(iso) {
   return h.digest();
 }
 
-// Index of each 64 KiB page into iso.pristine, or -1 for an all-zero one.
-function pristineIndex(iso) {
-  if (iso.pageIndex) return iso.pageIndex;
-  const idx = new Int32Array(Math.ceil(iso.length / BIG)).fill(-1);
-  let at = 0;
-  for (const [off, len] of iso.runs) {
-    for (let o = 0; o < len; o += BIG) idx[(off + o) / BIG] = at + o;
-    at += len;
-  }
-  return (iso.pageIndex = idx);
-}
-
-function pristinePage(iso, idx, off, len) {
-  const big = off / BIG | 0;
-  const at = big < idx.length ? idx[big] : -1;
+// The pristine bytes of [off, off + len), inside one 64 KiB page
+// (isolation.mjs, pristineAt).
+function pristinePage(iso, off, len) {
+  const at = iso.pristineAt(off);
   if (at < 0) return ZERO.subarray(0, len);
-  const inner = off - big * BIG;
-  return Buffer.from(iso.pristine.buffer, iso.pristine.byteOffset + at + inner, len);
+  return Buffer.from(iso.pristine.buffer, iso.pristine.byteOffset + at, len);
 }
 
 // The span encoder (spansOf), in wasm: wasm/runtime/spans.wat is its
@@ -124,8 +112,10 @@ export function warmImage() {
   const pages = Array.from({ length: 2 * BIG / SMALL }, (_, i) => i);
   const header = { heap: 2 * BIG, pages: pages.length, enc: "spans" };
   const scratch = new Uint32Array(heap.length);
+  // An image of one 64 KiB page, then zero (isolation.mjs, pristineAt).
+  const fake = { pristine, pristineAt: (off) => (off < BIG ? off : -1) };
   for (let round = 0; round < 40; round++) {
-    const spans = spansOf({ pristine }, Int32Array.of(0, -1), heap, pages);
+    const spans = spansOf(fake, heap, pages);
     const body = Buffer.concat([Buffer.from(Uint32Array.from(pages).buffer), spans]);
     walkSpans(header, body, pages.length * 4, scratch);
   }
@@ -135,7 +125,7 @@ export function warmImage() {
 // the top): each batch of pages and its pristine bytes copied into the
 // encoder's memory, encoded there. The result is a view of that memory,
 // good until the next call.
-function spansOf(iso, idx, heap32, pages) {
+function spansOf(iso, heap32, pages) {
   const { m, s } = spansModule();
   const heap = new Uint8Array(heap32.buffer, heap32.byteOffset, heap32.byteLength);
   const LIVE = 0, PRISTINE = BATCH * SMALL, OUT = 2 * BATCH * SMALL;
@@ -148,7 +138,7 @@ function spansOf(iso, idx, heap32, pages) {
     for (let k = 0; k < n; k++) {
       const off = pages[first + k] * SMALL;
       mem.set(heap.subarray(off, off + SMALL), LIVE + k * SMALL);
-      mem.set(pristinePage(iso, idx, off, SMALL), PRISTINE + k * SMALL);
+      mem.set(pristinePage(iso, off, SMALL), PRISTINE + k * SMALL);
     }
     o = s(LIVE, PRISTINE, n, o);
   }
@@ -289,10 +279,9 @@ export function applyWritableFs(FS, files, body, at) {
 // compare every page instead of the dirty ones (the same image; the tests
 // check that it is).
 export function captureImage(iso, { fullScan = false } = {}) {
-  const { M, FS } = iso;
+  const { FS } = iso;
   cancelTimers(); // nothing may change the state after it is taken
   const heap = Buffer.from(control.exports.memory.buffer);
-  const idx = pristineIndex(iso);
   const [deadFrom, deadTo] = deadStack();
   const [mapFrom, mapTo] = iso.mapRange();
   const pages = [];
@@ -304,30 +293,25 @@ export function captureImage(iso, { fullScan = false } = {}) {
     for (const p of dirty) {
       const o = p * SMALL;
       if ((o >= deadFrom && o + SMALL <= deadTo) || (o >= mapFrom && o < mapTo)) continue;
-      if (!heap.subarray(o, o + SMALL).equals(pristinePage(iso, idx, o, SMALL))) pages.push(p);
+      if (!heap.subarray(o, o + SMALL).equals(pristinePage(iso, o, SMALL))) pages.push(p);
     }
   }
   for (let off = 0; !dirty && off < heap.length; off += BIG) {
     if (off >= deadFrom && off < deadTo) continue;
     const len = Math.min(BIG, heap.length - off);
     const live = heap.subarray(off, off + len);
-    if (live.equals(pristinePage(iso, idx, off, len))) continue;
+    if (live.equals(pristinePage(iso, off, len))) continue;
     for (let o = off; o < off + len; o += SMALL) {
       if (o >= mapFrom && o < mapTo) continue;
-      if (!heap.subarray(o, o + SMALL).equals(pristinePage(iso, idx, o, SMALL))) pages.push(o / SMALL);
+      if (!heap.subarray(o, o + SMALL).equals(pristinePage(iso, o, SMALL))) pages.push(o / SMALL);
     }
   }
-  const parts = [Buffer.from(new Uint32Array(pages).buffer), spansOf(iso, idx, new Uint32Array(heap.buffer, heap.byteOffset, heap.length >>> 2), pages)];
+  const parts = [Buffer.from(new Uint32Array(pages).buffer), spansOf(iso, new Uint32Array(heap.buffer, heap.byteOffset, heap.length >>> 2), pages)];
   // Reference table and its deduplication maps.
   if (!iso.slotIndex) iso.slotIndex = new Map(iso.slots.map((v, i) => [v, i]).filter(([v]) => v && (typeof v === "object" || typeof v === "function")).reverse());
   const slots = [];
-  for (let s = 0; ; s++) {
-    let v;
-    try {
-      v = M.__hiwire_get(s);
-    } catch {
-      break;
-    }
+  for (let s = 0, n = iso.slotCount(); s < n; s++) {
+    const v = iso.getSlot(s);
     if (s < iso.slots.length && v === iso.slots[s]) continue;
     if (s >= iso.slots.length && (v === null || v === undefined)) continue;
     slots.push([s, encodeValue(v, iso.slotIndex)]);
