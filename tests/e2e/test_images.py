@@ -138,20 +138,25 @@ def test_timed_out_run_sends_no_image():
 
 # The body's encodings (image.mjs): a page XOR pristine as spans of non-zero
 # words (enc "spans"), or, in images of earlier builds, as all its bytes;
-# compressed with brotli (z "br"), or, in images of earlier builds, deflate.
+# as it is (z "none", a small body), compressed with brotli (z "br"), or, in
+# images of earlier builds, deflate.
 def unpack(image):
     raw = base64.b64decode(image)
     hlen = struct.unpack_from("<I", raw, 40)[0]
     header = json.loads(raw[44:44 + hlen])
     packed = raw[44 + hlen:]
-    body = brotli.decompress(packed) if header.get("z") == "br" else zlib.decompress(packed, -15)
+    z = header.get("z")
+    body = packed if z == "none" else brotli.decompress(packed) if z == "br" else zlib.decompress(packed, -15)
     return raw[:40], header, body
 
 
 def pack(head, header, body):
-    """As the header says: brotli for z "br", deflate without z."""
+    """As the header says: as it is for z "none", brotli for z "br",
+    deflate without z."""
     text = json.dumps(header).encode()
-    if header.get("z") == "br":
+    if header.get("z") == "none":
+        packed = body
+    elif header.get("z") == "br":
         packed = brotli.compress(body, quality=0)
     else:
         z = zlib.compressobj(1, zlib.DEFLATED, -15)
@@ -217,6 +222,37 @@ def test_images_are_brotli_and_deflate_ones_of_an_earlier_build_resume():
     answer, _ = session_run(b, CHECK, 2, mode="eval", image=pack(head, header, body))
     a.close(), b.close()
     assert answer["result"] == expected_check(), answer
+
+
+def test_small_images_go_as_they_are_and_compressed_ones_still_resume():
+    """A small session's body goes uncompressed (z "none": brotli there cost
+    more of each of its runs than anything else a session adds to a run,
+    for a few KiB); the same state compressed with brotli, as the build
+    before this one stored it, resumes too. A big body is still brotli
+    (the test above)."""
+    (a, _), (b, _) = booted(), booted()
+    _, image = session_run(a, "n = 41\nopen('/tmp/n.txt', 'w').write('small')", 1, image="")
+    head, header, body = unpack(image)
+    assert header["z"] == "none" and len(body) <= 64 * 1024, header
+    answer, _ = session_run(b, "(n + 1, open('/tmp/n.txt').read())", 2, mode="eval", image=image)
+    assert answer["result"] == {"$type": "tuple", "items": [42, "small"]}, answer
+    header["z"] = "br"
+    answer, _ = session_run(b, "(n + 1, open('/tmp/n.txt').read())", 3, mode="eval",
+                            image=pack(head, header, body))
+    a.close(), b.close()
+    assert answer["result"] == {"$type": "tuple", "items": [42, "small"]}, answer
+
+
+def test_warm_up_runs_leave_nothing_a_run_can_see():
+    """The worker's warm-up requests before its pristine capture (interp.mjs,
+    warmRuns: a stateless run setting x, a session created with n) leave
+    neither name to a new session nor to a stateless run."""
+    w, _ = booted()
+    answer, _ = session_run(w, "[k for k in ('n', 'x') if k in globals()]", 1, mode="eval", image="")
+    assert answer["result"] == [], answer
+    answer = w.run("[k for k in ('n', 'x') if k in globals()]", id=2, mode="eval")
+    assert answer["result"] == [], answer
+    w.close()
 
 
 def test_image_with_whole_pages_from_an_earlier_build_resumes():

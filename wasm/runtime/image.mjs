@@ -7,7 +7,8 @@
 //   fingerprint                32 bytes: the pristine image it is relative to
 //   header length              u32 little-endian
 //   header                     JSON (below)
-//   body                       brotli (header z: "br"; raw deflate in images
+//   body                       as it is (header z: "none", a small one) or
+//                              brotli (z: "br"; raw deflate in images
 //                              of earlier builds) of: the 4 KiB page numbers
 //                              (u32 LE each), then each page XOR its
 //                              pristine bytes (as spans, below), then the
@@ -19,7 +20,8 @@
 //   deduplication Map, [encoded key, value] entries not in the pristine
 //   one; files: [path, "d"|"f"|"l", mode, size or link target] in creation
 //   order; cwd; enc: "spans" (absent in images of earlier builds: each page
-//   XOR pristine is then all its 4096 bytes); z: "br" (absent: deflate).
+//   XOR pristine is then all its 4096 bytes); z: "none" (the body as it
+//   is) or "br" (absent: deflate).
 // Spans: a page XOR its pristine bytes is mostly zero (a run changes a few
 // words here and there), so each page is its runs of non-zero 32-bit words,
 // each a u32 LE head (first word | words << 16) and the words, then the
@@ -60,12 +62,16 @@ export function fingerprintOf(iso) {
   return h.digest();
 }
 
-// The pristine bytes of [off, off + len), inside one 64 KiB page
-// (isolation.mjs, pristineAt).
-function pristinePage(iso, off, len) {
+// Where the pristine bytes of the heap's byte `off` are, as [buffer,
+// offset]: in the image, or in ZERO where it has none (isolation.mjs,
+// pristineAt). A run of bytes from `off` stays inside one 64 KiB page.
+// Offsets rather than views: the capture and the apply go over hundreds of
+// pages, and a view made per page (subarray, Buffer.from) costs more than
+// the compare or copy it serves once the lockdown has frozen the
+// intrinsics (a subarray then looks its constructor up the slow way).
+function pristineOf(iso, off) {
   const at = iso.pristineAt(off);
-  if (at < 0) return ZERO.subarray(0, len);
-  return Buffer.from(iso.pristine.buffer, iso.pristine.byteOffset + at, len);
+  return at < 0 ? [ZERO, off % BIG] : [iso.pristineBuffer(), at];
 }
 
 // The span encoder (spansOf), in wasm: wasm/runtime/spans.wat is its
@@ -111,11 +117,11 @@ export function warmImage() {
   for (let i = 0; i < heap.length; i += 97) heap[i] ^= i;
   const pages = Array.from({ length: 2 * BIG / SMALL }, (_, i) => i);
   const header = { heap: 2 * BIG, pages: pages.length, enc: "spans" };
-  const scratch = new Uint32Array(heap.length);
+  const scratch = new DataView(new ArrayBuffer(heap.byteLength));
   // An image of one 64 KiB page, then zero (isolation.mjs, pristineAt).
-  const fake = { pristine, pristineAt: (off) => (off < BIG ? off : -1) };
+  const fake = { pristineBuffer: () => Buffer.from(pristine.buffer), pristineAt: (off) => (off < BIG ? off : -1) };
   for (let round = 0; round < 40; round++) {
-    const spans = spansOf(fake, heap, pages);
+    const spans = spansOf(fake, Buffer.from(heap.buffer), pages);
     const body = Buffer.concat([Buffer.from(Uint32Array.from(pages).buffer), spans]);
     walkSpans(header, body, pages.length * 4, scratch);
   }
@@ -125,20 +131,20 @@ export function warmImage() {
 // the top): each batch of pages and its pristine bytes copied into the
 // encoder's memory, encoded there. The result is a view of that memory,
 // good until the next call.
-function spansOf(iso, heap32, pages) {
+function spansOf(iso, heap, pages) {
   const { m, s } = spansModule();
-  const heap = new Uint8Array(heap32.buffer, heap32.byteOffset, heap32.byteLength);
   const LIVE = 0, PRISTINE = BATCH * SMALL, OUT = 2 * BATCH * SMALL;
   let o = OUT;
   for (let first = 0; first < pages.length; first += BATCH) {
     const n = Math.min(BATCH, pages.length - first);
     const need = o + n * PAGE_OUT - m.buffer.byteLength;
     if (need > 0) m.grow(Math.ceil(need / BIG));
-    const mem = new Uint8Array(m.buffer);
+    const mem = Buffer.from(m.buffer);
     for (let k = 0; k < n; k++) {
       const off = pages[first + k] * SMALL;
-      mem.set(heap.subarray(off, off + SMALL), LIVE + k * SMALL);
-      mem.set(pristinePage(iso, off, SMALL), PRISTINE + k * SMALL);
+      heap.copy(mem, LIVE + k * SMALL, off, off + SMALL);
+      const [from, at] = pristineOf(iso, off);
+      from.copy(mem, PRISTINE + k * SMALL, at, at + SMALL);
     }
     o = s(LIVE, PRISTINE, n, o);
   }
@@ -147,18 +153,22 @@ function spansOf(iso, heap32, pages) {
 
 // Walks the page XORs of an image's body from `at` (the spans, or in images
 // of earlier builds every page whole), checking each, and XORs them onto
-// `heap` (32-bit words) when given. parseImage walks them without a heap,
+// `heap` (a DataView) when given. parseImage walks them without a heap,
 // so that a malformed image is refused before the worker is reset;
 // applyImage with the heap, whose bytes there are the pristine ones. Where
-// the files start.
+// the files start. The heap is written through a DataView: once the
+// lockdown has frozen the intrinsics (Object.prototype and the typed
+// arrays' prototypes), V8 compiles a typed array's indexed stores to its
+// slow generic path, ten times slower here (and 1 ms a resume), while
+// DataView's are unaffected. Words are little-endian, as wasm's memory.
 function walkSpans(header, body, at, heap) {
   const words = new Uint32Array(body.buffer, body.byteOffset, body.length >>> 2);
   const limit = header.heap / SMALL;
   for (let p = 0; p < header.pages; p++) {
     if (words[p] >= limit) throw new ImageError("invalid_image", "page outside the session's heap");
-    const page = words[p] * WORDS;
+    const page = words[p] * SMALL;
     if (header.enc !== "spans") {
-      if (heap) for (let i = 0, from = at >>> 2; i < WORDS; i++) heap[page + i] ^= words[from + i];
+      if (heap) xorWords(heap, page, words, at >>> 2, WORDS);
       at += SMALL;
       continue;
     }
@@ -169,11 +179,16 @@ function walkSpans(header, body, at, heap) {
       if (head === END_OF_PAGE) break;
       const first = head & 0xffff, len = head >>> 16;
       if (len === 0 || first + len > WORDS || at + len * 4 > body.length) throw new ImageError("invalid_image", "malformed page in the session image");
-      if (heap) for (let i = 0, to = page + first, from = at >>> 2; i < len; i++) heap[to + i] ^= words[from + i];
+      if (heap) xorWords(heap, page + first * 4, words, at >>> 2, len);
       at += len * 4;
     }
   }
   return at;
+}
+
+// heap's `n` words from byte `to` ^= words[from ...].
+function xorWords(heap, to, words, from, n) {
+  for (let i = 0; i < n; i++, to += 4) heap.setUint32(to, heap.getUint32(to, true) ^ words[from + i], true);
 }
 
 // Reference-table values: primitives as they are, pristine values by slot,
@@ -285,6 +300,12 @@ export function captureImage(iso, { fullScan = false } = {}) {
   const [deadFrom, deadTo] = deadStack();
   const [mapFrom, mapTo] = iso.mapRange();
   const pages = [];
+  // [off, off + len) of the heap equals its pristine bytes (one 64 KiB
+  // page at most): compared in place, no view made.
+  const same = (off, len) => {
+    const [from, at] = pristineOf(iso, off);
+    return heap.compare(from, at, at + len, off, off + len) === 0;
+  };
   // Only the pages written since the last reset to pristine can differ
   // (isolation.mjs, dirtyPages: the session's runs and what applyImage
   // wrote); all of them when the writes were not tracked.
@@ -293,20 +314,19 @@ export function captureImage(iso, { fullScan = false } = {}) {
     for (const p of dirty) {
       const o = p * SMALL;
       if ((o >= deadFrom && o + SMALL <= deadTo) || (o >= mapFrom && o < mapTo)) continue;
-      if (!heap.subarray(o, o + SMALL).equals(pristinePage(iso, o, SMALL))) pages.push(p);
+      if (!same(o, SMALL)) pages.push(p);
     }
   }
   for (let off = 0; !dirty && off < heap.length; off += BIG) {
     if (off >= deadFrom && off < deadTo) continue;
     const len = Math.min(BIG, heap.length - off);
-    const live = heap.subarray(off, off + len);
-    if (live.equals(pristinePage(iso, off, len))) continue;
+    if (same(off, len)) continue;
     for (let o = off; o < off + len; o += SMALL) {
       if (o >= mapFrom && o < mapTo) continue;
-      if (!heap.subarray(o, o + SMALL).equals(pristinePage(iso, o, SMALL))) pages.push(o / SMALL);
+      if (!same(o, SMALL)) pages.push(o / SMALL);
     }
   }
-  const parts = [Buffer.from(new Uint32Array(pages).buffer), spansOf(iso, new Uint32Array(heap.buffer, heap.byteOffset, heap.length >>> 2), pages)];
+  const parts = [Buffer.from(new Uint32Array(pages).buffer), spansOf(iso, heap, pages)];
   // Reference table and its deduplication maps.
   if (!iso.slotIndex) iso.slotIndex = new Map(iso.slots.map((v, i) => [v, i]).filter(([v]) => v && (typeof v === "object" || typeof v === "function")).reverse());
   const slots = [];
@@ -326,12 +346,14 @@ export function captureImage(iso, { fullScan = false } = {}) {
   });
   const fs = captureWritableFs(FS);
   parts.push(...fs.data);
+  const body = Buffer.concat(parts);
+  const z = body.length > RAW_BODY_MAX ? "br" : "none";
   const header = Buffer.from(
-    JSON.stringify({ heap: heap.length, sp: control.exports.__stack_pointer.value, pages: pages.length, slots, dedup, files: fs.files, cwd: FS.cwd(), enc: "spans", z: "br" }),
+    JSON.stringify({ heap: heap.length, sp: control.exports.__stack_pointer.value, pages: pages.length, slots, dedup, files: fs.files, cwd: FS.cwd(), enc: "spans", z }),
   );
   const len = Buffer.alloc(4);
   len.writeUInt32LE(header.length);
-  return Buffer.concat([MAGIC, iso.fingerprint, len, header, compress(Buffer.concat(parts))]);
+  return Buffer.concat([MAGIC, iso.fingerprint, len, header, z === "br" ? brotliCompressSync(body, BROTLI) : body]);
 }
 
 // Brotli at quality 0 (this comes before the session's answer): on a
@@ -339,9 +361,13 @@ export function captureImage(iso, { fullScan = false } = {}) {
 // Huffman coding alone took (0.24 vs 0.87 ms here) and 5% fewer bytes;
 // inflating is 0.1 ms faster than brotli's decoding, which a resume pays.
 const BROTLI = { params: { [zlib.BROTLI_PARAM_QUALITY]: 0 } };
-function compress(body) {
-  return brotliCompressSync(body, BROTLI);
-}
+// A body up to this size goes as it is (z "none"). Compressing and
+// decompressing a small session's ~35 KiB of spans took ~1.2 ms of each of
+// its runs, most of what a session run cost beyond a stateless one, to
+// save ~12 KiB of its stored image; a big session's body (the reference
+// session's, ~70 KiB) is still compressed, since what it would store raw
+// is what the store's byte budget and an idle session's memory count.
+const RAW_BODY_MAX = 64 * 1024;
 
 // The 64 KiB pages wholly inside the wasm stack's free part: between its
 // end (the lowest address; its first bytes, emscripten's stack cookie, are
@@ -369,6 +395,7 @@ export function parseImage(iso, bytes) {
     if (header === null || typeof header !== "object") throw new Error("its header is not an object");
     const packed = bytes.subarray(44 + hlen);
     if (header?.z === "br") body = brotliDecompressSync(packed);
+    else if (header?.z === "none") body = packed;
     else if (header?.z === undefined) body = inflateRawSync(packed); // images of earlier builds
     else throw new Error(`unknown compression ${JSON.stringify(header.z)}`);
   } catch (e) {
@@ -396,11 +423,10 @@ export function applyImage(iso, image) {
   if (memory.buffer.byteLength < header.heap && !control.resizeHeap(header.heap)) {
     throw new ImageError("invalid_image", "cannot grow the heap to the session's size");
   }
-  // The pages it writes are marked (isolation.mjs, markDirty): the next
+  // The pages it writes are marked (isolation.mjs, markPages): the next
   // reset and the session's next capture see them.
-  const numbers = new Uint32Array(body.buffer, body.byteOffset, header.pages);
-  for (const p of numbers) iso.markDirty(p * SMALL, SMALL);
-  walkSpans(header, body, header.pages * 4, new Uint32Array(memory.buffer));
+  iso.markPages(new Uint32Array(body.buffer, body.byteOffset, header.pages), SMALL);
+  walkSpans(header, body, header.pages * 4, new DataView(memory.buffer));
   control.exports.__stack_pointer.value = header.sp;
   for (const [s, e] of header.slots) if (M.__hiwire_set(s, decodeValue(e, iso.slots)) < 0) throw new ImageError("invalid_image", `cannot set reference slot ${s}`);
   header.dedup.forEach((entries, i) => {

@@ -39,7 +39,7 @@ import { applyImage, fingerprintOf } from "./image.mjs";
 // byte map in the heap (one byte per grain of 2 ** __dirty_grain bytes, set
 // by wasm/dirty/instrument.c: 4 KiB; at __dirty_base, zero in the pristine
 // image; a write that spans grains marks each). Our own writes into the heap
-// mark through markDirty. The restore then puts back only the marked grains,
+// mark through markPages. The restore then puts back only the marked grains,
 // clearing their marks as it reads them. It falls back to the full
 // copy (putHeap) when the build is not instrumented, when
 // SCOPEBOX_RESTORE=full, or when the run let the heap escape to code that
@@ -261,12 +261,24 @@ export class Isolation {
     this.distrusted = true;
   }
 
-  // Our own writes into the heap (image.mjs applying an image).
-  markDirty(off, len) {
-    if (!this.tracked || !(len > 0)) return;
+  // Our own writes into the heap (image.mjs applying an image): `size`
+  // bytes at each of `pages` * size, marked with one view of the heap for
+  // all of them.
+  markPages(pages, size) {
+    if (!this.tracked) return;
     const { base, shift } = this.tracked;
     const heap = new Uint8Array(memoryOf().buffer);
-    heap.fill(1, base + Math.floor(off / 2 ** shift), base + Math.floor((off + len - 1) / 2 ** shift) + 1);
+    const grains = Math.ceil(size / 2 ** shift);
+    for (const p of pages) {
+      const g = base + Math.floor((p * size) / 2 ** shift);
+      heap.fill(1, g, g + grains);
+    }
+  }
+
+  // The pristine image as a Buffer (Buffer.copy and compare take offsets:
+  // no view per page), made once.
+  pristineBuffer() {
+    return this.pristineBuf ?? (this.pristineBuf = Buffer.from(this.pristine.buffer, this.pristine.byteOffset, this.pristine.length));
   }
 
   // Whether the heap may hold writes the map does not show: then only a
@@ -337,7 +349,7 @@ export class Isolation {
     const grains = this.markedGrains();
     const heap = new Uint8Array(memoryOf().buffer);
     // Buffer.copy: a few per cent faster than set() of a subarray here.
-    const from = this.pristineBuf ?? (this.pristineBuf = Buffer.from(this.pristine.buffer, this.pristine.byteOffset, this.pristine.length));
+    const from = this.pristineBuffer();
     const { base, shift } = this.tracked;
     const size = 2 ** shift;
     for (let i = 0; i < grains.length; ) {

@@ -2,6 +2,6 @@
 The host of the interpreter calls install() once before the first run (the
 worker before its pristine capture): it makes asyncio's loops the run's own
 (aio.py)."""
-from .runner import install, run_frame, run_json, warm, warm_frame
+from .runner import forget_session, install, run_frame, run_json, warm, warm_frame
 
-__all__ = ["install", "run_frame", "run_json", "warm", "warm_frame"]
+__all__ = ["forget_session", "install", "run_frame", "run_json", "warm", "warm_frame"]

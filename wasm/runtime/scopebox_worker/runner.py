@@ -345,6 +345,13 @@ def run_frame(frame):
     return _to_js(data)
 
 
+def forget_session():
+    """Once at start-up, after the worker's warm-up runs (interp.mjs) and
+    before the pristine capture: no session namespace is part of it."""
+    global _session_globals
+    _session_globals = None
+
+
 def warm_frame(frame):
     """Once at start-up (see warm): the first JS byte buffer handed to
     Python makes Pyodide create its proxy type (cached in the heap), here
