@@ -244,7 +244,7 @@ def test_small_images_go_as_they_are_and_compressed_ones_still_resume():
 
 
 def test_warm_up_runs_leave_nothing_a_run_can_see():
-    """The worker's warm-up requests before its pristine capture (interp.mjs,
+    """The worker's warm-up requests before its pristine capture (frames.mjs,
     warmRuns: a stateless run setting x, a session created with n) leave
     neither name to a new session nor to a stateless run."""
     w, _ = booted()

@@ -111,3 +111,24 @@ export function frameRunner(runner) {
 
 // Pyodide takes typed arrays, not their subclasses (Buffer).
 const asArray = (b) => new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
+
+// A few requests of the shapes runs take (stateless, a session's creation
+// with a scope and its runs), through the runner as the host's frames go,
+// before the pristine capture: CPython specialises the bytecode it runs
+// (the runner's own, here) and fills its caches as it goes, and done only
+// during a session's runs, those writes were in every page of its image
+// that differs from pristine (a trivial session's image went from 460
+// pages to 315, and a stateless run's reset from 500 grains to 400). What
+// they leave is the same on every worker (no clock, no random draw: the
+// fingerprint still matches), and the runner forgets the session they made.
+// `runFrame`: frameRunner's function; `runner`: the scopebox_worker module.
+// interp.mjs calls it after the lockdown; tests/bench/sessions too.
+const WARM_RUNS = [
+  { type: "run", id: 0, code: "x = 1", mode: "exec" },
+  { type: "inspect", id: 0, scope: { n: 0 }, persist: true },
+  { type: "run", id: 0, code: "n += 1", mode: "exec", persist: true },
+].map((frame) => Buffer.from(JSON.stringify(frame)));
+export function warmRuns(runFrame, runner) {
+  for (let i = 0; i < 10; i++) for (const frame of WARM_RUNS) runFrame(frame);
+  runner.forget_session();
+}

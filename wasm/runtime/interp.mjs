@@ -20,7 +20,7 @@ import {
 import { Isolation } from "./isolation.mjs";
 import { ImageError, captureImage, parseImage, warmImage } from "./image.mjs";
 import { CTRL, jobWord } from "./ctrl.mjs";
-import { FrameDecoder, MAX_FRAME, ProtocolError, frameRunner, parseMessage, writeFrameSync } from "./frames.mjs";
+import { FrameDecoder, MAX_FRAME, ProtocolError, frameRunner, parseMessage, warmRuns, writeFrameSync } from "./frames.mjs";
 
 const started = performance.now();
 const ctrl = new Int32Array(workerData.ctrl);
@@ -86,25 +86,6 @@ function sleepMs(ms) {
   return Atomics.wait(ctrl, INTERRUPT, 0, t) !== "timed-out";
 }
 
-// A few requests of the shapes runs take (stateless, a session's creation
-// with a scope and its runs), through the runner as the host's frames go,
-// before the pristine capture: CPython specialises the bytecode it runs
-// (the runner's own, here) and fills its caches as it goes, and done only
-// during a session's runs, those writes were in every page of its image
-// that differs from pristine (a trivial session's image went from 460
-// pages to 315, and a stateless run's reset from 500 grains to 400). What
-// they leave is the same on every worker (no clock, no random draw: the
-// fingerprint still matches), and the runner forgets the session they made.
-const WARM_RUNS = [
-  { type: "run", id: 0, code: "x = 1", mode: "exec" },
-  { type: "inspect", id: 0, scope: { n: 0 }, persist: true },
-  { type: "run", id: 0, code: "n += 1", mode: "exec", persist: true },
-].map((frame) => Buffer.from(JSON.stringify(frame)));
-function warmRuns(runner) {
-  for (let i = 0; i < 10; i++) for (const frame of WARM_RUNS) runFrame(frame);
-  runner.forget_session();
-}
-
 // Every worker of a build must boot to the very same pristine heap (session
 // images are relative to it, image.mjs): the boot reads the clocks (file
 // times, import caches, freed floats), so they stand still until the boot's
@@ -165,7 +146,7 @@ try {
   runner.warm();
   thawClocks();
   const lock = lockInterpreter(py, { sleepMs });
-  warmRuns(runner);
+  warmRuns(runFrame, runner);
   isolation = new Isolation(py);
   const snap = isolation.capture();
   warmImage();
