@@ -101,8 +101,11 @@ class ScopeboxServer:
         """The server's child processes (the workers)."""
         return sorted(set(children(self.proc.pid)))
 
-    def request(self, method, path, body=None, headers=None, timeout=60):
-        """Returns (status, headers, parsed JSON or raw text)."""
+    def request(self, method, path, body=None, headers=None, timeout=90):
+        """Returns (status, headers, parsed JSON or raw text). The timeout
+        outlasts the server's own bound on a run with its defaults (60 s in
+        the queue, 5 s on a worker, 0.7 s grace), so that a request the
+        server gives up on is seen as the server's answer, not as ours."""
         data = body
         hdrs = dict(headers or {})
         if body is not None and not isinstance(body, (bytes, str)):
