@@ -8,7 +8,10 @@
 //   no more of it is resident than the image's non-zero pages (Pyodide's own
 //   restore wrote every page: the whole 30 MiB resident);
 // - once the module is made, the wasm file's bytes Pyodide read are freed
-//   (detached), not left to a major GC an idle worker may never run.
+//   (detached), not left to a major GC an idle worker may never run;
+// - the full restore (the fallback after a run broke the interpreter,
+//   isolation.mjs) leaves those zero pages unwritten too: no more of the
+//   heap is resident after it than the pristine image's non-zero part.
 //   node boot_memory.mjs <runtimeDir>
 import { readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
@@ -18,6 +21,7 @@ const runtimeDir = resolve(process.argv[2] ?? "runtime");
 const mod = (f) => import(pathToFileURL(join(runtimeDir, f)).href);
 const { prepareRealm, moduleHooks, emptyGlobals, control } = await mod("lockdown.mjs");
 const { bootPython, pyodideDir } = await mod("boot.mjs");
+const { Isolation } = await mod("isolation.mjs");
 const { readSnapshot } = await mod("snapshot.mjs");
 
 const PAGE = 4096;
@@ -107,9 +111,23 @@ check(py.runPython("1 + 1") === 2, "the interpreter does not run");
 check(wasmBytes !== null, "Pyodide handed WebAssembly.instantiate no bytes");
 check(wasmBytes === null || wasmBytes.byteLength === 0,
   `the wasm file's bytes (${wasmBytes?.byteLength} bytes) are still held after the boot`);
+
+// The worker's capture, then the restore a broken run is followed by.
+const iso = new Isolation(py);
+iso.capture();
+check(py.runPython("sum(range(10))") === 45, "the interpreter does not run after the capture");
+iso.distrust();
+iso.restore();
+check(iso.stats.full === 1, "the restore after distrust() was not the full one");
+const rssFull = residentOfMapping(control.exports.memory.buffer.byteLength);
+check(rssFull !== null && rssFull <= iso.pristine.length + SLACK,
+  `the wasm memory has ${(rssFull / 1048576).toFixed(1)} MiB resident after a full restore, ` +
+    `the pristine image ${(iso.pristine.length / 1048576).toFixed(1)} MiB not zero`);
+check(py.runPython("1 + 2") === 3, "the interpreter does not run after the full restore");
 if (failures.length) {
   for (const f of failures) console.error(`FAIL: ${f}`);
   process.exit(1);
 }
 console.log(`ok: snapshot heap restored exactly, ${(nonZeroBytes / 1048576).toFixed(1)} MiB of ` +
-  `${(image.length / 1048576).toFixed(1)} MiB resident; the wasm file's bytes freed`);
+  `${(image.length / 1048576).toFixed(1)} MiB resident (${(rssFull / 1048576).toFixed(1)} MiB after a full ` +
+  `restore); the wasm file's bytes freed`);
