@@ -9,7 +9,7 @@
 import { readFileSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
-import { discardSnapshot, readSnapshot } from "./snapshot.mjs";
+import { discardBuffer, readSnapshot } from "./snapshot.mjs";
 import { SIDE_MODULE, WORKER_PACKAGE, installRuntime as install, reseedRandom } from "./install.mjs";
 
 // `loadOptions` go to loadPyodide as they are: the worker's sandbox passes
@@ -47,7 +47,7 @@ export async function loadInterpreter({ runtimeDir, stdout, stderr, loadOptions 
     } catch (e) {
       log(`snapshot: restoring ${join(runtimeDir, "pyodide.snapshot")} failed (${e?.message ?? e}); booting cold`);
     } finally {
-      await discardSnapshot(bytes);
+      await discardBuffer(bytes);
     }
   }
   return { py: await loadPyodide(options), snapshot: false };

@@ -119,6 +119,17 @@ function emptyDir(FS, dir) {
   return removed;
 }
 
+const ZERO_PAGE = Buffer.alloc(SMALL);
+
+// Zeroes mem[from, to) (whole 4 KiB pages but the last), page by page, only
+// where a page holds something.
+function zeroWhereNot(mem, from, to) {
+  for (let off = from; off < to; off += SMALL) {
+    const end = Math.min(off + SMALL, to);
+    if (mem.compare(ZERO_PAGE, 0, end - off, off, end) !== 0) mem.fill(0, off, end);
+  }
+}
+
 export class Isolation {
   constructor(py) {
     this.py = py;
@@ -420,17 +431,21 @@ export class Isolation {
   // (including what the heap grew by since, and the whole dirty map: the
   // full restore is taken when its marks cannot be believed, and whatever
   // was written into it is cleared too).
+  // The zeroing writes only the pages that are not zero already: a page
+  // never written since the boot is not resident (the snapshot's zero pages,
+  // snapshot.mjs), and writing zeros into it would make it so for good.
   putHeap() {
     const heap = new Uint8Array(memoryOf().buffer);
+    const mem = Buffer.from(heap.buffer, 0, heap.length);
     let end = 0;
     let at = 0;
     for (const [off, len] of this.runs) {
-      if (off > end) heap.fill(0, end, off);
+      if (off > end) zeroWhereNot(mem, end, off);
       heap.set(this.pristine.subarray(at, at + len), off);
       at += len;
       end = off + len;
     }
-    heap.fill(0, end);
+    zeroWhereNot(mem, end, mem.length);
   }
 
   // Before a stateless run: restore if an earlier run (a session's, or one

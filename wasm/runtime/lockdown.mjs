@@ -16,6 +16,7 @@
 //                             host objects unreachable, intrinsics frozen
 import fs from "node:fs";
 import { capHeapGrowth, hookImports } from "./heap-cap.mjs";
+import { discardBuffer, restoreSparsely } from "./snapshot.mjs";
 
 const realTimers = {
   setTimeout: globalThis.setTimeout,
@@ -121,10 +122,40 @@ export function moduleHooks({ heapCapBytes, filesCapBytes, createPyodideModule }
     // A failed snapshot restore is followed by a cold boot: only the last
     // instance's tables count.
     control.dedupMaps.length = 0;
-    return hookImports(createPyodideModule, wrapImports, (instance) => {
+    const wasmFile = catchWasmBytes();
+    const made = hookImports(createPyodideModule, wrapImports, (instance) => {
       control.exports = instance.exports;
+      wasmFile.stop();
+      if (wasmFile.bytes) discardBuffer(wasmFile.bytes);
     })(settings);
+    // loadPyodide restores the snapshot (if any) once the module is made.
+    return Promise.resolve(made).then(
+      (module) => {
+        restoreSparsely(module.API, () => new Uint8Array(control.exports.memory.buffer));
+        return module;
+      },
+      (e) => {
+        wasmFile.stop();
+        throw e;
+      },
+    );
   };
+}
+
+// The bytes of the wasm file that Pyodide's instantiateWasm hands to the
+// first WebAssembly.instantiate: garbage once the module is compiled (V8
+// keeps its own copy), but 17 MB resident until a major GC frees them,
+// which an idle worker may never run (whether one ran during the boot made
+// an idle worker's RSS vary by that much). Caught here to be freed at once.
+function catchWasmBytes() {
+  const real = WebAssembly.instantiate;
+  const caught = { bytes: null, stop: () => void (WebAssembly.instantiate = real) };
+  WebAssembly.instantiate = function instantiate(source, imports) {
+    caught.stop();
+    if (ArrayBuffer.isView(source)) caught.bytes = source;
+    return real.call(WebAssembly, source, imports);
+  };
+  return caught;
 }
 
 function broke(e) {

@@ -99,12 +99,12 @@ export function makeSnapshot(py) {
   return py.makeMemorySnapshot();
 }
 
-// Frees the snapshot's buffer now rather than at some later GC, which an
-// idle worker may never run (~30 MB of RSS otherwise): transferring an
-// ArrayBuffer detaches it, and the message, dropped with its closed port,
-// takes the memory with it. Resolves once that happened. Only for a buffer
-// the view owns whole.
-export function discardSnapshot(bytes) {
+// Frees a boot-only buffer now rather than at some later GC, which an idle
+// worker may never run (the snapshot: ~30 MB of RSS otherwise; the wasm
+// file's bytes, lockdown.mjs: 17 MB): transferring an ArrayBuffer detaches
+// it, and the message, dropped with its closed port, takes the memory with
+// it. Resolves once that happened. Only for a buffer the view owns whole.
+export function discardBuffer(bytes) {
   if (bytes.byteOffset !== 0 || bytes.buffer.byteLength !== bytes.byteLength) return Promise.resolve();
   const { port1, port2 } = new MessageChannel();
   const closed = new Promise((resolve) => port2.once("close", resolve));
@@ -112,4 +112,37 @@ export function discardSnapshot(bytes) {
   port1.close();
   port2.close();
   return closed;
+}
+
+// Pyodide's restore writes the snapshot's whole heap image into the fresh
+// wasm memory, zero pages too (half of it), and a written page is resident
+// for good: ~15 MB of every idle worker's RSS that only held zeros (the
+// pristine copy, isolation.mjs, keeps the non-zero part; the resets write
+// only the pages a run marked). Wraps `API.restoreSnapshot` so that it
+// restores the same bytes writing only the non-zero pages, and zeroing a
+// page the image has as zero only where the memory holds something there
+// (what instantiation wrote: reading a page never written maps no memory).
+// Pyodide still checks the header (magic, build id) and reads its JSON; it
+// is handed the header alone, so its own copy writes nothing.
+const PAGE = 4096;
+const ZERO = Buffer.alloc(PAGE);
+
+export function restoreSparsely(API, heapOf) {
+  const restore = API.restoreSnapshot;
+  if (typeof restore !== "function") throw new Error("Pyodide has no restoreSnapshot to wrap");
+  API.restoreSnapshot = (bytes) => {
+    const at = new Uint32Array(bytes.buffer, bytes.byteOffset, 2)[1];
+    if (at % 16 || at > bytes.byteLength) throw new Error("Snapshot has a bad heap offset");
+    const result = restore(bytes.subarray(0, at));
+    const image = Buffer.from(bytes.buffer, bytes.byteOffset + at, bytes.byteLength - at);
+    const heap = heapOf();
+    if (heap.length < image.length) throw new Error("the wasm memory is smaller than the snapshot's heap");
+    const mem = Buffer.from(heap.buffer, heap.byteOffset, heap.length);
+    for (let off = 0; off < image.length; off += PAGE) {
+      const end = Math.min(off + PAGE, image.length);
+      if (image.compare(ZERO, 0, end - off, off, end) !== 0) image.copy(mem, off, off, end);
+      else if (mem.compare(ZERO, 0, end - off, off, end) !== 0) mem.fill(0, off, end);
+    }
+    return result;
+  };
 }

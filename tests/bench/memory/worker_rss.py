@@ -10,7 +10,11 @@ approximate. Prints a table; asserts nothing.
 Kinds:
   node binary and libraries  file-backed pages (shared by all workers, but
                              counted in every worker's RSS)
-  wasm heap                  the largest anonymous mapping (Python's heap)
+  wasm heap                  Python's heap: the read-write start of V8's
+                             wasm memory reservation (an anonymous mapping
+                             followed by its >= 8 GiB PROT_NONE rest, the
+                             largest such); the zero pages of its image are
+                             not resident
   V8 heap pages              256 KiB anonymous mappings (both JS heaps:
                              the watchdog thread's and the interpreter's)
   executable code            anonymous mappings with x (Liftoff/TurboFan
@@ -20,8 +24,9 @@ Kinds:
                              internals; and the pristine heap copy, as the
                              boot's big frees raise glibc's mmap threshold)
   other anonymous            everything else (malloc's big blocks: the
-                             pristine heap copy, the module's bytes, the
-                             stdlib zip; V8 large objects; stacks)
+                             pristine heap copy, V8's copy of the wasm
+                             module's bytes (17 MB instrumented), the stdlib
+                             zip; V8 large objects; stacks)
 """
 import argparse
 import collections
@@ -50,9 +55,19 @@ def mappings(pid):
     return out
 
 
+WASM_RESERVATION = 8 << 30
+
+
+def wasm_heap(maps):
+    found = [m for m, rest in zip(maps, maps[1:])
+             if not m["name"].startswith("/") and m["perm"].startswith("rw") and rest["perm"].startswith("---")
+             and rest["start"] == m["start"] + m["size"] and m["size"] + rest["size"] >= WASM_RESERVATION]
+    # The largest: a small wasm memory (a helper module's) has the same shape.
+    return max(found, key=lambda m: m["size"], default=None)
+
+
 def kinds(maps):
-    anon = [m for m in maps if not m["name"].startswith("/")]
-    heap = max(anon, key=lambda m: m["rss"], default=None)
+    heap = wasm_heap(maps)
     total = collections.Counter()
     for m in maps:
         if m["name"].startswith("/"):
