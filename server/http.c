@@ -1084,8 +1084,9 @@ static void log_busy_refusals(struct http *h, double now, bool last) {
         return;
     n = atomic_exchange(&h->busy_refused, 0);
     if (n > 0)
-        log_at(LOG_INFO, "POST /v1/run 503 x%ld in %.1f s: refused from their headers, the queue "
-                         "full (queue_full, one line for them all)",
+        log_at(LOG_INFO,
+               "POST /v1/run 503 x%ld in %.1f s: refused from their headers, the queue "
+               "full (queue_full, one line for them all)",
                n, (now - h->busy_since) / 1000.0);
     h->busy_since = now;
 }
@@ -1172,8 +1173,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
         atomic_fetch_add(&h->busy_refused, 1);
     else
         log_at(LOG_INFO, "%s %s %u %zu run=%s queue_ms=%s run_ms=%s worker=%s total_ms=%.3f%s",
-               ex->method, ex->path, ex->status, ex->bytes, ex->run_id[0] ? ex->run_id : "-",
-               queue, runms, pid, clock_ms() - ex->started,
+               ex->method, ex->path, ex->status, ex->bytes, ex->run_id[0] ? ex->run_id : "-", queue,
+               runms, pid, clock_ms() - ex->started,
                toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " (connection lost)");
     if (ex->sse != NULL) {
         sse_detach(ex->sse);

@@ -68,7 +68,7 @@ struct exchange {
     char method[16];
     char path[160];
     enum route route;
-    bool busy_refusal; /* answered with http->busy */
+    bool busy_refusal;                   /* answered with http->busy */
     struct api_error refusal;            /* ROUTE_REFUSE: the answer, decided early */
     const char *allow;                   /* its Allow header, for 405 */
     const char *challenge;               /* its WWW-Authenticate header, for 401 */

@@ -124,7 +124,8 @@ static void failed(struct client *c) {
 
 static const char *header(const char *head, size_t head_len, const char *name) {
     size_t n = strlen(name);
-    for (const char *p = head; p && p + n + 2 < head + head_len; p = memchr(p, '\n', (size_t)(head + head_len - p))) {
+    for (const char *p = head; p && p + n + 2 < head + head_len;
+         p = memchr(p, '\n', (size_t)(head + head_len - p))) {
         if (*p == '\n')
             p++;
         if (strncasecmp(p, name, n) == 0 && p[n] == ':')
@@ -248,7 +249,8 @@ int main(int argc, char **argv) {
     bool polite, first = true;
 
     if (argc < 5 || strncmp(argv[1], "http://", 7) != 0) {
-        fprintf(stderr, "usage: %s http://HOST:PORT BODY_FILE CONNS SECONDS [--honour-retry-after]\n",
+        fprintf(stderr,
+                "usage: %s http://HOST:PORT BODY_FILE CONNS SECONDS [--honour-retry-after]\n",
                 argv[0]);
         return 2;
     }
