@@ -1262,8 +1262,14 @@ struct http *http_start(const struct config *cfg, struct pool *pool, struct keys
         return NULL;
     }
 
+    /* poll(), not the epoll that MHD_USE_AUTO_INTERNAL_THREAD picks: with
+     * libmicrohttpd 0.9.75's edge-triggered epoll, keep-alive clients that
+     * send their next request the moment an answer is in (a flood of
+     * retries) sometimes all stopped being read, until --request-timeout-ms
+     * cut them (tests/api/test_flood.py). Level-triggered poll cannot miss
+     * a readiness. */
     h->daemon = MHD_start_daemon(
-        MHD_USE_AUTO_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG |
+        MHD_USE_POLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG |
             (h->ipv6 ? MHD_USE_IPv6 : 0),
         (uint16_t)cfg->port, NULL, NULL, on_request, h, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log,
         NULL, /* first, to catch option errors */
