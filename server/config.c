@@ -57,7 +57,8 @@ static const struct flag flags[] = {
     {"web-dir", FLAG_STRING, OFF(web_dir), 0, 0, "DIR",
      "static files served at / (default " SCOPEBOX_DEFAULT_WEB_DIR ")"},
     {"boot-timeout-ms", FLAG_UINT, OFF(boot_timeout_ms), LIMITS(BOOT_TIMEOUT_MS), "MS",
-     "time a worker has to send ready (default " LIMIT_BOOT_TIMEOUT_MS_DEFAULT_S ")"},
+     "time a worker has to send ready, doubled after each failed start in a row up to 8x "
+     "(default " LIMIT_BOOT_TIMEOUT_MS_DEFAULT_S ")"},
     {"timeout-ms", FLAG_UINT, OFF(timeout_ms), LIMITS(TIMEOUT_MS), "MS",
      "a run's time limit when the request sets no timeout_ms (default " LIMIT_TIMEOUT_MS_DEFAULT_S
      ")"},

@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <math.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -341,6 +342,9 @@ void *pool_dispatch(void *arg) {
                           calloc(WATCH_MAX, sizeof *watch.fds), 0, WATCH_MAX};
 
     pool_on_dispatcher_thread = true;
+    /* Named as libmicrohttpd names its thread ("MHD-single"), for gdb, top
+     * and a hung request's report (tests/support/scopebox_server.py). */
+    pthread_setname_np(pthread_self(), "dispatcher");
     if (fds == NULL || who == NULL || watch.jobs == NULL || watch.fds == NULL) {
         log_at(LOG_WARNING, "dispatcher: out of memory");
         abort();

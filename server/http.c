@@ -338,8 +338,18 @@ static enum MHD_Result metrics(struct exchange *ex) {
     char *body;
 
     pool_stats(ex->http->pool, &st);
-    g = (struct metrics_gauges){st.ready,    st.busy,          st.total, st.queued,
-                                st.sessions, st.session_bytes, st.pids,  st.n_pids};
+    g = (struct metrics_gauges){.ready = st.ready,
+                                .busy = st.busy,
+                                .total = st.total,
+                                .queued = st.queued,
+                                .sessions = st.sessions,
+                                .session_bytes = st.session_bytes,
+                                .pids = st.pids,
+                                .n_pids = st.n_pids,
+                                /* this scrape left out */
+                                .http_in_progress = atomic_load(&ex->http->active) - 1,
+                                .runs = st.runs,
+                                .oldest_run_ms = st.oldest_run_ms};
     body = metrics_render(&g, &len);
     if (body == NULL)
         return MHD_NO;

@@ -97,6 +97,8 @@ struct job {
     /* Runs: its id (the request's `run_id`, or made by pool_submit); set
      * before pool_submit returns, never changed after. */
     char run_id[RUN_ID_MAX + 1];
+    /* Runs: when pool_submit took it, before it is registered (runs.h). */
+    double submitted_at;
     /* Set once by pool_cancel_job (any thread); the dispatcher acts on it. */
     atomic_bool cancel;
     bool client_gone; /* ... because its client disconnected */

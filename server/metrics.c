@@ -184,6 +184,21 @@ char *metrics_render(const struct metrics_gauges *g, size_t *len) {
         "# TYPE scopebox_queue_length gauge\nscopebox_queue_length %d\n",
         g->queued);
     put(&o,
+        "# HELP scopebox_http_requests_in_progress HTTP requests begun and not yet answered "
+        "(this one left out).\n"
+        "# TYPE scopebox_http_requests_in_progress gauge\nscopebox_http_requests_in_progress %d\n",
+        g->http_in_progress);
+    put(&o,
+        "# HELP scopebox_runs_in_flight Runs submitted to the pool and not yet done (queued, "
+        "running, or being answered).\n"
+        "# TYPE scopebox_runs_in_flight gauge\nscopebox_runs_in_flight %zu\n",
+        g->runs);
+    put(&o,
+        "# HELP scopebox_oldest_run_seconds Since the oldest run in flight was submitted (0 with "
+        "none).\n"
+        "# TYPE scopebox_oldest_run_seconds gauge\nscopebox_oldest_run_seconds %.3f\n",
+        g->oldest_run_ms / 1000.0);
+    put(&o,
         "# HELP scopebox_sessions Sessions in the store.\n# TYPE scopebox_sessions gauge\n"
         "scopebox_sessions %d\n",
         g->sessions);

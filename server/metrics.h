@@ -46,6 +46,13 @@ struct metrics_gauges {
     size_t session_bytes;
     const pid_t *pids; /* workers alive now, pool and sessions */
     size_t n_pids;
+    /* Where a request is, when one goes unanswered: HTTP requests begun and
+     * not yet answered (the scrape itself left out), and the runs among
+     * them the pool holds (queued, running, or answered and not yet done),
+     * with the age of the oldest. */
+    int http_in_progress;
+    size_t runs;
+    double oldest_run_ms;
 };
 
 /* The exposition text; malloc'd, *len set. NULL when out of memory. */

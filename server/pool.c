@@ -150,6 +150,7 @@ bool pool_submit(struct pool *p, struct job *job, enum job_kind kind, const char
     }
 
     /* Registered before it is queued, so that a cancel can never miss it. */
+    job->submitted_at = clock_ms();
     if (job_is_run(job) && !runs_add(p->runs, job)) {
         api_error_of(err, API_RUN_ID_IN_USE,
                      "run_id '%s' names a run of yours that is still in progress", job->run_id);
@@ -223,6 +224,7 @@ void pool_stats(struct pool *p, struct pool_stats *out) {
     out->n_pids = p->n_pids < POOL_STATS_MAX_PIDS ? p->n_pids : POOL_STATS_MAX_PIDS;
     memcpy(out->pids, p->pids, out->n_pids * sizeof *out->pids);
     pthread_mutex_unlock(&p->lock);
+    runs_stats(p->runs, clock_ms(), &out->runs, &out->oldest_run_ms);
 }
 
 /* ---- set-up and tear-down ----------------------------------------------- */

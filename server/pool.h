@@ -52,6 +52,8 @@ struct pool_stats {
     size_t session_bytes;            /* their images' bytes */
     pid_t pids[POOL_STATS_MAX_PIDS]; /* live workers */
     size_t n_pids;
+    size_t runs;          /* runs submitted and not yet done (runs.h) */
+    double oldest_run_ms; /* since the oldest of them was submitted */
 };
 void pool_stats(struct pool *pool, struct pool_stats *out);
 

@@ -53,6 +53,7 @@ struct slot {
     size_t written;  /* bytes of job->frame already in the pipe */
     double spawned_at;
     double deadline;           /* BOOTING: boot, BUSY: run, RESETTING: reset, EXITING: kill */
+    unsigned boot_ms;          /* BOOTING: its time to send ready (slot.c) */
     double respawn_at;         /* EMPTY */
     double idle_since;         /* IDLE: when it last became idle */
     unsigned failures;         /* consecutive failed starts */

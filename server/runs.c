@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "job.h"
 #include "pool.h"
 
 /* A flat array: live runs are bounded by the connections (a few hundred at
@@ -89,4 +90,15 @@ void runs_each(struct runs *r, void (*fn)(struct job *job, void *arg), void *arg
     for (size_t i = 0; i < r->n; i++)
         fn(r->jobs[i], arg);
     pthread_mutex_unlock(&r->lock);
+}
+
+void runs_stats(struct runs *r, double now, size_t *n, double *oldest_ms) {
+    double oldest = now;
+    pthread_mutex_lock(&r->lock);
+    *n = r->n;
+    for (size_t i = 0; i < r->n; i++)
+        if (r->jobs[i]->submitted_at < oldest)
+            oldest = r->jobs[i]->submitted_at;
+    pthread_mutex_unlock(&r->lock);
+    *oldest_ms = now - oldest;
 }

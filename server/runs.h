@@ -28,4 +28,10 @@ struct job *runs_find(struct runs *r, const char *owner, const char *id);
  * call back into the registry. */
 void runs_each(struct runs *r, void (*fn)(struct job *job, void *arg), void *arg);
 
+/* How many runs are registered (queued, running, or answered but not yet
+ * done), and how long ago the oldest was submitted (ms, 0 with none): a run
+ * older than its queue timeout, time limit and grace put together is one
+ * the server lost (/metrics). */
+void runs_stats(struct runs *r, double now, size_t *n, double *oldest_ms);
+
 #endif

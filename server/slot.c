@@ -26,6 +26,12 @@
  * broken runtime does not turn into a fork loop. */
 #define BACKOFF_BASE_MS 250.0
 #define BACKOFF_MAX_MS 30000.0
+/* Each failed start in a row doubles the next worker's time to send ready,
+ * up to this many times --boot-timeout-ms: a machine loaded enough that a
+ * boot takes longer than the flag (seen at 3x its usual CPU time) killed
+ * every worker at the same point of its boot, over and over, and runs
+ * queued meanwhile waited out their whole queue timeout. */
+#define BOOT_GROWTH_MAX 8u
 /* A job whose worker died before reading it is retried, at most this often. */
 #define MAX_ATTEMPTS 3
 /* Reads per descriptor per loop turn: one chatty worker cannot starve the
@@ -75,6 +81,13 @@ void slot_read_stderr(struct slot *s) {
             }
         }
     }
+}
+
+static unsigned boot_timeout_ms(const struct config *cfg, unsigned failures) {
+    unsigned long long ms = cfg->boot_timeout_ms, most = ms * BOOT_GROWTH_MAX;
+    for (unsigned i = 0; i < failures && ms < most; i++)
+        ms *= 2;
+    return (unsigned)(ms < most ? ms : most); /* at most 3600000 * 8 (openapi.yaml) */
 }
 
 static double backoff_ms(unsigned failures) {
@@ -203,7 +216,8 @@ static void spawn(struct pool *p, struct slot *s, double now) {
     s->exit_why = EXIT_CRASH; /* until a reason to end it is known */
     s->state = SLOT_BOOTING;
     s->spawned_at = now;
-    s->deadline = now + p->cfg->boot_timeout_ms;
+    s->boot_ms = boot_timeout_ms(p->cfg, s->failures);
+    s->deadline = now + s->boot_ms;
     s->job = NULL;
     s->written = 0;
     s->booted = s->killed = s->out_eof = s->err_eof = s->reap_warned = false;
@@ -677,7 +691,7 @@ void slot_tick(struct slot *s, double now, bool stopping, double drain_deadline)
             retire(s, now, true, NULL);
         } else if (now >= s->deadline) {
             log_at(LOG_WARNING, "worker %d sent no ready within %u ms; killing it",
-                   (int)s->proc.pid, p->cfg->boot_timeout_ms);
+                   (int)s->proc.pid, s->boot_ms);
             retire(s, now, true, NULL);
         }
         break;

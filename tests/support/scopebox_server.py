@@ -101,8 +101,11 @@ class ScopeboxServer:
         """The server's child processes (the workers)."""
         return sorted(set(children(self.proc.pid)))
 
-    def request(self, method, path, body=None, headers=None, timeout=60):
-        """Returns (status, headers, parsed JSON or raw text)."""
+    def request(self, method, path, body=None, headers=None, timeout=90):
+        """Returns (status, headers, parsed JSON or raw text). The timeout
+        outlasts the server's own bound on a run with its defaults (60 s in
+        the queue, 5 s on a worker, 0.7 s grace), so that a request the
+        server gives up on is seen as the server's answer, not as ours."""
         data = body
         hdrs = dict(headers or {})
         if body is not None and not isinstance(body, (bytes, str)):
@@ -116,11 +119,44 @@ class ScopeboxServer:
                 status, rh, raw = r.status, dict(r.headers), r.read()
         except urllib.error.HTTPError as e:
             status, rh, raw = e.code, dict(e.headers), e.read()
+        except TimeoutError as e:
+            # A request the server never answered is a server bug: say
+            # where it sat while the server is still in that state.
+            raise TimeoutError(f"{method} {path}: no answer within {timeout} s\n"
+                               + self.diagnose()) from e
         text = raw.decode("utf-8", "replace")
         try:
             return status, rh, json.loads(text)
         except ValueError:
             return status, rh, text
+
+    def diagnose(self):
+        """The server's state for a report: where requests and runs are
+        (/metrics, asked on a new connection), what each of its threads is
+        blocked in, and the end of its log."""
+        out = []
+        try:
+            with urllib.request.urlopen(self.url + "/metrics", timeout=10) as r:
+                text = r.read().decode()
+            out += [line for line in text.splitlines()
+                    if re.match(r"scopebox_(http_requests_in_progress|runs_in_flight|oldest_run|"
+                                r"queue_length|workers\{|workers_exited_total)", line)]
+        except OSError as e:
+            out.append(f"/metrics: no answer either ({e!r})")
+        pid = self.proc.pid if self.proc else None
+        try:
+            for tid in sorted(os.listdir(f"/proc/{pid}/task"), key=int):
+                base = f"/proc/{pid}/task/{tid}"
+                with open(f"{base}/comm") as f:
+                    comm = f.read().strip()
+                with open(f"{base}/stat") as f:
+                    state = f.read().rsplit(")", 1)[1].split()[0]
+                with open(f"{base}/wchan") as f:
+                    wchan = f.read().strip()
+                out.append(f"thread {tid} {comm}: {state} in {wchan or '-'}")
+        except (OSError, TypeError):
+            pass
+        return "\n".join(out) + "\nlog:\n" + self.log()
 
     def run(self, body, **kw):
         return self.request("POST", "/v1/run", body, **kw)
