@@ -262,6 +262,7 @@ static enum MHD_Result respond_refusal(struct exchange *ex) {
 }
 
 static enum MHD_Result respond_busy(struct exchange *ex) {
+    ex->busy_refusal = true;
     ex->status = MHD_HTTP_SERVICE_UNAVAILABLE;
     ex->bytes = ex->http->busy_len;
     return MHD_queue_response(ex->conn, MHD_HTTP_SERVICE_UNAVAILABLE, ex->http->busy);
@@ -1083,9 +1084,27 @@ static void set_deadline(struct http *h, struct MHD_Connection *mc, bool arrived
     pthread_mutex_unlock(&h->conns_lock);
 }
 
+/* The runs a full queue refused since the last such line, in one line: at
+ * most one a second, or whatever is left when the server stops. */
+#define BUSY_LOG_MS 1000.0
+
+static void log_busy_refusals(struct http *h, double now, bool last) {
+    long n;
+    if (!last && now - h->busy_since < BUSY_LOG_MS)
+        return;
+    n = atomic_exchange(&h->busy_refused, 0);
+    if (n > 0)
+        log_at(LOG_INFO,
+               "POST /v1/run 503 x%ld in %.1f s: refused from their headers, the queue "
+               "full (queue_full, one line for them all)",
+               n, (now - h->busy_since) / 1000.0);
+    h->busy_since = now;
+}
+
 void http_reap(struct http *h) {
     double now = clock_ms();
     int cut = 0;
+    log_busy_refusals(h, now, false);
     pthread_mutex_lock(&h->conns_lock);
     for (struct conn *c = h->conns; c != NULL; c = c->next) {
         if (c->deadline > 0 && now >= c->deadline) {
@@ -1158,11 +1177,15 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
         if (job->worker_pid > 0)
             snprintf(pid, sizeof pid, "%d", (int)job->worker_pid);
     }
-    /* The access line: info, so --log-level warning leaves only what went wrong. */
-    log_at(LOG_INFO, "%s %s %u %zu run=%s queue_ms=%s run_ms=%s worker=%s total_ms=%.3f%s",
-           ex->method, ex->path, ex->status, ex->bytes, ex->run_id[0] ? ex->run_id : "-", queue,
-           runms, pid, clock_ms() - ex->started,
-           toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " (connection lost)");
+    /* The access line: info, so --log-level warning leaves only what went
+     * wrong. A full queue's refusals are counted instead (log_busy_refusals). */
+    if (ex->busy_refusal && toe == MHD_REQUEST_TERMINATED_COMPLETED_OK)
+        atomic_fetch_add(&h->busy_refused, 1);
+    else
+        log_at(LOG_INFO, "%s %s %u %zu run=%s queue_ms=%s run_ms=%s worker=%s total_ms=%.3f%s",
+               ex->method, ex->path, ex->status, ex->bytes, ex->run_id[0] ? ex->run_id : "-", queue,
+               runms, pid, clock_ms() - ex->started,
+               toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " (connection lost)");
     if (ex->sse != NULL) {
         sse_detach(ex->sse);
         sse_release(ex->sse);
@@ -1228,6 +1251,8 @@ struct http *http_start(const struct config *cfg, struct pool *pool, struct keys
     h->quiesced_fd = MHD_INVALID_SOCKET;
     h->ipv6 = ai->ai_family == AF_INET6;
     atomic_init(&h->active, 0);
+    atomic_init(&h->busy_refused, 0);
+    h->busy_since = clock_ms();
     pthread_mutex_init(&h->conns_lock, NULL);
     h->keys = keys;
     if (cfg->crash_limit > 0 &&
@@ -1247,8 +1272,14 @@ struct http *http_start(const struct config *cfg, struct pool *pool, struct keys
         return NULL;
     }
 
+    /* poll(), not the epoll that MHD_USE_AUTO_INTERNAL_THREAD picks: with
+     * libmicrohttpd 0.9.75's edge-triggered epoll, keep-alive clients that
+     * send their next request the moment an answer is in (a flood of
+     * retries) sometimes all stopped being read, until --request-timeout-ms
+     * cut them (tests/api/test_flood.py). Level-triggered poll cannot miss
+     * a readiness. */
     h->daemon = MHD_start_daemon(
-        MHD_USE_AUTO_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG |
+        MHD_USE_POLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG |
             (h->ipv6 ? MHD_USE_IPv6 : 0),
         (uint16_t)cfg->port, NULL, NULL, on_request, h, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log,
         NULL, /* first, to catch option errors */
@@ -1306,6 +1337,7 @@ void http_stop(struct http *h) {
     if (h == NULL)
         return;
     MHD_stop_daemon(h->daemon);
+    log_busy_refusals(h, clock_ms(), true);
     /* Not closed by libmicrohttpd once handed out by quiesce. */
     if (h->quiesced_fd != MHD_INVALID_SOCKET)
         close(h->quiesced_fd);

@@ -38,6 +38,11 @@ struct http {
      * most answers are this one, and it costs no JSON and no allocation. */
     struct MHD_Response *busy;
     size_t busy_len;
+    /* Those refusals are logged as one line a second, not one each
+     * (http_reap): a line is most of what a refusal costs the host, and in a
+     * flood they would be most of the log. */
+    atomic_long busy_refused; /* since busy_since */
+    double busy_since;        /* http_reap's (the main thread's) */
 };
 
 /* ROUTE_BODY: answered once a JSON body is in (runs, session creation);
@@ -63,6 +68,7 @@ struct exchange {
     char method[16];
     char path[160];
     enum route route;
+    bool busy_refusal;                   /* answered with http->busy */
     struct api_error refusal;            /* ROUTE_REFUSE: the answer, decided early */
     const char *allow;                   /* its Allow header, for 405 */
     const char *challenge;               /* its WWW-Authenticate header, for 401 */

@@ -4,12 +4,15 @@ body is read: a client waiting on Expect: 100-continue is never asked for
 it, a body that is not even JSON is never parsed, and a dropped body leaves
 its keep-alive connection usable. One worker and no queue: one busy run
 fills the server."""
+import contextlib
 import json
+import re
 import socket
 import threading
 
 import pytest
 
+from scopebox_server import ScopeboxServer
 from waiting import wait_for
 
 SERVER_ARGS = ("--workers", "1", "--queue-size", "0")
@@ -19,6 +22,12 @@ BUSY = {"code": "while True:\n    pass", "mode": "exec", "timeout_ms": 60000, "r
 @pytest.fixture
 def full(server):
     """The one worker busy with a loop until the test is over (then cancelled)."""
+    with full_server(server):
+        yield server
+
+
+@contextlib.contextmanager
+def full_server(server):
     server.wait_healthy(1)
     thread = threading.Thread(target=lambda: server.run(BUSY, timeout=120), daemon=True)
     thread.start()
@@ -88,3 +97,31 @@ def test_a_refused_body_is_not_parsed_and_its_connection_stays_usable(full, api)
         status, _, body = read_answer(f)
         assert (status, json.loads(body)["result"]) == (200, 42), body
 
+
+
+
+BUSY_LINE = re.compile(r"POST /v1/run 503 x(\d+) in [\d.]+ s: refused from their headers")
+
+
+def test_a_full_queues_refusals_are_logged_as_one_line_a_second_not_one_each(api):
+    """In a flood most answers are these refusals, and an access line each
+    was most of what one cost the host: they are counted instead. A server
+    of its own, so that no other test's refusals are in the count."""
+    with ScopeboxServer(*SERVER_ARGS) as server:
+        with full_server(server):
+            sock, f = connect(server)
+            with sock:
+                for _ in range(5):
+                    sock.sendall(head(2) + b"{}")
+                    assert_queue_full(api, *read_answer(f))
+            # The count comes out within a second or so (the server's reaper).
+            wait_for(lambda: sum(int(m.group(1)) for line in server.log_lines
+                                 if (m := BUSY_LINE.search(line))) >= 5, "the refusals' summary line")
+            assert sum(int(m.group(1)) for line in server.log_lines if (m := BUSY_LINE.search(line))) == 5
+            # Before: one access line per refusal, "POST /v1/run 503 <bytes> run=- ...".
+            assert not [line for line in server.log_lines if re.search(r"POST /v1/run 503 \d+ run=", line)]
+            # Every other answer still has its access line.
+            seen = len([line for line in server.log_lines if "GET /healthz 200" in line])
+            assert server.request("GET", "/healthz")[0] == 200
+            wait_for(lambda: len([line for line in server.log_lines if "GET /healthz 200" in line]) > seen,
+                     "its access line")
