@@ -16,11 +16,11 @@
 import { readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
+import { bootSandboxed } from "../support/sandboxed_boot.mjs";
 
 const runtimeDir = resolve(process.argv[2] ?? "runtime");
 const mod = (f) => import(pathToFileURL(join(runtimeDir, f)).href);
-const { prepareRealm, moduleHooks, emptyGlobals, control } = await mod("lockdown.mjs");
-const { bootPython, pyodideDir } = await mod("boot.mjs");
+const { control } = await mod("lockdown.mjs");
 const { Isolation } = await mod("isolation.mjs");
 const { readSnapshot } = await mod("snapshot.mjs");
 
@@ -70,39 +70,30 @@ WebAssembly.instantiate = function instantiate(source, imports) {
   return realInstantiate.call(WebAssembly, source, imports);
 };
 
-prepareRealm();
-const asm = await import(pathToFileURL(join(pyodideDir(runtimeDir), "pyodide.asm.mjs")).href);
-const hooked = moduleHooks({ heapCapBytes: 256 << 20, createPyodideModule: asm.default });
 let restored = false;
-const py = await bootPython({
-  runtimeDir,
-  stdout: () => {},
-  stderr: () => {},
-  loadOptions: {
-    jsglobals: emptyGlobals(),
-    // Around the worker's own hooks: sees the memory just before and just
-    // after the restore the worker's boot makes.
-    createPyodideModule: async (settings) => {
-      const module = await hooked(settings);
-      const restore = module.API.restoreSnapshot;
-      module.API.restoreSnapshot = (bytes) => {
-        const heap = new Uint8Array(control.exports.memory.buffer);
-        // Not fresh memory where the image is zero, nor where it is not.
-        heap.fill(0x5a, zeroPage * PAGE, zeroPage * PAGE + 100);
-        heap.fill(0x5a, fullPage * PAGE, fullPage * PAGE + PAGE);
-        const result = restore(bytes);
-        const mem = Buffer.from(control.exports.memory.buffer, 0, image.length);
-        check(mem.equals(image), "the restored heap differs from the snapshot's image");
-        const rss = residentOfMapping(control.exports.memory.buffer.byteLength);
-        check(rss !== null, "no single mapping of the wasm memory's size in /proc/self/smaps");
-        check(rss !== null && rss <= nonZeroBytes + SLACK,
-          `the wasm memory has ${(rss / 1048576).toFixed(1)} MiB resident after the restore, ` +
-            `its image ${(nonZeroBytes / 1048576).toFixed(1)} MiB not zero`);
-        restored = true;
-        return result;
-      };
-      return module;
-    },
+// Around the worker's own hooks: sees the memory just before and just after
+// the restore the worker's boot makes.
+const py = await bootSandboxed(runtimeDir, {
+  wrap: (hooked) => async (settings) => {
+    const module = await hooked(settings);
+    const restore = module.API.restoreSnapshot;
+    module.API.restoreSnapshot = (bytes) => {
+      const heap = new Uint8Array(control.exports.memory.buffer);
+      // Not fresh memory where the image is zero, nor where it is not.
+      heap.fill(0x5a, zeroPage * PAGE, zeroPage * PAGE + 100);
+      heap.fill(0x5a, fullPage * PAGE, fullPage * PAGE + PAGE);
+      const result = restore(bytes);
+      const mem = Buffer.from(control.exports.memory.buffer, 0, image.length);
+      check(mem.equals(image), "the restored heap differs from the snapshot's image");
+      const rss = residentOfMapping(control.exports.memory.buffer.byteLength);
+      check(rss !== null, "no single mapping of the wasm memory's size in /proc/self/smaps");
+      check(rss !== null && rss <= nonZeroBytes + SLACK,
+        `the wasm memory has ${(rss / 1048576).toFixed(1)} MiB resident after the restore, ` +
+          `its image ${(nonZeroBytes / 1048576).toFixed(1)} MiB not zero`);
+      restored = true;
+      return result;
+    };
+    return module;
   },
 });
 WebAssembly.instantiate = realInstantiate;

@@ -11,6 +11,7 @@
 //   node heap_equality.mjs <runtimeDir> [runs] [--expect-mismatch]
 import { join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
+import { bootSandboxed } from "../support/sandboxed_boot.mjs";
 
 const runtimeDir = resolve(process.argv[2] ?? "runtime");
 const RUNS = Number(process.argv[3] ?? 2000);
@@ -28,23 +29,12 @@ const TAMPER = process.argv[4] === "--tamper" || TAMPER_GLUE;
 // must be exact too.
 const FULL = globalThis.process.env.SCOPEBOX_RESTORE === "full";
 const mod = (f) => import(pathToFileURL(join(runtimeDir, f)).href);
-const { prepareRealm, moduleHooks, lockInterpreter, emptyGlobals, control } = await mod("lockdown.mjs");
+const { lockInterpreter, control } = await mod("lockdown.mjs");
 const { Isolation } = await mod("isolation.mjs");
 const { captureImage, parseImage } = await mod("image.mjs");
-const { bootPython, pyodideDir } = await mod("boot.mjs");
 const { frameRunner } = await mod("frames.mjs");
 
-prepareRealm();
-const asm = await import(pathToFileURL(join(pyodideDir(runtimeDir), "pyodide.asm.mjs")).href);
-const py = await bootPython({
-  runtimeDir,
-  stdout: () => {},
-  stderr: () => {},
-  loadOptions: {
-    jsglobals: emptyGlobals(),
-    createPyodideModule: moduleHooks({ heapCapBytes: 256 << 20, createPyodideModule: asm.default }),
-  },
-});
+const py = await bootSandboxed(runtimeDir);
 const ctrl = new Int32Array(new SharedArrayBuffer(8));
 py.setInterruptBuffer(ctrl);
 // Both ways a request crosses into Python, in alternate passes over the

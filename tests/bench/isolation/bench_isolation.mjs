@@ -6,26 +6,17 @@
 import { appendFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
+import { bootSandboxed } from "../../support/sandboxed_boot.mjs";
 
 const runtimeDir = resolve(process.argv[2] ?? "runtime");
 const N = Number(process.argv[3] ?? 200);
 const mod = (f) => import(pathToFileURL(join(runtimeDir, f)).href);
-const { prepareRealm, moduleHooks, lockInterpreter, emptyGlobals } = await mod("lockdown.mjs");
+const { lockInterpreter } = await mod("lockdown.mjs");
 const { Isolation } = await mod("isolation.mjs");
-const { bootPython, pyodideDir } = await mod("boot.mjs");
 
-prepareRealm();
-const asm = await import(pathToFileURL(join(pyodideDir(runtimeDir), "pyodide.asm.mjs")).href);
+// The boot includes loading Pyodide's JS: replacing a worker pays it too.
 let t = performance.now();
-const py = await bootPython({
-  runtimeDir,
-  stdout: () => {},
-  stderr: () => {},
-  loadOptions: {
-    jsglobals: emptyGlobals(),
-    createPyodideModule: moduleHooks({ heapCapBytes: 256 << 20, createPyodideModule: asm.default }),
-  },
-});
+const py = await bootSandboxed(runtimeDir);
 const bootMs = performance.now() - t;
 const ctrl = new Int32Array(new SharedArrayBuffer(8));
 py.setInterruptBuffer(ctrl);

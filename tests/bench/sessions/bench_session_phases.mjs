@@ -13,28 +13,18 @@
 //   node bench_session_phases.mjs <runtimeDir> [rounds]
 import { join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
+import { bootSandboxed } from "../../support/sandboxed_boot.mjs";
 
 const runtimeDir = resolve(process.argv[2] ?? "runtime");
 const ROUNDS = Number(process.argv[3] ?? 20);
 const WARM_ROUNDS = 3;
 const mod = (f) => import(pathToFileURL(join(runtimeDir, f)).href);
-const { prepareRealm, moduleHooks, lockInterpreter, emptyGlobals } = await mod("lockdown.mjs");
+const { lockInterpreter } = await mod("lockdown.mjs");
 const { Isolation } = await mod("isolation.mjs");
 const { captureImage, parseImage, warmImage } = await mod("image.mjs");
-const { bootPython, pyodideDir } = await mod("boot.mjs");
 const { frameRunner, warmRuns } = await mod("frames.mjs");
 
-prepareRealm();
-const asm = await import(pathToFileURL(join(pyodideDir(runtimeDir), "pyodide.asm.mjs")).href);
-const py = await bootPython({
-  runtimeDir,
-  stdout: () => {},
-  stderr: () => {},
-  loadOptions: {
-    jsglobals: emptyGlobals(),
-    createPyodideModule: moduleHooks({ heapCapBytes: 256 << 20, createPyodideModule: asm.default }),
-  },
-});
+const py = await bootSandboxed(runtimeDir);
 const ctrl = new Int32Array(new SharedArrayBuffer(64));
 py.setInterruptBuffer(ctrl);
 const runner = py.pyimport("scopebox_worker");

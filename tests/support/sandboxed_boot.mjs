@@ -1,0 +1,26 @@
+// Boots, in this process, the interpreter a worker boots (interp.mjs): the
+// realm prepared, Pyodide's module made through the worker's own hooks
+// (lockdown.mjs moduleHooks, the build's snapshot), dynscope and the runner
+// installed (boot.mjs). The lockdown itself is left to the caller, which
+// may need the interpreter before it. One copy for the tests and benches
+// that need the worker's very interpreter without its threads.
+//   runtimeDir: the build's runtime directory
+//   wrap(hooked): optional, the createPyodideModule to boot with, around the
+//     worker's hooked one (to watch the snapshot's restore)
+import { join } from "node:path";
+import { pathToFileURL } from "node:url";
+
+export async function bootSandboxed(runtimeDir, { wrap = (hooked) => hooked } = {}) {
+  const mod = (f) => import(pathToFileURL(join(runtimeDir, f)).href);
+  const { prepareRealm, moduleHooks, emptyGlobals } = await mod("lockdown.mjs");
+  const { bootPython, pyodideDir } = await mod("boot.mjs");
+  prepareRealm();
+  const asm = await import(pathToFileURL(join(pyodideDir(runtimeDir), "pyodide.asm.mjs")).href);
+  const hooked = moduleHooks({ heapCapBytes: 256 << 20, createPyodideModule: asm.default });
+  return bootPython({
+    runtimeDir,
+    stdout: () => {},
+    stderr: () => {},
+    loadOptions: { jsglobals: emptyGlobals(), createPyodideModule: wrap(hooked) },
+  });
+}
