@@ -92,6 +92,14 @@ CASES = [
     # --- the realm's shared objects: no pollution, no engine hooks -------------
     ("prototype pollution",
      "from pyodide.ffi import to_js\no = to_js({})\no.constructor.prototype.polluted = 1\n'ESCAPED'"),
+    ("typed array prototype pollution",
+     "from pyodide.ffi import to_js\nu = to_js(b'x')\nu.constructor.prototype.polluted = 1\n'ESCAPED'"),
+    ("typed array method replaced",
+     "from pyodide.ffi import to_js\nu = to_js(b'x')\nO = to_js({}).constructor\n"
+     "O.getPrototypeOf(u.constructor.prototype).subarray = 1\n'ESCAPED'"),
+    ("typed array method redefined",
+     "from pyodide.ffi import to_js\nu = to_js(b'x')\nO = to_js({}).constructor\n"
+     "O.defineProperty(u.constructor.prototype, 'fill', to_js({'value': 1}, dict_converter=O.fromEntries))\n'ESCAPED'"),
     ("Error.prepareStackTrace hook",
      "from pyodide.ffi import to_js, create_proxy, JsException\n"
      "try:\n    to_js({}).constructor.defineProperty(1, 2, 3)\nexcept JsException as e:\n"
