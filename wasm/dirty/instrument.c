@@ -18,16 +18,22 @@
  * What is rewritten, and how:
  * - every store (plain, atomic; there are no SIMD stores in Pyodide, and a
  *   module with any is refused): its address operand P becomes
- *     (block (global.set $t P) (if base (i32.store8 (base + (($t+offset)>>GRAIN_SHIFT)) 1)) (global.get $t))
+ *     (block (local.set $a P)
+ *            (if (local.tee $b base) (i32.store8 ($b + (($a+offset)>>GRAIN_SHIFT)) 1))
+ *            (local.get $a))
  *   or, when P is a local.get or a constant (no side effect, same value when
  *   read twice with nothing in between), P itself twice. P is evaluated once,
  *   before the stored value, as before. A store of more than one byte marks
  *   the grains of its first and of its last byte (wasm allows any alignment,
  *   so even a "naturally aligned" store may cross a grain).
- *   The scratch is a global, not a local (binaryen 108's C API cannot add
- *   locals): it is read right after it is set with nothing that can run in
- *   between (the mark is plain stores), and nested stores inside P finish
- *   before it is set, so one global serves all.
+ *   $a and $b are two i32 locals added to each function that stores (it is
+ *   made anew with them: binaryen 108's C API cannot add a local to a
+ *   function). They were globals: a global is a load or a store of the
+ *   instance's memory at each use, where V8 keeps a local in a register,
+ *   and the mark is on every store the interpreter makes. Each is read right
+ *   after it is set with nothing that can run in between (the mark is plain
+ *   stores), and nested stores inside P finish before it is set, so one pair
+ *   serves all of a function's stores.
  * - atomic read-modify-write and compare-exchange: the same, on their address.
  * - memory.fill / memory.copy: replaced by calls of helpers taking the same
  *   operands in the same order, which mark the whole destination range, then
@@ -43,7 +49,6 @@
 #include <binaryen-c.h>
 
 #define BASE "__dirty_base"
-#define SCRATCH "__dirty_scratch"
 #define RANGE "__dirty_range"
 #define FILL "__dirty_fill"
 #define COPY "__dirty_copy"
@@ -75,6 +80,10 @@
 static BinaryenModuleRef mod;
 static const char *fname;
 static long n_stores, n_rmw, n_bulk;
+/* The function being walked: its added locals $a (the address) and $b (the
+ * map's base), and whether any mark uses them. */
+static BinaryenIndex loc_a, loc_b;
+static int uses_locals;
 
 static void die(const char *what) {
     fprintf(stderr, "instrument: %s (in function %s)\n", what, fname ? fname : "?");
@@ -87,17 +96,20 @@ static BinaryenExpressionRef i32c(int32_t v) {
 static BinaryenExpressionRef base(void) {
     return BinaryenGlobalGet(mod, BASE, BinaryenTypeInt32());
 }
+static BinaryenExpressionRef local_b(void) {
+    return BinaryenLocalGet(mod, loc_b, BinaryenTypeInt32());
+}
 
-/* (i32.store8 (base + ((addr + offset) >> GRAIN_SHIFT)) 1) */
+/* (i32.store8 ($b + ((addr + offset) >> GRAIN_SHIFT)) 1) */
 static BinaryenExpressionRef mark_one(BinaryenExpressionRef addr, uint32_t offset) {
     if (offset)
         addr = BinaryenBinary(mod, BinaryenAddInt32(), addr, i32c((int32_t)offset));
     BinaryenExpressionRef grain = BinaryenBinary(mod, BinaryenShrUInt32(), addr, i32c(GRAIN_SHIFT));
-    BinaryenExpressionRef at = BinaryenBinary(mod, BinaryenAddInt32(), base(), grain);
+    BinaryenExpressionRef at = BinaryenBinary(mod, BinaryenAddInt32(), local_b(), grain);
     return BinaryenStore(mod, 1, 0, 1, at, i32c(1), BinaryenTypeInt32());
 }
 
-/* (if ((addr + offset + bytes - 1) - base) <u MAP_BYTES + bytes - 1
+/* (if ((addr + offset + bytes - 1) - $b) <u MAP_BYTES + bytes - 1
  *   (global.set tampered 1)): the store writes into the map itself. Only an
  * interpreter whose memory safety is broken does that (the map is one
  * allocation nobody else is given; its marks are stores this tool adds and
@@ -109,16 +121,16 @@ static BinaryenExpressionRef guard(BinaryenExpressionRef addr, uint32_t offset, 
     uint32_t span = offset + bytes - 1;
     if (span)
         addr = BinaryenBinary(mod, BinaryenAddInt32(), addr, i32c((int32_t)span));
-    BinaryenExpressionRef rel = BinaryenBinary(mod, BinaryenSubInt32(), addr, base());
+    BinaryenExpressionRef rel = BinaryenBinary(mod, BinaryenSubInt32(), addr, local_b());
     BinaryenExpressionRef in =
         BinaryenBinary(mod, BinaryenLtUInt32(), rel, i32c((int32_t)(MAP_BYTES + bytes - 1)));
     return BinaryenIf(mod, in, BinaryenGlobalSet(mod, TAMPER, i32c(1)), NULL);
 }
 
-/* (if base (then mark the first grain; mark the last grain)): a store of n > 1
- * bytes may cross into the next grain (wasm allows any alignment), so both of
- * its ends are marked; usually the same byte of the map twice. `addr` is
- * side-effect free (a local, a constant or the scratch global). */
+/* (if (local.tee $b base) (then mark the first grain; mark the last grain)):
+ * a store of n > 1 bytes may cross into the next grain (wasm allows any
+ * alignment), so both of its ends are marked; usually the same byte of the
+ * map twice. `addr` is side-effect free (a local or a constant). */
 static BinaryenExpressionRef mark(BinaryenExpressionRef addr, uint32_t offset, uint32_t bytes) {
     BinaryenExpressionRef st[3];
     BinaryenIndex n = 0;
@@ -126,7 +138,9 @@ static BinaryenExpressionRef mark(BinaryenExpressionRef addr, uint32_t offset, u
     if (bytes > 1)
         st[n++] = mark_one(BinaryenExpressionCopy(addr, mod), offset + bytes - 1);
     st[n++] = mark_one(addr, offset);
-    return BinaryenIf(mod, base(), BinaryenBlock(mod, NULL, st, n, BinaryenTypeNone()), NULL);
+    uses_locals = 1;
+    return BinaryenIf(mod, BinaryenLocalTee(mod, loc_b, base(), BinaryenTypeInt32()),
+                      BinaryenBlock(mod, NULL, st, n, BinaryenTypeNone()), NULL);
 }
 
 static BinaryenExpressionRef marked_ptr(BinaryenExpressionRef ptr, uint32_t offset,
@@ -143,9 +157,9 @@ static BinaryenExpressionRef marked_ptr(BinaryenExpressionRef ptr, uint32_t offs
         kids[1] = ptr;
         return BinaryenBlock(mod, NULL, kids, 2, BinaryenTypeInt32());
     }
-    kids[0] = BinaryenGlobalSet(mod, SCRATCH, ptr);
-    kids[1] = mark(BinaryenGlobalGet(mod, SCRATCH, BinaryenTypeInt32()), offset, bytes);
-    kids[2] = BinaryenGlobalGet(mod, SCRATCH, BinaryenTypeInt32());
+    kids[0] = BinaryenLocalSet(mod, loc_a, ptr);
+    kids[1] = mark(BinaryenLocalGet(mod, loc_a, BinaryenTypeInt32()), offset, bytes);
+    kids[2] = BinaryenLocalGet(mod, loc_a, BinaryenTypeInt32());
     return BinaryenBlock(mod, NULL, kids, 3, BinaryenTypeInt32());
 }
 
@@ -385,19 +399,57 @@ static char *slurp(const char *path, size_t *len) {
     return buf;
 }
 
+/* The module's functions as they were before the walk, and which of them
+ * got marks (and so need their two locals). */
+static BinaryenFunctionRef *funcs;
+static char *marked;
+static BinaryenIndex n_funcs;
+
 static void *walk_all(void *arg) {
     (void)arg;
-    BinaryenIndex n = BinaryenGetNumFunctions(mod);
-    for (BinaryenIndex i = 0; i < n; i++) {
-        BinaryenFunctionRef f = BinaryenGetFunctionByIndex(mod, i);
+    for (BinaryenIndex i = 0; i < n_funcs; i++) {
+        BinaryenFunctionRef f = funcs[i];
         BinaryenExpressionRef body = BinaryenFunctionGetBody(f);
         if (!body)
             continue; /* an import */
         fname = BinaryenFunctionGetName(f);
+        loc_a = BinaryenFunctionGetNumLocals(f);
+        loc_b = loc_a + 1;
+        uses_locals = 0;
         BinaryenFunctionSetBody(f, visit(body));
+        marked[i] = (char)uses_locals;
     }
     fname = NULL;
     return NULL;
+}
+
+/* Makes f anew with two more i32 locals ($a, $b), its walked body and
+ * everything else as it was (the function's order in the module changes:
+ * nothing refers to a function by its index but the binary, which binaryen
+ * writes from names). */
+static void add_locals(BinaryenFunctionRef f) {
+    const char *name = BinaryenFunctionGetName(f);
+    BinaryenType params = BinaryenFunctionGetParams(f), results = BinaryenFunctionGetResults(f);
+    BinaryenIndex nvars = BinaryenFunctionGetNumVars(f), nlocals = BinaryenFunctionGetNumLocals(f);
+    BinaryenType *vars = malloc((nvars + 2) * sizeof *vars);
+    const char **names = calloc(nlocals, sizeof *names);
+    if (!vars || !names)
+        die("out of memory");
+    for (BinaryenIndex i = 0; i < nvars; i++)
+        vars[i] = BinaryenFunctionGetVar(f, i);
+    vars[nvars] = vars[nvars + 1] = BinaryenTypeInt32();
+    for (BinaryenIndex i = 0; i < nlocals; i++)
+        if (BinaryenFunctionHasLocalName(f, i))
+            names[i] = BinaryenFunctionGetLocalName(f, i);
+    BinaryenExpressionRef body = BinaryenFunctionGetBody(f);
+    BinaryenRemoveFunction(mod, name);
+    BinaryenFunctionRef g =
+        BinaryenAddFunction(mod, name, params, results, vars, nvars + 2, body);
+    for (BinaryenIndex i = 0; i < nlocals; i++)
+        if (names[i])
+            BinaryenFunctionSetLocalName(g, i, names[i]);
+    free(vars);
+    free(names);
 }
 
 int main(int argc, char **argv) {
@@ -422,12 +474,22 @@ int main(int argc, char **argv) {
 
     /* Existing functions first: the helpers added below must not be walked
      * (their own stores are the marks). */
+    n_funcs = BinaryenGetNumFunctions(mod);
+    funcs = malloc(n_funcs * sizeof *funcs);
+    marked = calloc(n_funcs, 1);
+    if (!funcs || !marked)
+        die("out of memory");
+    for (BinaryenIndex i = 0; i < n_funcs; i++)
+        funcs[i] = BinaryenGetFunctionByIndex(mod, i);
     pthread_attr_t attr;
     pthread_t th;
     pthread_attr_init(&attr);
     pthread_attr_setstacksize(&attr, (size_t)1 << 30); /* deep expression trees */
     if (pthread_create(&th, &attr, walk_all, NULL) || pthread_join(th, NULL))
         die("cannot start the walk");
+    for (BinaryenIndex i = 0; i < n_funcs; i++)
+        if (marked[i])
+            add_locals(funcs[i]);
 
     if (side) {
         BinaryenAddGlobalImport(mod, BASE, "env", BASE, BinaryenTypeInt32(), 1);
@@ -441,7 +503,6 @@ int main(int argc, char **argv) {
         BinaryenAddGlobalExport(mod, GRAIN, GRAIN);
         export_hiwire_size();
     }
-    BinaryenAddGlobal(mod, SCRATCH, BinaryenTypeInt32(), 1, i32c(0));
     add_helpers();
     if (!BinaryenModuleValidate(mod))
         die("the instrumented module does not validate");
