@@ -6,11 +6,11 @@
 // snapshot when there is one, see snapshot.mjs; cold otherwise) and
 // installRuntime (dynscope and our package, which never are in a snapshot;
 // install.mjs, shared with the playground's browser engine).
-import { readFileSync, readdirSync } from "node:fs";
+import { existsSync, readFileSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { discardBuffer, readSnapshot } from "./snapshot.mjs";
-import { SIDE_MODULE, WORKER_PACKAGE, installRuntime as install, reseedRandom } from "./install.mjs";
+import { PYCACHE, SIDE_MODULE, WORKER_PACKAGE, installRuntime as install, reseedRandom } from "./install.mjs";
 
 // `loadOptions` go to loadPyodide as they are: the worker's sandbox passes
 // `jsglobals` and `createPyodideModule` (lockdown.mjs).
@@ -53,13 +53,19 @@ export async function loadInterpreter({ runtimeDir, stdout, stderr, loadOptions 
   return { py: await loadPyodide(options), snapshot: false };
 }
 
-// The runtime directory's side module and runner package, installed by the
-// installer the browser engine shares (install.mjs).
+// The runtime directory's side module and runner package (with its
+// build-time bytecode, make-pycache.mjs), installed by the installer the
+// browser engine shares (install.mjs).
 export function installRuntime(py, runtimeDir) {
   const pkg = join(runtimeDir, WORKER_PACKAGE);
+  const cache = join(pkg, PYCACHE);
+  const pycs = existsSync(cache) ? readdirSync(cache).filter((n) => n.endsWith(".pyc")) : [];
   install(py, {
     sideModule: readFileSync(join(runtimeDir, SIDE_MODULE)),
-    packageFiles: readdirSync(pkg).filter((n) => n.endsWith(".py")).map((n) => [n, readFileSync(join(pkg, n))]),
+    packageFiles: [
+      ...readdirSync(pkg).filter((n) => n.endsWith(".py")).map((n) => [n, readFileSync(join(pkg, n))]),
+      ...pycs.map((n) => [`${PYCACHE}/${n}`, readFileSync(join(cache, n))]),
+    ],
   });
 }
 

@@ -8,6 +8,9 @@
 // the snippet and `dynscope.__file__` names the side module.
 export const SIDE_MODULE = "dynscope.abi3.so";
 export const WORKER_PACKAGE = "scopebox_worker";
+// The package's bytecode, made at build time (make-pycache.mjs), where
+// CPython's importer looks for it.
+export const PYCACHE = "__pycache__";
 const FIXED_MTIME = 1e12; // ms: 2001-09-09
 
 // Import caches keep files' and directories' times, which the boot just set
@@ -34,12 +37,16 @@ function fixTimes(FS) {
 }
 
 // `sideModule`: the bytes of dynscope.abi3.so; `packageFiles`: [name, bytes]
-// pairs of the runner package's .py files.
+// pairs of the runner package's .py files, and of its build-time bytecode
+// (`__pycache__/<module>.<tag>.pyc`) when there is one.
 export function installRuntime(py, { sideModule, packageFiles }) {
   const sitePackages = py.runPython("import site; site.getsitepackages()[0]");
   py.FS.writeFile(`${sitePackages}/${SIDE_MODULE}`, sideModule);
   py.FS.mkdirTree(`${sitePackages}/${WORKER_PACKAGE}`);
-  for (const [name, data] of packageFiles) py.FS.writeFile(`${sitePackages}/${WORKER_PACKAGE}/${name}`, data);
+  for (const [name, data] of packageFiles) {
+    if (name.includes("/")) py.FS.mkdirTree(`${sitePackages}/${WORKER_PACKAGE}/${name.slice(0, name.lastIndexOf("/"))}`);
+    py.FS.writeFile(`${sitePackages}/${WORKER_PACKAGE}/${name}`, data);
+  }
   fixTimes(py.FS);
   py.runPython(
     "import sys\n" +
