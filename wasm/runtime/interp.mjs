@@ -23,6 +23,18 @@ import { CTRL, jobWord } from "./ctrl.mjs";
 import { FrameDecoder, MAX_FRAME, ProtocolError, frameRunner, parseMessage, warmRuns, writeFrameSync } from "./frames.mjs";
 
 const started = performance.now();
+// The boot's phases, for the host's log (tests/bench/startup reads them),
+// from the process's start to this thread's ("node": a worker thread's
+// performance.now counts from the process's start) on; the clock itself,
+// since the boot stops performance.now (freezeClocks).
+const clock = performance.now.bind(performance);
+const phases = [`node ${Math.round(started)}`];
+let phaseAt = started;
+function phase(name) {
+  const now = clock();
+  phases.push(`${name} ${Math.round(now - phaseAt)}`);
+  phaseAt = now;
+}
 const ctrl = new Int32Array(workerData.ctrl);
 const { INTERRUPT, TIMED_OUT, RUN, TIMEOUT_MS, STARTS, JOB, CANCEL_ID, CANCELLED } = CTRL;
 // A run frame without timeout_ms gets the server's default (limits.json).
@@ -138,7 +150,9 @@ try {
       }),
     },
   }));
+  phase("pyodide");
   installRuntime(py, workerData.runtimeDir);
+  phase("runtime");
   info = {
     snapshot: fromSnapshot,
     python: py.runPython("import sys; '.'.join(map(str, sys.version_info[:3]))"),
@@ -154,11 +168,15 @@ try {
   runFrame = frameRunner(runner);
   runner.warm();
   thawClocks();
+  phase("runner");
   const lock = lockInterpreter(py, { sleepMs });
+  phase("lockdown");
   warmRuns(runFrame, runner);
+  phase("warm-up");
   isolation = new Isolation(py);
   const snap = isolation.capture();
   warmImage();
+  phase("capture");
   realTimers.clearInterval(bootAlive);
   process.stderr.write(
     `sandbox: removed built-ins ${lock.removed.join(",") || "-"}; scrubbed reference slots ` +
@@ -167,6 +185,7 @@ try {
       `${snap.slots} reference slots, ` +
       `${snap.stripped} paths made read-only\n`,
   );
+  process.stderr.write(`boot: ms per phase: ${phases.join(", ")}\n`);
 } catch (e) {
   parentPort.postMessage({ type: "fatal", message: `boot failed: ${e?.stack ?? e}` });
   process.exit(1);
