@@ -338,7 +338,8 @@ def _scopebox_lockdown(removed, sleep_ms, js_stub, pyodide_js_stub):
 // copy.replace (event code.__new__), marshal data holding code
 // (marshal.loads; marshal.load reads a file the hook cannot see, so it is
 // refused outright; imports of .pyc files go through marshal.loads, and the
-// stdlib ships sources only), FunctionType(code, ...) (function.__new__) and
+// stdlib ships sources only: the runner's build-time bytecode,
+// make-pycache.mjs, is imported before the hook), FunctionType(code, ...) (function.__new__) and
 // assigning a function's __code__. pickle / copyreg reductions building code
 // end in code.__new__.
 const PY_CODE_GUARD = String.raw`

@@ -10,10 +10,12 @@ runs, the pristine capture) and the CPU time the worker had used when it
 was ready (all its threads: V8's compile threads too), which a loaded
 machine moves less than the wall clock. Prints medians; asserts nothing.
 
-    python3 bench_startup.py [NAME=BUILD_DIR ...] [--workers N] [--rounds R]
+    python3 bench_startup.py [NAME=BUILD_DIR[@NODE_ARG...] ...] [--workers N] [--rounds R]
 
 A build directory holds scopebox-server and runtime/ (a copy of one made
-before a change will do). Without builds: SCOPEBOX_SERVER's.
+before a change will do); each @NODE_ARG after it is passed to its server
+as --node-arg (a V8 flag's A/B: new=build@--wasm-lazy-compilation).
+Without builds: SCOPEBOX_SERVER's.
 """
 import argparse
 import os
@@ -36,9 +38,10 @@ def cpu_ms(pid):
     return (int(fields[11]) + int(fields[12])) * 1000 / os.sysconf("SC_CLK_TCK")
 
 
-def one_start(binary, runtime, workers):
+def one_start(binary, runtime, node_args, workers):
     t0 = time.monotonic()
-    with ScopeboxServer("--workers", str(workers), "--runtime-dir", runtime, binary=binary) as s:
+    flags = [f"--node-arg={a}" for a in node_args]
+    with ScopeboxServer("--workers", str(workers), "--runtime-dir", runtime, *flags, binary=binary) as s:
         ready_s = time.monotonic() - t0
         cpu = [cpu_ms(p) for p in s.worker_pids()]
         # The boot line follows the ready frame on the worker's stderr.
@@ -65,7 +68,10 @@ def main():
         server = os.environ["SCOPEBOX_SERVER"]
         builds = [("build", os.path.dirname(os.path.abspath(server)))]
     names = [n for n, _ in builds]
-    where = {n: (os.path.join(d, "scopebox-server"), os.path.join(d, "runtime")) for n, d in builds}
+    where = {}
+    for n, spec in builds:
+        d, *node_args = spec.split("@")
+        where[n] = (os.path.join(d, "scopebox-server"), os.path.join(d, "runtime"), node_args)
     rows = {n: [] for n in names}
     for r in range(args.rounds):
         order = names[r % len(names):] + names[:r % len(names)]
