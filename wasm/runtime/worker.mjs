@@ -7,9 +7,11 @@
 // thread keeps the clock (the watchdog) and ends the process.
 //
 //   node [sandbox flags] worker.mjs [--heap-mb N] [--files-mb N] [--insecure]
+//                                   [--test-ctrl-delay-ms N]
 //
 // --heap-mb caps the wasm heap and the run's files together; --files-mb is
-// the files' share of it (fsquota.mjs).
+// the files' share of it (fsquota.mjs). --test-ctrl-delay-ms is for tests
+// only (see testCtrlDelay below).
 //
 // Unless --insecure, it refuses to run (fatal, exit 70) when the process
 // sandbox it expects from the host (server/sandbox.c) is not in place: node's
@@ -42,14 +44,18 @@ const FILES = LIMITS["worker-files-mb"];
 const INTERP_LIMITS = { stackSizeMb: 256, maxOldGenerationSizeMb: 512, maxYoungGenerationSizeMb: 4 };
 
 function parseArgs(argv) {
-  const out = { heapMb: HEAP.default, filesMb: FILES.default, insecure: false };
-  const ranges = { "heap-mb": ["heapMb", HEAP.minimum, HEAP.maximum], "files-mb": ["filesMb", FILES.minimum, FILES.maximum] };
+  const out = { heapMb: HEAP.default, filesMb: FILES.default, insecure: false, testCtrlDelayMs: 0 };
+  const ranges = {
+    "heap-mb": ["heapMb", HEAP.minimum, HEAP.maximum],
+    "files-mb": ["filesMb", FILES.minimum, FILES.maximum],
+    "test-ctrl-delay-ms": ["testCtrlDelayMs", 0, 60000],
+  };
   for (let i = 0; i < argv.length; i++) {
     if (argv[i] === "--insecure") {
       out.insecure = true;
       continue;
     }
-    const m = /^--(heap-mb|files-mb)(?:=(.*))?$/.exec(argv[i]);
+    const m = /^--(heap-mb|files-mb|test-ctrl-delay-ms)(?:=(.*))?$/.exec(argv[i]);
     if (!m) throw new Error(`worker.mjs: unknown argument ${JSON.stringify(argv[i])}`);
     const [key, lo, hi] = ranges[m[1]];
     const v = Number(m[2] ?? argv[++i]);
@@ -92,6 +98,16 @@ if (!args.insecure) {
 const ctrl = new Int32Array(new SharedArrayBuffer(4 * CTRL_WORDS));
 
 let watchdog = null;
+
+// Tests only (--test-ctrl-delay-ms, PROTOCOL.md "Control words"; the host
+// passes it only from its --worker-test-ctrl-delay-ms, off by default):
+// stands for this thread being descheduled between deciding to stop the run
+// in flight and flagging it, for that long or until the interpreter thread
+// starts another run, whichever comes first: the worst case of that window
+// (tests/e2e/test_ctrl_race.py).
+function testCtrlDelay() {
+  if (args.testCtrlDelayMs > 0) Atomics.wait(ctrl, CTRL.STARTS, Atomics.load(ctrl, CTRL.STARTS), args.testCtrlDelayMs);
+}
 
 function send(payload) {
   writeFrameSync(1, payload);
@@ -141,6 +157,7 @@ function startWatchdog(run, ms) {
   if (watchdog) clearTimeout(watchdog);
   const fire = () => {
     if (Atomics.load(ctrl, CTRL.RUN) !== run) return;
+    testCtrlDelay();
     Atomics.store(ctrl, CTRL.TIMED_OUT, 1);
     Atomics.store(ctrl, CTRL.INTERRUPT, 2);
     Atomics.notify(ctrl, CTRL.INTERRUPT);
@@ -164,6 +181,7 @@ function cancelRun(id) {
   // the interpreter thread, reading TIMED_OUT then CANCELLED at the run's
   // end, never sees a cancelled run as timed out.
   if (Atomics.load(ctrl, CTRL.TIMED_OUT) !== 0) return;
+  testCtrlDelay();
   Atomics.store(ctrl, CTRL.CANCELLED, 1);
   Atomics.store(ctrl, CTRL.TIMED_OUT, 1);
   startWatchdog(run, 0);
