@@ -23,7 +23,7 @@ import { Socket } from "node:net";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { FrameDecoder, parseMessage, writeFrameSync } from "./frames.mjs";
-import { CTRL, CTRL_WORDS, jobWord } from "./ctrl.mjs";
+import { CTRL, CTRL_WORDS, claimRun, jobWord, releaseRun } from "./ctrl.mjs";
 
 const runtimeDir = dirname(fileURLToPath(import.meta.url));
 const EXIT_PROTOCOL = 70;
@@ -109,6 +109,19 @@ function testCtrlDelay() {
   if (args.testCtrlDelayMs > 0) Atomics.wait(ctrl, CTRL.STARTS, Atomics.load(ctrl, CTRL.STARTS), args.testCtrlDelayMs);
 }
 
+// Flags run `run` (set() writes the flags, and may decline by returning
+// false) if it is still the run in flight, under its claim (ctrl.mjs): the
+// only way this thread writes a run's flags. False if it was over.
+function flagRun(run, set) {
+  if (!claimRun(ctrl, run)) return false;
+  try {
+    testCtrlDelay();
+    return set() !== false;
+  } finally {
+    releaseRun(ctrl, run);
+  }
+}
+
 function send(payload) {
   writeFrameSync(1, payload);
 }
@@ -156,12 +169,12 @@ const REINTERRUPT_MS = 50;
 function startWatchdog(run, ms) {
   if (watchdog) clearTimeout(watchdog);
   const fire = () => {
-    if (Atomics.load(ctrl, CTRL.RUN) !== run) return;
-    testCtrlDelay();
-    Atomics.store(ctrl, CTRL.TIMED_OUT, 1);
-    Atomics.store(ctrl, CTRL.INTERRUPT, 2);
-    Atomics.notify(ctrl, CTRL.INTERRUPT);
-    watchdog = setTimeout(fire, REINTERRUPT_MS);
+    const flagged = flagRun(run, () => {
+      Atomics.store(ctrl, CTRL.TIMED_OUT, 1);
+      Atomics.store(ctrl, CTRL.INTERRUPT, 2);
+      Atomics.notify(ctrl, CTRL.INTERRUPT);
+    });
+    if (flagged) watchdog = setTimeout(fire, REINTERRUPT_MS);
   };
   // A run cancelled before the watchdog saw it start is stopped at once.
   watchdog = setTimeout(fire, Atomics.load(ctrl, CTRL.CANCELLED) === 1 ? 0 : ms);
@@ -175,16 +188,17 @@ function cancelRun(id) {
   const job = jobWord(id);
   Atomics.store(ctrl, CTRL.CANCEL_ID, job);
   const run = Atomics.load(ctrl, CTRL.RUN);
-  if (run === 0 || Atomics.load(ctrl, CTRL.JOB) !== job) return;
-  // A run already past its limit stays a timeout (the watchdog runs on
-  // this thread: it cannot fire in between). CANCELLED goes first, so that
-  // the interpreter thread, reading TIMED_OUT then CANCELLED at the run's
-  // end, never sees a cancelled run as timed out.
-  if (Atomics.load(ctrl, CTRL.TIMED_OUT) !== 0) return;
-  testCtrlDelay();
-  Atomics.store(ctrl, CTRL.CANCELLED, 1);
-  Atomics.store(ctrl, CTRL.TIMED_OUT, 1);
-  startWatchdog(run, 0);
+  const cancelled = flagRun(run, () => {
+    // JOB is the claimed run's (set before RUN, changed only after its
+    // end). A run already past its limit stays a timeout (the watchdog runs
+    // on this thread: it cannot fire in between).
+    if (Atomics.load(ctrl, CTRL.JOB) !== job || Atomics.load(ctrl, CTRL.TIMED_OUT) !== 0) return false;
+    Atomics.store(ctrl, CTRL.CANCELLED, 1);
+    Atomics.store(ctrl, CTRL.TIMED_OUT, 1);
+    return true;
+  });
+  // Released, the run may end before this fires: fire claims it again.
+  if (cancelled) startWatchdog(run, 0);
 }
 
 // fd 3 is the host's control pipe (server/worker.c): only `cancel` frames,
