@@ -165,8 +165,9 @@ static size_t plain_run(const unsigned char *u, size_t i, size_t len) {
     while (len - i >= 16) {
         __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(u + i));
         /* A signed compare: bytes >= 0x80 are negative, so below 0x20 too. */
-        __m128i odd = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, backslash)),
-                                   _mm_cmplt_epi8(v, space));
+        __m128i odd =
+            _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, backslash)),
+                         _mm_cmplt_epi8(v, space));
         unsigned mask = (unsigned)_mm_movemask_epi8(odd);
         if (mask != 0)
             return i + (size_t)__builtin_ctz(mask);

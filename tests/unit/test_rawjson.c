@@ -166,11 +166,18 @@ static void test_valid_long(void) {
         const char *bytes;
         bool ok;
     } inner[] = {
-        {"\\n", true},           {"\\\"", true},  {"\\u00e9", true},
-        {"\xc3\xa9", true},        {"\xf0\x9f\x98\x80", true},
-        {"\t", false},            {"\x1f", false}, {"\x7f", true},
-        {"\x80", false},          {"\xc0\xaf", false},
-        {"\\x", false},           {"\"", false}, /* ends the string: then junk */
+        {"\\n", true},
+        {"\\\"", true},
+        {"\\u00e9", true},
+        {"\xc3\xa9", true},
+        {"\xf0\x9f\x98\x80", true},
+        {"\t", false},
+        {"\x1f", false},
+        {"\x7f", true},
+        {"\x80", false},
+        {"\xc0\xaf", false},
+        {"\\x", false},
+        {"\"", false}, /* ends the string: then junk */
     };
     char text[128];
     for (size_t k = 0; k < sizeof inner / sizeof inner[0]; k++) {
