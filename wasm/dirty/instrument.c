@@ -443,8 +443,7 @@ static void add_locals(BinaryenFunctionRef f) {
             names[i] = BinaryenFunctionGetLocalName(f, i);
     BinaryenExpressionRef body = BinaryenFunctionGetBody(f);
     BinaryenRemoveFunction(mod, name);
-    BinaryenFunctionRef g =
-        BinaryenAddFunction(mod, name, params, results, vars, nvars + 2, body);
+    BinaryenFunctionRef g = BinaryenAddFunction(mod, name, params, results, vars, nvars + 2, body);
     for (BinaryenIndex i = 0; i < nlocals; i++)
         if (names[i])
             BinaryenFunctionSetLocalName(g, i, names[i]);
