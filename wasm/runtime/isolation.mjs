@@ -168,6 +168,7 @@ export class Isolation {
         "        r.seed()\n",
     );
     this.reseed = py.globals.get("_scopebox_reseed");
+    const immortal = this.immortalize();
     py.runPython("import gc; gc.collect()");
     // The file system last among the Python steps: the steps above may touch
     // it (imports read files, update times).
@@ -202,7 +203,34 @@ export class Isolation {
     this.fingerprint = fingerprintOf(this);
     // What ran since the copy (the caller's set-up) counts as a change.
     this.dirty = true;
-    return { heapBytes: this.length, keptBytes: this.pristine.length, slots: this.slots.length, stripped, tracked: !!this.tracked };
+    return { heapBytes: this.length, keptBytes: this.pristine.length, slots: this.slots.length, stripped, tracked: !!this.tracked, immortal };
+  }
+
+  // Every object of the pristine heap made immortal (scopebox_worker/
+  // immortal.py says why: a run's reference counting wrote most of the
+  // grains a trivial run wrote). Python finds them and holds them; the
+  // counts are written here, into the heap, before the pristine copy (and
+  // before tracking starts: nothing to mark). The layout is checked on a
+  // probe first: its count read at its address, as a 32-bit word at offset
+  // 0 (ob_refcnt of a 32-bit, non-free-threaded build); any other value
+  // and nothing is written. Returns how many objects.
+  immortalize() {
+    const mod = this.py.pyimport("scopebox_worker.immortal");
+    const found = mod.candidates();
+    const [probe, count, packed] = found.toJs();
+    found.destroy();
+    const heap = new Int32Array(memoryOf().buffer);
+    if (heap[probe >>> 2] !== count) throw new Error(`immortalize: unexpected object layout (${heap[probe >>> 2]} at the probe, ${count} expected)`);
+    const addrs = new Uint32Array(packed.buffer, packed.byteOffset, packed.byteLength >>> 2);
+    const IMMORTAL = mod.IMMORTAL, MORTAL_MAX = mod.MORTAL_MAX;
+    for (const a of addrs) {
+      const c = heap[a >>> 2];
+      if (!(c > 0 && c < MORTAL_MAX)) throw new Error(`immortalize: count ${c} at ${a}`);
+    }
+    for (const a of addrs) heap[a >>> 2] = IMMORTAL;
+    const n = mod.confirm();
+    mod.destroy();
+    return n;
   }
 
   // The dirty map, allocated now (before the pristine copy, so that it is
