@@ -50,7 +50,8 @@ const SMALL = 4096; // the session images' page (image.mjs); the map's alignment
 // SCOPEBOX_DIRTY_BREAK: tests/limits/heap_equality.mjs breaks the tracking on
 // purpose and expects a mismatch: "wasm" (the wasm code's marks are off),
 // "glue" (all of the glue's), "glue:sub" (one kind of the glue's writers:
-// index, set, fill, copy, sub, arg; glue-helpers.js). Never set in a worker
+// index, set, fill, copy, sub, arg; glue-helpers.js), "entropy" (the entropy
+// pool's, entropy.mjs). Never set in a worker
 // (the server gives workers no environment).
 const BREAK = globalThis.process?.env?.SCOPEBOX_DIRTY_BREAK ?? "";
 // Read here, at import, before the lockdown hides the realm's globals.
@@ -259,6 +260,8 @@ export class Isolation {
     if (BREAK !== "wasm") E.__dirty_base.value = base;
     if (BREAK !== "glue") M.__dirty.setBase(base, shift);
     if (BREAK.startsWith("glue:")) M.__dirty.switchOff(BREAK.slice(5));
+    // Our own writers outside the glue (entropy.mjs) mark through this.
+    control.markHeap = BREAK === "entropy" ? null : (off, len) => this.markRange(off, len);
     // A view of the heap that escaped during boot may be kept somewhere and
     // written through later without a new escape: then never tracked.
     if (M.__dirty.takeAll()) {
@@ -312,6 +315,17 @@ export class Isolation {
       const g = base + Math.floor((p * size) / 2 ** shift);
       heap.fill(1, g, g + grains);
     }
+  }
+
+  // One range [off, off + len) of the heap about to be written by our own
+  // code (entropy.mjs): its grains marked. A range that meets the map
+  // itself (a broken interpreter pointing the write there) is an escape,
+  // as it is for the glue's writers.
+  markRange(off, len) {
+    if (!this.tracked || !(len > 0)) return;
+    const { base, shift, bytes } = this.tracked;
+    if (off < base + bytes && off + len > base) this.escaped = true;
+    new Uint8Array(memoryOf().buffer).fill(1, base + (off >>> shift), base + ((off + len - 1) >>> shift) + 1);
   }
 
   // The pristine image as a Buffer (Buffer.copy and compare take offsets:
