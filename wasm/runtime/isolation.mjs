@@ -169,8 +169,9 @@ export class Isolation {
         "        r.seed()\n",
     );
     this.reseed = py.globals.get("_scopebox_reseed");
-    const immortal = this.immortalize();
+    // Garbage collected before the objects left are made immortal.
     py.runPython("import gc; gc.collect()");
+    const immortal = this.immortalize();
     // The file system last among the Python steps: the steps above may touch
     // it (imports read files, update times).
     this.fs = captureFs(FS);
@@ -214,22 +215,36 @@ export class Isolation {
   // before tracking starts: nothing to mark). The layout is checked on a
   // probe first: its count read at its address, as a 32-bit word at offset
   // 0 (ob_refcnt of a 32-bit, non-free-threaded build); any other value
-  // and nothing is written. Returns how many objects.
+  // and nothing is written. Returns how many objects were made immortal.
   immortalize() {
     const mod = this.py.pyimport("scopebox_worker.immortal");
     const found = mod.candidates();
-    const [probe, count, packed] = found.toJs();
+    const [probe, count, ...lists] = found.toJs();
     found.destroy();
     const heap = new Int32Array(memoryOf().buffer);
     if (heap[probe >>> 2] !== count) throw new Error(`immortalize: unexpected object layout (${heap[probe >>> 2]} at the probe, ${count} expected)`);
-    const addrs = new Uint32Array(packed.buffer, packed.byteOffset, packed.byteLength >>> 2);
     const IMMORTAL = mod.IMMORTAL, MORTAL_MAX = mod.MORTAL_MAX;
-    for (const a of addrs) {
-      const c = heap[a >>> 2];
-      if (!(c > 0 && c < MORTAL_MAX)) throw new Error(`immortalize: count ${c} at ${a}`);
+    // Each list's items, read in place: a PyListObject is (ob_refcnt,
+    // ob_type, ob_size, ob_item) on a 32-bit build, checked against the
+    // length and first item Python gave.
+    const addrs = [];
+    for (let k = 0; k < lists.length; k += 3) {
+      const [list, length, first] = lists.slice(k, k + 3);
+      const items = heap[(list >>> 2) + 3] >>> 0;
+      if (heap[(list >>> 2) + 2] !== length || (length > 0 && heap[items >>> 2] >>> 0 !== first)) throw new Error("immortalize: unexpected list layout");
+      addrs.push(new Uint32Array(heap.buffer, items, length));
     }
-    for (const a of addrs) heap[a >>> 2] = IMMORTAL;
-    const n = mod.confirm();
+    for (const view of addrs) for (const a of view) if (!(heap[a >>> 2] > 0)) throw new Error(`immortalize: count ${heap[a >>> 2]} at ${a}`);
+    // Immortal already (statics, interned strings, repeats): left as they are.
+    let n = 0;
+    for (const view of addrs) {
+      for (const a of view) {
+        if (heap[a >>> 2] >= MORTAL_MAX) continue;
+        heap[a >>> 2] = IMMORTAL;
+        n++;
+      }
+    }
+    mod.confirm();
     mod.destroy();
     return n;
   }
