@@ -119,6 +119,9 @@ static const struct flag flags[] = {
     {"worker-rss-mb", FLAG_UINT, OFF(worker_rss_mb), 0, 1048576, "MB",
      "kill a busy worker whose resident memory passes this, checked every 50 ms; 0 = never "
      "(default 1024)"},
+    {"worker-test-ctrl-delay-ms", FLAG_UINT, OFF(worker_test_ctrl_delay_ms), 0, 60000, "MS",
+     "tests only: a worker's controlling thread waits up to this long between deciding to stop "
+     "a run and flagging it (wasm/runtime/PROTOCOL.md) (default 0: never)"},
     /* sessions (server/session.c) */
     {"session-dir", FLAG_STRING, OFF(session_dir), 0, 0, "DIR",
      "keep session images in DIR, one file each, across restarts (default: in memory)"},

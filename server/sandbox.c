@@ -475,7 +475,8 @@ static bool add_arg(size_t *argc, char *arg) {
 
 bool sandbox_init(const struct config *cfg, const char *node) {
     char version[64], err[256], plan[640], root_desc[64];
-    char rt[PATH_MAX], pyo_link[PATH_MAX + 32], pyo[PATH_MAX], heap[16], files[16], v8_heap[48];
+    char rt[PATH_MAX], pyo_link[PATH_MAX + 32], pyo[PATH_MAX], heap[16], files[16], v8_heap[48],
+        delay[16];
     static char script[PATH_MAX + 16], wasm[PATH_MAX + 32], stdlib[PATH_MAX + 32];
     size_t argc = 0;
     int major;
@@ -545,6 +546,13 @@ bool sandbox_init(const struct config *cfg, const char *node) {
     if (!add_arg(&argc, strdup(files))) {
         log_msg("sandbox: out of memory building the worker's command line");
         return false;
+    }
+    if (cfg->worker_test_ctrl_delay_ms > 0) {
+        snprintf(delay, sizeof delay, "%u", cfg->worker_test_ctrl_delay_ms);
+        if (!add_arg(&argc, strdup("--test-ctrl-delay-ms")) || !add_arg(&argc, strdup(delay))) {
+            log_msg("sandbox: out of memory building the worker's command line");
+            return false;
+        }
     }
 
     /* Layer 3: user, namespaces, seccomp. */

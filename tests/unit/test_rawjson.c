@@ -159,6 +159,42 @@ static void test_valid(void) {
     check_valid(deep, n, false); /* deeper than it follows */
 }
 
+/* Strings long enough for the 16-byte steps (plain_run): each kind of byte
+ * a string must look at, at every offset across two steps and the tail. */
+static void test_valid_long(void) {
+    static const struct {
+        const char *bytes;
+        bool ok;
+    } inner[] = {
+        {"\\n", true},
+        {"\\\"", true},
+        {"\\u00e9", true},
+        {"\xc3\xa9", true},
+        {"\xf0\x9f\x98\x80", true},
+        {"\t", false},
+        {"\x1f", false},
+        {"\x7f", true},
+        {"\x80", false},
+        {"\xc0\xaf", false},
+        {"\\x", false},
+        {"\"", false}, /* ends the string: then junk */
+    };
+    char text[128];
+    for (size_t k = 0; k < sizeof inner / sizeof inner[0]; k++) {
+        for (size_t at = 0; at <= 40; at++) {
+            size_t n = 0, m = strlen(inner[k].bytes);
+            n += (size_t)sprintf(text, "{\"s\":\"");
+            memset(text + n, 'x', at), n += at;
+            memcpy(text + n, inner[k].bytes, m), n += m;
+            memset(text + n, 'y', 40 - at), n += 40 - at;
+            n += (size_t)sprintf(text + n, "\"}");
+            check_valid(text, n, inner[k].ok);
+            /* Unterminated at every length: never valid, never read past. */
+            check_valid(text, 6 + at, false);
+        }
+    }
+}
+
 static const char *const pick_names[] = {"code", "scope", "mode"};
 
 static bool pick(const char *t, bool others_ok, struct rawjson_member *m) {
@@ -193,5 +229,6 @@ int main(void) {
     test_malformed();
     test_buf();
     test_valid();
+    test_valid_long();
     return check_report();
 }

@@ -19,7 +19,7 @@ import {
 } from "./lockdown.mjs";
 import { Isolation } from "./isolation.mjs";
 import { ImageError, captureImage, parseImage, warmImage } from "./image.mjs";
-import { CTRL, jobWord } from "./ctrl.mjs";
+import { CTRL, endRun, jobWord } from "./ctrl.mjs";
 import { FrameDecoder, MAX_FRAME, ProtocolError, frameRunner, parseMessage, warmRuns, writeFrameSync } from "./frames.mjs";
 
 const started = performance.now();
@@ -360,6 +360,7 @@ async function settle() {
 // for a stateless run, the reset; and only then `idle`. Nothing of the run
 // executes after its answer.
 async function run(id, persist, payload, capture, memoryMb) {
+  const seq = runs; // ctrl[RUN] while it is in flight
   isolation.beforeRun(persist);
   limitMemory(memoryMb);
   let answer, pyError;
@@ -377,8 +378,9 @@ async function run(id, persist, payload, capture, memoryMb) {
   if (!control.broken) flushOutput();
   streamId = null;
   pending = [];
-  // Claim the end of the run: from here on the watchdog leaves it be.
-  Atomics.store(ctrl, RUN, 0);
+  // End the run (ctrl.mjs, endRun): a stop the controlling thread is
+  // flagging now lands first; none lands afterwards, here or in the next run.
+  endRun(ctrl, seq);
   const timedOut = Atomics.load(ctrl, TIMED_OUT) === 1;
   const cancelled = Atomics.load(ctrl, CANCELLED) === 1;
   Atomics.store(ctrl, INTERRUPT, 0);

@@ -7,9 +7,11 @@
 // thread keeps the clock (the watchdog) and ends the process.
 //
 //   node [sandbox flags] worker.mjs [--heap-mb N] [--files-mb N] [--insecure]
+//                                   [--test-ctrl-delay-ms N]
 //
 // --heap-mb caps the wasm heap and the run's files together; --files-mb is
-// the files' share of it (fsquota.mjs).
+// the files' share of it (fsquota.mjs). --test-ctrl-delay-ms is for tests
+// only (see testCtrlDelay below).
 //
 // Unless --insecure, it refuses to run (fatal, exit 70) when the process
 // sandbox it expects from the host (server/sandbox.c) is not in place: node's
@@ -21,7 +23,7 @@ import { Socket } from "node:net";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { FrameDecoder, parseMessage, writeFrameSync } from "./frames.mjs";
-import { CTRL, CTRL_WORDS, jobWord } from "./ctrl.mjs";
+import { CTRL, CTRL_WORDS, claimRun, jobWord, releaseRun } from "./ctrl.mjs";
 
 const runtimeDir = dirname(fileURLToPath(import.meta.url));
 const EXIT_PROTOCOL = 70;
@@ -42,14 +44,18 @@ const FILES = LIMITS["worker-files-mb"];
 const INTERP_LIMITS = { stackSizeMb: 256, maxOldGenerationSizeMb: 512, maxYoungGenerationSizeMb: 4 };
 
 function parseArgs(argv) {
-  const out = { heapMb: HEAP.default, filesMb: FILES.default, insecure: false };
-  const ranges = { "heap-mb": ["heapMb", HEAP.minimum, HEAP.maximum], "files-mb": ["filesMb", FILES.minimum, FILES.maximum] };
+  const out = { heapMb: HEAP.default, filesMb: FILES.default, insecure: false, testCtrlDelayMs: 0 };
+  const ranges = {
+    "heap-mb": ["heapMb", HEAP.minimum, HEAP.maximum],
+    "files-mb": ["filesMb", FILES.minimum, FILES.maximum],
+    "test-ctrl-delay-ms": ["testCtrlDelayMs", 0, 60000],
+  };
   for (let i = 0; i < argv.length; i++) {
     if (argv[i] === "--insecure") {
       out.insecure = true;
       continue;
     }
-    const m = /^--(heap-mb|files-mb)(?:=(.*))?$/.exec(argv[i]);
+    const m = /^--(heap-mb|files-mb|test-ctrl-delay-ms)(?:=(.*))?$/.exec(argv[i]);
     if (!m) throw new Error(`worker.mjs: unknown argument ${JSON.stringify(argv[i])}`);
     const [key, lo, hi] = ranges[m[1]];
     const v = Number(m[2] ?? argv[++i]);
@@ -92,6 +98,29 @@ if (!args.insecure) {
 const ctrl = new Int32Array(new SharedArrayBuffer(4 * CTRL_WORDS));
 
 let watchdog = null;
+
+// Tests only (--test-ctrl-delay-ms, PROTOCOL.md "Control words"; the host
+// passes it only from its --worker-test-ctrl-delay-ms, off by default):
+// stands for this thread being descheduled between deciding to stop the run
+// in flight and flagging it, for that long or until the interpreter thread
+// starts another run, whichever comes first: the worst case of that window
+// (tests/e2e/test_ctrl_race.py).
+function testCtrlDelay() {
+  if (args.testCtrlDelayMs > 0) Atomics.wait(ctrl, CTRL.STARTS, Atomics.load(ctrl, CTRL.STARTS), args.testCtrlDelayMs);
+}
+
+// Flags run `run` (set() writes the flags, and may decline by returning
+// false) if it is still the run in flight, under its claim (ctrl.mjs): the
+// only way this thread writes a run's flags. False if it was over.
+function flagRun(run, set) {
+  if (!claimRun(ctrl, run)) return false;
+  try {
+    testCtrlDelay();
+    return set() !== false;
+  } finally {
+    releaseRun(ctrl, run);
+  }
+}
 
 function send(payload) {
   writeFrameSync(1, payload);
@@ -140,11 +169,12 @@ const REINTERRUPT_MS = 50;
 function startWatchdog(run, ms) {
   if (watchdog) clearTimeout(watchdog);
   const fire = () => {
-    if (Atomics.load(ctrl, CTRL.RUN) !== run) return;
-    Atomics.store(ctrl, CTRL.TIMED_OUT, 1);
-    Atomics.store(ctrl, CTRL.INTERRUPT, 2);
-    Atomics.notify(ctrl, CTRL.INTERRUPT);
-    watchdog = setTimeout(fire, REINTERRUPT_MS);
+    const flagged = flagRun(run, () => {
+      Atomics.store(ctrl, CTRL.TIMED_OUT, 1);
+      Atomics.store(ctrl, CTRL.INTERRUPT, 2);
+      Atomics.notify(ctrl, CTRL.INTERRUPT);
+    });
+    if (flagged) watchdog = setTimeout(fire, REINTERRUPT_MS);
   };
   // A run cancelled before the watchdog saw it start is stopped at once.
   watchdog = setTimeout(fire, Atomics.load(ctrl, CTRL.CANCELLED) === 1 ? 0 : ms);
@@ -158,15 +188,17 @@ function cancelRun(id) {
   const job = jobWord(id);
   Atomics.store(ctrl, CTRL.CANCEL_ID, job);
   const run = Atomics.load(ctrl, CTRL.RUN);
-  if (run === 0 || Atomics.load(ctrl, CTRL.JOB) !== job) return;
-  // A run already past its limit stays a timeout (the watchdog runs on
-  // this thread: it cannot fire in between). CANCELLED goes first, so that
-  // the interpreter thread, reading TIMED_OUT then CANCELLED at the run's
-  // end, never sees a cancelled run as timed out.
-  if (Atomics.load(ctrl, CTRL.TIMED_OUT) !== 0) return;
-  Atomics.store(ctrl, CTRL.CANCELLED, 1);
-  Atomics.store(ctrl, CTRL.TIMED_OUT, 1);
-  startWatchdog(run, 0);
+  const cancelled = flagRun(run, () => {
+    // JOB is the claimed run's (set before RUN, changed only after its
+    // end). A run already past its limit stays a timeout (the watchdog runs
+    // on this thread: it cannot fire in between).
+    if (Atomics.load(ctrl, CTRL.JOB) !== job || Atomics.load(ctrl, CTRL.TIMED_OUT) !== 0) return false;
+    Atomics.store(ctrl, CTRL.CANCELLED, 1);
+    Atomics.store(ctrl, CTRL.TIMED_OUT, 1);
+    return true;
+  });
+  // Released, the run may end before this fires: fire claims it again.
+  if (cancelled) startWatchdog(run, 0);
 }
 
 // fd 3 is the host's control pipe (server/worker.c): only `cancel` frames,
