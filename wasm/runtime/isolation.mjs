@@ -50,7 +50,8 @@ const SMALL = 4096; // the session images' page (image.mjs); the map's alignment
 // SCOPEBOX_DIRTY_BREAK: tests/limits/heap_equality.mjs breaks the tracking on
 // purpose and expects a mismatch: "wasm" (the wasm code's marks are off),
 // "glue" (all of the glue's), "glue:sub" (one kind of the glue's writers:
-// index, set, fill, copy, sub, arg; glue-helpers.js). Never set in a worker
+// index, set, fill, copy, sub, arg; glue-helpers.js), "entropy" (the entropy
+// pool's, entropy.mjs). Never set in a worker
 // (the server gives workers no environment).
 const BREAK = globalThis.process?.env?.SCOPEBOX_DIRTY_BREAK ?? "";
 // Read here, at import, before the lockdown hides the realm's globals.
@@ -168,7 +169,9 @@ export class Isolation {
         "        r.seed()\n",
     );
     this.reseed = py.globals.get("_scopebox_reseed");
+    // Garbage collected before the objects left are made immortal.
     py.runPython("import gc; gc.collect()");
+    const immortal = this.immortalize();
     // The file system last among the Python steps: the steps above may touch
     // it (imports read files, update times).
     this.fs = captureFs(FS);
@@ -202,7 +205,48 @@ export class Isolation {
     this.fingerprint = fingerprintOf(this);
     // What ran since the copy (the caller's set-up) counts as a change.
     this.dirty = true;
-    return { heapBytes: this.length, keptBytes: this.pristine.length, slots: this.slots.length, stripped, tracked: !!this.tracked };
+    return { heapBytes: this.length, keptBytes: this.pristine.length, slots: this.slots.length, stripped, tracked: !!this.tracked, immortal };
+  }
+
+  // Every object of the pristine heap made immortal (scopebox_worker/
+  // immortal.py says why: a run's reference counting wrote most of the
+  // grains a trivial run wrote). Python finds them and holds them; the
+  // counts are written here, into the heap, before the pristine copy (and
+  // before tracking starts: nothing to mark). The layout is checked on a
+  // probe first: its count read at its address, as a 32-bit word at offset
+  // 0 (ob_refcnt of a 32-bit, non-free-threaded build); any other value
+  // and nothing is written. Returns how many objects were made immortal.
+  immortalize() {
+    const mod = this.py.pyimport("scopebox_worker.immortal");
+    const found = mod.candidates();
+    const [probe, count, ...lists] = found.toJs();
+    found.destroy();
+    const heap = new Int32Array(memoryOf().buffer);
+    if (heap[probe >>> 2] !== count) throw new Error(`immortalize: unexpected object layout (${heap[probe >>> 2]} at the probe, ${count} expected)`);
+    const IMMORTAL = mod.IMMORTAL, MORTAL_MAX = mod.MORTAL_MAX;
+    // Each list's items, read in place: a PyListObject is (ob_refcnt,
+    // ob_type, ob_size, ob_item) on a 32-bit build, checked against the
+    // length and first item Python gave.
+    const addrs = [];
+    for (let k = 0; k < lists.length; k += 3) {
+      const [list, length, first] = lists.slice(k, k + 3);
+      const items = heap[(list >>> 2) + 3] >>> 0;
+      if (heap[(list >>> 2) + 2] !== length || (length > 0 && heap[items >>> 2] >>> 0 !== first)) throw new Error("immortalize: unexpected list layout");
+      addrs.push(new Uint32Array(heap.buffer, items, length));
+    }
+    for (const view of addrs) for (const a of view) if (!(heap[a >>> 2] > 0)) throw new Error(`immortalize: count ${heap[a >>> 2]} at ${a}`);
+    // Immortal already (statics, interned strings, repeats): left as they are.
+    let n = 0;
+    for (const view of addrs) {
+      for (const a of view) {
+        if (heap[a >>> 2] >= MORTAL_MAX) continue;
+        heap[a >>> 2] = IMMORTAL;
+        n++;
+      }
+    }
+    mod.confirm();
+    mod.destroy();
+    return n;
   }
 
   // The dirty map, allocated now (before the pristine copy, so that it is
@@ -231,6 +275,8 @@ export class Isolation {
     if (BREAK !== "wasm") E.__dirty_base.value = base;
     if (BREAK !== "glue") M.__dirty.setBase(base, shift);
     if (BREAK.startsWith("glue:")) M.__dirty.switchOff(BREAK.slice(5));
+    // Our own writers outside the glue (entropy.mjs) mark through this.
+    control.markHeap = BREAK === "entropy" ? null : (off, len) => this.markRange(off, len);
     // A view of the heap that escaped during boot may be kept somewhere and
     // written through later without a new escape: then never tracked.
     if (M.__dirty.takeAll()) {
@@ -284,6 +330,17 @@ export class Isolation {
       const g = base + Math.floor((p * size) / 2 ** shift);
       heap.fill(1, g, g + grains);
     }
+  }
+
+  // One range [off, off + len) of the heap about to be written by our own
+  // code (entropy.mjs): its grains marked. A range that meets the map
+  // itself (a broken interpreter pointing the write there) is an escape,
+  // as it is for the glue's writers.
+  markRange(off, len) {
+    if (!this.tracked || !(len > 0)) return;
+    const { base, shift, bytes } = this.tracked;
+    if (off < base + bytes && off + len > base) this.escaped = true;
+    new Uint8Array(memoryOf().buffer).fill(1, base + (off >>> shift), base + ((off + len - 1) >>> shift) + 1);
   }
 
   // The pristine image as a Buffer (Buffer.copy and compare take offsets:

@@ -17,6 +17,7 @@
 import fs from "node:fs";
 import { capHeapGrowth, hookImports } from "./heap-cap.mjs";
 import { discardBuffer, restoreSparsely } from "./snapshot.mjs";
+import { pooledRandomGet } from "./entropy.mjs";
 
 const realTimers = {
   setTimeout: globalThis.setTimeout,
@@ -112,6 +113,9 @@ const control = {
   // JS Maps that Pyodide's reference table (libhiwire) keeps outside the wasm
   // heap to deduplicate references: isolation.mjs restores their contents.
   dedupMaps: [],
+  // Marks a heap range our own code is about to write (isolation.mjs sets
+  // it once the tracked restore is on; entropy.mjs's pool calls it).
+  markHeap: null,
 };
 export { control };
 
@@ -186,9 +190,16 @@ function wrapImports(imports) {
     return dlopenAsync(...args);
   };
   env._emscripten_system = () => -1;
+  // Entropy from a pool (entropy.mjs); its writes are marked for the
+  // tracked restore through control.markHeap (isolation.mjs).
+  const wasi = imports.wasi_snapshot_preview1;
+  const randomGet = wasi?.random_get;
+  if (typeof randomGet !== "function") throw new Error("wasm import wasi_snapshot_preview1.random_get not found");
+  const pooled = pooledRandomGet(() => control.exports.memory, (off, len) => control.markHeap?.(off, len));
+  wasi.random_get = (buf, size) => (control.exports ? pooled(buf, size) : randomGet(buf, size));
+  if (env.random_get) env.random_get = wasi.random_get;
   // exit(), _exit(), a signal's default action (kill(getpid(), ...),
   // raise()) and abort() end the whole runtime: they end the run instead.
-  const wasi = imports.wasi_snapshot_preview1;
   for (const [mod, name] of [[env, "exit"], [wasi, "proc_exit"]]) {
     const real = mod?.[name];
     if (typeof real !== "function") throw new Error(`wasm import ${name} not found`);
