@@ -42,10 +42,17 @@ py.setInterruptBuffer(ctrl);
 // to_bytes, the answer read out as bytes; frames.mjs) and as a JS string
 // (run_json, the playground's: the glue writes it character by character,
 // indexed writes that nothing else in a run makes as many of).
+// A frame ends in 64 KiB of whitespace, which the parse skips without
+// making anything: most of the frame's bytes are then written by the
+// glue's copy alone, in every run (the `glue:set` break). Without it,
+// whether some part of them outlived the strings the parse makes, each
+// written by wasm, hung on the heap's layout: CI saw 120 runs pass with
+// that marking path off.
+const FRAME_PAD = " ".repeat(65536);
 const runner = py.pyimport("scopebox_worker");
 const runFrame = frameRunner(runner);
 const runJson = (text, i = 0) =>
-  Math.floor(i / SNIPPETS.length) % 2 ? runner.run_json(text) : runFrame(Buffer.from(text));
+  Math.floor(i / SNIPPETS.length) % 2 ? runner.run_json(text) : runFrame(Buffer.from(text + FRAME_PAD));
 lockInterpreter(py, { sleepMs: (ms) => Atomics.wait(ctrl, 0, 0, ms) !== "timed-out" });
 const iso = new Isolation(py);
 iso.capture();
