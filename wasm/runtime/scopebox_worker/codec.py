@@ -8,7 +8,6 @@ names) is counted, and each cut is marked where it happened, so no value can
 make an answer huge, slow or recursive.
 """
 import base64
-import contextlib
 import datetime
 import decimal
 import math
@@ -144,18 +143,9 @@ class Budget:
     def force(self, n):
         self.room -= n
 
-    @contextlib.contextmanager
     def share(self, limit):
         """Within the block, at most `limit` more bytes may be taken."""
-        saved, cut = self.room, self.cut
-        self.room = min(saved, limit)
-        start = self.room
-        try:
-            yield self
-        finally:
-            spent = start - self.room
-            self.room = saved - spent
-            self.cut = self.cut or cut
+        return _Share(self, limit)
 
     @property
     def spent(self):
@@ -181,6 +171,31 @@ class Budget:
             self.names_omitted += 1
             return False
         return True
+
+
+class _Share:
+    """Budget.share's block. A class, not a generator: contextlib's ends
+    every block with a StopIteration raised and caught, once per answer."""
+
+    __slots__ = ("budget", "limit", "saved", "was_cut", "start")
+
+    def __init__(self, budget, limit):
+        self.budget = budget
+        self.limit = limit
+
+    def __enter__(self):
+        b = self.budget
+        self.saved, self.was_cut = b.room, b.cut
+        b.room = min(self.saved, self.limit)
+        self.start = b.room
+        return b
+
+    def __exit__(self, *exc):
+        b = self.budget
+        spent = self.start - b.room
+        b.room = self.saved - spent
+        b.cut = b.cut or self.was_cut
+        return False
 
 
 def _str_is_utf8(s):
