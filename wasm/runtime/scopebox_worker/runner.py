@@ -17,7 +17,7 @@ try:
 except ImportError:  # native CPython (tests of single modules)
     _to_js = None
 
-from . import aio, answer, errors, files, limit, raised, snapshots, stdin
+from . import aio, answer, errors, files, jsontext, limit, raised, snapshots, stdin
 from .capture import Capture, Output
 from .namespace import BadRequest, check_return, decode_variables, fingerprint, new_globals, report
 
@@ -376,7 +376,7 @@ def _serve(req):
 
 def _text(reply):
     try:
-        return _json_dumps(reply, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+        return jsontext.dumps(reply)
     except MemoryError:
         return None
 
