@@ -5,6 +5,8 @@ import os
 import signal
 import time
 
+from proc_cpu import cpu_seconds
+
 
 def test_eval_returns_value(server):
     status, _, body = server.run({"code": "x*2", "mode": "eval", "scope": {"x": 21}})
@@ -123,12 +125,6 @@ def test_healthz_counts_every_worker(server):
     assert body["workers"]["total"] == 2
 
 
-def _cpu_seconds(pid):
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
-
-
 def test_idle_server_sleeps(server):
     # With nothing to do, the dispatcher must block in poll() until a timer
     # or an event: an empty session slot once made it spin at 100% of a core.
@@ -136,9 +132,9 @@ def test_idle_server_sleeps(server):
     status, _, _ = server.run({"code": "1", "mode": "eval"})
     assert status == 200
     time.sleep(0.5)
-    before = _cpu_seconds(server.proc.pid)
+    before = cpu_seconds(server.proc.pid)
     time.sleep(3)
-    used = _cpu_seconds(server.proc.pid) - before
+    used = cpu_seconds(server.proc.pid) - before
     assert used < 0.3, f"an idle server used {used:.2f} s of CPU in 3 s"
 
 

@@ -9,28 +9,12 @@
 // - entropy served from the pool (entropy.mjs) is never handed out twice,
 //   within a run or across the resets.
 //   node reset_grains.mjs <runtimeDir>
-import { join, resolve } from "node:path";
-import { pathToFileURL } from "node:url";
-import { bootSandboxed } from "../support/sandboxed_boot.mjs";
+import { resolve } from "node:path";
+import { bootWorker } from "../support/sandboxed_boot.mjs";
 
 const runtimeDir = resolve(process.argv[2] ?? "runtime");
 const MAX_GRAINS_4K = 300;
-const mod = (f) => import(pathToFileURL(join(runtimeDir, f)).href);
-const { lockInterpreter } = await mod("lockdown.mjs");
-const { Isolation } = await mod("isolation.mjs");
-const { frameRunner, warmRuns } = await mod("frames.mjs");
-
-const py = await bootSandboxed(runtimeDir);
-const ctrl = new Int32Array(new SharedArrayBuffer(8));
-py.setInterruptBuffer(ctrl);
-const runner = py.pyimport("scopebox_worker");
-runner.install(() => 1, () => {});
-const runFrame = frameRunner(runner);
-runner.warm();
-lockInterpreter(py, { sleepMs: (ms) => Atomics.wait(ctrl, 0, 0, ms) !== "timed-out" });
-warmRuns(runFrame, runner);
-const iso = new Isolation(py);
-const snap = iso.capture();
+const { runFrame, iso, snap } = await bootWorker(runtimeDir);
 iso.restore();
 
 const failures = [];

@@ -15,6 +15,7 @@ import time
 import pytest
 
 from openapi_check import OpenApi
+from proc_cpu import cpu_seconds
 from scopebox_server import ScopeboxServer, descendants
 
 SPIN = {"code": "while True:\n    pass", "timeout_ms": 30000}
@@ -33,12 +34,6 @@ def post(server, path, body, source="127.0.0.1", headers=None):
         return r.status, dict(r.getheaders()), json.loads(r.read())
     finally:
         conn.close()
-
-
-def cpu_seconds(pid):
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def crash_one_run(server, source="127.0.0.1", headers=None):

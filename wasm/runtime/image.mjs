@@ -156,11 +156,11 @@ function spansOf(iso, heap, pages) {
 // `heap` (a DataView) when given. parseImage walks them without a heap,
 // so that a malformed image is refused before the worker is reset;
 // applyImage with the heap, whose bytes there are the pristine ones. Where
-// the files start. The heap is written through a DataView: once the
-// lockdown has frozen the intrinsics (Object.prototype and the typed
-// arrays' prototypes), V8 compiles a typed array's indexed stores to its
-// slow generic path, ten times slower here (and 1 ms a resume), while
-// DataView's are unaffected. Words are little-endian, as wasm's memory.
+// the files start. The heap is a DataView, words little-endian as wasm's
+// memory: chosen when the lockdown's Object.freeze of the typed arrays'
+// prototypes made their indexed stores ten times slower (freezeIntrinsics
+// no longer does, lockdown.mjs), kept: a microbench XORing 4 MiB of words
+// through either view times them alike.
 function walkSpans(header, body, at, heap) {
   const words = new Uint32Array(body.buffer, body.byteOffset, body.length >>> 2);
   const limit = header.heap / SMALL;

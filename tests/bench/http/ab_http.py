@@ -28,6 +28,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "..", "support"))
 sys.path.insert(0, HERE)
 from bench_http import SCENARIOS, WRK_LUA, wrk  # noqa: E402
+from proc_cpu import cpu_seconds  # noqa: E402
 from scopebox_server import ScopeboxServer, descendants  # noqa: E402
 
 CELLS = ("trivial eval", "100 KB scope")
@@ -35,13 +36,7 @@ CONNS = 16
 
 
 def cpu_s(pid):
-    """utime + stime of one process (all its threads), 0 once it is gone."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-    except FileNotFoundError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return cpu_seconds(pid, gone=0.0)
 
 
 def children_cpu_s():

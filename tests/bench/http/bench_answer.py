@@ -19,13 +19,13 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "..", "support"))
 sys.path.insert(0, HERE)
 from bench_http import SCENARIOS, WRK_LUA  # noqa: E402
+from proc_cpu import cpu_seconds  # noqa: E402
 from scopebox_server import ScopeboxServer  # noqa: E402
 
 
 def own_cpu(pid):
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    """utime + stime of the server process (its threads, not its workers)."""
+    return cpu_seconds(pid)
 
 
 def main():

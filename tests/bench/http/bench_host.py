@@ -21,6 +21,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "..", "support"))
 sys.path.insert(0, HERE)
 from bench_http import SCENARIOS, WRK_LUA, wrk  # noqa: E402
+from proc_cpu import cpu_seconds  # noqa: E402
 from scopebox_server import ScopeboxServer  # noqa: E402
 
 CELLS = (("trivial eval", 1), ("trivial eval", 16), ("100 KB scope", 16))
@@ -28,9 +29,7 @@ CELLS = (("trivial eval", 1), ("trivial eval", 16), ("100 KB scope", 16))
 
 def own_cpu(pid):
     """utime + stime of the server process (its threads, not its workers)."""
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return cpu_seconds(pid)
 
 
 def one_round(binary, tmp, seconds):

@@ -21,6 +21,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "..", "support"))
 sys.path.insert(0, os.path.join(HERE, ".."))
+import proc_cpu  # noqa: E402
 from scopebox_server import ScopeboxServer  # noqa: E402
 from figures import record  # noqa: E402
 
@@ -49,19 +50,8 @@ end
 def cpu_seconds(server_pid, worker_pids):
     """CPU of the server, of its live workers, and of the workers it has
     reaped (recycled or replaced ones land in its cutime/cstime)."""
-    total = 0.0
-    tick = os.sysconf("SC_CLK_TCK")
-    for pid in [server_pid, *worker_pids]:
-        try:
-            with open(f"/proc/{pid}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-            used = int(fields[11]) + int(fields[12])  # utime, stime
-            if pid == server_pid:
-                used += int(fields[13]) + int(fields[14])  # cutime, cstime
-            total += used / tick
-        except (FileNotFoundError, IndexError, ValueError):
-            pass
-    return total
+    return (proc_cpu.cpu_seconds(server_pid, reaped=True, gone=0.0)
+            + sum(proc_cpu.cpu_seconds(p, gone=0.0) for p in worker_pids))
 
 
 def rss_mb(pid):

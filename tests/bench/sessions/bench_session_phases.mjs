@@ -13,29 +13,14 @@
 //   node bench_session_phases.mjs <runtimeDir> [rounds]
 import { join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
-import { bootSandboxed } from "../../support/sandboxed_boot.mjs";
+import { bootWorker } from "../../support/sandboxed_boot.mjs";
 
 const runtimeDir = resolve(process.argv[2] ?? "runtime");
 const ROUNDS = Number(process.argv[3] ?? 20);
 const WARM_ROUNDS = 3;
 const mod = (f) => import(pathToFileURL(join(runtimeDir, f)).href);
-const { lockInterpreter } = await mod("lockdown.mjs");
-const { Isolation } = await mod("isolation.mjs");
 const { captureImage, parseImage, warmImage } = await mod("image.mjs");
-const { frameRunner, warmRuns } = await mod("frames.mjs");
-
-const py = await bootSandboxed(runtimeDir);
-const ctrl = new Int32Array(new SharedArrayBuffer(64));
-py.setInterruptBuffer(ctrl);
-const runner = py.pyimport("scopebox_worker");
-runner.install(() => 1, () => {});
-const runFrame = frameRunner(runner);
-runner.warm();
-lockInterpreter(py, { sleepMs: (ms) => Atomics.wait(ctrl, 0, 0, ms) !== "timed-out" });
-// Builds before the warm-up runs have no warmRuns (for A/B runs against them).
-warmRuns?.(runFrame, runner);
-const iso = new Isolation(py);
-iso.capture();
+const { runFrame, iso } = await bootWorker(runtimeDir);
 warmImage();
 
 const cpuMs = () => {

@@ -27,6 +27,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "support"))
+import proc_cpu  # noqa: E402
 from scopebox_server import ScopeboxServer, descendants  # noqa: E402
 
 QUICK = "--quick" in sys.argv
@@ -118,12 +119,7 @@ def resumes(url):
 
 def cpu_seconds(pid):
     """User + system CPU time of a process (all its threads) so far."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-    except FileNotFoundError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return proc_cpu.cpu_seconds(pid, gone=0.0)
 
 
 def stateless_round(url, per_worker):

@@ -26,6 +26,7 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "..", "support"))
+from proc_cpu import cpu_seconds  # noqa: E402
 from scopebox_server import ScopeboxServer  # noqa: E402
 
 READY = re.compile(r"worker (\d+) ready after (\d+) ms")
@@ -33,9 +34,7 @@ PHASES = re.compile(r"worker (\d+): boot: ms per phase: (.*)$")
 
 
 def cpu_ms(pid):
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) * 1000 / os.sysconf("SC_CLK_TCK")
+    return 1000 * cpu_seconds(pid)
 
 
 def one_start(binary, runtime, node_args, workers):

@@ -13,6 +13,8 @@ import decimal
 import math
 from json.encoder import encode_basestring as _json_str
 
+from . import jsontext
+
 MAX_DEPTH = 32
 MAX_ITEMS = 1000
 MAX_STR = 64 * 1024
@@ -114,6 +116,8 @@ def json_size(s):
     if len(s) > _SCAN_FIRST and s.isascii():
         raw = s.encode("ascii")
         if len(raw.translate(None, _ESCAPED)) == len(raw):
+            if len(s) >= jsontext.LONG:
+                jsontext.plain(s)
             return len(raw) + 2
     quoted = _json_str(s)
     return len(quoted) if quoted.isascii() else len(quoted.encode("utf-8", "surrogatepass"))

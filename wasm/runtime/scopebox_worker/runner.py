@@ -8,7 +8,8 @@ import signal
 import sys
 
 # Bound once: a snippet that patches json.loads must not break its own
-# request (the answer's encoder is answer.to_json, bound likewise).
+# request (the answer's encoders, jsontext and answer.to_json, are bound
+# likewise).
 _json_loads = json.loads
 
 import dynscope
@@ -18,7 +19,7 @@ try:
 except ImportError:  # native CPython (tests of single modules)
     _to_js = None
 
-from . import aio, answer, errors, files, limit, raised, snapshots, stdin
+from . import aio, answer, errors, files, jsontext, limit, raised, snapshots, stdin
 from .capture import Capture, Output
 from .namespace import BadRequest, check_return, decode_variables, fingerprint, new_globals, report
 
@@ -380,7 +381,7 @@ def _serve(req):
 
 def _text(reply):
     try:
-        return answer.to_json(reply)
+        return jsontext.dumps(reply)
     except MemoryError:
         return None
 
