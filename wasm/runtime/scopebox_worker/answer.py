@@ -12,9 +12,8 @@ is cut with a marker, names that do not fit are left out and counted
 The JSON text of an answer is thus at most ANSWER_BYTES (well under the
 protocol's 64 MiB frame limit), whatever the run left behind.
 """
-import json
 
-from . import snapshots
+from . import jsontext, snapshots
 from .capture import CHUNK_COST
 from .codec import Budget, encode, utf8_safe, _str_is_utf8
 from .namespace import changes, report
@@ -24,12 +23,12 @@ ANSWER_BYTES = 8 * 1024 * 1024
 SMALL_ANSWER_BYTES = 256 * 1024
 
 # The answer's JSON text: what json.dumps(value, ensure_ascii=False,
-# allow_nan=False, separators=(",", ":")) gives, from one encoder made here.
-# json.dumps with arguments makes a JSONEncoder per call, which was most of
-# what encoding a small value cost (~30 of ~35 us in wasm); bound once, a
-# snippet that patches json.dumps or JSONEncoder.encode cannot break its
-# own answer either.
-to_json = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode
+# allow_nan=False, separators=(",", ":")) gives, from one encoder made at
+# import (jsontext.encode): json.dumps with arguments makes a JSONEncoder
+# per call, which was most of what encoding a small value cost (~30 of ~35
+# us in wasm); bound once, a snippet that patches json.dumps or
+# JSONEncoder.encode cannot break its own answer either.
+to_json = jsontext.encode
 
 
 def json_bytes(value):

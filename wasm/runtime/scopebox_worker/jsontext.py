@@ -19,7 +19,8 @@ LONG = 4096
 # Bound once: a snippet that patches json must not change its own answer.
 # One encoder, made here: json.dumps with arguments makes a JSONEncoder per
 # call, most of what a small answer's text cost (~30 of ~35 us in wasm).
-_encode = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode
+# answer.to_json is this one too.
+encode = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode
 _escape = _encoder.encode_basestring
 _make = _encoder.c_make_encoder
 _default = json.JSONEncoder().default
@@ -46,7 +47,7 @@ def _quote(s):
 def dumps(obj):
     if not _plain or _make is None:
         _plain.clear()
-        return _encode(obj)
+        return encode(obj)
     try:
         chunks = _make({}, _default, _quote, None, ":", ",", False, False, False)(obj, 0)
         return "".join(chunks)
