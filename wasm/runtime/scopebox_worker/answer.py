@@ -22,17 +22,9 @@ ANSWER_BYTES = 8 * 1024 * 1024
 # After a MemoryError while answering: an answer that needs little memory.
 SMALL_ANSWER_BYTES = 256 * 1024
 
-# The answer's JSON text: what json.dumps(value, ensure_ascii=False,
-# allow_nan=False, separators=(",", ":")) gives, from one encoder made at
-# import (jsontext.encode): json.dumps with arguments makes a JSONEncoder
-# per call, which was most of what encoding a small value cost (~30 of ~35
-# us in wasm); bound once, a snippet that patches json.dumps or
-# JSONEncoder.encode cannot break its own answer either.
-to_json = jsontext.encode
-
 
 def json_bytes(value):
-    text = to_json(value)
+    text = jsontext.encode(value)
     return len(text) if text.isascii() else len(text.encode("utf-8", "surrogatepass"))
 
 

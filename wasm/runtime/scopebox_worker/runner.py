@@ -8,8 +8,7 @@ import signal
 import sys
 
 # Bound once: a snippet that patches json.loads must not break its own
-# request (the answer's encoders, jsontext and answer.to_json, are bound
-# likewise).
+# request (the answer's encoder, jsontext.encode, is bound likewise).
 _json_loads = json.loads
 
 import dynscope
@@ -387,7 +386,7 @@ def _text(reply):
 
 
 def _minimal_text(reply, req):
-    return answer.to_json({**answer.minimal(reply.get("error")), "type": reply["type"], "id": req["id"]})
+    return jsontext.encode({**answer.minimal(reply.get("error")), "type": reply["type"], "id": req["id"]})
 
 
 # A str may hold lone surrogates, UTF-8 cannot. The answer's strings are
