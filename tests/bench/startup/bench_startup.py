@@ -6,9 +6,11 @@ bench_http.py times it). Beside it, per worker: the host's "ready after"
 (spawn to ready frame), the worker's own phases (interp.mjs's "boot:" log
 line: node start to the interpreter thread, Pyodide's load with the
 snapshot's restore, dynscope and the runner, the lockdown, the warm-up
-runs, the pristine capture) and the CPU time the worker had used when it
-was ready (all its threads: V8's compile threads too), which a loaded
-machine moves less than the wall clock. Prints medians; asserts nothing.
+runs, the pristine capture), the CPU time of each of those phases ("CPU
+..." rows, from the worker's "boot: CPU ms per phase:" line) and the CPU
+time the worker had used when the server was ready (all its threads: V8's
+compile threads too), which a loaded machine moves less than the wall
+clock. Prints medians; asserts nothing.
 
     python3 bench_startup.py [NAME=BUILD_DIR[@NODE_ARG...] ...] [--workers N] [--rounds R]
 
@@ -31,6 +33,8 @@ from scopebox_server import ScopeboxServer  # noqa: E402
 
 READY = re.compile(r"worker (\d+) ready after (\d+) ms")
 PHASES = re.compile(r"worker (\d+): boot: ms per phase: (.*)$")
+# The same phases' CPU (all the worker's threads: V8's compile thread too).
+CPU_PHASES = re.compile(r"worker (\d+): boot: CPU ms per phase: (.*)$")
 
 
 def cpu_ms(pid):
@@ -47,12 +51,17 @@ def one_start(binary, runtime, node_args, workers):
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline and sum(bool(PHASES.search(l)) for l in s.log_lines) < workers:
             time.sleep(0.05)
+        # The CPU line comes right after it (a build from before it has none).
+        deadline = min(deadline, time.monotonic() + 0.5)
+        while time.monotonic() < deadline and sum(bool(CPU_PHASES.search(l)) for l in s.log_lines) < workers:
+            time.sleep(0.05)
         after = [int(m.group(2)) for m in map(READY.search, s.log_lines) if m]
         phases = {}
-        for m in filter(None, map(PHASES.search, s.log_lines)):
-            for item in m.group(2).split(", "):
-                name, ms = item.rsplit(" ", 1)
-                phases.setdefault(name, []).append(int(ms))
+        for prefix, pattern in (("", PHASES), ("CPU ", CPU_PHASES)):
+            for m in filter(None, map(pattern.search, s.log_lines)):
+                for item in m.group(2).split(", "):
+                    name, ms = item.rsplit(" ", 1)
+                    phases.setdefault(prefix + name, []).append(int(ms))
     return {"ready_s": ready_s, "ready_after_ms": after, "cpu_ms": cpu, "phases": phases}
 
 
