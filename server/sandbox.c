@@ -535,6 +535,14 @@ bool sandbox_init(const struct config *cfg, const char *node) {
      * job kept its own malloc arena, ~20 MB of an idle worker's RSS; two
      * workers per two cores have no use for four helpers each. */
     add_arg(&argc, strdup("--v8-pool-size=1"));
+    /* No background GC tasks: with that one thread busy with the boot's
+     * wasm tier-up for a second or more, the interpreter thread's Oilpan
+     * sweep (node's C++ heap) re-posted itself to its event loop without
+     * end while its concurrent part waited for the thread: ~1 s of CPU per
+     * worker just after ready, the other worker's boot's CPU
+     * (tests/bench/startup). A worker's JS heaps are small and its young
+     * generation 4 MB (worker.mjs): their GCs gain nothing from helpers. */
+    add_arg(&argc, strdup("--single-threaded-gc"));
     for (size_t i = 0; i < cfg->n_node_args; i++)
         add_arg(&argc, strdup(cfg->node_args[i]));
     add_arg(&argc, strdup(script));
