@@ -1,7 +1,8 @@
 """Where an idle worker's resident memory is (issue 16's idle RSS target):
 the figure the HTTP bench prints (/proc/<pid>/statm resident pages, right
 after the pool is healthy, largest worker) and beside it the worker's
-mappings sorted into kinds by their shape in /proc/<pid>/smaps. The kinds
+mappings sorted into kinds by their shape in /proc/<pid>/smaps; then the
+same once the workers' CPU stood still (settle(): the boot's tier-up done). The kinds
 are read off shapes, not labels (no mapping names its owner), so they are
 approximate. Prints a table; asserts nothing.
 
@@ -33,8 +34,10 @@ import collections
 import os
 import re
 import sys
+import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "support"))
+from proc_cpu import cpu_seconds  # noqa: E402
 from scopebox_server import ScopeboxServer  # noqa: E402
 
 ARENA_ALIGN = 64 << 20
@@ -86,6 +89,28 @@ def kinds(maps):
     return total
 
 
+# Right after ready V8's compile thread is still tiering up the boot's hot
+# wasm functions (seconds on a loaded machine), its compile zones resident
+# meanwhile (tens of MB in "other anonymous"): the settled figure is read
+# once no worker used CPU for QUIET_S (at most SETTLE_MAX_S after healthy).
+QUIET_S = 0.5
+SETTLE_MAX_S = 15
+
+
+def settle(pids):
+    """Waits until the workers' CPU stands still; returns the seconds waited."""
+    t0 = time.monotonic()
+    last, still_since = None, t0
+    while time.monotonic() - t0 < SETTLE_MAX_S:
+        now = [cpu_seconds(p) for p in pids]
+        if now != last:
+            last, still_since = now, time.monotonic()
+        elif time.monotonic() - still_since >= QUIET_S:
+            break
+        time.sleep(0.05)
+    return time.monotonic() - t0
+
+
 def statm_mb(pid):
     with open(f"/proc/{pid}/statm") as f:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
@@ -99,13 +124,17 @@ def main():
         server.wait_healthy(args.workers)
         pids = server.worker_pids()
         per = {pid: (statm_mb(pid), kinds(mappings(pid))) for pid in pids}
+        waited = settle(pids)
+        settled = {pid: (statm_mb(pid), kinds(mappings(pid))) for pid in pids}
     order = ["node binary and libraries", "wasm heap", "V8 heap pages", "executable code", "malloc arenas",
              "other anonymous"]
-    print("\nIdle worker resident memory, MB (statm, as tests/bench/http prints it; then by kind)")
-    print(f"{'':<28}" + "".join(f"{'pid ' + str(p):>12}" for p in pids))
-    print(f"{'RSS (statm)':<28}" + "".join(f"{per[p][0]:>12.1f}" for p in pids))
-    for kind in order:
-        print(f"{kind:<28}" + "".join(f"{per[p][1][kind] / 2**20:>12.1f}" for p in pids))
+    for title, at in (("right after the pool is healthy (as tests/bench/http prints it)", per),
+                      (f"settled (no worker used CPU for {QUIET_S} s; {waited:.1f} s after healthy)", settled)):
+        print(f"\nIdle worker resident memory, MB, {title}: statm, then by kind")
+        print(f"{'':<28}" + "".join(f"{'pid ' + str(p):>12}" for p in pids))
+        print(f"{'RSS (statm)':<28}" + "".join(f"{at[p][0]:>12.1f}" for p in pids))
+        for kind in order:
+            print(f"{kind:<28}" + "".join(f"{at[p][1][kind] / 2**20:>12.1f}" for p in pids))
 
 
 if __name__ == "__main__":
