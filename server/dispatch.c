@@ -177,8 +177,9 @@ void dispatch_expire_queue(struct pool *p, double now, bool stopping) {
     }
 }
 
-/* The pool slot idle the longest: spreads runs over the workers (each
- * worker is idle only once it wiped its last run, see SLOT_RESETTING). */
+/* The pool slot idle the longest (each worker is idle only once it wiped
+ * its last run, see SLOT_RESETTING): of those holding a session's state,
+ * the one to give it up. */
 static struct slot *longest_idle(struct pool *p) {
     struct slot *best = NULL;
     for (int i = 0; i < p->n_pool; i++) {
@@ -207,8 +208,11 @@ static struct job *resident_job(struct pool *p, const struct slot *s) {
 }
 
 /* The worker for a job: for a session's, the one holding its state if it is
- * idle; otherwise the longest idle one that holds no session's state (a
- * resident state is kept until its worker must serve someone else). */
+ * idle; otherwise, of those holding no session's state, the one idle the
+ * shortest: its caches are warm (a stateless worker answers only once it
+ * is reset, interp.mjs, so one client's runs keep to one worker; spread
+ * over two, each run took twice the CPU). A resident state is kept until
+ * its worker must serve someone else; then the least recently used goes. */
 static struct slot *pick_slot(struct pool *p, const struct job *job) {
     struct slot *best = NULL, *any = longest_idle(p);
     if (job->kind != JOB_RUN)
@@ -218,7 +222,7 @@ static struct slot *pick_slot(struct pool *p, const struct job *job) {
     for (int i = 0; i < p->n_pool; i++) {
         struct slot *s = &p->slots[i];
         if (s->state == SLOT_IDLE && s->resident[0] == '\0' &&
-            (best == NULL || s->idle_since < best->idle_since))
+            (best == NULL || s->idle_since > best->idle_since))
             best = s;
     }
     return best ? best : any;

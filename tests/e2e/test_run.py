@@ -2,6 +2,7 @@
 import http.client
 import json
 import os
+import re
 import signal
 import time
 
@@ -136,6 +137,27 @@ def test_idle_server_sleeps(server):
     time.sleep(3)
     used = cpu_seconds(server.proc.pid) - before
     assert used < 0.3, f"an idle server used {used:.2f} s of CPU in 3 s"
+
+
+def test_one_clients_runs_keep_to_one_worker(server):
+    # A stateless worker answers once it is reset, and a run goes to the
+    # worker idle the shortest (server/dispatch.c, pick_slot): one client's
+    # runs, one after another, land on the one worker whose caches are warm.
+    # Answering before the reset, with the longest idle worker first, sent
+    # them to the two workers in turn, each run at twice the CPU.
+    access = re.compile(r"POST /v1/run 200 .* worker=(\d+)")
+    seen = len(server.log_lines)
+    for _ in range(20):
+        status, _, body = server.run({"code": "x*2", "mode": "eval", "scope": {"x": 21}})
+        assert (status, body["result"]) == (200, 42), body
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        workers = [m.group(1) for m in map(access.search, server.log_lines[seen:]) if m]
+        if len(workers) == 20:
+            break
+        time.sleep(0.05)
+    assert len(workers) == 20, server.log()
+    assert len(set(workers)) == 1, workers
 
 
 def test_killed_idle_worker_is_replaced(server):

@@ -15,14 +15,16 @@ export function encodeFrame(payload) {
   return Buffer.concat([head, body]);
 }
 
-// Writes one frame to `fd` whole, synchronously. Both of a worker's threads
-// write frames this way (never through process.stdout), so no frame is ever
-// half-written when the other thread writes: the interpreter thread writes
-// every frame but the controlling thread's last words (`fatal`).
+// Writes frames to `fd` whole, synchronously, in one write where the pipe
+// takes it (an answer and its `idle` reach the host in one read). Both of
+// a worker's threads write frames this way (never through process.stdout),
+// so no frame is ever half-written when the other thread writes: the
+// interpreter thread writes every frame but the controlling thread's last
+// words (`fatal`).
 const pause = new Int32Array(new SharedArrayBuffer(4));
 
-export function writeFrameSync(fd, payload) {
-  const frame = encodeFrame(payload);
+export function writeFrameSync(fd, ...payloads) {
+  const frame = payloads.length === 1 ? encodeFrame(payloads[0]) : Buffer.concat(payloads.map(encodeFrame));
   for (let off = 0; off < frame.length; ) {
     try {
       off += writeSync(fd, frame, off, frame.length - off);
