@@ -6,6 +6,7 @@
 #include <netdb.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,7 +53,8 @@
 struct conn {
     struct conn *prev, *next;
     MHD_socket fd;
-    double deadline; /* 0 while a request that arrived whole is answered */
+    double deadline;   /* 0 while a request that arrived whole is answered */
+    double refused_at; /* its last run refused for a full queue (libmicrohttpd's thread) */
 };
 
 /* Every answer to a run carries its id (openapi.yaml), so that a client can
@@ -261,11 +263,52 @@ static enum MHD_Result respond_refusal(struct exchange *ex) {
     return respond_error(ex, &ex->refusal, ex->allow ? MHD_HTTP_HEADER_ALLOW : NULL, ex->allow);
 }
 
+static struct conn *conn_of(struct MHD_Connection *mc) {
+    const union MHD_ConnectionInfo *info =
+        MHD_get_connection_info(mc, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    return info ? info->socket_context : NULL;
+}
+
 static enum MHD_Result respond_busy(struct exchange *ex) {
+    struct conn *c = conn_of(ex->conn);
+    if (c != NULL)
+        c->refused_at = clock_ms();
     ex->busy_refusal = true;
     ex->status = MHD_HTTP_SERVICE_UNAVAILABLE;
     ex->bytes = ex->http->busy_len;
     return MHD_queue_response(ex->conn, MHD_HTTP_SERVICE_UNAVAILABLE, ex->http->busy);
+}
+
+/* What the busy answer's Retry-After asks for (busy_response_new). */
+#define BUSY_RETRY_AFTER_MS 1000.0
+
+static void release_held(struct tarpit_item *item) {
+    struct exchange *ex = (struct exchange *)((char *)item - offsetof(struct exchange, hold));
+    MHD_resume_connection(ex->conn);
+}
+
+/* A run refused for a full queue, the last call. A client that asks again
+ * on the same connection before the Retry-After of its last refusal has
+ * passed (a flood of retries) gets this refusal when that time is up, not
+ * at once: answered at once, such clients turn each 503 into another
+ * request as fast as the server can refuse, and that loop takes the cores
+ * the workers need and makes every accepted answer wait behind a round of
+ * refusals. A client that honours Retry-After never waits here. The body
+ * was dropped already; the connection is suspended, so nothing more is
+ * read from it meanwhile. */
+static enum MHD_Result refuse_busy(struct exchange *ex) {
+    struct conn *c = conn_of(ex->conn);
+    double now = clock_ms();
+    if (!ex->held && c != NULL && c->refused_at > 0 && now - c->refused_at < BUSY_RETRY_AFTER_MS) {
+        ex->held = true;
+        MHD_suspend_connection(ex->conn);
+        if (tarpit_hold(ex->http->tarpit, &ex->hold, c->refused_at + BUSY_RETRY_AFTER_MS,
+                        release_held))
+            return MHD_YES;              /* answered once resumed */
+        MHD_resume_connection(ex->conn); /* stopping: at once */
+        return MHD_YES;
+    }
+    return respond_busy(ex);
 }
 
 /* Exactly what respond_error would send for the refusal pool_submit makes
@@ -1151,6 +1194,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     set_deadline(h, conn, true); /* the whole request is in */
     if (ex->route == ROUTE_BODY)
         return ex->is_mcp ? mcp_http_serve(ex) : run(ex);
+    if (ex->route == ROUTE_BUSY)
+        return refuse_busy(ex);
     return answer_now(ex, url);
 }
 
@@ -1264,7 +1309,11 @@ struct http *http_start(const struct config *cfg, struct pool *pool, struct keys
     }
     freeaddrinfo(ai);
     h->busy = busy_response_new(cfg, &h->busy_len);
-    if (h->busy == NULL) {
+    h->tarpit = tarpit_new();
+    if (h->busy == NULL || h->tarpit == NULL) {
+        if (h->busy != NULL)
+            MHD_destroy_response(h->busy);
+        tarpit_free(h->tarpit);
         snprintf(err, err_len, "out of memory");
         pthread_mutex_destroy(&h->conns_lock);
         crashlimit_free(h->crashes);
@@ -1295,6 +1344,7 @@ struct http *http_start(const struct config *cfg, struct pool *pool, struct keys
         snprintf(err, err_len, "cannot listen on %s port %u (in use, or bad address?)", cfg->host,
                  cfg->port);
         MHD_destroy_response(h->busy);
+        tarpit_free(h->tarpit);
         pthread_mutex_destroy(&h->conns_lock);
         crashlimit_free(h->crashes);
         free(h);
@@ -1336,12 +1386,15 @@ void http_wait_idle(struct http *h, unsigned ms) {
 void http_stop(struct http *h) {
     if (h == NULL)
         return;
+    /* libmicrohttpd must find no connection suspended when it stops. */
+    tarpit_stop(h->tarpit);
     MHD_stop_daemon(h->daemon);
     log_busy_refusals(h, clock_ms(), true);
     /* Not closed by libmicrohttpd once handed out by quiesce. */
     if (h->quiesced_fd != MHD_INVALID_SOCKET)
         close(h->quiesced_fd);
     MHD_destroy_response(h->busy);
+    tarpit_free(h->tarpit);
     pthread_mutex_destroy(&h->conns_lock);
     crashlimit_free(h->crashes);
     free(h);

@@ -19,6 +19,7 @@
 #include "keys.h"
 #include "mcp.h"
 #include "sse.h"
+#include "tarpit.h"
 
 struct conn; /* http.c's: a connection's request deadline */
 
@@ -42,7 +43,10 @@ struct http {
      * (http_reap): a line is most of what a refusal costs the host, and in a
      * flood they would be most of the log. */
     atomic_long busy_refused; /* since busy_since */
-    double busy_since;        /* http_reap's (the main thread's) */
+    /* Refusals held back until the Retry-After of the connection's last
+     * refusal has passed (http.c, refuse_busy). */
+    struct tarpit *tarpit;
+    double busy_since; /* http_reap's (the main thread's) */
 };
 
 /* ROUTE_BODY: answered once a JSON body is in (runs, session creation);
@@ -68,7 +72,9 @@ struct exchange {
     char method[16];
     char path[160];
     enum route route;
-    bool busy_refusal;                   /* answered with http->busy */
+    bool busy_refusal; /* answered with http->busy */
+    bool held;         /* that answer held back (tarpit.h) */
+    struct tarpit_item hold;
     struct api_error refusal;            /* ROUTE_REFUSE: the answer, decided early */
     const char *allow;                   /* its Allow header, for 405 */
     const char *challenge;               /* its WWW-Authenticate header, for 401 */

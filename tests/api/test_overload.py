@@ -7,6 +7,7 @@ fills the server."""
 import contextlib
 import json
 import re
+import select
 import socket
 import threading
 
@@ -125,3 +126,31 @@ def test_a_full_queues_refusals_are_logged_as_one_line_a_second_not_one_each(api
             assert server.request("GET", "/healthz")[0] == 200
             wait_for(lambda: len([line for line in server.log_lines if "GET /healthz 200" in line]) > seen,
                      "its access line")
+
+
+def readable(sock):
+    """Whether an answer (or an end) is waiting on `sock` right now."""
+    return bool(select.select([sock], [], [], 0)[0])
+
+
+def test_a_connection_that_asks_again_before_retry_after_gets_its_503_when_that_time_is_up(full, api):
+    """A client that ignores Retry-After (asks again at once) gets the next
+    refusal when its Retry-After is up, not at once: answered at once, a
+    flood of such clients is a loop of refusals that takes the cores the
+    workers need (tests/bench/http, flood.c). Every other client is
+    answered as before, meanwhile too."""
+    impatient, f = connect(full)
+    other, g = connect(full)
+    with impatient, other:
+        impatient.sendall(head(2) + b"{}")
+        assert_queue_full(api, *read_answer(f))  # the first refusal: at once
+        impatient.sendall(head(2) + b"{}")
+        # A client that did not just ignore a Retry-After is answered at
+        # once, while the impatient one is still waiting for its answer.
+        other.sendall(head(2) + b"{}")
+        assert_queue_full(api, *read_answer(g))
+        # Before: its 503 had come back as soon as it asked.
+        assert not readable(impatient), "a retry that ignored Retry-After was refused at once"
+        assert_queue_full(api, *read_answer(f))  # held, then refused, as the contract says
+        # Nothing else is owed on it: the connection goes on as before.
+        assert not readable(impatient)
