@@ -19,7 +19,7 @@ TARGETS = [
     ("scope100k_rps_16conn", "100 KB scope, 16 connections", ">=", 600, "req/s",
      "scope100k_cpu_ms_16conn"),
     ("reset_ms", "per-request reset (1+1)", "<=", 0.3, "ms", "reset_run_ms"),
-    ("idle_worker_rss_mb", "idle worker RSS", "<=", 150, "MB", None),
+    ("idle_worker_rss_mb", "idle worker RSS", "<=", 150, "MB", "ready_worker_rss_mb"),
     ("builtin_loop_ratio", "builtin-heavy loop vs real builtins", "<=", 1.05, "x", None),
     ("start_to_ready_s", "start to ready, 2 workers", "<=", 1.5, "s", None),
     ("flood_p99_ratio", "flood at 256 connections: accepted p99 / unloaded p99", "<=", 10, "x",

@@ -3,6 +3,7 @@ bench's A/B and the tests that watch a process spin read it this way.
 Wall time on a shared 2-core machine is mostly other processes'; a
 process's own CPU seconds are what a change moves."""
 import os
+import time
 
 _TICK = os.sysconf("SC_CLK_TCK")
 
@@ -23,3 +24,21 @@ def cpu_seconds(pid, *, reaped=False, gone=None):
     if reaped:
         ticks += int(fields[13]) + int(fields[14])
     return ticks / _TICK
+
+
+def wait_still(pids, quiet_s=0.5, max_s=15.0):
+    """Waits until the processes' CPU times stand still for `quiet_s` (at
+    most `max_s`); returns the seconds waited. Right after a worker is ready
+    V8's compile thread is still tiering up the boot's hot wasm functions
+    (seconds on a loaded machine), its compile zones resident meanwhile:
+    an idle worker is one that has stopped."""
+    t0 = time.monotonic()
+    last, still_since = None, t0
+    while time.monotonic() - t0 < max_s:
+        now = [cpu_seconds(p, gone=0.0) for p in pids]
+        if now != last:
+            last, still_since = now, time.monotonic()
+        elif time.monotonic() - still_since >= quiet_s:
+            break
+        time.sleep(0.05)
+    return time.monotonic() - t0

@@ -166,15 +166,18 @@ def run_ms(server, code):
 
 def scopebox(src, runs, anchor=False):
     """run_ms of each run, and with `anchor` also of the program under the
-    real builtins, the two interleaved so that a busy machine's drift hits
-    them alike."""
+    real builtins: twice the runs, the two in turns whose order flips every
+    round (snippet, real, real, snippet, ...), so that neither always runs
+    later than the other. V8 is still tiering the worker's code up over its
+    first seconds; with the snippet always first, each of its runs was the
+    less warmed of a pair (1.05x one run, 1.01x another)."""
     out, real = [], []
     with ScopeboxServer("--workers", "1") as server:
         server.wait_healthy(1)
-        for _ in range(runs):
-            out.append(run_ms(server, src))
-            if anchor:
-                real.append(run_ms(server, REAL_BUILTINS.format(src=src)))
+        for i in range(2 * runs if anchor else runs):
+            pair = [(out, src), (real, REAL_BUILTINS.format(src=src))] if anchor else [(out, src)]
+            for into, code in (pair if i % 2 == 0 else pair[::-1]):
+                into.append(run_ms(server, code))
     return out, real
 
 

@@ -2,7 +2,7 @@
 the figure the HTTP bench prints (/proc/<pid>/statm resident pages, right
 after the pool is healthy, largest worker) and beside it the worker's
 mappings sorted into kinds by their shape in /proc/<pid>/smaps; then the
-same once the workers' CPU stood still (settle(): the boot's tier-up done). The kinds
+same once the workers' CPU stood still (proc_cpu.wait_still: the boot's tier-up done). The kinds
 are read off shapes, not labels (no mapping names its owner), so they are
 approximate. Prints a table; asserts nothing.
 
@@ -34,10 +34,9 @@ import collections
 import os
 import re
 import sys
-import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "support"))
-from proc_cpu import cpu_seconds  # noqa: E402
+from proc_cpu import wait_still  # noqa: E402
 from scopebox_server import ScopeboxServer  # noqa: E402
 
 ARENA_ALIGN = 64 << 20
@@ -89,26 +88,10 @@ def kinds(maps):
     return total
 
 
-# Right after ready V8's compile thread is still tiering up the boot's hot
-# wasm functions (seconds on a loaded machine), its compile zones resident
-# meanwhile (tens of MB in "other anonymous"): the settled figure is read
-# once no worker used CPU for QUIET_S (at most SETTLE_MAX_S after healthy).
+# Right after ready V8 is still tiering up (tens of MB of compile zones in
+# "other anonymous"): the settled figure is read once no worker used CPU
+# for QUIET_S.
 QUIET_S = 0.5
-SETTLE_MAX_S = 15
-
-
-def settle(pids):
-    """Waits until the workers' CPU stands still; returns the seconds waited."""
-    t0 = time.monotonic()
-    last, still_since = None, t0
-    while time.monotonic() - t0 < SETTLE_MAX_S:
-        now = [cpu_seconds(p) for p in pids]
-        if now != last:
-            last, still_since = now, time.monotonic()
-        elif time.monotonic() - still_since >= QUIET_S:
-            break
-        time.sleep(0.05)
-    return time.monotonic() - t0
 
 
 def statm_mb(pid):
@@ -124,7 +107,7 @@ def main():
         server.wait_healthy(args.workers)
         pids = server.worker_pids()
         per = {pid: (statm_mb(pid), kinds(mappings(pid))) for pid in pids}
-        waited = settle(pids)
+        waited = wait_still(pids, QUIET_S)
         settled = {pid: (statm_mb(pid), kinds(mappings(pid))) for pid in pids}
     order = ["node binary and libraries", "wasm heap", "V8 heap pages", "executable code", "malloc arenas",
              "other anonymous"]
