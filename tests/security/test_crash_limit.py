@@ -17,6 +17,7 @@ import pytest
 from openapi_check import OpenApi
 from proc_cpu import cpu_seconds
 from scopebox_server import ScopeboxServer, descendants
+from waiting import wait_for
 
 SPIN = {"code": "while True:\n    pass", "timeout_ms": 30000}
 KEY_A = "crash-a-0123456789abcdef01234567"
@@ -82,7 +83,7 @@ def test_an_address_that_keeps_crashing_workers_is_limited(api):
         # Another address is served as before.
         status, _, body = post(server, "/v1/run", {"code": "1 + 1", "mode": "eval"}, "127.0.0.2")
         assert (status, body["result"]) == (200, 2)
-        assert "a run of ip:127.0.0.1 ended its worker" in server.log()
+        wait_for(lambda: "a run of ip:127.0.0.1 ended its worker" in server.log(), "the crash's log line")
 
 
 def ipv6_loopback():
@@ -102,7 +103,10 @@ def test_an_ipv6_caller_is_charged_by_its_64_prefix():
                         "--crash-limit", "1", "--crash-window-ms", "600000") as server:
         status, _, body = crash_one_run(server, source="::1")
         assert status == 500, body
-        assert "a run of ip:::/64 ended its worker" in server.log()
+        # The line is the server's log, read in its own time: it may land
+        # after the answer (a CI run saw the answer first).
+        wait_for(lambda: "a run of ip:::/64 ended its worker" in server.log(), "the crash's log line",
+                 timeout=10)
         server.wait_healthy(1)
         status, _, body = post(server, "/v1/run", {"code": "1"}, source="::1")
         assert status == 429 and body["error"]["code"] == "crash_rate_limited", body
