@@ -132,15 +132,18 @@ static void watch_sweep(struct watch *w, bool all) {
     }
 }
 
+/* One batch a turn: the set is level-triggered and a client that left stays
+ * ready until this turn's sweep unwatches its cancelled job, so waiting
+ * again in the same turn got the same clients back. With 64 or more gone
+ * at once (a load generator ending with its runs queued) that loop never
+ * ended and the dispatcher served nothing more. The next batch comes on
+ * the next turn. */
 static void watch_read(struct pool *p, struct watch *w) {
     struct epoll_event evs[64];
-    int n;
-    do {
-        n = epoll_wait(w->ep, evs, 64, 0);
-        for (int i = 0; i < n; i++)
-            if (evs[i].events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR))
-                pool_cancel_job(p, evs[i].data.ptr, true);
-    } while (n == 64);
+    int n = epoll_wait(w->ep, evs, 64, 0);
+    for (int i = 0; i < n; i++)
+        if (evs[i].events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+            pool_cancel_job(p, evs[i].data.ptr, true);
 }
 
 /* ---- the dispatcher loop ------------------------------------------------- */

@@ -154,3 +154,23 @@ def test_a_connection_that_asks_again_before_retry_after_gets_its_503_when_that_
         assert_queue_full(api, *read_answer(f))  # held, then refused, as the contract says
         # Nothing else is owed on it: the connection goes on as before.
         assert not readable(impatient)
+
+
+def test_seventy_clients_leaving_at_once_leave_the_server_serving():
+    """Clients of queued runs are watched for leaving (server/dispatch.c,
+    watch_read). When 64 or more left at once (a load generator ending with
+    its runs queued), the dispatcher read the same 64 hang-ups again and
+    again and never served anything more: the next run was not answered."""
+    body = json.dumps({"code": "import time\ntime.sleep(0.5)", "mode": "exec"}).encode()
+    with ScopeboxServer("--workers", "1", "--queue-size", "100", "--max-connections-per-ip", "0") as server:
+        server.wait_healthy(1)
+        clients = [connect(server) for _ in range(70)]
+        for sock, _ in clients:
+            sock.sendall(head(len(body)) + body)
+        wait_for(lambda: "scopebox_queue_length 69" in server.request("GET", "/metrics")[2],
+                 "69 runs queued")
+        for sock, f in clients:
+            f.close()
+            sock.close()
+        status, _, answer = server.run({"code": "1 + 1", "mode": "eval"}, timeout=30)
+        assert (status, answer["result"]) == (200, 2), answer
