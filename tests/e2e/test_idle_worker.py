@@ -7,35 +7,21 @@ busy (~1 s of CPU per worker, taken from the other workers' boots). Counts
 the threads that were busy over a window right after ready: whether a
 second thread spins, not how fast anything is (on a loaded machine a
 spinning thread still gets far more than the bar)."""
-import os
 import time
 
+from proc_cpu import thread_cpu_seconds
 from scopebox_server import ScopeboxServer
 
 WINDOW_S = 1.5
 BUSY = 0.15  # of the window: a thread above it was working, not waiting
 
 
-def thread_cpu(pid):
-    """utime + stime in clock ticks, per thread id."""
-    out = {}
-    for tid in os.listdir(f"/proc/{pid}/task"):
-        try:
-            with open(f"/proc/{pid}/task/{tid}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-        except FileNotFoundError:
-            continue
-        out[tid] = int(fields[11]) + int(fields[12])
-    return out
-
-
 def test_an_idle_worker_spins_no_second_thread():
     with ScopeboxServer("--workers", "1") as server:
         (pid,) = server.worker_pids()
-        before, t0 = thread_cpu(pid), time.monotonic()
+        before, t0 = thread_cpu_seconds(pid), time.monotonic()
         time.sleep(WINDOW_S)
-        after, wall = thread_cpu(pid), time.monotonic() - t0
-    hz = os.sysconf("SC_CLK_TCK")
-    used = {tid: (after[tid] - before.get(tid, 0)) / hz for tid in after}
+        after, wall = thread_cpu_seconds(pid), time.monotonic() - t0
+    used = {tid: after[tid] - before.get(tid, 0) for tid in after}
     busy = sorted((s for s in used.values() if s > BUSY * wall), reverse=True)
     assert len(busy) <= 1, f"{len(busy)} threads of the idle worker were busy in {wall:.2f} s: CPU s {busy}"

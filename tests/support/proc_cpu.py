@@ -26,6 +26,20 @@ def cpu_seconds(pid, *, reaped=False, gone=None):
     return ticks / _TICK
 
 
+def thread_cpu_seconds(pid):
+    """utime + stime of each thread of `pid`, by thread id: which thread
+    works, where cpu_seconds gives only the sum."""
+    out = {}
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{tid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except FileNotFoundError:
+            continue  # a thread that ended meanwhile
+        out[tid] = (int(fields[11]) + int(fields[12])) / _TICK
+    return out
+
+
 def wait_still(pids, quiet_s=0.5, max_s=15.0):
     """Waits until the processes' CPU times stand still for `quiet_s` (at
     most `max_s`); returns the seconds waited. Right after a worker is ready
