@@ -122,6 +122,9 @@ static const struct flag flags[] = {
     {"worker-test-ctrl-delay-ms", FLAG_UINT, OFF(worker_test_ctrl_delay_ms), 0, 60000, "MS",
      "tests only: a worker's controlling thread waits up to this long between deciding to stop "
      "a run and flagging it (wasm/runtime/PROTOCOL.md) (default 0: never)"},
+    {"worker-test-reset-delay-ms", FLAG_UINT, OFF(worker_test_reset_delay_ms), 0, 60000, "MS",
+     "tests only: a worker's reset after each stateless run takes this much longer "
+     "(wasm/runtime/PROTOCOL.md) (default 0)"},
     /* sessions (server/session.c) */
     {"session-dir", FLAG_STRING, OFF(session_dir), 0, 0, "DIR",
      "keep session images in DIR, one file each, across restarts (default: in memory)"},

@@ -48,7 +48,8 @@ struct config {
     unsigned worker_heap_mb;  /* cap of a worker's wasm heap and files together */
     unsigned worker_files_mb; /* the files' share of it */
     unsigned worker_rss_mb;   /* a busy worker past this resident size is killed; 0: never */
-    unsigned worker_test_ctrl_delay_ms; /* tests only: worker.mjs --test-ctrl-delay-ms; 0: off */
+    unsigned worker_test_ctrl_delay_ms;  /* tests only: worker.mjs --test-ctrl-delay-ms; 0: off */
+    unsigned worker_test_reset_delay_ms; /* tests only: worker.mjs --test-reset-delay-ms; 0: off */
     /* sessions (server/session.h) */
     const char *session_dir;      /* one file per session; NULL: in memory */
     const char *session_key_file; /* HMAC key of session images; NULL: made up */

@@ -55,7 +55,14 @@ static void act_on_cancel(struct pool *p, struct job *job, double now) {
         if (s->state == SLOT_BUSY && s->job == job) {
             /* With its answer in (awaiting its image), the run is over. */
             if (!s->awaiting_image && !job->cancel_sent)
-                slot_send_cancel(s, now);
+                slot_send_cancel(s, job, now);
+            return;
+        }
+        if (s->state == SLOT_RESETTING && s->next == job) {
+            /* Its frame is in the pipe: the worker answers it `cancelled`
+             * without running it when it reads it (PROTOCOL.md, `cancel`). */
+            if (!job->cancel_sent)
+                slot_send_cancel(s, job, now);
             return;
         }
     }
@@ -210,14 +217,20 @@ static struct job *resident_job(struct pool *p, const struct slot *s) {
     return NULL;
 }
 
-/* The worker for a job: for a session's, the one holding its state if it is
- * idle; otherwise, of those holding no session's state, the one idle the
- * shortest: its caches are warm (a stateless worker answers only once it
- * is reset, interp.mjs, so one client's runs keep to one worker; spread
- * over two, each run took twice the CPU). A resident state is kept until
- * its worker must serve someone else; then the least recently used goes. */
+/* The worker for a job: for a stateless run, first one that is resetting
+ * after a stateless run (slot_takes_next): the run waits in its pipe for
+ * the end of the reset, and one client's runs, one after another, keep to
+ * one worker whose caches are warm (spread over two, each run took twice
+ * the CPU). For a session's, the one holding its state if it is idle. Then,
+ * of those holding no session's state, the one idle the shortest, for the
+ * same reason. A resident state is kept until its worker must serve
+ * someone else; then the least recently used goes. */
 static struct slot *pick_slot(struct pool *p, const struct job *job) {
     struct slot *best = NULL, *any = longest_idle(p);
+    if (job->kind == JOB_RUN)
+        for (int i = 0; i < p->n_pool; i++)
+            if (slot_takes_next(&p->slots[i]))
+                return &p->slots[i];
     if (job->kind != JOB_RUN)
         for (int i = 0; i < p->n_pool; i++)
             if (p->slots[i].state == SLOT_IDLE && strcmp(p->slots[i].resident, job->session) == 0)
@@ -231,16 +244,27 @@ static struct slot *pick_slot(struct pool *p, const struct job *job) {
     return best ? best : any;
 }
 
+static bool any_takes_next(struct pool *p) {
+    for (int i = 0; i < p->n_pool; i++)
+        if (slot_takes_next(&p->slots[i]))
+            return true;
+    return false;
+}
+
 static void assign_jobs(struct pool *p) {
     ASSERT_DISPATCHER(p);
     for (;;) {
         struct slot *s = NULL;
         struct job *job = NULL;
-        bool ahead = false;
-        if (longest_idle(p) == NULL)
+        bool ahead = false, idle = longest_idle(p) != NULL;
+        if (!idle && !any_takes_next(p))
             return;
         pthread_mutex_lock(&p->lock);
-        /* First a worker's own session's next run, then the oldest job. */
+        /* First a worker's own session's next run, then the oldest job;
+         * with no worker idle, only if it is a stateless run (which a
+         * resetting worker takes): the jobs behind a session's wait with it,
+         * or a steady flow of runs would keep every worker from being idle
+         * for it. */
         for (int i = 0; i < p->n_pool && job == NULL; i++) {
             if ((job = resident_job(p, &p->slots[i])) != NULL) {
                 s = &p->slots[i];
@@ -248,7 +272,7 @@ static void assign_jobs(struct pool *p) {
                 queue_remove(&p->queue, job);
             }
         }
-        if (job == NULL)
+        if (job == NULL && (idle || (p->queue.head != NULL && p->queue.head->kind == JOB_RUN)))
             job = queue_pop(&p->queue);
         if (job != NULL && p->ready > 0) { /* keep pool_submit's bound tight */
             p->ready--;
@@ -266,6 +290,10 @@ static void assign_jobs(struct pool *p) {
         s->ahead = ahead ? s->ahead + 1 : 0;
         if (job->kind != JOB_RUN && !session_job_frame(s, job))
             continue;
+        if (s->state == SLOT_RESETTING) {
+            slot_queue_job(s, job, clock_ms());
+            continue;
+        }
         if (job->kind == JOB_RUN)
             s->resident[0] = '\0';
         /* `now` predates jobs submitted during this turn. */
@@ -395,7 +423,8 @@ void *pool_dispatch(void *arg) {
                 who[nfds].slot = i;
                 who[nfds++].role = ROLE_ERR;
             }
-            if (s->state == SLOT_BUSY && s->written < s->job->frame_len && s->proc.in_fd >= 0) {
+            const struct job *writing = s->job != NULL ? s->job : s->next;
+            if (writing != NULL && s->written < writing->frame_len && s->proc.in_fd >= 0) {
                 fds[nfds] = (struct pollfd){.fd = s->proc.in_fd, .events = POLLOUT};
                 who[nfds].slot = i;
                 who[nfds++].role = ROLE_IN;
@@ -441,9 +470,10 @@ void *pool_dispatch(void *arg) {
                     slot_read_stderr(s);
                 break;
             case ROLE_IN:
-                /* Frames to write exist only while busy; the slot may have
-                 * been retired by an earlier event this turn. */
-                if (s->state == SLOT_BUSY)
+                /* Frames to write exist only while busy or resetting with a
+                 * next run; the slot may have been retired by an earlier
+                 * event this turn. */
+                if (s->state == SLOT_BUSY || s->state == SLOT_RESETTING)
                     slot_write_frame(s, now);
                 break;
             }

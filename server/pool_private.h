@@ -50,7 +50,12 @@ struct slot {
     struct worker_proc proc;
     struct frame_decoder dec;
     struct job *job; /* SLOT_BUSY only */
-    size_t written;  /* bytes of job->frame already in the pipe */
+    /* SLOT_RESETTING only: the next stateless run, written behind the answer
+     * of the last one and read by the worker only after its `idle`
+     * (PROTOCOL.md, "idle"); it starts, and becomes `job`, at that `idle`. */
+    struct job *next;
+    size_t written; /* bytes of job->frame (or next->frame) already in the pipe */
+    bool pipelines; /* RESETTING: it answered a stateless run (`next` may be written) */
     double spawned_at;
     double deadline;           /* BOOTING: boot, BUSY: run, RESETTING: reset, EXITING: kill */
     unsigned boot_ms;          /* BOOTING: its time to send ready (slot.c) */
@@ -143,8 +148,13 @@ void slot_read_stderr(struct slot *s);
 void slot_write_frame(struct slot *s, double now);
 /* Hands an idle slot its job (framed already) and starts writing it. */
 void slot_start_job(struct slot *s, struct job *job, double now);
-/* Tells the worker to interrupt its run (a `cancel` frame on fd 3). */
-void slot_send_cancel(struct slot *s, double now);
+/* A resetting worker that can take the next stateless run now (`next`). */
+bool slot_takes_next(const struct slot *s);
+/* Writes a stateless run behind the last one's answer; it starts at `idle`. */
+void slot_queue_job(struct slot *s, struct job *job, double now);
+/* Tells the worker to interrupt `job`, its run or its next one (a `cancel`
+ * frame on fd 3). */
+void slot_send_cancel(struct slot *s, struct job *job, double now);
 
 /* ---- session_jobs.c (dispatcher thread) -------------------------------------- */
 

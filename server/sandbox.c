@@ -473,10 +473,18 @@ static bool add_arg(size_t *argc, char *arg) {
     return true;
 }
 
+/* A tests-only worker flag (config.c, --worker-test-*): passed only when set. */
+static bool add_test_delay(size_t *argc, const char *flag, unsigned ms) {
+    char value[16];
+    if (ms == 0)
+        return true;
+    snprintf(value, sizeof value, "%u", ms);
+    return add_arg(argc, strdup(flag)) && add_arg(argc, strdup(value));
+}
+
 bool sandbox_init(const struct config *cfg, const char *node) {
     char version[64], err[256], plan[640], root_desc[64];
-    char rt[PATH_MAX], pyo_link[PATH_MAX + 32], pyo[PATH_MAX], heap[16], files[16], v8_heap[48],
-        delay[16];
+    char rt[PATH_MAX], pyo_link[PATH_MAX + 32], pyo[PATH_MAX], heap[16], files[16], v8_heap[48];
     static char script[PATH_MAX + 16], wasm[PATH_MAX + 32], stdlib[PATH_MAX + 32];
     size_t argc = 0;
     int major;
@@ -555,12 +563,10 @@ bool sandbox_init(const struct config *cfg, const char *node) {
         log_msg("sandbox: out of memory building the worker's command line");
         return false;
     }
-    if (cfg->worker_test_ctrl_delay_ms > 0) {
-        snprintf(delay, sizeof delay, "%u", cfg->worker_test_ctrl_delay_ms);
-        if (!add_arg(&argc, strdup("--test-ctrl-delay-ms")) || !add_arg(&argc, strdup(delay))) {
-            log_msg("sandbox: out of memory building the worker's command line");
-            return false;
-        }
+    if (!add_test_delay(&argc, "--test-ctrl-delay-ms", cfg->worker_test_ctrl_delay_ms) ||
+        !add_test_delay(&argc, "--test-reset-delay-ms", cfg->worker_test_reset_delay_ms)) {
+        log_msg("sandbox: out of memory building the worker's command line");
+        return false;
     }
 
     /* Layer 3: user, namespaces, seccomp. */

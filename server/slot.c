@@ -101,9 +101,9 @@ static double backoff_ms(unsigned failures) {
  * in the pipe (FIONREAD works on the write end too) were never read. This
  * is what makes a worker killed while idle harmless: the job that was
  * handed to it in the meantime is provably untouched and can go elsewhere. */
-static bool job_untouched(const struct slot *s) {
+static bool job_untouched(const struct slot *s, const struct job *job) {
     int unread = 0;
-    if (s->written < s->job->frame_len)
+    if (s->written < job->frame_len)
         return true;
     return s->proc.in_fd >= 0 && ioctl(s->proc.in_fd, FIONREAD, &unread) == 0 && unread > 0;
 }
@@ -114,18 +114,38 @@ static void requeue_front(struct pool *p, struct job *job) {
     pthread_mutex_unlock(&p->lock);
 }
 
+static void start_next(struct slot *s, double now);
+
 /* Ends a worker: fails its job, if any, with `err` (or, if the worker died
  * or misbehaved before reading it, puts it back at the head of the queue),
  * and either kills the worker now or asks it to finish by closing its
  * stdin. It stays in the slot until reaped, so its pid and stderr remain
  * accounted for. */
 static void retire(struct slot *s, double now, bool kill_now, const struct api_error *err) {
+    if (s->next) {
+        /* Written behind an answer, read only after the `idle` that was not
+         * read: it never started (unless the worker broke the protocol and
+         * read it early, which its empty pipe shows). */
+        struct job *job = s->next;
+        s->next = NULL;
+        job->worker_pid = 0;
+        if (job_untouched(s, job)) {
+            log_msg("worker %d: gone before starting run %llu; it goes back to the queue",
+                    (int)s->proc.pid, (unsigned long long)job->id);
+            requeue_front(s->pool, job);
+        } else {
+            struct api_error lost;
+            api_error_of(&lost, API_WORKER_CRASHED, "the worker failed and was replaced");
+            job->worker_lost = true;
+            job_complete(job, NULL, err != NULL ? err : &lost);
+        }
+    }
     if (s->job) {
         struct job *job = s->job;
         bool lost =
             err != NULL && (err->id == API_WORKER_CRASHED || err->id == API_WORKER_PROTOCOL);
         /* Never for timeouts or shutdown: those are about the client's time. */
-        bool retry = lost && job->attempts < MAX_ATTEMPTS && job_untouched(s);
+        bool retry = lost && job->attempts < MAX_ATTEMPTS && job_untouched(s, job);
         s->job = NULL;
         s->resident[0] = '\0';
         s->awaiting_image = false;
@@ -218,8 +238,9 @@ static void spawn(struct pool *p, struct slot *s, double now) {
     s->spawned_at = now;
     s->boot_ms = boot_timeout_ms(p->cfg, s->failures);
     s->deadline = now + s->boot_ms;
-    s->job = NULL;
+    s->job = s->next = NULL;
     s->written = 0;
+    s->pipelines = false;
     s->booted = s->killed = s->out_eof = s->err_eof = s->reap_warned = false;
     s->recycle = false;
     s->resident[0] = '\0';
@@ -263,6 +284,7 @@ static struct job *take_job(struct slot *s, double now) {
     assert(s->state == SLOT_BUSY && job != NULL);
     s->job = NULL;
     s->state = SLOT_RESETTING;
+    s->pipelines = job->kind == JOB_RUN;
     s->deadline = now + s->pool->cfg->timeout_grace_ms;
     job->run_ms = now - job->started_at;
     s->awaiting_image = false;
@@ -549,6 +571,8 @@ static void on_message(struct slot *s, uint8_t **payload, size_t len, double now
         json_decref(msg);
         s->state = SLOT_IDLE;
         s->idle_since = now;
+        if (s->next != NULL)
+            start_next(s, now);
         return;
     }
     if (s->state != SLOT_BOOTING && strcmp(type, "recycle") == 0) {
@@ -615,7 +639,7 @@ void slot_read_stdout(struct slot *s, double now) {
 }
 
 void slot_write_frame(struct slot *s, double now) {
-    struct job *job = s->job;
+    struct job *job = s->job != NULL ? s->job : s->next;
     while (job && s->written < job->frame_len) {
         ssize_t n = write(s->proc.in_fd, job->frame + s->written, job->frame_len - s->written);
         if (n < 0 && errno == EINTR)
@@ -633,28 +657,60 @@ void slot_write_frame(struct slot *s, double now) {
     }
 }
 
-/* The worker interrupts a run at its limit itself; the host kills it only
- * if that did not work within the grace period. */
-void slot_start_job(struct slot *s, struct job *job, double now) {
-    ASSERT_DISPATCHER(s->pool);
-    assert(s->state == SLOT_IDLE && s->job == NULL);
+/* The job starts on an idle worker: from here its time limit counts. The
+ * worker interrupts a run at its limit itself; the host kills it only if
+ * that did not work within the grace period. */
+static void begin(struct slot *s, struct job *job, double now) {
     s->job = job;
-    s->written = 0;
     s->state = SLOT_BUSY;
     s->deadline = now + job->timeout_ms + s->pool->cfg->timeout_grace_ms;
+    /* Cancelled while it waited for the `idle`: the worker answers it at
+     * once, and has the grace period to do so. */
+    if (job->cancel_sent && now + s->pool->cfg->timeout_grace_ms < s->deadline)
+        s->deadline = now + s->pool->cfg->timeout_grace_ms;
     job->attempts++;
     job->started_at = now;
     job->queue_ms = now - job->enqueued_at;
     job->worker_pid = s->proc.pid;
     rss_watch_arm(&s->rss, now);
+}
+
+void slot_start_job(struct slot *s, struct job *job, double now) {
+    ASSERT_DISPATCHER(s->pool);
+    assert(s->state == SLOT_IDLE && s->job == NULL && s->next == NULL);
+    s->written = 0;
+    begin(s, job, now);
     slot_write_frame(s, now);
+}
+
+/* Only a stateless run goes behind a stateless run's answer: a session's
+ * job needs to know what the worker holds, which only its `idle` settles,
+ * and a worker to be replaced takes nothing more. */
+bool slot_takes_next(const struct slot *s) {
+    return s->state == SLOT_RESETTING && s->pipelines && s->next == NULL && !s->recycle &&
+           s->resident[0] == '\0';
+}
+
+void slot_queue_job(struct slot *s, struct job *job, double now) {
+    ASSERT_DISPATCHER(s->pool);
+    assert(slot_takes_next(s) && job->kind == JOB_RUN);
+    s->next = job;
+    s->written = 0;
+    slot_write_frame(s, now);
+}
+
+/* The worker said `idle`: it is reset, and reads the frame waiting for it.
+ * A `recycle` that came with the `idle` waits for the end of this run. */
+static void start_next(struct slot *s, double now) {
+    struct job *job = s->next;
+    s->next = NULL;
+    begin(s, job, now);
 }
 
 /* The worker's controlling thread reads these from its fd 3 while the
  * interpreter thread runs the snippet (PROTOCOL.md, `cancel`). The frame
  * names the run, so one that arrives after its run ended touches nothing. */
-void slot_send_cancel(struct slot *s, double now) {
-    struct job *job = s->job;
+void slot_send_cancel(struct slot *s, struct job *job, double now) {
     uint8_t frame[4 + WIRE_CANCEL_FRAME_MAX];
     size_t n = wire_cancel_frame(job->id, frame, sizeof frame);
     double kill_at = now + s->pool->cfg->timeout_grace_ms;
@@ -668,8 +724,9 @@ void slot_send_cancel(struct slot *s, double now) {
     job->cancel_sent = true;
     log_msg("worker %d: run %llu (%s) cancelled%s", (int)s->proc.pid, (unsigned long long)job->id,
             job->run_id, job->client_gone ? ": its client went away" : "");
-    /* As at a timeout: interrupted now, killed if still going a grace period on. */
-    if (kill_at < s->deadline)
+    /* As at a timeout: interrupted now, killed if still going a grace period
+     * on. A run not started yet (`next`) gets that from its start (begin). */
+    if (job == s->job && kill_at < s->deadline)
         s->deadline = kill_at;
 }
 
@@ -678,8 +735,10 @@ void slot_tick(struct slot *s, double now, bool stopping, double drain_deadline)
     int status;
 
     ASSERT_DISPATCHER(p);
-    /* A slot has a job exactly while it is busy (struct slot). */
+    /* A slot has a job exactly while it is busy, a next one only while
+     * resetting (struct slot). */
     assert((s->state == SLOT_BUSY) == (s->job != NULL));
+    assert(s->next == NULL || s->state == SLOT_RESETTING);
     switch (s->state) {
     case SLOT_EMPTY:
         if (!stopping && now >= s->respawn_at)

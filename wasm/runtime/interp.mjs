@@ -260,7 +260,19 @@ function timeoutAnswer(id, answer, type = "timeout") {
 // the frames sent behind the run's answer (PROTOCOL.md: after an answer,
 // before its idle).
 let recycleAsked = false;
+// Tests only (worker.mjs --test-reset-delay-ms, from the host's
+// --worker-test-reset-delay-ms): the reset takes that much longer, so that a
+// test can act while the next run's frame waits in the pipe for the `idle`
+// (tests/e2e/test_pipelined.py). A blocking wait, as the reset itself is: no
+// frame is read during it.
+const RESET_DELAY_MS = workerData.testResetDelayMs ?? 0;
+const resetDelayWord = new Int32Array(new SharedArrayBuffer(4));
+function testResetDelay() {
+  if (RESET_DELAY_MS > 0) Atomics.wait(resetDelayWord, 0, 0, RESET_DELAY_MS);
+}
+
 function restoreNow(after) {
+  testResetDelay();
   try {
     isolation.restore();
   } catch (e) {
@@ -461,30 +473,19 @@ async function run(id, persist, payload, capture, memoryMb) {
     send(text, IDLE);
     return;
   }
-  if (broken) {
-    // The full restore (a copy of the whole heap) after the answer: the
-    // client does not wait for it.
-    send(text);
-    const after = [];
-    if (!restoreNow(after)) return;
-    control.broken = null;
-    send(...after, IDLE);
-    return;
-  }
-  // Stateless: reset, then the answer and `idle` together. The worker is
-  // idle by the time the client has the answer, so one client's next run
-  // comes back to it (server/dispatch.c, pick_slot) with its caches warm;
-  // answering first and resetting behind it let that run go to another
-  // worker, idle (and cold) since its last run: two workers, one client,
-  // p50 1.13 ms and 1.41 CPU ms per request against 0.62 and 0.82 when
-  // every run landed on one worker (tests/bench/http). The reset it now
-  // waits for is ~0.1 ms (tests/bench/isolation).
+  // Stateless: the answer, then the reset, then `idle`. The host may write
+  // the next stateless run's frame as soon as it has the answer (PROTOCOL.md,
+  // "idle"); from here to `idle` nothing awaits, so that frame waits in the
+  // pipe until the reset is done, and the reset overlaps the answer's way to
+  // its client and the next request's way back. Resetting first and then
+  // answering with `idle` (the previous order) put the whole reset on every
+  // request's path.
+  // A broken run's reset is the full restore (a copy of the whole heap).
+  send(text);
   const after = [];
-  if (!restoreNow(after)) {
-    send(text);
-    return;
-  }
-  send(text, ...after, IDLE);
+  if (!restoreNow(after)) return;
+  control.broken = null;
+  send(...after, IDLE);
 }
 const IDLE = JSON.stringify({ type: "idle" });
 

@@ -7,11 +7,12 @@
 // thread keeps the clock (the watchdog) and ends the process.
 //
 //   node [sandbox flags] worker.mjs [--heap-mb N] [--files-mb N] [--insecure]
-//                                   [--test-ctrl-delay-ms N]
+//                                   [--test-ctrl-delay-ms N] [--test-reset-delay-ms N]
 //
 // --heap-mb caps the wasm heap and the run's files together; --files-mb is
-// the files' share of it (fsquota.mjs). --test-ctrl-delay-ms is for tests
-// only (see testCtrlDelay below).
+// the files' share of it (fsquota.mjs). --test-ctrl-delay-ms and
+// --test-reset-delay-ms are for tests only (testCtrlDelay below; interp.mjs,
+// testResetDelay).
 //
 // Unless --insecure, it refuses to run (fatal, exit 70) when the process
 // sandbox it expects from the host (server/sandbox.c) is not in place: node's
@@ -44,18 +45,19 @@ const FILES = LIMITS["worker-files-mb"];
 const INTERP_LIMITS = { stackSizeMb: 256, maxOldGenerationSizeMb: 512, maxYoungGenerationSizeMb: 4 };
 
 function parseArgs(argv) {
-  const out = { heapMb: HEAP.default, filesMb: FILES.default, insecure: false, testCtrlDelayMs: 0 };
+  const out = { heapMb: HEAP.default, filesMb: FILES.default, insecure: false, testCtrlDelayMs: 0, testResetDelayMs: 0 };
   const ranges = {
     "heap-mb": ["heapMb", HEAP.minimum, HEAP.maximum],
     "files-mb": ["filesMb", FILES.minimum, FILES.maximum],
     "test-ctrl-delay-ms": ["testCtrlDelayMs", 0, 60000],
+    "test-reset-delay-ms": ["testResetDelayMs", 0, 60000],
   };
   for (let i = 0; i < argv.length; i++) {
     if (argv[i] === "--insecure") {
       out.insecure = true;
       continue;
     }
-    const m = /^--(heap-mb|files-mb|test-ctrl-delay-ms)(?:=(.*))?$/.exec(argv[i]);
+    const m = /^--(heap-mb|files-mb|test-ctrl-delay-ms|test-reset-delay-ms)(?:=(.*))?$/.exec(argv[i]);
     if (!m) throw new Error(`worker.mjs: unknown argument ${JSON.stringify(argv[i])}`);
     const [key, lo, hi] = ranges[m[1]];
     const v = Number(m[2] ?? argv[++i]);
@@ -138,6 +140,7 @@ function fatal(message) {
 const interp = new Worker(new URL("./interp.mjs", import.meta.url), {
   workerData: {
     runtimeDir, limits: LIMITS, ctrl: ctrl.buffer, heapCapBytes: args.heapMb * 1024 * 1024, filesCapBytes: args.filesMb * 1024 * 1024,
+    testResetDelayMs: args.testResetDelayMs,
   },
   stdout: true,
   stderr: false,
