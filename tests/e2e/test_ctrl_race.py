@@ -11,11 +11,11 @@ up to that long, or until the worker starts its next run, whichever comes
 first (the worst case). Each round stops a run right at its end and sends
 the next one as soon as the first is answered; the next one must come back
 as its own, every time."""
-import threading
 import time
 
 import pytest
 
+from background_run import BackgroundRun
 from scopebox_server import ScopeboxServer
 from waiting import wait_for
 
@@ -41,20 +41,6 @@ def busy(server):
     return server.request("GET", "/healthz")[2]["workers"]["busy"]
 
 
-def in_background(server, body):
-    box = {}
-    t = threading.Thread(target=lambda: box.setdefault("answer", server.run(body, timeout=120)), daemon=True)
-    t.start()
-    return t, box
-
-
-def first_answer(t, box):
-    t.join(120)
-    assert "answer" in box, "no answer to the first run"
-    status, _, body = box["answer"]
-    return status, body
-
-
 def assert_next_is_its_own(server, i):
     status, _, body = server.run({"code": NEXT, "mode": "exec", "run_id": f"next-{i}"})
     assert (status, body.get("ok"), body.get("result")) == (200, True, "next"), (i, status, body)
@@ -64,12 +50,13 @@ def test_a_cancel_at_a_runs_end_never_stops_the_next_run(server):
     stopped = 0
     for i in range(ROUNDS):
         wait_for(lambda: busy(server) == 0, "the worker idle")
-        t, box = in_background(server, {"code": FIRST, "mode": "exec", "run_id": f"first-{i}", "timeout_ms": 60000})
+        first = BackgroundRun(server, {"code": FIRST, "mode": "exec", "run_id": f"first-{i}", "timeout_ms": 60000},
+                              timeout=120)
         wait_for(lambda: busy(server) > 0, "the first run reached the worker")
         time.sleep(0.15)  # a margin for the worker to read its frame; later, it is cancelled before it starts
         status, _, body = server.request("POST", f"/v1/runs/first-{i}/cancel")
         assert status in (202, 404), body  # 404: it was already answered (a very slow machine)
-        status, body = first_answer(t, box)
+        status, body = first.answer("the first run")
         # Its own answer either way: done, or cancelled.
         assert (status, body.get("result")) in ((200, "first"), (499, None)), body
         stopped += status == 499
@@ -84,8 +71,9 @@ def test_a_time_limit_at_a_runs_end_never_stops_the_next_run(server):
     stopped = 0
     for i in range(ROUNDS):
         wait_for(lambda: busy(server) == 0, "the worker idle")
-        t, box = in_background(server, {"code": FIRST, "mode": "exec", "run_id": f"limit-{i}", "timeout_ms": 200})
-        status, body = first_answer(t, box)
+        first = BackgroundRun(server, {"code": FIRST, "mode": "exec", "run_id": f"limit-{i}", "timeout_ms": 200},
+                              timeout=120)
+        status, body = first.answer("the first run")
         assert (status, body.get("result")) in ((200, "first"), (504, None)), body
         stopped += status == 504
         assert_next_is_its_own(server, i)

@@ -9,10 +9,10 @@ The server's --worker-test-reset-delay-ms (tests only) makes every reset
 that much longer, so that each case can act while the next run waits."""
 import os
 import signal
-import threading
 
 import pytest
 
+from background_run import BackgroundRun
 from scopebox_server import ScopeboxServer
 from waiting import wait_for
 
@@ -50,20 +50,6 @@ def idle_again(server):
     wait_for(lambda: workers(server)["ready"] == 1, "the worker idle again", timeout=120)
 
 
-def in_background(server, body):
-    box = {}
-    t = threading.Thread(target=lambda: box.setdefault("answer", server.run(body, timeout=180)), daemon=True)
-    t.start()
-    return t, box
-
-
-def answer_of(t, box):
-    t.join(180)
-    assert "answer" in box, "no answer"
-    status, _, body = box["answer"]
-    return status, body
-
-
 def first_run(server):
     """A run that leaves a global behind; answered while its reset goes on."""
     idle_again(server)
@@ -86,10 +72,10 @@ def test_the_answer_comes_before_the_reset_and_the_next_run_after_it(server):
 def test_a_worker_lost_during_its_reset_hands_the_next_run_back(server):
     first_run(server)
     [pid] = server.worker_pids()
-    t, box = in_background(server, {"code": "print('next')\n'next'", "mode": "exec", "run_id": "waits"})
+    waits = BackgroundRun(server, {"code": "print('next')\n'next'", "mode": "exec", "run_id": "waits"})
     wait_for(lambda: written_behind(server), "the next run written behind the answer")
     os.kill(pid, signal.SIGKILL)
-    status, body = answer_of(t, box)
+    status, body = waits.answer()
     # It never started, so it ran once, whole, on the worker that replaced it.
     assert (status, body.get("ok"), body.get("stdout")) == (200, True, "next\n"), body
     assert pid not in server.worker_pids()
@@ -98,11 +84,11 @@ def test_a_worker_lost_during_its_reset_hands_the_next_run_back(server):
 
 def test_a_cancelled_next_run_is_answered_without_running(server):
     first_run(server)
-    t, box = in_background(server, {"code": "print('ran')\n'ran'", "mode": "exec", "run_id": "never"})
+    never = BackgroundRun(server, {"code": "print('ran')\n'ran'", "mode": "exec", "run_id": "never"})
     wait_for(lambda: written_behind(server), "the next run written behind the answer")
     status, _, body = server.request("POST", "/v1/runs/never/cancel")
     assert status == 202, body
-    status, body = answer_of(t, box)
+    status, body = never.answer()
     assert status == 499, body
     assert body["error"]["code"] == "cancelled", body
     # Nothing of it ran: no output, and stopped at no line of it.
