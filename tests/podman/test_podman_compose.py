@@ -129,11 +129,26 @@ def stack(engine, image, clone, tmp_path_factory):
     with open(file, "w") as f:
         yaml.safe_dump(doc, f, sort_keys=False)
 
-    compose(engine, file, "down", "-t", "0")
+    # With -v: the named volume (Redis's /data) goes too, here and after the
+    # run, as the stack's containers do. A volume kept from an earlier run
+    # holds a podman lock number from then, and podman's locks live in
+    # /dev/shm while its "no reboot since" mark lives in /run/libpod: where
+    # /run is on disk (these machines), a boot gives podman a fresh set of
+    # locks without renumbering the kept volume, and the first new container
+    # gets the volume's number ("share lock ID 0: deadlock due to lock
+    # mismatch"): Redis's container is never made. Each run then also starts
+    # with an empty /data, so the append-only file checked below is this
+    # run's.
+    compose(engine, file, "down", "-v", "-t", "0")
     t = time.monotonic()
-    compose(engine, file, "up", "-d", "--build")
+    up = compose(engine, file, "up", "-d", "--build")
     names = {n: f"{PROJECT}_{n}_1" for n in services}
     try:
+        # podman-compose 1.0.3 goes on, and exits 0, when a `podman run` fails:
+        # its own output says why, not the replicas' (which then cannot find
+        # the service they depend on).
+        missing = [n for n, c in names.items() if engine.podman("container", "exists", c, check=False).returncode]
+        assert not missing, f"`podman-compose up` made no container for {missing}:\n{up.stdout[-3000:]}\n{up.stderr[-3000:]}"
         for n in replicas:
             c = eng.Container(engine, [], names[n], None)
             c.started = t
@@ -152,7 +167,7 @@ def stack(engine, image, clone, tmp_path_factory):
             time.sleep(0.5)
         yield {"url": url, "replicas": replicas, "names": names, "doc": doc}
     finally:
-        subprocess.run(["podman-compose", "-p", PROJECT, "-f", file, "down", "-t", "10"], env=engine.env,
+        subprocess.run(["podman-compose", "-p", PROJECT, "-f", file, "down", "-v", "-t", "10"], env=engine.env,
                        capture_output=True, timeout=300)
 
 
