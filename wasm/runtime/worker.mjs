@@ -57,8 +57,8 @@ function parseArgs(argv) {
       out.insecure = true;
       continue;
     }
-    const m = /^--(heap-mb|files-mb|test-ctrl-delay-ms|test-reset-delay-ms)(?:=(.*))?$/.exec(argv[i]);
-    if (!m) throw new Error(`worker.mjs: unknown argument ${JSON.stringify(argv[i])}`);
+    const m = /^--([a-z-]+)(?:=(.*))?$/.exec(argv[i]);
+    if (!m || !Object.hasOwn(ranges, m[1])) throw new Error(`worker.mjs: unknown argument ${JSON.stringify(argv[i])}`);
     const [key, lo, hi] = ranges[m[1]];
     const v = Number(m[2] ?? argv[++i]);
     if (!Number.isInteger(v) || v < lo || v > hi) throw new Error(`worker.mjs: --${m[1]} must be ${lo}..${hi}`);
