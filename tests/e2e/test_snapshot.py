@@ -13,6 +13,15 @@ from worker_proc import Worker
 RUNTIME = os.environ["SCOPEBOX_RUNTIME_DIR"]
 NODE = os.environ["SCOPEBOX_NODE"]
 PROBE = "import random, os\n[random.random(), random.getrandbits(64), os.urandom(16).hex()]"
+# The snapshot's objects are made immortal and frozen when it is made
+# (snapshot.mjs): immortal, counted as frozen, left out of gc.get_objects
+# until a snippet thaws them. After a cold boot the capture made the same
+# objects immortal, and nothing is frozen.
+FROZEN = ("import gc, json, sys\n"
+          "seen = lambda: any(o is json.dumps for o in gc.get_objects())\n"
+          "before = [sys._is_immortal(json.dumps), gc.get_freeze_count() > 10000, seen()]\n"
+          "gc.unfreeze()\n"
+          "before + [seen()]")
 
 
 def test_snapshot_is_built():
@@ -37,6 +46,15 @@ def test_workers_boot_from_snapshot_and_do_not_share_randomness():
     assert a[2] != b[2], "os.urandom gives the same bytes in two workers"
 
 
+def test_snapshot_objects_are_immortal_and_frozen():
+    w = Worker(RUNTIME)
+    assert w.recv()["snapshot"] is True
+    assert w.run(FROZEN)["result"] == [True, True, False, True]
+    # The thaw was the run's alone: the reset froze them again.
+    assert w.run(FROZEN, id=2)["result"] == [True, True, False, True]
+    w.close()
+
+
 def test_unusable_snapshot_falls_back_to_a_cold_boot(tmp_path):
     # A copy of the runtime dir whose snapshot is garbage: the worker's code
     # is copied (node resolves symlinks to find its own directory), the rest
@@ -52,6 +70,7 @@ def test_unusable_snapshot_falls_back_to_a_cold_boot(tmp_path):
     ready = w.recv()
     assert ready["type"] == "ready" and ready["snapshot"] is False, ready
     assert w.run("1 + 1")["ok"]
+    assert w.run(FROZEN, id=2)["result"] == [True, False, True, True]
     assert "booting cold" in w.close()
 
 

@@ -109,8 +109,10 @@ CASES = [
     ("freeze of Object blocks new statics",
      "from pyodide.ffi import to_js\nO = to_js({}).constructor\nO.evil = 1\n'ESCAPED'"),
     # --- walking the interpreter's objects -------------------------------------
+    # gc.unfreeze first: the start-up snapshot's objects are frozen out of
+    # gc.get_objects (snapshot.mjs), and a snippet may thaw them.
     ("gc.get_objects JsProxy walk",
-     "import gc\nfound = []\nfor o in gc.get_objects():\n    if 'JsProxy' in type(type(o)).__name__ or type(o).__name__.startswith('Js'):\n"
+     "import gc\ngc.unfreeze()\nfound = []\nfor o in gc.get_objects():\n    if 'JsProxy' in type(type(o)).__name__ or type(o).__name__.startswith('Js'):\n"
      "        for a in ('_module', '_api', 'process', 'FS', 'mountNodeFS', 'globalThis', 'require'):\n"
      "            try:\n                getattr(o, a); found.append(a)\n            except Exception:\n                pass\n"
      "'ESCAPED' if found else 'no'"),

@@ -31,6 +31,7 @@ import { cancelTimers, control } from "./lockdown.mjs";
 import { captureFs, restoreFs } from "./fsstate.mjs";
 import { installQuota, resetQuota } from "./fsquota.mjs";
 import { applyImage, fingerprintOf } from "./image.mjs";
+import { immortalizeLive } from "./immortal.mjs";
 
 // Tracked restore. The runtime's pyodide.asm.wasm, its glue pyodide.asm.mjs
 // and dynscope.abi3.so are instrumented at build time (wasm/dirty/): every
@@ -209,50 +210,16 @@ export class Isolation {
     return { heapBytes: this.length, keptBytes: this.pristine.length, slots: this.slots.length, stripped, tracked: !!this.tracked, immortal };
   }
 
-  // Every object of the pristine heap made immortal (scopebox_worker/
-  // immortal.py says why: a run's reference counting wrote most of the
-  // grains a trivial run wrote). Python finds them and holds them; the
-  // counts are written here, into the heap, before the pristine copy (and
-  // before tracking starts: nothing to mark). The layout is checked on a
-  // probe first: its count read at its address, as a 32-bit word at offset
-  // 0 (ob_refcnt of a 32-bit, non-free-threaded build); any other value
-  // and nothing is written. Returns how many objects were made immortal.
+  // What the boot made after the snapshot's restore, made immortal before
+  // the pristine copy (and before tracking starts: nothing to mark); the
+  // snapshot's own objects are already (immortal.mjs).
   immortalize() {
     const mod = this.py.pyimport("scopebox_worker.immortal");
-    const found = mod.candidates();
-    const [probe, count, ...lists] = found.toJs();
-    found.destroy();
-    const heap = new Int32Array(memoryOf().buffer);
-    if (heap[probe >>> 2] !== count) throw new Error(`immortalize: unexpected object layout (${heap[probe >>> 2]} at the probe, ${count} expected)`);
-    const IMMORTAL = mod.IMMORTAL, MORTAL_MAX = mod.MORTAL_MAX;
-    // Each list's items, read in place: a PyListObject is (ob_refcnt,
-    // ob_type, ob_size, ob_item) on a 32-bit build, checked against the
-    // length and first item Python gave.
-    const addrs = [];
-    for (let k = 0; k < lists.length; k += 3) {
-      const [list, length, first] = lists.slice(k, k + 3);
-      const items = heap[(list >>> 2) + 3] >>> 0;
-      if (heap[(list >>> 2) + 2] !== length || (length > 0 && heap[items >>> 2] >>> 0 !== first)) throw new Error("immortalize: unexpected list layout");
-      addrs.push(new Uint32Array(heap.buffer, items, length));
+    try {
+      return immortalizeLive(mod, () => new Int32Array(memoryOf().buffer));
+    } finally {
+      mod.destroy();
     }
-    // Immortal already (statics, interned strings, repeats): left as they
-    // are. One indexed pass (~145,000 addresses): iterating the views ran
-    // 30-100 ms, unoptimised. A count that is no count ends the boot with
-    // the writes made so far, which no run ever sees.
-    let n = 0;
-    for (const view of addrs) {
-      for (let k = 0; k < view.length; k++) {
-        const w = view[k] >>> 2;
-        const c = heap[w];
-        if (!(c > 0)) throw new Error(`immortalize: count ${c} at ${view[k]}`);
-        if (c >= MORTAL_MAX) continue;
-        heap[w] = IMMORTAL;
-        n++;
-      }
-    }
-    mod.confirm();
-    mod.destroy();
-    return n;
   }
 
   // The dirty map, allocated now (before the pristine copy, so that it is

@@ -21,7 +21,7 @@ const { py } = await loadInterpreter({
   // snapshot must not refer to anything of the real globalThis.
   loadOptions: { jsglobals: Object.freeze(Object.create(null)), _makeSnapshot: true },
 });
-const bytes = makeSnapshot(py);
+const bytes = makeSnapshot(py, resolve(runtimeDir));
 const out = join(resolve(runtimeDir), SNAPSHOT_FILE);
 // Written aside, then renamed: a half-written snapshot is never read.
 writeFileSync(out + ".tmp", bytes);

@@ -30,8 +30,11 @@
 // "Start-up snapshot", for why that is acceptable.
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
+import { immortalizeLive } from "./immortal.mjs";
 
 export const SNAPSHOT_FILE = "pyodide.snapshot";
+// The Python half of immortal.mjs, in the runtime directory.
+const IMMORTAL_HELPER = "scopebox_worker/immortal.py";
 
 // Stdlib modules imported before the snapshot is taken, so that restored
 // workers find them compiled: those our runtime package, boot.mjs,
@@ -92,10 +95,29 @@ export function readSnapshot(runtimeDir, log) {
 // Takes the snapshot of an interpreter loaded with `_makeSnapshot: true`,
 // after importing PRELOAD. Refuses when a side module is loaded: its code
 // would be missing in the restored instance.
-export function makeSnapshot(py) {
+//
+// Its objects are made immortal and then frozen (gc.freeze: the collector
+// never walks them again, and gc.get_objects leaves them out). Each worker's
+// capture makes the live objects immortal too (isolation.mjs), walking what
+// the collector tracks; done here once per build, that walk, and the
+// boot's collections, cover only what the boot made after the restore. The
+// helper is the runner package's immortal.py, which is not importable yet:
+// it runs as a module of its own that nothing keeps (immortal as well, and
+// small).
+export function makeSnapshot(py, runtimeDir) {
   py.runPython(`import ${PRELOAD.join(", ")}\nimport gc; gc.collect()`);
   const libs = Object.keys(py._module.LDSO?.loadedLibsByName ?? {}).filter((n) => n.endsWith(".so"));
   if (libs.length) throw new Error(`side modules loaded before the snapshot: ${libs.join(", ")}`);
+  const helper = py.runPython("import types\ntypes.ModuleType('_scopebox_immortal')");
+  const ns = helper.__dict__;
+  try {
+    py.runPython(readFileSync(join(runtimeDir, IMMORTAL_HELPER), "utf8"), { globals: ns });
+    immortalizeLive(helper, () => new Int32Array(py._module.HEAP32.buffer));
+  } finally {
+    ns.destroy();
+    helper.destroy();
+  }
+  py.runPython("gc.freeze()");
   return py.makeMemorySnapshot();
 }
 

@@ -1,5 +1,7 @@
-"""The pristine heap's objects made immortal (PEP 683), once, at the worker's
-pristine capture (isolation.mjs, immortalize).
+"""The pristine heap's objects made immortal (PEP 683): the start-up
+snapshot's at build time (snapshot.mjs, which then freezes them out of the
+collector's walks, and of gc.get_objects), the rest at each worker's pristine
+capture (isolation.mjs); immortal.mjs writes the counts.
 
 Why: every stateless run is reset by copying back the heap's grains it wrote
 (isolation.mjs, "Tracked restore"). A trivial run reads hundreds of the
@@ -14,7 +16,8 @@ None, small ints and interned strings already.
 What changes for code: a pristine object is never freed (the reset puts the
 heap back anyway; within a session, one the session drops stays allocated,
 at most the pristine heap's size in all) and sys.getrefcount of one shows the
-immortal value. Nothing that depends on an object being uniquely referenced
+immortal value; the snapshot's objects are frozen, so gc.get_objects()
+leaves them out until gc.unfreeze(). Nothing that depends on an object being uniquely referenced
 applies to them, as for every immortal object.
 
 The write itself is the caller's (JS, into the heap, before the capture):
