@@ -30,9 +30,10 @@ export function immortalizeLive(helper, heap32) {
     addrs.push(new Uint32Array(heap.buffer, items, length));
   }
   // Immortal already (statics, interned strings, repeats): left as they
-  // are. One indexed pass (~145,000 addresses): iterating the views ran
-  // 30-100 ms, unoptimised. A count that is no count ends the boot (or the
-  // build) with the writes made so far, which no run ever sees.
+  // are. One indexed pass (~145,000 addresses for the snapshot or a cold
+  // boot, a few thousand at a capture after a restore): iterating the
+  // views ran 30-100 ms, unoptimised. A count that is no count ends the
+  // boot (or the build) with the writes made so far, which no run ever sees.
   let n = 0;
   for (const view of addrs) {
     for (let k = 0; k < view.length; k++) {

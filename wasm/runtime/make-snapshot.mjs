@@ -8,21 +8,21 @@ import { join, resolve } from "node:path";
 import { loadInterpreter } from "./boot.mjs";
 import { SNAPSHOT_FILE, makeSnapshot } from "./snapshot.mjs";
 
-const runtimeDir = process.argv[2];
-if (!runtimeDir) {
+if (!process.argv[2]) {
   console.error("usage: node make-snapshot.mjs <runtimeDir>");
   process.exit(2);
 }
+const runtimeDir = resolve(process.argv[2]);
 const t0 = performance.now();
 const { py } = await loadInterpreter({
-  runtimeDir: resolve(runtimeDir),
+  runtimeDir,
   snapshot: false,
   // The worker loads with an empty frozen jsglobals (lockdown.mjs): the
   // snapshot must not refer to anything of the real globalThis.
   loadOptions: { jsglobals: Object.freeze(Object.create(null)), _makeSnapshot: true },
 });
-const bytes = makeSnapshot(py, resolve(runtimeDir));
-const out = join(resolve(runtimeDir), SNAPSHOT_FILE);
+const bytes = makeSnapshot(py, runtimeDir);
+const out = join(runtimeDir, SNAPSHOT_FILE);
 // Written aside, then renamed: a half-written snapshot is never read.
 writeFileSync(out + ".tmp", bytes);
 renameSync(out + ".tmp", out);

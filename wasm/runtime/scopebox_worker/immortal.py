@@ -17,8 +17,8 @@ What changes for code: a pristine object is never freed (the reset puts the
 heap back anyway; within a session, one the session drops stays allocated,
 at most the pristine heap's size in all) and sys.getrefcount of one shows the
 immortal value; the snapshot's objects are frozen, so gc.get_objects()
-leaves them out until gc.unfreeze(). Nothing that depends on an object being uniquely referenced
-applies to them, as for every immortal object.
+leaves them out until gc.unfreeze(). Nothing that depends on an object
+being uniquely referenced applies to them, as for every immortal object.
 
 The write itself is the caller's (JS, into the heap, before the capture):
 Python has no way to set a count. The caller checks the layout with a probe
